@@ -1,0 +1,1 @@
+"""Identity: projects, principals, role bindings, API keys and OIDC bearer tokens."""

@@ -1,0 +1,167 @@
+"""Tables and schemas of the identity domain (SQLModel families: Base / Create / table / Public)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import ConfigDict
+from sqlalchemy import Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from privet.kit.types import UTCDateTime
+
+
+class Role(StrEnum):
+    """The default roles; what each may do is written in policies/, not here."""
+
+    admin = "admin"
+    data_steward = "data_steward"
+    ml_engineer = "ml_engineer"
+    approver = "approver"
+    auditor = "auditor"
+    predictor = "predictor"
+
+
+class PrincipalKind(StrEnum):
+    user = "user"
+    service_account = "service_account"
+
+
+class StrictSchema(SQLModel):
+    """Request bodies refuse unknown fields, so a typo is an error and not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+
+# --- projects -----------------------------------------------------------------------------
+
+
+class ProjectBase(SQLModel):
+    name: str = Field(min_length=1, max_length=100, regex=r"^[a-z0-9][a-z0-9-]*$")
+    description: str = Field(default="", max_length=2000)
+
+
+class ProjectCreate(ProjectBase, StrictSchema):
+    pass
+
+
+class Project(ProjectBase, table=True):
+    __tablename__ = "projects"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=100, unique=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_by: str = Field(max_length=40)
+
+
+class ProjectPublic(ProjectBase):
+    id: str
+    created_at: datetime
+    created_by: str
+
+
+# --- principals ---------------------------------------------------------------------------
+
+
+class Principal(SQLModel, table=True):
+    __tablename__ = "principals"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_principal_issuer_subject"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=20)
+    name: str = Field(max_length=200)
+    issuer: str | None = Field(default=None, max_length=500)
+    subject: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class PrincipalPublic(SQLModel):
+    id: str
+    kind: str
+    name: str
+    created_at: datetime
+
+
+# --- role bindings ------------------------------------------------------------------------
+
+
+class RoleBindingBase(SQLModel):
+    principal_id: str = Field(max_length=40)
+    role: Role
+
+
+class RoleBindingCreate(StrictSchema):
+    """Bind an existing principal, or create a service account by giving only a name."""
+
+    principal_id: str | None = Field(default=None, max_length=40)
+    service_account_name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: Role
+
+
+class RoleBinding(SQLModel, table=True):
+    __tablename__ = "role_bindings"
+    __table_args__ = (
+        UniqueConstraint("principal_id", "role", "project_id", name="uq_role_binding"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    principal_id: str = Field(foreign_key="principals.id", max_length=40, index=True)
+    role: str = Field(max_length=40)
+    project_id: str | None = Field(
+        default=None, foreign_key="projects.id", max_length=40, index=True
+    )
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_by: str = Field(max_length=40)
+
+
+class RoleBindingPublic(SQLModel):
+    id: str
+    principal_id: str
+    role: str
+    project_id: str | None
+    created_at: datetime
+    created_by: str
+
+
+# --- API keys -----------------------------------------------------------------------------
+
+
+class ApiKeyCreate(StrictSchema):
+    name: str = Field(min_length=1, max_length=200)
+    principal_id: str | None = Field(
+        default=None, max_length=40, description="Key owner; default: the caller."
+    )
+    ttl_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key, stored only as an HMAC-SHA256 digest under the server's pepper."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=40)
+    principal_id: str = Field(foreign_key="principals.id", max_length=40, index=True)
+    project_id: str | None = Field(default=None, foreign_key="projects.id", max_length=40)
+    name: str = Field(max_length=200)
+    digest: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_by: str = Field(max_length=40)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class ApiKeyPublic(SQLModel):
+    id: str
+    principal_id: str
+    project_id: str | None
+    name: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    """Returned once, at creation: the only time the secret is ever shown."""
+
+    key: str
