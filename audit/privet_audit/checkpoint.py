@@ -112,7 +112,7 @@ class Verifier:
     @classmethod
     def parse(cls, vkey: str) -> Verifier:
         """Parse a verifier key string, checking the key id against the key."""
-        parts = vkey.split("+")
+        parts = vkey.split("+", 2)
         if len(parts) != 3:
             raise NoteError("verifier key must be <name>+<hex key id>+<base64 key>")
         name, hex_id, b64 = parts

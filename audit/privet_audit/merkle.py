@@ -24,6 +24,7 @@ __all__ = [
     "NodeFn",
     "ProofError",
     "consistency_proof",
+    "consistency_proof_ranges",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
@@ -250,6 +251,36 @@ def consistency_proof(size1: int, size2: int, node: NodeFn) -> list[bytes]:
             whole = False
     proof.reverse()
     return proof
+
+
+def consistency_proof_ranges(size1: int, size2: int) -> list[tuple[int, int]]:
+    """Leaf range ``[begin, end)`` that each element of ``consistency_proof`` covers.
+
+    Once the proof verifies against both signed roots, the elements whose range starts
+    at or after ``size1`` are authenticated hashes of a partition of ``[size1, size2)``;
+    the verifier compares them with its own to narrow down a tampered entry.
+    """
+    ranges: list[tuple[int, int]] = []
+    if not 0 <= size1 <= size2:
+        raise ValueError(f"need 0 <= size1 <= size2, got {size1} and {size2}")
+    if size1 == 0 or size1 == size2:
+        return []
+    begin, end, whole = 0, size2, True
+    while True:
+        if size1 == end:
+            if not whole:
+                ranges.append((begin, end))
+            break
+        k = _largest_power_of_two_below(end - begin)
+        if size1 <= begin + k:
+            ranges.append((begin + k, end))
+            end = begin + k
+        else:
+            ranges.append((begin, begin + k))
+            begin += k
+            whole = False
+    ranges.reverse()
+    return ranges
 
 
 def _check_hash(name: str, value: bytes, exc: type[ProofError]) -> None:
