@@ -1,0 +1,52 @@
+"""Ledger settings, read from PRIVET_LEDGER_* environment variables.
+
+Kept beside the ledger (rather than in privet.config) so the ledger can be configured
+without touching the platform's Settings; ``privet.config.Settings`` still provides
+``home`` and ``secrets_dir``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LedgerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PRIVET_LEDGER_", extra="ignore")
+
+    origin: str = Field(
+        default="privet.local/ledger",
+        description="Checkpoint origin line and signing key name (one token, no spaces).",
+    )
+    checkpoint_every: int = Field(
+        default=1000, ge=1, description="Sign a checkpoint at least every N new events."
+    )
+    checkpoint_interval_s: float = Field(
+        default=10.0, gt=0, description="...or at least every T seconds while the tree grows."
+    )
+    batch_size: int = Field(
+        default=2000, ge=1, le=100_000, description="Most entries one sequencer pass integrates."
+    )
+    poll_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Background integrator's periodic pass (catches other processes' entries).",
+    )
+    max_event_bytes: int = Field(
+        default=8192, ge=1024, description="Largest canonical event accepted by emit()."
+    )
+    signing_key_file: str = Field(
+        default="ledger-signing-key.pem",
+        description="File name of the Ed25519 signing key (PKCS#8 PEM, 0600) in secrets_dir.",
+    )
+    checkpoint_log: str = Field(
+        default="checkpoints.log",
+        description="File under PRIVET_HOME every signed checkpoint is appended to.",
+    )
+
+
+@lru_cache
+def get_ledger_settings() -> LedgerSettings:
+    return LedgerSettings()

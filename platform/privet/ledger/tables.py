@@ -1,0 +1,111 @@
+"""Tables of the audit ledger. Every one is append-only: the database rejects UPDATE and
+DELETE (and TRUNCATE on PostgreSQL) with triggers installed by migration 0002_ledger.
+
+- ``ledger_entries``: durable pending appends, written in the caller's transaction by
+  ``emit``; ``id`` is an allocation order only, never a tree position.
+- ``ledger_leaves``: the tree, written only by the sequencer: dense ``idx`` 0..n-1, the
+  entry it integrates (unique), the RFC 6962 leaf hash, and a few columns copied from
+  the event so that queries can filter without parsing JSON.
+- ``ledger_leaf_objects``: object ids referenced by each leaf (filter by object).
+- ``ledger_nodes``: perfect-subtree hashes (level >= 1) for O(log n) proofs.
+- ``ledger_tree_states``: one row per sequencer pass that changed something: tree size,
+  root, and the sequencer's bookkeeping (floor and settle point, see sequencer.py).
+- ``ledger_checkpoints``: signed C2SP tlog-checkpoints, strictly growing sizes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, SmallInteger, String, Text
+from sqlmodel import Field, SQLModel
+
+from privet.kit.types import UTCDateTime
+
+#: BIGINT on PostgreSQL; INTEGER (the rowid alias, so AUTOINCREMENT works) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+LEDGER_TABLES = (
+    "ledger_entries",
+    "ledger_leaves",
+    "ledger_leaf_objects",
+    "ledger_nodes",
+    "ledger_tree_states",
+    "ledger_checkpoints",
+)
+
+
+class LedgerEntry(SQLModel, table=True):
+    __tablename__ = "ledger_entries"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    event: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class LedgerLeaf(SQLModel, table=True):
+    __tablename__ = "ledger_leaves"
+
+    idx: int = Field(sa_column=Column(BigId, primary_key=True, autoincrement=False))
+    entry_id: int = Field(sa_column=Column(BigId, nullable=False, unique=True))
+    leaf_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    type: str = Field(sa_column=Column(String(64), nullable=False, index=True))
+    project: str | None = Field(default=None, sa_column=Column(String(128), index=True))
+    actor: str | None = Field(default=None, sa_column=Column(String(128)))
+    event_time: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    integrated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class LedgerLeafObject(SQLModel, table=True):
+    __tablename__ = "ledger_leaf_objects"
+
+    object_id: str = Field(sa_column=Column(String(128), primary_key=True))
+    leaf_idx: int = Field(sa_column=Column(BigId, primary_key=True, autoincrement=False))
+    kind: str = Field(sa_column=Column(String(64), nullable=False))
+
+
+class LedgerNode(SQLModel, table=True):
+    __tablename__ = "ledger_nodes"
+
+    level: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
+    idx: int = Field(sa_column=Column(BigId, primary_key=True, autoincrement=False))
+    hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+
+
+class LedgerTreeState(SQLModel, table=True):
+    __tablename__ = "ledger_tree_states"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    tree_size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    root_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    #: Every entry id <= floor is integrated or will never exist.
+    floor_entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    #: PostgreSQL only: gaps below settle_entry_id are final once every transaction
+    #: with an xid below settle_xmax has ended (see sequencer.py).
+    settle_entry_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    settle_xmax: int | None = Field(default=None, sa_column=Column(BigInteger))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class LedgerCheckpoint(SQLModel, table=True):
+    __tablename__ = "ledger_checkpoints"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    tree_size: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+    root_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+__all__ = [
+    "LEDGER_TABLES",
+    "LedgerCheckpoint",
+    "LedgerEntry",
+    "LedgerLeaf",
+    "LedgerLeafObject",
+    "LedgerNode",
+    "LedgerTreeState",
+]
