@@ -1,0 +1,90 @@
+"""`privet policy validate` and `privet policy test`: check policy changes before they ship.
+
+Both work offline on a policy directory (default: the shipped ``policies/``), so a data
+steward can edit a `.cedar` file and see its effect without starting the platform.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from privet.policy import PolicyEngine, PolicyLoadError, default_policy_dir, run_policy_tests
+
+policy_app = typer.Typer(help="Validate and test the Cedar access policies.", no_args_is_help=True)
+
+_console = Console()
+_errors = Console(stderr=True)
+
+DirOption = Annotated[
+    Path | None,
+    typer.Option("--dir", help="Policy directory (default: the shipped policies/)."),
+]
+
+
+@policy_app.command()
+def validate(
+    dir: DirOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every policy.")] = False,
+) -> None:
+    """Parse and validate every policy against the schema; print the version hash."""
+    directory = dir or default_policy_dir()
+    try:
+        engine = PolicyEngine.load(directory)
+    except PolicyLoadError as exc:
+        _errors.print(f"[bold red]invalid policies:[/] {exc}", markup=True, highlight=False)
+        raise typer.Exit(code=1) from exc
+    info = engine.info()
+    _console.print(
+        f"[green]ok[/] {len(info.policies)} policies in {len(info.files)} files, "
+        f"version {info.version}",
+        highlight=False,
+    )
+    if verbose:
+        table = Table("id", "effect", "file:line")
+        for policy in info.policies:
+            table.add_row(policy.id, policy.effect, f"{policy.file}:{policy.line}")
+        _console.print(table)
+
+
+@policy_app.command()
+def test(
+    dir: DirOption = None,
+    tests_dir: Annotated[
+        Path | None,
+        typer.Option("--tests-dir", help="Test cases directory (default: <dir>/tests)."),
+    ] = None,
+) -> None:
+    """Run the policy test cases; exit non-zero naming every failing case."""
+    directory = dir or default_policy_dir()
+    try:
+        report = run_policy_tests(directory, tests_dir=tests_dir)
+    except PolicyLoadError as exc:
+        _errors.print(f"[bold red]cannot run policy tests:[/] {exc}", highlight=False)
+        raise typer.Exit(code=1) from exc
+    failures = report.failures
+    if failures:
+        table = Table("case", "expected", "got", title="failing policy test cases")
+        for f in failures:
+            table.add_row(
+                f"{f.file}::{f.name}",
+                f"{f.expected_decision} {', '.join(f.expected_policies) or '(no policy)'}",
+                f"{f.actual_decision} {', '.join(f.actual_policies) or '(no policy)'}"
+                + (f"\n{'; '.join(f.errors)}" if f.errors else ""),
+            )
+        _errors.print(table)
+        for f in failures:
+            _errors.print(f"FAILED {f.message}", highlight=False, markup=False, soft_wrap=True)
+        _errors.print(
+            f"[bold red]{len(failures)} of {len(report.results)} policy test cases failed[/]"
+        )
+        raise typer.Exit(code=1)
+    _console.print(
+        f"[green]{len(report.results)} policy test cases passed[/] "
+        f"(policies {report.policy_version})",
+        highlight=False,
+    )
