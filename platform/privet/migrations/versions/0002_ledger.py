@@ -33,14 +33,16 @@ TABLES = (
     "ledger_tree_states",
     "ledger_checkpoints",
 )
+SEQUENCES = ("ledger_entries_id_seq", "ledger_tree_states_id_seq", "ledger_checkpoints_id_seq")
 APP_ROLE = "privet_app"
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _autoinc_id(sqlite: bool) -> sa.Column:  # type: ignore[type-arg]
+def _autoinc_id(sqlite: bool, *, by_trigger: bool = False) -> sa.Column:  # type: ignore[type-arg]
     if sqlite:
         return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
-    return sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False)
+    # PostgreSQL: BIGSERIAL, except ledger_entries whose id a trigger assigns.
+    return sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=not by_trigger)
 
 
 def upgrade() -> None:
@@ -48,7 +50,7 @@ def upgrade() -> None:
     auto = {"sqlite_autoincrement": True}
     op.create_table(
         "ledger_entries",
-        _autoinc_id(sqlite),
+        _autoinc_id(sqlite, by_trigger=True),
         sa.Column("event", sa.LargeBinary, nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         **auto,
@@ -167,14 +169,14 @@ def _postgres_objects() -> None:
         """  # noqa: S608 - constant names, no input
     )
     op.execute(f"GRANT SELECT, INSERT ON {', '.join(TABLES)} TO {APP_ROLE}")
-    op.execute(f"GRANT USAGE ON SEQUENCE ledger_entries_id_seq TO {APP_ROLE}")
+    op.execute(f"GRANT USAGE ON SEQUENCE {', '.join(SEQUENCES)} TO {APP_ROLE}")
 
 
 def downgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     if not sqlite:
         op.execute(f"REVOKE ALL ON {', '.join(TABLES)} FROM {APP_ROLE}")
-        op.execute(f"REVOKE ALL ON SEQUENCE ledger_entries_id_seq FROM {APP_ROLE}")
+        op.execute(f"REVOKE ALL ON SEQUENCE {', '.join(SEQUENCES)} FROM {APP_ROLE}")
     for table in reversed(TABLES):
         op.drop_table(table)
     if not sqlite:
