@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, StringConstraints
 from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -37,13 +38,20 @@ class StrictSchema(SQLModel):
 # --- projects -----------------------------------------------------------------------------
 
 
+ProjectName = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")
+]
+
+
 class ProjectBase(SQLModel):
-    name: str = Field(min_length=1, max_length=100, regex=r"^[a-z0-9][a-z0-9-]*$")
+    name: str = Field(max_length=100)
     description: str = Field(default="", max_length=2000)
 
 
 class ProjectCreate(ProjectBase, StrictSchema):
-    pass
+    name: ProjectName = Field(
+        description="Lower-case letters, digits and dashes, e.g. `retail-credit`."
+    )
 
 
 class Project(ProjectBase, table=True):
@@ -131,6 +139,10 @@ class ApiKeyCreate(StrictSchema):
     name: str = Field(min_length=1, max_length=200)
     principal_id: str | None = Field(
         default=None, max_length=40, description="Key owner; default: the caller."
+    )
+    project_id: str | None = Field(
+        default=None, max_length=40,
+        description="Restrict the key to this project (required for another principal).",
     )
     ttl_days: int | None = Field(default=None, ge=1, le=3650)
 

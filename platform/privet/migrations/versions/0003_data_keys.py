@@ -1,7 +1,7 @@
 """Data keys: one wrapped data key per encrypted object (envelope encryption).
 
 Revision ID: 0003_data_keys
-Revises: 0001_foundation
+Revises: 0002_ledger
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from privet.kit.types import UTCDateTime
 
 revision: str = "0003_data_keys"
-down_revision: str | None = "0001_foundation"
+down_revision: str | None = "0002_ledger"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 

@@ -1,0 +1,129 @@
+"""OIDC bearer JWTs: validated against a configured issuer, audience and JWKS.
+
+The JWKS comes from a file (air-gapped deployments, tests) or an http(s) URL. Only
+asymmetric algorithms are accepted, so `alg: none` and HMAC-with-public-key tricks fail.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from jwt import PyJWK, PyJWKClient
+
+from privet.kit.errors import UnauthenticatedError
+
+ALLOWED_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What privet takes from a validated token."""
+
+    issuer: str
+    subject: str
+    name: str
+    bindings: frozenset[tuple[str, str | None]]
+
+
+class OidcVerifier:
+    """Validates bearer tokens; one instance per process (it caches the JWKS)."""
+
+    def __init__(
+        self, *, issuer: str, audience: str, jwks: str, subject_claim: str, roles_claim: str
+    ) -> None:
+        self.issuer, self.audience = issuer, audience
+        self.subject_claim, self.roles_claim = subject_claim, roles_claim
+        self._lock = threading.Lock()
+        self._client: PyJWKClient | None = None
+        self._file_keys: dict[str, PyJWK] | None = None
+        if jwks.startswith(("http://", "https://")):
+            self._client = PyJWKClient(jwks, cache_keys=True, lifespan=300)
+        else:
+            self._file_keys = self._load_file(Path(jwks))
+
+    @staticmethod
+    def _load_file(path: Path) -> dict[str, PyJWK]:
+        data = json.loads(path.read_text())
+        keys: dict[str, PyJWK] = {}
+        for entry in data.get("keys", []):
+            if "kid" not in entry:
+                raise ValueError(f"JWKS file {path}: every key needs a 'kid'")
+            keys[entry["kid"]] = PyJWK(entry)
+        return keys
+
+    def _key_for(self, token: str) -> Any:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise UnauthenticatedError(f"the bearer token is malformed: {exc}") from exc
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise UnauthenticatedError(
+                f"the bearer token's algorithm {alg!r} is not accepted"
+            )
+        kid = header.get("kid")
+        if not kid:
+            raise UnauthenticatedError("the bearer token has no 'kid' header")
+        if self._file_keys is not None:
+            key = self._file_keys.get(kid)
+            if key is None:
+                raise UnauthenticatedError(f"the bearer token's key id {kid!r} is unknown")
+            return key.key
+        assert self._client is not None
+        try:
+            return self._client.get_signing_key(kid).key
+        except jwt.PyJWKClientError as exc:
+            raise UnauthenticatedError(f"the bearer token's key id {kid!r} is unknown") from exc
+
+    def verify(self, token: str) -> Claims:
+        """Validated claims, or a 401 that says precisely what was wrong."""
+        key = self._key_for(token)
+        try:
+            payload = jwt.decode(
+                token, key=key, algorithms=ALLOWED_ALGORITHMS, audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iss", "aud", self.subject_claim]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise UnauthenticatedError("the bearer token has expired") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise UnauthenticatedError("the bearer token's audience is not accepted") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise UnauthenticatedError("the bearer token's issuer is not accepted") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise UnauthenticatedError("the bearer token is not valid yet") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise UnauthenticatedError("the bearer token's signature is invalid") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise UnauthenticatedError(f"the bearer token lacks the {exc.claim!r} claim") from exc
+        except jwt.PyJWTError as exc:
+            raise UnauthenticatedError(f"the bearer token is invalid: {exc}") from exc
+        subject = str(payload[self.subject_claim])
+        return Claims(
+            issuer=self.issuer, subject=subject,
+            name=str(payload.get("name") or payload.get("preferred_username") or subject),
+            bindings=parse_role_claims(payload.get(self.roles_claim, [])),
+        )
+
+
+def parse_role_claims(value: Any) -> frozenset[tuple[str, str | None]]:
+    """`['ml_engineer@prj_x', 'auditor']` → {(role, project id or None)}; bad entries are
+    refused rather than guessed."""
+    from privet.auth.models import Role
+
+    if not isinstance(value, list):
+        raise UnauthenticatedError("the bearer token's roles claim must be a list of strings")
+    bindings: set[tuple[str, str | None]] = set()
+    for item in value:
+        if not isinstance(item, str):
+            raise UnauthenticatedError("the bearer token's roles claim must be strings")
+        role, _, project = item.partition("@")
+        if role not in Role.__members__:
+            raise UnauthenticatedError(f"the bearer token names an unknown role {role!r}")
+        bindings.add((role, project or None))
+    return frozenset(bindings)

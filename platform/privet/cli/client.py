@@ -1,0 +1,44 @@
+"""A small HTTP client for CLI commands that talk to a running server (PRIVET_URL,
+PRIVET_API_KEY), turning problem responses into readable errors."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+import typer
+from rich.console import Console
+
+err = Console(stderr=True)
+
+
+def client() -> httpx.Client:
+    url = os.environ.get("PRIVET_URL", "http://127.0.0.1:8000")
+    key = os.environ.get("PRIVET_API_KEY")
+    if not key:
+        err.print("[red]error:[/] set PRIVET_API_KEY to an API key (privet serve prints the "
+                  "first admin key; `privet keys create-admin` mints another)")
+        raise typer.Exit(2)
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+
+def call(method: str, path: str, **kwargs: Any) -> Any:
+    """Send a request; on a problem response print its detail and exit non-zero."""
+    try:
+        with client() as http:
+            response = http.request(method, path, **kwargs)
+    except httpx.TransportError as exc:
+        err.print(f"[red]error:[/] cannot reach the server at "
+                  f"{os.environ.get('PRIVET_URL', 'http://127.0.0.1:8000')}: {exc}. "
+                  "Is `privet serve` running, and is PRIVET_URL right?")
+        raise typer.Exit(2) from exc
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+            detail = body.get("detail") or body.get("title")
+        except ValueError:
+            detail = response.text[:500]
+        err.print(f"[red]error {response.status_code}:[/] {detail}")
+        raise typer.Exit(1)
+    return response.json() if response.content else None

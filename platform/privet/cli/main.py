@@ -1,0 +1,124 @@
+"""`privet` command line: run the platform and talk to it."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from privet.cli.client import call
+from privet.config import Settings, get_settings
+
+app = typer.Typer(
+    help="privet: fine-tune and serve text models on sensitive data, with proof of what "
+         "happened. Server commands read PRIVET_* settings; client commands use PRIVET_URL "
+         "and PRIVET_API_KEY.",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+projects_app = typer.Typer(help="Projects (client: needs PRIVET_URL, PRIVET_API_KEY).",
+                           no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(projects_app, name="projects")
+console = Console()
+
+
+def _prepare(settings: Settings) -> str | None:
+    """Migrate an empty database, create local key files, and bootstrap the first admin.
+
+    Returns the one-time admin API key when one was created."""
+    from privet import migrate
+    from privet.auth import service as auth_service
+    from privet.db import get_engine, session_scope
+    from privet.runtime import build_runtime
+
+    engine = get_engine(settings.effective_database_url)
+    if migrate.current_revision(engine) is None:
+        migrate.upgrade(engine)
+    elif not migrate.is_current(engine):
+        console.print("[red]error:[/] the database schema is behind this version of privet. "
+                      "Run `privet db upgrade` (back up the database first).")
+        raise typer.Exit(1)
+    runtime = build_runtime(settings)
+    with session_scope(runtime.engine) as session:
+        if auth_service.has_platform_admin(session):
+            return None
+        admin = auth_service.bootstrap_admin(session)
+        created = auth_service.create_api_key(
+            session, pepper=runtime.api_key_pepper, principal_id=admin.id,
+            name="bootstrap admin", ttl_days=settings.api_key_ttl_days, actor=admin.id,
+        )
+    return created.key
+
+
+def _show_bootstrap_key(key: str) -> None:
+    console.print(Panel.fit(
+        f"[bold]{key}[/]\n\nexport PRIVET_API_KEY={key}\n\n"
+        "This admin API key is shown once and stored only as a digest. Keep it safe.",
+        title="first admin API key",
+    ))
+
+
+@app.command()
+def init() -> None:
+    """Create PRIVET_HOME, the database schema, local key files and the first admin key."""
+    settings = get_settings()
+    key = _prepare(settings)
+    console.print(f"privet home: {settings.home}")
+    if key:
+        _show_bootstrap_key(key)
+    else:
+        console.print("already initialised (an admin exists); "
+                      "`privet keys create-admin` mints another admin key")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (PRIVET_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (PRIVET_PORT).")] = None,
+    workers: Annotated[int, typer.Option(help="HTTP worker processes.")] = 1,
+) -> None:
+    """Run the gateway (migrating an empty database and creating keys on first start)."""
+    import uvicorn
+
+    from privet.kit import logs
+
+    settings = get_settings()
+    logs.configure(settings.log_level)
+    key = _prepare(settings)
+    if key:
+        _show_bootstrap_key(key)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    console.print(f"privet serving on http://{bind_host}:{bind_port} (home {settings.home})")
+    uvicorn.run("privet.api.app:create_app", factory=True, host=bind_host, port=bind_port,
+                workers=workers, log_config=None, access_log=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    from privet import migrate
+    from privet.db import get_engine
+
+    engine = get_engine(get_settings().effective_database_url)
+    before = migrate.current_revision(engine)
+    migrate.upgrade(engine)
+    console.print(f"database at {migrate.current_revision(engine)} (was {before})")
+
+
+@projects_app.command("create")
+def projects_create(
+    name: str, description: Annotated[str, typer.Option(help="What the project is for.")] = ""
+) -> None:
+    """Create a project (you become its admin)."""
+    console.print_json(json.dumps(call("POST", "/v1/projects",
+                                       json={"name": name, "description": description})))
+
+
+@projects_app.command("list")
+def projects_list() -> None:
+    """Projects you can see."""
+    console.print_json(json.dumps(call("GET", "/v1/projects")))

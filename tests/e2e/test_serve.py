@@ -1,0 +1,46 @@
+"""The platform as a user starts it: `privet serve` on embedded defaults, over real HTTP."""
+
+from __future__ import annotations
+
+import stat
+
+from tests.e2e.conftest import KEY_RE, start_server, stop_server
+
+
+def test_first_start_bootstraps_and_serves(server) -> None:  # type: ignore[no-untyped-def]
+    assert server.admin_key, "privet serve must print the one-time admin key"
+    with server.client() as http:
+        assert http.get("/healthz").json() == {"status": "ok"}
+        assert http.get("/readyz").json()["status"] == "ready"
+        created = http.post("/v1/projects", json={"name": "loans"})
+        assert created.status_code == 201
+        assert [p["name"] for p in http.get("/v1/projects").json()] == ["loans"]
+    with server.client(key="pvt_wrong") as http:
+        denied = http.get("/v1/projects")
+        assert denied.status_code == 401
+        assert denied.headers["content-type"] == "application/problem+json"
+    secrets = server.home / "secrets"
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
+    for path in secrets.iterdir():
+        if path.is_file():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    secret = server.admin_key.rsplit("_", 1)[1]
+    assert secret in server.logs()  # printed once, on the console, at bootstrap
+    db_bytes = (server.home / "privet.db").read_bytes()
+    assert secret.encode() not in db_bytes
+
+
+def test_restart_keeps_state_and_prints_no_new_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    first = start_server(tmp_path / "home")
+    try:
+        with first.client() as http:
+            assert http.post("/v1/projects", json={"name": "kept"}).status_code == 201
+    finally:
+        stop_server(first)
+    second = start_server(tmp_path / "home")
+    try:
+        assert not KEY_RE.search(second.logs())
+        with second.client(first.admin_key) as http:
+            assert [p["name"] for p in http.get("/v1/projects").json()] == ["kept"]
+    finally:
+        stop_server(second)
