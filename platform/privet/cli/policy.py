@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from privet.policy import PolicyEngine, PolicyLoadError, default_policy_dir, run_policy_tests
@@ -36,7 +37,9 @@ def validate(
     try:
         engine = PolicyEngine.load(directory)
     except PolicyLoadError as exc:
-        _errors.print(f"[bold red]invalid policies:[/] {exc}", markup=True, highlight=False)
+        _errors.print(
+            f"[bold red]invalid policies:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(code=1) from exc
     info = engine.info()
     _console.print(
@@ -64,17 +67,23 @@ def test(
     try:
         report = run_policy_tests(directory, tests_dir=tests_dir)
     except PolicyLoadError as exc:
-        _errors.print(f"[bold red]cannot run policy tests:[/] {exc}", highlight=False)
+        _errors.print(
+            f"[bold red]cannot run policy tests:[/] {escape(str(exc))}",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(code=1) from exc
     failures = report.failures
     if failures:
         table = Table("case", "expected", "got", title="failing policy test cases")
         for f in failures:
             table.add_row(
-                f"{f.file}::{f.name}",
-                f"{f.expected_decision} {', '.join(f.expected_policies) or '(no policy)'}",
-                f"{f.actual_decision} {', '.join(f.actual_policies) or '(no policy)'}"
-                + (f"\n{'; '.join(f.errors)}" if f.errors else ""),
+                escape(f"{f.file}::{f.name}"),
+                escape(f"{f.expected_decision} {', '.join(f.expected_policies) or '(no policy)'}"),
+                escape(
+                    f"{f.actual_decision} {', '.join(f.actual_policies) or '(no policy)'}"
+                    + (f"\n{'; '.join(f.errors)}" if f.errors else "")
+                ),
             )
         _errors.print(table)
         for f in failures:

@@ -151,21 +151,39 @@ def split_statements(text: str) -> list[Statement]:
 def locate_parse_error(text: str, parse: Callable[[str], object], message: str) -> int:
     """Find the line of a parse error Cedar reported without a position.
 
-    Parses growing prefixes of the text line by line: the first prefix that fails
-    with the same message contains the offending token, so its last line is the
-    culprit. An error at end of input is placed at the last statement's start.
+    First finds the statement that fails on its own; then parses growing line
+    prefixes of it, each closed by a sentinel token: Cedar reports the first bad
+    token it meets, so the first prefix failing with that statement's message ends
+    on the culprit line. Falls back to the statement's first line.
     """
-    if "end of input" in message or "unexpected end" in message:
-        statements = split_statements(text)
-        return statements[-1].line if statements else 1
-    lines = text.splitlines(keepends=True)
-    for k in range(1, len(lines) + 1):
+    statements = split_statements(text)
+    failing: Statement | None = None
+    target = message
+    errors: list[tuple[Statement, str]] = []
+    for statement in statements:
         try:
-            parse("".join(lines[:k]))
+            parse(statement.text)
         except ValueError as exc:
-            if str(exc) == message:
-                return k
-    return 1
+            errors.append((statement, str(exc)))
+    # Prefer the first statement failing alone as the whole file does; statements of a
+    # schema may also fail alone for want of their neighbours' declarations.
+    same = [(st, msg) for st, msg in errors if msg == message]
+    if same or errors:
+        failing, target = (same or errors)[0]
+    if failing is None:
+        return statements[-1].line if statements else 1
+    lines = failing.text.splitlines(keepends=True)
+    for sentinel in (";", "}", ")"):
+        if f"`{sentinel}`" in target:
+            continue
+        for k in range(1, len(lines) + 1):
+            try:
+                parse("".join(lines[:k]) + "\n" + sentinel)
+            except ValueError as exc:
+                if str(exc) == target:
+                    return failing.line + k - 1
+        break
+    return failing.line
 
 
 def load_schema(source: SourceFile) -> cedarpy.Schema:
