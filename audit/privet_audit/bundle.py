@@ -137,6 +137,10 @@ def write_bundle(
         if node is None:
             if not isinstance(entries, Sequence):
                 raise BundleError("pass node= or proofs= when entries is not a sequence")
+            if len(entries) < tree_size:
+                raise BundleError(
+                    f"got {len(entries)} entries, the last checkpoint needs {tree_size}"
+                )
             node = MemoryTree.from_entries(entries[:tree_size]).node
         sizes = [0] + [cp.size for cp in cps]
         proofs = [consistency_proof(sizes[i], sizes[i + 1], node) for i in range(len(cps))]
@@ -476,7 +480,8 @@ def _stream(
     prev_stop = 0
     for chunk in _iter_entry_chunks(f, head.tree_size):
         if b"" in chunk:
-            raise BundleError(f"entry {tree.size + chunk.index(b'')} is empty", entry=tree.size)
+            bad = tree.size + chunk.index(b"")
+            raise BundleError(f"entry {bad} is empty", entry=bad)
         if strict_events:
             _check_events(chunk, tree.size)
         pos = 0
