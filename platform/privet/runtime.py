@@ -14,6 +14,13 @@ from sqlalchemy import Engine
 from privet.auth.identity import Identity
 from privet.auth.oidc import OidcVerifier
 from privet.config import Settings
+from privet.crypto.blobs import BlobStore, LocalBlobStore
+from privet.crypto.providers import (
+    KeyProvider,
+    ensure_local_master_key,
+    key_provider_from_settings,
+)
+from privet.crypto.settings import CryptoSettings
 from privet.db import get_engine
 from privet.kit.secretfiles import ensure_private_dir, read_or_create_secret
 
@@ -40,6 +47,8 @@ class Runtime:
     api_key_pepper: bytes
     oidc: OidcVerifier | None
     authorizer: Authorizer
+    key_provider: KeyProvider
+    blobs: BlobStore
 
 
 def pepper_path(settings: Settings) -> Any:
@@ -61,10 +70,15 @@ def build_runtime(settings: Settings) -> Runtime:
         )
     from privet.authorization import build_authorizer
 
+    crypto_settings = CryptoSettings()
+    if crypto_settings.key_provider == "local":
+        ensure_local_master_key(settings)
     return Runtime(
         settings=settings,
         engine=get_engine(settings.effective_database_url),
         api_key_pepper=read_or_create_secret(pepper_path(settings)),
         oidc=oidc,
         authorizer=build_authorizer(settings),
+        key_provider=key_provider_from_settings(settings, crypto_settings),
+        blobs=LocalBlobStore(settings.blobs_dir),
     )

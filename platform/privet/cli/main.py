@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.panel import Panel
 
 from privet.cli.client import call
+from privet.cli.keys import keys_app
+from privet.cli.policy import policy_app
 from privet.config import Settings, get_settings
 
 app = typer.Typer(
@@ -23,6 +24,8 @@ projects_app = typer.Typer(help="Projects (client: needs PRIVET_URL, PRIVET_API_
                            no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(projects_app, name="projects")
+app.add_typer(keys_app, name="keys")
+app.add_typer(policy_app, name="policy")
 console = Console()
 
 
@@ -33,8 +36,10 @@ def _prepare(settings: Settings) -> str | None:
     from privet import migrate
     from privet.auth import service as auth_service
     from privet.db import get_engine, session_scope
+    from privet.kit.secretfiles import ensure_private_dir
     from privet.runtime import build_runtime
 
+    ensure_private_dir(settings.home)
     engine = get_engine(settings.effective_database_url)
     if migrate.current_revision(engine) is None:
         migrate.upgrade(engine)
@@ -55,11 +60,10 @@ def _prepare(settings: Settings) -> str | None:
 
 
 def _show_bootstrap_key(key: str) -> None:
-    console.print(Panel.fit(
-        f"[bold]{key}[/]\n\nexport PRIVET_API_KEY={key}\n\n"
-        "This admin API key is shown once and stored only as a digest. Keep it safe.",
-        title="first admin API key",
-    ))
+    console.rule("admin API key")
+    console.print(f"export PRIVET_API_KEY={key}", soft_wrap=True, highlight=False)
+    console.print("Shown once and stored only as a digest: keep it safe.")
+    console.rule()
 
 
 @app.command()
@@ -102,11 +106,39 @@ def db_upgrade() -> None:
     """Apply every pending migration."""
     from privet import migrate
     from privet.db import get_engine
+    from privet.kit.secretfiles import ensure_private_dir
 
-    engine = get_engine(get_settings().effective_database_url)
+    settings = get_settings()
+    ensure_private_dir(settings.home)
+    engine = get_engine(settings.effective_database_url)
     before = migrate.current_revision(engine)
     migrate.upgrade(engine)
     console.print(f"database at {migrate.current_revision(engine)} (was {before})")
+
+
+@keys_app.command("create-admin")
+def keys_create_admin(
+    name: Annotated[str, typer.Option(help="Name of the new admin principal.")] = "admin",
+) -> None:
+    """Create another platform admin and print its API key once (server-side command)."""
+    from privet import migrate
+    from privet.auth import service as auth_service
+    from privet.db import session_scope
+    from privet.runtime import build_runtime
+
+    settings = get_settings()
+    runtime = build_runtime(settings)
+    if not migrate.is_current(runtime.engine):
+        console.print("[red]error:[/] the database is not initialised or not current: "
+                      "run `privet init` or `privet db upgrade` first")
+        raise typer.Exit(1)
+    with session_scope(runtime.engine) as session:
+        admin = auth_service.bootstrap_admin(session, name=name)
+        created = auth_service.create_api_key(
+            session, pepper=runtime.api_key_pepper, principal_id=admin.id,
+            name=f"{name} admin key", ttl_days=settings.api_key_ttl_days, actor=admin.id,
+        )
+    _show_bootstrap_key(created.key)
 
 
 @projects_app.command("create")
