@@ -46,6 +46,7 @@ def validate(
         f"[green]ok[/] {len(info.policies)} policies in {len(info.files)} files, "
         f"version {info.version}",
         highlight=False,
+        soft_wrap=True,
     )
     if verbose:
         table = Table("id", "effect", "file:line")
@@ -96,4 +97,5 @@ def test(
         f"[green]{len(report.results)} policy test cases passed[/] "
         f"(policies {report.policy_version})",
         highlight=False,
+        soft_wrap=True,
     )
