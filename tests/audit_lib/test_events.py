@@ -47,14 +47,14 @@ def variant(**changes: Any) -> dict[str, Any]:
     return ev
 
 
-GOOD_EVENTS = [
+GOOD_EVENTS: list[Any] = [
     GOOD,
     variant(actor=None, project=None, objects={}, digests={}, details={}),
     variant(type="project.created", outcome="ok"),
     variant(type="a.b.c_d", outcome="error"),
 ]
 
-BAD_EVENTS = [
+BAD_EVENTS: list[Any] = [
     variant(v=2),
     variant(v=True),
     variant(v=...),

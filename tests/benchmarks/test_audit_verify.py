@@ -64,9 +64,9 @@ def test_verify_one_million_events(tmp_path: Path) -> None:
     sizes = sorted({*range(CHECKPOINT_EVERY, N + 1, CHECKPOINT_EVERY), N})
     prev = 0
     for size in sizes:
-        for node in tree.extend(leaves[prev:size]):
-            if node.level >= STORED_LEVEL:
-                stored[(node.level, node.index)] = node.hash
+        for nd in tree.extend(leaves[prev:size]):
+            if nd.level >= STORED_LEVEL:
+                stored[(nd.level, nd.index)] = nd.hash
         prev = size
         notes.append(sign_checkpoint(Checkpoint(ORIGIN, size, tree.root()), signer))
 
