@@ -18,7 +18,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-PG_ADMIN_URL = os.environ.get("PRIVET_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "PRIVET_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -155,8 +157,12 @@ def admin(runtime) -> Caller:  # type: ignore[no-untyped-def]
     with session_scope(runtime.engine) as session:
         principal = service.bootstrap_admin(session)
         created = service.create_api_key(
-            session, pepper=runtime.api_key_pepper, principal_id=principal.id,
-            name="test admin", ttl_days=1, actor=principal.id,
+            session,
+            pepper=runtime.api_key_pepper,
+            principal_id=principal.id,
+            name="test admin",
+            ttl_days=1,
+            actor=principal.id,
         )
     return Caller(principal.id, created.key)
 
@@ -174,11 +180,20 @@ def make_caller(runtime) -> Callable[..., Caller]:  # type: ignore[no-untyped-de
                 session, kind=PrincipalKind.user, name=name, actor=None
             )
             if role is not None:
-                service.bind_role(session, principal_id=principal.id, role=Role(role),
-                              project_id=project_id, actor=principal.id)
+                service.bind_role(
+                    session,
+                    principal_id=principal.id,
+                    role=Role(role),
+                    project_id=project_id,
+                    actor=principal.id,
+                )
             created = service.create_api_key(
-                session, pepper=runtime.api_key_pepper, principal_id=principal.id,
-                name=f"{name} key", ttl_days=1, actor=principal.id,
+                session,
+                pepper=runtime.api_key_pepper,
+                principal_id=principal.id,
+                name=f"{name} key",
+                ttl_days=1,
+                actor=principal.id,
             )
         return Caller(principal.id, created.key)
 

@@ -51,9 +51,8 @@ def create_db_engine(url: str) -> Engine:
     """A new engine with the platform's connection settings for the URL's backend."""
     url = normalize_url(url)
     if is_sqlite(url):
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}
-        )
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
         # Let SQLAlchemy, not pysqlite, decide when transactions start.
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, record: Any) -> None:

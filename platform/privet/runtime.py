@@ -64,8 +64,10 @@ def build_runtime(settings: Settings) -> Runtime:
         if not (settings.oidc_issuer and settings.oidc_audience):
             raise ValueError("PRIVET_OIDC_JWKS needs PRIVET_OIDC_ISSUER and PRIVET_OIDC_AUDIENCE")
         oidc = OidcVerifier(
-            issuer=settings.oidc_issuer, audience=settings.oidc_audience,
-            jwks=settings.oidc_jwks, subject_claim=settings.oidc_subject_claim,
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            jwks=settings.oidc_jwks,
+            subject_claim=settings.oidc_subject_claim,
             roles_claim=settings.oidc_roles_claim,
         )
     from privet.authorization import build_authorizer

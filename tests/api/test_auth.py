@@ -34,11 +34,14 @@ def test_no_credentials_is_401_problem(client) -> None:  # type: ignore[no-untyp
     assert "no credentials" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("header,message", [
-    ("Basic abc", "must be 'Bearer <token>'"),
-    ("Bearer pvt_short", "malformed"),
-    ("Bearer pvt_AAAAAAAAAAAAAAAA_" + "A" * 43, "not valid"),
-])
+@pytest.mark.parametrize(
+    "header,message",
+    [
+        ("Basic abc", "must be 'Bearer <token>'"),
+        ("Bearer pvt_short", "malformed"),
+        ("Bearer pvt_AAAAAAAAAAAAAAAA_" + "A" * 43, "not valid"),
+    ],
+)
 def test_bad_credentials_are_precise_401s(client, header, message) -> None:  # type: ignore[no-untyped-def]
     response = client.get("/v1/projects", headers={"Authorization": header})
     assert response.status_code == 401
@@ -63,9 +66,11 @@ def test_duplicate_project_name_is_409(client, admin) -> None:  # type: ignore[n
 def test_role_without_permission_is_403(client, admin, make_caller) -> None:  # type: ignore[no-untyped-def]
     project_id = _create_project(client, admin)
     predictor = make_caller("predictor", project_id)
-    response = client.post(f"/v1/projects/{project_id}/members",
-                           json={"service_account_name": "robot", "role": "admin"},
-                           headers=predictor.headers)
+    response = client.post(
+        f"/v1/projects/{project_id}/members",
+        json={"service_account_name": "robot", "role": "admin"},
+        headers=predictor.headers,
+    )
     assert response.status_code == 403
     body = response.json()
     assert body["type"].endswith("/forbidden") and body["action"] == "member.add"
@@ -80,29 +85,38 @@ def test_other_projects_are_invisible(client, admin, make_caller) -> None:  # ty
     assert client.get(f"/v1/projects/{project_a}", headers=engineer_a.headers).status_code == 200
     response = client.get(f"/v1/projects/{project_b}", headers=engineer_a.headers)
     assert response.status_code == 404
-    assert client.get(f"/v1/projects/{project_b}/members",
-                      headers=engineer_a.headers).status_code == 404
+    assert (
+        client.get(f"/v1/projects/{project_b}/members", headers=engineer_a.headers).status_code
+        == 404
+    )
     listed = client.get("/v1/projects", headers=engineer_a.headers).json()
     assert [p["id"] for p in listed] == [project_a]
 
 
 def test_member_binding_and_service_account_key(client, admin) -> None:  # type: ignore[no-untyped-def]
     project_id = _create_project(client, admin)
-    binding = client.post(f"/v1/projects/{project_id}/members",
-                          json={"service_account_name": "scorer", "role": "predictor"},
-                          headers=admin.headers)
+    binding = client.post(
+        f"/v1/projects/{project_id}/members",
+        json={"service_account_name": "scorer", "role": "predictor"},
+        headers=admin.headers,
+    )
     assert binding.status_code == 201
     principal_id = binding.json()["principal_id"]
-    minted = client.post("/v1/api-keys", json={"name": "scorer", "principal_id": principal_id,
-                                               "project_id": project_id}, headers=admin.headers)
+    minted = client.post(
+        "/v1/api-keys",
+        json={"name": "scorer", "principal_id": principal_id, "project_id": project_id},
+        headers=admin.headers,
+    )
     assert minted.status_code == 201
     key = minted.json()["key"]
     assert key.startswith("pvt_")
     listed = client.get("/v1/projects", headers={"Authorization": f"Bearer {key}"}).json()
     assert [p["id"] for p in listed] == [project_id]
-    again = client.post(f"/v1/projects/{project_id}/members",
-                        json={"principal_id": principal_id, "role": "predictor"},
-                        headers=admin.headers)
+    again = client.post(
+        f"/v1/projects/{project_id}/members",
+        json={"principal_id": principal_id, "role": "predictor"},
+        headers=admin.headers,
+    )
     assert again.status_code == 409
 
 
@@ -120,8 +134,11 @@ def test_revoked_key_is_refused(client, admin) -> None:  # type: ignore[no-untyp
 def test_expired_key_is_refused(client, admin, runtime) -> None:  # type: ignore[no-untyped-def]
     minted = client.post("/v1/api-keys", json={"name": "short"}, headers=admin.headers).json()
     with runtime.engine.begin() as conn:
-        conn.execute(ApiKey.__table__.update().where(ApiKey.__table__.c.id == minted["id"])
-                     .values(expires_at=utcnow() - timedelta(seconds=1)))
+        conn.execute(
+            ApiKey.__table__.update()
+            .where(ApiKey.__table__.c.id == minted["id"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
     response = client.get("/v1/projects", headers={"Authorization": f"Bearer {minted['key']}"})
     assert response.status_code == 401
     assert "expired" in response.json()["detail"]
@@ -185,15 +202,27 @@ def oidc(tmp_path, runtime):  # type: ignore[no-untyped-def]
     jwk.update(kid="k1", use="sig", alg="RS256")
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [jwk]}))
-    runtime.oidc = OidcVerifier(issuer=ISSUER, audience=AUDIENCE, jwks=str(jwks),
-                                subject_claim="sub", roles_claim="privet_roles")
+    runtime.oidc = OidcVerifier(
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        jwks=str(jwks),
+        subject_claim="sub",
+        roles_claim="privet_roles",
+    )
     return key
 
 
 def _token(key, **overrides) -> str:  # type: ignore[no-untyped-def]
     now = int(time.time())
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice@bank", "exp": now + 300,
-              "iat": now, "name": "Alice", "privet_roles": []}
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "alice@bank",
+        "exp": now + 300,
+        "iat": now,
+        "name": "Alice",
+        "privet_roles": [],
+    }
     headers = {"kid": overrides.pop("kid", "k1")}
     claims.update(overrides)
     return jwt.encode(claims, key, algorithm="RS256", headers=headers)
@@ -205,18 +234,24 @@ def test_valid_jwt_maps_subject_and_roles(client, admin, oidc) -> None:  # type:
     headers = {"Authorization": f"Bearer {token}"}
     listed = client.get("/v1/projects", headers=headers)
     assert listed.status_code == 200 and [p["id"] for p in listed.json()] == [project_id]
-    forbidden = client.post(f"/v1/projects/{project_id}/members",
-                            json={"service_account_name": "x", "role": "admin"}, headers=headers)
+    forbidden = client.post(
+        f"/v1/projects/{project_id}/members",
+        json={"service_account_name": "x", "role": "admin"},
+        headers=headers,
+    )
     assert forbidden.status_code == 403
 
 
-@pytest.mark.parametrize("overrides,message", [
-    ({"aud": "someone-else"}, "audience"),
-    ({"iss": "https://evil.test"}, "issuer"),
-    ({"exp": int(time.time()) - 10}, "expired"),
-    ({"kid": "unknown"}, "key id 'unknown' is unknown"),
-    ({"privet_roles": ["overlord@x"]}, "unknown role"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"aud": "someone-else"}, "audience"),
+        ({"iss": "https://evil.test"}, "issuer"),
+        ({"exp": int(time.time()) - 10}, "expired"),
+        ({"kid": "unknown"}, "key id 'unknown' is unknown"),
+        ({"privet_roles": ["overlord@x"]}, "unknown role"),
+    ],
+)
 def test_bad_jwts_are_precise_401s(client, oidc, overrides, message) -> None:  # type: ignore[no-untyped-def]
     token = _token(oidc, **overrides)
     response = client.get("/v1/projects", headers={"Authorization": f"Bearer {token}"})

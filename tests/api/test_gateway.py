@@ -40,8 +40,10 @@ def test_metrics_count_requests(client, admin) -> None:  # type: ignore[no-untyp
 
 
 def test_request_id_is_echoed_or_generated(client) -> None:  # type: ignore[no-untyped-def]
-    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers[
-        "x-request-id"] == "abc-123"
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
+        == "abc-123"
+    )
     generated = client.get("/healthz", headers={"X-Request-ID": "bad id\nwith newline"})
     assert len(generated.headers["x-request-id"]) == 32
 
@@ -56,8 +58,11 @@ def test_unknown_route_is_a_problem(client) -> None:  # type: ignore[no-untyped-
 
 def test_malformed_json_is_400_and_writes_nothing(client, admin, runtime) -> None:  # type: ignore[no-untyped-def]
     before = _count_projects(runtime)
-    response = client.post("/v1/projects", content=b'{"name": "x",',
-                           headers={**admin.headers, "Content-Type": "application/json"})
+    response = client.post(
+        "/v1/projects",
+        content=b'{"name": "x",',
+        headers={**admin.headers, "Content-Type": "application/json"},
+    )
     assert response.status_code == 400
     assert response.json()["type"].endswith("/malformed-json")
     assert _count_projects(runtime) == before
@@ -65,8 +70,9 @@ def test_malformed_json_is_400_and_writes_nothing(client, admin, runtime) -> Non
 
 def test_unknown_field_is_422_naming_it(client, admin, runtime) -> None:  # type: ignore[no-untyped-def]
     before = _count_projects(runtime)
-    response = client.post("/v1/projects", json={"name": "ok-name", "colour": "red"},
-                           headers=admin.headers)
+    response = client.post(
+        "/v1/projects", json={"name": "ok-name", "colour": "red"}, headers=admin.headers
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["type"].endswith("/invalid-input")
@@ -84,8 +90,11 @@ def test_body_over_limit_with_content_length(client, admin, runtime) -> None:  #
     limit = runtime.settings.max_body_bytes
     before = _count_projects(runtime)
     payload = b'{"name": "big", "description": "' + b"x" * limit + b'"}'
-    response = client.post("/v1/projects", content=payload,
-                           headers={**admin.headers, "Content-Type": "application/json"})
+    response = client.post(
+        "/v1/projects",
+        content=payload,
+        headers={**admin.headers, "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.headers["content-type"] == PROBLEM
     assert str(limit) in response.json()["detail"]
@@ -102,8 +111,11 @@ def test_body_over_limit_when_chunked(client, admin, runtime) -> None:  # type: 
             yield b"x" * 4096
         yield b'"}'
 
-    response = client.post("/v1/projects", content=chunks(),
-                           headers={**admin.headers, "Content-Type": "application/json"})
+    response = client.post(
+        "/v1/projects",
+        content=chunks(),
+        headers={**admin.headers, "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.json()["type"].endswith("/payload-too-large")
     assert _count_projects(runtime) == before

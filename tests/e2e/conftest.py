@@ -42,17 +42,27 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(home: Path, *, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = ()) -> Server:
+def start_server(
+    home: Path, *, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Server:
     port = free_port()
     log_path = home.parent / f"server-{port}.log"
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("PRIVET_")}
-    full_env = {**inherited, "PRIVET_HOME": str(home), "HF_HUB_OFFLINE": "1",
-                "COLUMNS": "200", **(env or {})}
+    full_env = {
+        **inherited,
+        "PRIVET_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "COLUMNS": "200",
+        **(env or {}),
+    }
     log = log_path.open("w")
     process = subprocess.Popen(
-        [PRIVET, "serve", "--port", str(port), *args], stdout=log, stderr=subprocess.STDOUT,
-        env=full_env, text=True, start_new_session=True,
+        [PRIVET, "serve", "--port", str(port), *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=full_env,
+        text=True,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -29,15 +29,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or (runtime.settings if runtime else get_settings())
     runtime = runtime or build_runtime(settings)
     app = FastAPI(
-        title="privet", version=__version__,
+        title="privet",
+        version=__version__,
         description="Fine-tune and serve text models on sensitive data, with differential "
-                    "privacy, encryption at rest and a verifiable audit log.",
+        "privacy, encryption at rest and a verifiable audit log.",
     )
     app.state.runtime = runtime
     app.state.metrics_registry = CollectorRegistry()
     problems.install(app)
     for router in (health.router, projects.router, api_keys.router):
         app.include_router(router)
-    app.add_middleware(RequestContextMiddleware, limit_for=_limit_for(settings),
-                       registry=app.state.metrics_registry)
+    app.add_middleware(
+        RequestContextMiddleware,
+        limit_for=_limit_for(settings),
+        registry=app.state.metrics_registry,
+    )
     return app

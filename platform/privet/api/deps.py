@@ -7,7 +7,6 @@ calls its guard fails loudly, so no route can exist without a decision.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -93,9 +92,11 @@ def get_identity(request: Request, runtime: RuntimeDep) -> Identity:
                 session, issuer=claims.issuer, subject=claims.subject, name=claims.name
             )
             identity = Identity(
-                principal_id=principal.id, kind=principal.kind, name=principal.name,
-                bindings=claims.bindings | auth_service.bindings_of(
-                    session, principal_id=principal.id),
+                principal_id=principal.id,
+                kind=principal.kind,
+                name=principal.name,
+                bindings=claims.bindings
+                | auth_service.bindings_of(session, principal_id=principal.id),
                 method="oidc",
             )
     request.state.principal_id = identity.principal_id
@@ -135,15 +136,22 @@ class Guard:
         """Decide, record the decision in the ledger, and raise ForbiddenError on deny."""
         self.checked = True
         decision = self.runtime.authorizer.decide(
-            identity=self.identity, action=self.action, resource=resource,
+            identity=self.identity,
+            action=self.action,
+            resource=resource,
             context=dict(context or {}),
         )
         event = ledger.EventSpec(
-            type="auth.decision", actor=self.identity.principal_id,
-            project=resource.project_id, objects={_snake(resource.type): resource.id},
+            type="auth.decision",
+            actor=self.identity.principal_id,
+            project=resource.project_id,
+            objects={_snake(resource.type): resource.id},
             outcome="allow" if decision.allowed else "deny",
-            details={"action": self.action, "policies": list(decision.policy_ids),
-                     "policy_version": decision.policy_version},
+            details={
+                "action": self.action,
+                "policies": list(decision.policy_ids),
+                "policy_version": decision.policy_version,
+            },
         )
         ledger.emit_many(self.session, [event])
         self.recorded.append(event)
@@ -163,8 +171,13 @@ def action(name: str) -> Any:
     def dependency(
         request: Request, identity: IdentityDep, runtime: RuntimeDep, session: SessionDep
     ) -> Iterator[Guard]:
-        guard = Guard(action=name, identity=identity, runtime=runtime, session=session,
-                      recorded=request.state.decision_events)
+        guard = Guard(
+            action=name,
+            identity=identity,
+            runtime=runtime,
+            session=session,
+            recorded=request.state.decision_events,
+        )
         yield guard
         if not guard.checked:
             raise RuntimeError(f"route for {name!r} returned without an authorization check")

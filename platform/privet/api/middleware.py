@@ -38,11 +38,15 @@ class RequestContextMiddleware:
         self.app = app
         self.limit_for = limit_for
         self.requests = Counter(
-            "privet_http_requests_total", "HTTP requests", ["method", "route", "status"],
+            "privet_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
             registry=registry,
         )
         self.latency = Histogram(
-            "privet_http_request_seconds", "HTTP request latency", ["method", "route"],
+            "privet_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
             registry=registry,
         )
 
@@ -64,8 +68,7 @@ class RequestContextMiddleware:
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"],
-                                      (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
         received = 0
@@ -95,8 +98,13 @@ class RequestContextMiddleware:
             self.latency.labels(scope["method"], route).observe(elapsed)
             log.info(
                 "request",
-                extra={"method": scope["method"], "path": scope["path"], "route": route,
-                       "status": status_holder["status"], "ms": round(elapsed * 1000, 2)},
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status_holder["status"],
+                    "ms": round(elapsed * 1000, 2),
+                },
             )
             request_id_var.reset(token)
 
@@ -109,13 +117,25 @@ def _route_template(scope: Scope) -> str:
 async def _send_too_large(send: Send, limit: int, request_id: str) -> None:
     import json
 
-    body = json.dumps({
-        "type": PROBLEM_BASE + "payload-too-large", "title": "Payload too large",
-        "status": 413, "detail": f"the request body exceeds the limit of {limit} bytes",
-        "instance": f"urn:privet:request:{request_id}", "limit_bytes": limit,
-    }).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", MEDIA_TYPE.encode()),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    body = json.dumps(
+        {
+            "type": PROBLEM_BASE + "payload-too-large",
+            "title": "Payload too large",
+            "status": 413,
+            "detail": f"the request body exceeds the limit of {limit} bytes",
+            "instance": f"urn:privet:request:{request_id}",
+            "limit_bytes": limit,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

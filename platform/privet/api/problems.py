@@ -26,12 +26,21 @@ _HTTP_SLUGS = {
 
 
 def problem(
-    request: Request | None, *, status: int, slug: str, title: str, detail: str,
-    headers: dict[str, str] | None = None, **extensions: Any,
+    request: Request | None,
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
 ) -> JSONResponse:
     """A problem response; `instance` carries the request id so users can quote it."""
     body: dict[str, Any] = {
-        "type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail,
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
     }
     if request is not None:
         request_id = getattr(request.state, "request_id", None)
@@ -43,8 +52,11 @@ def problem(
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [
-        {"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg", ""),
-         "type": err.get("type", "")}
+        {
+            "loc": [str(part) for part in err.get("loc", ())],
+            "msg": err.get("msg", ""),
+            "type": err.get("type", ""),
+        }
         for err in exc.errors()
     ]
 
@@ -52,8 +64,15 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _on_privet_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PrivetError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return problem(request, status=exc.status, slug=exc.slug, title=exc.title,
-                   detail=exc.detail, headers=headers, **exc.extensions)
+    return problem(
+        request,
+        status=exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        headers=headers,
+        **exc.extensions,
+    )
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -61,11 +80,22 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     errors = _validation_errors(exc)
     if any(err["type"] == "json_invalid" for err in errors):
         first = next(err for err in errors if err["type"] == "json_invalid")
-        return problem(request, status=400, slug="malformed-json", title="Malformed JSON",
-                       detail=f"the request body is not valid JSON: {first['msg']}")
+        return problem(
+            request,
+            status=400,
+            slug="malformed-json",
+            title="Malformed JSON",
+            detail=f"the request body is not valid JSON: {first['msg']}",
+        )
     summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
-    return problem(request, status=422, slug="invalid-input", title="Invalid input",
-                   detail=summary, errors=errors)
+    return problem(
+        request,
+        status=422,
+        slug="invalid-input",
+        title="Invalid input",
+        detail=summary,
+        errors=errors,
+    )
 
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -74,13 +104,24 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else title
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route matches {request.method} {request.url.path}"
-    return problem(request, status=exc.status_code, slug=slug, title=title, detail=detail,
-                   headers=getattr(exc, "headers", None))
+    return problem(
+        request,
+        status=exc.status_code,
+        slug=slug,
+        title=title,
+        detail=detail,
+        headers=getattr(exc, "headers", None),
+    )
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    return problem(request, status=500, slug="internal", title="Internal error",
-                   detail="the server failed; quote the instance id when reporting it")
+    return problem(
+        request,
+        status=500,
+        slug="internal",
+        title="Internal error",
+        detail="the server failed; quote the instance id when reporting it",
+    )
 
 
 def install(app: FastAPI) -> None:

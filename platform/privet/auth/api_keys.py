@@ -17,8 +17,10 @@ _KEY_RE = re.compile(r"^pvt_([A-Za-z0-9]{16})_([A-Za-z0-9_-]{43})$")
 
 def generate() -> tuple[str, str]:
     """A new (key id, full key). The full key is returned to the caller once, never stored."""
-    key_id = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
-                     for _ in range(16))
+    key_id = "".join(
+        secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
+        for _ in range(16)
+    )
     return f"key_{key_id}", f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
 
 

@@ -141,7 +141,8 @@ class ApiKeyCreate(StrictSchema):
         default=None, max_length=40, description="Key owner; default: the caller."
     )
     project_id: str | None = Field(
-        default=None, max_length=40,
+        default=None,
+        max_length=40,
         description="Restrict the key to this project (required for another principal).",
     )
     ttl_days: int | None = Field(default=None, ge=1, le=3650)

@@ -63,9 +63,7 @@ class OidcVerifier:
             raise UnauthenticatedError(f"the bearer token is malformed: {exc}") from exc
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
-            raise UnauthenticatedError(
-                f"the bearer token's algorithm {alg!r} is not accepted"
-            )
+            raise UnauthenticatedError(f"the bearer token's algorithm {alg!r} is not accepted")
         kid = header.get("kid")
         if not kid:
             raise UnauthenticatedError("the bearer token has no 'kid' header")
@@ -85,7 +83,10 @@ class OidcVerifier:
         key = self._key_for(token)
         try:
             payload = jwt.decode(
-                token, key=key, algorithms=ALLOWED_ALGORITHMS, audience=self.audience,
+                token,
+                key=key,
+                algorithms=ALLOWED_ALGORITHMS,
+                audience=self.audience,
                 issuer=self.issuer,
                 options={"require": ["exp", "iss", "aud", self.subject_claim]},
             )
@@ -105,7 +106,8 @@ class OidcVerifier:
             raise UnauthenticatedError(f"the bearer token is invalid: {exc}") from exc
         subject = str(payload[self.subject_claim])
         return Claims(
-            issuer=self.issuer, subject=subject,
+            issuer=self.issuer,
+            subject=subject,
             name=str(payload.get("name") or payload.get("preferred_username") or subject),
             bindings=parse_role_claims(payload.get(self.roles_claim, [])),
         )

@@ -44,14 +44,21 @@ def create_principal(
     """A new user or service account."""
     prefix = "usr" if kind is PrincipalKind.user else "sa"
     principal = Principal(
-        id=new_id(prefix), kind=kind.value, name=name, issuer=issuer, subject=subject,
+        id=new_id(prefix),
+        kind=kind.value,
+        name=name,
+        issuer=issuer,
+        subject=subject,
         created_at=utcnow(),
     )
     session.add(principal)
     session.flush()
     ledger.emit(
-        session, type="principal.created", actor=actor or principal.id,
-        objects={"principal": principal.id}, details={"kind": kind.value},
+        session,
+        type="principal.created",
+        actor=actor or principal.id,
+        objects={"principal": principal.id},
+        details={"kind": kind.value},
     )
     return principal
 
@@ -63,9 +70,7 @@ def get_principal(session: Session, *, principal_id: str) -> Principal:
     return principal
 
 
-def principal_for_subject(
-    session: Session, *, issuer: str, subject: str, name: str
-) -> Principal:
+def principal_for_subject(session: Session, *, issuer: str, subject: str, name: str) -> Principal:
     """The principal of an OIDC subject, provisioned on first sight."""
     existing = session.exec(
         select(Principal).where(Principal.issuer == issuer, Principal.subject == subject)
@@ -90,17 +95,28 @@ def create_project(session: Session, *, data: ProjectCreate, actor: Identity) ->
     if session.exec(select(Project).where(Project.name == data.name)).first() is not None:
         raise ConflictError(f"a project named {data.name!r} already exists")
     project = Project(
-        id=new_id("prj"), name=data.name, description=data.description,
-        created_at=utcnow(), created_by=actor.principal_id,
+        id=new_id("prj"),
+        name=data.name,
+        description=data.description,
+        created_at=utcnow(),
+        created_by=actor.principal_id,
     )
     session.add(project)
     session.flush()
     ledger.emit(
-        session, type="project.created", actor=actor.principal_id, project=project.id,
+        session,
+        type="project.created",
+        actor=actor.principal_id,
+        project=project.id,
         objects={"project": project.id},
     )
-    bind_role(session, principal_id=actor.principal_id, role=Role.admin, project_id=project.id,
-          actor=actor.principal_id)
+    bind_role(
+        session,
+        principal_id=actor.principal_id,
+        role=Role.admin,
+        project_id=project.id,
+        actor=actor.principal_id,
+    )
     return project
 
 
@@ -130,8 +146,12 @@ def bind_role(
     session: Session, *, principal_id: str, role: Role, project_id: str | None, actor: str
 ) -> RoleBinding:
     binding = RoleBinding(
-        id=new_id("rb"), principal_id=principal_id, role=role.value, project_id=project_id,
-        created_at=utcnow(), created_by=actor,
+        id=new_id("rb"),
+        principal_id=principal_id,
+        role=role.value,
+        project_id=project_id,
+        created_at=utcnow(),
+        created_by=actor,
     )
     session.add(binding)
     try:
@@ -141,8 +161,12 @@ def bind_role(
             f"principal {principal_id!r} already holds role {role.value!r} here"
         ) from exc
     ledger.emit(
-        session, type="member.added", actor=actor, project=project_id,
-        objects={"principal": principal_id, "binding": binding.id}, details={"role": role.value},
+        session,
+        type="member.added",
+        actor=actor,
+        project=project_id,
+        objects={"principal": principal_id, "binding": binding.id},
+        details={"role": role.value},
     )
     return binding
 
@@ -162,14 +186,21 @@ def add_member(
     if principal_id is None:
         assert service_account_name is not None
         principal = create_principal(
-            session, kind=PrincipalKind.service_account, name=service_account_name,
+            session,
+            kind=PrincipalKind.service_account,
+            name=service_account_name,
             actor=actor.principal_id,
         )
         principal_id = principal.id
     else:
         get_principal(session, principal_id=principal_id)
-    return bind_role(session, principal_id=principal_id, role=role, project_id=project.id,
-                 actor=actor.principal_id)
+    return bind_role(
+        session,
+        principal_id=principal_id,
+        role=role,
+        project_id=project.id,
+        actor=actor.principal_id,
+    )
 
 
 def list_members(session: Session, *, project: Project) -> Sequence[RoleBinding]:
@@ -187,7 +218,10 @@ def remove_member(session: Session, *, project: Project, binding_id: str, actor:
     session.delete(binding)
     session.flush()
     ledger.emit(
-        session, type="member.removed", actor=actor.principal_id, project=project.id,
+        session,
+        type="member.removed",
+        actor=actor.principal_id,
+        project=project.id,
         objects={"principal": binding.principal_id, "binding": binding.id},
         details={"role": binding.role},
     )
@@ -196,16 +230,21 @@ def remove_member(session: Session, *, project: Project, binding_id: str, actor:
 def bootstrap_admin(session: Session, *, name: str = "admin") -> Principal:
     """A platform-wide admin principal (first start, or `privet keys create-admin`)."""
     principal = create_principal(session, kind=PrincipalKind.user, name=name, actor=None)
-    bind_role(session, principal_id=principal.id, role=Role.admin, project_id=None,
-          actor=principal.id)
+    bind_role(
+        session, principal_id=principal.id, role=Role.admin, project_id=None, actor=principal.id
+    )
     return principal
 
 
 def has_platform_admin(session: Session) -> bool:
-    return session.exec(
-        select(RoleBinding).where(RoleBinding.role == Role.admin.value,
-                                  col(RoleBinding.project_id).is_(None))
-    ).first() is not None
+    return (
+        session.exec(
+            select(RoleBinding).where(
+                RoleBinding.role == Role.admin.value, col(RoleBinding.project_id).is_(None)
+            )
+        ).first()
+        is not None
+    )
 
 
 # --- API keys -----------------------------------------------------------------------------
@@ -225,14 +264,22 @@ def create_api_key(
     key_id, secret = api_keys.generate()
     now = utcnow()
     row = ApiKey(
-        id=key_id, principal_id=principal_id, project_id=project_id, name=name,
-        digest=api_keys.digest(pepper, secret), created_at=now, created_by=actor,
+        id=key_id,
+        principal_id=principal_id,
+        project_id=project_id,
+        name=name,
+        digest=api_keys.digest(pepper, secret),
+        created_at=now,
+        created_by=actor,
         expires_at=now + timedelta(days=ttl_days),
     )
     session.add(row)
     session.flush()
     ledger.emit(
-        session, type="api_key.created", actor=actor, project=project_id,
+        session,
+        type="api_key.created",
+        actor=actor,
+        project=project_id,
         objects={"api_key": key_id, "principal": principal_id},
         details={"expires_at": row.expires_at.isoformat()},
     )
@@ -262,7 +309,10 @@ def revoke_api_key(session: Session, *, key: ApiKey, actor: str) -> ApiKey:
     session.add(key)
     session.flush()
     ledger.emit(
-        session, type="api_key.revoked", actor=actor, project=key.project_id,
+        session,
+        type="api_key.revoked",
+        actor=actor,
+        project=key.project_id,
         objects={"api_key": key.id, "principal": key.principal_id},
     )
     return key
@@ -283,7 +333,11 @@ def authenticate_api_key(session: Session, *, pepper: bytes, presented: str) -> 
         raise UnauthenticatedError("the API key has expired")
     principal = get_principal(session, principal_id=row.principal_id)
     return Identity(
-        principal_id=principal.id, kind=principal.kind, name=principal.name,
-        bindings=bindings_of(session, principal_id=principal.id), method="api_key",
-        credential_id=row.id, scope_project_id=row.project_id,
+        principal_id=principal.id,
+        kind=principal.kind,
+        name=principal.name,
+        bindings=bindings_of(session, principal_id=principal.id),
+        method="api_key",
+        credential_id=row.id,
+        scope_project_id=row.project_id,
     )

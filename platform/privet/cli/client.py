@@ -17,8 +17,10 @@ def client() -> httpx.Client:
     url = os.environ.get("PRIVET_URL", "http://127.0.0.1:8000")
     key = os.environ.get("PRIVET_API_KEY")
     if not key:
-        err.print("[red]error:[/] set PRIVET_API_KEY to an API key (privet serve prints the "
-                  "first admin key; `privet keys create-admin` mints another)")
+        err.print(
+            "[red]error:[/] set PRIVET_API_KEY to an API key (privet serve prints the "
+            "first admin key; `privet keys create-admin` mints another)"
+        )
         raise typer.Exit(2)
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
@@ -29,9 +31,11 @@ def call(method: str, path: str, **kwargs: Any) -> Any:
         with client() as http:
             response = http.request(method, path, **kwargs)
     except httpx.TransportError as exc:
-        err.print(f"[red]error:[/] cannot reach the server at "
-                  f"{os.environ.get('PRIVET_URL', 'http://127.0.0.1:8000')}: {exc}. "
-                  "Is `privet serve` running, and is PRIVET_URL right?")
+        err.print(
+            f"[red]error:[/] cannot reach the server at "
+            f"{os.environ.get('PRIVET_URL', 'http://127.0.0.1:8000')}: {exc}. "
+            "Is `privet serve` running, and is PRIVET_URL right?"
+        )
         raise typer.Exit(2) from exc
     if response.status_code >= 400:
         try:

@@ -15,13 +15,14 @@ from privet.config import Settings, get_settings
 
 app = typer.Typer(
     help="privet: fine-tune and serve text models on sensitive data, with proof of what "
-         "happened. Server commands read PRIVET_* settings; client commands use PRIVET_URL "
-         "and PRIVET_API_KEY.",
+    "happened. Server commands read PRIVET_* settings; client commands use PRIVET_URL "
+    "and PRIVET_API_KEY.",
     no_args_is_help=True,
 )
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
-projects_app = typer.Typer(help="Projects (client: needs PRIVET_URL, PRIVET_API_KEY).",
-                           no_args_is_help=True)
+projects_app = typer.Typer(
+    help="Projects (client: needs PRIVET_URL, PRIVET_API_KEY).", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
@@ -44,8 +45,10 @@ def _prepare(settings: Settings) -> str | None:
     if migrate.current_revision(engine) is None:
         migrate.upgrade(engine)
     elif not migrate.is_current(engine):
-        console.print("[red]error:[/] the database schema is behind this version of privet. "
-                      "Run `privet db upgrade` (back up the database first).")
+        console.print(
+            "[red]error:[/] the database schema is behind this version of privet. "
+            "Run `privet db upgrade` (back up the database first)."
+        )
         raise typer.Exit(1)
     runtime = build_runtime(settings)
     with session_scope(runtime.engine) as session:
@@ -53,8 +56,12 @@ def _prepare(settings: Settings) -> str | None:
             return None
         admin = auth_service.bootstrap_admin(session)
         created = auth_service.create_api_key(
-            session, pepper=runtime.api_key_pepper, principal_id=admin.id,
-            name="bootstrap admin", ttl_days=settings.api_key_ttl_days, actor=admin.id,
+            session,
+            pepper=runtime.api_key_pepper,
+            principal_id=admin.id,
+            name="bootstrap admin",
+            ttl_days=settings.api_key_ttl_days,
+            actor=admin.id,
         )
     return created.key
 
@@ -75,8 +82,10 @@ def init() -> None:
     if key:
         _show_bootstrap_key(key)
     else:
-        console.print("already initialised (an admin exists); "
-                      "`privet keys create-admin` mints another admin key")
+        console.print(
+            "already initialised (an admin exists); "
+            "`privet keys create-admin` mints another admin key"
+        )
 
 
 @app.command()
@@ -97,8 +106,15 @@ def serve(
         _show_bootstrap_key(key)
     bind_host, bind_port = host or settings.host, port or settings.port
     console.print(f"privet serving on http://{bind_host}:{bind_port} (home {settings.home})")
-    uvicorn.run("privet.api.app:create_app", factory=True, host=bind_host, port=bind_port,
-                workers=workers, log_config=None, access_log=False)
+    uvicorn.run(
+        "privet.api.app:create_app",
+        factory=True,
+        host=bind_host,
+        port=bind_port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @db_app.command("upgrade")
@@ -129,14 +145,20 @@ def keys_create_admin(
     settings = get_settings()
     runtime = build_runtime(settings)
     if not migrate.is_current(runtime.engine):
-        console.print("[red]error:[/] the database is not initialised or not current: "
-                      "run `privet init` or `privet db upgrade` first")
+        console.print(
+            "[red]error:[/] the database is not initialised or not current: "
+            "run `privet init` or `privet db upgrade` first"
+        )
         raise typer.Exit(1)
     with session_scope(runtime.engine) as session:
         admin = auth_service.bootstrap_admin(session, name=name)
         created = auth_service.create_api_key(
-            session, pepper=runtime.api_key_pepper, principal_id=admin.id,
-            name=f"{name} admin key", ttl_days=settings.api_key_ttl_days, actor=admin.id,
+            session,
+            pepper=runtime.api_key_pepper,
+            principal_id=admin.id,
+            name=f"{name} admin key",
+            ttl_days=settings.api_key_ttl_days,
+            actor=admin.id,
         )
     _show_bootstrap_key(created.key)
 
@@ -146,8 +168,9 @@ def projects_create(
     name: str, description: Annotated[str, typer.Option(help="What the project is for.")] = ""
 ) -> None:
     """Create a project (you become its admin)."""
-    console.print_json(json.dumps(call("POST", "/v1/projects",
-                                       json={"name": name, "description": description})))
+    console.print_json(
+        json.dumps(call("POST", "/v1/projects", json={"name": name, "description": description}))
+    )
 
 
 @projects_app.command("list")

@@ -25,7 +25,9 @@ def readyz(runtime: RuntimeDep) -> dict[str, str]:
             conn.execute(text("SELECT 1"))
         current = migrate.current_revision(runtime.engine)
     except Exception as exc:
-        raise ServiceUnavailableError(f"the database is not reachable: {type(exc).__name__}") from exc
+        raise ServiceUnavailableError(
+            f"the database is not reachable: {type(exc).__name__}"
+        ) from exc
     head = migrate.head_revision(runtime.engine)
     if current != head:
         raise ServiceUnavailableError(
@@ -37,5 +39,6 @@ def readyz(runtime: RuntimeDep) -> dict[str, str]:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics_registry),
-                    media_type=CONTENT_TYPE_LATEST)
+    return Response(
+        generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST
+    )
