@@ -221,7 +221,7 @@ def test_authorize_with_explicit_entities(engine: PolicyEngine) -> None:
         action="audit.events.read",
         resource=EntityRef("AuditLog", "ledger"),
         context={"roles": {"auditor"}, "grants": set()},
-        entities=[Entity(EntityRef("User", "carol"), {"ref": "User:carol"})],
+        entities=[Entity(EntityRef("User", "carol"), {"id": "carol", "ref": "User:carol"})],
     )
     assert decision.allowed and decision.policy_ids == ("role.auditor",)
 

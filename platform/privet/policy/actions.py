@@ -82,9 +82,12 @@ EXPORT_WEIGHTS_GRANT = Action.MODEL_VERSION_EXPORT_WEIGHTS.value
 """Grant name that unlocks weight export for a non-admin (see policies/grants.cedar)."""
 
 ENTITY_TYPES_WITH_PROJECT = frozenset(
-    {"ApiKey", "Dataset", "DatasetVersion", "TrainingJob", "Model", "ModelVersion", "Prediction"}
+    {"Dataset", "DatasetVersion", "TrainingJob", "Model", "ModelVersion", "Prediction"}
 )
 """Resource types whose schema requires a ``project`` attribute."""
+
+ENTITY_TYPES_WITH_OPTIONAL_PROJECT = frozenset({"Principal", "Report"})
+"""Resource types with an optional ``project`` attribute (set when a project is given)."""
 
 PLATFORM_ID = "privet"
 """Id of the singleton ``Platform`` entity (project create/list, policies, DSRs, keys)."""

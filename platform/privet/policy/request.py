@@ -1,7 +1,8 @@
 """Build Cedar requests from plain Python values, so the gateway makes one call per request.
 
 Conventions (documented in policies/README.md):
-- the principal is a ``User`` or ``ServiceAccount`` entity with ``ref = "<Type>:<id>"``;
+- the principal is a ``User`` or ``ServiceAccount`` entity with ``id`` (its principal id)
+  and ``ref = "<Type>:<id>"``;
 - ``context.roles`` are the principal's roles in ``project_id`` (plus platform-wide ones),
   ``context.grants`` its explicit grants there, ``context.project`` that project;
 - a project-scoped resource carries its own stored ``project``; when the caller does not
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
-from privet.policy.actions import ENTITY_TYPES_WITH_PROJECT
+from privet.policy.actions import ENTITY_TYPES_WITH_OPTIONAL_PROJECT, ENTITY_TYPES_WITH_PROJECT
 from privet.policy.errors import PolicyRequestError
 from privet.policy.schemas import AuthzRequest, Entity, EntityRef
 
@@ -151,7 +152,10 @@ def build_request(
     elif (
         project is None
         and project_id is not None
-        and (resource_type in ENTITY_TYPES_WITH_PROJECT or resource_type == "Report")
+        and (
+            resource_type in ENTITY_TYPES_WITH_PROJECT
+            or resource_type in ENTITY_TYPES_WITH_OPTIONAL_PROJECT
+        )
     ):
         attrs["project"] = EntityRef("Project", project_id)
     full_context: dict[str, Any] = dict(context or {})
@@ -159,7 +163,9 @@ def build_request(
     full_context["grants"] = frozenset(grants)
     if project_id is not None:
         full_context["project"] = EntityRef("Project", project_id)
-    entities = [Entity(principal, {"ref": principal_ref(principal_type, principal_id)})]
+    entities = [
+        Entity(principal, {"id": principal_id, "ref": principal_ref(principal_type, principal_id)})
+    ]
     if resource != principal:
         entities.append(Entity(resource, attrs))
     return make_request(
