@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -52,6 +53,7 @@ __all__ = [
     "VerifyResult",
     "inspect_bundle",
     "verify_bundle",
+    "verify_entries",
     "write_bundle",
 ]
 
@@ -376,6 +378,70 @@ def _iter_entry_chunks_lenient(f: IO[bytes], total: int) -> Iterator[list[bytes]
         return
 
 
+def _targets(
+    checkpoints: Sequence[Checkpoint], trusted: Checkpoint | None, tree_size: int
+) -> tuple[dict[int, tuple[str, bytes, int]], list[int]]:
+    """Sizes at which the streamed root must match a signed root: name, root, cp number."""
+    targets: dict[int, tuple[str, bytes, int]] = {}
+    for i, cp in enumerate(checkpoints):
+        targets[cp.size] = (f"checkpoint {i}", cp.root, i)
+    if trusted is not None:
+        if trusted.size > tree_size:
+            raise BundleError(
+                f"rollback or truncation: the trusted checkpoint has size {trusted.size} "
+                f"but the log ends at size {tree_size}"
+            )
+        known = targets.get(trusted.size)
+        if known is not None and known[1] != trusted.root:
+            raise BundleError(
+                f"fork: trusted checkpoint and {known[0]} both have size {trusted.size} "
+                "but different roots (the log was rewritten)",
+                checkpoint=known[2],
+            )
+        if known is None:
+            targets[trusted.size] = ("the trusted checkpoint", trusted.root, -1)
+    if 0 in targets:
+        name, root, cp_no = targets.pop(0)
+        if root != EMPTY_ROOT:
+            raise BundleError(f"{name} has size 0 but a non-empty root", checkpoint=cp_no)
+    return targets, sorted(targets)
+
+
+def _fail(result: VerifyResult, exc: BundleError, started: float) -> VerifyResult:
+    result.message = str(exc)
+    result.bad_entry = exc.entry
+    result.bad_range = exc.entry_range
+    result.bad_checkpoint = exc.checkpoint
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _succeed(result: VerifyResult, last: Checkpoint, started: float) -> VerifyResult:
+    result.ok = True
+    result.seconds = time.perf_counter() - started
+    result.root = last.root.hex()
+    trusted_note = (
+        f", extends trusted checkpoint of size {result.trusted_size}"
+        if result.trusted_size is not None
+        else ""
+    )
+    result.message = (
+        f"OK: {result.entries_verified} entries, {result.checkpoints_verified} checkpoints "
+        f"of {last.origin} verified (root {last.root.hex()[:16]}… at size {last.size}, "
+        f"key {result.key_source}){trusted_note}"
+    )
+    return result
+
+
+def _parse_key(key: str | Verifier | None) -> Verifier | None:
+    if key is None or isinstance(key, Verifier):
+        return key
+    try:
+        return Verifier.parse(key.strip())
+    except NoteError as exc:
+        raise BundleError(f"bad verifier key: {exc}") from exc
+
+
 def verify_bundle(
     path: str | os.PathLike[str],
     trusted_checkpoint: str | None = None,
@@ -396,14 +462,8 @@ def verify_bundle(
     result = VerifyResult(ok=False, message="")
     p = Path(path)
     try:
-        verifier = key if isinstance(key, Verifier) or key is None else Verifier.parse(key.strip())
-    except NoteError as exc:
-        result.message = f"bad --key: {exc}"
-        return result
-    head: _Head | None = None
-    try:
         with open(p, "rb") as f:
-            head, verifier, result.key_source = _read_head(f, verifier)
+            head, verifier, result.key_source = _read_head(f, _parse_key(key))
             result.origin, result.tree_size = head.origin, head.tree_size
             result.key = str(verifier)
             result.checkpoints_verified = len(head.checkpoints)
@@ -411,74 +471,115 @@ def verify_bundle(
                 result.warnings.append(
                     "verifier key taken from the bundle itself: pass --key to pin the log's key"
                 )
-            targets: dict[int, tuple[str, bytes, int]] = {}
-            for i, cp in enumerate(head.checkpoints):
-                targets[cp.size] = (f"checkpoint {i}", cp.root, i)
+            trusted = None
             if trusted_checkpoint is not None:
                 trusted = _load_trusted(trusted_checkpoint, verifier, head.origin)
                 result.trusted_size = trusted.size
-                if trusted.size > head.tree_size:
-                    raise BundleError(
-                        f"rollback or truncation: the trusted checkpoint has size {trusted.size} "
-                        f"but the bundle ends at size {head.tree_size}"
-                    )
-                known = targets.get(trusted.size)
-                if known is not None and known[1] != trusted.root:
-                    raise BundleError(
-                        f"fork: trusted checkpoint and {known[0]} both have size {trusted.size} "
-                        "but different roots (the log was rewritten)",
-                        checkpoint=known[2],
-                    )
-                if known is None:
-                    targets[trusted.size] = ("the trusted checkpoint", trusted.root, -1)
-            if 0 in targets:
-                name, root, cp_no = targets.pop(0)
-                if root != EMPTY_ROOT:
-                    raise BundleError(f"{name} has size 0 but a non-empty root", checkpoint=cp_no)
-            stops = sorted(targets)
-            _stream(f, p, head, targets, stops, strict_events, result)
+            targets, stops = _targets(head.checkpoints, trusted, head.tree_size)
+
+            def locate(cp_no: int, start: int, end: int) -> tuple[str, tuple[int, int]]:
+                return _locate(p, head, cp_no, start, end)
+
+            chunks = _iter_entry_chunks(f, head.tree_size)
+            _stream(chunks, head.tree_size, targets, stops, strict_events, result, locate)
     except BundleError as exc:
-        result.message = str(exc)
-        result.bad_entry = exc.entry
-        result.bad_range = exc.entry_range
-        result.bad_checkpoint = exc.checkpoint
-        result.seconds = time.perf_counter() - started
-        return result
+        return _fail(result, exc, started)
     except OSError as exc:
         result.message = f"cannot read bundle: {exc}"
         return result
-    result.ok = True
-    result.seconds = time.perf_counter() - started
-    last = head.checkpoints[-1]
-    result.root = last.root.hex()
-    trusted_note = (
-        f", extends trusted checkpoint of size {result.trusted_size}"
-        if result.trusted_size is not None
-        else ""
-    )
-    result.message = (
-        f"OK: {result.entries_verified} entries, {result.checkpoints_verified} checkpoints "
-        f"of {head.origin} verified (root {last.root.hex()[:16]}… at size {last.size}, "
-        f"key {result.key_source}){trusted_note}"
-    )
-    return result
+    return _succeed(result, head.checkpoints[-1], started)
+
+
+def verify_entries(
+    entries: Iterable[bytes],
+    *,
+    checkpoints: Sequence[str],
+    key: str | Verifier,
+    trusted_checkpoint: str | None = None,
+    strict_events: bool = False,
+) -> VerifyResult:
+    """Verify a log held elsewhere (e.g. the live database) the way a bundle is verified.
+
+    ``entries`` yields leaf bytes from index 0 in order; ``checkpoints`` are signed
+    notes in any order: a signature failure names a checkpoint by its position in
+    ``checkpoints``, a root mismatch by its rank in increasing size. Entries past the
+    largest checkpoint are not consumed. Without consistency proofs a root mismatch is
+    located between two checkpoints only.
+    """
+    started = time.perf_counter()
+    result = VerifyResult(ok=False, message="", key_source="pinned")
+    try:
+        verifier = _parse_key(key)
+        assert verifier is not None
+        result.key = str(verifier)
+        if not checkpoints:
+            raise BundleError("no checkpoints to verify against")
+        cps: list[Checkpoint] = []
+        for i, note in enumerate(checkpoints):
+            try:
+                cps.append(open_checkpoint(note, verifier))
+            except NoteError as exc:
+                raise BundleError(f"checkpoint {i}: {exc}", checkpoint=i) from exc
+        order = sorted(range(len(cps)), key=lambda i: cps[i].size)
+        cps = [cps[i] for i in order]
+        for i, cp in enumerate(cps):
+            if cp.origin != cps[0].origin:
+                raise BundleError(f"checkpoint {order[i]} is for another origin {cp.origin!r}")
+            if i and cp.size == cps[i - 1].size and cp.root != cps[i - 1].root:
+                raise BundleError(
+                    f"fork: two checkpoints of size {cp.size} with different roots",
+                    checkpoint=order[i],
+                )
+        cps = [cp for i, cp in enumerate(cps) if not i or cp.size != cps[i - 1].size]
+        result.origin = cps[0].origin
+        result.tree_size = total = cps[-1].size
+        result.checkpoints_verified = len(checkpoints)
+        trusted = None
+        if trusted_checkpoint is not None:
+            trusted = _load_trusted(trusted_checkpoint, verifier, cps[0].origin)
+            result.trusted_size = trusted.size
+        targets, stops = _targets(cps, trusted, total)
+
+        def locate(cp_no: int, start: int, end: int) -> tuple[str, tuple[int, int]]:
+            return "", (start, end)
+
+        _stream(_batches(entries, total), total, targets, stops, strict_events, result, locate)
+    except BundleError as exc:
+        return _fail(result, exc, started)
+    return _succeed(result, cps[-1], started)
+
+
+def _batches(entries: Iterable[bytes], total: int, size: int = 65536) -> Iterator[list[bytes]]:
+    """Group the first ``total`` entries into lists; complain if there are fewer."""
+    it = iter(entries)
+    seen = 0
+    while seen < total:
+        batch = list(islice(it, min(size, total - seen)))
+        if not batch:
+            raise BundleError(
+                f"log truncated: it has {seen} of the {total} entries its checkpoints cover "
+                f"(entries {seen}..{total - 1} missing)",
+                entry=seen,
+            )
+        seen += len(batch)
+        yield batch
 
 
 def _stream(
-    f: IO[bytes],
-    path: Path,
-    head: _Head,
+    chunks: Iterable[list[bytes]],
+    total: int,
     targets: dict[int, tuple[str, bytes, int]],
     stops: list[int],
     strict_events: bool,
     result: VerifyResult,
+    locate: Callable[[int, int, int], tuple[str, tuple[int, int]]],
 ) -> None:
     """Hash entries in order, checking the root at each stop size."""
     tree = CompactRange()
     sha = sha256
     stop_i = 0
     prev_stop = 0
-    for chunk in _iter_entry_chunks(f, head.tree_size):
+    for chunk in chunks:
         if b"" in chunk:
             bad = tree.size + chunk.index(b"")
             raise BundleError(f"entry {bad} is empty", entry=bad)
@@ -487,7 +588,7 @@ def _stream(
         pos = 0
         n = len(chunk)
         while pos < n:
-            stop = stops[stop_i] if stop_i < len(stops) else head.tree_size
+            stop = stops[stop_i] if stop_i < len(stops) else total
             take = min(n - pos, stop - tree.size)
             part = chunk[pos : pos + take]
             tree.extend([sha(b"\x00" + e).digest() for e in part], collect=False)
@@ -495,16 +596,13 @@ def _stream(
             if stop_i < len(stops) and tree.size == stop:
                 name, want, cp_no = targets[stop]
                 if tree.root() != want:
-                    how, rng = _locate(path, head, cp_no, prev_stop, stop)
-                    where = (
-                        f"entry {rng[0]}"
-                        if rng[1] - rng[0] == 1
-                        else (f"entries {rng[0]}..{rng[1] - 1}")
-                    )
+                    how, rng = locate(cp_no, prev_stop, stop)
+                    single = rng[1] - rng[0] == 1
+                    where = f"entry {rng[0]}" if single else f"entries {rng[0]}..{rng[1] - 1}"
                     raise BundleError(
                         f"{name} (size {stop}) does not match the entries: {where} "
                         f"altered, removed, inserted or reordered{how}",
-                        entry=rng[0] if rng[1] - rng[0] == 1 else None,
+                        entry=rng[0] if single else None,
                         entry_range=rng,
                         checkpoint=cp_no if cp_no >= 0 else None,
                     )
