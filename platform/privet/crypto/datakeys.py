@@ -25,6 +25,7 @@ from privet.crypto.errors import (
 from privet.crypto.providers import KekVersion, KeyProvider, WrappedKey
 from privet.crypto.refs import ObjectRef
 from privet.crypto.stream import DATA_KEY_SIZE
+from privet.kit.errors import ConflictError
 from privet.kit.ids import new_id, utcnow
 from privet.kit.types import UTCDateTime
 
@@ -311,6 +312,11 @@ def retire(
     Refused while live data keys are still wrapped by it, listing them; `force` retires
     anyway and reports the objects that thereby become unreadable.
     """
+    if version == provider.current_version():
+        raise ConflictError(
+            f"version {version} is the current master key: rotate before retiring it",
+            version=version,
+        )
     count = _live_count(session, provider.key_id, version)
     refs = _live_refs(session, provider.key_id, version, _REPORT_LIMIT)
     if count and not force:
