@@ -7,11 +7,12 @@ calls its guard fails loudly, so no route can exist without a decision.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from sqlmodel import Session
 
 from privet import ledger
@@ -184,6 +185,15 @@ def action(name: str) -> Any:
 
     setattr(dependency, ACTION_ATTR, name)
     return Depends(dependency, scope="function")
+
+
+def iter_api_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:
+    """Every APIRoute, also those inside included routers (used by tests and docs)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from iter_api_routes(route.original_router.routes)
 
 
 def route_actions(dependant: Any) -> list[str]:
