@@ -1,0 +1,668 @@
+"""Service functions behind the audit routes and the `privet audit` CLI (no FastAPI here).
+
+- ``get_checkpoint``       GET /v1/audit/checkpoint
+- ``list_events``          GET /v1/audit/events
+- ``get_inclusion_proof``  GET /v1/audit/proofs/inclusion
+- ``get_consistency_proof`` GET /v1/audit/proofs/consistency
+- ``export_bundle``        GET /v1/audit/export   (writes a bundle file; stream it back)
+- ``verify_ledger``        `privet audit verify` (the live database, like `privet-audit verify`)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, and_, exists, func, select, text
+from sqlmodel import Session
+
+from privet.kit.errors import InvalidInputError, NotFoundError
+from privet.ledger.sequencer import Ledger, _node_reader, get_ledger
+from privet.ledger.tables import (
+    LedgerCheckpoint,
+    LedgerEntry,
+    LedgerLeaf,
+    LedgerLeafObject,
+    LedgerNode,
+    LedgerTreeState,
+)
+from privet_audit.bundle import write_bundle
+from privet_audit.checkpoint import Checkpoint, NoteError, Verifier, open_checkpoint
+from privet_audit.merkle import (
+    EMPTY_ROOT,
+    CompactRange,
+    Node,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    subtree_hash,
+)
+
+__all__ = [
+    "AuditEventPublic",
+    "CheckpointPublic",
+    "ConsistencyProofPublic",
+    "EventPage",
+    "ExportResult",
+    "InclusionProofPublic",
+    "LedgerVerifyReport",
+    "export_bundle",
+    "get_checkpoint",
+    "get_consistency_proof",
+    "get_inclusion_proof",
+    "list_events",
+    "verify_ledger",
+]
+
+_entries = LedgerEntry.__table__  # type: ignore[attr-defined]
+_leaves = LedgerLeaf.__table__  # type: ignore[attr-defined]
+_leaf_objects = LedgerLeafObject.__table__  # type: ignore[attr-defined]
+_nodes = LedgerNode.__table__  # type: ignore[attr-defined]
+_states = LedgerTreeState.__table__  # type: ignore[attr-defined]
+_checkpoints = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
+
+MAX_PAGE = 1000
+_CHUNK = 5000
+
+Progress = Callable[[int, int], None]
+
+
+# --- schemas ---------------------------------------------------------------------------
+
+
+class CheckpointPublic(BaseModel):
+    origin: str
+    tree_size: int
+    root_hash: str = Field(description="Hex SHA-256 Merkle root.")
+    note: str = Field(description="The C2SP signed note; keep it to check the log later.")
+    verifier_key: str = Field(description="C2SP verifier key of the log's signing key.")
+    created_at: datetime
+
+
+class AuditEventPublic(BaseModel):
+    index: int = Field(description="Leaf index in the Merkle tree.")
+    entry_id: int
+    leaf_hash: str
+    entry: str = Field(description="The exact canonical JSON the leaf hash commits to.")
+    event: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    items: list[AuditEventPublic]
+    tree_size: int = Field(description="Leaves integrated when the page was read.")
+    next_start: int | None = Field(description="Pass as start= for the next page; null: end.")
+
+
+class InclusionProofPublic(BaseModel):
+    index: int
+    tree_size: int
+    leaf_hash: str
+    hashes: list[str]
+    root_hash: str
+    checkpoint: str | None = Field(description="Signed checkpoint of tree_size, if one exists.")
+
+
+class ConsistencyProofPublic(BaseModel):
+    size1: int
+    size2: int
+    hashes: list[str]
+    root1: str
+    root2: str
+    checkpoint1: str | None
+    checkpoint2: str | None
+
+
+class ExportResult(BaseModel):
+    path: str
+    tree_size: int
+    checkpoints: int
+    bytes: int
+    verifier_key: str
+
+
+class LedgerVerifyReport(BaseModel):
+    ok: bool
+    message: str
+    origin: str = ""
+    tree_size: int = 0
+    root_hash: str = ""
+    entries_verified: int = 0
+    checkpoints_verified: int = 0
+    key: str = ""
+    key_source: str = ""
+    trusted_size: int | None = None
+    bad_entry: int | None = None
+    bad_range: tuple[int, int] | None = None
+    bad_checkpoint: int | None = None
+    seconds: float = 0.0
+    warnings: list[str] = []
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _ledger(session: Session) -> Ledger:
+    return get_ledger(session.get_bind())  # type: ignore[arg-type]
+
+
+def _tree_size(conn: Connection) -> int:
+    value = conn.execute(
+        select(_states.c.tree_size).order_by(_states.c.id.desc()).limit(1)
+    ).scalar()
+    return int(value or 0)
+
+
+def _checkpoint_note(conn: Connection, size: int) -> str | None:
+    value = conn.execute(
+        select(_checkpoints.c.note).where(_checkpoints.c.tree_size == size)
+    ).scalar()
+    return str(value) if value is not None else None
+
+
+def _root(conn: Connection, size: int) -> bytes:
+    return EMPTY_ROOT if size == 0 else subtree_hash(0, size, _node_reader(conn))
+
+
+# --- queries -----------------------------------------------------------------------------
+
+
+def get_checkpoint(*, session: Session) -> CheckpointPublic:
+    """The latest signed checkpoint; NotFoundError before the first one."""
+    ledger = _ledger(session)
+    row = (
+        session.connection()
+        .execute(
+            select(_checkpoints.c.tree_size, _checkpoints.c.note, _checkpoints.c.created_at)
+            .order_by(_checkpoints.c.tree_size.desc())
+            .limit(1)
+        )
+        .first()
+    )
+    if row is None:
+        raise NotFoundError("no checkpoint has been signed yet")
+    cp = open_checkpoint(row[1], ledger.verifier)
+    return CheckpointPublic(
+        origin=cp.origin,
+        tree_size=cp.size,
+        root_hash=cp.root.hex(),
+        note=row[1],
+        verifier_key=str(ledger.verifier),
+        created_at=row[2],
+    )
+
+
+def list_events(
+    *,
+    session: Session,
+    type: str | None = None,
+    object_id: str | None = None,
+    project: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    actor: str | None = None,
+    start: int = 0,
+    limit: int = 100,
+) -> EventPage:
+    """Integrated events in index order from ``start``, filtered; ``since`` inclusive,
+    ``until`` exclusive (event time)."""
+    if start < 0:
+        raise InvalidInputError("start must be >= 0")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE}")
+    conn = session.connection()
+    conds = [_leaves.c.idx >= start]
+    if type is not None:
+        conds.append(_leaves.c.type == type)
+    if project is not None:
+        conds.append(_leaves.c.project == project)
+    if actor is not None:
+        conds.append(_leaves.c.actor == actor)
+    if since is not None:
+        conds.append(_leaves.c.event_time >= since)
+    if until is not None:
+        conds.append(_leaves.c.event_time < until)
+    if object_id is not None:
+        conds.append(
+            exists().where(
+                _leaf_objects.c.object_id == object_id,
+                _leaf_objects.c.leaf_idx == _leaves.c.idx,
+            )
+        )
+    rows = conn.execute(
+        select(_leaves.c.idx, _leaves.c.entry_id, _leaves.c.leaf_hash, _entries.c.event)
+        .join(_entries, _entries.c.id == _leaves.c.entry_id)
+        .where(and_(*conds))
+        .order_by(_leaves.c.idx)
+        .limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = []
+    for idx, entry_id, lh, event in rows:
+        data = bytes(event)
+        items.append(
+            AuditEventPublic(
+                index=int(idx),
+                entry_id=int(entry_id),
+                leaf_hash=bytes(lh).hex(),
+                entry=data.decode("utf-8", "replace"),
+                event=json.loads(data),
+            )
+        )
+    return EventPage(
+        items=items,
+        tree_size=_tree_size(conn),
+        next_start=int(rows[-1][0]) + 1 if more else None,
+    )
+
+
+def _proof_size(conn: Connection, session: Session, tree_size: int | None) -> int:
+    integrated = _tree_size(conn)
+    if tree_size is None:
+        value = conn.execute(select(func.max(_checkpoints.c.tree_size))).scalar()
+        if value is None:
+            raise NotFoundError("no checkpoint has been signed yet")
+        tree_size = int(value)
+    if not 0 <= tree_size <= integrated:
+        raise InvalidInputError(
+            f"tree_size {tree_size} is outside the integrated tree (size {integrated})"
+        )
+    return tree_size
+
+
+def get_inclusion_proof(
+    *,
+    session: Session,
+    index: int | None = None,
+    entry_id: int | None = None,
+    tree_size: int | None = None,
+) -> InclusionProofPublic:
+    """Inclusion proof of leaf ``index`` (or of the leaf integrating ``entry_id``) in the
+    tree of ``tree_size`` (default: the latest checkpoint's size)."""
+    conn = session.connection()
+    if (index is None) == (entry_id is None):
+        raise InvalidInputError("give exactly one of index and entry_id")
+    if entry_id is not None:
+        found = conn.execute(select(_leaves.c.idx).where(_leaves.c.entry_id == entry_id)).scalar()
+        if found is None:
+            raise NotFoundError(f"entry {entry_id} is not integrated (yet)")
+        index = int(found)
+    assert index is not None
+    size = _proof_size(conn, session, tree_size)
+    if not 0 <= index < size:
+        raise InvalidInputError(f"index {index} is not in the tree of size {size}")
+    node = _node_reader(conn)
+    hashes = inclusion_proof(index, size, node)
+    return InclusionProofPublic(
+        index=index,
+        tree_size=size,
+        leaf_hash=node(0, index).hex(),
+        hashes=[h.hex() for h in hashes],
+        root_hash=_root(conn, size).hex(),
+        checkpoint=_checkpoint_note(conn, size),
+    )
+
+
+def get_consistency_proof(
+    *, session: Session, size1: int, size2: int | None = None
+) -> ConsistencyProofPublic:
+    """Consistency proof from the tree of ``size1`` to ``size2`` (default: latest
+    checkpoint's size)."""
+    conn = session.connection()
+    size2 = _proof_size(conn, session, size2)
+    if not 0 <= size1 <= size2:
+        raise InvalidInputError(f"need 0 <= size1 <= size2, got {size1} and {size2}")
+    node = _node_reader(conn)
+    return ConsistencyProofPublic(
+        size1=size1,
+        size2=size2,
+        hashes=[h.hex() for h in consistency_proof(size1, size2, node)],
+        root1=_root(conn, size1).hex(),
+        root2=_root(conn, size2).hex(),
+        checkpoint1=_checkpoint_note(conn, size1),
+        checkpoint2=_checkpoint_note(conn, size2),
+    )
+
+
+# --- export --------------------------------------------------------------------------------
+
+
+def _iter_leaf_entries(
+    conn: Connection, size: int, progress: Progress | None = None
+) -> Iterator[tuple[int, int | None, bytes | None, bytes | None]]:
+    """(index, entry id, stored leaf hash, entry bytes) for leaves [0, size) in index
+    order; entry bytes None when the entry row is gone; stops early at a missing index."""
+    start = 0
+    while start < size:
+        end = min(size, start + _CHUNK)
+        rows = conn.execute(
+            select(_leaves.c.idx, _leaves.c.entry_id, _leaves.c.leaf_hash, _entries.c.event)
+            .select_from(_leaves.outerjoin(_entries, _entries.c.id == _leaves.c.entry_id))
+            .where(_leaves.c.idx >= start, _leaves.c.idx < end)
+            .order_by(_leaves.c.idx)
+        ).all()
+        for idx, eid, lh, event in rows:
+            yield (
+                int(idx),
+                int(eid) if eid is not None else None,
+                bytes(lh) if lh is not None else None,
+                bytes(event) if event is not None else None,
+            )
+        if progress is not None:
+            progress(end, size)
+        if len(rows) < end - start:
+            return
+        start = end
+
+
+def export_bundle(*, session: Session, out: Path, progress: Progress | None = None) -> ExportResult:
+    """Write a privet-audit bundle of every event up to the latest checkpoint, all
+    checkpoints and the verifier key to ``out`` (atomically). Call ``integrate_now``
+    first to include everything committed so far."""
+    ledger = _ledger(session)
+    conn = session.connection()
+    notes = [
+        str(n)
+        for n in conn.execute(
+            select(_checkpoints.c.note).order_by(_checkpoints.c.tree_size)
+        ).scalars()
+    ]
+    if not notes:
+        raise NotFoundError("no checkpoint has been signed yet: nothing to export")
+    size = open_checkpoint(notes[-1], ledger.verifier).size
+
+    def entries() -> Iterator[bytes]:
+        for expected, (idx, _eid, _lh, event) in enumerate(
+            _iter_leaf_entries(conn, size, progress)
+        ):
+            if idx != expected or event is None:
+                raise RuntimeError(f"ledger damaged at index {expected}: run `privet audit verify`")
+            yield event
+
+    out = Path(out)
+    write_bundle(
+        out,
+        verifier_key=ledger.verifier,
+        checkpoints=notes,
+        entries=entries(),
+        node=_node_reader(conn),
+    )
+    return ExportResult(
+        path=str(out),
+        tree_size=size,
+        checkpoints=len(notes),
+        bytes=out.stat().st_size,
+        verifier_key=str(ledger.verifier),
+    )
+
+
+# --- verify the live database -----------------------------------------------------------
+
+
+class _Fail(Exception):
+    def __init__(
+        self,
+        message: str,
+        *,
+        entry: int | None = None,
+        entry_range: tuple[int, int] | None = None,
+        checkpoint: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.entry = entry
+        self.entry_range = entry_range
+        self.checkpoint = checkpoint
+
+
+def _load_key(key: str | None, ledger: Ledger) -> tuple[Verifier, str]:
+    if key is None:
+        return ledger.verifier, "local signing key"
+    text_key = key.strip()
+    path = Path(text_key)
+    if "+" not in text_key and path.exists():
+        text_key = path.read_text("utf-8").strip()
+    return Verifier.parse(text_key), "pinned"
+
+
+def verify_ledger(
+    *,
+    session: Session,
+    trusted_checkpoint: str | None = None,
+    key: str | None = None,
+    check_nodes: bool = True,
+    progress: Progress | None = None,
+) -> LedgerVerifyReport:
+    """Check the live ledger as `privet-audit verify` checks a bundle.
+
+    Every checkpoint's signature (with ``key``, a C2SP verifier key, else the local
+    signing key), that sizes grow in signing order; every leaf index present once, its
+    entry present and its stored hash equal to SHA-256(0x00 || entry); the root
+    recomputed from the entries at every checkpoint size (so successive checkpoints are
+    consistent: they are prefixes of one sequence) and at the auditor's
+    ``trusted_checkpoint`` (signed note text); the stored perfect-subtree nodes that
+    proofs are served from; the tree state; and that no entry below the sequencer's
+    floor lost its leaf. Never raises for a bad ledger: see ``ok`` and ``message``.
+    """
+    started = time.perf_counter()
+    ledger = _ledger(session)
+    report = LedgerVerifyReport(ok=False, message="")
+    try:
+        verifier, report.key_source = _load_key(key, ledger)
+    except (NoteError, OSError) as exc:
+        report.message = f"bad key: {exc}"
+        return report
+    report.key = str(verifier)
+    report.origin = verifier.name
+    conn = session.connection()
+    try:
+        _verify(conn, verifier, trusted_checkpoint, check_nodes, progress, report)
+    except _Fail as exc:
+        report.message = str(exc)
+        report.bad_entry = exc.entry
+        report.bad_range = exc.entry_range
+        report.bad_checkpoint = exc.checkpoint
+        report.seconds = time.perf_counter() - started
+        return report
+    report.ok = True
+    report.seconds = time.perf_counter() - started
+    trusted = (
+        f", extends trusted checkpoint of size {report.trusted_size}"
+        if report.trusted_size is not None
+        else ""
+    )
+    report.message = (
+        f"OK: {report.entries_verified} entries, {report.checkpoints_verified} checkpoints of "
+        f"{report.origin} verified (root {report.root_hash[:16]}… at size {report.tree_size}, "
+        f"key {report.key_source}){trusted}"
+    )
+    return report
+
+
+def _verify(
+    conn: Connection,
+    verifier: Verifier,
+    trusted_note: str | None,
+    check_nodes: bool,
+    progress: Progress | None,
+    report: LedgerVerifyReport,
+) -> None:
+    origin = verifier.name
+    # 1. checkpoints: signatures, and sizes growing in the order they were signed.
+    cps: list[Checkpoint] = []
+    rows = conn.execute(
+        select(
+            _checkpoints.c.id,
+            _checkpoints.c.tree_size,
+            _checkpoints.c.root_hash,
+            _checkpoints.c.note,
+        ).order_by(_checkpoints.c.id)
+    ).all()
+    for k, (_cid, size, root, note) in enumerate(rows):
+        try:
+            cp = open_checkpoint(note, verifier, origin=origin)
+        except NoteError as exc:
+            raise _Fail(f"checkpoint {k} (size {size}): {exc}", checkpoint=k) from exc
+        if cp.size != int(size) or cp.root != bytes(root):
+            raise _Fail(
+                f"checkpoint {k}: its row (size {size}) does not match its signed note "
+                f"(size {cp.size})",
+                checkpoint=k,
+            )
+        if cps and cp.size <= cps[-1].size:
+            raise _Fail(
+                f"checkpoint {k} (size {cp.size}) does not grow the log past checkpoint "
+                f"{k - 1} (size {cps[-1].size}): checkpoints replaced or reordered",
+                checkpoint=k,
+            )
+        cps.append(cp)
+    report.checkpoints_verified = len(cps)
+    targets: dict[int, tuple[str, bytes, int]] = {
+        cp.size: (f"checkpoint {k}", cp.root, k) for k, cp in enumerate(cps)
+    }
+    trusted: Checkpoint | None = None
+    if trusted_note is not None:
+        try:
+            trusted = open_checkpoint(trusted_note, verifier, origin=origin)
+        except NoteError as exc:
+            raise _Fail(f"trusted checkpoint: {exc}") from exc
+        report.trusted_size = trusted.size
+        known = targets.get(trusted.size)
+        if known is not None and known[1] != trusted.root:
+            raise _Fail(
+                f"fork: the trusted checkpoint and {known[0]} both have size {trusted.size} "
+                "but different roots (the log was rewritten)",
+                checkpoint=known[2],
+            )
+        if known is None:
+            targets[trusted.size] = ("the trusted checkpoint", trusted.root, -1)
+    if 0 in targets:
+        name, root, _k = targets.pop(0)
+        if root != EMPTY_ROOT:
+            raise _Fail(f"{name} has size 0 but a non-empty root")
+
+    # 2. leaves and entries, in index order.
+    n_leaves = int(conn.execute(select(func.count()).select_from(_leaves)).scalar() or 0)
+    max_idx = conn.execute(select(func.max(_leaves.c.idx))).scalar()
+    n = 0 if max_idx is None else int(max_idx) + 1
+    stops = sorted(s for s in targets if s <= n)
+    stop_i = 0
+    prev_stop = 0
+    tree = CompactRange()
+    pending_nodes: list[Node] = []
+    expected = 0
+    for idx, eid, stored, event in _iter_leaf_entries(conn, n, progress):
+        if idx != expected:
+            raise _Fail(
+                f"leaf index {expected} is missing: a leaf was deleted or the log reordered",
+                entry=expected,
+            )
+        if event is None:
+            raise _Fail(f"entry {eid} of leaf {idx} is missing: it was deleted", entry=idx)
+        h = leaf_hash(event)
+        if stored != h:
+            raise _Fail(
+                f"entry {idx} (entry id {eid}) does not match its leaf hash: it was altered",
+                entry=idx,
+            )
+        new = tree.extend([h], collect=check_nodes)
+        if check_nodes:
+            pending_nodes.extend(new)
+            if len(pending_nodes) >= _CHUNK:
+                _check_nodes(conn, pending_nodes)
+                pending_nodes.clear()
+        expected += 1
+        while stop_i < len(stops) and tree.size == stops[stop_i]:
+            name, want, k = targets[stops[stop_i]]
+            if tree.root() != want:
+                lo, hi = prev_stop, stops[stop_i]
+                raise _Fail(
+                    f"{name} (size {hi}) does not match the entries: entries {lo}..{hi - 1} "
+                    "altered, removed, inserted or reordered (leaf hashes rewritten to match)",
+                    entry_range=(lo, hi),
+                    checkpoint=k if k >= 0 else None,
+                )
+            prev_stop = stops[stop_i]
+            stop_i += 1
+        report.entries_verified = tree.size
+    if expected != n or n_leaves != n:
+        raise _Fail(
+            f"leaf index {expected} is missing (the tree has {n_leaves} leaves up to index "
+            f"{n - 1}): a leaf was deleted",
+            entry=expected,
+        )
+    if pending_nodes:
+        _check_nodes(conn, pending_nodes)
+    last = cps[-1].size if cps else 0
+    if last > n:
+        raise _Fail(
+            f"truncation: checkpoint {len(cps) - 1} has size {last} but the tree has only "
+            f"{n} leaves (entries {n}..{last - 1} missing)",
+            entry=n,
+            checkpoint=len(cps) - 1,
+        )
+    if trusted is not None and trusted.size > n:
+        raise _Fail(
+            f"rollback or truncation: the trusted checkpoint has size {trusted.size} but the "
+            f"log ends at size {n}",
+            entry=n,
+        )
+    report.tree_size = n
+    report.root_hash = tree.root().hex()
+
+    # 3. the sequencer's own records.
+    state = conn.execute(
+        select(_states.c.tree_size, _states.c.root_hash, _states.c.floor_entry_id)
+        .order_by(_states.c.id.desc())
+        .limit(1)
+    ).first()
+    if state is not None:
+        if int(state[0]) != n or bytes(state[1]) != tree.root():
+            raise _Fail(
+                f"the tree state says size {state[0]} root {bytes(state[1]).hex()[:16]}…, the "
+                f"leaves give size {n} root {report.root_hash[:16]}…"
+            )
+        lost = conn.execute(
+            text(
+                "SELECT min(e.id) FROM ledger_entries e WHERE e.id <= :floor AND NOT EXISTS "
+                "(SELECT 1 FROM ledger_leaves l WHERE l.entry_id = e.id)"
+            ),
+            {"floor": int(state[2])},
+        ).scalar()
+        if lost is not None:
+            raise _Fail(f"entry id {lost} was accepted but its leaf is gone")
+    elif n:
+        raise _Fail("the tree has leaves but no tree state")
+    dup = conn.execute(
+        select(_leaves.c.entry_id).group_by(_leaves.c.entry_id).having(func.count() > 1).limit(1)
+    ).scalar()
+    if dup is not None:
+        raise _Fail(f"entry id {dup} is integrated twice")
+
+
+def _check_nodes(conn: Connection, nodes: list[Node]) -> None:
+    by_level: dict[int, dict[int, bytes]] = {}
+    for nd in nodes:
+        by_level.setdefault(nd.level, {})[nd.index] = nd.hash
+    for level, want in by_level.items():
+        lo, hi = min(want), max(want)
+        got = {
+            int(i): bytes(h)
+            for i, h in conn.execute(
+                select(_nodes.c.idx, _nodes.c.hash).where(
+                    _nodes.c.level == level, _nodes.c.idx >= lo, _nodes.c.idx <= hi
+                )
+            ).all()
+        }
+        for i, h in sorted(want.items()):
+            if got.get(i) != h:
+                first = i << level
+                raise _Fail(
+                    f"stored tree node (level {level}, index {i}) is wrong or missing: proofs "
+                    f"for entries {first}..{first + (1 << level) - 1} would not verify",
+                    entry_range=(first, first + (1 << level)),
+                )

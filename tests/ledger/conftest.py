@@ -1,0 +1,118 @@
+"""Ledger fixtures on top of the shared ``db_url`` (a fresh migrated database per test, on
+SQLite and on PostgreSQL): an engine, a ``Ledger`` with its own PRIVET_HOME (signing key,
+checkpoints.log), and owner-level helpers that bypass the append-only triggers the way a
+database administrator could."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, text
+
+from privet.config import Settings, get_settings
+from privet.db import create_db_engine, is_sqlite
+from privet.ledger.sequencer import Ledger, _ledgers, _ledgers_lock
+from privet.ledger.settings import LedgerSettings, get_ledger_settings
+from privet.ledger.tables import LEDGER_TABLES
+
+PG_ADMIN_URL = os.environ.get(
+    "PRIVET_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("PRIVET_HOME", str(home))
+    get_settings.cache_clear()
+    get_ledger_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+    get_ledger_settings.cache_clear()
+
+
+@pytest.fixture
+def engine(db_url: str, home: Path) -> Iterator[Engine]:
+    monkey = pytest.MonkeyPatch()
+    monkey.setenv("PRIVET_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    eng = create_db_engine(db_url)
+    yield eng
+    eng.dispose()
+    monkey.undo()
+    get_settings.cache_clear()
+
+
+def make_ledger(engine: Engine, home: Path, **overrides: object) -> Ledger:
+    """A Ledger bound to ``engine`` and registered as the process-wide one for it."""
+    ls = LedgerSettings(**overrides)  # type: ignore[arg-type]
+    ledger = Ledger(engine, Settings(home=home), ls)
+    with _ledgers_lock:
+        _ledgers[engine.url.render_as_string(hide_password=False)] = ledger
+    return ledger
+
+
+@pytest.fixture
+def ledger(engine: Engine, home: Path) -> Ledger:
+    return make_ledger(engine, home, checkpoint_every=50, checkpoint_interval_s=3600)
+
+
+@contextlib.contextmanager
+def owner_bypass(engine: Engine) -> Iterator[Connection]:
+    """A connection on which the append-only triggers do not fire: what the database
+    owner (a superuser on PostgreSQL; anyone with the file on SQLite) can do."""
+    with engine.begin() as conn:
+        if is_sqlite(engine):
+            names = conn.execute(
+                text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            ).scalars()
+            for name in list(names):
+                conn.execute(text(f'DROP TRIGGER "{name}"'))
+        else:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+        yield conn
+
+
+def copy_database(engine: Engine, db_url: str, tmp_path: Path, name: str) -> str:
+    """An offline copy of the database (a backup), returning its URL."""
+    engine.dispose()
+    if is_sqlite(engine):
+        src = Path(engine.url.database or "")
+        with create_db_engine(db_url).connect() as conn:  # checkpoint the WAL into the file
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        dst = tmp_path / f"{name}.db"
+        shutil.copyfile(src, dst)
+        return f"sqlite:///{dst}"
+    from sqlalchemy import create_engine
+
+    from privet.db import dispose_engines
+
+    dispose_engines()
+    src_name = engine.url.database
+    new_name = f"{src_name}_{name}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{new_name}" TEMPLATE "{src_name}"'))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + new_name
+
+
+def drop_database_copy(url: str) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    if url.startswith("sqlite"):
+        return
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+__all__ = ["LEDGER_TABLES", "copy_database", "drop_database_copy", "make_ledger", "owner_bypass"]
