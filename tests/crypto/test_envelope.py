@@ -116,6 +116,19 @@ def test_a_rolled_back_write_leaves_no_readable_object(
         raise RuntimeError("the domain insert failed")
     with session_scope(engine) as session, pytest.raises(crypto.DataKeyNotFoundError):
         crypto.read_object_bytes(session=session, provider=provider, store=store, ref=r)
+    # A retry of the same object replaces the unreadable leftover.
+    with session_scope(engine) as session:
+        crypto.write_object_bytes(
+            session=session, provider=provider, store=store, ref=r, data=b"second try"
+        )
+    with session_scope(engine) as session:
+        got = crypto.read_object_bytes(session=session, provider=provider, store=store, ref=r)
+    assert got == b"second try"
+    # ...but a committed object's blob is never overwritten.
+    with session_scope(engine) as session, pytest.raises(crypto.BlobExistsError):
+        crypto.write_object_bytes(
+            session=session, provider=provider, store=store, ref=r, data=b"third"
+        )
 
 
 def test_erase_object_shreds_and_deletes(

@@ -46,11 +46,13 @@ def _object_prefix(ref: ObjectRef) -> str:
     return f"{ref.project_id}/{ref.kind}/{ref.object_id}/"
 
 
-def _key_for_write(session: Session, provider: KeyProvider, ref: ObjectRef) -> DataKeyHandle:
+def _key_for_write(
+    session: Session, provider: KeyProvider, ref: ObjectRef
+) -> tuple[DataKeyHandle, bool]:
     try:
-        return unwrap_data_key(session=session, provider=provider, ref=ref)
+        return unwrap_data_key(session=session, provider=provider, ref=ref), False
     except DataKeyNotFoundError:
-        return create_data_key(session=session, provider=provider, ref=ref)
+        return create_data_key(session=session, provider=provider, ref=ref), True
 
 
 def write_object(
@@ -65,11 +67,17 @@ def write_object(
     """Encrypt a plaintext stream (chunks or a binary file) into the store for an object.
 
     The object's data key is created on its first part. The key row joins the caller's
-    transaction: commit it together with the domain row that names the object.
+    transaction: commit it together with the domain row that names the object. If that
+    transaction rolls back, the blob is left unreadable and a retry replaces it.
     """
-    handle = _key_for_write(session, provider, ref)
+    handle, created = _key_for_write(session, provider, ref)
+    key = blob_key(ref, part)
+    if created and store.exists(key):
+        # Left by an earlier attempt whose transaction rolled back: its data key never
+        # existed, so the blob is undecryptable garbage and safe to replace.
+        store.delete(key)
     stream = encrypt_stream(source, data_key=handle.key, key_ref=handle.key_id, ref=ref, part=part)
-    info = store.put(blob_key(ref, part), stream)
+    info = store.put(key, stream)
     return StoredPart(blob=info, data_key_id=handle.key_id, part=part)
 
 
