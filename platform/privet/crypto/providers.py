@@ -159,7 +159,10 @@ class LocalKeyProvider:
         result = []
         for version, state in sorted(self._scan().items()):
             path = self._dir / f"v{version}.{'key' if state == 'active' else 'retired'}"
-            stamp = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            try:
+                stamp: datetime | None = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            except FileNotFoundError:  # retired by another process just now
+                stamp = None
             result.append(
                 KekVersion(
                     version=version,
