@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,11 +82,14 @@ def copy_database(engine: Engine, db_url: str, tmp_path: Path, name: str) -> str
     """An offline copy of the database (a backup), returning its URL."""
     engine.dispose()
     if is_sqlite(engine):
-        src = Path(engine.url.database or "")
-        with create_db_engine(db_url).connect() as conn:  # checkpoint the WAL into the file
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        import sqlite3
+
+        src = sqlite3.connect(engine.url.database or "")
         dst = tmp_path / f"{name}.db"
-        shutil.copyfile(src, dst)
+        out = sqlite3.connect(dst)
+        src.backup(out)  # a consistent copy, WAL included
+        out.close()
+        src.close()
         return f"sqlite:///{dst}"
     from sqlalchemy import create_engine
 

@@ -1,0 +1,255 @@
+"""Tampering by the database owner (triggers bypassed) is detected by `verify_ledger`
+against a checkpoint the auditor kept earlier; so are rollbacks and forged checkpoints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, text
+
+from privet.db import create_db_engine, session_scope
+from privet.ledger import emit
+from privet.ledger.sequencer import Ledger
+from privet.ledger.service import LedgerVerifyReport, verify_ledger
+from privet_audit.checkpoint import Checkpoint, Signer, generate_signing_key, sign_checkpoint
+
+from .conftest import copy_database, drop_database_copy, make_ledger, owner_bypass
+
+
+def _emit(engine: Engine, n: int, tag: str = "a") -> None:
+    for i in range(n):
+        with session_scope(engine) as s:
+            emit(
+                s,
+                type="test.event",
+                actor="prn_t",
+                objects={"thing": f"{tag}_{i}"},
+                details={"i": i, "tag": tag},
+            )
+
+
+def _verify(engine: Engine, trusted: str | None = None) -> LedgerVerifyReport:
+    with session_scope(engine) as s:
+        return verify_ledger(session=s, trusted_checkpoint=trusted)
+
+
+@pytest.fixture
+def kept(engine: Engine, ledger: Ledger) -> str:
+    """60 events in two checkpointed rounds; returns the auditor's copy of the last note."""
+    _emit(engine, 40)
+    ledger.integrate_now()
+    _emit(engine, 20, "b")
+    head = ledger.integrate_now()
+    assert head.checkpoint_size == 60 and head.checkpoint_note
+    report = _verify(engine, head.checkpoint_note)
+    assert report.ok, report.message
+    assert report.entries_verified == 60 and report.checkpoints_verified >= 2
+    return head.checkpoint_note
+
+
+def _entry_of(conn: Connection, idx: int) -> int:
+    return int(
+        conn.execute(
+            text("SELECT entry_id FROM ledger_leaves WHERE idx = :i"), {"i": idx}
+        ).scalar_one()
+    )
+
+
+def _set_event(conn: Connection, entry_id: int, event: bytes) -> None:
+    conn.execute(
+        text("UPDATE ledger_entries SET event = :e WHERE id = :i"), {"e": event, "i": entry_id}
+    )
+
+
+def _event(conn: Connection, entry_id: int) -> bytes:
+    return bytes(
+        conn.execute(
+            text("SELECT event FROM ledger_entries WHERE id = :i"), {"i": entry_id}
+        ).scalar_one()
+    )
+
+
+def _truncate(conn: Connection, keep: int) -> None:
+    """Cut the log back to ``keep`` leaves in every table, consistently."""
+    conn.execute(
+        text(
+            "DELETE FROM ledger_entries WHERE id IN "
+            "(SELECT entry_id FROM ledger_leaves WHERE idx >= :k)"
+        ),
+        {"k": keep},
+    )
+    conn.execute(text("DELETE FROM ledger_leaves WHERE idx >= :k"), {"k": keep})
+    conn.execute(text("DELETE FROM ledger_leaf_objects WHERE leaf_idx >= :k"), {"k": keep})
+    for level in range(1, 12):
+        conn.execute(
+            text("DELETE FROM ledger_nodes WHERE level = :l AND (idx + 1) * :w > :k"),
+            {"l": level, "w": 1 << level, "k": keep},
+        )
+    conn.execute(text("DELETE FROM ledger_tree_states WHERE tree_size > :k"), {"k": keep})
+    conn.execute(text("DELETE FROM ledger_checkpoints WHERE tree_size > :k"), {"k": keep})
+
+
+def _alter_entry(conn: Connection) -> None:
+    eid = _entry_of(conn, 7)
+    ev = json.loads(_event(conn, eid))
+    ev["outcome"] = "deny"
+    _set_event(conn, eid, json.dumps(ev, sort_keys=True, separators=(",", ":")).encode())
+
+
+def _alter_entry_and_leaf_hash(conn: Connection) -> None:
+    from privet_audit.merkle import leaf_hash
+
+    _alter_entry(conn)
+    new = leaf_hash(_event(conn, _entry_of(conn, 7)))
+    conn.execute(text("UPDATE ledger_leaves SET leaf_hash = :h WHERE idx = 7"), {"h": new})
+
+
+def _delete_entry(conn: Connection) -> None:
+    conn.execute(text("DELETE FROM ledger_entries WHERE id = :i"), {"i": _entry_of(conn, 7)})
+
+
+def _delete_leaf(conn: Connection) -> None:
+    conn.execute(text("DELETE FROM ledger_leaves WHERE idx = 7"))
+
+
+def _swap_events(conn: Connection) -> None:
+    a, b = _entry_of(conn, 7), _entry_of(conn, 8)
+    ea, eb = _event(conn, a), _event(conn, b)
+    _set_event(conn, a, eb)
+    _set_event(conn, b, ea)
+
+
+def _swap_leaves(conn: Connection) -> None:
+    """Reorder two leaves with their hashes (each leaf still matches its entry)."""
+    rows = {
+        int(r[0]): (int(r[1]), bytes(r[2]))
+        for r in conn.execute(
+            text("SELECT idx, entry_id, leaf_hash FROM ledger_leaves WHERE idx IN (7, 8)")
+        )
+    }
+    conn.execute(text("DELETE FROM ledger_leaves WHERE idx IN (7, 8)"))
+    for idx, other in ((7, 8), (8, 7)):
+        conn.execute(
+            text(
+                "INSERT INTO ledger_leaves (idx, entry_id, leaf_hash, type, event_time, "
+                "integrated_at) VALUES (:i, :e, :h, 'test.event', '2026-01-01', '2026-01-01')"
+            ),
+            {"i": idx, "e": rows[other][0], "h": rows[other][1]},
+        )
+
+
+def _replace_checkpoint_forged(conn: Connection) -> None:
+    """Replace the first checkpoint by one signed with the attacker's own key."""
+    row = conn.execute(
+        text("SELECT tree_size, root_hash FROM ledger_checkpoints ORDER BY id LIMIT 1")
+    ).one()
+    origin = conn.execute(text("SELECT note FROM ledger_checkpoints LIMIT 1")).scalar_one()
+    origin = origin.split("\n", 1)[0]
+    attacker = Signer.from_pem(origin, generate_signing_key())
+    note = sign_checkpoint(Checkpoint(origin, int(row[0]), bytes(row[1])), attacker)
+    conn.execute(
+        text("UPDATE ledger_checkpoints SET note = :n WHERE tree_size = :s"),
+        {"n": note, "s": int(row[0])},
+    )
+
+
+def _swap_checkpoint_notes(conn: Connection) -> None:
+    rows = conn.execute(text("SELECT id, note FROM ledger_checkpoints ORDER BY id")).all()
+    (i1, n1), (i2, n2) = rows[0], rows[-1]
+    conn.execute(text("UPDATE ledger_checkpoints SET note = :n WHERE id = :i"), {"n": n2, "i": i1})
+    conn.execute(text("UPDATE ledger_checkpoints SET note = :n WHERE id = :i"), {"n": n1, "i": i2})
+
+
+CASES: dict[str, tuple[Callable[[Connection], None], str, int | None]] = {
+    "update-entry": (_alter_entry, "altered", 7),
+    "update-entry-and-leaf-hash": (_alter_entry_and_leaf_hash, "does not match", None),
+    "delete-entry": (_delete_entry, "deleted", 7),
+    "delete-leaf": (_delete_leaf, "missing", 7),
+    "reorder-entries": (_swap_events, "altered", 7),
+    "reorder-leaves": (_swap_leaves, "does not match", None),
+    "truncate-tail": (lambda c: _truncate(c, 40), "rollback or truncation", 40),
+    "truncate-tail-keep-checkpoints": (
+        lambda c: c.execute(text("DELETE FROM ledger_leaves WHERE idx >= 55")),
+        "truncation",
+        55,
+    ),
+    "replace-checkpoint-forged-key": (_replace_checkpoint_forged, "checkpoint 0", None),
+    "replace-checkpoint-reorder": (_swap_checkpoint_notes, "checkpoint", None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_owner_tampering_is_detected(engine: Engine, kept: str, case: str) -> None:
+    tamper, needle, bad_entry = CASES[case]
+    with owner_bypass(engine) as conn:
+        tamper(conn)
+    report = _verify(engine, kept)
+    assert not report.ok
+    assert needle in report.message, report.message
+    if bad_entry is not None:
+        assert report.bad_entry == bad_entry, report.message
+    if case == "update-entry-and-leaf-hash" or case == "reorder-leaves":
+        assert report.bad_range is not None and report.bad_range[0] <= 7 < report.bad_range[1]
+
+
+def test_consistent_truncation_needs_the_kept_checkpoint(engine: Engine, kept: str) -> None:
+    """An owner who cuts every table back consistently fools a verifier that kept
+    nothing, but not one holding a checkpoint."""
+    with owner_bypass(engine) as conn:
+        _truncate(conn, 40)
+    assert _verify(engine).ok
+    report = _verify(engine, kept)
+    assert not report.ok and "size 60" in report.message
+
+
+def test_rewritten_and_resigned_log_is_a_fork(
+    engine: Engine, ledger: Ledger, home: Path, kept: str
+) -> None:
+    """Someone holding the signing key rewrites history (cut to 40, append other events)
+    and re-signs: self-consistent, but not the log the auditor saw."""
+    with owner_bypass(engine) as conn:
+        _truncate(conn, 40)
+    attacker = make_ledger(engine, home)  # same key file, no cached tree
+    _emit(engine, 20, "forged")
+    head = attacker.integrate_now()
+    assert head.checkpoint_size == 60
+    assert _verify(engine).ok  # re-signed with the real key: consistent by itself
+    report = _verify(engine, kept)
+    assert not report.ok and "fork" in report.message
+
+
+def test_rollback_to_an_older_copy(
+    engine: Engine, ledger: Ledger, db_url: str, home: Path, tmp_path: Path
+) -> None:
+    _emit(engine, 30)
+    ledger.integrate_now()
+    backup_url = copy_database(engine, db_url, tmp_path, "backup")
+    try:
+        _emit(engine, 10, "later")
+        kept = ledger.integrate_now().checkpoint_note
+        assert _verify(engine, kept).ok
+        # the database is "restored" from the backup: it verifies alone, not against kept
+        old = create_db_engine(backup_url)
+        make_ledger(old, home)
+        assert _verify(old).ok
+        report = _verify(old, kept)
+        assert not report.ok and "rollback" in report.message
+        old.dispose()
+    finally:
+        drop_database_copy(backup_url)
+
+
+def test_forged_trusted_checkpoint_is_refused(engine: Engine, kept: str) -> None:
+    forged = kept.replace(kept.split("\n")[2], "A" * 43 + "=")
+    report = _verify(engine, forged)
+    assert not report.ok and "trusted checkpoint" in report.message
+
+
+def test_pinned_key_must_match(engine: Engine, kept: str) -> None:
+    other = Signer.from_pem("privet.local/ledger", generate_signing_key()).verifier
+    with session_scope(engine) as s:
+        report = verify_ledger(session=s, key=str(other))
+    assert not report.ok and "trusted key" in report.message
