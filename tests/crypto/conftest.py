@@ -19,7 +19,7 @@ from privet.config import Settings
 from privet.db import create_db_engine
 from privet.migrate import upgrade
 
-# Until the integrator chains 0003 after the ledger's 0002, "head" is ambiguous.
+# Only what the crypto tests need (0003 and what it is chained after), not every head.
 MIGRATION = "0003_data_keys"
 PG_ADMIN_URL = os.environ.get(
     "PRIVET_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
