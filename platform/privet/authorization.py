@@ -6,19 +6,32 @@ rest to Cedar; what each role may do lives only in the policy files.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from sqlmodel import Session
+
+from privet import ledger
 from privet.auth.identity import Identity
 from privet.config import Settings
-from privet.policy.engine import PolicyEngine
-from privet.runtime import Decision
+from privet.kit.errors import ConflictError
+from privet.policy import PolicyEngine, PolicyLoadError, ReloadResult
+from privet.policy import principal_ref as _policy_ref
 
 _PRINCIPAL_TYPES = {"user": "User", "service_account": "ServiceAccount"}
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    policy_ids: tuple[str, ...]
+    policy_version: str
+    errors: tuple[str, ...] = ()
+
+
 def principal_ref(identity: Identity) -> str:
     """The `<Type>:<id>` string policies compare with stored authors (e.g. submitted_by)."""
-    return f"{_PRINCIPAL_TYPES[identity.kind]}:{identity.principal_id}"
+    return _policy_ref(_PRINCIPAL_TYPES[identity.kind], identity.principal_id)
 
 
 class CedarAuthorizer:
@@ -44,7 +57,36 @@ class CedarAuthorizer:
             grants=context.pop("grants", ()),
             context=context,
         )
-        return Decision(decision.allowed, decision.policy_ids, decision.policy_version)
+        return Decision(
+            decision.allowed,
+            decision.policy_ids,
+            decision.policy_version,
+            tuple(str(e) for e in decision.errors),
+        )
+
+    def reload(self, session: Session, *, actor: str | None, trigger: str) -> ReloadResult:
+        """Re-read the policy files (an invalid set keeps the old one and raises) and record
+        the reload in the ledger."""
+        try:
+            result = self.engine.reload()
+        except PolicyLoadError as exc:
+            raise ConflictError(
+                f"the policy files are invalid, the active set is unchanged: {exc}",
+                file=str(exc.file),
+                line=exc.line,
+            ) from exc
+        ledger.emit(
+            session,
+            type="policy.reloaded",
+            actor=actor,
+            details={
+                "old_version": result.old_version,
+                "new_version": result.new_version,
+                "changed": result.changed,
+                "trigger": trigger,
+            },
+        )
+        return result
 
 
 def build_authorizer(settings: Settings) -> CedarAuthorizer:

@@ -7,12 +7,12 @@ here imports the web framework.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Engine
 
-from privet.auth.identity import Identity
 from privet.auth.oidc import OidcVerifier
+from privet.authorization import CedarAuthorizer, build_authorizer
 from privet.config import Settings
 from privet.crypto.blobs import BlobStore, LocalBlobStore
 from privet.crypto.providers import (
@@ -25,28 +25,13 @@ from privet.db import get_engine
 from privet.kit.secretfiles import ensure_private_dir, read_or_create_secret
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    allowed: bool
-    policy_ids: tuple[str, ...]
-    policy_version: str
-
-
-class Authorizer(Protocol):
-    """The policy decision point: the gateway calls it once per request."""
-
-    def decide(
-        self, *, identity: Identity, action: str, resource: Any, context: dict[str, Any]
-    ) -> Decision: ...
-
-
 @dataclass
 class Runtime:
     settings: Settings
     engine: Engine
     api_key_pepper: bytes
     oidc: OidcVerifier | None
-    authorizer: Authorizer
+    authorizer: CedarAuthorizer
     key_provider: KeyProvider
     blobs: BlobStore
 
@@ -70,8 +55,6 @@ def build_runtime(settings: Settings) -> Runtime:
             subject_claim=settings.oidc_subject_claim,
             roles_claim=settings.oidc_roles_claim,
         )
-    from privet.authorization import build_authorizer
-
     crypto_settings = CryptoSettings()
     if crypto_settings.key_provider == "local":
         ensure_local_master_key(settings)

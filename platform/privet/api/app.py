@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.types import Scope
@@ -9,9 +15,41 @@ from starlette.types import Scope
 from privet import __version__
 from privet.api import problems
 from privet.api.middleware import RequestContextMiddleware
-from privet.api.routes import api_keys, health, projects
+from privet.api.routes import api_keys, health, policies, projects
 from privet.config import Settings, get_settings
+from privet.db import session_scope
+from privet.ledger.sequencer import start_sequencer, stop_sequencer
 from privet.runtime import Runtime, build_runtime
+
+log = logging.getLogger("privet.app")
+
+
+def reload_policies_on_signal(runtime: Runtime) -> None:
+    """SIGHUP handler: reload the Cedar policies; a bad set is logged and the old one kept."""
+    try:
+        with session_scope(runtime.engine) as session:
+            result = runtime.authorizer.reload(session, actor=None, trigger="SIGHUP")
+        log.info("policies reloaded", extra={"old": result.old_version, "new": result.new_version})
+    except Exception as exc:
+        log.error("policy reload refused: %s", exc)
+
+
+def _lifespan(runtime: Runtime):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """Integrate ledger appends in the background and reload policies on SIGHUP."""
+        start_sequencer(runtime.engine, runtime.settings)
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGHUP, reload_policies_on_signal, runtime)
+        except (NotImplementedError, RuntimeError, ValueError):
+            log.warning("SIGHUP policy reload is unavailable in this process")
+        try:
+            yield
+        finally:
+            stop_sequencer(runtime.engine)
+
+    return lifespan
 
 
 def _limit_for(settings: Settings):  # type: ignore[no-untyped-def]
@@ -29,6 +67,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or (runtime.settings if runtime else get_settings())
     runtime = runtime or build_runtime(settings)
     app = FastAPI(
+        lifespan=_lifespan(runtime),
         title="privet",
         version=__version__,
         description="Fine-tune and serve text models on sensitive data, with differential "
@@ -37,7 +76,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     app.state.metrics_registry = CollectorRegistry()
     problems.install(app)
-    for router in (health.router, projects.router, api_keys.router):
+    for router in (health.router, projects.router, api_keys.router, policies.router):
         app.include_router(router)
     app.add_middleware(
         RequestContextMiddleware,

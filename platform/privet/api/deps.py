@@ -152,6 +152,8 @@ class Guard:
                 "action": self.action,
                 "policies": list(decision.policy_ids),
                 "policy_version": decision.policy_version,
+                # Schema or evaluation errors deny (fail closed); keep why, briefly.
+                **({"errors": list(decision.errors)[:3]} if decision.errors else {}),
             },
         )
         ledger.emit_many(self.session, [event])
