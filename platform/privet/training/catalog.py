@@ -206,6 +206,17 @@ def load_base_model(
     return LoadedBaseModel(spec=spec, model=model, tokenizer=tokenizer, num_labels=num_labels)
 
 
+def load_tokenizer(
+    name: str = DEFAULT_BASE_MODEL, *, catalog: Catalog | None = None
+) -> PreTrainedTokenizerBase:
+    """The verified tokenizer of a catalog model, without loading its weights."""
+    spec = (catalog or CATALOG).get(name)
+    for filename in spec.digests:
+        if filename not in (WEIGHTS_FILE, CONFIG_FILE):
+            read_verified(spec, filename)
+    return AutoTokenizer.from_pretrained(str(spec.path), local_files_only=True)
+
+
 def load_finetuned(
     weights: bytes,
     *,

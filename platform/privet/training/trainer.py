@@ -162,9 +162,18 @@ class TrainingResult:
 
 
 def weights_to_bytes(model: torch.nn.Module, metadata: dict[str, str]) -> bytes:
-    """Serialize a state dict to safetensors bytes in memory (never to a file)."""
+    """Serialize a state dict to safetensors bytes in memory (never to a file).
+
+    The header is rewritten with sorted keys: safetensors orders metadata arbitrarily,
+    and equal weights must give equal bytes (and digests) for lineage to mean anything.
+    """
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    return save_safetensors(state, metadata=metadata)
+    raw = save_safetensors(state, metadata=metadata)
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + raw[8 + size :]
 
 
 def _seed_everything(seed: int) -> None:

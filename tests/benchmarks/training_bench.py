@@ -1,0 +1,326 @@
+"""Benchmark helpers for privet.training (MiniLM-L6, max length 64), run on demand only.
+
+Figures are ratios against a baseline measured in the same run. Also a CLI:
+
+    python tests/benchmarks/training_bench.py speed  [--strategies top-6,top-2] [--reps 5]
+    python tests/benchmarks/training_bench.py memory [--strategies top-6]
+    python tests/benchmarks/training_bench.py sst2   (PRIVET_BENCH_SST2_ROWS, ..._EVAL_ROWS)
+    python tests/benchmarks/training_bench.py sms    (PRIVET_BENCH_SMS_ROWS)
+
+Data comes from ../shared/data relative to the repository (override: PRIVET_SHARED_DATA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch
+
+from privet.training.catalog import load_base_model, load_tokenizer
+from privet.training.data import LabelledTexts, encode
+from privet.training.privacy import NonPrivateEngine, PrivateEngine
+from privet.training.strategies import Strategy, apply_strategy
+from privet.training.trainer import TrainingConfig, TrainingResult, train
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_DATA = Path(os.environ.get("PRIVET_SHARED_DATA", REPO.parent / "shared" / "data"))
+MAX_LENGTH = 64
+BATCH = 64
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+# ---------------------------------------------------------------- data
+
+
+def read_tsv_label_first(path: Path) -> LabelledTexts:
+    """SST-2 style: header line, then `label<TAB>text`, LF or CRLF line ends."""
+    texts: list[str] = []
+    labels: list[str] = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        lines = fh.read().splitlines()
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        label, _, text = line.partition("\t")
+        texts.append(text.strip())
+        labels.append(label.strip())
+    return LabelledTexts(texts, labels)
+
+
+def sst2(train_rows: int, eval_rows: int | None = None) -> tuple[LabelledTexts, LabelledTexts]:
+    """The first `train_rows` of a fixed-seed shuffle of train.tsv, and the dev set."""
+    full = read_tsv_label_first(SHARED_DATA / "sst2" / "train.tsv")
+    order = list(range(len(full.texts)))
+    random.Random(0).shuffle(order)
+    pick = order[:train_rows]
+    train_set = LabelledTexts([full.texts[i] for i in pick], [full.labels[i] for i in pick])
+    dev = read_tsv_label_first(SHARED_DATA / "sst2" / "dev.tsv")
+    if eval_rows is not None and eval_rows < len(dev.texts):
+        dev = LabelledTexts(list(dev.texts[:eval_rows]), list(dev.labels[:eval_rows]))
+    return train_set, dev
+
+
+def sms_spam(
+    rows: int | None = None, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[LabelledTexts, LabelledTexts]:
+    """Stratified fixed-seed train/test split of the SMS Spam Collection."""
+    texts: list[str] = []
+    labels: list[str] = []
+    raw = (SHARED_DATA / "sms_spam" / "SMSSpamCollection").read_text(encoding="utf-8")
+    for line in raw.splitlines():
+        if "\t" in line:
+            label, text = line.split("\t", 1)
+            labels.append(label.strip())
+            texts.append(text.strip())
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
+    train_idx: list[int] = []
+    test_idx: list[int] = []
+    for idx in by_label.values():
+        rng.shuffle(idx)
+        if rows is not None:  # keep the class ratio when subsampling
+            idx = idx[: max(2, round(len(idx) * rows / len(labels)))]
+        cut = round(len(idx) * test_fraction)
+        test_idx += idx[:cut]
+        train_idx += idx[cut:]
+    rng.shuffle(train_idx)
+    pick = lambda ids: LabelledTexts([texts[i] for i in ids], [labels[i] for i in ids])  # noqa: E731
+    return pick(train_idx), pick(test_idx)
+
+
+# ---------------------------------------------------------------- step time and memory
+
+
+def _batch(n: int = BATCH) -> dict[str, torch.Tensor]:
+    """`n` SST-2 sentences padded to the full max length (the worst case, and fixed)."""
+    data, _ = sst2(n)
+    tok = load_tokenizer()
+    enc = encode(data, tok, label_names=["0", "1"], max_length=MAX_LENGTH)
+    return {
+        "input_ids": enc.input_ids,
+        "attention_mask": enc.attention_mask,
+        "token_type_ids": enc.token_type_ids,
+        "position_ids": enc.position_ids,
+        "labels": enc.labels,
+    }
+
+
+def make_engine(mode: str, strategy: str) -> PrivateEngine | NonPrivateEngine:
+    """A MiniLM-L6 classifier with `strategy` applied, wrapped for `mode`."""
+    model = load_base_model(num_labels=2, seed=0).model
+    apply_strategy(model, Strategy.parse(strategy))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4)
+    if mode == "non-private":
+        return NonPrivateEngine(model, opt)
+    return PrivateEngine(
+        model,
+        opt,
+        noise_multiplier=1.0,
+        max_grad_norm=1.0,
+        sample_rate=BATCH / 8000,
+        expected_batch_size=BATCH,
+        grad_sample_mode=mode,
+        generator=torch.Generator().manual_seed(0),
+    )
+
+
+def step_times(
+    strategy: str, modes: Sequence[str], *, reps: int = 5, warmup: int = 2
+) -> dict[str, float]:
+    """Median seconds per full optimizer step (batch 64, length 64), modes interleaved."""
+    batch = _batch()
+    engines = {m: make_engine(m, strategy) for m in modes}
+    times: dict[str, list[float]] = {m: [] for m in modes}
+    for rep in range(warmup + reps):
+        for mode, engine in engines.items():
+            start = time.perf_counter()
+            engine.step([batch])
+            elapsed = time.perf_counter() - start
+            if rep >= warmup:
+                times[mode].append(elapsed)
+    for engine in engines.values():
+        engine.close()
+    return {m: statistics.median(t) for m, t in times.items()}
+
+
+def speed_report(strategies: Sequence[str], modes: Sequence[str], reps: int) -> list[str]:
+    lines = []
+    for strategy in strategies:
+        t = step_times(strategy, ["non-private", *modes], reps=reps)
+        base = t["non-private"]
+        parts = [f"non-private {base:.2f}s"] + [
+            f"{m} {t[m]:.2f}s ({t[m] / base:.2f}x)" for m in modes
+        ]
+        lines.append(
+            f"step time, strategy {strategy} in both runs, batch 64, len 64: " + "; ".join(parts)
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+def peak_rss_child(mode: str, strategy: str, steps: int = 3) -> None:
+    """Run in a fresh process: a few steps, then print whole-process peak RSS (MB)."""
+    batch = _batch()
+    engine = make_engine(mode, strategy)
+    for _ in range(steps):
+        engine.step([batch])
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"mode": mode, "strategy": strategy, "peak_rss_mb": peak_kb / 1024}))
+
+
+def peak_rss(mode: str, strategy: str) -> float:
+    out = subprocess.run(
+        [sys.executable, __file__, "memory-child", "--mode", mode, "--strategies", strategy],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    ).stdout
+    return float(json.loads(out.strip().splitlines()[-1])["peak_rss_mb"])
+
+
+def memory_report(strategies: Sequence[str], modes: Sequence[str]) -> list[str]:
+    lines = []
+    for strategy in strategies:
+        base = peak_rss("non-private", strategy)
+        parts = [f"non-private {base:.0f} MB"]
+        for mode in modes:
+            mb = peak_rss(mode, strategy)
+            parts.append(f"{mode} {mb:.0f} MB ({mb / base:.2f}x)")
+        lines.append(
+            f"peak RSS, strategy {strategy} in both, batch 64, len 64: " + "; ".join(parts)
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+# ---------------------------------------------------------------- utility (accuracy)
+
+
+def _log_progress(tag: str) -> Callable[[Any], None]:
+    start = time.monotonic()
+
+    def show(ev: Any) -> None:
+        if ev.step == ev.total_steps or ev.step % max(1, ev.total_steps // 10) == 0:
+            eps = "-" if ev.epsilon is None else f"{ev.epsilon:.2f}"
+            print(
+                f"  [{tag}] step {ev.step}/{ev.total_steps} epoch {ev.epoch} "
+                f"loss {ev.loss:.3f} eps {eps} {time.monotonic() - start:.0f}s",
+                flush=True,
+            )
+
+    return show
+
+
+def compare(
+    name: str,
+    train_set: LabelledTexts,
+    eval_set: LabelledTexts,
+    dp: TrainingConfig,
+    non_private: TrainingConfig,
+) -> tuple[TrainingResult, TrainingResult]:
+    """Train DP and non-private on the same rows with the same number of example passes."""
+    assert dp.epochs == non_private.epochs, "same number of example passes"
+    res_np = train(non_private, train_set, eval_set, progress=_log_progress(f"{name} non-private"))
+    res_dp = train(dp, train_set, eval_set, progress=_log_progress(f"{name} DP"))
+    for label, res in (("non-private", res_np), ("DP", res_dp)):
+        eps = (
+            ""
+            if res.privacy is None
+            else (
+                f" eps={res.privacy.epsilon:.3f} delta={res.privacy.delta:.2e} "
+                f"sigma={res.privacy.noise_multiplier:.3f} q={res.privacy.sample_rate:.4f} "
+                f"steps={res.privacy.steps} C={res.privacy.max_grad_norm}"
+            )
+        )
+        print(
+            f"{name} {label}: n={res.train_examples} eval={res.eval_examples} "
+            f"strategy={res.strategy.strategy} epochs={res.epochs} "
+            f"acc={res.metrics.accuracy:.4f} macroF1={res.metrics.macro_f1:.4f} "
+            f"time={res.duration_s:.0f}s{eps}",
+            flush=True,
+        )
+    return res_dp, res_np
+
+
+DP_RECIPE = TrainingConfig(
+    strategy=os.environ.get("PRIVET_BENCH_STRATEGY", "top-2"),
+    max_length=MAX_LENGTH,
+    epochs=_env_int("PRIVET_BENCH_EPOCHS", 3),
+    logical_batch_size=_env_int("PRIVET_BENCH_LOGICAL_BATCH", 512),
+    physical_batch_size=BATCH,
+    learning_rate=float(os.environ.get("PRIVET_BENCH_DP_LR", "2e-3")),
+    target_epsilon=8.0,
+    max_grad_norm=float(os.environ.get("PRIVET_BENCH_CLIP", "1.0")),
+    lr_schedule="linear",
+)
+NON_PRIVATE_RECIPE = replace(
+    DP_RECIPE,
+    private=False,
+    contains_personal_data=False,
+    logical_batch_size=32,
+    learning_rate=float(os.environ.get("PRIVET_BENCH_NP_LR", "5e-5")),
+    target_epsilon=None,
+)
+
+
+def run_sst2() -> tuple[TrainingResult, TrainingResult]:
+    train_set, dev = sst2(
+        _env_int("PRIVET_BENCH_SST2_ROWS", 8000),
+        _env_int("PRIVET_BENCH_SST2_EVAL_ROWS", 100_000),
+    )
+    return compare("SST-2", train_set, dev, DP_RECIPE, NON_PRIVATE_RECIPE)
+
+
+def run_sms() -> tuple[TrainingResult, TrainingResult]:
+    rows = _env_int("PRIVET_BENCH_SMS_ROWS", 0) or None
+    train_set, test = sms_spam(rows)
+    return compare("SMS", train_set, test, DP_RECIPE, NON_PRIVATE_RECIPE)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["speed", "memory", "memory-child", "sst2", "sms"])
+    parser.add_argument("--strategies", default="top-6,top-2")
+    parser.add_argument("--modes", default="ghost")
+    parser.add_argument("--mode", default="ghost")
+    parser.add_argument("--reps", type=int, default=5)
+    args = parser.parse_args(argv)
+    strategies = args.strategies.split(",")
+    modes = args.modes.split(",")
+    torch.manual_seed(0)
+    if args.what == "speed":
+        speed_report(strategies, modes, args.reps)
+    elif args.what == "memory":
+        memory_report(strategies, modes)
+    elif args.what == "memory-child":
+        peak_rss_child(args.mode, strategies[0])
+    elif args.what == "sst2":
+        run_sst2()
+    else:
+        run_sms()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Tiny BERT base models built in code, and small labelled text sets, for fast tests."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from privet.training.catalog import BaseModelSpec, Catalog, build_tiny_bert
+from privet.training.data import LabelledTexts
+
+# The test machine is small and shared: one intra-op thread avoids oversubscription.
+torch.set_num_threads(1)
+
+POSITIVE = ["good", "great", "fine", "lovely"]
+NEGATIVE = ["bad", "awful", "poor", "dull"]
+FILLER = ["the", "a", "movie", "film", "plot", "was", "is", "very"]
+WORDS = POSITIVE + NEGATIVE + FILLER
+
+
+def make_texts(n: int, seed: int = 0) -> LabelledTexts:
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        pos = rng.random() < 0.5
+        word = rng.choice(POSITIVE if pos else NEGATIVE)
+        texts.append(f"the {rng.choice(['movie', 'film', 'plot'])} was very {word}")
+        labels.append("pos" if pos else "neg")
+    return LabelledTexts(texts, labels)
+
+
+@pytest.fixture(scope="session")
+def tiny_spec(tmp_path_factory: pytest.TempPathFactory) -> BaseModelSpec:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny") / "tiny", name="tiny", words=WORDS)
+
+
+@pytest.fixture()
+def tiny_catalog(tiny_spec: BaseModelSpec) -> Catalog:
+    catalog = Catalog()
+    catalog.register(tiny_spec)
+    return catalog
+
+
+@pytest.fixture()
+def tampered_spec(tmp_path: Path) -> BaseModelSpec:
+    return build_tiny_bert(tmp_path / "tampered", name="tampered", words=WORDS)
+
+
+@pytest.fixture(scope="session")
+def train_texts() -> LabelledTexts:
+    return make_texts(200, seed=1)
+
+
+@pytest.fixture(scope="session")
+def eval_texts() -> LabelledTexts:
+    return make_texts(60, seed=2)

@@ -1,0 +1,167 @@
+"""train(...) end to end on a tiny BERT: refusal, record, progress, cancellation, weights."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import pytest
+import torch
+from safetensors.torch import load as load_safetensors
+
+from privet.training import accounting
+from privet.training.catalog import Catalog, load_finetuned
+from privet.training.data import LabelledTexts, encode
+from privet.training.evaluation import predict
+from privet.training.progress import ProgressEvent, TrainingCancelled
+from privet.training.trainer import (
+    NON_PRIVATE_LABEL,
+    ConfigError,
+    NonPrivateRefused,
+    TrainingConfig,
+    train,
+)
+
+CONFIG = TrainingConfig(
+    base_model="tiny",
+    strategy="top-1",
+    max_length=12,
+    epochs=2,
+    logical_batch_size=40,
+    physical_batch_size=16,
+    learning_rate=5e-3,
+    target_epsilon=3.0,
+    seed=7,
+)
+
+
+def test_non_private_refused_for_personal_data(
+    tiny_catalog: Catalog, train_texts: LabelledTexts, eval_texts: LabelledTexts
+) -> None:
+    cfg = replace(CONFIG, private=False, target_epsilon=None)
+    assert cfg.contains_personal_data  # the default is the safe assumption
+    with pytest.raises(NonPrivateRefused, match="personal data"):
+        train(cfg, train_texts, eval_texts, catalog=tiny_catalog)
+
+
+def test_non_private_allowed_when_declared_and_labelled(
+    tiny_catalog: Catalog, train_texts: LabelledTexts, eval_texts: LabelledTexts
+) -> None:
+    cfg = replace(CONFIG, private=False, contains_personal_data=False, target_epsilon=None)
+    events: list[ProgressEvent] = []
+    result = train(cfg, train_texts, eval_texts, progress=events.append, catalog=tiny_catalog)
+    assert not result.private and result.privacy is None
+    assert result.privacy_label == NON_PRIVATE_LABEL
+    assert load_safetensors(result.weights)  # weights exist
+    assert all(e.epsilon is None for e in events)
+    assert result.to_dict()["privacy_label"] == NON_PRIVATE_LABEL
+
+
+def test_invalid_privacy_parameters_are_refused(
+    tiny_catalog: Catalog, train_texts: LabelledTexts, eval_texts: LabelledTexts
+) -> None:
+    with pytest.raises(ConfigError, match="δ"):
+        train(replace(CONFIG, delta=0.5), train_texts, eval_texts, catalog=tiny_catalog)
+    with pytest.raises(ConfigError, match="target ε"):
+        train(replace(CONFIG, target_epsilon=None), train_texts, eval_texts, catalog=tiny_catalog)
+
+
+def test_private_run_records_everything_and_epsilon_recomputes(
+    tiny_catalog: Catalog, train_texts: LabelledTexts, eval_texts: LabelledTexts
+) -> None:
+    events: list[ProgressEvent] = []
+    result = train(CONFIG, train_texts, eval_texts, progress=events.append, catalog=tiny_catalog)
+    p = result.privacy
+    assert result.private and p is not None
+    assert p.accountant == "prv" and p.grad_sample_mode == "ghost" and not p.secure_mode
+    assert p.sample_rate == pytest.approx(40 / 200)
+    assert p.steps == result.steps == 2 * 5
+    assert p.delta == accounting.default_delta(200)
+    assert p.max_grad_norm == CONFIG.max_grad_norm
+    assert p.epsilon <= CONFIG.target_epsilon
+    assert p.epsilon == accounting.compute_epsilon(
+        noise_multiplier=p.noise_multiplier,
+        sample_rate=p.sample_rate,
+        steps=p.steps,
+        delta=p.delta,
+        accountant=p.accountant,
+    )
+    # progress: one event per logical step, rising steps and ε; last ε is the record
+    assert [e.step for e in events] == list(range(1, p.steps + 1))
+    eps = [e.epsilon for e in events]
+    assert all(a is not None and b is not None and a < b for a, b in itertools.pairwise(eps))
+    assert eps[-1] == pytest.approx(p.epsilon, rel=1e-9)
+    assert [e.epoch for e in events] == [1] * 5 + [2] * 5
+    assert result.strategy.strategy == "top-1" and result.seed == 7 and result.epochs == 2
+    assert result.label_names == ("neg", "pos")
+    assert 0.0 <= result.metrics.accuracy <= 1.0
+    record = result.to_dict()
+    assert "weights" not in record and len(record["weights_sha256"]) == 64
+
+
+def test_weights_round_trip_through_safetensors_bytes(
+    tiny_catalog: Catalog, train_texts: LabelledTexts, eval_texts: LabelledTexts
+) -> None:
+    result = train(CONFIG, train_texts, eval_texts, catalog=tiny_catalog)
+    state = load_safetensors(result.weights)
+    assert not any(k.startswith("_module.") for k in state)
+    assert "classifier.weight" in state
+    loaded = load_finetuned(result.weights, base_model="tiny", num_labels=2, catalog=tiny_catalog)
+    enc = encode(eval_texts, loaded.tokenizer, label_names=result.label_names, max_length=12)
+    pred = predict(loaded.model, enc)
+    acc = (pred == enc.labels).float().mean().item()
+    assert acc == pytest.approx(result.metrics.accuracy)
+
+
+def test_same_seed_same_weights(
+    tiny_catalog: Catalog, train_texts: LabelledTexts, eval_texts: LabelledTexts
+) -> None:
+    cfg = replace(CONFIG, epochs=1)
+    a = train(cfg, train_texts, eval_texts, catalog=tiny_catalog)
+    b = train(cfg, train_texts, eval_texts, catalog=tiny_catalog)
+    c = train(replace(cfg, seed=8), train_texts, eval_texts, catalog=tiny_catalog)
+    assert a.weights == b.weights
+    assert a.weights != c.weights
+
+
+def test_secure_mode_is_not_reproducible(
+    tiny_catalog: Catalog, train_texts: LabelledTexts, eval_texts: LabelledTexts
+) -> None:
+    cfg = replace(CONFIG, epochs=1, secure_mode=True, strategy="head")
+    a = train(cfg, train_texts, eval_texts, catalog=tiny_catalog)
+    b = train(cfg, train_texts, eval_texts, catalog=tiny_catalog)
+    assert a.privacy is not None and a.privacy.secure_mode
+    assert a.weights != b.weights
+
+
+def test_cancellation_stops_training(
+    tiny_catalog: Catalog, train_texts: LabelledTexts, eval_texts: LabelledTexts
+) -> None:
+    events: list[ProgressEvent] = []
+    with pytest.raises(TrainingCancelled) as info:
+        train(
+            CONFIG,
+            train_texts,
+            eval_texts,
+            progress=events.append,
+            should_cancel=lambda: len(events) >= 3,
+            catalog=tiny_catalog,
+        )
+    assert len(events) == 3
+    assert info.value.steps == 3
+    assert info.value.epsilon_spent == pytest.approx(events[-1].epsilon)
+
+
+def test_full_strategy_trains_embeddings_under_dp(
+    tiny_catalog: Catalog, train_texts: LabelledTexts, eval_texts: LabelledTexts
+) -> None:
+    """opacus#841: position/token-type embeddings need explicit per-example ids."""
+    for mode in ("ghost", "hooks"):
+        cfg = replace(CONFIG, epochs=1, strategy="full", grad_sample_mode=mode)
+        result = train(cfg, train_texts, eval_texts, catalog=tiny_catalog)
+        state = load_safetensors(result.weights)
+        from privet.training.catalog import load_base_model
+
+        base = load_base_model("tiny", num_labels=2, seed=7, catalog=tiny_catalog).model
+        name = "bert.embeddings.position_embeddings.weight"
+        assert not torch.equal(state[name], base.state_dict()[name])
