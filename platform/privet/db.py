@@ -42,9 +42,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # Take the write lock at BEGIN so concurrent writers queue instead of failing to upgrade.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+READ_ONLY = "privet_read_only"
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers take the write lock at BEGIN so concurrent writers queue instead of failing to
+    # upgrade; read-only sessions read a WAL snapshot and block nobody.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_db_engine(url: str) -> Engine:
@@ -59,7 +66,7 @@ def create_db_engine(url: str) -> Engine:
             dbapi_connection.isolation_level = None
             _sqlite_pragmas(dbapi_connection, record)
 
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -92,3 +99,14 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A session for long reads (exports, verification): a consistent snapshot that does not
+    hold SQLite's write lock. It must not write."""
+    with Session(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False) as s:
+        try:
+            yield s
+        finally:
+            s.rollback()

@@ -15,7 +15,8 @@ from starlette.types import Scope
 from privet import __version__
 from privet.api import problems
 from privet.api.middleware import RequestContextMiddleware
-from privet.api.routes import api_keys, health, policies, projects
+from privet.api.routes import api_keys, audit, health, policies, projects
+from privet.api.routes.datasets import router as datasets_router
 from privet.config import Settings, get_settings
 from privet.db import session_scope
 from privet.ledger.sequencer import start_sequencer, stop_sequencer
@@ -76,7 +77,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     app.state.metrics_registry = CollectorRegistry()
     problems.install(app)
-    for router in (health.router, projects.router, api_keys.router, policies.router):
+    for router in (
+        health.router,
+        projects.router,
+        api_keys.router,
+        policies.router,
+        audit.router,
+        datasets_router,
+    ):
         app.include_router(router)
     app.add_middleware(
         RequestContextMiddleware,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from privet.cli.audit import audit_app
 from privet.cli.client import call
 from privet.cli.keys import keys_app
 from privet.cli.policy import policy_app
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
 console = Console()
 
 
