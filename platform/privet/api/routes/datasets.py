@@ -1,0 +1,309 @@
+"""Datasets: streaming upload, versions, erasure by data subject, retention sweep.
+
+Uploads are plain (sync) handlers that pull the request body chunk by chunk from the event
+loop, so parsing, hashing and encryption run off the loop with bounded memory and the body
+is never spooled to disk by the framework. No database transaction is open while the
+body streams: the caller is admitted (project lookup + a recorded decision with the
+declared facts) in a short transaction first, and the version is registered in the
+request's transaction after a second recorded decision that includes the PII scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import anyio.from_thread
+from fastapi import APIRouter, Request, status
+from starlette.requests import ClientDisconnect
+
+from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.auth import service as auth_service
+from privet.auth.identity import Identity
+from privet.datasets import service
+from privet.datasets.models import (
+    Dataset,
+    DatasetDetail,
+    DatasetPublic,
+    DatasetVersion,
+    DatasetVersionPublic,
+    EraseSubjectsRequest,
+    ErasureResult,
+    SweepResult,
+    UploadResult,
+)
+from privet.db import session_scope
+from privet.kit.errors import ForbiddenError, InvalidInputError
+from privet.policy.request import upload_context
+from privet.runtime import Runtime
+
+router = APIRouter(prefix="/v1/projects/{project_id}/datasets", tags=["datasets"])
+
+
+def project_resource(project_id: str) -> Resource:
+    return Resource(type="Project", id=project_id, project_id=project_id)
+
+
+def dataset_resource(dataset: Dataset) -> Resource:
+    return Resource(
+        type="Dataset",
+        id=dataset.id,
+        project_id=dataset.project_id,
+        attrs={"project": dataset.project_id},
+    )
+
+
+def version_resource(version: DatasetVersion) -> Resource:
+    return Resource(
+        type="DatasetVersion",
+        id=version.id,
+        project_id=version.project_id,
+        attrs={"project": version.project_id},
+    )
+
+
+def _body(request: Request) -> Iterator[bytes]:
+    """The request body, pulled from the event loop by this worker thread."""
+    stream = request.stream()
+    while True:
+        try:
+            chunk = anyio.from_thread.run(stream.__anext__)  # type: ignore[arg-type]
+        except StopAsyncIteration:
+            return
+        if chunk:
+            yield chunk
+
+
+def _admit(
+    *,
+    runtime: Runtime,
+    guard: Guard,
+    identity: Identity,
+    project_id: str,
+    dataset_id: str | None,
+    context: dict[str, Any],
+) -> None:
+    """Decide before reading the file, in a short transaction of its own (recorded)."""
+    denied: ForbiddenError | None = None
+    with session_scope(runtime.engine) as short:
+        auth_service.get_project(short, project_id=project_id, viewer=identity)
+        if dataset_id is None:
+            resource = project_resource(project_id)
+        else:
+            resource = dataset_resource(
+                service.get_dataset(short, project_id=project_id, dataset_id=dataset_id)
+            )
+        admission = Guard(
+            action=guard.action,
+            identity=identity,
+            runtime=runtime,
+            session=short,
+            recorded=[],
+        )
+        try:
+            admission.check(resource, context)
+        except ForbiddenError as exc:
+            denied = exc
+    if denied is not None:
+        raise denied
+
+
+def _upload(
+    *,
+    request: Request,
+    session: SessionDep,
+    identity: Identity,
+    runtime: Runtime,
+    guard: Guard,
+    project_id: str,
+    dataset_id: str | None,
+) -> UploadResult:
+    upload: service.Upload | None = None
+    staged: service.StagedVersion | None = None
+    try:
+        upload = service.open_upload(
+            body=_body(request), content_type=request.headers.get("content-type")
+        )
+        declared = upload.declarations.contains_personal_data
+        _admit(
+            runtime=runtime,
+            guard=guard,
+            identity=identity,
+            project_id=project_id,
+            dataset_id=dataset_id,
+            context=upload_context(contains_personal_data=declared, pii_suspected=False),
+        )
+        staged = upload.stage(
+            provider=runtime.key_provider,
+            store=runtime.blobs,
+            settings=runtime.settings,
+            project_id=project_id,
+        )
+        auth_service.get_project(session, project_id=project_id, viewer=identity)
+        dataset = (
+            service.get_dataset(session, project_id=project_id, dataset_id=dataset_id)
+            if dataset_id is not None
+            else None
+        )
+        guard.check(
+            dataset_resource(dataset) if dataset is not None else project_resource(project_id),
+            upload_context(contains_personal_data=declared, pii_suspected=staged.pii_suspected),
+        )
+        version = service.register_version(
+            session,
+            staged=staged,
+            project_id=project_id,
+            actor=identity.principal_id,
+            dataset=dataset,
+            name=upload.name,
+            description=upload.declarations.description,
+        )
+        session.flush()
+        name = dataset.name if dataset is not None else (upload.name or "")
+        return service.upload_result(version, dataset_name=name, warnings=staged.warnings)
+    except ClientDisconnect:
+        if staged is not None:
+            staged.discard(runtime.blobs)
+        raise InvalidInputError("the client disconnected before the upload finished") from None
+    except BaseException as exc:
+        if staged is not None:
+            staged.discard(runtime.blobs)
+        if upload is not None and isinstance(exc, service.DRAIN_ON):
+            upload.drain()
+        raise
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=UploadResult)
+def upload_dataset(
+    project_id: str,
+    request: Request,
+    session: SessionDep,
+    identity: IdentityDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, action("dataset.upload")],
+) -> UploadResult:
+    """Register a new dataset: multipart/form-data with a `declarations` JSON part first,
+    then the `file` part (CSV, TSV, JSON Lines or Parquet)."""
+    return _upload(
+        request=request,
+        session=session,
+        identity=identity,
+        runtime=runtime,
+        guard=guard,
+        project_id=project_id,
+        dataset_id=None,
+    )
+
+
+@router.post(
+    "/{dataset_id}/versions", status_code=status.HTTP_201_CREATED, response_model=UploadResult
+)
+def upload_version(
+    project_id: str,
+    dataset_id: str,
+    request: Request,
+    session: SessionDep,
+    identity: IdentityDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, action("dataset.new_version")],
+) -> UploadResult:
+    """Upload a new immutable version of a dataset (same multipart form as an upload)."""
+    return _upload(
+        request=request,
+        session=session,
+        identity=identity,
+        runtime=runtime,
+        guard=guard,
+        project_id=project_id,
+        dataset_id=dataset_id,
+    )
+
+
+@router.get("", response_model=list[DatasetPublic])
+def list_datasets(
+    project_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("dataset.list")],
+) -> list[DatasetPublic]:
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    guard.check(project_resource(project.id))
+    return [
+        DatasetPublic.model_validate(d)
+        for d in service.list_datasets(session, project_id=project.id)
+    ]
+
+
+@router.get("/{dataset_id}", response_model=DatasetDetail)
+def get_dataset(
+    project_id: str,
+    dataset_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("dataset.read")],
+) -> DatasetDetail:
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    dataset = service.get_dataset(session, project_id=project.id, dataset_id=dataset_id)
+    guard.check(dataset_resource(dataset))
+    versions = [
+        DatasetVersionPublic.model_validate(v)
+        for v in service.list_versions(session, dataset_id=dataset.id)
+    ]
+    return DatasetDetail.model_validate({**dataset.model_dump(), "versions": versions})
+
+
+@router.get("/{dataset_id}/versions/{version}", response_model=DatasetVersionPublic)
+def get_version(
+    project_id: str,
+    dataset_id: str,
+    version: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("dataset.read")],
+) -> DatasetVersionPublic:
+    """A version by id or number: metadata and statistics only."""
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    dataset = service.get_dataset(session, project_id=project.id, dataset_id=dataset_id)
+    row = service.get_version(session, dataset=dataset, version=version)
+    guard.check(version_resource(row))
+    return DatasetVersionPublic.model_validate(row)
+
+
+@router.post("/{dataset_id}:erase-subjects", response_model=ErasureResult)
+def erase_subjects(
+    project_id: str,
+    dataset_id: str,
+    body: EraseSubjectsRequest,
+    session: SessionDep,
+    identity: IdentityDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, action("dataset.erase_subjects")],
+) -> ErasureResult:
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    dataset = service.get_dataset(session, project_id=project.id, dataset_id=dataset_id)
+    guard.check(dataset_resource(dataset))
+    return service.erase_subjects(
+        session,
+        provider=runtime.key_provider,
+        store=runtime.blobs,
+        settings=runtime.settings,
+        dataset=dataset,
+        subject_ids=body.subject_ids,
+        actor=identity.principal_id,
+    )
+
+
+@router.post(":sweep", response_model=SweepResult)
+def sweep(
+    project_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, action("dataset.sweep")],
+) -> SweepResult:
+    """Shred this project's dataset versions that are past their retention period."""
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    guard.check(project_resource(project.id))
+    return service.sweep_retention(
+        session, store=runtime.blobs, actor=identity.principal_id, project_id=project.id
+    )

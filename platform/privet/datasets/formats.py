@@ -1,0 +1,330 @@
+"""Row readers for CSV, TSV, JSON Lines and Parquet over a stream of byte chunks.
+
+Each reader yields ``(line, text, label, subject_id)`` tuples, or ``RowError`` for a row
+that cannot be read, in file order, holding at most one line (or one Parquet batch) of
+plaintext at a time. Problems that make the whole file unreadable (no header, missing or
+extra columns) raise ``InvalidInputError`` at once.
+
+- CSV: RFC 4180 (comma, double quotes, quoted newlines), UTF-8, optional BOM, header row.
+- TSV: IANA text/tab-separated-values: a header row, one record per line, fields split on
+  TAB, no quoting; LF or CRLF line ends.
+- JSON Lines: one JSON object per line, UTF-8; blank lines are skipped.
+- Parquet: spooled encrypted (see spool.py) and read back by row batches; memory is bounded
+  by the file's largest row group, which must not exceed ``MAX_ROW_GROUP_BYTES``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from privet.datasets.models import DataFormat, Declarations
+from privet.kit.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
+
+MAX_LINE_BYTES = 8 << 20
+MAX_ROW_GROUP_BYTES = 256 << 20
+PARQUET_BATCH_ROWS = 2048
+_BOM = "\ufeff"
+
+Row = tuple[int, str, str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    problem: str
+
+
+_EXTENSIONS = {
+    ".csv": DataFormat.csv,
+    ".tsv": DataFormat.tsv,
+    ".tab": DataFormat.tsv,
+    ".jsonl": DataFormat.jsonl,
+    ".ndjson": DataFormat.jsonl,
+    ".parquet": DataFormat.parquet,
+    ".pq": DataFormat.parquet,
+}
+_MEDIA_TYPES = {
+    "text/csv": DataFormat.csv,
+    "text/tab-separated-values": DataFormat.tsv,
+    "application/jsonl": DataFormat.jsonl,
+    "application/x-ndjson": DataFormat.jsonl,
+    "application/x-jsonlines": DataFormat.jsonl,
+    "application/vnd.apache.parquet": DataFormat.parquet,
+    "application/x-parquet": DataFormat.parquet,
+}
+
+
+def detect_format(
+    declared: DataFormat | None, filename: str | None, content_type: str | None
+) -> DataFormat:
+    """The declared format, else the file name's extension, else the part's content type."""
+    if declared is not None:
+        return declared
+    name = (filename or "").lower()
+    for ext, fmt in _EXTENSIONS.items():
+        if name.endswith(ext):
+            return fmt
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media in _MEDIA_TYPES:
+        return _MEDIA_TYPES[media]
+    raise UnsupportedMediaTypeError(
+        f"cannot tell the format of {filename or 'the file'!r}"
+        f"{f' ({media})' if media else ''}: supported are CSV, TSV, JSON Lines and Parquet "
+        "(.csv, .tsv, .jsonl, .parquet), or declare `format`",
+        supported=[f.value for f in DataFormat],
+    )
+
+
+class _Columns:
+    def __init__(self, decl: Declarations) -> None:
+        self.text = decl.text_column
+        self.label = decl.label_column
+        self.subject = decl.subject_id_column
+        self.expected = [c for c in (self.text, self.label, self.subject) if c is not None]
+
+    def check(self, found: list[str]) -> None:
+        dupes = sorted({c for c in found if found.count(c) > 1})
+        if dupes:
+            raise InvalidInputError(f"duplicate column(s) in the header: {dupes}", columns=found)
+        missing = [c for c in self.expected if c not in found]
+        extra = [c for c in found if c not in self.expected]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing column(s) {missing}")
+            if extra:
+                parts.append(f"extra column(s) {extra}")
+            raise InvalidInputError(
+                f"{' and '.join(parts)}: the file's columns must be exactly the declared "
+                f"text, label and subject-id columns {self.expected}",
+                missing_columns=missing,
+                extra_columns=extra,
+                columns=found,
+            )
+
+
+def _scalar(value: Any, what: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"{what} must be a string or an integer, not {type(value).__name__}")
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Physical lines (with their line end) from byte chunks; the last may lack one."""
+    pending = b""
+    for chunk in chunks:
+        data = pending + chunk if pending else chunk
+        parts = data.split(b"\n")
+        pending = parts.pop()
+        if len(pending) > MAX_LINE_BYTES:
+            raise PayloadTooLargeError(f"a line is longer than {MAX_LINE_BYTES} bytes")
+        for part in parts:
+            yield part + b"\n"
+    if pending:
+        yield pending
+
+
+def _decoded(chunks: Iterable[bytes], bad: list[int]) -> Iterator[str]:
+    """UTF-8 lines; a line that does not decode is replaced and its number put in `bad`."""
+    for number, raw in enumerate(_lines(chunks), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(number)
+            line = raw.decode("utf-8", "replace")
+        if number == 1 and line.startswith(_BOM):
+            line = line[1:]
+        yield line
+
+
+def read_csv(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Row | RowError]:
+    cols = _Columns(decl)
+    bad: list[int] = []
+    reader = csv.reader(_decoded(chunks, bad), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidInputError("the file is empty: a header row is required") from None
+    except csv.Error as exc:
+        raise InvalidInputError(f"line 1: the header cannot be parsed: {exc}") from None
+    if bad:
+        raise InvalidInputError("line 1: the header is not valid UTF-8", line_numbers=[1])
+    cols.check(header)
+    ti, li = header.index(cols.text), header.index(cols.label)
+    si = header.index(cols.subject) if cols.subject else None
+    width = len(header)
+    last = reader.line_num
+    while True:
+        start = last + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            last = reader.line_num
+            yield RowError(start, f"cannot be parsed as CSV: {exc}")
+            continue
+        last = reader.line_num
+        if bad:
+            yield RowError(bad[0], "not valid UTF-8")
+            bad.clear()
+            continue
+        if not record:
+            continue
+        if len(record) != width:
+            yield RowError(start, f"has {len(record)} fields, the header has {width}")
+            continue
+        yield (start, record[ti], record[li], record[si] if si is not None else None)
+
+
+def read_tsv(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Row | RowError]:
+    cols = _Columns(decl)
+    bad: list[int] = []
+    lines = _decoded(chunks, bad)
+    first = next(lines, None)
+    if first is None:
+        raise InvalidInputError("the file is empty: a header row is required")
+    if bad:
+        raise InvalidInputError("line 1: the header is not valid UTF-8", line_numbers=[1])
+    header = first.rstrip("\r\n").split("\t")
+    cols.check(header)
+    ti, li = header.index(cols.text), header.index(cols.label)
+    si = header.index(cols.subject) if cols.subject else None
+    width = len(header)
+    for number, line in enumerate(lines, start=2):
+        if bad:
+            bad.clear()
+            yield RowError(number, "not valid UTF-8")
+            continue
+        line = line.rstrip("\r\n")
+        if not line:
+            continue
+        fields = line.split("\t")
+        if len(fields) != width:
+            yield RowError(
+                number, f"has {len(fields)} tab-separated fields, the header has {width}"
+            )
+            continue
+        yield (number, fields[ti], fields[li], fields[si] if si is not None else None)
+
+
+def read_jsonl(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Row | RowError]:
+    cols = _Columns(decl)
+    expected = set(cols.expected)
+    for number, raw in enumerate(_lines(chunks), start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield RowError(number, "not valid UTF-8")
+            continue
+        if number == 1 and line.startswith(_BOM):
+            line = line[1:]
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            yield RowError(number, f"not valid JSON: {exc.args[0] if exc.args else exc}")
+            continue
+        if not isinstance(obj, dict):
+            yield RowError(number, f"is a JSON {type(obj).__name__}, not an object")
+            continue
+        if obj.keys() != expected:
+            missing = sorted(expected - obj.keys())
+            extra = sorted(obj.keys() - expected)
+            what = "; ".join(
+                p
+                for p in (
+                    f"missing key(s) {missing}" if missing else "",
+                    f"extra key(s) {extra}" if extra else "",
+                )
+                if p
+            )
+            yield RowError(number, what)
+            continue
+        try:
+            text = obj[cols.text]
+            if not isinstance(text, str):
+                raise ValueError(f"{cols.text!r} must be a string")
+            label = _scalar(obj[cols.label], repr(cols.label))
+            subject = _scalar(obj[cols.subject], repr(cols.subject)) if cols.subject else None
+        except ValueError as exc:
+            yield RowError(number, str(exc))
+            continue
+        yield (number, text, label, subject)
+
+
+def read_parquet(
+    chunks: Iterable[bytes], decl: Declarations, *, spool_dir: Path
+) -> Iterator[Row | RowError]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from privet.datasets.spool import EncryptedSpool
+
+    cols = _Columns(decl)
+    with EncryptedSpool(spool_dir) as spool:
+        for chunk in chunks:
+            spool.write(chunk)
+        spool.finish()
+        try:
+            handle = pq.ParquetFile(spool.reader())
+        except (pa.ArrowException, OSError) as exc:
+            raise InvalidInputError(f"not a readable Parquet file: {exc}") from None
+        meta = handle.metadata
+        names = list(handle.schema_arrow.names)
+        cols.check(names)
+        for i in range(meta.num_row_groups):
+            size = meta.row_group(i).total_byte_size
+            if size > MAX_ROW_GROUP_BYTES:
+                raise PayloadTooLargeError(
+                    f"row group {i} holds {size} bytes uncompressed, more than "
+                    f"{MAX_ROW_GROUP_BYTES}: write the file with smaller row groups",
+                    row_group=i,
+                )
+        types = {f.name: f.type for f in handle.schema_arrow}
+        if not (pa.types.is_string(types[cols.text]) or pa.types.is_large_string(types[cols.text])):
+            raise InvalidInputError(
+                f"column {cols.text!r} must be a string column, not {types[cols.text]}"
+            )
+        number = 0
+        try:
+            for batch in handle.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=cols.expected):
+                texts = batch.column(0).to_pylist()
+                labels = batch.column(1).to_pylist()
+                subjects = batch.column(2).to_pylist() if cols.subject else [None] * len(texts)
+                for text, label, subject in zip(texts, labels, subjects, strict=True):
+                    number += 1
+                    if text is None or label is None or (cols.subject and subject is None):
+                        yield RowError(number, "has a null value")
+                        continue
+                    try:
+                        yield (
+                            number,
+                            text,
+                            _scalar(label, repr(cols.label)),
+                            _scalar(subject, repr(cols.subject)) if cols.subject else None,
+                        )
+                    except ValueError as exc:
+                        yield RowError(number, str(exc))
+        except (pa.ArrowException, OSError) as exc:
+            raise InvalidInputError(f"the Parquet file cannot be read: {exc}") from None
+
+
+def read_rows(
+    fmt: DataFormat, chunks: Iterable[bytes], decl: Declarations, *, spool_dir: Path
+) -> Iterator[Row | RowError]:
+    if fmt is DataFormat.csv:
+        return read_csv(chunks, decl)
+    if fmt is DataFormat.tsv:
+        return read_tsv(chunks, decl)
+    if fmt is DataFormat.jsonl:
+        return read_jsonl(chunks, decl)
+    return read_parquet(chunks, decl, spool_dir=spool_dir)

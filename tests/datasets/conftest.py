@@ -1,0 +1,101 @@
+"""Helpers for dataset tests: a project, declarations, and generated files in every format."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from typing import Any
+
+import pytest
+
+WORDS = (
+    "loan application approved denied income rent employer balance late payment claim "
+    "policy car house repair water damage complaint branch service fee account card"
+).split()
+
+
+def declarations(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "name": "loans",
+        "text_column": "text",
+        "label_column": "label",
+        "subject_id_column": "customer",
+        "contains_personal_data": True,
+        "data_categories": ["financial"],
+        "purposes": ["credit_scoring"],
+        "legal_basis": "contract",
+        "retention_days": 365,
+        "privacy_budget": {"epsilon_total": 8.0, "delta": 1e-5},
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def make_rows(n: int = 60, *, seed: int = 1, labels: tuple[str, ...] = ("0", "1")) -> list[dict]:
+    rng = random.Random(seed)
+    return [
+        {
+            "text": " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12))),
+            "label": labels[i % len(labels)],
+            "customer": f"cust-{i:05d}",
+        }
+        for i in range(n)
+    ]
+
+
+def to_csv(rows: list[dict], columns: tuple[str, ...] = ("text", "label", "customer")) -> bytes:
+    import csv
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row[c] for c in columns])
+    return out.getvalue().encode()
+
+
+def to_tsv(rows: list[dict], columns: tuple[str, ...] = ("label", "text", "customer")) -> bytes:
+    lines = ["\t".join(columns)] + ["\t".join(str(r[c]) for c in columns) for r in rows]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def to_jsonl(rows: list[dict]) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+def to_parquet(rows: list[dict], *, row_group_size: int = 16) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({k: [r[k] for r in rows] for k in ("text", "label", "customer")})
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=row_group_size)
+    return sink.getvalue()
+
+
+def upload(
+    client: Any,
+    headers: dict[str, str],
+    project_id: str,
+    content: bytes,
+    *,
+    filename: str = "loans.csv",
+    decl: dict[str, Any] | None = None,
+    dataset_id: str | None = None,
+) -> Any:
+    path = f"/v1/projects/{project_id}/datasets"
+    if dataset_id is not None:
+        path += f"/{dataset_id}/versions"
+    files = {
+        "declarations": (None, json.dumps(decl or declarations()), "application/json"),
+        "file": (filename, content, "application/octet-stream"),
+    }
+    return client.post(path, files=files, headers=headers)
+
+
+@pytest.fixture
+def project(client, admin) -> str:  # type: ignore[no-untyped-def]
+    response = client.post("/v1/projects", json={"name": "credit"}, headers=admin.headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
