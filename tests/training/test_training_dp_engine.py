@@ -54,7 +54,7 @@ def _manual_clipped_mean(
     return {n: t / b for n, t in total.items()}, norms
 
 
-@pytest.mark.parametrize("mode", ["ghost", "hooks"])
+@pytest.mark.parametrize("mode", ["bk", "ghost", "hooks"])
 @pytest.mark.parametrize("physical", [8, 1, 3])
 def test_clipping_bounds_per_sample_gradients(
     tiny_catalog: Catalog, train_texts: LabelledTexts, mode: str, physical: int
@@ -160,7 +160,7 @@ def test_noise_changes_the_update_and_sigma_zero_is_deterministic(
     assert 0.3 / 16 < diff.std().item() < 3.0 / 16
 
 
-@pytest.mark.parametrize("mode", ["ghost", "hooks"])
+@pytest.mark.parametrize("mode", ["bk", "ghost", "hooks"])
 def test_empty_poisson_batch_is_a_pure_noise_step(
     tiny_catalog: Catalog, train_texts: LabelledTexts, mode: str
 ) -> None:

@@ -9,9 +9,12 @@ We assemble Opacus's components ourselves instead of calling `make_private`:
   protocol as Opacus's `BatchMemoryManager`, without its DataLoader plumbing;
 - an empty Poisson batch still takes a (pure-noise) step, as the accounting assumes.
 
-Per-sample gradient modes: `ghost` (default) computes per-sample gradient *norms* with
-ghost clipping and never materialises per-sample gradients, which on BERT is both the
-fastest and the leanest Opacus mode (see tests/benchmarks); `hooks` is the classic mode.
+Per-sample gradient modes:
+- `bk` (default): book-keeping ghost clipping (see bookkeeping.py): one backward pass,
+  no weight-gradient recomputation; Opacus's optimizer still adds the noise and steps
+  the accountant. Fastest and leanest on BERT (tests/benchmarks).
+- `ghost`: Opacus's ghost clipping (two backward passes); the fastest pure-Opacus mode.
+- `hooks`: Opacus's classic per-sample gradients; slow and memory-hungry on BERT.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processe
 from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping
 from torch import nn
 
+from privet.training.bookkeeping import BookKeepingClipper
 from privet.training.noise import SecureRandom, secure_gaussian
 
-GRAD_SAMPLE_MODES = ("ghost", "hooks")
+GRAD_SAMPLE_MODES = ("bk", "ghost", "hooks")
 Batch = dict[str, torch.Tensor]
 
 
@@ -85,7 +89,7 @@ class PrivateEngine:
         sample_rate: float,
         expected_batch_size: int,
         accountant: str = "prv",
-        grad_sample_mode: str = "ghost",
+        grad_sample_mode: str = "bk",
         generator: torch.Generator | None = None,
         secure_rng: SecureRandom | None = None,
     ) -> None:
@@ -96,14 +100,22 @@ class PrivateEngine:
         self.sample_rate = sample_rate
         self.params = [p for p in model.parameters() if p.requires_grad]
         model.train()  # Opacus captures nothing in eval mode
-        kwargs: dict[str, Any] = {"batch_first": True, "loss_reduction": "mean"}
-        if grad_sample_mode == "ghost":
-            kwargs["max_grad_norm"] = max_grad_norm
-        self.hooks = prepare_module(
-            model, grad_sample_mode=grad_sample_mode, wrap_model=False, **kwargs
-        )
+        self.hooks: Any = None
+        self.clipper: BookKeepingClipper | None = None
+        if grad_sample_mode == "bk":
+            self.clipper = BookKeepingClipper(model, max_grad_norm=max_grad_norm)
+        else:
+            kwargs: dict[str, Any] = {"batch_first": True, "loss_reduction": "mean"}
+            if grad_sample_mode == "ghost":
+                kwargs["max_grad_norm"] = max_grad_norm
+            self.hooks = prepare_module(
+                model, grad_sample_mode=grad_sample_mode, wrap_model=False, **kwargs
+            )
+        # bk hands Opacus clipped gradient sums in p.grad, like ghost clipping does.
         optim_class = get_optimizer_class(
-            clipping="flat", distributed=False, grad_sample_mode=grad_sample_mode
+            clipping="flat",
+            distributed=False,
+            grad_sample_mode="ghost" if grad_sample_mode == "bk" else grad_sample_mode,
         )
         self.optimizer = optim_class(
             optimizer,
@@ -119,11 +131,11 @@ class PrivateEngine:
         self.accountant = create_accountant(mechanism=accountant)
         self.optimizer.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate))
         base_criterion = nn.CrossEntropyLoss(reduction="mean")
-        self.criterion: Any = (
-            DPLossFastGradientClipping(self.hooks, self.optimizer, base_criterion, "mean")
-            if grad_sample_mode == "ghost"
-            else base_criterion
-        )
+        self.criterion: Any = base_criterion
+        if grad_sample_mode == "ghost":
+            self.criterion = DPLossFastGradientClipping(
+                self.hooks, self.optimizer, base_criterion, "mean"
+            )
         self.steps = 0
 
     def step(
@@ -137,7 +149,7 @@ class PrivateEngine:
             # Empty Poisson batch: the update is pure noise, and it is still a step.
             self.optimizer.zero_grad(set_to_none=True)
             for p in self.params:
-                if self.mode == "ghost":
+                if self.mode in ("bk", "ghost"):
                     p.grad = torch.zeros_like(p)
                 else:
                     p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype)  # type: ignore[attr-defined]
@@ -151,10 +163,15 @@ class PrivateEngine:
                 before_batch()
             self.optimizer.zero_grad(set_to_none=True)
             logits = self.model(**_inputs(batch)).logits
-            loss = self.criterion(logits, batch["labels"])
-            loss.backward()
             size = len(batch["labels"])
-            total_loss += float(loss.item()) * size
+            if self.clipper is not None:
+                losses = nn.functional.cross_entropy(logits, batch["labels"], reduction="none")
+                self.clipper.backward(losses)
+                total_loss += float(losses.detach().sum().item())
+            else:
+                loss = self.criterion(logits, batch["labels"])
+                loss.backward()
+                total_loss += float(loss.item()) * size
             examples += size
             self.optimizer.signal_skip_step(do_skip=i < len(batches) - 1)
             self.optimizer.step()
@@ -166,8 +183,11 @@ class PrivateEngine:
         return float(self.accountant.get_epsilon(delta=delta)) if self.steps else 0.0
 
     def close(self) -> None:
-        """Detach Opacus hooks and per-parameter attributes from the model."""
-        self.hooks.cleanup()
+        """Detach hooks and per-parameter attributes from the model."""
+        if self.clipper is not None:
+            self.clipper.close()
+        if self.hooks is not None:
+            self.hooks.cleanup()
 
 
 class NonPrivateEngine:

@@ -78,7 +78,8 @@ class TrainingConfig:
     """Defaults to 1/(10·n); must be below 1/n."""
     accountant: str = accounting.DEFAULT_ACCOUNTANT
     max_grad_norm: float = 1.0
-    grad_sample_mode: str = "ghost"
+    grad_sample_mode: str = "bk"
+    """`bk` (book-keeping ghost clipping, default), `ghost` or `hooks` (Opacus)."""
     secure_mode: bool = False
     """Noise and Poisson sampling from a CSPRNG (unreproducible; see the README)."""
     contains_personal_data: bool = True
