@@ -81,7 +81,7 @@ class Ingest:
 
     @property
     def digest(self) -> str:
-        return "sha256:" + self._hash.hexdigest()
+        return "sha256:" + str(self._hash.hexdigest())
 
     def _error(self, line: int, problem: str) -> None:
         self.error_count += 1

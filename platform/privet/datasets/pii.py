@@ -78,10 +78,10 @@ def find_kinds(text: str) -> set[str]:
         if any(s <= m.start() < e for s, e in card_spans):
             continue
         raw = m.group()
-        digits = sum(c.isdigit() for c in raw)
+        n_digits = sum(c.isdigit() for c in raw)
         separators = sum(c in " ().-" for c in raw)
         international = raw.startswith(("+", "00"))
-        if 9 <= digits <= 15 and (international or separators >= 2 or raw.startswith("(")):
+        if 9 <= n_digits <= 15 and (international or separators >= 2 or raw.startswith("(")):
             if _SSN.fullmatch(raw):
                 continue
             found.add("phone")

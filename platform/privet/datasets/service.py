@@ -254,10 +254,8 @@ class Upload:
 
     def drain(self) -> None:
         """Consume the rest of the request body, so a 4xx reaches the client cleanly."""
-        try:
+        with contextlib.suppress(Exception):  # the original error is what matters
             self._reader.drain()
-        except Exception:
-            pass
 
 
 def open_upload(*, body: Iterator[bytes], content_type: str | None) -> Upload:
@@ -666,10 +664,8 @@ def usages_of(session: Session, *, dataset_version_ids: Sequence[str]) -> list[A
 
 def _after_commit(session: Session, action: Callable[[], None]) -> None:
     def run(_session: Any) -> None:
-        try:
+        with contextlib.suppress(Exception):  # deletion only frees space; orphans are swept
             action()
-        except Exception:
-            pass
 
     sa_event.listen(session, "after_commit", run, once=True)
 
@@ -700,7 +696,11 @@ def _shred_version(
         },
     )
     key = version.blob_key
-    _after_commit(session, lambda: store.delete(key))
+
+    def delete_blob() -> None:
+        store.delete(key)
+
+    _after_commit(session, delete_blob)
     return affected
 
 

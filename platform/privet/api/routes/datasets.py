@@ -67,7 +67,7 @@ def _body(request: Request) -> Iterator[bytes]:
     stream = request.stream()
     while True:
         try:
-            chunk = anyio.from_thread.run(stream.__anext__)  # type: ignore[arg-type]
+            chunk = anyio.from_thread.run(stream.__anext__)
         except StopAsyncIteration:
             return
         if chunk:
