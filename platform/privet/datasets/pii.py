@@ -57,25 +57,26 @@ def find_kinds(text: str) -> set[str]:
         found.add("email")
     if not _DIGIT.search(text):
         return found
-    card_spans: list[tuple[int, int]] = []
+    taken: list[tuple[int, int]] = []  # spans already identified as another kind
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group())
         if 13 <= len(digits) <= 19 and luhn_ok(digits):
             found.add("card")
-            card_spans.append(m.span())
+            taken.append(m.span())
     for m in _IBAN.finditer(text):
         if iban_ok(m.group()):
             found.add("iban")
-            break
-    if _SSN.search(text) or _NINO.search(text):
-        found.add("national_id")
-    else:
-        for m in _DNI.finditer(text):
-            if _DNI_LETTERS[int(m.group(1)) % 23] == m.group(2):
-                found.add("national_id")
-                break
+            taken.append(m.span())
+    for pattern in (_SSN, _NINO):
+        for m in pattern.finditer(text):
+            found.add("national_id")
+            taken.append(m.span())
+    for m in _DNI.finditer(text):
+        if _DNI_LETTERS[int(m.group(1)) % 23] == m.group(2):
+            found.add("national_id")
+            taken.append(m.span())
     for m in _PHONE.finditer(text):
-        if any(s <= m.start() < e for s, e in card_spans):
+        if any(s < m.end() and m.start() < e for s, e in taken):
             continue
         raw = m.group()
         n_digits = sum(c.isdigit() for c in raw)

@@ -1,0 +1,169 @@
+"""Unit tests: PII detectors, the split, the encrypted spool, the multipart reader, formats."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from privet.datasets import formats, pii, split
+from privet.datasets.ingest import Ingest, decode_rows, encode_row
+from privet.datasets.models import Declarations
+from privet.datasets.multipart import MultipartReader, boundary_of
+from privet.datasets.spool import EncryptedSpool, clean_orphans
+from privet.kit.errors import InvalidInputError, UnsupportedMediaTypeError
+
+
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ("write to j.smith@bank.co.uk today", {"email"}),
+        ("call +1 (415) 555-0132 now", {"phone"}),
+        ("tel 020 7946 0958", {"phone"}),
+        ("IBAN GB82 WEST 1234 5698 7654 32 please", {"iban"}),
+        ("DE89370400440532013000", {"iban"}),
+        ("card 4111-1111-1111-1111", {"card"}),
+        ("card 4111 1111 1111 1112", set()),  # fails Luhn
+        ("ssn 123-45-6789", {"national_id"}),
+        ("NI number AB 12 34 56 C", {"national_id"}),
+        ("DNI 12345678Z", {"national_id"}),
+        ("it was released in 2003 and ran 117 minutes", set()),
+        ("a fine film , rated 8/10", set()),
+        ("the 1,000,000 dollar question", set()),
+    ],
+)
+def test_pii_kinds(text: str, kinds: set[str]) -> None:
+    assert pii.find_kinds(text) == kinds
+
+
+def test_pii_scan_records_counts_and_lines_only() -> None:
+    scan = pii.PiiScan()
+    scan.scan("mail a@b.io", 3)
+    scan.scan("nothing here", 4)
+    scan.scan("again c@d.io", 9)
+    assert scan.as_dict() == {
+        "suspected": True,
+        "counts": {"email": 2},
+        "first_lines": {"email": [3, 9]},
+    }
+    assert "a@b.io" not in json.dumps(scan.as_dict())
+
+
+def test_split_is_deterministic_stratified_and_matches_counts() -> None:
+    labels = ["a"] * 100 + ["b"] * 37 + ["c"] * 3
+    first = split.assign(labels, seed=7, validation=0.1, test=0.2)
+    assert first == split.assign(labels, seed=7, validation=0.1, test=0.2)
+    assert first != split.assign(labels, seed=8, validation=0.1, test=0.2)
+    record = split.split_record({"a": 100, "b": 37, "c": 3}, seed=7, validation=0.1, test=0.2)
+    for label in "abc":
+        got = {s: 0 for s in split.SPLITS}
+        for lab, s in zip(labels, first, strict=True):
+            if lab == label:
+                got[s] += 1
+        assert got == record["label_counts"][label]
+    assert record["label_counts"]["c"] == {"train": 1, "validation": 1, "test": 1}
+    assert record["counts"] == {"train": 97, "validation": 15, "test": 28}
+
+
+def test_spool_roundtrip_seek_and_ciphertext(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 1000 + b"CANARY-spool"
+    with EncryptedSpool(tmp_path) as spool:
+        for i in range(0, len(data), 7777):
+            spool.write(data[i : i + 7777])
+        reader = spool.reader()
+        assert b"CANARY" not in spool.path.read_bytes()
+        assert reader.read() == data
+        reader.seek(-12, io.SEEK_END)
+        assert reader.read() == b"CANARY-spool"
+        reader.seek(65530)
+        assert reader.read(20) == data[65530:65550]
+        path = spool.path
+    assert not path.exists()
+
+
+def test_spool_orphans_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    dead = tmp_path / ".spool-999999999-0123456789abcdef.tmp"
+    dead.write_bytes(b"x")
+    other = tmp_path / "keep.txt"
+    other.write_bytes(b"x")
+    assert clean_orphans(tmp_path) == 1
+    assert not dead.exists() and other.exists()
+
+
+def _body(parts: list[tuple[str, str | None, bytes]], boundary: str = "XyZ") -> bytes:
+    out = b""
+    for name, filename, content in parts:
+        disp = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        out += f"--{boundary}\r\nContent-Disposition: {disp}\r\n\r\n".encode() + content + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode()
+
+
+def test_multipart_reader_streams_parts_in_tiny_chunks() -> None:
+    body = _body([("declarations", None, b'{"a": 1}'), ("file", "x.csv", b"t,l\r\n" * 1000)])
+    chunks = iter([body[i : i + 13] for i in range(0, len(body), 13)])
+    reader = MultipartReader(chunks, boundary_of("multipart/form-data; boundary=XyZ"))
+    first = reader.next_part()
+    assert first is not None and first.name == "declarations"
+    assert first.read_all(100) == b'{"a": 1}'
+    second = reader.next_part()
+    assert second is not None and (second.name, second.filename) == ("file", "x.csv")
+    assert b"".join(second.chunks()) == b"t,l\r\n" * 1000
+    assert reader.next_part() is None
+
+
+def test_multipart_errors() -> None:
+    with pytest.raises(UnsupportedMediaTypeError):
+        boundary_of("application/json")
+    with pytest.raises(InvalidInputError):
+        boundary_of("multipart/form-data")
+    body = _body([("declarations", None, b"x" * 200)])
+    reader = MultipartReader(iter([body]), b"XyZ")
+    part = reader.next_part()
+    assert part is not None
+    with pytest.raises(InvalidInputError, match="larger than"):
+        part.read_all(100)
+
+
+def _decl(**kw: object) -> Declarations:
+    base: dict[str, object] = {
+        "text_column": "text",
+        "label_column": "label",
+        "contains_personal_data": False,
+        "purposes": ["x"],
+        "legal_basis": "consent",
+        "retention_days": 1,
+    }
+    base.update(kw)
+    return Declarations.model_validate(base)
+
+
+def test_csv_quoted_newlines_bom_and_line_numbers() -> None:
+    data = '\ufefftext,label\r\n"multi\r\nline, quoted",1\r\nplain,0\r\n"bad"x,1\r\n'.encode()
+    rows = list(formats.read_csv([data[:5], data[5:17], data[17:]], _decl()))
+    assert rows[0] == (2, "multi\r\nline, quoted", "1", None)
+    assert rows[1] == (4, "plain", "0", None)
+    assert isinstance(rows[2], formats.RowError) and rows[2].line == 5
+
+
+def test_format_detection() -> None:
+    assert formats.detect_format(None, "a.TSV", None) is formats.DataFormat.tsv
+    assert formats.detect_format(None, "blob", "application/x-ndjson") is formats.DataFormat.jsonl
+    with pytest.raises(UnsupportedMediaTypeError):
+        formats.detect_format(None, "a.xlsx", None)
+
+
+def test_canonical_form_roundtrip_and_digest() -> None:
+    ingest = Ingest(_decl(), check_minimums=False)
+    rows = [(1, 'héllo "x"', "a", None), (2, "b\nc", "b", None)]
+    content = b"".join(ingest.canonical(rows))
+    assert content == encode_row('héllo "x"', "a", None) + encode_row("b\nc", "b", None)
+    assert content.splitlines()[0] == '["héllo \\"x\\"","a",null]'.encode()
+    assert list(decode_rows([content[:3], content[3:]])) == [
+        ('héllo "x"', "a", None),
+        ("b\nc", "b", None),
+    ]
+    import hashlib
+
+    assert ingest.digest == "sha256:" + hashlib.sha256(content).hexdigest()
