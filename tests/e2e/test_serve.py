@@ -24,7 +24,7 @@ def test_first_start_bootstraps_and_serves(server) -> None:  # type: ignore[no-u
     for path in secrets.iterdir():
         if path.is_file():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
-    secret = server.admin_key.rsplit("_", 1)[1]
+    secret = server.admin_key.split("_", 2)[2]
     assert secret in server.logs()  # printed once, on the console, at bootstrap
     db_bytes = (server.home / "privet.db").read_bytes()
     assert secret.encode() not in db_bytes
