@@ -1,0 +1,254 @@
+"""Audited inference: predict with an approved model version, review and explain.
+
+Routes and their actions:
+- ``POST /v1/projects/{p}/models/{m}/versions/{v}:predict``  model_version.predict
+- ``POST /v1/projects/{p}/models/{m}:predict`` (the serving version) model_version.predict
+- ``POST /v1/projects/{p}/predictions/{id}:review``           prediction.review
+- ``POST /v1/projects/{p}/predictions/{id}:explain``          prediction.explain
+
+The explanation is a POST, not ``GET .../explanation``: the caller must resubmit the
+input, and a text in a GET query string would land in access logs, proxies and browser
+history, while GET bodies are dropped by many clients and proxies.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.problems import problem
+from privet.auth import service as auth_service
+from privet.inference.service import InferenceService
+from privet.inference.tables import (
+    ExplainRequest,
+    ExplanationOut,
+    Prediction,
+    PredictRequest,
+    PredictResponse,
+    ReviewCreate,
+    ReviewPublic,
+)
+from privet.inference.versions import SERVING, VersionInfo, VersionNotServingError
+from privet.kit.errors import ForbiddenError
+from privet.policy.request import predict_context
+
+router = APIRouter(prefix="/v1/projects", tags=["inference"])
+
+_service_lock = threading.Lock()
+
+
+def get_inference(request: Request, runtime: RuntimeDep) -> InferenceService:
+    """The process's inference service (model cache, batchers), created on first use."""
+    service: InferenceService | None = getattr(request.app.state, "inference", None)
+    if service is None:
+        with _service_lock:
+            service = getattr(request.app.state, "inference", None)
+            if service is None:
+                service = InferenceService.from_runtime(
+                    runtime, registry=getattr(request.app.state, "metrics_registry", None)
+                )
+                request.app.state.inference = service
+    return service
+
+
+InferenceDep = Annotated[InferenceService, Depends(get_inference)]
+
+
+def version_resource(info: VersionInfo) -> Resource:
+    return Resource(
+        type="ModelVersion",
+        id=info.id,
+        project_id=info.project_id,
+        attrs={
+            "project": info.project_id,
+            "state": info.state,
+            "submitted_by": info.submitted_by,
+            "purposes": set(info.purposes),
+        },
+    )
+
+
+def prediction_resource(prediction: Prediction) -> Resource:
+    return Resource(
+        type="Prediction",
+        id=prediction.id,
+        project_id=prediction.project_id,
+        attrs={"project": prediction.project_id},
+    )
+
+
+def _predict(
+    *,
+    request: Request,
+    project_id: str,
+    model: str,
+    version: str,
+    body: PredictRequest,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Guard,
+    service: InferenceService,
+) -> PredictResponse | JSONResponse:
+    auth_service.get_project(session, project_id=project_id, viewer=identity)
+    info = service.version(session, project_id=project_id, model=model, version=version)
+    purpose = body.effective_purpose
+    try:
+        guard.check(version_resource(info), predict_context(purpose=purpose))
+    except ForbiddenError:
+        if info.serving:
+            raise  # role or purpose: the deny decision is the logged refusal
+        # Not approved (candidate, retired, suspended): record the refusal and answer 409.
+        # Returned, not raised, so the request's transaction commits both events.
+        service.record_refusal(
+            session,
+            info=info,
+            caller=identity.principal_id,
+            purpose=purpose,
+            items=len(body.items),
+        )
+        error = VersionNotServingError(
+            f"model version {info.number} of {info.model_name!r} is {info.state}: "
+            "only approved versions serve",
+            model_version=info.id,
+            state=info.state,
+        )
+        return problem(
+            request,
+            status=error.status,
+            slug=error.slug,
+            title=error.title,
+            detail=error.detail,
+            **error.extensions,
+        )
+    predictions = service.predict(
+        session,
+        info=info,
+        items=body.items,
+        purpose=purpose,
+        caller=identity.principal_id,
+    )
+    return PredictResponse(
+        model=info.model_name,
+        model_id=info.model_id,
+        model_version_id=info.id,
+        model_version=info.number,
+        predictions=predictions,
+    )
+
+
+@router.post(
+    "/{project_id}/models/{model}/versions/{version}:predict",
+    response_model=PredictResponse,
+    summary="Classify texts with one model version (approved versions only)",
+)
+def predict_version(
+    request: Request,
+    project_id: str,
+    model: str,
+    version: str,
+    body: PredictRequest,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("model_version.predict")],
+    service: InferenceDep,
+) -> PredictResponse | JSONResponse:
+    return _predict(
+        request=request,
+        project_id=project_id,
+        model=model,
+        version=version,
+        body=body,
+        session=session,
+        identity=identity,
+        guard=guard,
+        service=service,
+    )
+
+
+@router.post(
+    "/{project_id}/models/{model}:predict",
+    response_model=PredictResponse,
+    summary="Classify texts with the model's serving version (its newest approved one)",
+)
+def predict_serving(
+    request: Request,
+    project_id: str,
+    model: str,
+    body: PredictRequest,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("model_version.predict")],
+    service: InferenceDep,
+) -> PredictResponse | JSONResponse:
+    return _predict(
+        request=request,
+        project_id=project_id,
+        model=model,
+        version=SERVING,
+        body=body,
+        session=session,
+        identity=identity,
+        guard=guard,
+        service=service,
+    )
+
+
+@router.post(
+    "/{project_id}/predictions/{prediction_id}:review",
+    response_model=ReviewPublic,
+    status_code=201,
+    summary="Record a human review (confirmed/overturned) or a contest of a prediction",
+)
+def review_prediction(
+    project_id: str,
+    prediction_id: str,
+    body: ReviewCreate,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("prediction.review")],
+    service: InferenceDep,
+) -> ReviewPublic:
+    auth_service.get_project(session, project_id=project_id, viewer=identity)
+    prediction = service.get_prediction(session, project_id=project_id, prediction_id=prediction_id)
+    guard.check(prediction_resource(prediction))
+    return service.review(session, prediction=prediction, body=body, reviewer=identity.principal_id)
+
+
+@router.post(
+    "/{project_id}/predictions/{prediction_id}:explain",
+    response_model=ExplanationOut,
+    summary="Token attributions for a prediction; resubmit its input (checked by digest)",
+)
+def explain_prediction(
+    request: Request,
+    project_id: str,
+    prediction_id: str,
+    body: ExplainRequest,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("prediction.explain")],
+    service: InferenceDep,
+) -> ExplanationOut | JSONResponse:
+    auth_service.get_project(session, project_id=project_id, viewer=identity)
+    prediction = service.get_prediction(session, project_id=project_id, prediction_id=prediction_id)
+    guard.check(prediction_resource(prediction))
+    if not service.input_matches(prediction, body.text):
+        # Returned, not raised, so the refusal event commits with the decision.
+        service.record_explain_refusal(
+            session, prediction=prediction, caller=identity.principal_id, text=body.text
+        )
+        return problem(
+            request,
+            status=422,
+            slug="input-digest-mismatch",
+            title="Input does not match the prediction",
+            detail="the submitted text is not the input of this prediction (its keyed "
+            "digest differs); resubmit the exact text that was classified",
+        )
+    return service.explain(
+        session, prediction=prediction, text=body.text, caller=identity.principal_id
+    )

@@ -1,0 +1,14 @@
+"""Audited inference: serve approved model versions, one ledger event per prediction.
+
+- ``service.InferenceService``: predict a batch, review/contest, explain (occlusion);
+- ``cache.ModelCache``: decrypted versions in memory only, LRU by count and bytes;
+- ``batcher.MicroBatcher``: concurrent requests share forward passes;
+- ``versions``: which version a request means and whether it serves (cached ≤ 2 s);
+- ``digests``: keyed input digests and subject pseudonyms.
+
+No FastAPI here; the routes are ``privet.api.routes.inference``. See docs/INFERENCE.md.
+"""
+
+from privet.inference.settings import InferenceSettings, get_inference_settings
+
+__all__ = ["InferenceSettings", "get_inference_settings"]

@@ -1,0 +1,57 @@
+"""Serving settings, read from PRIVET_INFERENCE_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class InferenceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PRIVET_INFERENCE_", extra="ignore")
+
+    max_items: int = Field(
+        default=64, ge=1, le=1024, description="Most texts one predict request may carry."
+    )
+    max_text_chars: int = Field(
+        default=20_000, ge=1, description="Longest text accepted (characters)."
+    )
+    max_length: int = Field(
+        default=256,
+        ge=8,
+        le=4096,
+        description="Tokens kept per text (longer texts are truncated; capped by the "
+        "model's position embeddings).",
+    )
+    cache_max_models: int = Field(
+        default=4, ge=1, description="Decrypted model versions kept in memory (LRU)."
+    )
+    cache_max_bytes: int = Field(
+        default=2 << 30,
+        ge=1,
+        description="Bytes of parameters kept in memory across cached versions (LRU); "
+        "a single larger model is still served, alone.",
+    )
+    batch_max_items: int = Field(
+        default=64, ge=1, description="Most texts one forward pass of the micro-batcher takes."
+    )
+    batch_max_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long the micro-batcher waits for more requests once one arrived.",
+    )
+    state_ttl_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=2.0,
+        description="How long a version's state (approved/retired) is trusted before the "
+        "database is asked again: a retired version stops serving on every replica "
+        "within this time.",
+    )
+    explain_max_tokens: int = Field(
+        default=256, ge=1, description="Most tokens an occlusion explanation covers."
+    )
+
+
+def get_inference_settings() -> InferenceSettings:
+    """Read fresh each time (cheap): tests change the environment between runs."""
+    return InferenceSettings()

@@ -1,0 +1,190 @@
+"""Tables and request/response schemas of audited inference.
+
+A ``Prediction`` row mirrors its ledger event so reviews and explanations can find it
+without parsing the log: ids, the keyed digest of the input (never the input), the
+output and the facts of the call. A ``PredictionReview`` is a human review or a contest.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, model_validator
+from pydantic import Field as PField
+from sqlalchemy import Column, String
+from sqlmodel import Field, SQLModel
+
+from privet.kit.types import UTCDateTime
+
+PREDICTION_ID_PREFIX = "prd"
+REVIEW_ID_PREFIX = "prv"
+
+
+class Prediction(SQLModel, table=True):
+    __tablename__ = "predictions"
+
+    id: str = Field(primary_key=True, max_length=40)
+    project_id: str = Field(max_length=40, index=True)
+    model_id: str = Field(max_length=40)
+    model_version_id: str = Field(max_length=40, index=True)
+    version_number: int
+    caller: str = Field(max_length=60, description="Principal id of the caller.")
+    purpose: str = Field(max_length=64)
+    input_digest: str = Field(max_length=80, description="hmac-sha256 of the input text.")
+    subject_digest: str | None = Field(
+        default=None, sa_column=Column(String(80), index=True, nullable=True)
+    )
+    label: str = Field(max_length=100)
+    score_ppm: int = Field(description="Probability of the label, in parts per million.")
+    human_reviewed: bool = False
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ReviewKind(StrEnum):
+    review = "review"
+    contest = "contest"
+
+
+class ReviewDecision(StrEnum):
+    confirmed = "confirmed"
+    overturned = "overturned"
+    pending = "pending"
+
+
+class PredictionReview(SQLModel, table=True):
+    __tablename__ = "prediction_reviews"
+
+    id: str = Field(primary_key=True, max_length=40)
+    prediction_id: str = Field(max_length=40, foreign_key="predictions.id", index=True)
+    project_id: str = Field(max_length=40, index=True)
+    kind: str = Field(max_length=20)
+    decision: str = Field(max_length=20)
+    label: str | None = Field(default=None, max_length=100)
+    reason: str = Field(default="", max_length=2000)
+    reviewer: str = Field(max_length=60)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+# --- HTTP schemas ---------------------------------------------------------------------------
+
+_PURPOSE = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+class PredictItem(BaseModel):
+    text: str = PField(min_length=1, description="The text to classify (never stored).")
+    purpose: str | None = PField(
+        default=None,
+        pattern=_PURPOSE,
+        description="Why this prediction is made; must be among the version's purposes.",
+    )
+    subject_id: str | None = PField(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The data subject the text is about; logged only as a keyed pseudonym.",
+    )
+
+
+class PredictRequest(BaseModel):
+    items: list[PredictItem] = PField(min_length=1)
+    purpose: str | None = PField(
+        default=None, pattern=_PURPOSE, description="Default purpose for items without one."
+    )
+
+    @model_validator(mode="after")
+    def _one_purpose(self) -> PredictRequest:
+        purposes = {item.purpose or self.purpose for item in self.items}
+        if None in purposes:
+            raise ValueError("every item needs a purpose (per item or as the request's default)")
+        if len(purposes) > 1:
+            raise ValueError(
+                "one request serves one purpose (the policy decides per purpose): "
+                f"split the batch by purpose (got {sorted(p or '' for p in purposes)})"
+            )
+        return self
+
+    @property
+    def effective_purpose(self) -> str:
+        return self.items[0].purpose or self.purpose or ""
+
+
+class PredictionOut(BaseModel):
+    prediction_id: str
+    label: str
+    score: float = PField(description="Probability of the label.")
+    probabilities: dict[str, float]
+    model_id: str
+    model_version_id: str
+    model_version: int
+    purpose: str
+    human_reviewed: bool = False
+
+
+class PredictResponse(BaseModel):
+    model: str
+    model_id: str
+    model_version_id: str
+    model_version: int
+    predictions: list[PredictionOut]
+
+
+class ReviewCreate(BaseModel):
+    kind: ReviewKind = ReviewKind.review
+    decision: ReviewDecision | None = PField(
+        default=None,
+        description="For a review: confirmed or overturned (default confirmed). A contest "
+        "is recorded as pending until reviewed.",
+    )
+    label: str | None = PField(
+        default=None, max_length=100, description="The label a reviewer overturned to."
+    )
+    reason: str = PField(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ReviewCreate:
+        if self.kind == ReviewKind.contest:
+            if self.decision not in (None, ReviewDecision.pending):
+                raise ValueError("a contest has no decision: a later review decides it")
+            self.decision = ReviewDecision.pending
+        else:
+            if self.decision in (None,):
+                self.decision = ReviewDecision.confirmed
+            if self.decision == ReviewDecision.pending:
+                raise ValueError("a review decides: confirmed or overturned")
+        if self.label is not None and self.decision != ReviewDecision.overturned:
+            raise ValueError("a corrected label is given only when overturning")
+        return self
+
+
+class ReviewPublic(BaseModel):
+    id: str
+    prediction_id: str
+    kind: str
+    decision: str
+    label: str | None
+    reviewer: str
+    created_at: datetime
+    human_reviewed: bool
+
+
+class ExplainRequest(BaseModel):
+    text: str = PField(min_length=1, description="The very input of the prediction, again.")
+
+
+class TokenAttribution(BaseModel):
+    token: str
+    start: int | None = None
+    end: int | None = None
+    attribution: float
+
+
+class ExplanationOut(BaseModel):
+    prediction_id: str
+    model_version_id: str
+    model_version: int
+    label: str
+    score: float
+    method: str
+    baseline: str
+    tokens: list[TokenAttribution]
