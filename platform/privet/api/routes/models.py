@@ -1,0 +1,174 @@
+"""The model registry: models, versions, model cards, approval, retirement and export."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.auth import service as auth_service
+from privet.authorization import principal_ref
+from privet.models import service
+from privet.models.tables import (
+    ModelDetail,
+    ModelPublic,
+    ModelVersion,
+    ModelVersionDetail,
+    ModelVersionPublic,
+    RetireRequest,
+)
+
+router = APIRouter(prefix="/v1/projects/{project_id}", tags=["models"])
+
+
+def version_resource(version: ModelVersion) -> Resource:
+    return Resource(
+        type="ModelVersion",
+        id=version.id,
+        project_id=version.project_id,
+        attrs=service.version_attributes(version),
+    )
+
+
+def _project_resource(project_id: str) -> Resource:
+    return Resource(type="Project", id=project_id, project_id=project_id)
+
+
+@router.get("/models", response_model=list[ModelPublic])
+def list_models(
+    project_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("model.list")],
+) -> list[ModelPublic]:
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    guard.check(_project_resource(project.id))
+    return [
+        ModelPublic.model_validate(m) for m in service.list_models(session, project_id=project.id)
+    ]
+
+
+@router.get("/models/{model_id}", response_model=ModelDetail)
+def get_model(
+    project_id: str,
+    model_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("model.read")],
+) -> ModelDetail:
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    model = service.get_model(session, project_id=project.id, model_id=model_id)
+    guard.check(
+        Resource(
+            type="Model",
+            id=model.id,
+            project_id=model.project_id,
+            attrs={"project": model.project_id},
+        )
+    )
+    return service.model_detail(session, model)
+
+
+@router.get("/model-versions/{version_id}", response_model=ModelVersionDetail)
+def get_version(
+    project_id: str,
+    version_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("model_version.read")],
+) -> ModelVersionDetail:
+    """A version with its metrics, DP guarantee, lineage and model card."""
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    version = service.get_version(session, project_id=project.id, version_id=version_id)
+    guard.check(version_resource(version))
+    return service.version_detail(session, version)
+
+
+@router.get(
+    "/model-versions/{version_id}/card",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/markdown": {}}}},
+)
+def get_card(
+    project_id: str,
+    version_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("model_version.read")],
+) -> PlainTextResponse:
+    """The Hugging Face model card (README.md: YAML metadata + text)."""
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    version = service.get_version(session, project_id=project.id, version_id=version_id)
+    guard.check(version_resource(version))
+    return PlainTextResponse(version.card, media_type="text/markdown; charset=utf-8")
+
+
+@router.post("/model-versions/{version_id}:approve", response_model=ModelVersionPublic)
+def approve_version(
+    project_id: str,
+    version_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("model_version.approve")],
+) -> ModelVersionPublic:
+    """candidate → approved; never by the principal who submitted the training job."""
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    version = service.get_version(session, project_id=project.id, version_id=version_id)
+    guard.check(version_resource(version))
+    approved = service.approve(
+        session, version=version, actor_id=identity.principal_id, actor_ref=principal_ref(identity)
+    )
+    return service.version_public(session, approved)
+
+
+@router.post("/model-versions/{version_id}:retire", response_model=ModelVersionPublic)
+def retire_version(
+    project_id: str,
+    version_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("model_version.retire")],
+    body: Annotated[RetireRequest | None, Body()] = None,
+) -> ModelVersionPublic:
+    """candidate | approved → retired: it no longer serves."""
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    version = service.get_version(session, project_id=project.id, version_id=version_id)
+    guard.check(version_resource(version))
+    retired = service.retire(
+        session,
+        version=version,
+        actor_id=identity.principal_id,
+        actor_ref=principal_ref(identity),
+        reason=body.reason if body else None,
+    )
+    return service.version_public(session, retired)
+
+
+@router.get(
+    "/model-versions/{version_id}/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-tar": {}}}},
+)
+def export_version(
+    project_id: str,
+    version_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, action("model_version.export_weights")],
+) -> StreamingResponse:
+    """An approved version as a Hugging Face folder in a tar stream (config, safetensors,
+    tokenizer, model card). Decrypted only into this response; the export is audited."""
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    version = service.get_version(session, project_id=project.id, version_id=version_id)
+    guard.check(version_resource(version))
+    name, chunks = service.export_archive(
+        session, runtime=runtime, version=version, actor_id=identity.principal_id
+    )
+    return StreamingResponse(
+        chunks,
+        media_type="application/x-tar",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

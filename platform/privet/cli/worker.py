@@ -1,0 +1,103 @@
+"""`privet worker` (a standalone training worker) and the local worker `privet serve` runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import Annotated, Any
+
+import typer
+
+log = logging.getLogger("privet.cli.worker")
+
+
+def worker(
+    once: Annotated[bool, typer.Option(help="Run at most one job, then exit.")] = False,
+    idle_exit: Annotated[
+        float | None, typer.Option(help="Exit after this many seconds without a job.")
+    ] = None,
+    worker_id: Annotated[str | None, typer.Option(help="Name in job records and logs.")] = None,
+) -> None:
+    """Run a training worker: claim queued jobs (exactly once), heartbeat, reap jobs of dead
+    workers. Reads PRIVET_* and PRIVET_JOBS_* settings; run as many as the hardware allows."""
+    from privet import migrate
+    from privet.config import get_settings
+    from privet.jobs.worker import Worker
+    from privet.kit import logs
+    from privet.runtime import build_runtime
+
+    settings = get_settings()
+    logs.configure(settings.log_level)
+    runtime = build_runtime(settings)
+    if not migrate.is_current(runtime.engine):
+        typer.echo("error: the database is not initialised or not current", err=True)
+        raise typer.Exit(1)
+    w = Worker(runtime, worker_id=worker_id)
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("worker %s: signal %d, stopping", w.worker_id, signum)
+        w.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    w.run(max_jobs=1 if once else None, idle_exit_s=idle_exit)
+
+
+class LocalWorker:
+    """One worker subprocess supervised by `privet serve`: restarted if it dies, stopped
+    (SIGTERM, then SIGKILL) when the server stops."""
+
+    def __init__(self, *, restart_after_s: float = 2.0, env: dict[str, str] | None = None) -> None:
+        self.restart_after_s = restart_after_s
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._supervise, name="local-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "privet.cli.worker"], env=self.env or dict(os.environ)
+        )
+
+    def _supervise(self) -> None:
+        while True:
+            with self._lock:
+                if self._stopping.is_set():
+                    break
+                self.process = self._spawn()
+            code = self.process.wait()
+            if self._stopping.is_set():
+                break
+            log.warning(
+                "local worker exited with %s; restarting in %g s", code, self.restart_after_s
+            )
+            self._stopping.wait(self.restart_after_s)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        with self._lock:
+            self._stopping.set()
+            proc = self.process
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._thread.join(timeout=5)
+
+
+def _main() -> None:
+    typer.run(worker)
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,0 +1,131 @@
+"""What the jobs layer needs from the datasets domain, as a small port.
+
+`DatasetSource` is the whole contract: a dataset version's declarations (for policy and
+the budget), its rows decrypted *in memory* with their recorded split (for the worker),
+and recording that a job or model version used it (for erasure reports). The default
+implementation adapts `privet.datasets`; tests may install another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlmodel import Session
+
+from privet.kit.errors import NotFoundError
+from privet.training.data import LabelledTexts
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """A dataset version's declarations and identity, as admission and lineage need them."""
+
+    version_id: str
+    dataset_id: str
+    project_id: str
+    digest: str
+    row_count: int
+    contains_personal_data: bool
+    categories: tuple[str, ...]
+    purposes: tuple[str, ...]
+    epsilon_total: float
+    delta: float
+    active: bool = True
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    """Decrypted rows of one version by their recorded split (kept in memory only)."""
+
+    train: LabelledTexts
+    validation: LabelledTexts | None
+    test: LabelledTexts | None
+
+
+class DatasetSource(Protocol):
+    def facts(self, session: Session, *, project_id: str, version_id: str) -> DatasetFacts:
+        """The version's facts, or NotFoundError when it is not in `project_id`."""
+        ...
+
+    def load(self, session: Session, runtime: Any, *, facts: DatasetFacts) -> DatasetSplits:
+        """The version's rows, decrypted in memory, by split."""
+        ...
+
+    def record_usage(
+        self, session: Session, *, version_id: str, kind: str, used_by_id: str
+    ) -> None:
+        """Record that `kind`/`used_by_id` (a training job, a model version) used the version."""
+        ...
+
+
+class PlatformDatasetSource:
+    """`DatasetSource` over privet.datasets (tables and service)."""
+
+    def facts(self, session: Session, *, project_id: str, version_id: str) -> DatasetFacts:
+        from privet.datasets.models import Dataset, DatasetVersion
+
+        version = session.get(DatasetVersion, version_id)
+        if version is None or version.project_id != project_id:
+            raise NotFoundError(f"dataset version {version_id!r} does not exist")
+        dataset = session.get(Dataset, version.dataset_id)
+        decl: dict[str, Any] = dict(version.declarations or {})
+        return DatasetFacts(
+            version_id=version.id,
+            dataset_id=version.dataset_id,
+            project_id=version.project_id,
+            digest=version.digest,
+            row_count=version.row_count,
+            contains_personal_data=bool(decl.get("contains_personal_data", True)),
+            categories=tuple(decl.get("data_categories", ())),
+            purposes=tuple(decl.get("purposes", ())),
+            epsilon_total=float(version.epsilon_total),
+            delta=float(version.delta),
+            active=version.state == "active",
+            name=dataset.name if dataset is not None else "",
+        )
+
+    def load(self, session: Session, runtime: Any, *, facts: DatasetFacts) -> DatasetSplits:
+        from privet.datasets import service as datasets_service
+
+        rows = datasets_service.load_version_rows(
+            session,
+            provider=runtime.key_provider,
+            store=runtime.blobs,
+            version_id=facts.version_id,
+            project_id=facts.project_id,
+        )
+
+        def part(name: str) -> LabelledTexts | None:
+            idx = rows.indices(name)
+            if not idx:
+                return None
+            return LabelledTexts([rows.texts[i] for i in idx], [rows.labels[i] for i in idx])
+
+        train = part("train")
+        if train is None:
+            raise NotFoundError(f"dataset version {facts.version_id!r} has no training rows")
+        return DatasetSplits(train=train, validation=part("validation"), test=part("test"))
+
+    def record_usage(
+        self, session: Session, *, version_id: str, kind: str, used_by_id: str
+    ) -> None:
+        from privet.datasets import service as datasets_service
+
+        datasets_service.record_usage(
+            session, dataset_version_id=version_id, used_by_kind=kind, used_by_id=used_by_id
+        )
+
+
+_source: DatasetSource | None = None
+
+
+def get_dataset_source() -> DatasetSource:
+    return _source if _source is not None else PlatformDatasetSource()
+
+
+def set_dataset_source(source: DatasetSource | None) -> None:
+    """Install another source (tests); None restores the platform's."""
+    global _source
+    _source = source

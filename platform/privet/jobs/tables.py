@@ -1,0 +1,178 @@
+"""Tables and schemas of training jobs and the per-dataset-version privacy-budget ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, StringConstraints, model_validator
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from privet.kit.types import UTCDateTime
+
+
+class JobState(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+TERMINAL_STATES = frozenset({JobState.succeeded, JobState.failed, JobState.cancelled})
+
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.queued: frozenset({JobState.running, JobState.cancelled, JobState.failed}),
+    JobState.running: frozenset({JobState.succeeded, JobState.failed, JobState.cancelled}),
+    JobState.succeeded: frozenset(),
+    JobState.failed: frozenset(),
+    JobState.cancelled: frozenset(),
+}
+"""The durable state machine: queued → running → succeeded | failed | cancelled
+(a queued job may also be cancelled, or failed when it cannot start)."""
+
+
+Token = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+ModelName = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$")
+]
+StrategyText = Annotated[str, StringConstraints(pattern=r"^(full|head|top-[1-9][0-9]?)$")]
+
+
+class TrainingJobCreate(SQLModel):
+    """A training request. Privacy parameters are required for private training."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    dataset_version_id: str = Field(min_length=1, max_length=40)
+    base_model: str = Field(default="minilm-l6", min_length=1, max_length=100)
+    purpose: Token | None = Field(
+        default=None, description="Purpose of the model; default: the dataset's only purpose."
+    )
+    model_name: ModelName | None = Field(
+        default=None, description="Registry model the result becomes a version of."
+    )
+    private: bool = Field(default=True, description="DP-SGD; false only for non-personal data.")
+    target_epsilon: float | None = Field(default=None, gt=0, le=100)
+    delta: float | None = Field(default=None, gt=0, lt=1)
+    epochs: int = Field(default=3, ge=1, le=100)
+    batch_size: int = Field(
+        default=256, ge=1, le=65536, description="Logical (expected Poisson) batch size."
+    )
+    physical_batch_size: int = Field(default=64, ge=1, le=4096)
+    learning_rate: float = Field(default=2e-3, gt=0, le=1)
+    max_length: int = Field(default=64, ge=8, le=512)
+    strategy: StrategyText = Field(default="top-2", description="full, head or top-<k>.")
+    accountant: Literal["prv", "rdp"] = "prv"
+    max_grad_norm: float = Field(default=1.0, gt=0, le=100)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _privacy(self) -> TrainingJobCreate:
+        if self.private and self.target_epsilon is None:
+            raise ValueError("target_epsilon is required for private (DP) training")
+        if not self.private and (self.target_epsilon is not None or self.delta is not None):
+            raise ValueError("non-private training takes no target_epsilon or delta")
+        return self
+
+
+class TrainingJobBase(SQLModel):
+    project_id: str = Field(max_length=40, index=True)
+    dataset_version_id: str = Field(max_length=40, index=True)
+    dataset_id: str | None = Field(default=None, max_length=40)
+    dataset_digest: str | None = Field(default=None, max_length=80)
+    model_name: str = Field(max_length=100)
+    base_model: str = Field(max_length=100)
+    purpose: str = Field(max_length=64)
+    private: bool
+    target_epsilon: float | None = None
+    delta: float | None = None
+    params: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    state: str = Field(default=JobState.queued.value, max_length=20)
+    submitted_by: str = Field(max_length=60, description="Principal ref, e.g. User:<id>.")
+    submitted_by_id: str = Field(max_length=40)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    worker_id: str | None = Field(default=None, max_length=200)
+    heartbeat_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    cancel_requested_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    progress: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    reason: str | None = Field(default=None, max_length=2000)
+    epsilon_reserved: float | None = None
+    model_version_id: str | None = Field(default=None, max_length=40)
+
+
+class TrainingJob(TrainingJobBase, table=True):
+    __tablename__ = "training_jobs"
+    __table_args__ = (Index("ix_training_jobs_state_created", "state", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+
+
+class TrainingJobPublic(TrainingJobBase):
+    id: str
+
+
+# --- privacy-budget ledger ---------------------------------------------------------------
+
+
+class BudgetEntryKind(StrEnum):
+    reserve = "reserve"
+    """ε held for a queued job (at admission)."""
+    charge = "charge"
+    """The reservation becomes spent ε (at start); never refunded afterwards."""
+    release = "release"
+    """A reservation returned because its job never started (cancelled while queued)."""
+
+
+class PrivacyBudget(SQLModel, table=True):
+    """Running totals per dataset version; the row is locked while a request is admitted."""
+
+    __tablename__ = "privacy_budgets"
+
+    dataset_version_id: str = Field(primary_key=True, max_length=40)
+    project_id: str = Field(max_length=40, index=True)
+    epsilon_total: float
+    delta: float
+    epsilon_reserved: float = 0.0
+    """Held by queued jobs (not yet spent)."""
+    epsilon_charged: float = 0.0
+    """Spent by jobs that started (whatever became of them)."""
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+    @property
+    def epsilon_remaining(self) -> float:
+        return max(0.0, self.epsilon_total - self.epsilon_reserved - self.epsilon_charged)
+
+
+class PrivacyBudgetEntry(SQLModel, table=True):
+    """Append-only history of every reservation, charge and release."""
+
+    __tablename__ = "privacy_budget_entries"
+    __table_args__ = (
+        UniqueConstraint("job_id", "kind", name="uq_privacy_budget_entries_job_kind"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    dataset_version_id: str = Field(max_length=40, index=True)
+    project_id: str = Field(max_length=40)
+    job_id: str = Field(max_length=40, index=True)
+    kind: str = Field(max_length=20)
+    epsilon: float
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    ledger_entry_id: int | None = None
+
+
+class PrivacyBudgetPublic(SQLModel):
+    dataset_version_id: str
+    project_id: str
+    epsilon_total: float
+    delta: float
+    epsilon_reserved: float
+    epsilon_charged: float
+    epsilon_remaining: float
+    entries: list[dict[str, Any]]

@@ -1,0 +1,359 @@
+"""The training worker: claim a queued job, train it in this process, register the result.
+
+One job at a time per worker process. While training, a heartbeat thread records the
+worker's heartbeat and the job's progress every `heartbeat_interval_s` and picks up
+cancellation requests; the training loop checks the flag before every physical batch, so
+a cancelled job stops within about one heartbeat interval plus one batch. Every idle poll
+also reaps jobs whose worker stopped heartbeating. Decrypted data stays in this process's
+memory and the weights leave it only encrypted.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from privet.db import session_scope
+from privet.jobs import queue
+from privet.jobs.catalog import ensure_catalog
+from privet.jobs.settings import JobSettings, get_job_settings
+from privet.jobs.sources import DatasetSource, get_dataset_source
+from privet.jobs.tables import JobState, TrainingJob
+from privet.kit.ids import utcnow
+from privet.models import service as models_service
+from privet.training import TrainingCancelled, TrainingConfig, TrainingResult, train
+from privet.training.progress import ProgressEvent
+
+log = logging.getLogger("privet.jobs.worker")
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class _Run:
+    job_id: str
+    progress: dict[str, Any] = field(default_factory=dict)
+    cancel_requested: bool = False
+    lost: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+class Worker:
+    """A job worker over one runtime (its own database engine, keys and blob store)."""
+
+    def __init__(
+        self,
+        runtime: Any,
+        *,
+        worker_id: str | None = None,
+        settings: JobSettings | None = None,
+        source: DatasetSource | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.worker_id = worker_id or default_worker_id()
+        self.settings = settings or get_job_settings()
+        self.source = source or get_dataset_source()
+        self.stop_event = threading.Event()
+
+    # -- loop ---------------------------------------------------------------------------
+
+    def run(self, *, max_jobs: int | None = None, idle_exit_s: float | None = None) -> int:
+        """Poll until stopped (or `max_jobs` done / idle for `idle_exit_s`); jobs run."""
+        ensure_catalog()
+        done = 0
+        idle_since = time.monotonic()
+        log.info("worker %s started", self.worker_id)
+        while not self.stop_event.is_set():
+            if self.tick():
+                done += 1
+                idle_since = time.monotonic()
+                if max_jobs is not None and done >= max_jobs:
+                    break
+            else:
+                if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+                    break
+                self.stop_event.wait(self.settings.poll_interval_s)
+        log.info("worker %s stopped after %d job(s)", self.worker_id, done)
+        return done
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def reap(self) -> list[str]:
+        with session_scope(self.runtime.engine) as session:
+            reaped = queue.reap_stale(session, timeout_s=self.settings.heartbeat_timeout_s)
+        for job_id in reaped:
+            log.warning("reaped job %s: its worker stopped heartbeating", job_id)
+        return reaped
+
+    def claim(self) -> TrainingJob | None:
+        with session_scope(self.runtime.engine) as session:
+            return queue.claim_next(session, worker_id=self.worker_id)
+
+    def tick(self) -> bool:
+        """Reap stale jobs, then claim and run one job; False when there was none."""
+        self.reap()
+        job = self.claim()
+        if job is None:
+            return False
+        self.execute(job)
+        return True
+
+    # -- one job ------------------------------------------------------------------------
+
+    def _heartbeat_loop(self, run: _Run) -> None:
+        interval = self.settings.heartbeat_interval_s
+        while not run.done.wait(interval):
+            with run.lock:
+                progress = dict(run.progress) if run.progress else None
+            try:
+                with session_scope(self.runtime.engine) as session:
+                    owned, cancel = queue.heartbeat(
+                        session, job_id=run.job_id, worker_id=self.worker_id, progress=progress
+                    )
+            except Exception:  # a transient database error: try again next beat
+                log.exception("heartbeat for job %s failed", run.job_id)
+                continue
+            if not owned:
+                run.lost = True
+            if cancel:
+                run.cancel_requested = True
+
+    def execute(self, job: TrainingJob) -> None:
+        run = _Run(job_id=job.id)
+        beat = threading.Thread(target=self._heartbeat_loop, args=(run,), daemon=True)
+        beat.start()
+        try:
+            self._execute(job, run)
+        finally:
+            run.done.set()
+            beat.join(timeout=10)
+
+    def _config(self, job: TrainingJob, *, contains_personal_data: bool) -> TrainingConfig:
+        p = job.params
+        return TrainingConfig(
+            base_model=job.base_model,
+            strategy=p.get("strategy", "top-2"),
+            max_length=int(p.get("max_length", 64)),
+            epochs=int(p.get("epochs", 3)),
+            logical_batch_size=int(p.get("batch_size", 256)),
+            physical_batch_size=int(p.get("physical_batch_size", 64)),
+            learning_rate=float(p.get("learning_rate", 2e-3)),
+            seed=int(p.get("seed", 0)),
+            private=job.private,
+            target_epsilon=job.target_epsilon if job.private else None,
+            delta=job.delta if job.private else None,
+            accountant=p.get("accountant", "prv"),
+            max_grad_norm=float(p.get("max_grad_norm", 1.0)),
+            secure_mode=self.settings.secure_noise,
+            contains_personal_data=contains_personal_data,
+        )
+
+    def _execute(self, job: TrainingJob, run: _Run) -> None:
+        def on_progress(event: ProgressEvent) -> None:
+            with run.lock:
+                run.progress = {
+                    "step": event.step,
+                    "total_steps": event.total_steps,
+                    "epoch": event.epoch,
+                    "epochs": event.epochs,
+                    "loss": _finite(event.loss),
+                    "epsilon": _finite(event.epsilon),
+                    "updated_at": utcnow().isoformat(),
+                }
+
+        def should_cancel() -> bool:
+            return run.cancel_requested or run.lost or self.stop_event.is_set()
+
+        try:
+            with session_scope(self.runtime.engine) as session:
+                facts = self.source.facts(
+                    session, project_id=job.project_id, version_id=job.dataset_version_id
+                )
+                splits = self.source.load(session, self.runtime, facts=facts)
+            eval_name, eval_data = next(
+                (name, data)
+                for name, data in (
+                    ("test", splits.test),
+                    ("validation", splits.validation),
+                    ("train", splits.train),
+                )
+                if data is not None
+            )
+            config = self._config(job, contains_personal_data=facts.contains_personal_data)
+            result = train(
+                config, splits.train, eval_data, progress=on_progress, should_cancel=should_cancel
+            )
+            del splits
+        except TrainingCancelled as exc:
+            if run.lost:
+                log.warning("job %s was taken from this worker; abandoning it", job.id)
+                return
+            with run.lock:
+                progress = dict(run.progress)
+            if run.cancel_requested:
+                state, reason = (
+                    JobState.cancelled,
+                    f"cancelled on request after {exc.steps} step(s)",
+                )
+            else:
+                state = JobState.failed
+                reason = f"worker {self.worker_id} shut down after {exc.steps} step(s)"
+            self._finish(
+                job,
+                state=state,
+                reason=reason + "; its ε stays charged",
+                progress=progress,
+                details={"steps": exc.steps},
+            )
+            return
+        except Exception as exc:
+            log.exception("job %s failed", job.id)
+            if run.lost:
+                return
+            reason = f"{type(exc).__name__}: {str(exc)[:400]}"
+            with run.lock:
+                progress = dict(run.progress)
+            self._finish(
+                job,
+                state=JobState.failed,
+                reason=reason + "; its ε stays charged",
+                progress=progress,
+            )
+            return
+        self._succeed(job, run, result, facts, eval_name)
+
+    def _finish(
+        self,
+        job: TrainingJob,
+        *,
+        state: JobState,
+        reason: str,
+        progress: dict[str, Any],
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        with session_scope(self.runtime.engine) as session:
+            locked = queue.lock_owned(session, job_id=job.id, worker_id=self.worker_id)
+            if locked is None:
+                return
+            queue.finish(
+                session,
+                job=locked,
+                state=state,
+                reason=reason,
+                progress=progress or None,
+                details=details,
+            )
+
+    def _succeed(
+        self, job: TrainingJob, run: _Run, result: TrainingResult, facts: Any, eval_name: str
+    ) -> None:
+        privacy = None
+        if result.privacy is not None:
+            privacy = {
+                "epsilon": result.privacy.epsilon,
+                "delta": result.privacy.delta,
+                "accountant": result.privacy.accountant,
+                "noise_multiplier": result.privacy.noise_multiplier,
+                "max_grad_norm": result.privacy.max_grad_norm,
+                "sample_rate": result.privacy.sample_rate,
+                "steps": result.privacy.steps,
+                "target_epsilon": result.privacy.target_epsilon,
+                "grad_sample_mode": result.privacy.grad_sample_mode,
+                "secure_mode": result.privacy.secure_mode,
+            }
+        metrics = result.metrics.to_dict()
+        metrics.pop("labels", None)
+        training = {
+            "strategy": result.strategy.strategy,
+            "trainable_parameters": result.strategy.trainable_parameters,
+            "total_parameters": result.strategy.total_parameters,
+            "epochs": result.epochs,
+            "steps": result.steps,
+            "logical_batch_size": result.config.logical_batch_size,
+            "physical_batch_size": result.config.physical_batch_size,
+            "learning_rate": result.config.learning_rate,
+            "max_length": result.config.max_length,
+            "seed": result.seed,
+            "train_examples": result.train_examples,
+            "eval_examples": result.eval_examples,
+            "evaluated_on": eval_name,
+            "final_loss": _finite(result.final_loss),
+            "duration_s": round(result.duration_s, 3),
+            "privacy_label": result.privacy_label,
+            **{f"{k}_version": str(v) for k, v in result.versions.items()},
+        }
+        final_progress = dict(run.progress)
+        with session_scope(self.runtime.engine) as session:
+            locked = queue.lock_owned(session, job_id=job.id, worker_id=self.worker_id)
+            if locked is None:
+                log.warning("job %s was taken from this worker; discarding its result", job.id)
+                return
+            summary = {
+                "accuracy": metrics.get("accuracy"),
+                "macro_f1": metrics.get("macro_f1"),
+                "examples": metrics.get("examples"),
+                "evaluated_on": eval_name,
+            }
+            queue.finish(
+                session,
+                job=locked,
+                state=JobState.succeeded,
+                result={"metrics": summary, "privacy": privacy, "training": training},
+                progress=final_progress or None,
+                details={
+                    "epsilon": None if privacy is None else format(privacy["epsilon"], ".6g"),
+                    "steps": result.steps,
+                },
+            )
+            version = models_service.register_version(
+                session,
+                runtime=self.runtime,
+                reg=models_service.Registration(
+                    project_id=job.project_id,
+                    model_name=job.model_name,
+                    job_id=job.id,
+                    submitted_by=job.submitted_by,
+                    base_model=result.base_model,
+                    base_model_sha256=result.base_model_sha256,
+                    label_names=list(result.label_names),
+                    purposes=[job.purpose],
+                    dataset_versions=[
+                        {
+                            "id": facts.version_id,
+                            "dataset_id": facts.dataset_id,
+                            "name": facts.name,
+                            "digest": facts.digest,
+                            "rows": facts.row_count,
+                        }
+                    ],
+                    private=result.private,
+                    privacy=privacy,
+                    metrics=metrics,
+                    training=training,
+                    weights=result.weights,
+                    policy_version=getattr(
+                        getattr(self.runtime.authorizer, "engine", None), "version", None
+                    ),
+                ),
+            )
+            self.source.record_usage(
+                session, version_id=facts.version_id, kind="model_version", used_by_id=version.id
+            )
+            locked.model_version_id = version.id
+            locked.result = {**(locked.result or {}), "model_version_id": version.id}
+            session.add(locked)

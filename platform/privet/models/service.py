@@ -1,0 +1,469 @@
+"""Model registry service: register, read, approve, retire, load and export versions.
+
+Weights live only inside the encryption envelope (`ObjectRef("model_version", <version
+id>, <project>)`, part ``weights``): they are decrypted into memory for inference
+(`load_version`) or straight into an export's response stream (`export_archive`), never
+into a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from privet import __version__, ledger
+from privet.crypto import ObjectRef, read_object_bytes, write_object_bytes
+from privet.kit.errors import ConflictError, NotFoundError
+from privet.kit.ids import new_id, utcnow
+from privet.models.card import card_metadata, render_card
+from privet.models.tables import (
+    OBJECT_KIND,
+    TRANSITIONS,
+    WEIGHTS_PART,
+    Model,
+    ModelDetail,
+    ModelPublic,
+    ModelVersion,
+    ModelVersionDetail,
+    ModelVersionPublic,
+    VersionState,
+)
+
+EXPORT_CHUNK = 1 << 20
+
+
+def code_version() -> str:
+    """privet's version, plus the build's commit when the deployment sets PRIVET_CODE_VERSION."""
+    extra = os.environ.get("PRIVET_CODE_VERSION")
+    return f"privet {__version__}" + (f" ({extra})" if extra else "")
+
+
+def weights_ref(version: ModelVersion) -> ObjectRef:
+    return ObjectRef(OBJECT_KIND, version.id, version.project_id)
+
+
+# --- registration (called by the worker) --------------------------------------------------
+
+
+def ensure_model(session: Session, *, project_id: str, name: str, created_by: str) -> Model:
+    """The project's model called `name`, created (and locked) if needed."""
+    query = (
+        select(Model)
+        .where(Model.project_id == project_id, Model.name == name)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    model = session.exec(query).first()
+    if model is None:
+        model = Model(
+            id=new_id("mdl"),
+            project_id=project_id,
+            name=name,
+            created_at=utcnow(),
+            created_by=created_by,
+            latest_version=0,
+        )
+        session.add(model)
+        session.flush()
+    return model
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What the jobs layer hands the registry for a finished training run."""
+
+    project_id: str
+    model_name: str
+    job_id: str
+    submitted_by: str
+    base_model: str
+    base_model_sha256: str
+    label_names: list[str]
+    purposes: list[str]
+    dataset_versions: list[dict[str, Any]]
+    private: bool
+    privacy: dict[str, Any] | None
+    metrics: dict[str, Any]
+    training: dict[str, Any]
+    weights: bytes
+    policy_version: str | None
+
+
+def register_version(session: Session, *, runtime: Any, reg: Registration) -> ModelVersion:
+    """Encrypt the weights, write the model card and lineage, ledger the registration.
+
+    Everything joins the caller's transaction (the job's completion)."""
+    model = ensure_model(
+        session, project_id=reg.project_id, name=reg.model_name, created_by=reg.submitted_by
+    )
+    model.latest_version += 1
+    session.add(model)
+    version_id = new_id("mv")
+    weights_sha256 = hashlib.sha256(reg.weights).hexdigest()
+    ref = ObjectRef(OBJECT_KIND, version_id, reg.project_id)
+    stored = write_object_bytes(
+        session=session,
+        provider=runtime.key_provider,
+        store=runtime.blobs,
+        ref=ref,
+        data=reg.weights,
+        part=WEIGHTS_PART,
+    )
+    ledger_entry_id = ledger.emit(
+        session,
+        type="model_version.registered",
+        actor=None,
+        project=reg.project_id,
+        objects={"model": model.id, "model_version": version_id, "training_job": reg.job_id},
+        digests={"weights": f"sha256:{weights_sha256}"},
+        details={
+            "number": model.latest_version,
+            "private": reg.private,
+            "epsilon": None if not reg.privacy else format(float(reg.privacy["epsilon"]), ".6g"),
+            "dataset_versions": [d["id"] for d in reg.dataset_versions],
+        },
+    )
+    lineage = {
+        "training_job": reg.job_id,
+        "dataset_versions": [d["id"] for d in reg.dataset_versions],
+        "code_version": code_version(),
+        "policy_version": reg.policy_version,
+        "ledger_entry_id": ledger_entry_id,
+        "weights_sha256": weights_sha256,
+    }
+    meta = card_metadata(
+        model_name=model.name,
+        version_number=model.latest_version,
+        version_id=version_id,
+        base_model=reg.base_model,
+        base_model_sha256=reg.base_model_sha256,
+        label_names=reg.label_names,
+        purposes=reg.purposes,
+        dataset_versions=reg.dataset_versions,
+        private=reg.private,
+        privacy=reg.privacy,
+        training=reg.training,
+        metrics=reg.metrics,
+        lineage=lineage,
+    )
+    version = ModelVersion(
+        id=version_id,
+        model_id=model.id,
+        project_id=reg.project_id,
+        number=model.latest_version,
+        state=VersionState.candidate.value,
+        job_id=reg.job_id,
+        submitted_by=reg.submitted_by,
+        base_model=reg.base_model,
+        base_model_sha256=reg.base_model_sha256,
+        label_names=reg.label_names,
+        purposes=reg.purposes,
+        dataset_versions=reg.dataset_versions,
+        private=reg.private,
+        privacy=reg.privacy,
+        metrics=reg.metrics,
+        training=reg.training,
+        lineage=lineage,
+        weights_sha256=weights_sha256,
+        weights_bytes=len(reg.weights),
+        created_at=utcnow(),
+        card=render_card(meta, metrics=reg.metrics),
+        blob_key=stored.blob.key,
+        data_key_id=stored.data_key_id,
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def list_models(session: Session, *, project_id: str) -> Sequence[Model]:
+    return session.exec(
+        select(Model).where(Model.project_id == project_id).order_by(col(Model.name))
+    ).all()
+
+
+def get_model(session: Session, *, project_id: str, model_id: str) -> Model:
+    model = session.get(Model, model_id)
+    if model is None or model.project_id != project_id:
+        raise NotFoundError(f"model {model_id!r} does not exist")
+    return model
+
+
+def list_versions(session: Session, *, model_id: str) -> Sequence[ModelVersion]:
+    return session.exec(
+        select(ModelVersion)
+        .where(ModelVersion.model_id == model_id)
+        .order_by(col(ModelVersion.number))
+    ).all()
+
+
+def get_version(session: Session, *, project_id: str, version_id: str) -> ModelVersion:
+    """The version, or NotFoundError when it is not in `project_id`."""
+    version = session.get(ModelVersion, version_id)
+    if version is None or version.project_id != project_id:
+        raise NotFoundError(f"model version {version_id!r} does not exist")
+    return version
+
+
+def version_for_job(session: Session, *, job_id: str) -> ModelVersion | None:
+    return session.exec(select(ModelVersion).where(ModelVersion.job_id == job_id)).first()
+
+
+def version_attributes(version: ModelVersion) -> dict[str, Any]:
+    """The ModelVersion entity's attributes for the policy engine."""
+    return {
+        "project": version.project_id,
+        "state": version.state,
+        "submitted_by": version.submitted_by,
+        "purposes": set(version.purposes),
+    }
+
+
+def _model_name(session: Session, version: ModelVersion) -> str:
+    model = session.get(Model, version.model_id)
+    return model.name if model else ""
+
+
+def version_public(session: Session, version: ModelVersion) -> ModelVersionPublic:
+    data = version.model_dump()
+    data["model_name"] = _model_name(session, version)
+    return ModelVersionPublic.model_validate(data)
+
+
+def version_detail(session: Session, version: ModelVersion) -> ModelVersionDetail:
+    data = version.model_dump()
+    data["model_name"] = _model_name(session, version)
+    return ModelVersionDetail.model_validate(data)
+
+
+def model_detail(session: Session, model: Model) -> ModelDetail:
+    versions = [version_public(session, v) for v in list_versions(session, model_id=model.id)]
+    return ModelDetail(**ModelPublic.model_validate(model).model_dump(), versions=versions)
+
+
+# --- state changes ---------------------------------------------------------------------------
+
+
+def _lock(session: Session, version: ModelVersion) -> ModelVersion:
+    return session.exec(
+        select(ModelVersion)
+        .where(ModelVersion.id == version.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def _transition(version: ModelVersion, target: VersionState) -> None:
+    if target not in TRANSITIONS[VersionState(version.state)]:
+        raise ConflictError(
+            f"model version {version.id} is {version.state}; it cannot become {target.value}",
+            state=version.state,
+        )
+
+
+def approve(
+    session: Session, *, version: ModelVersion, actor_id: str, actor_ref: str
+) -> ModelVersion:
+    """candidate → approved (segregation of duties is decided by policy before this)."""
+    locked = _lock(session, version)
+    _transition(locked, VersionState.approved)
+    locked.state = VersionState.approved.value
+    locked.approved_at = utcnow()
+    locked.approved_by = actor_ref
+    session.add(locked)
+    ledger.emit(
+        session,
+        type="model_version.approved",
+        actor=actor_id,
+        project=locked.project_id,
+        objects={"model": locked.model_id, "model_version": locked.id},
+        digests={"weights": f"sha256:{locked.weights_sha256}"},
+    )
+    return locked
+
+
+def retire(
+    session: Session, *, version: ModelVersion, actor_id: str, actor_ref: str, reason: str | None
+) -> ModelVersion:
+    """candidate | approved → retired (no longer serves; kept for audit)."""
+    locked = _lock(session, version)
+    _transition(locked, VersionState.retired)
+    previous = locked.state
+    locked.state = VersionState.retired.value
+    locked.retired_at = utcnow()
+    locked.retired_by = actor_ref
+    locked.retire_reason = reason
+    session.add(locked)
+    ledger.emit(
+        session,
+        type="model_version.retired",
+        actor=actor_id,
+        project=locked.project_id,
+        objects={"model": locked.model_id, "model_version": locked.id},
+        details={"from_state": previous},
+    )
+    return locked
+
+
+# --- weights for inference and export ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    """An approved version's weights (plaintext, in memory only) and what is needed to use them."""
+
+    version_id: str
+    project_id: str
+    model_id: str
+    number: int
+    state: str
+    base_model: str
+    label_names: tuple[str, ...]
+    purposes: tuple[str, ...]
+    max_length: int
+    weights: bytes
+    weights_sha256: str
+
+    def build(self, catalog: Any = None) -> Any:
+        """The classifier and tokenizer (privet.training.catalog.LoadedBaseModel)."""
+        from privet.training.catalog import load_finetuned
+
+        return load_finetuned(
+            self.weights,
+            base_model=self.base_model,
+            num_labels=len(self.label_names),
+            catalog=catalog,
+        )
+
+
+def load_version(
+    session: Session,
+    *,
+    runtime: Any,
+    project_id: str,
+    version_id: str,
+    require_approved: bool = True,
+) -> LoadedVersion:
+    """Decrypt a version's weights into memory and check their digest.
+
+    Inference calls this for approved versions (the default); a version that is not
+    approved raises ConflictError."""
+    version = get_version(session, project_id=project_id, version_id=version_id)
+    if require_approved and version.state != VersionState.approved.value:
+        raise ConflictError(
+            f"model version {version_id} is {version.state}; only approved versions serve",
+            state=version.state,
+        )
+    weights = read_object_bytes(
+        session=session,
+        provider=runtime.key_provider,
+        store=runtime.blobs,
+        ref=weights_ref(version),
+        part=WEIGHTS_PART,
+    )
+    if hashlib.sha256(weights).hexdigest() != version.weights_sha256:
+        raise ConflictError(f"model version {version_id}: weights do not match their digest")
+    return LoadedVersion(
+        version_id=version.id,
+        project_id=version.project_id,
+        model_id=version.model_id,
+        number=version.number,
+        state=version.state,
+        base_model=version.base_model,
+        label_names=tuple(version.label_names),
+        purposes=tuple(version.purposes),
+        max_length=int(version.training.get("max_length", 64)),
+        weights=weights,
+        weights_sha256=version.weights_sha256,
+    )
+
+
+def _hf_config(version: ModelVersion, catalog: Any = None) -> bytes:
+    from privet.training.catalog import CATALOG, build_config
+
+    spec = (catalog or CATALOG).get(version.base_model)
+    config = build_config(spec, len(version.label_names))
+    config.id2label = dict(enumerate(version.label_names))
+    config.label2id = {name: i for i, name in enumerate(version.label_names)}
+    config.architectures = ["BertForSequenceClassification"]
+    text: str = config.to_json_string()
+    return text.encode()
+
+
+def _tokenizer_files(version: ModelVersion, catalog: Any = None) -> dict[str, bytes]:
+    from privet.training.catalog import CATALOG, CONFIG_FILE, WEIGHTS_FILE, read_verified
+
+    spec = (catalog or CATALOG).get(version.base_model)
+    return {
+        name: read_verified(spec, name)
+        for name in spec.digests
+        if name not in (WEIGHTS_FILE, CONFIG_FILE)
+    }
+
+
+def export_archive(
+    session: Session, *, runtime: Any, version: ModelVersion, actor_id: str, catalog: Any = None
+) -> tuple[str, Iterator[bytes]]:
+    """A Hugging Face folder (config, safetensors, tokenizer, README.md card) as a tar
+    stream, built in memory; the export is ledgered in the caller's transaction.
+
+    Returns (file name, chunks). Policy (approved state, admin or grant) is decided by
+    the caller's guard before this is called; a non-approved version is still refused."""
+    if version.state != VersionState.approved.value:
+        raise ConflictError(
+            f"model version {version.id} is {version.state}; only approved versions are exported",
+            state=version.state,
+        )
+    loaded = load_version(
+        session, runtime=runtime, project_id=version.project_id, version_id=version.id
+    )
+    files: dict[str, bytes] = {
+        "config.json": _hf_config(version, catalog),
+        "model.safetensors": loaded.weights,
+        **_tokenizer_files(version, catalog),
+        "README.md": version.card.encode(),
+        "privet_lineage.json": json.dumps(
+            {"model_version": version.id, "lineage": version.lineage}, indent=2
+        ).encode(),
+    }
+    model_name = _model_name(session, version) or "model"
+    folder = f"{model_name}-v{version.number}"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"{folder}/{name}")
+            info.size = len(data)
+            info.mtime = int(version.created_at.timestamp())
+            info.mode = 0o600
+            tar.addfile(info, io.BytesIO(data))
+    archive = buffer.getvalue()
+    ledger.emit(
+        session,
+        type="model_version.exported",
+        actor=actor_id,
+        project=version.project_id,
+        objects={"model": version.model_id, "model_version": version.id},
+        digests={
+            "weights": f"sha256:{version.weights_sha256}",
+            "archive": f"sha256:{hashlib.sha256(archive).hexdigest()}",
+        },
+        details={"format": "huggingface-tar", "bytes": len(archive)},
+    )
+
+    def chunks() -> Iterator[bytes]:
+        view = memoryview(archive)
+        for start in range(0, len(view), EXPORT_CHUNK):
+            yield bytes(view[start : start + EXPORT_CHUNK])
+
+    return f"{folder}.tar", chunks()

@@ -1,0 +1,108 @@
+"""Tables and schemas of the model registry: models and their versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from privet.kit.types import UTCDateTime
+
+OBJECT_KIND = "model_version"
+"""Crypto object kind of a version's weights (``ObjectRef(kind, version id, project)``)."""
+WEIGHTS_PART = "weights"
+
+
+class VersionState(StrEnum):
+    candidate = "candidate"
+    approved = "approved"
+    retired = "retired"
+
+
+TRANSITIONS: dict[VersionState, frozenset[VersionState]] = {
+    VersionState.candidate: frozenset({VersionState.approved, VersionState.retired}),
+    VersionState.approved: frozenset({VersionState.retired}),
+    VersionState.retired: frozenset(),
+}
+
+
+class ModelBase(SQLModel):
+    name: str = Field(max_length=100)
+
+
+class Model(ModelBase, table=True):
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_models_project_name"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    project_id: str = Field(max_length=40, index=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_by: str = Field(max_length=60)
+    latest_version: int = 0
+
+
+class ModelVersionBase(SQLModel):
+    number: int
+    state: str = Field(default=VersionState.candidate.value, max_length=20)
+    job_id: str = Field(max_length=40, index=True)
+    submitted_by: str = Field(max_length=60, description="Principal ref of the job's submitter.")
+    base_model: str = Field(max_length=100)
+    base_model_sha256: str = Field(max_length=80)
+    label_names: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    purposes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    dataset_versions: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    private: bool
+    privacy: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    metrics: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    training: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    lineage: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    weights_sha256: str = Field(max_length=80)
+    weights_bytes: int
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    approved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    approved_by: str | None = Field(default=None, max_length=60)
+    retired_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    retired_by: str | None = Field(default=None, max_length=60)
+    retire_reason: str | None = Field(default=None, max_length=500)
+
+
+class ModelVersion(ModelVersionBase, table=True):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "number", name="uq_model_versions_number"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    model_id: str = Field(max_length=40, foreign_key="models.id", index=True)
+    project_id: str = Field(max_length=40, index=True)
+    card: str = Field(sa_column=Column(Text, nullable=False))
+    blob_key: str = Field(max_length=400)
+    data_key_id: str = Field(max_length=40)
+
+
+class ModelVersionPublic(ModelVersionBase):
+    id: str
+    model_id: str
+    model_name: str
+    project_id: str
+
+
+class ModelVersionDetail(ModelVersionPublic):
+    card: str
+
+
+class ModelPublic(ModelBase):
+    id: str
+    project_id: str
+    created_at: datetime
+    created_by: str
+    latest_version: int
+
+
+class ModelDetail(ModelPublic):
+    versions: list[ModelVersionPublic]
+
+
+class RetireRequest(SQLModel):
+    reason: str | None = Field(default=None, max_length=500)

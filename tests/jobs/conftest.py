@@ -1,0 +1,131 @@
+"""Fixtures for job, worker and registry tests: a tiny pinned BERT on the allow-list, a
+project with an engineer and an approver, and an uploaded dataset version."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv, upload
+
+TINY = "tiny-test"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A tiny BERT registered as `tiny-test`; yields the extra-catalog file naming it."""
+    from privet.jobs.catalog import write_catalog_file
+    from privet.training.catalog import CATALOG, build_tiny_bert
+
+    root = tmp_path_factory.mktemp("tiny-bert")
+    spec = build_tiny_bert(root / "model", name=TINY, words=WORDS, max_position_embeddings=64)
+    CATALOG.register(spec, replace=True)
+    yield write_catalog_file(root / "catalog.json", [spec])
+    CATALOG.unregister(TINY)
+
+
+@pytest.fixture
+def job_settings(tiny_model: Path):  # type: ignore[no-untyped-def]
+    from privet.jobs.settings import JobSettings
+
+    return JobSettings(
+        heartbeat_interval_s=0.2,
+        heartbeat_timeout_s=30,
+        poll_interval_s=0.1,
+        secure_noise=False,
+        extra_catalog=tiny_model,
+    )
+
+
+@pytest.fixture
+def make_worker(runtime, job_settings) -> Callable[..., Any]:  # type: ignore[no-untyped-def]
+    from privet.jobs.worker import Worker
+
+    def make(worker_id: str | None = None, **overrides: Any) -> Worker:
+        settings = job_settings.model_copy(update=overrides)
+        return Worker(runtime, worker_id=worker_id, settings=settings)
+
+    return make
+
+
+@pytest.fixture
+def project(client, admin, tiny_model) -> str:  # type: ignore[no-untyped-def]
+    response = client.post("/v1/projects", json={"name": "credit"}, headers=admin.headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+@pytest.fixture
+def engineer(make_caller, project):  # type: ignore[no-untyped-def]
+    return make_caller("ml_engineer", project, name="engineer")
+
+
+@pytest.fixture
+def approver(make_caller, project):  # type: ignore[no-untyped-def]
+    return make_caller("approver", project, name="approver")
+
+
+def upload_version(
+    client: Any, admin: Any, project: str, *, n: int = 60, epsilon_total: float = 8.0, **decl: Any
+) -> dict[str, Any]:
+    body = declarations(privacy_budget={"epsilon_total": epsilon_total, "delta": 1e-5}, **decl)
+    response = upload(client, admin.headers, project, to_csv(make_rows(n)), decl=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+@pytest.fixture
+def dataset_version(client, admin, project) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return upload_version(client, admin, project)
+
+
+def job_body(version_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "dataset_version_id": version_id,
+        "base_model": TINY,
+        "target_epsilon": 3.0,
+        "strategy": "full",
+        "epochs": 2,
+        "batch_size": 16,
+        "physical_batch_size": 16,
+        "max_length": 16,
+        "learning_rate": 0.01,
+    }
+    body.update(overrides)
+    return body
+
+
+def submit(client: Any, caller: Any, project: str, version_id: str, **overrides: Any) -> Any:
+    return client.post(
+        f"/v1/projects/{project}/training-jobs",
+        json=job_body(version_id, **overrides),
+        headers=caller.headers,
+    )
+
+
+def ledger_events(runtime: Any, *, project: str | None = None) -> list[dict[str, Any]]:
+    """Every ledger entry (integrated or not) in allocation order."""
+    from sqlmodel import Session, col, select
+
+    from privet.ledger.tables import LedgerEntry
+
+    with Session(runtime.engine) as session:
+        rows = session.exec(select(LedgerEntry).order_by(col(LedgerEntry.id))).all()
+        events = [json.loads(r.event) for r in rows]
+    if project is not None:
+        events = [e for e in events if e["project"] == project]
+    return events
+
+
+def types_of(
+    events: list[dict[str, Any]],
+    prefixes: tuple[str, ...] = (
+        "training_job.",
+        "privacy_budget.",
+        "model_version.",
+    ),
+) -> list[str]:
+    return [e["type"] for e in events if e["type"].startswith(prefixes)]
