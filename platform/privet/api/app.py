@@ -17,6 +17,8 @@ from privet.api import problems
 from privet.api.middleware import RequestContextMiddleware
 from privet.api.routes import api_keys, audit, health, policies, projects
 from privet.api.routes.datasets import router as datasets_router
+from privet.api.routes.models import router as models_router
+from privet.api.routes.training_jobs import router as training_jobs_router
 from privet.config import Settings, get_settings
 from privet.db import session_scope
 from privet.ledger.sequencer import start_sequencer, stop_sequencer
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         policies.router,
         audit.router,
         datasets_router,
+        training_jobs_router,
+        models_router,
     ):
         app.include_router(router)
     app.add_middleware(

@@ -12,6 +12,8 @@ from privet.cli.audit import audit_app
 from privet.cli.client import call
 from privet.cli.keys import keys_app
 from privet.cli.policy import policy_app
+from privet.cli.train import models_app, train_app
+from privet.cli.worker import worker as worker_command
 from privet.config import Settings, get_settings
 
 app = typer.Typer(
@@ -29,6 +31,9 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(train_app, name="train")
+app.add_typer(models_app, name="models")
+app.command("worker")(worker_command)
 console = Console()
 
 
@@ -95,10 +100,15 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (PRIVET_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (PRIVET_PORT).")] = None,
     workers: Annotated[int, typer.Option(help="HTTP worker processes.")] = 1,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not start the local training worker.")
+    ] = False,
 ) -> None:
     """Run the gateway (migrating an empty database and creating keys on first start)."""
     import uvicorn
 
+    from privet.cli.worker import LocalWorker
+    from privet.jobs.settings import get_job_settings
     from privet.kit import logs
 
     settings = get_settings()
@@ -108,15 +118,23 @@ def serve(
         _show_bootstrap_key(key)
     bind_host, bind_port = host or settings.host, port or settings.port
     console.print(f"privet serving on http://{bind_host}:{bind_port} (home {settings.home})")
-    uvicorn.run(
-        "privet.api.app:create_app",
-        factory=True,
-        host=bind_host,
-        port=bind_port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-    )
+    local_worker = None
+    if not no_worker:
+        local_worker = LocalWorker(restart_after_s=get_job_settings().local_worker_restart_s)
+        local_worker.start()
+    try:
+        uvicorn.run(
+            "privet.api.app:create_app",
+            factory=True,
+            host=bind_host,
+            port=bind_port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        if local_worker is not None:
+            local_worker.stop()
 
 
 @db_app.command("upgrade")
