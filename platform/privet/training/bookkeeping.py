@@ -88,10 +88,12 @@ class BookKeepingClipper:
         """Set `p.grad = Σᵢ cᵢ ∇ℓᵢ` with cᵢ = min(1, C / ‖∇ℓᵢ‖); return the norms ‖∇ℓᵢ‖."""
         records = self._records
         batch = per_sample_loss.shape[0]
-        grads = torch.autograd.grad(per_sample_loss.sum(), [r.output for r in records])
+        outputs = [r.output for r in records]
+        grads = torch.autograd.grad(per_sample_loss.sum(), outputs, allow_unused=True)
         sq_norms = torch.zeros(batch, dtype=torch.float32, device=per_sample_loss.device)
         partial: list[tuple[_Record, torch.Tensor, dict[str, torch.Tensor]]] = []
-        for record, g in zip(records, grads, strict=True):
+        for record, g_or_none, out in zip(records, grads, outputs, strict=True):
+            g = torch.zeros_like(out) if g_or_none is None else g_or_none
             terms = self._per_sample_terms(record, g, batch)
             for value in terms.values():
                 sq_norms += value[0]
