@@ -127,6 +127,7 @@ class PassResult:
     integrated: int = 0
     size: int = 0
     more: bool = False
+    busy: bool = False
     checkpoint: tuple[int, str] | None = None
 
 
@@ -277,27 +278,40 @@ class Ledger:
 
     # -- the pass ----------------------------------------------------------------------
 
-    def _lock_sequencer(self, conn: Connection) -> None:
+    def _lock_sequencer(self, conn: Connection, wait: bool) -> bool:
         if not self.is_sqlite:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SEQUENCER_LOCK_KEY})
+            if wait:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SEQUENCER_LOCK_KEY})
+                return True
+            got = conn.execute(
+                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SEQUENCER_LOCK_KEY}
+            ).scalar_one()
+            return bool(got)
         # SQLite: BEGIN IMMEDIATE (privet.db) already holds the database write lock.
+        return True
 
-    def integrate_pass(self, *, force_checkpoint: bool = False) -> PassResult:
-        """One sequencer pass in one transaction (see the module docstring)."""
+    def integrate_pass(self, *, force_checkpoint: bool = False, wait: bool = True) -> PassResult:
+        """One sequencer pass in one transaction (see the module docstring).
+
+        With ``wait=False`` (the background integrator) a pass that finds another
+        process's sequencer running returns at once with ``busy=True``.
+        """
         with self._lock:
             try:
-                return self._integrate_pass(force_checkpoint)
+                return self._integrate_pass(force_checkpoint, wait)
             except BaseException:
                 self._range = None
                 self._last_cp = None
                 raise
 
-    def _integrate_pass(self, force_checkpoint: bool) -> PassResult:
+    def _integrate_pass(self, force_checkpoint: bool, wait: bool) -> PassResult:
         ls = self.ledger_settings
         result = PassResult()
         published: tuple[int, str] | None = None
         with self.engine.begin() as conn:
-            self._lock_sequencer(conn)
+            if not self._lock_sequencer(conn, wait):
+                result.busy = True
+                return result
             state = self._read_state(conn)
             settled = True
             if not self.is_sqlite and state.settle_xmax is not None:
@@ -561,13 +575,17 @@ class LedgerSequencer:
         self._thread = None
 
     def _run(self) -> None:
-        interval = self.ledger.ledger_settings.poll_interval_s
+        ls = self.ledger.ledger_settings
+        interval, pace = ls.poll_interval_s, ls.min_pass_interval_s
         while not self._stop.is_set():
             self._wake.wait(interval)
             self._wake.clear()
             try:
                 while not self._stop.is_set():
-                    res = self.ledger.integrate_pass()
+                    res = self.ledger.integrate_pass(wait=False)
+                    if res.busy:  # another process is integrating: look again shortly
+                        self._stop.wait(pace)
+                        continue
                     if not res.more:
                         break
             except LedgerIntegrityError:
@@ -578,6 +596,9 @@ class LedgerSequencer:
                 self.errors += 1
                 log.exception("ledger sequencer pass failed; retrying")
                 self._stop.wait(min(5.0, interval))
+            # Pace passes: commits arriving meanwhile are integrated together next time,
+            # so under load one pass (one durable commit) integrates many appends.
+            self._stop.wait(pace)
         # Final pass so nothing committed before stop() waits for the next start.
         try:
             self.ledger.integrate_pass()

@@ -34,6 +34,11 @@ class LedgerSettings(BaseSettings):
         gt=0,
         description="Background integrator's periodic pass (catches other processes' entries).",
     )
+    min_pass_interval_s: float = Field(
+        default=0.05,
+        ge=0,
+        description="Least time between background passes: batches appends under load.",
+    )
     max_event_bytes: int = Field(
         default=8192, ge=1024, description="Largest canonical event accepted by emit()."
     )
