@@ -1,10 +1,35 @@
 """The audit ledger: append-only, tamper-evident, verifiable offline.
 
-Callers record events with ``emit`` / ``emit_many`` inside their own transaction. A
-single sequencer at a time integrates committed entries into an RFC 6962 Merkle tree and
-signs C2SP checkpoints; see docs/LEDGER.md for the design argument.
+Callers record events with ``emit`` / ``emit_many`` inside their own transaction. One
+sequencer at a time integrates committed entries into an RFC 6962 Merkle tree and signs
+C2SP checkpoints (``start_sequencer`` runs it in the background, ``integrate_now`` runs
+it synchronously). Query, proof, export and verify functions for the routes are in
+``privet.ledger.service``. See docs/LEDGER.md for the design argument.
 """
 
 from privet.ledger.emit import EventSpec, LedgerEventError, emit, emit_many
+from privet.ledger.sequencer import (
+    Ledger,
+    LedgerIntegrityError,
+    LedgerSequencer,
+    TreeHead,
+    get_ledger,
+    integrate_now,
+    start_sequencer,
+    stop_sequencer,
+)
 
-__all__ = ["EventSpec", "LedgerEventError", "emit", "emit_many"]
+__all__ = [
+    "EventSpec",
+    "Ledger",
+    "LedgerEventError",
+    "LedgerIntegrityError",
+    "LedgerSequencer",
+    "TreeHead",
+    "emit",
+    "emit_many",
+    "get_ledger",
+    "integrate_now",
+    "start_sequencer",
+    "stop_sequencer",
+]
