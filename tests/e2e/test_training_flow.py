@@ -1,0 +1,323 @@
+"""Training over real HTTP against a real `privet serve` (with its local worker):
+upload → DP job → model card → approval by another principal → ledger in order; a worker
+SIGKILLed mid-training; budget refusal; no plaintext data or weights on disk."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import tarfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv
+from tests.e2e.conftest import Server, start_server, stop_server
+
+TINY = "tiny-e2e"
+
+
+@pytest.fixture(scope="module")
+def tiny_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny pinned BERT offered to the server through PRIVET_JOBS_EXTRA_CATALOG."""
+    from privet.jobs.catalog import write_catalog_file
+    from privet.training.catalog import build_tiny_bert
+
+    root = tmp_path_factory.mktemp("tiny-e2e")
+    spec = build_tiny_bert(root / "model", name=TINY, words=WORDS, max_position_embeddings=64)
+    return write_catalog_file(root / "catalog.json", [spec])
+
+
+@dataclass
+class Team:
+    server: Server
+    project: str
+    engineer: str
+    approver: str
+
+    def http(self, key: str | None = None) -> httpx.Client:
+        return self.server.client(key)
+
+
+def _start(tmp_path: Path, catalog: Path, **env: str) -> Server:
+    return start_server(
+        tmp_path / "home",
+        env={
+            "PRIVET_JOBS_EXTRA_CATALOG": str(catalog),
+            "PRIVET_JOBS_HEARTBEAT_INTERVAL_S": "0.5",
+            "PRIVET_JOBS_POLL_INTERVAL_S": "0.3",
+            "PRIVET_JOBS_LOCAL_WORKER_RESTART_S": "0.5",
+            "PRIVET_LEDGER_POLL_INTERVAL_S": "0.2",
+            **env,
+        },
+    )
+
+
+def _member(http: httpx.Client, project: str, role: str) -> str:
+    binding = http.post(
+        f"/v1/projects/{project}/members",
+        json={"service_account_name": f"{role}-bot", "role": role},
+    )
+    assert binding.status_code == 201, binding.text
+    key = http.post(
+        "/v1/api-keys",
+        json={"name": role, "principal_id": binding.json()["principal_id"], "project_id": project},
+    )
+    assert key.status_code == 201, key.text
+    return str(key.json()["key"])
+
+
+def _team(server: Server) -> Team:
+    with server.client() as http:
+        project = http.post("/v1/projects", json={"name": "loans"}).json()["id"]
+        return Team(
+            server,
+            project,
+            _member(http, project, "ml_engineer"),
+            _member(http, project, "approver"),
+        )
+
+
+def _upload(team: Team, rows: list[dict[str, Any]], *, epsilon_total: float) -> dict[str, Any]:
+    decl = declarations(privacy_budget={"epsilon_total": epsilon_total, "delta": 1e-5})
+    with team.http() as http:
+        response = http.post(
+            f"/v1/projects/{team.project}/datasets",
+            files={
+                "declarations": (None, json.dumps(decl), "application/json"),
+                "file": ("loans.csv", to_csv(rows), "application/octet-stream"),
+            },
+        )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _submit(team: Team, version: str, **overrides: Any) -> httpx.Response:
+    body: dict[str, Any] = {
+        "dataset_version_id": version,
+        "base_model": TINY,
+        "target_epsilon": 3.0,
+        "strategy": "full",
+        "epochs": 2,
+        "batch_size": 16,
+        "physical_batch_size": 16,
+        "max_length": 16,
+        "learning_rate": 0.01,
+    }
+    body.update(overrides)
+    with team.http(team.engineer) as http:
+        return http.post(f"/v1/projects/{team.project}/training-jobs", json=body)
+
+
+def _job(team: Team, job_id: str) -> dict[str, Any]:
+    with team.http(team.engineer) as http:
+        response = http.get(f"/v1/projects/{team.project}/training-jobs/{job_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def _wait(team: Team, job_id: str, until: Any, timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = _job(team, job_id)
+        if until(job):
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} stuck: {_job(team, job_id)}\n{team.server.logs()[-3000:]}")
+
+
+def _done(job: dict[str, Any]) -> bool:
+    return job["state"] in ("succeeded", "failed", "cancelled")
+
+
+def _events(team: Team, expect_type: str, timeout: float = 30) -> list[dict[str, Any]]:
+    """The project's integrated ledger events, waiting until `expect_type` is in."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events: list[dict[str, Any]] = []
+        start: int | None = 0
+        with team.http() as http:
+            while start is not None:
+                page = http.get(
+                    "/v1/audit/events",
+                    params={"project": team.project, "start": start, "limit": 1000},
+                ).json()
+                events += [item["event"] for item in page["items"]]
+                start = page["next_start"]
+        if any(e["type"] == expect_type for e in events) or time.monotonic() > deadline:
+            return events
+        time.sleep(0.3)
+
+
+def _of_job(events: list[dict[str, Any]], job_id: str, version_id: str | None = None) -> list[str]:
+    return [
+        e["type"]
+        for e in events
+        if e["type"] != "auth.decision"
+        and (
+            e["objects"].get("training_job") == job_id
+            or (version_id is not None and e["objects"].get("model_version") == version_id)
+        )
+    ]
+
+
+def _files(root: Path) -> Iterator[Path]:
+    return (p for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def team(tmp_path: Path, tiny_catalog: Path) -> Iterator[Team]:
+    server = _start(tmp_path, tiny_catalog)
+    try:
+        yield _team(server)
+    finally:
+        stop_server(server)
+
+
+def test_dp_training_flow_end_to_end(team: Team) -> None:
+    canary = f"CANARY-{uuid.uuid4().hex}"
+    rows = make_rows(80)
+    rows[7]["text"] += f" {canary}"
+    version = _upload(team, rows, epsilon_total=5.0)
+
+    submitted = _submit(team, version["id"])
+    assert submitted.status_code == 201, submitted.text
+    job_id = submitted.json()["id"]
+    job = _wait(team, job_id, _done)
+    assert job["state"] == "succeeded", job["reason"]
+    assert job["progress"]["step"] == job["progress"]["total_steps"]
+    assert 0 < job["result"]["privacy"]["epsilon"] <= 3.0
+    version_id = job["model_version_id"]
+
+    # Read the model card (Hugging Face format: YAML metadata + text).
+    with team.http(team.engineer) as http:
+        card = http.get(f"/v1/projects/{team.project}/model-versions/{version_id}/card").text
+    meta = yaml.safe_load(card.split("---\n")[1])
+    privacy = meta["privet"]["privacy"]
+    assert meta["base_model"] == TINY and privacy["differentially_private"] is True
+    assert privacy["epsilon"] == pytest.approx(job["result"]["privacy"]["epsilon"])
+    assert meta["privet"]["dataset_versions"][0]["digest"] == version["digest"]
+
+    # A second job that would exceed the budget (3 spent of 5) is refused before training.
+    refused = _submit(team, version["id"])
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("/privacy-budget-exceeded")
+    refused_id = refused.json()["refused_job_id"]
+
+    # The submitter cannot approve its own model; the approver can.
+    with team.http(team.engineer) as http:
+        own = http.post(f"/v1/projects/{team.project}/model-versions/{version_id}:approve")
+    assert own.status_code == 403
+    with team.http(team.approver) as http:
+        ok = http.post(f"/v1/projects/{team.project}/model-versions/{version_id}:approve")
+    assert ok.status_code == 200 and ok.json()["state"] == "approved"
+
+    events = _events(team, "model_version.approved")
+    assert _of_job(events, job_id, version_id) == [
+        "training_job.submitted",
+        "training_job.admitted",
+        "privacy_budget.reserved",
+        "privacy_budget.charged",
+        "training_job.started",
+        "training_job.succeeded",
+        "model_version.registered",
+        "model_version.approved",
+    ]
+    assert _of_job(events, refused_id) == ["training_job.submitted", "training_job.refused"]
+
+    # Nothing sensitive at rest: neither the canary nor any stretch of the weights.
+    with team.http() as http:
+        exported = http.get(f"/v1/projects/{team.project}/model-versions/{version_id}/export")
+    assert exported.status_code == 200
+    with tarfile.open(fileobj=io.BytesIO(exported.content)) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("model.safetensors"))
+        extracted = tar.extractfile(member)
+        assert extracted is not None
+        weights = extracted.read()
+    windows = [weights[i : i + 48] for i in range(len(weights) - 48, 1024, -4093)]
+    windows = [w for w in windows if len(set(w)) > 24][:20]
+    assert len(windows) >= 5
+    for path in _files(team.server.home):
+        data = path.read_bytes()
+        assert canary.encode() not in data, path
+        assert not any(w in data for w in windows), f"plaintext weights in {path}"
+    assert canary not in team.server.logs()
+
+
+def test_worker_sigkill_mid_training(tmp_path: Path, tiny_catalog: Path) -> None:
+    server = _start(tmp_path, tiny_catalog, PRIVET_JOBS_HEARTBEAT_TIMEOUT_S="3")
+    try:
+        team = _team(server)
+        version = _upload(team, make_rows(80), epsilon_total=5.0)
+        slow = _submit(team, version["id"], epochs=100, batch_size=4, physical_batch_size=4)
+        assert slow.status_code == 201, slow.text
+        job_id = slow.json()["id"]
+        running = _wait(
+            team, job_id, lambda j: (j["progress"] or {}).get("step", 0) > 0 or _done(j)
+        )
+        assert running["state"] == "running", running
+        pid = int(running["worker_id"].rsplit("-", 2)[1])
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+
+        failed = _wait(team, job_id, _done, timeout=60)
+        assert failed["state"] == "failed"
+        assert "stopped sending heartbeats" in failed["reason"]
+        assert time.monotonic() - killed_at < 30
+        with team.http(team.engineer) as http:
+            assert http.get(f"/v1/projects/{team.project}/models").json() == []
+        # ε stays charged: 3 of 5 are gone, so another 3 no longer fits.
+        assert _submit(team, version["id"]).status_code == 409
+        events = _events(team, "training_job.failed")
+        assert _of_job(events, job_id) == [
+            "training_job.submitted",
+            "training_job.admitted",
+            "privacy_budget.reserved",
+            "privacy_budget.charged",
+            "training_job.started",
+            "training_job.failed",
+        ]
+        # The restarted local worker runs the next job.
+        nxt = _submit(team, version["id"], target_epsilon=2.0)
+        assert nxt.status_code == 201
+        assert _wait(team, nxt.json()["id"], _done)["state"] == "succeeded"
+    finally:
+        stop_server(server)
+
+
+@pytest.mark.slow
+def test_minilm_head_strategy_under_two_minutes(team: Team) -> None:
+    """The shipped MiniLM-L6 base model, head strategy, ε = 3 (the issue's acceptance run)."""
+    version = _upload(team, make_rows(400), epsilon_total=8.0)
+    started = time.monotonic()
+    submitted = _submit(
+        team,
+        version["id"],
+        base_model="minilm-l6",
+        strategy="head",
+        epochs=2,
+        batch_size=64,
+        physical_batch_size=64,
+        max_length=32,
+        learning_rate=0.01,
+    )
+    assert submitted.status_code == 201, submitted.text
+    job = _wait(team, submitted.json()["id"], _done, timeout=240)
+    took = time.monotonic() - started
+    assert job["state"] == "succeeded", job["reason"]
+    print(f"MiniLM-L6 head, ε=3: {took:.1f} s, accuracy {job['result']['metrics']['accuracy']}")
+    assert took < 120
+    with team.http(team.approver) as http:
+        vid = job["model_version_id"]
+        assert (
+            http.post(f"/v1/projects/{team.project}/model-versions/{vid}:approve").status_code
+            == 200
+        )
