@@ -12,7 +12,7 @@ the gap in points (target <= 3). Long on a 2-core CPU: shrink with the env vars 
 from __future__ import annotations
 
 import pytest
-import training_bench
+from tests.benchmarks import training_bench
 
 
 @pytest.mark.shared_data

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-import training_bench
+from tests.benchmarks import training_bench
 
 
 def test_step_time_ratio() -> None:

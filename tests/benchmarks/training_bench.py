@@ -8,6 +8,8 @@ Figures are ratios against a baseline measured in the same run. Also a CLI:
     python tests/benchmarks/training_bench.py sms    (PRIVET_BENCH_SMS_ROWS)
 
 Data comes from ../shared/data relative to the repository (override: PRIVET_SHARED_DATA).
+PRIVET_BENCH_THREADS sets torch's intra-op threads for the CLI (e.g. 1 on a shared machine,
+where idle OpenMP threads spinning inflate CPU time).
 """
 
 from __future__ import annotations
@@ -318,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     strategies = args.strategies.split(",")
     modes = args.modes.split(",")
     torch.manual_seed(0)
+    if os.environ.get("PRIVET_BENCH_THREADS"):
+        torch.set_num_threads(int(os.environ["PRIVET_BENCH_THREADS"]))
     if args.what == "speed":
         speed_report(strategies, modes, args.reps)
     elif args.what == "memory":
