@@ -82,6 +82,14 @@ def test_late_commit_and_rollback_never_gap_or_duplicate(engine: Engine, ledger:
     ledger.integrate_now()
     assert [i for i, _ in _leaves(engine)] == [0, 1, 2]
     if not sqlite:
+        # while the early writer is open, the floor must stay below its id
+        for _ in range(3):
+            ledger.integrate_pass()
+        with engine.connect() as conn:
+            floor = conn.execute(
+                text("SELECT floor_entry_id FROM ledger_tree_states ORDER BY id DESC LIMIT 1")
+            ).scalar_one()
+        assert floor < early_id
         early.commit()
     early.close()
     _emit(engine, 2)

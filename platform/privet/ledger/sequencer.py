@@ -26,11 +26,11 @@ every id is integrated or will never exist:
   id integrated.
 - PostgreSQL: ids come from a sequence outside transactions, so a missing id may be a
   rollback (a permanent gap) or a transaction still running (a late commit). Migration
-  0002 makes each inserting transaction take an xid *before* it draws its id. When the
-  sequencer sees max id M, it records the snapshot's xmax X (taken after seeing M):
-  whoever drew an id below M had its xid before M committed, so its xid is below X.
-  Once ``pg_snapshot_xmin(pg_current_snapshot()) >= X`` every such transaction has
-  ended, so every id <= M is visible or never will be: the floor moves to M.
+  0002 makes each inserting transaction take a shared advisory "writer lock" (held until
+  it ends) *before* it draws its id. When the sequencer sees max id M it records the
+  virtual xids V of the writer-lock holders: whoever drew an id below M took the lock
+  before M committed, so it has ended or is in V. Once no member of V holds the lock,
+  every id <= M is visible or never will be: the floor moves to M.
 """
 
 from __future__ import annotations
@@ -100,6 +100,16 @@ _checkpoints = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
 #: pg_advisory_xact_lock key of the sequencer ("privet.l" as a big-endian int64).
 SEQUENCER_LOCK_KEY = int.from_bytes(b"privet.l", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
+#: Shared advisory lock every transaction takes (in the BEFORE INSERT trigger of
+#: ledger_entries, migration 0002) before it draws an entry id ("privet.w").
+WRITER_LOCK_KEY = int.from_bytes(b"privet.w", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+_WRITERS_SQL = text(
+    "SELECT DISTINCT virtualtransaction FROM pg_locks WHERE locktype = 'advisory' "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND classid::bigint = :hi AND objid::bigint = :lo AND objsubid = 1"
+)
+
 _PENDING_SQL = text(
     "SELECT e.id, e.event, e.created_at FROM ledger_entries e WHERE e.id > :floor "
     "AND NOT EXISTS (SELECT 1 FROM ledger_leaves l WHERE l.entry_id = e.id) "
@@ -137,7 +147,7 @@ class _State:
     root: bytes
     floor: int
     settle_id: int | None
-    settle_xmax: int | None
+    settle_vxids: str | None
 
 
 def _node_reader(
@@ -234,7 +244,7 @@ class Ledger:
                 _states.c.root_hash,
                 _states.c.floor_entry_id,
                 _states.c.settle_entry_id,
-                _states.c.settle_xmax,
+                _states.c.settle_vxids,
             )
             .order_by(_states.c.id.desc())
             .limit(1)
@@ -278,6 +288,14 @@ class Ledger:
 
     # -- the pass ----------------------------------------------------------------------
 
+    def _writers_in_flight(self, conn: Connection) -> set[str]:
+        """PostgreSQL: virtual transaction ids of the transactions in this database that
+        have inserted ledger entries and not ended (they hold the writer lock)."""
+        rows = conn.execute(
+            _WRITERS_SQL, {"hi": WRITER_LOCK_KEY >> 32, "lo": WRITER_LOCK_KEY & 0xFFFFFFFF}
+        )
+        return {str(r[0]) for r in rows}
+
     def _lock_sequencer(self, conn: Connection, wait: bool) -> bool:
         if not self.is_sqlite:
             if wait:
@@ -314,14 +332,12 @@ class Ledger:
                 return result
             state = self._read_state(conn)
             settled = True
-            if not self.is_sqlite and state.settle_xmax is not None:
-                xmin = conn.execute(
-                    text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-                ).scalar_one()
-                settled = int(xmin) >= int(state.settle_xmax)
+            if not self.is_sqlite and state.settle_vxids:
+                # settled once none of the writers in flight at the settle point remains
+                settled = not (set(state.settle_vxids.split(",")) & self._writers_in_flight(conn))
             rows = conn.execute(_PENDING_SQL, {"floor": state.floor, "limit": ls.batch_size}).all()
             cut = len(rows) >= ls.batch_size
-            new_floor, settle_id, settle_xmax = state.floor, state.settle_id, state.settle_xmax
+            new_floor, settle_id, settle_vxids = state.floor, state.settle_id, state.settle_vxids
             if self.is_sqlite:
                 if rows:
                     new_floor = int(rows[-1][0])
@@ -331,16 +347,12 @@ class Ledger:
                         new_floor = max(new_floor, int(rows[-1][0]))
                     else:
                         new_floor = max(new_floor, int(settle_id))
-                        settle_id = settle_xmax = None
+                        settle_id = settle_vxids = None
                 if settle_id is None:
                     max_id = conn.execute(text("SELECT max(id) FROM ledger_entries")).scalar()
                     if max_id is not None and int(max_id) > new_floor:
                         settle_id = int(max_id)
-                        settle_xmax = int(
-                            conn.execute(
-                                text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
-                            ).scalar_one()
-                        )
+                        settle_vxids = ",".join(sorted(self._writers_in_flight(conn)))
             rng = self._compact_range(conn, state)
             now = utcnow()
             overlay: dict[tuple[int, int], bytes] = {}
@@ -363,7 +375,7 @@ class Ledger:
                 bool(rows)
                 or new_floor != state.floor
                 or settle_id != state.settle_id
-                or settle_xmax != state.settle_xmax
+                or settle_vxids != state.settle_vxids
             )
             if changed:
                 conn.execute(
@@ -373,7 +385,7 @@ class Ledger:
                         "root_hash": root,
                         "floor_entry_id": new_floor,
                         "settle_entry_id": settle_id,
-                        "settle_xmax": settle_xmax,
+                        "settle_vxids": settle_vxids,
                         "created_at": now,
                     },
                 )

@@ -11,16 +11,20 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, and_, exists, func, select, text
+from sqlalchemy import Connection, Engine, and_, create_engine, exists, func, select, text
+from sqlalchemy import event as sa_event
 from sqlmodel import Session
 
+from privet.db import is_sqlite
 from privet.kit.errors import InvalidInputError, NotFoundError
 from privet.ledger.sequencer import Ledger, _node_reader, get_ledger
 from privet.ledger.tables import (
@@ -148,6 +152,41 @@ class LedgerVerifyReport(BaseModel):
 
 def _ledger(session: Session) -> Ledger:
     return get_ledger(session.get_bind())  # type: ignore[arg-type]
+
+
+_read_engines: dict[str, Engine] = {}
+_read_engines_lock = threading.Lock()
+
+
+@contextmanager
+def _bulk_reader(session: Session) -> Iterator[Connection]:
+    """A connection for long reads (export, verify).
+
+    On SQLite the platform's engine begins every transaction with BEGIN IMMEDIATE, which
+    would hold the database write lock (and stall every writer) for the whole read; long
+    reads use a plain read-only connection instead, whose statements each read a WAL
+    snapshot. The ledger is append-only, so chunks read at different moments agree. On
+    PostgreSQL the session's own connection is used.
+    """
+    bind = session.get_bind()
+    if not isinstance(bind, Engine) or not is_sqlite(bind):
+        yield session.connection()
+        return
+    url = bind.url.render_as_string(hide_password=False)
+    with _read_engines_lock:
+        engine = _read_engines.get(url)
+        if engine is None:
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+            @sa_event.listens_for(engine, "connect")
+            def _read_only(dbapi_connection: Any, _record: Any) -> None:
+                dbapi_connection.isolation_level = None  # no implicit BEGIN
+                dbapi_connection.execute("PRAGMA query_only=ON")
+                dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+            _read_engines[url] = engine
+    with engine.connect() as conn:
+        yield conn
 
 
 def _tree_size(conn: Connection) -> int:
@@ -365,7 +404,11 @@ def export_bundle(*, session: Session, out: Path, progress: Progress | None = No
     checkpoints and the verifier key to ``out`` (atomically). Call ``integrate_now``
     first to include everything committed so far."""
     ledger = _ledger(session)
-    conn = session.connection()
+    with _bulk_reader(session) as conn:
+        return _export(conn, ledger, Path(out), progress)
+
+
+def _export(conn: Connection, ledger: Ledger, out: Path, progress: Progress | None) -> ExportResult:
     notes = [
         str(n)
         for n in conn.execute(
@@ -384,7 +427,6 @@ def export_bundle(*, session: Session, out: Path, progress: Progress | None = No
                 raise RuntimeError(f"ledger damaged at index {expected}: run `privet audit verify`")
             yield event
 
-    out = Path(out)
     write_bundle(
         out,
         verifier_key=ledger.verifier,
@@ -458,9 +500,9 @@ def verify_ledger(
         return report
     report.key = str(verifier)
     report.origin = verifier.name
-    conn = session.connection()
     try:
-        _verify(conn, verifier, trusted_checkpoint, check_nodes, progress, report)
+        with _bulk_reader(session) as conn:
+            _verify(conn, verifier, trusted_checkpoint, check_nodes, progress, report)
     except _Fail as exc:
         report.message = str(exc)
         report.bad_entry = exc.entry
@@ -546,9 +588,17 @@ def _verify(
             raise _Fail(f"{name} has size 0 but a non-empty root")
 
     # 2. leaves and entries, in index order.
-    n_leaves = int(conn.execute(select(func.count()).select_from(_leaves)).scalar() or 0)
-    max_idx = conn.execute(select(func.max(_leaves.c.idx))).scalar()
-    n = 0 if max_idx is None else int(max_idx) + 1
+    # One statement, one snapshot: the sequencer writes leaves and the tree state together,
+    # so even while it runs the two agree here.
+    snap = conn.execute(
+        text(
+            "SELECT (SELECT count(*) FROM ledger_leaves), (SELECT max(idx) FROM ledger_leaves), "
+            "(SELECT tree_size FROM ledger_tree_states ORDER BY id DESC LIMIT 1)"
+        )
+    ).one()
+    n_leaves = int(snap[0] or 0)
+    n = 0 if snap[1] is None else int(snap[1]) + 1
+    state_size = None if snap[2] is None else int(snap[2])
     stops = sorted(s for s in targets if s <= n)
     stop_i = 0
     prev_stop = 0
@@ -614,29 +664,37 @@ def _verify(
     report.tree_size = n
     report.root_hash = tree.root().hex()
 
-    # 3. the sequencer's own records.
+    # 3. the sequencer's own records (the state that produced size n: later passes may
+    # have added more since).
+    if state_size is not None and state_size != n:
+        raise _Fail(
+            f"the tree state says size {state_size} but the leaves go up to size {n}: leaves "
+            "were removed or added outside the sequencer",
+            entry=min(state_size, n),
+        )
     state = conn.execute(
-        select(_states.c.tree_size, _states.c.root_hash, _states.c.floor_entry_id)
+        select(_states.c.root_hash, _states.c.floor_entry_id)
+        .where(_states.c.tree_size == n)
         .order_by(_states.c.id.desc())
         .limit(1)
     ).first()
     if state is not None:
-        if int(state[0]) != n or bytes(state[1]) != tree.root():
+        if bytes(state[0]) != tree.root():
             raise _Fail(
-                f"the tree state says size {state[0]} root {bytes(state[1]).hex()[:16]}…, the "
-                f"leaves give size {n} root {report.root_hash[:16]}…"
+                f"the tree state of size {n} says root {bytes(state[0]).hex()[:16]}…, the "
+                f"entries give {report.root_hash[:16]}…"
             )
         lost = conn.execute(
             text(
                 "SELECT min(e.id) FROM ledger_entries e WHERE e.id <= :floor AND NOT EXISTS "
                 "(SELECT 1 FROM ledger_leaves l WHERE l.entry_id = e.id)"
             ),
-            {"floor": int(state[2])},
+            {"floor": int(state[1])},
         ).scalar()
         if lost is not None:
             raise _Fail(f"entry id {lost} was accepted but its leaf is gone")
     elif n:
-        raise _Fail("the tree has leaves but no tree state")
+        raise _Fail(f"the tree has {n} leaves but no tree state of that size")
     dup = conn.execute(
         select(_leaves.c.entry_id).group_by(_leaves.c.entry_id).having(func.count() > 1).limit(1)
     ).scalar()

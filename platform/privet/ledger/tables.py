@@ -82,10 +82,10 @@ class LedgerTreeState(SQLModel, table=True):
     root_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     #: Every entry id <= floor is integrated or will never exist.
     floor_entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
-    #: PostgreSQL only: gaps below settle_entry_id are final once every transaction
-    #: with an xid below settle_xmax has ended (see sequencer.py).
+    #: PostgreSQL only: gaps below settle_entry_id are final once none of the writer
+    #: transactions listed in settle_vxids (virtual xids, comma-separated) is running.
     settle_entry_id: int | None = Field(default=None, sa_column=Column(BigInteger))
-    settle_xmax: int | None = Field(default=None, sa_column=Column(BigInteger))
+    settle_vxids: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 

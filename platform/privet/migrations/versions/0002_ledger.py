@@ -6,8 +6,9 @@ cluster-wide role ``privet_app`` (created if missing) gets only SELECT and INSER
 ledger tables; run the application as a login role that is a member of it.
 
 On PostgreSQL ``ledger_entries.id`` is assigned by a BEFORE INSERT trigger that first
-makes sure the inserting transaction has an xid: the sequencer relies on "a transaction
-holds an xid before it draws an entry id" to decide when a gap in entry ids is final.
+takes a shared transaction-level advisory lock (the "writer lock"): the sequencer relies
+on "a transaction holds the writer lock, until it ends, from before it draws an entry id"
+to decide when a gap in entry ids is final (see privet/ledger/sequencer.py).
 
 Revision ID: 0002_ledger
 Revises: 0001_foundation
@@ -89,7 +90,7 @@ def upgrade() -> None:
         sa.Column("root_hash", sa.LargeBinary(32), nullable=False),
         sa.Column("floor_entry_id", sa.BigInteger, nullable=False),
         sa.Column("settle_entry_id", sa.BigInteger),
-        sa.Column("settle_xmax", sa.BigInteger),
+        sa.Column("settle_vxids", sa.Text),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         **auto,
     )
@@ -119,15 +120,19 @@ def _sqlite_triggers() -> None:
             )
 
 
+WRITER_LOCK_KEY = int.from_bytes(b"privet.w", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
 def _postgres_objects() -> None:
     op.execute("CREATE SEQUENCE ledger_entries_id_seq AS BIGINT OWNED BY ledger_entries.id")
     op.execute(
-        """
+        f"""
         CREATE FUNCTION privet_ledger_assign_entry_id() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
-            -- Take an xid before drawing the id: the sequencer's gap rule depends on it.
-            PERFORM pg_current_xact_id();
+            -- Hold the writer lock before drawing the id (until the transaction ends):
+            -- the sequencer's gap rule depends on it. Key: b"privet.w" as an int64.
+            PERFORM pg_advisory_xact_lock_shared({WRITER_LOCK_KEY});
             NEW.id := nextval('ledger_entries_id_seq');
             RETURN NEW;
         END $$
