@@ -321,3 +321,78 @@ def test_minilm_head_strategy_under_two_minutes(team: Team) -> None:
             http.post(f"/v1/projects/{team.project}/model-versions/{vid}:approve").status_code
             == 200
         )
+
+
+def _cli(team: Team, key: str, *args: str) -> Any:
+    import subprocess
+
+    from tests.e2e.conftest import PRIVET
+
+    env = {**os.environ, "PRIVET_URL": team.server.url, "PRIVET_API_KEY": key, "COLUMNS": "200"}
+    return subprocess.run(
+        [PRIVET, *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_cli_submit_watch_and_models(team: Team, tmp_path: Path) -> None:
+    version = _upload(team, make_rows(80), epsilon_total=5.0)
+    run = _cli(
+        team,
+        team.engineer,
+        "train",
+        "submit",
+        team.project,
+        "--dataset-version",
+        version["id"],
+        "--epsilon",
+        "3",
+        "--base-model",
+        TINY,
+        "--strategy",
+        "full",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--physical-batch-size",
+        "16",
+        "--max-length",
+        "16",
+        "--watch",
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "succeeded" in run.stdout and "model version" in run.stdout
+    listed = _cli(team, team.engineer, "models", "list", team.project)
+    assert listed.returncode == 0 and "candidate" in listed.stdout, listed.stderr
+    with team.http(team.engineer) as http:
+        model = http.get(f"/v1/projects/{team.project}/models").json()[0]
+        vid = http.get(f"/v1/projects/{team.project}/models/{model['id']}").json()["versions"][0][
+            "id"
+        ]
+    card = _cli(team, team.engineer, "models", "show", team.project, vid, "--card")
+    assert card.returncode == 0 and "## Privacy" in card.stdout
+    own = _cli(team, team.engineer, "models", "approve", team.project, vid)
+    assert own.returncode == 1 and "403" in own.stderr
+    ok = _cli(team, team.approver, "models", "approve", team.project, vid)
+    assert ok.returncode == 0 and "approved" in ok.stdout, ok.stderr
+    out = tmp_path / "export.tar"
+    exported = _cli(
+        team, team.server.admin_key, "models", "export", team.project, vid, "--out", str(out)
+    )
+    assert exported.returncode == 0, exported.stderr
+    with tarfile.open(out) as tar:
+        assert any(m.name.endswith("README.md") for m in tar.getmembers())
+    over = _cli(
+        team,
+        team.engineer,
+        "train",
+        "submit",
+        team.project,
+        "--dataset-version",
+        version["id"],
+        "--epsilon",
+        "3",
+        "--base-model",
+        TINY,
+    )
+    assert over.returncode == 1 and "409" in over.stderr and "left" in over.stderr
