@@ -198,3 +198,35 @@ def test_canary_absent_from_every_file_and_table(client, admin, project, runtime
                     .all()
                 )
                 assert not any(canary in (row or "") for row in dump), table
+
+
+def test_erase_subjects_in_project_covers_every_dataset(client, admin, project, runtime) -> None:  # type: ignore[no-untyped-def]
+    from privet.datasets import service
+    from privet.db import session_scope
+
+    rows = make_rows(30)
+    rows[2]["customer"] = "bob-1"
+    a = upload(client, admin.headers, project, to_csv(rows)).json()
+    b = upload(
+        client, admin.headers, project, to_csv(rows), decl=declarations(name="second")
+    ).json()
+    plain = [{k: v for k, v in r.items() if k != "customer"} for r in make_rows(30)]
+    upload(
+        client,
+        admin.headers,
+        project,
+        to_csv(plain, columns=("text", "label")),
+        decl=declarations(name="anon", contains_personal_data=False, subject_id_column=None),
+    )
+    with session_scope(runtime.engine) as session:
+        results = service.erase_subjects_in_project(
+            session,
+            provider=runtime.key_provider,
+            store=runtime.blobs,
+            settings=runtime.settings,
+            project_id=project,
+            subject_ids=["bob-1"],
+            actor=admin.principal_id,
+        )
+    assert sorted(r.dataset_id for r in results) == sorted([a["dataset_id"], b["dataset_id"]])
+    assert all(r.rows_removed == 1 and r.new_version is not None for r in results)

@@ -833,6 +833,40 @@ def erase_subjects(
     )
 
 
+def erase_subjects_in_project(
+    session: Session,
+    *,
+    provider: KeyProvider,
+    store: BlobStore,
+    settings: Settings,
+    project_id: str,
+    subject_ids: Sequence[str],
+    actor: str,
+) -> list[ErasureResult]:
+    """``erase_subjects`` on every dataset of a project that declares a subject-id column
+    (what a platform-wide data-subject erasure request runs per project)."""
+    results: list[ErasureResult] = []
+    for dataset in list_datasets(session, project_id=project_id):
+        active = [
+            v
+            for v in list_versions(session, dataset_id=dataset.id)
+            if v.state == VersionState.active
+        ]
+        if active and max(active, key=lambda v: v.number).declarations.get("subject_id_column"):
+            results.append(
+                erase_subjects(
+                    session,
+                    provider=provider,
+                    store=store,
+                    settings=settings,
+                    dataset=dataset,
+                    subject_ids=subject_ids,
+                    actor=actor,
+                )
+            )
+    return results
+
+
 # --- retention -------------------------------------------------------------------------------
 
 
