@@ -167,3 +167,26 @@ def test_cli_verify_export_checkpoint(filled: Engine, ledger: Ledger, tmp_path: 
         conn.execute(text("DELETE FROM ledger_leaves WHERE idx = 3"))
     res = runner.invoke(audit_app, ["verify", "--trusted-checkpoint", str(kept)])
     assert res.exit_code == 1 and "leaf index 3" in res.output
+
+
+def test_long_reads_do_not_block_or_wait_for_writers(filled: Engine, tmp_path: Path) -> None:
+    """Verify and export read while a writer holds SQLite's write lock (and vice versa)."""
+    import time
+
+    from sqlmodel import Session
+
+    from privet.db import read_session
+
+    writer = Session(filled)
+    emit(writer, type="test.pending", actor="prn_w")  # holds the write lock on SQLite
+    try:
+        started = time.monotonic()
+        with session_scope(filled) as s:
+            assert svc.verify_ledger(session=s).ok
+        with read_session(filled) as s:
+            assert svc.verify_ledger(session=s).ok
+            svc.export_bundle(session=s, out=tmp_path / "b.bundle")
+        assert time.monotonic() - started < 10
+    finally:
+        writer.rollback()
+        writer.close()

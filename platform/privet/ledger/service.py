@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, and_, create_engine, exists, func, se
 from sqlalchemy import event as sa_event
 from sqlmodel import Session
 
-from privet.db import is_sqlite
+from privet.db import READ_ONLY, is_sqlite
 from privet.kit.errors import InvalidInputError, NotFoundError
 from privet.ledger.sequencer import Ledger, _node_reader, get_ledger
 from privet.ledger.tables import (
@@ -169,7 +169,11 @@ def _bulk_reader(session: Session) -> Iterator[Connection]:
     PostgreSQL the session's own connection is used.
     """
     bind = session.get_bind()
-    if not isinstance(bind, Engine) or not is_sqlite(bind):
+    if (
+        not isinstance(bind, Engine)
+        or not is_sqlite(bind)
+        or bind.get_execution_options().get(READ_ONLY)  # privet.db.read_session: a snapshot
+    ):
         yield session.connection()
         return
     url = bind.url.render_as_string(hide_password=False)
