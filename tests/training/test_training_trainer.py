@@ -19,6 +19,7 @@ from privet.training.trainer import (
     ConfigError,
     NonPrivateRefused,
     TrainingConfig,
+    privacy_plan,
     train,
 )
 
@@ -95,6 +96,12 @@ def test_private_run_records_everything_and_epsilon_recomputes(
     assert result.strategy.strategy == "top-1" and result.seed == 7 and result.epochs == 2
     assert result.label_names == ("neg", "pos")
     assert 0.0 <= result.metrics.accuracy <= 1.0
+    planned = privacy_plan(CONFIG, 200)  # what admission sees is what training used
+    assert (planned.noise_multiplier, planned.steps, planned.epsilon) == (
+        p.noise_multiplier,
+        p.steps,
+        p.epsilon,
+    )
     record = result.to_dict()
     assert "weights" not in record and len(record["weights_sha256"]) == 64
 

@@ -37,6 +37,7 @@ from privet.training.trainer import (
     PrivacyRecord,
     TrainingConfig,
     TrainingResult,
+    privacy_plan,
     train,
 )
 
@@ -60,6 +61,7 @@ __all__ = [
     "load_finetuned",
     "metrics_from_predictions",
     "plan",
+    "privacy_plan",
     "reservation_amount",
     "train",
 ]

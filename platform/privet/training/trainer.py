@@ -177,6 +177,28 @@ def weights_to_bytes(model: torch.nn.Module, metadata: dict[str, str]) -> bytes:
     return len(text).to_bytes(8, "little") + text + raw[8 + size :]
 
 
+def privacy_plan(config: TrainingConfig, n: int) -> accounting.PrivacyPlan:
+    """The noise multiplier, sample rate, steps and δ a private run on `n` rows will use.
+
+    Pure and cheap: admission can call it to show (and check) what will be spent before
+    any data is touched; `train` uses exactly this plan.
+    """
+    config.validate(n)
+    if not config.private or config.target_epsilon is None:
+        raise ConfigError("only private training has a privacy plan")
+    sample_rate, total_steps = accounting.steps_for(
+        n=n, logical_batch_size=config.logical_batch_size, epochs=config.epochs
+    )
+    delta = config.delta if config.delta is not None else accounting.default_delta(n)
+    return accounting.plan(
+        target_epsilon=config.target_epsilon,
+        delta=delta,
+        sample_rate=sample_rate,
+        steps=total_steps,
+        accountant=config.accountant,
+    )
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -227,18 +249,8 @@ def train(
     plan: accounting.PrivacyPlan | None = None
     engine: PrivateEngine | NonPrivateEngine
     if config.private:
-        assert config.target_epsilon is not None
-        sample_rate, total_steps = accounting.steps_for(
-            n=n, logical_batch_size=config.logical_batch_size, epochs=config.epochs
-        )
-        delta = config.delta if config.delta is not None else accounting.default_delta(n)
-        plan = accounting.plan(
-            target_epsilon=config.target_epsilon,
-            delta=delta,
-            sample_rate=sample_rate,
-            steps=total_steps,
-            accountant=config.accountant,
-        )
+        plan = privacy_plan(config, n)
+        total_steps = plan.steps
         engine = PrivateEngine(
             model,
             optimizer,
