@@ -167,3 +167,45 @@ def test_canonical_form_roundtrip_and_digest() -> None:
     import hashlib
 
     assert ingest.digest == "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+def _ingest_content(fmt: str, data: bytes, decl: Declarations) -> tuple[Ingest, bytes]:
+    ingest = Ingest(decl)
+    chunks = [data[i : i + 4099] for i in range(0, len(data), 4099)]
+    rows = formats.read_rows(formats.DataFormat(fmt), chunks, decl, spool_dir=Path("/nonexistent"))
+    return ingest, b"".join(ingest.canonical(rows))
+
+
+def test_batched_fast_path_equals_row_path_across_formats() -> None:
+    from tests.datasets.conftest import make_rows, to_csv, to_jsonl, to_tsv
+
+    rows = make_rows(5000, seed=4)
+    rows[1500]["text"] = 'two\nlines, "quoted"'  # multi-line CSV record inside a batch
+    rows[3000]["text"] = "mail me: x@y.org"
+    decl = _decl(subject_id_column="customer", contains_personal_data=True)
+    csv_ingest, csv_content = _ingest_content("csv", to_csv(rows), decl)
+    rows[1500]["text"] = "two lines, quoted"
+    csv_rows = list(decode_rows([csv_content]))
+    assert len(csv_rows) == 5000 and csv_rows[1500][0] == 'two\nlines, "quoted"'
+    assert csv_ingest.pii.as_dict()["first_lines"] == {"email": [3003]}  # one extra line
+    tsv_ingest, tsv_content = _ingest_content("tsv", to_tsv(rows), decl)
+    jsonl_ingest, jsonl_content = _ingest_content("jsonl", to_jsonl(rows), decl)
+    assert tsv_content == jsonl_content
+    assert tsv_ingest.digest == jsonl_ingest.digest
+    assert tsv_ingest.pii.as_dict()["first_lines"] == {"email": [3002]}
+    assert jsonl_ingest.pii.as_dict()["first_lines"] == {"email": [3001]}
+    assert tsv_ingest.label_counts == jsonl_ingest.label_counts == {"0": 2500, "1": 2500}
+
+
+def test_errors_in_later_batches_have_exact_line_numbers() -> None:
+    from tests.datasets.conftest import make_rows, to_csv, to_tsv
+
+    rows = make_rows(4000, seed=5)
+    rows[1999]["text"] = " "  # line 2001
+    decl = _decl(subject_id_column="customer", contains_personal_data=True)
+    for fmt, encode in (("csv", to_csv), ("tsv", to_tsv)):
+        lines = encode(rows).split(b"\r\n")
+        lines[3499] = b"caf\xe9" + lines[3499]  # line 3500: bad UTF-8
+        with pytest.raises(InvalidInputError) as caught:
+            _ingest_content(fmt, b"\r\n".join(lines), decl)
+        assert caught.value.extensions["line_numbers"] == [2001, 3500], fmt

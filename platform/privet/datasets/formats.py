@@ -40,6 +40,26 @@ class RowError:
     problem: str
 
 
+@dataclass(slots=True)
+class Batch:
+    """Consecutive well-formed rows starting at line `start` (one line each), as columns:
+    the fast path, processed by Ingest with C-level operations."""
+
+    start: int
+    texts: list[str]
+    labels: list[str]
+    subjects: list[str] | None
+
+    def rows(self) -> Iterator[Row]:
+        subjects = self.subjects if self.subjects is not None else [None] * len(self.texts)
+        for i, (t, label, subj) in enumerate(zip(self.texts, self.labels, subjects, strict=True)):
+            yield (self.start + i, t, label, subj)
+
+
+Item = Row | RowError | Batch
+BATCH_ROWS = 1024
+
+
 _EXTENSIONS = {
     ".csv": DataFormat.csv,
     ".tsv": DataFormat.tsv,
@@ -183,7 +203,7 @@ def _decoded(chunks: Iterable[bytes], bad: list[int]) -> Iterator[str]:
     return itertools.chain.from_iterable(_text_lines(chunks, bad))
 
 
-def read_csv(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Row | RowError]:
+def read_csv(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Item]:
     cols = _Columns(decl)
     bad: list[int] = []
     reader = csv.reader(_decoded(chunks, bad), strict=True)
@@ -199,72 +219,102 @@ def read_csv(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Row | RowE
     ti, li = header.index(cols.text), header.index(cols.label)
     si = header.index(cols.subject) if cols.subject else None
     width = len(header)
-    last = reader.line_num
     while True:
-        start = last + 1
+        before = reader.line_num
+        records: list[list[str]] = []
+        failure: RowError | None = None
         try:
-            record = next(reader)
-        except StopIteration:
-            return
+            # extend keeps the records read before a parse error
+            records.extend(itertools.islice(reader, BATCH_ROWS))
         except csv.Error as exc:
-            last = reader.line_num
-            yield RowError(start, f"cannot be parsed as CSV: {exc}")
+            failure = RowError(reader.line_num, f"cannot be parsed as CSV: {exc}")
+        if not records and failure is None:
+            return
+        after = reader.line_num
+        simple = failure is None and after - before == len(records)
+        if (
+            simple
+            and not (bad and bad[0] <= after)
+            and len(records[0]) == width
+            and len(set(map(len, records))) == 1
+        ):
+            yield Batch(
+                start=before + 1,
+                texts=[r[ti] for r in records],
+                labels=[r[li] for r in records],
+                subjects=[r[si] for r in records] if si is not None else None,
+            )
             continue
-        last = reader.line_num
-        if bad and bad[0] <= last:
-            yield RowError(bad.pop(0), "not valid UTF-8")
-            bad[:] = [n for n in bad if n > last]
-            continue
-        if len(record) != width:
-            if not record:
-                continue
-            yield RowError(start, f"has {len(record)} fields, the header has {width}")
-            continue
-        yield (start, record[ti], record[li], record[si] if si is not None else None)
+        # slow path: multi-line records, bad encoding, wrong widths, blank lines, errors
+        start = before + 1
+        for record in records:
+            end = start + (0 if simple else sum(f.count("\n") for f in record))
+            if bad and bad[0] <= end:
+                yield RowError(bad[0], "not valid UTF-8")
+                bad[:] = [n for n in bad if n > end]
+            elif len(record) != width:
+                if record:
+                    yield RowError(start, f"has {len(record)} fields, the header has {width}")
+            else:
+                yield (start, record[ti], record[li], record[si] if si is not None else None)
+            start = end + 1
+        if failure is not None:
+            yield failure
 
 
-def read_tsv(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Row | RowError]:
+def read_tsv(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Item]:
     cols = _Columns(decl)
     bad: list[int] = []
-    blocks = _text_lines(chunks, bad)
-    header_line: str | None = None
     number = 0
     ti = li = width = 0
     si: int | None = None
-    for lines in blocks:
-        for line in lines:
-            number += 1
-            if bad and bad[0] == number:
+    header: list[str] | None = None
+    for lines in _text_lines(chunks, bad):
+        first = number + 1
+        number += len(lines)
+        if header is None:
+            if bad and bad[0] == 1:
+                raise InvalidInputError("line 1: the header is not valid UTF-8", line_numbers=[1])
+            header = lines[0].rstrip("\r\n").split("\t")
+            cols.check(header)
+            ti, li = header.index(cols.text), header.index(cols.label)
+            si = header.index(cols.subject) if cols.subject else None
+            width = len(header)
+            lines = lines[1:]
+            first += 1
+        if not lines:
+            continue
+        stripped = [line.rstrip("\r\n") for line in lines]
+        fields = [line.split("\t") for line in stripped]
+        if (
+            not (bad and bad[0] <= number)
+            and "" not in stripped
+            and len(fields[0]) == width
+            and len(set(map(len, fields))) == 1
+        ):
+            yield Batch(
+                start=first,
+                texts=[f[ti] for f in fields],
+                labels=[f[li] for f in fields],
+                subjects=[f[si] for f in fields] if si is not None else None,
+            )
+            continue
+        for offset, (line, parts) in enumerate(zip(stripped, fields, strict=True)):
+            at = first + offset
+            if bad and bad[0] == at:
                 bad.pop(0)
-                if number == 1:
-                    raise InvalidInputError(
-                        "line 1: the header is not valid UTF-8", line_numbers=[1]
-                    )
-                yield RowError(number, "not valid UTF-8")
+                yield RowError(at, "not valid UTF-8")
+            elif not line:
                 continue
-            line = line.rstrip("\r\n")
-            if header_line is None:
-                header_line = line
-                header = line.split("\t")
-                cols.check(header)
-                ti, li = header.index(cols.text), header.index(cols.label)
-                si = header.index(cols.subject) if cols.subject else None
-                width = len(header)
-                continue
-            if not line:
-                continue
-            fields = line.split("\t")
-            if len(fields) != width:
-                yield RowError(
-                    number, f"has {len(fields)} tab-separated fields, the header has {width}"
-                )
-                continue
-            yield (number, fields[ti], fields[li], fields[si] if si is not None else None)
-    if header_line is None:
+            elif len(parts) != width:
+                yield RowError(at, f"has {len(parts)} tab-separated fields, the header has {width}")
+            else:
+                yield (at, parts[ti], parts[li], parts[si] if si is not None else None)
+    if header is None:
         raise InvalidInputError("the file is empty: a header row is required")
 
 
-def read_jsonl(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Row | RowError]:
+def read_jsonl(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Item]:
     cols = _Columns(decl)
     expected = set(cols.expected)
     for number, raw in enumerate(_lines(chunks), start=1):
@@ -316,9 +366,7 @@ def read_jsonl(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Row | Ro
         yield (number, text, label, subject)
 
 
-def read_parquet(
-    chunks: Iterable[bytes], decl: Declarations, *, spool_dir: Path
-) -> Iterator[Row | RowError]:
+def read_parquet(chunks: Iterable[bytes], decl: Declarations, *, spool_dir: Path) -> Iterator[Item]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -375,7 +423,7 @@ def read_parquet(
 
 def read_rows(
     fmt: DataFormat, chunks: Iterable[bytes], decl: Declarations, *, spool_dir: Path
-) -> Iterator[Row | RowError]:
+) -> Iterator[Item]:
     if fmt is DataFormat.csv:
         return read_csv(chunks, decl)
     if fmt is DataFormat.tsv:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from json.encoder import encode_basestring
 from typing import Any
 
-from privet.datasets.formats import Row, RowError
+from privet.datasets.formats import Batch, Item, Row, RowError
 from privet.datasets.models import MAX_LABELS, MIN_ROWS_PER_LABEL, Declarations
 from privet.datasets.pii import PiiScan, may_hold_pii
 from privet.kit.errors import InvalidInputError
@@ -26,6 +28,9 @@ from privet.kit.errors import InvalidInputError
 MAX_REPORTED_ERRORS = 20
 BATCH_CHARS = 256 * 1024
 _enc = encode_basestring  # what json.dumps(..., ensure_ascii=False) uses for strings
+
+
+_LINE = "[{},{},{}]\n".format
 
 
 def row_line(text: str, label: str, subject: str | None) -> str:
@@ -104,60 +109,105 @@ class Ingest:
         batch.clear()
         return data
 
-    def canonical(self, rows: Iterable[Row | RowError]) -> Iterator[bytes]:
-        subjects: set[bytes] | None = set() if self.decl.subject_ids_unique else None
-        batch: list[str] = []
-        size = 0
+    def _row(self, row: Row) -> str | None:
+        """Check and count one row; its canonical line, or None (invalid, or not storing)."""
+        line, text, label, subject = row
+        if not text or text.isspace():
+            self._error(line, "empty text")
+            return None
+        if not label or label.isspace():
+            self._error(line, "empty label")
+            return None
+        if subject is not None:
+            if not subject or subject.isspace():
+                self._error(line, "empty subject id")
+                return None
+            if self._subjects is not None:
+                key = hashlib.blake2b(subject.encode(), digest_size=16).digest()
+                if key in self._subjects:
+                    self._error(line, "duplicate subject id (declared unique)")
+                    return None
+                self._subjects.add(key)
         counts = self.label_counts
-        trigger = may_hold_pii
-        scan = self.pii.scan
-        blake2b = hashlib.blake2b
-        for row in rows:
-            if type(row) is RowError:
-                self._error(row.line, row.problem)
-                if self.error_count >= MAX_REPORTED_ERRORS:
-                    break
+        if label in counts:
+            counts[label] += 1
+        elif len(counts) >= MAX_LABELS:
+            self._error(line, f"more than {MAX_LABELS} distinct labels")
+            return None
+        else:
+            counts[label] = 1
+        self.row_count += 1
+        if may_hold_pii(text):
+            self.pii.scan(text, line)
+        if self.error_count:
+            return None  # keep looking for more problems, store nothing
+        return row_line(text, label, subject)
+
+    def _batch_clean(self, batch: Batch) -> bool:
+        """No row of the batch can fail a per-row check (so C-level processing is exact)."""
+        isspace = str.isspace
+        columns = [batch.texts, batch.labels]
+        if batch.subjects is not None:
+            if self._subjects is not None:
+                return False
+            columns.append(batch.subjects)
+        return not any("" in c or any(map(isspace, c)) for c in columns)
+
+    def _batch(self, batch: Batch) -> str | None:
+        """A clean batch's canonical lines, built with C-level map/join (the fast path)."""
+        texts = batch.texts
+        counts = self.label_counts
+        for label, n in Counter(batch.labels).items():
+            counts[label] = counts.get(label, 0) + n
+        if len(counts) > MAX_LABELS:
+            self._error(batch.start, f"more than {MAX_LABELS} distinct labels")
+            return None
+        self.row_count += len(texts)
+        for i in compress(range(len(texts)), map(may_hold_pii, texts)):
+            self.pii.scan(texts[i], batch.start + i)
+        if self.error_count:
+            return None
+        subjects = (
+            map(_enc, batch.subjects) if batch.subjects is not None else repeat("null", len(texts))
+        )
+        return "".join(map(_LINE, map(_enc, texts), map(_enc, batch.labels), subjects))
+
+    def canonical(self, items: Iterable[Item]) -> Iterator[bytes]:
+        self._subjects = set() if self.decl.subject_ids_unique else None
+        out: list[str] = []
+        size = 0
+        for item in items:
+            if self.error_count >= MAX_REPORTED_ERRORS:
+                break
+            kind = type(item)
+            if kind is Batch:
+                assert isinstance(item, Batch)
+                if self._batch_clean(item):
+                    lines = self._batch(item)
+                    if lines:
+                        out.append(lines)
+                        size += len(lines)
+                else:
+                    for row in item.rows():
+                        line = self._row(row)
+                        if line is not None:
+                            out.append(line)
+                            size += len(line)
+            elif kind is RowError:
+                assert isinstance(item, RowError)
+                self._error(item.line, item.problem)
                 continue
-            line, text, label, subject = row  # type: ignore[misc]
-            if not text or text.isspace():
-                self._error(line, "empty text")
-                continue
-            if not label or label.isspace():
-                self._error(line, "empty label")
-                continue
-            if subject is not None:
-                if not subject or subject.isspace():
-                    self._error(line, "empty subject id")
-                    continue
-                if subjects is not None:
-                    key = blake2b(subject.encode(), digest_size=16).digest()
-                    if key in subjects:
-                        self._error(line, "duplicate subject id (declared unique)")
-                        continue
-                    subjects.add(key)
-            try:
-                counts[label] += 1
-            except KeyError:
-                if len(counts) >= MAX_LABELS:
-                    self._error(line, f"more than {MAX_LABELS} distinct labels")
-                    continue
-                counts[label] = 1
-            self.row_count += 1
-            if trigger(text):
-                scan(text, line)
-            if self.error_count:
-                if self.error_count >= MAX_REPORTED_ERRORS:
-                    break
-                continue  # keep looking for more problems, store nothing
-            encoded = row_line(text, label, subject)
-            batch.append(encoded)
-            size += len(encoded)
+            else:
+                line = self._row(item)  # type: ignore[arg-type]
+                if line is not None:
+                    out.append(line)
+                    size += len(line)
             if size >= BATCH_CHARS:
-                yield self._flush(batch)
+                yield self._flush(out)
                 size = 0
         self.finish_checks()
-        if batch:
-            yield self._flush(batch)
+        if out:
+            yield self._flush(out)
 
     def finish_checks(self) -> None:
         if self.error_count:

@@ -167,7 +167,7 @@ def stage_rows(
     project_id: str,
     declarations: Declarations,
     fmt: str,
-    rows: Iterable[Row | formats.RowError],
+    rows: Iterable[formats.Item],
     source: SourceCounter | None = None,
     check_minimums: bool = True,
 ) -> StagedVersion:
