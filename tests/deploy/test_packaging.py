@@ -110,11 +110,6 @@ def test_installed_layout_runs_outside_the_checkout(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="`privet policy validate/test` read default_policy_dir() (the source checkout), "
-    "not PRIVET_POLICY_DIR: in the image they need --dir /opt/privet/policies",
-    strict=False,
-)
 def test_policy_cli_honours_privet_policy_dir_when_installed(tmp_path: Path) -> None:
     result, _ = _run_installed(tmp_path, "policy", "validate")
     assert result.returncode == 0, result.stdout + result.stderr

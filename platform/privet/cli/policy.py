@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from privet.config import get_settings
 from privet.policy import PolicyEngine, PolicyLoadError, default_policy_dir, run_policy_tests
 
 policy_app = typer.Typer(help="Validate and test the Cedar access policies.", no_args_is_help=True)
@@ -23,7 +24,9 @@ _errors = Console(stderr=True)
 
 DirOption = Annotated[
     Path | None,
-    typer.Option("--dir", help="Policy directory (default: the shipped policies/)."),
+    typer.Option(
+        "--dir", help="Policy directory (default: PRIVET_POLICY_DIR, else the shipped policies/)."
+    ),
 ]
 
 
@@ -33,7 +36,7 @@ def validate(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every policy.")] = False,
 ) -> None:
     """Parse and validate every policy against the schema; print the version hash."""
-    directory = dir or default_policy_dir()
+    directory = dir or get_settings().policy_dir or default_policy_dir()
     try:
         engine = PolicyEngine.load(directory)
     except PolicyLoadError as exc:
@@ -64,7 +67,7 @@ def test(
     ] = None,
 ) -> None:
     """Run the policy test cases; exit non-zero naming every failing case."""
-    directory = dir or default_policy_dir()
+    directory = dir or get_settings().policy_dir or default_policy_dir()
     try:
         report = run_policy_tests(directory, tests_dir=tests_dir)
     except PolicyLoadError as exc:
