@@ -242,3 +242,31 @@ def test_claim_exactly_once_with_concurrent_workers(runtime, project) -> None:  
         assert {r.id: r.worker_id for r in rows} == {
             j: name for name, got in claims.items() for j in got
         }
+
+
+def test_a_failing_job_is_failed_with_its_reason_and_stays_charged(
+    client, runtime, project, engineer, dataset_version, make_worker, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.datasets.conftest import WORDS
+
+    from privet.db import session_scope
+    from privet.jobs import budget
+    from privet.training.catalog import CATALOG, WEIGHTS_FILE, build_tiny_bert
+
+    spec = build_tiny_bert(tmp_path / "doomed", name="doomed-tiny", words=WORDS)
+    CATALOG.register(spec, replace=True)
+    try:
+        job = submit(client, engineer, project, dataset_version["id"], base_model="doomed-tiny")
+        assert job.status_code == 201, job.text
+        weights = spec.path / WEIGHTS_FILE
+        weights.write_bytes(weights.read_bytes()[:-8] + b"tampered")
+        assert make_worker().tick() is True
+    finally:
+        CATALOG.unregister("doomed-tiny")
+    failed = _job(client, engineer, project, job.json()["id"])
+    assert failed["state"] == "failed"
+    assert "CatalogError" in failed["reason"] and "SHA-256" in failed["reason"]
+    assert failed["model_version_id"] is None
+    with session_scope(runtime.engine) as session:
+        status = budget.budget_status(session, dataset_version_id=dataset_version["id"])
+    assert status is not None and status.epsilon_charged == 3.0

@@ -78,7 +78,13 @@ class Worker:
         idle_since = time.monotonic()
         log.info("worker %s started", self.worker_id)
         while not self.stop_event.is_set():
-            if self.tick():
+            try:
+                worked = self.tick()
+            except Exception:  # database unreachable, etc.: log, back off, keep serving
+                log.exception("worker %s: poll failed; retrying", self.worker_id)
+                self.stop_event.wait(max(1.0, self.settings.poll_interval_s))
+                continue
+            if worked:
                 done += 1
                 idle_since = time.monotonic()
                 if max_jobs is not None and done >= max_jobs:
@@ -235,7 +241,17 @@ class Worker:
                 progress=progress,
             )
             return
-        self._succeed(job, run, result, facts, eval_name)
+        try:
+            self._succeed(job, run, result, facts, eval_name)
+        except Exception as exc:  # e.g. the blob store is full: the job fails, ε stays spent
+            log.exception("job %s: registering its model failed", job.id)
+            self._finish(
+                job,
+                state=JobState.failed,
+                reason=f"registering the model failed: {type(exc).__name__}: {str(exc)[:300]}"
+                "; its ε stays charged",
+                progress=dict(run.progress),
+            )
 
     def _finish(
         self,
