@@ -17,6 +17,7 @@ from privet.api import problems
 from privet.api.middleware import RequestContextMiddleware
 from privet.api.routes import api_keys, audit, health, policies, projects
 from privet.api.routes.datasets import router as datasets_router
+from privet.api.routes.inference import router as inference_router
 from privet.api.routes.models import router as models_router
 from privet.api.routes.training_jobs import router as training_jobs_router
 from privet.config import Settings, get_settings
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         policies.router,
         audit.router,
         datasets_router,
+        inference_router,
         training_jobs_router,
         models_router,
     ):

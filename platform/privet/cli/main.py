@@ -12,6 +12,7 @@ from privet.cli.audit import audit_app
 from privet.cli.client import call
 from privet.cli.keys import keys_app
 from privet.cli.policy import policy_app
+from privet.cli.predict import predict as predict_command
 from privet.cli.train import models_app, train_app
 from privet.cli.worker import worker as worker_command
 from privet.config import Settings, get_settings
@@ -34,6 +35,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(train_app, name="train")
 app.add_typer(models_app, name="models")
 app.command("worker")(worker_command)
+app.command("predict")(predict_command)
 console = Console()
 
 

@@ -23,6 +23,12 @@ def serving_catalog() -> Catalog:
     return ensure_catalog()
 
 
+def set_threads(threads: int) -> None:
+    """Set torch's intra-op threads (process-wide); 0 leaves torch's default."""
+    if threads > 0 and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 @dataclass
 class Scores:
     """Class probabilities of one text, in label order."""

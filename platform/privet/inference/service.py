@@ -132,8 +132,9 @@ class InferenceService:
 
     def served(self, session: Session, info: VersionInfo) -> ServedModel:
         def load() -> ServedModel:
-            from privet.inference.classifier import Classifier
+            from privet.inference.classifier import Classifier, set_threads
 
+            set_threads(self.config.torch_threads)
             loaded = load_weights(session=session, runtime=self, info=info)
             classifier = Classifier.from_weights(
                 loaded.weights,

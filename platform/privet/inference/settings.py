@@ -47,6 +47,13 @@ class InferenceSettings(BaseSettings):
         "database is asked again: a retired version stops serving on every replica "
         "within this time.",
     )
+    torch_threads: int = Field(
+        default=0,
+        ge=0,
+        description="Intra-op threads of torch in a serving process (0: torch's default, "
+        "one per core). With several uvicorn workers, cores / workers avoids "
+        "oversubscription; process-wide, set when the first model loads.",
+    )
     explain_max_tokens: int = Field(
         default=256, ge=1, description="Most tokens an occlusion explanation covers."
     )
