@@ -470,9 +470,16 @@ class Ledger:
             return None
         # Re-read the previous checkpoint from the database (another process may have
         # signed one since we cached it) and never sign anything inconsistent with it.
-        last_size, last_root, _, _ = self._last_checkpoint(conn)
+        last_size, last_root, last_at, _ = self._last_checkpoint(conn)
+        self._last_cp = (last_size, last_root, last_at)
         if rng.size <= last_size:
             return None
+        if not (
+            force
+            or rng.size - last_size >= ls.checkpoint_every
+            or (now - last_at).total_seconds() >= ls.checkpoint_interval_s
+        ):
+            return None  # another process signed one meanwhile: not due any more
         proof = consistency_proof(last_size, rng.size, _node_reader(conn, overlay))
         try:
             verify_consistency(last_size, rng.size, proof, last_root, root)
