@@ -39,8 +39,12 @@ def _pg_admin():  # type: ignore[no-untyped-def]
     return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
 
-class PgDatabases:
-    """Creates throwaway PostgreSQL databases from one migrated template."""
+class PgDatabase:
+    """One migrated PostgreSQL database for this test run, emptied before every test.
+
+    Creating a database per test costs about a second on this machine (CREATE and DROP
+    DATABASE both checkpoint); emptying every table costs a few milliseconds.
+    """
 
     def __init__(self) -> None:
         from sqlalchemy import text
@@ -49,44 +53,64 @@ class PgDatabases:
         from privet.db import create_db_engine
 
         self.admin = _pg_admin()
-        self.prefix = f"privet_test_{secrets.token_hex(4)}"
-        self.template = f"{self.prefix}_tmpl"
-        self.created: list[str] = []
+        self.name = f"privet_test_{secrets.token_hex(4)}"
         with self.admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{self.template}"'))
-        engine = create_db_engine(self.url(self.template))
-        migrate.upgrade(engine)
-        engine.dispose()
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        self.url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + self.name
+        self.engine = create_db_engine(self.url)
+        migrate.upgrade(self.engine)
+        with self.engine.connect() as conn:
+            self.tables = [
+                str(name)
+                for name in conn.execute(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                         "AND tablename <> 'alembic_version'")
+                ).scalars()
+            ]
 
-    def url(self, name: str) -> str:
-        return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-
-    def new(self) -> str:
+    def fresh(self) -> str:
+        """Empty every table (bypassing the ledger's append-only triggers, as only the
+        database owner can) after closing whatever the previous test left connected."""
         from sqlalchemy import text
 
-        name = f"{self.prefix}_{len(self.created)}"
-        with self.admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
-        self.created.append(name)
-        return self.url(name)
+        from privet.db import dispose_engines
+        from privet.ledger import sequencer
 
-    def drop_all(self) -> None:
+        sequencer.stop_sequencer()
+        with sequencer._ledgers_lock:
+            sequencer._ledgers.clear()
+        dispose_engines()
+        with self.admin.connect() as conn:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = :name AND pid <> pg_backend_pid()"),
+                {"name": self.name},
+            )
+        self.engine.dispose()
+        with self.engine.begin() as conn:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            tables = ", ".join(f'"{t}"' for t in self.tables)
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        self.engine.dispose()
+        return self.url
+
+    def drop(self) -> None:
         from sqlalchemy import text
 
         from privet.db import dispose_engines
 
         dispose_engines()
+        self.engine.dispose()
         with self.admin.connect() as conn:
-            for name in [*self.created, self.template]:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         self.admin.dispose()
 
 
 @pytest.fixture(scope="session")
-def pg_databases() -> Iterator[PgDatabases]:
-    dbs = PgDatabases()
-    yield dbs
-    dbs.drop_all()
+def pg_database() -> Iterator[PgDatabase]:
+    database = PgDatabase()
+    yield database
+    database.drop()
 
 
 @pytest.fixture(scope="session")
@@ -103,14 +127,15 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, migrated database for this test: every database test runs on both backends."""
+    """An empty, migrated database for this test: every database test runs on both backends
+    (SQLite: a copy of a migrated file; PostgreSQL: this run's database, emptied)."""
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         target = tmp_path / "privet.db"
         shutil.copyfile(template, target)
         return f"sqlite:///{target}"
-    dbs: PgDatabases = request.getfixturevalue("pg_databases")
-    return dbs.new()
+    database: PgDatabase = request.getfixturevalue("pg_database")
+    return database.fresh()
 
 
 @pytest.fixture
@@ -211,3 +236,10 @@ def client(app):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_database: PgDatabase) -> PgDatabase:
+    """Alias for tests written against the earlier name (`.new()` = `.fresh()`)."""
+    pg_database.new = pg_database.fresh  # type: ignore[attr-defined]
+    return pg_database
