@@ -44,9 +44,8 @@ def test_update_and_delete_rejected_by_trigger(filled: Engine, table: str) -> No
             conn.execute(text(f"TRUNCATE {table}"))
 
 
+@pytest.mark.postgres  # SQLite has no roles; its triggers apply to every connection
 def test_app_role_can_only_select_and_insert(filled: Engine) -> None:
-    if is_sqlite(filled):
-        pytest.skip("SQLite has no roles; its triggers apply to every connection")
     with filled.begin() as conn:
         conn.execute(text("SET LOCAL ROLE privet_app"))
         assert conn.execute(text("SELECT count(*) FROM ledger_entries")).scalar_one() == 5
@@ -74,10 +73,9 @@ def test_app_role_can_only_select_and_insert(filled: Engine) -> None:
         conn.execute(text("DELETE FROM ledger_entries"))
 
 
+@pytest.mark.postgres
 def test_migration_is_rerunnable_role_is_idempotent(engine: Engine) -> None:
     """The role is cluster-wide: a second database's migration must not fail on it."""
-    if is_sqlite(engine):
-        pytest.skip("PostgreSQL only")
     with engine.connect() as conn:
         assert (
             conn.execute(
