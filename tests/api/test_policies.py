@@ -34,9 +34,11 @@ def test_policy_set_is_listed_for_auditors(client, admin, runtime) -> None:  # t
 def test_decisions_are_ledger_events_with_policy_ids(client, admin, make_caller, runtime) -> None:  # type: ignore[no-untyped-def]
     project = client.post("/v1/projects", json={"name": "p1"}, headers=admin.headers).json()
     predictor = make_caller("predictor", project["id"])
-    denied = client.post(f"/v1/projects/{project['id']}/members",
-                         json={"service_account_name": "x", "role": "admin"},
-                         headers=predictor.headers)
+    denied = client.post(
+        f"/v1/projects/{project['id']}/members",
+        json={"service_account_name": "x", "role": "admin"},
+        headers=predictor.headers,
+    )
     assert denied.status_code == 403
     decisions = ledger_events(runtime.engine, "auth.decision")
     deny = [d for d in decisions if d["outcome"] == "deny"]
@@ -45,13 +47,19 @@ def test_decisions_are_ledger_events_with_policy_ids(client, admin, make_caller,
     assert deny[0]["details"]["action"] == "member.add"
     assert deny[0]["details"]["policy_version"] == runtime.authorizer.engine.version
     assert deny[0]["objects"] == {"project": project["id"]}
-    allow = [d for d in decisions if d["outcome"] == "allow"
-             and d["details"]["action"] == "project.create"]
+    allow = [
+        d
+        for d in decisions
+        if d["outcome"] == "allow" and d["details"]["action"] == "project.create"
+    ]
     assert allow and allow[0]["details"]["policies"]  # the permit ids that allowed it
     created = ledger_events(runtime.engine, "project.created")
     assert [e["objects"]["project"] for e in created] == [project["id"]]
-    assert not [e for e in ledger_events(runtime.engine, "member.added")
-                if e["details"]["role"] == "admin" and e["actor"] == predictor.principal_id]
+    assert not [
+        e
+        for e in ledger_events(runtime.engine, "member.added")
+        if e["details"]["role"] == "admin" and e["actor"] == predictor.principal_id
+    ]
 
 
 def test_reload_refuses_a_broken_policy_set(client, admin, runtime, tmp_path) -> None:  # type: ignore[no-untyped-def]
