@@ -1,0 +1,16 @@
+"""Where training jobs run: in the worker's process (`local`) or on a Ray cluster (`ray`).
+
+- `base`: the `Executor` interface, `JobSpec`, `LocalExecutor` (privet.training.train);
+- `distributed`: one rank of a data-parallel DP-SGD run (noise once, global sample rate);
+- `ray_executor.RayExecutor`: N ranks as Ray actors over torch.distributed, data and
+  weights sealed with a per-job transport key (extra `privet[ray]`);
+- `worker.make_worker`: the job worker for the configured executor;
+- `settings.ExecutorSettings`: PRIVET_EXECUTOR, PRIVET_RAY_ADDRESS, PRIVET_RAY_*.
+
+See docs/SCALING.md.
+"""
+
+from privet.executors.base import Executor, JobSpec, LocalExecutor
+from privet.executors.settings import ExecutorSettings, get_executor_settings
+
+__all__ = ["Executor", "ExecutorSettings", "JobSpec", "LocalExecutor", "get_executor_settings"]

@@ -1,0 +1,422 @@
+"""Run a job's training as N data-parallel DP-SGD processes on a Ray cluster.
+
+The job worker that claimed the job stays the job's owner: it heartbeats, writes progress,
+watches for cancellation and registers the result, exactly as for local training. This
+executor only starts N Ray actors (one training process each, fresh for every job and
+killed after it), wires them into a torch.distributed group (gloo on CPU, NCCL on GPU)
+and runs `distributed.train_rank` in each.
+
+What crosses to Ray, and how:
+- a fresh 256-bit *transport key* per job (never stored, never reused), handed to each
+  actor as an argument of the `train` call — not of the actor's constructor, which Ray
+  keeps in its control store — so it lives only in the memory of that job's processes;
+- each rank's shard of the training rows (and rank 0's evaluation rows), sealed with that
+  key in privet's envelope format, bound to the job (`ObjectRef("training-transport",
+  job_id, project_id)`) and to the part (`shard-<r>`, `eval`): Ray's object store, its
+  spill files and the network only ever hold ciphertext;
+- the fine-tuned weights come back sealed with the same key (part `weights`); the worker
+  opens them in memory and registers them (encrypted at rest with the model's own key);
+- the base model spec (name, path, pinned digests): each actor loads the base model from
+  its own disk and checks every digest, as a local worker does.
+Progress flows back from rank 0 (polled every `ray_poll_interval_s`); a cancellation
+request is forwarded to every actor, and the ranks agree on it before the next step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from privet.crypto.refs import ObjectRef
+from privet.crypto.stream import seal, unseal
+from privet.executors.base import JobSpec
+from privet.executors.settings import ExecutorSettings, get_executor_settings
+from privet.training import TrainingConfig, TrainingResult, compute_epsilon
+from privet.training.catalog import CATALOG, BaseModelSpec, Catalog
+from privet.training.data import LabelledTexts, label_names_for
+from privet.training.progress import ProgressEvent, TrainingCancelled
+from privet.training.trainer import ConfigError
+
+log = logging.getLogger("privet.executors.ray")
+
+TRANSPORT_KIND = "training-transport"
+KEY_REF = "transport"
+
+
+class RayUnavailable(RuntimeError):
+    """The Ray extra is not installed or the cluster cannot be reached."""
+
+
+def _transport_ref(job: JobSpec) -> ObjectRef:
+    return ObjectRef(TRANSPORT_KIND, job.job_id, job.project_id)
+
+
+def seal_rows(data: LabelledTexts, *, key: bytes, ref: ObjectRef, part: str) -> bytes:
+    payload = json.dumps(
+        {"texts": list(data.texts), "labels": [str(x) for x in data.labels]},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+    return seal(payload, data_key=key, key_ref=KEY_REF, ref=ref, part=part)
+
+
+def open_rows(sealed: bytes, *, key: bytes, ref: ObjectRef, part: str) -> LabelledTexts:
+    raw = json.loads(unseal(sealed, data_key=key, key_ref=KEY_REF, ref=ref, part=part))
+    return LabelledTexts(raw["texts"], raw["labels"])
+
+
+@dataclass(frozen=True)
+class RankSummary:
+    rank: int
+    steps: int
+    noise_additions: int
+    examples_seen: int
+    node: str
+
+
+@dataclass(frozen=True)
+class DistributedRun:
+    result: TrainingResult
+    ranks: tuple[RankSummary, ...]
+    world_size: int
+    backend: str
+    duration_s: float
+
+
+class _RankActorImpl:
+    """One training process of one job (wrapped by `ray.remote` on first use)."""
+
+    def __init__(self, rank: int, world_size: int, threads: int) -> None:
+        self.rank = rank
+        self.world_size = world_size
+        self.threads = threads
+        self._cancel = threading.Event()
+        self._events: list[ProgressEvent] = []
+        self._lock = threading.Lock()
+
+    def endpoint(self) -> tuple[str, int]:
+        import ray
+
+        host = ray.util.get_node_ip_address()
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            return host, int(sock.getsockname()[1])
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def drain(self) -> list[ProgressEvent]:
+        with self._lock:
+            events, self._events = self._events, []
+        return events
+
+    def train(
+        self,
+        *,
+        key: bytes,
+        ref: ObjectRef,
+        sealed_shard: bytes | None,
+        sealed_eval: bytes | None,
+        spec: BaseModelSpec,
+        config: TrainingConfig,
+        n: int,
+        label_names: list[str],
+        master: tuple[str, int],
+        backend: str,
+        timeout_s: float,
+        use_gpu: bool,
+    ) -> dict[str, Any]:
+        import ray
+        import torch
+        import torch.distributed as dist
+
+        from privet.executors.distributed import RankInfo, train_rank
+
+        torch.set_num_threads(max(1, self.threads))
+        device = torch.device("cuda") if use_gpu else torch.device("cpu")
+        shard = (
+            None
+            if sealed_shard is None
+            else open_rows(sealed_shard, key=key, ref=ref, part=f"shard-{self.rank}")
+        )
+        eval_data = (
+            None if sealed_eval is None else open_rows(sealed_eval, key=key, ref=ref, part="eval")
+        )
+        catalog = Catalog()
+        catalog.register(spec, replace=True)
+        if self.world_size > 1:
+            dist.init_process_group(
+                backend,
+                init_method=f"tcp://{master[0]}:{master[1]}",
+                rank=self.rank,
+                world_size=self.world_size,
+                timeout=timedelta(seconds=timeout_s),
+            )
+
+        def on_progress(event: ProgressEvent) -> None:
+            with self._lock:
+                self._events.append(event)
+
+        try:
+            outcome = train_rank(
+                config,
+                shard,
+                eval_data,
+                n=n,
+                label_names=label_names,
+                info=RankInfo(self.rank, self.world_size, device),
+                catalog=catalog,
+                progress=on_progress,
+                should_cancel=self._cancel.is_set,
+            )
+        except TrainingCancelled as exc:
+            return {"cancelled": True, "steps": exc.steps, "epsilon": exc.epsilon_spent}
+        finally:
+            del shard, eval_data
+            if self.world_size > 1 and dist.is_initialized():
+                dist.destroy_process_group()
+        out: dict[str, Any] = {
+            "cancelled": False,
+            "rank": self.rank,
+            "steps": outcome.steps,
+            "noise_additions": outcome.noise_additions,
+            "examples_seen": outcome.examples_seen,
+            "node": ray.util.get_node_ip_address(),
+        }
+        if outcome.result is not None:
+            sealed = seal(
+                outcome.result.weights, data_key=key, key_ref=KEY_REF, ref=ref, part="weights"
+            )
+            out["result"] = replace(outcome.result, weights=b"")
+            out["sealed_weights"] = sealed
+        return out
+
+
+_actor_class: Any = None
+
+
+def _rank_actor_class() -> Any:
+    global _actor_class
+    if _actor_class is None:
+        import ray
+
+        # Two threads: `train` runs in one, `cancel`/`drain` are answered in the other.
+        _actor_class = ray.remote(max_concurrency=2)(_RankActorImpl)
+    return _actor_class
+
+
+class RayExecutor:
+    """The `ray` executor: see the module docstring."""
+
+    name = "ray"
+
+    def __init__(
+        self, settings: ExecutorSettings | None = None, *, catalog: Catalog | None = None
+    ) -> None:
+        self.settings = settings or get_executor_settings()
+        self.catalog = catalog or CATALOG
+        self._owns_ray = False
+        self.last_run: DistributedRun | None = None
+
+    def connect(self) -> None:
+        try:
+            import ray
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise RayUnavailable(
+                "the Ray executor needs the extra: pip install privet[ray]"
+            ) from exc
+        if ray.is_initialized():
+            return
+        address = self.settings.ray_address
+        kwargs: dict[str, Any] = {
+            "namespace": self.settings.ray_namespace,
+            "log_to_driver": False,
+            "include_dashboard": False,
+        }
+        if address in (None, "", "local"):
+            ray.init(**kwargs)
+            self._owns_ray = True
+        else:
+            kwargs.pop("include_dashboard")
+            ray.init(address=address, **kwargs)
+        log.info("connected to Ray (%s)", address or "local")
+
+    def close(self) -> None:
+        if self._owns_ray:
+            import ray
+
+            ray.shutdown()
+            self._owns_ray = False
+
+    def train(
+        self,
+        job: JobSpec,
+        config: TrainingConfig,
+        train_data: LabelledTexts,
+        eval_data: LabelledTexts,
+        *,
+        progress: Callable[[ProgressEvent], None],
+        should_cancel: Callable[[], bool],
+    ) -> TrainingResult:
+        return self.run(
+            job, config, train_data, eval_data, progress=progress, should_cancel=should_cancel
+        ).result
+
+    def run(
+        self,
+        job: JobSpec,
+        config: TrainingConfig,
+        train_data: LabelledTexts,
+        eval_data: LabelledTexts,
+        *,
+        progress: Callable[[ProgressEvent], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> DistributedRun:
+        """Train on `job.workers` Ray processes; the result as `train(...)` returns it."""
+        import ray
+
+        started = time.monotonic()
+        progress = progress or (lambda _e: None)
+        should_cancel = should_cancel or (lambda: False)
+        s = self.settings
+        world = job.workers
+        if not 1 <= world <= s.ray_max_workers:
+            raise ConfigError(f"workers must be between 1 and {s.ray_max_workers}, got {world}")
+        n = len(train_data.texts)
+        if world > n:
+            raise ConfigError(f"workers ({world}) must not exceed the training rows ({n})")
+        config.validate(n)
+        label_names = label_names_for(train_data)
+        spec = self.catalog.get(config.base_model)
+        self.connect()
+
+        use_gpu = s.ray_gpus_per_worker > 0
+        backend = "nccl" if use_gpu else "gloo"
+        key = secrets.token_bytes(32)
+        ref = _transport_ref(job)
+        shard_refs = []
+        from privet.executors.distributed import shard as shard_of
+
+        for rank in range(world):
+            part = shard_of(train_data, rank, world)
+            sealed = (
+                None if part is None else seal_rows(part, key=key, ref=ref, part=f"shard-{rank}")
+            )
+            shard_refs.append(None if sealed is None else ray.put(sealed))
+        eval_ref = ray.put(seal_rows(eval_data, key=key, ref=ref, part="eval"))
+
+        actor_cls = _rank_actor_class().options(
+            num_cpus=s.ray_cpus_per_worker,
+            num_gpus=s.ray_gpus_per_worker,
+            name=None,
+            max_restarts=0,
+        )
+        threads = max(1, int(s.ray_cpus_per_worker))
+        actors = [actor_cls.remote(rank, world, threads) for rank in range(world)]
+        try:
+            master = ray.get(actors[0].endpoint.remote()) if world > 1 else ("127.0.0.1", 0)
+            futures = [
+                actor.train.remote(
+                    key=key,
+                    ref=ref,
+                    sealed_shard=shard_refs[rank],
+                    sealed_eval=eval_ref if rank == 0 else None,
+                    spec=spec,
+                    config=config,
+                    n=n,
+                    label_names=label_names,
+                    master=master,
+                    backend=backend,
+                    timeout_s=s.ray_collective_timeout_s,
+                    use_gpu=use_gpu,
+                )
+                for rank, actor in enumerate(actors)
+            ]
+            outs = self._wait(actors, futures, progress, should_cancel)
+        finally:
+            for actor in actors:
+                ray.kill(actor, no_restart=True)
+        cancelled = [o for o in outs if o["cancelled"]]
+        if cancelled:
+            first = min(cancelled, key=lambda o: o["steps"])
+            raise TrainingCancelled(steps=int(first["steps"]), epsilon_spent=first["epsilon"])
+        head = next(o for o in outs if "result" in o)
+        weights = unseal(
+            head["sealed_weights"], data_key=key, key_ref=KEY_REF, ref=ref, part="weights"
+        )
+        del key
+        result: TrainingResult = replace(head["result"], weights=weights)
+        if result.privacy is not None:
+            # The ε on record is recomputed here, in the job's worker, from the four
+            # recorded numbers (PRV's last digits can differ between processes).
+            p = result.privacy
+            result = replace(
+                result,
+                privacy=replace(
+                    p,
+                    epsilon=compute_epsilon(
+                        noise_multiplier=p.noise_multiplier,
+                        sample_rate=p.sample_rate,
+                        steps=p.steps,
+                        delta=p.delta,
+                        accountant=p.accountant,
+                    ),
+                ),
+            )
+        ranks = tuple(
+            RankSummary(
+                rank=int(o["rank"]),
+                steps=int(o["steps"]),
+                noise_additions=int(o["noise_additions"]),
+                examples_seen=int(o["examples_seen"]),
+                node=str(o["node"]),
+            )
+            for o in sorted(outs, key=lambda o: int(o["rank"]))
+        )
+        run = DistributedRun(
+            result=result,
+            ranks=ranks,
+            world_size=world,
+            backend=backend if world > 1 else "none",
+            duration_s=time.monotonic() - started,
+        )
+        self.last_run = run
+        return run
+
+    def _wait(
+        self,
+        actors: list[Any],
+        futures: list[Any],
+        progress: Callable[[ProgressEvent], None],
+        should_cancel: Callable[[], bool],
+    ) -> list[dict[str, Any]]:
+        import ray
+
+        pending = list(futures)
+        cancel_sent = False
+
+        def forward_progress() -> None:
+            for event in ray.get(actors[0].drain.remote()):
+                progress(event)
+
+        while pending:
+            done, pending = ray.wait(
+                pending, num_returns=len(pending), timeout=self.settings.ray_poll_interval_s
+            )
+            for ref in done:
+                ray.get(ref)  # raise a rank's failure at once (the others get killed)
+            forward_progress()
+            if not cancel_sent and should_cancel():
+                cancel_sent = True
+                for actor in actors:
+                    actor.cancel.remote()
+        forward_progress()
+        return list(ray.get(futures))

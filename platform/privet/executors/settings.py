@@ -1,0 +1,74 @@
+"""Executor settings: where training jobs run (`PRIVET_EXECUTOR`, `PRIVET_RAY_*`).
+
+Kept in this package (like the jobs' and the ledger's settings) so the choice of executor
+needs no change to the platform's Settings. `PRIVET_RAY_ADDRESS` alone selects Ray.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ExecutorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PRIVET_", extra="ignore")
+
+    executor: Literal["local", "ray"] | None = Field(
+        default=None,
+        description="Where a worker runs the jobs it claims: `local` (in the worker's own "
+        "process) or `ray` (N data-parallel processes on a Ray cluster). Unset: `ray` when "
+        "PRIVET_RAY_ADDRESS is set, else `local`.",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="Ray cluster to submit training to, e.g. `ray://10.0.0.5:10001` or "
+        "`10.0.0.5:6379`; `local` starts a private Ray instance inside the worker (tests, "
+        "one machine). Bind the cluster to loopback or a private network and give every "
+        "node the same RAY_AUTH_TOKEN (docs/SCALING.md).",
+    )
+    ray_namespace: str = Field(
+        default="privet", description="Ray namespace the worker's actors live in."
+    )
+    ray_default_workers: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Data-parallel processes for a job that does not ask for `workers`.",
+    )
+    ray_max_workers: int = Field(
+        default=16, ge=1, le=1024, description="Upper bound on `workers` a job may ask for."
+    )
+    ray_cpus_per_worker: float = Field(
+        default=1.0, gt=0, description="Ray CPUs reserved by each training process."
+    )
+    ray_gpus_per_worker: float = Field(
+        default=0.0,
+        ge=0,
+        description="Ray GPUs reserved by each training process; above 0 the processes "
+        "train on CUDA and talk over NCCL, otherwise on CPU over gloo.",
+    )
+    ray_collective_timeout_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="A collective (all-reduce) that waits longer than this fails the job "
+        "(a training process died or hangs).",
+    )
+    ray_poll_interval_s: float = Field(
+        default=0.25,
+        gt=0,
+        description="How often the worker collects progress from Ray and forwards "
+        "cancellation to it.",
+    )
+
+    @property
+    def effective_executor(self) -> str:
+        if self.executor is not None:
+            return self.executor
+        return "ray" if self.ray_address else "local"
+
+
+def get_executor_settings() -> ExecutorSettings:
+    """Read fresh each time (cheap): tests change the environment between runs."""
+    return ExecutorSettings()
