@@ -110,3 +110,23 @@ def read_session(engine: Engine) -> Iterator[Session]:
             yield s
         finally:
             s.rollback()
+
+
+@contextmanager
+def startup_lock(engine: Engine) -> Iterator[None]:
+    """Serialise start-up work (migrating an empty database, bootstrapping the first admin)
+    between processes starting at once. PostgreSQL: a session advisory lock; SQLite: the
+    write lock that every writing transaction takes at BEGIN already does it."""
+    if is_sqlite(engine):
+        yield
+        return
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(hashtext('privet.startup'))"))
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(hashtext('privet.startup'))"))
+            conn.commit()

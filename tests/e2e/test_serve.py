@@ -44,3 +44,50 @@ def test_restart_keeps_state_and_prints_no_new_key(tmp_path) -> None:  # type: i
             assert [p["name"] for p in http.get("/v1/projects").json()] == ["kept"]
     finally:
         stop_server(second)
+
+
+def test_two_processes_starting_at_once_bootstrap_one_admin(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two replicas starting on one empty PostgreSQL database: one migrates, one admin key."""
+    import os
+    import secrets
+    import subprocess
+
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import PG_ADMIN_URL
+    from tests.e2e.conftest import PRIVET
+
+    name = f"privet_race_{secrets.token_hex(4)}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRIVET_")}
+    env.update(PRIVET_HOME=str(tmp_path / "home"), PRIVET_DATABASE_URL=url, COLUMNS="200")
+    try:
+        procs = [
+            subprocess.Popen(
+                [PRIVET, "init"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        outputs = [p.communicate(timeout=180)[0] for p in procs]
+        assert all(p.returncode == 0 for p in procs), outputs
+        assert sum(len(KEY_RE.findall(out)) for out in outputs) == 1, outputs
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            admins = conn.execute(
+                text(
+                    "SELECT count(*) FROM role_bindings WHERE role = 'admin' AND project_id IS NULL"
+                )
+            ).scalar_one()
+        engine.dispose()
+        assert admins == 1
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
