@@ -139,6 +139,7 @@ def test_running_job_is_cancelled_within_seconds_and_stays_charged(
         thread.join(timeout=30)
     final = _job(client, engineer, project, job["id"])
     assert final["state"] == "cancelled", final
+    print(f"cancel → stopped in {took:.2f} s")
     assert took < 10
     assert final["model_version_id"] is None
     with session_scope(runtime.engine) as session:
