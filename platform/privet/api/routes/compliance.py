@@ -1,0 +1,237 @@
+"""Data-subject requests and compliance reports.
+
+- ``POST /v1/data-subject-requests`` (dsr.submit), ``GET`` list (dsr.list) and detail
+  (dsr.read); ``GET /v1/data-subject-requests/{id}/report`` (dsr.read): the answer to the
+  request (for access: what the platform holds about the subject) in any format.
+- ``GET /v1/reports/{kind}?format=json|csv|html|pdf`` for kinds ropa, model-lineage,
+  privacy-budget, access-log, dsr-log: one route per kind, each its own action
+  ``report.<kind>.read``.
+- ``GET/PUT /v1/projects/{id}/compliance-settings`` (project.read / project.update):
+  controller, DPO, subject categories and recipients for the RoPA.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response, status
+
+from privet import ledger
+from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.auth import service as auth_service
+from privet.auth.identity import Identity
+from privet.compliance import service
+from privet.compliance.tables import (
+    DataSubjectRequestCreate,
+    DataSubjectRequestPublic,
+    ProjectCompliancePublic,
+    ProjectComplianceUpdate,
+)
+from privet.db import read_session
+from privet.ledger.sequencer import integrate_now
+from privet.policy.actions import REPORT_ACTIONS
+from privet.reports import KINDS, MEDIA_TYPES, build, build_request_report, filename, render
+from privet.reports.builders import model_version_project
+from privet.runtime import Runtime
+
+router = APIRouter(tags=["compliance"])
+
+PLATFORM = Resource(type="Platform", id="privet")
+FormatQ = Annotated[Literal["json", "csv", "html", "pdf"], Query()]
+
+
+def _retrain_decider(session: Any, runtime: Runtime) -> service.Decide:
+    """Policy decisions for retraining jobs an erasure submits on behalf of the original
+    submitter; each decision is recorded in the ledger like the gateway's own."""
+
+    def decide(identity: Identity, project_id: str, context: dict[str, Any]) -> Any:
+        resource = Resource(type="Project", id=project_id, project_id=project_id)
+        decision = runtime.authorizer.decide(
+            identity=identity, action="training_job.submit", resource=resource, context=context
+        )
+        ledger.emit(
+            session,
+            type="auth.decision",
+            actor=identity.principal_id,
+            project=project_id,
+            objects={"project": project_id},
+            outcome="allow" if decision.allowed else "deny",
+            details={
+                "action": "training_job.submit",
+                "policies": list(decision.policy_ids),
+                "policy_version": decision.policy_version,
+                "on_behalf": "erasure-retrain",
+            },
+        )
+        return decision.allowed, list(decision.policy_ids), decision.policy_version
+
+    return decide
+
+
+@router.post(
+    "/v1/data-subject-requests",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DataSubjectRequestPublic,
+)
+def submit_request(
+    body: DataSubjectRequestCreate,
+    session: SessionDep,
+    identity: IdentityDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, action("dsr.submit")],
+) -> DataSubjectRequestPublic:
+    """Log a data-subject request, acknowledge it and carry it out across every project:
+    access (report prepared), erasure (rows erased, old versions shredded, affected model
+    versions flagged with the policy's remedy) or objection (recorded)."""
+    guard.check(PLATFORM, {})
+    row = service.submit_request(
+        session,
+        runtime=runtime,
+        data=body,
+        actor=identity,
+        decide=_retrain_decider(session, runtime),
+    )
+    return service.public(row)
+
+
+@router.get("/v1/data-subject-requests", response_model=list[DataSubjectRequestPublic])
+def list_requests(
+    session: SessionDep,
+    guard: Annotated[Guard, action("dsr.list")],
+    type: Annotated[str | None, Query(pattern="^(access|erasure|objection)$")] = None,
+    state: Annotated[str | None, Query(pattern="^(received|acknowledged|completed|refused)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[DataSubjectRequestPublic]:
+    guard.check(PLATFORM)
+    return [service.public(r) for r in service.list_requests(session, type=type, state=state,
+                                                             limit=limit)]
+
+
+def _request_resource(request_id: str) -> Resource:
+    return Resource(type="DataSubjectRequest", id=request_id)
+
+
+@router.get("/v1/data-subject-requests/{request_id}", response_model=DataSubjectRequestPublic)
+def get_request(
+    request_id: str, session: SessionDep, guard: Annotated[Guard, action("dsr.read")]
+) -> DataSubjectRequestPublic:
+    guard.check(_request_resource(request_id))
+    return service.public(service.get_request(session, request_id=request_id))
+
+
+def _file(content: bytes, fmt: str, name: str) -> Response:
+    disposition = "inline" if fmt in ("html", "json") else "attachment"
+    return Response(
+        content,
+        media_type=MEDIA_TYPES[fmt],
+        headers={
+            "Content-Disposition": f'{disposition}; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+        },
+    )
+
+
+@router.get("/v1/data-subject-requests/{request_id}/report")
+def request_report(
+    request_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, action("dsr.read")],
+    format: FormatQ = "json",
+) -> Response:
+    """The answer to the request: for access, the subject's data (with their own id);
+    for erasure or objection, what was done. Cites its ledger events with proofs."""
+    guard.check(_request_resource(request_id))
+    service.get_request(session, request_id=request_id)
+    session.commit()  # the decision is durable; release the write lock before the long read
+    integrate_now(runtime.engine)
+    with read_session(runtime.engine) as reader:
+        row = service.get_request(reader, request_id=request_id)
+        report = build_request_report(reader, runtime, actor=identity.principal_id, request=row)
+    return _file(render(report, format), format, filename(report, format))
+
+
+@router.get(
+    "/v1/projects/{project_id}/compliance-settings", response_model=ProjectCompliancePublic
+)
+def get_settings(
+    project_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("project.read")],
+) -> ProjectCompliancePublic:
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    guard.check(Resource(type="Project", id=project.id, project_id=project.id))
+    return service.get_project_settings(session, project_id=project.id)
+
+
+@router.put(
+    "/v1/projects/{project_id}/compliance-settings", response_model=ProjectCompliancePublic
+)
+def put_settings(
+    project_id: str,
+    body: ProjectComplianceUpdate,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("project.update")],
+) -> ProjectCompliancePublic:
+    """Controller, DPO contact, categories of data subjects, recipients and transfers:
+    what the record of processing activities (RoPA) reports for this project."""
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    guard.check(Resource(type="Project", id=project.id, project_id=project.id))
+    return service.put_project_settings(
+        session, project_id=project.id, data=body, actor=identity.principal_id
+    )
+
+
+def _report_route(kind: str) -> Callable[..., Response]:
+    def handler(
+        session: SessionDep,
+        identity: IdentityDep,
+        runtime: RuntimeDep,
+        guard: Annotated[Guard, action(REPORT_ACTIONS[kind].value)],
+        format: FormatQ = "json",
+        project: Annotated[str | None, Query(max_length=40)] = None,
+        model_version: Annotated[str | None, Query(max_length=40)] = None,
+        dataset_version: Annotated[str | None, Query(max_length=40)] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        principal: Annotated[str | None, Query(max_length=40)] = None,
+        action_: Annotated[str | None, Query(alias="action", max_length=100)] = None,
+        outcome: Annotated[str | None, Query(pattern="^(allow|deny)$")] = None,
+        type: Annotated[str | None, Query(pattern="^(access|erasure|objection)$")] = None,
+    ) -> Response:
+        if kind == "model-lineage" and model_version:
+            project = model_version_project(session, model_version)
+        if project is not None:
+            auth_service.get_project(session, project_id=project, viewer=identity)
+        guard.check(
+            Resource(type="Report", id=kind, project_id=project, attrs={"kind": kind})
+        )
+        session.commit()  # the decision is durable; release the write lock before the long read
+        integrate_now(runtime.engine)
+        params = {
+            "project": project, "model_version": model_version,
+            "dataset_version": dataset_version, "since": since, "until": until,
+            "principal": principal, "action": action_, "outcome": outcome, "type": type,
+        }
+        with read_session(runtime.engine) as reader:
+            report = build(kind, reader, runtime, actor=identity.principal_id, params=params)
+        return _file(render(report, format), format, filename(report, format))
+
+    handler.__name__ = f"report_{kind.replace('-', '_')}"
+    handler.__doc__ = f"The `{kind}` report in JSON, CSV, HTML or PDF, with ledger evidence."
+    return handler
+
+
+for _kind in KINDS:
+    router.add_api_route(
+        f"/v1/reports/{_kind}",
+        _report_route(_kind),
+        methods=["GET"],
+        response_class=Response,
+        responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}},
+    )

@@ -1,0 +1,177 @@
+"""Tables and schemas of the compliance domain: data-subject requests (the request log),
+model versions flagged by an erasure, and each project's controller/DPO facts for the
+record of processing activities.
+
+Nothing here holds a subject identifier in plaintext: a request keeps the subject id and
+the requester's contact sealed with the request's own data key (crypto-shredded when the
+request log entry expires) and the subject's pseudonym (hmac-sha256) for look-ups.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, StringConstraints
+from sqlalchemy import JSON, Column, LargeBinary, String
+from sqlmodel import Field, SQLModel
+
+from privet.kit.types import UTCDateTime
+
+DSR_ID_PREFIX = "dsr"
+FLAG_ID_PREFIX = "mvf"
+SEAL_KIND = "dsr_subject"
+SEAL_PROJECT = "platform"
+
+
+class RequestType(StrEnum):
+    access = "access"
+    erasure = "erasure"
+    objection = "objection"
+
+
+class Regime(StrEnum):
+    gdpr = "gdpr"
+    ccpa = "ccpa"
+
+
+class RequestState(StrEnum):
+    received = "received"
+    acknowledged = "acknowledged"
+    completed = "completed"
+    refused = "refused"
+
+
+class Remedy(StrEnum):
+    retrain = "retrain"
+    keep_with_dp = "keep_with_dp"
+
+
+class Strict(SQLModel):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+
+SubjectId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Token = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class DataSubjectRequestCreate(Strict):
+    type: RequestType
+    subject_id: SubjectId = Field(description="The subject's id as the datasets record it.")
+    regime: Regime = Field(default=Regime.gdpr, description="gdpr (Art. 12(3)) or ccpa.")
+    requester: str = Field(
+        default="data subject",
+        min_length=1,
+        max_length=200,
+        description="Who made the request (the subject, an authorised agent...); sealed.",
+    )
+    channel: str = Field(
+        default="api", max_length=40, description="How it was received (email, web form...)."
+    )
+    received_date: date | None = Field(
+        default=None, description="When the request was received (default: today, UTC)."
+    )
+    purposes: list[Token] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Objection only: the purposes objected to (empty: all processing).",
+    )
+
+
+class DataSubjectRequest(SQLModel, table=True):
+    """One entry of the request log (CCPA §7101: kept at least 24 months)."""
+
+    __tablename__ = "data_subject_requests"
+
+    id: str = Field(primary_key=True, max_length=40)
+    type: str = Field(max_length=20)
+    regime: str = Field(max_length=10)
+    state: str = Field(max_length=20)
+    channel: str = Field(max_length=40)
+    subject_digest: str = Field(sa_column=Column(String(80), index=True, nullable=False))
+    sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    data_key_id: str | None = Field(default=None, max_length=40)
+    purposes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    acknowledge_due: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    completed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    retain_until: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    submitted_by: str = Field(max_length=40)
+    outcome: str | None = Field(default=None, max_length=500)
+    result: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class DataSubjectRequestPublic(SQLModel):
+    """A request as the API shows it: no subject id (use the report for that)."""
+
+    id: str
+    type: str
+    regime: str
+    state: str
+    channel: str
+    purposes: list[str]
+    received_at: datetime
+    acknowledge_due: datetime | None
+    acknowledged_at: datetime | None
+    due_at: datetime
+    completed_at: datetime | None
+    retain_until: datetime
+    submitted_by: str
+    outcome: str | None
+    on_time: bool | None = Field(description="Completed by its deadline (null: still open).")
+    result: dict[str, Any]
+
+
+class ModelVersionFlag(SQLModel, table=True):
+    """A model version trained on rows an erasure removed, and the remedy applied."""
+
+    __tablename__ = "model_version_erasure_flags"
+
+    id: str = Field(primary_key=True, max_length=40)
+    request_id: str = Field(max_length=40, index=True)
+    model_version_id: str = Field(max_length=40, index=True)
+    project_id: str = Field(max_length=40, index=True)
+    dataset_version_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    remedy: str = Field(max_length=20)
+    justification: str = Field(max_length=2000)
+    retrain_job_id: str | None = Field(default=None, max_length=40)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ProjectComplianceSettings(SQLModel, table=True):
+    """What the RoPA needs beyond dataset declarations (GDPR Art. 30(1)(a), (d), (e))."""
+
+    __tablename__ = "project_compliance_settings"
+
+    project_id: str = Field(primary_key=True, max_length=40)
+    controller: str = Field(default="", max_length=200)
+    controller_contact: str = Field(default="", max_length=200)
+    dpo_contact: str = Field(default="", max_length=200)
+    subject_categories: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    recipients: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    transfers: str = Field(default="", max_length=500)
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_by: str = Field(max_length=40)
+
+
+class ProjectComplianceUpdate(Strict):
+    controller: str = Field(default="", max_length=200)
+    controller_contact: str = Field(default="", max_length=200)
+    dpo_contact: str = Field(default="", max_length=200)
+    subject_categories: list[Annotated[str, StringConstraints(max_length=100)]] = Field(
+        default_factory=list, max_length=32
+    )
+    recipients: list[Annotated[str, StringConstraints(max_length=200)]] = Field(
+        default_factory=list, max_length=32
+    )
+    transfers: str = Field(default="", max_length=500)
+
+
+class ProjectCompliancePublic(ProjectComplianceUpdate):
+    project_id: str
+    updated_at: datetime | None = None
+    updated_by: str | None = None
