@@ -329,6 +329,9 @@ def train(
             delta=plan.delta,
             accountant=plan.accountant,
         )
+        tracked = engine.epsilon(plan.delta)
+        if not math.isclose(tracked, epsilon, rel_tol=1e-9, abs_tol=1e-12):
+            raise RuntimeError(f"accountant drift: tracked ε {tracked} != recomputed {epsilon}")
         privacy = PrivacyRecord(
             epsilon=epsilon,
             delta=plan.delta,
