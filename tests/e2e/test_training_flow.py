@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+
 from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv
 from tests.e2e.conftest import Server, start_server, stop_server
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv, upload
 
 TINY = "tiny-test"

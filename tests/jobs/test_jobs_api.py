@@ -148,3 +148,16 @@ def test_other_projects_and_other_engineers(
     assert denied.status_code == 403
     approver_like = make_caller("approver", project, name="approver")
     assert submit(client, approver_like, project, dataset_version["id"]).status_code == 403
+
+
+def test_a_delta_the_trainer_would_refuse_is_refused_before_any_charge(
+    client, admin, project, engineer
+) -> None:  # type: ignore[no-untyped-def]
+    # 20 rows: 16 train, so δ must stay below 1/16; the dataset declares δ = 0.1.
+    from tests.datasets.conftest import declarations, make_rows, to_csv, upload
+
+    decl = declarations(privacy_budget={"epsilon_total": 8.0, "delta": 0.1})
+    version = upload(client, admin.headers, project, to_csv(make_rows(20)), decl=decl).json()
+    response = submit(client, engineer, project, version["id"])
+    assert response.status_code == 422, response.text
+    assert "cannot run" in response.json()["detail"] and "δ" in response.json()["detail"]

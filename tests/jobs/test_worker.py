@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 from sqlmodel import select
+
 from tests.jobs.conftest import ledger_events, submit, types_of
 
 
@@ -248,11 +249,10 @@ def test_claim_exactly_once_with_concurrent_workers(runtime, project) -> None:  
 def test_a_failing_job_is_failed_with_its_reason_and_stays_charged(
     client, runtime, project, engineer, dataset_version, make_worker, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    from tests.datasets.conftest import WORDS
-
     from privet.db import session_scope
     from privet.jobs import budget
     from privet.training.catalog import CATALOG, WEIGHTS_FILE, build_tiny_bert
+    from tests.datasets.conftest import WORDS
 
     spec = build_tiny_bert(tmp_path / "doomed", name="doomed-tiny", words=WORDS)
     CATALOG.register(spec, replace=True)

@@ -8,6 +8,7 @@ import tarfile
 from typing import Any
 
 import pytest
+
 from tests.jobs.conftest import ledger_events, submit, types_of
 
 

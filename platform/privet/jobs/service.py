@@ -23,7 +23,7 @@ from privet.jobs.tables import JobState, TrainingJob, TrainingJobCreate
 from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from privet.kit.ids import new_id, utcnow
 from privet.policy.request import training_context
-from privet.training import accounting
+from privet.training import ConfigError, TrainingConfig, accounting
 
 _PRINCIPAL_TYPES = {"user": "User", "service_account": "ServiceAccount"}
 
@@ -78,6 +78,8 @@ def prepare_submission(
                 f"δ = {delta:g} is above the dataset version's declared δ = {facts.delta:g}",
                 field="delta",
             )
+    if facts.train_rows is not None:
+        _check_config(data, delta=delta, facts=facts)
     allowlisted = data.base_model in ensure_catalog().names()
     context = training_context(
         purpose=purpose,
@@ -97,6 +99,30 @@ def prepare_submission(
         base_model_allowlisted=allowlisted,
         context=context,
     )
+
+
+def _check_config(data: TrainingJobCreate, *, delta: float | None, facts: DatasetFacts) -> None:
+    """Refuse at admission what the trainer would refuse after the ε was charged."""
+    assert facts.train_rows is not None
+    config = TrainingConfig(
+        base_model=data.base_model,
+        strategy=data.strategy,
+        max_length=data.max_length,
+        epochs=data.epochs,
+        logical_batch_size=data.batch_size,
+        physical_batch_size=data.physical_batch_size,
+        learning_rate=data.learning_rate,
+        private=data.private,
+        target_epsilon=data.target_epsilon,
+        delta=delta,
+        accountant=data.accountant,
+        max_grad_norm=data.max_grad_norm,
+        contains_personal_data=False,  # whether DP is required is the policy's decision
+    )
+    try:
+        config.validate(facts.train_rows)
+    except (ConfigError, ValueError) as exc:
+        raise InvalidInputError(f"this training request cannot run: {exc}") from exc
 
 
 def _submitted_event(

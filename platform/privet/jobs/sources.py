@@ -33,6 +33,8 @@ class DatasetFacts:
     delta: float
     active: bool = True
     name: str = ""
+    train_rows: int | None = None
+    """Rows in the recorded training split (δ must stay below 1/train_rows)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,13 @@ class DatasetSource(Protocol):
         ...
 
 
+def _train_rows(split: Any) -> int | None:
+    try:
+        return int(split["counts"]["train"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 class PlatformDatasetSource:
     """`DatasetSource` over privet.datasets (tables and service)."""
 
@@ -84,6 +93,7 @@ class PlatformDatasetSource:
             delta=float(version.delta),
             active=version.state == "active",
             name=dataset.name if dataset is not None else "",
+            train_rows=_train_rows(version.split),
         )
 
     def load(self, session: Session, runtime: Any, *, facts: DatasetFacts) -> DatasetSplits:
