@@ -64,19 +64,22 @@ def append_worker(
 
 
 def raw_commit_worker(url: str, worker: int, n: int, go: Any, results: Any) -> None:
-    """Baseline: the same number of durable one-row commits, without the ledger."""
+    """Baseline: the same number of durable one-row transactions through the platform's
+    session (``session_scope``), inserting a row of an event's size, without the ledger."""
     from sqlalchemy import text
+
+    from privet.db import session_scope
 
     engine = _make_engine(url)
     payload = b"x" * 180  # about the size of a small canonical event
     stmt = text("INSERT INTO bench_raw (b, created_at) VALUES (:b, :t)")
-    with engine.connect():
-        pass
+    with session_scope(engine) as s:
+        s.connection()
     go.wait()
     started = time.perf_counter()
     for _ in range(n):
-        with engine.begin() as conn:
-            conn.execute(stmt, {"b": payload, "t": time.time()})
+        with session_scope(engine) as s:
+            s.execute(stmt, {"b": payload, "t": time.time()})
     elapsed = time.perf_counter() - started
     engine.dispose()
     results.put({"worker": worker, "ids": [], "seconds": elapsed, "errors": []})

@@ -9,11 +9,11 @@ import time
 
 import pytest
 from sqlalchemy import Engine, text
-from tests.ledger._workers import append_worker
 
 from privet.db import session_scope
 from privet.ledger.sequencer import Ledger
 from privet.ledger.service import verify_ledger
+from tests.ledger._workers import append_worker
 
 PROCS = 4
 PER_PROC = 2000

@@ -55,9 +55,21 @@ def test_checkpoint(filled: Engine, ledger: Ledger) -> None:
     assert cp.verifier_key == str(ledger.verifier)
 
 
-def test_checkpoint_before_any(engine: Engine, ledger: Ledger) -> None:
+def test_checkpoint_before_any(engine: Engine, ledger: Ledger, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError), session_scope(engine) as s:
         svc.get_checkpoint(session=s)
+    # an empty log gets a size-0 checkpoint on request, and exports and verifies
+    head = ledger.integrate_now()
+    assert head.checkpoint_size == 0 and head.checkpoint_note
+    with session_scope(engine) as s:
+        assert svc.get_checkpoint(session=s).tree_size == 0
+        assert svc.verify_ledger(session=s, trusted_checkpoint=head.checkpoint_note).ok
+        svc.export_bundle(session=s, out=tmp_path / "empty.bundle")
+    assert verify_bundle(tmp_path / "empty.bundle", trusted_checkpoint=head.checkpoint_note).ok
+    assert ledger.integrate_now().checkpoint_size == 0  # not signed twice
+    with session_scope(engine) as s:
+        emit(s, type="test.event", actor=None)
+    assert ledger.integrate_now().checkpoint_size == 1
 
 
 def test_events_filters_and_paging(filled: Engine) -> None:
@@ -85,6 +97,8 @@ def test_events_filters_and_paging(filled: Engine) -> None:
         assert svc.list_events(session=s, actor="prn_b").items[0].index == 71
         with pytest.raises(InvalidInputError):
             svc.list_events(session=s, limit=0)
+        with pytest.raises(InvalidInputError, match="timezone"):
+            svc.list_events(session=s, since=now.replace(tzinfo=None))
 
 
 def test_inclusion_proofs(filled: Engine, ledger: Ledger) -> None:

@@ -450,6 +450,10 @@ class Ledger:
         force: bool,
     ) -> tuple[int, str] | None:
         ls = self.ledger_settings
+        if force and rng.size == 0 and self._last_checkpoint(conn)[3] is None:
+            # An empty log still gets a signed (size 0) checkpoint on request, so an
+            # auditor can hold the log to it from the start.
+            return self._sign(conn, rng, root, now)
         if self._last_cp is None:
             size, cp_root, at, _ = self._last_checkpoint(conn)
             self._last_cp = (size, cp_root, at)
@@ -488,6 +492,11 @@ class Ledger:
                 f"refusing to sign size {rng.size}: not consistent with the checkpoint of "
                 f"size {last_size}: {exc}"
             ) from exc
+        return self._sign(conn, rng, root, now)
+
+    def _sign(
+        self, conn: Connection, rng: CompactRange, root: bytes, now: datetime
+    ) -> tuple[int, str]:
         note = sign_checkpoint(Checkpoint(self.origin, rng.size, root), self.signer)
         conn.execute(
             insert(_checkpoints),

@@ -257,6 +257,9 @@ def list_events(
         raise InvalidInputError("start must be >= 0")
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE}")
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInputError(f"{name} needs a timezone, e.g. 2026-11-29T21:00:00Z")
     conn = session.connection()
     conds = [_leaves.c.idx >= start]
     if type is not None:
