@@ -16,6 +16,7 @@ from privet import __version__
 from privet.api import problems
 from privet.api.middleware import RequestContextMiddleware
 from privet.api.routes import api_keys, audit, health, policies, projects
+from privet.api.routes.compliance import router as compliance_router
 from privet.api.routes.datasets import router as datasets_router
 from privet.api.routes.inference import router as inference_router
 from privet.api.routes.models import router as models_router
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         inference_router,
         training_jobs_router,
         models_router,
+        compliance_router,
     ):
         app.include_router(router)
     app.add_middleware(
