@@ -10,6 +10,7 @@ from rich.console import Console
 
 from privet.cli.audit import audit_app
 from privet.cli.client import call
+from privet.cli.compliance import dsr_app, reports_app
 from privet.cli.keys import keys_app
 from privet.cli.policy import policy_app
 from privet.cli.predict import predict as predict_command
@@ -34,6 +35,8 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(train_app, name="train")
 app.add_typer(models_app, name="models")
+app.add_typer(reports_app, name="reports")
+app.add_typer(dsr_app, name="dsr")
 app.command("worker")(worker_command)
 app.command("predict")(predict_command)
 console = Console()

@@ -1,0 +1,145 @@
+"""`privet reports export ...` and `privet dsr submit/list/show` (data-subject requests).
+
+Client commands: they talk to a running server (PRIVET_URL, PRIVET_API_KEY).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from privet.cli.client import call, client, err
+
+reports_app = typer.Typer(
+    help="Compliance reports (client: needs PRIVET_URL, PRIVET_API_KEY).", no_args_is_help=True
+)
+dsr_app = typer.Typer(
+    help="Data-subject requests: access, erasure, objection (client: needs PRIVET_URL, "
+    "PRIVET_API_KEY).",
+    no_args_is_help=True,
+)
+console = Console()
+
+KINDS = ("ropa", "model-lineage", "privacy-budget", "access-log", "dsr-log")
+FORMATS = ("json", "csv", "html", "pdf")
+
+
+def _download(path: str, params: dict[str, Any], out: Path) -> int:
+    with client() as http, http.stream("GET", path, params=params) as resp:
+        if resp.status_code >= 400:
+            resp.read()
+            try:
+                detail = resp.json().get("detail")
+            except ValueError:
+                detail = resp.text[:500]
+            err.print(f"[red]error {resp.status_code}:[/] {detail}")
+            raise typer.Exit(1)
+        total = 0
+        with out.open("wb") as fh:
+            for chunk in resp.iter_bytes():
+                fh.write(chunk)
+                total += len(chunk)
+    return total
+
+
+@reports_app.command("export")
+def export(
+    kind: Annotated[str, typer.Option(help=f"One of {', '.join(KINDS)}, or 'dsr' with --request.")],
+    out: Annotated[Path, typer.Option(help="Where to write the report.")],
+    format: Annotated[str, typer.Option(help="json, csv, html or pdf.")] = "json",
+    project: Annotated[str | None, typer.Option(help="Limit to one project.")] = None,
+    model_version: Annotated[
+        str | None, typer.Option(help="model-lineage: the model version id.")
+    ] = None,
+    dataset_version: Annotated[
+        str | None, typer.Option(help="privacy-budget: one dataset version.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="access-log/dsr-log: from (ISO time).")] = None,
+    until: Annotated[str | None, typer.Option(help="access-log/dsr-log: until (ISO time).")] = None,
+    principal: Annotated[str | None, typer.Option(help="access-log: one principal id.")] = None,
+    action: Annotated[str | None, typer.Option(help="access-log: one action.")] = None,
+    outcome: Annotated[str | None, typer.Option(help="access-log: allow or deny.")] = None,
+    request: Annotated[str | None, typer.Option(help="dsr: the request id.")] = None,
+) -> None:
+    """Export a report. Verify a JSON report offline with `privet-audit verify-report`."""
+    if format not in FORMATS:
+        err.print(f"[red]error:[/] --format must be one of {', '.join(FORMATS)}")
+        raise typer.Exit(2)
+    if kind == "dsr":
+        if not request:
+            err.print("[red]error:[/] --kind dsr needs --request <id>")
+            raise typer.Exit(2)
+        total = _download(f"/v1/data-subject-requests/{request}/report", {"format": format}, out)
+    else:
+        if kind not in KINDS:
+            err.print(f"[red]error:[/] --kind must be one of {', '.join(KINDS)} or dsr")
+            raise typer.Exit(2)
+        params = {
+            "format": format, "project": project, "model_version": model_version,
+            "dataset_version": dataset_version, "since": since, "until": until,
+            "principal": principal, "action": action, "outcome": outcome,
+        }
+        total = _download(
+            f"/v1/reports/{kind}", {k: v for k, v in params.items() if v is not None}, out
+        )
+    console.print(f"wrote {out} ({total} bytes)")
+
+
+@dsr_app.command("submit")
+def submit(
+    type: Annotated[str, typer.Option(help="access, erasure or objection.")],
+    subject_id: Annotated[str, typer.Option(help="The subject's id as the datasets hold it.")],
+    regime: Annotated[str, typer.Option(help="gdpr or ccpa (sets the deadlines).")] = "gdpr",
+    requester: Annotated[str, typer.Option(help="Who asked (kept sealed).")] = "data subject",
+    channel: Annotated[str, typer.Option(help="How it was received.")] = "cli",
+    received: Annotated[
+        str | None, typer.Option(help="Date received, YYYY-MM-DD (default today).")
+    ] = None,
+    purpose: Annotated[
+        list[str] | None, typer.Option(help="objection: a purpose objected to (repeatable).")
+    ] = None,
+) -> None:
+    """Log a request and carry it out across every project (erasure cannot be undone)."""
+    body: dict[str, Any] = {
+        "type": type, "subject_id": subject_id, "regime": regime, "requester": requester,
+        "channel": channel, "purposes": purpose or [],
+    }
+    if received:
+        body["received_date"] = date.fromisoformat(received).isoformat()
+    row = call("POST", "/v1/data-subject-requests", json=body)
+    console.print(f"[green]{row['id']}[/] {row['type']} ({row['regime']}): {row['state']}, "
+                  f"due {row['due_at']}")
+    if row.get("outcome"):
+        console.print(row["outcome"])
+
+
+@dsr_app.command("list")
+def list_requests(
+    type: Annotated[str | None, typer.Option(help="access, erasure or objection.")] = None,
+    state: Annotated[str | None, typer.Option(help="received, acknowledged, completed.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The request log (newest first)."""
+    params = {k: v for k, v in {"type": type, "state": state}.items() if v}
+    rows = call("GET", "/v1/data-subject-requests", params=params)
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table("id", "type", "regime", "received", "due", "state", "on time")
+    for r in rows:
+        on_time = "" if r["on_time"] is None else ("yes" if r["on_time"] else "LATE")
+        table.add_row(r["id"], r["type"], r["regime"], r["received_at"][:10], r["due_at"][:10],
+                      r["state"], on_time)
+    console.print(table)
+
+
+@dsr_app.command("show")
+def show(request_id: str) -> None:
+    """One request: dates, deadlines, outcome and result (no subject id)."""
+    console.print_json(json.dumps(call("GET", f"/v1/data-subject-requests/{request_id}")))
