@@ -37,6 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -62,15 +64,14 @@ def run(rounds: int = 4, batches: int = 6, singles: int = 200) -> dict[str, floa
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.e2e.conftest import start_server, stop_server
-    from tests.inference.conftest import classifier_weights, register_version
-
     from privet.auth import service as auth_service
     from privet.auth.models import PrincipalKind, Role
     from privet.config import Settings
     from privet.db import dispose_engines, session_scope
     from privet.runtime import build_runtime
     from privet.training.catalog import DEFAULT_BASE_MODEL, load_finetuned
+    from tests.e2e.conftest import start_server, stop_server
+    from tests.inference.conftest import classifier_weights, register_version
 
     threads = int(os.environ.get("PRIVET_BENCH_THREADS", "0"))
     env = {}
@@ -157,11 +158,18 @@ def run(rounds: int = 4, batches: int = 6, singles: int = 200) -> dict[str, floa
             post(http, data[0])  # load the model into the server's cache
             forward_all()  # warm this process too
             base_t = api_t = two_t = 0.0
-            for _ in range(rounds):
-                base_t += forward_all()
-                api_t += api_all(http)
-                base_t += forward_all()
-                two_t += api_two_clients([http, http2])
+            for number in range(rounds):
+                b1 = forward_all()
+                a1 = api_all(http)
+                b2 = forward_all()
+                a2 = api_two_clients([http, http2])
+                base_t, api_t, two_t = base_t + b1 + b2, api_t + a1, two_t + a2
+                print(
+                    f"round {number + 1}: forward {batches / b1:.2f}/{batches / b2:.2f} "
+                    f"batches/s, API one client {batches / a1:.2f}, two clients "
+                    f"{2 * batches / a2:.2f}",
+                    flush=True,
+                )
             n = rounds * batches * BATCH
             base_rate = 2 * n / base_t
             api_rate = n / api_t
@@ -223,6 +231,7 @@ def run(rounds: int = 4, batches: int = 6, singles: int = 200) -> dict[str, floa
     return figures
 
 
+@pytest.mark.timeout(7200)
 def test_inference_throughput_and_latency() -> None:
     figures = run(
         rounds=int(os.environ.get("PRIVET_BENCH_ROUNDS", "4")),
