@@ -78,10 +78,10 @@ def setting_for(env_name: str) -> str:
     return env_name
 
 
-#: Settings that deploy/ uses and that work in progress is adding (issue 11, item 1: the
-#: Ray executor reads PRIVET_RAY_ADDRESS). Accepted while no settings class has them;
-#: test_compose.py::test_pending_settings says when one does, and the entry can go.
-PENDING_SETTINGS = frozenset({"PRIVET_RAY_ADDRESS"})
+#: Settings that deploy/ uses and that work in progress is adding. Accepted while no
+#: settings class has them; test_compose.py::test_pending_settings says when one does, and
+#: the entry can go. (PRIVET_RAY_ADDRESS is now read by privet.executors.settings.)
+PENDING_SETTINGS: frozenset[str] = frozenset()
 
 
 def unknown_settings(env_names: set[str] | list[str]) -> list[str]:

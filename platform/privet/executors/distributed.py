@@ -213,7 +213,8 @@ def train_rank(
     loaded = load_base_model(
         config.base_model, num_labels=len(label_names), seed=config.seed, catalog=catalog
     )
-    model = loaded.model.to(info.device)
+    model: Any = loaded.model
+    model.to(info.device)
     applied = apply_strategy(model, strategy)
     # The replicas start equal: the seeded head already is; broadcasting makes it certain.
     if _distributed(info):
@@ -340,7 +341,7 @@ def train_rank(
         return outcome
     if eval_data is None:
         raise ValueError("rank 0 needs the evaluation data")
-    model.eval()  # type: ignore[no-untyped-call]
+    model.eval()
     model_cpu = model.to("cpu")
     eval_enc = encode(
         eval_data, loaded.tokenizer, label_names=label_names, max_length=config.max_length

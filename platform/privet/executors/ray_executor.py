@@ -105,7 +105,7 @@ class _RankActorImpl:
     def endpoint(self) -> tuple[str, int]:
         import ray
 
-        host = ray.util.get_node_ip_address()
+        host = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
         with socket.socket() as sock:
             sock.bind((host, 0))
             return host, int(sock.getsockname()[1])
@@ -189,7 +189,7 @@ class _RankActorImpl:
             "steps": outcome.steps,
             "noise_additions": outcome.noise_additions,
             "examples_seen": outcome.examples_seen,
-            "node": ray.util.get_node_ip_address(),
+            "node": ray.util.get_node_ip_address(),  # type: ignore[no-untyped-call]
         }
         if outcome.result is not None:
             sealed = seal(
@@ -209,7 +209,7 @@ def _rank_actor_class() -> Any:
         import ray
 
         # Two threads: `train` runs in one, `cancel`/`drain` are answered in the other.
-        _actor_class = ray.remote(max_concurrency=2)(_RankActorImpl)
+        _actor_class = ray.remote(max_concurrency=2)(_RankActorImpl)  # type: ignore[call-overload]
     return _actor_class
 
 

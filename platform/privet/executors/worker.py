@@ -69,7 +69,7 @@ def install_dispatch() -> None:
 def _worker_class() -> type:
     from privet.jobs.worker import Worker
 
-    class ExecutorWorker(Worker):  # type: ignore[misc,valid-type]
+    class ExecutorWorker(Worker):
         """`Worker` whose jobs train on `executor`."""
 
         def __init__(
