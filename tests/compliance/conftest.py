@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.jobs.conftest import job_settings, make_worker, tiny_model  # noqa: F401
 
 SUBJECT = "alice-canary-7731"

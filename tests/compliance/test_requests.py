@@ -35,16 +35,28 @@ def test_requests_erasure_objection_and_log(client, admin, make_caller, runtime)
 
     # Only platform-wide stewards and admins take requests: they span every project.
     body = {"type": "access", "subject_id": SUBJECT}
-    assert client.post("/v1/data-subject-requests", json=body,
-                       headers=engineer.headers).status_code == 403
-    assert client.post("/v1/data-subject-requests", json=body,
-                       headers=project_steward.headers).status_code == 403
-    bad = client.post("/v1/data-subject-requests", json={"type": "forget", "subject_id": "x"},
-                      headers=steward.headers)
+    assert (
+        client.post("/v1/data-subject-requests", json=body, headers=engineer.headers).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            "/v1/data-subject-requests", json=body, headers=project_steward.headers
+        ).status_code
+        == 403
+    )
+    bad = client.post(
+        "/v1/data-subject-requests",
+        json={"type": "forget", "subject_id": "x"},
+        headers=steward.headers,
+    )
     assert bad.status_code == 422
 
-    r = client.post("/v1/data-subject-requests", headers=steward.headers, json={
-        **body, "regime": "ccpa", "received_date": "2026-11-27", "requester": "agent"})
+    r = client.post(
+        "/v1/data-subject-requests",
+        headers=steward.headers,
+        json={**body, "regime": "ccpa", "received_date": "2026-11-27", "requester": "agent"},
+    )
     assert r.status_code == 201, r.text
     access = r.json()
     assert access["acknowledge_due"].startswith("2026-12-11")
@@ -57,21 +69,32 @@ def test_requests_erasure_objection_and_log(client, admin, make_caller, runtime)
     doc = r.json()
     assert SUBJECT in r.text and ROW_CANARY not in r.text and "agent" not in r.text
     assert verify_report(doc).ok, verify_report(doc).message
-    assert client.get(f"/v1/data-subject-requests/{access['id']}/report",
-                      headers=engineer.headers).status_code == 403
-    assert client.get("/v1/data-subject-requests/dsr_nope",
-                      headers=steward.headers).status_code == 404
+    assert (
+        client.get(
+            f"/v1/data-subject-requests/{access['id']}/report", headers=engineer.headers
+        ).status_code
+        == 403
+    )
+    assert (
+        client.get("/v1/data-subject-requests/dsr_nope", headers=steward.headers).status_code == 404
+    )
 
-    r = client.post("/v1/data-subject-requests", headers=steward.headers,
-                    json={"type": "erasure", "subject_id": SUBJECT})
+    r = client.post(
+        "/v1/data-subject-requests",
+        headers=steward.headers,
+        json={"type": "erasure", "subject_id": SUBJECT},
+    )
     assert r.status_code == 201, r.text
     result = r.json()["result"]
     assert result["rows_removed"] == 2 and len(result["new_versions"]) == 2
     assert set(result["shredded_versions"]) == {da["id"], db["id"]}
     assert result["flags"] == []
 
-    r = client.post("/v1/data-subject-requests", headers=steward.headers, json={
-        "type": "objection", "subject_id": SUBJECT, "purposes": ["marketing"]})
+    r = client.post(
+        "/v1/data-subject-requests",
+        headers=steward.headers,
+        json={"type": "objection", "subject_id": SUBJECT, "purposes": ["marketing"]},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["result"]["purposes"] == ["marketing"]
     from privet.compliance.service import has_objection, subject_pseudonym
@@ -95,18 +118,35 @@ def test_requests_erasure_objection_and_log(client, admin, make_caller, runtime)
     assert {"dsr.received", "dsr.acknowledged", "dsr.completed"} <= types
 
     # Project-scoped reports: a project's steward reads its own RoPA, not another's.
-    assert client.get("/v1/reports/ropa", params={"project": a},
-                      headers=project_steward.headers).status_code == 200
-    assert client.get("/v1/reports/ropa", params={"project": b},
-                      headers=project_steward.headers).status_code == 404
-    assert client.get("/v1/reports/privacy-budget", params={"project": a},
-                      headers=engineer.headers).status_code == 200
-    assert client.get("/v1/reports/model-lineage", params={"model_version": "mv_nope"},
-                      headers=admin.headers).status_code == 404
-    assert client.get("/v1/reports/model-lineage",
-                      headers=admin.headers).status_code == 422
-    assert client.get("/v1/reports/ropa", params={"format": "xml"},
-                      headers=admin.headers).status_code == 422
+    assert (
+        client.get(
+            "/v1/reports/ropa", params={"project": a}, headers=project_steward.headers
+        ).status_code
+        == 200
+    )
+    assert (
+        client.get(
+            "/v1/reports/ropa", params={"project": b}, headers=project_steward.headers
+        ).status_code
+        == 404
+    )
+    assert (
+        client.get(
+            "/v1/reports/privacy-budget", params={"project": a}, headers=engineer.headers
+        ).status_code
+        == 200
+    )
+    assert (
+        client.get(
+            "/v1/reports/model-lineage", params={"model_version": "mv_nope"}, headers=admin.headers
+        ).status_code
+        == 404
+    )
+    assert client.get("/v1/reports/model-lineage", headers=admin.headers).status_code == 422
+    assert (
+        client.get("/v1/reports/ropa", params={"format": "xml"}, headers=admin.headers).status_code
+        == 422
+    )
     assert client.get("/v1/reports/nope", headers=admin.headers).status_code == 404
 
     # Tampering with a cited event is caught offline.
@@ -119,16 +159,29 @@ def test_compliance_settings_feed_the_ropa(client, admin, make_caller) -> None: 
     p = _project(client, admin, "gamma")
     _dataset(client, admin, p, 3)
     engineer = make_caller("ml_engineer", p, name="engineer")
-    settings = {"controller": "Insurer SA", "dpo_contact": "dpo@insurer.example",
-                "recipients": ["reinsurer"], "subject_categories": ["policyholders"]}
-    assert client.put(f"/v1/projects/{p}/compliance-settings", json=settings,
-                      headers=engineer.headers).status_code == 403
+    settings = {
+        "controller": "Insurer SA",
+        "dpo_contact": "dpo@insurer.example",
+        "recipients": ["reinsurer"],
+        "subject_categories": ["policyholders"],
+    }
+    assert (
+        client.put(
+            f"/v1/projects/{p}/compliance-settings", json=settings, headers=engineer.headers
+        ).status_code
+        == 403
+    )
     r = client.put(f"/v1/projects/{p}/compliance-settings", json=settings, headers=admin.headers)
     assert r.status_code == 200, r.text
-    assert client.get(f"/v1/projects/{p}/compliance-settings",
-                      headers=engineer.headers).json()["controller"] == "Insurer SA"
-    r = client.get("/v1/reports/ropa", params={"project": p, "format": "csv"},
-                   headers=admin.headers)
+    assert (
+        client.get(f"/v1/projects/{p}/compliance-settings", headers=engineer.headers).json()[
+            "controller"
+        ]
+        == "Insurer SA"
+    )
+    r = client.get(
+        "/v1/reports/ropa", params={"project": p, "format": "csv"}, headers=admin.headers
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "Insurer SA" in r.text and "reinsurer" in r.text and "policyholders" in r.text
     assert SUBJECT not in r.text and "cust-" not in r.text

@@ -50,8 +50,9 @@ def _version(private: bool, eps: float | None) -> SimpleNamespace:
         ("keep_with_dp", False, None, "retrain"),
     ],
 )
-def test_remedy_follows_the_setting(mode: str, private: bool, eps: float | None,
-                                    expected: str) -> None:
+def test_remedy_follows_the_setting(
+    mode: str, private: bool, eps: float | None, expected: str
+) -> None:
     config = ComplianceSettings(erasure_remedy=mode, keep_max_epsilon=8)  # type: ignore[arg-type]
     remedy, why = choose_remedy(_version(private, eps), config)  # type: ignore[arg-type]
     assert remedy.value == expected
@@ -62,9 +63,15 @@ def test_csv_cells_that_start_a_formula_are_neutralised() -> None:
     for bad in ("=1+1", "+cmd", "-2", "@SUM(A1)", "\t=x"):
         assert neutralise(bad).startswith("'")
     assert neutralise("plain") == "plain"
-    report = Report("dsr-log", "t", datetime.now(UTC), "prn", {},
-                    tables=[Table("t", "T", [("a", "A")], [{"a": "=HYPERLINK(\"x\")"}])],
-                    ledger={"tree_size": 0, "root_hash": ""})
+    report = Report(
+        "dsr-log",
+        "t",
+        datetime.now(UTC),
+        "prn",
+        {},
+        tables=[Table("t", "T", [("a", "A")], [{"a": '=HYPERLINK("x")'}])],
+        ledger={"tree_size": 0, "root_hash": ""},
+    )
     assert "'=HYPERLINK" in to_csv(report).decode()
 
 
@@ -75,9 +82,21 @@ def test_chart_text_is_escaped() -> None:
 
 
 def test_html_escapes_values() -> None:
-    report = Report("dsr-log", "t", datetime.now(UTC), "prn", {},
-                    tables=[Table("t", "T", [("a", "A")], [{"a": "<img src=x onerror=1>"}])],
-                    ledger={"tree_size": 0, "root_hash": "", "origin": "o", "events": [],
-                            "checkpoint": "", "verifier_key": ""})
+    report = Report(
+        "dsr-log",
+        "t",
+        datetime.now(UTC),
+        "prn",
+        {},
+        tables=[Table("t", "T", [("a", "A")], [{"a": "<img src=x onerror=1>"}])],
+        ledger={
+            "tree_size": 0,
+            "root_hash": "",
+            "origin": "o",
+            "events": [],
+            "checkpoint": "",
+            "verifier_key": "",
+        },
+    )
     html = to_html(report)
     assert "<img" not in html and "&lt;img" in html

@@ -81,9 +81,15 @@ def export(
             err.print(f"[red]error:[/] --kind must be one of {', '.join(KINDS)} or dsr")
             raise typer.Exit(2)
         params = {
-            "format": format, "project": project, "model_version": model_version,
-            "dataset_version": dataset_version, "since": since, "until": until,
-            "principal": principal, "action": action, "outcome": outcome,
+            "format": format,
+            "project": project,
+            "model_version": model_version,
+            "dataset_version": dataset_version,
+            "since": since,
+            "until": until,
+            "principal": principal,
+            "action": action,
+            "outcome": outcome,
         }
         total = _download(
             f"/v1/reports/{kind}", {k: v for k, v in params.items() if v is not None}, out
@@ -107,14 +113,20 @@ def submit(
 ) -> None:
     """Log a request and carry it out across every project (erasure cannot be undone)."""
     body: dict[str, Any] = {
-        "type": type, "subject_id": subject_id, "regime": regime, "requester": requester,
-        "channel": channel, "purposes": purpose or [],
+        "type": type,
+        "subject_id": subject_id,
+        "regime": regime,
+        "requester": requester,
+        "channel": channel,
+        "purposes": purpose or [],
     }
     if received:
         body["received_date"] = date.fromisoformat(received).isoformat()
     row = call("POST", "/v1/data-subject-requests", json=body)
-    console.print(f"[green]{row['id']}[/] {row['type']} ({row['regime']}): {row['state']}, "
-                  f"due {row['due_at']}")
+    console.print(
+        f"[green]{row['id']}[/] {row['type']} ({row['regime']}): {row['state']}, "
+        f"due {row['due_at']}"
+    )
     if row.get("outcome"):
         console.print(row["outcome"])
 
@@ -131,11 +143,20 @@ def list_requests(
     if as_json:
         console.print_json(json.dumps(rows))
         return
-    table = Table("id", "type", "regime", "received", "due", "state", "on time")
+    table = Table("type", "regime", "received", "due", "state", "on time")
+    table.columns.insert(0, Table("id").columns[0])
+    table.columns[0].no_wrap = True
     for r in rows:
         on_time = "" if r["on_time"] is None else ("yes" if r["on_time"] else "LATE")
-        table.add_row(r["id"], r["type"], r["regime"], r["received_at"][:10], r["due_at"][:10],
-                      r["state"], on_time)
+        table.add_row(
+            r["id"],
+            r["type"],
+            r["regime"],
+            r["received_at"][:10],
+            r["due_at"][:10],
+            r["state"],
+            on_time,
+        )
     console.print(table)
 
 

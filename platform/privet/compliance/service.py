@@ -35,8 +35,8 @@ from privet.compliance.tables import (
     DataSubjectRequestCreate,
     DataSubjectRequestPublic,
     ModelVersionFlag,
-    ProjectComplianceSettings,
     ProjectCompliancePublic,
+    ProjectComplianceSettings,
     ProjectComplianceUpdate,
     Remedy,
     RequestState,
@@ -128,9 +128,7 @@ def unseal_subject(session: Session, *, runtime: Any, row: DataSubjectRequest) -
     try:
         handle = unwrap_data_key(session=session, provider=runtime.key_provider, ref=ref)
     except DataKeyDestroyedError:
-        raise SubjectIdUnavailableError(
-            f"request {row.id}: its subject id was shredded"
-        ) from None
+        raise SubjectIdUnavailableError(f"request {row.id}: its subject id was shredded") from None
     data: dict[str, str] = json.loads(
         unseal(row.sealed, data_key=handle.key, key_ref=handle.key_id, ref=ref)
     )
@@ -220,8 +218,11 @@ def discover(session: Session, *, runtime: Any, subject_id: str) -> Findings:
     versions = session.exec(
         select(DatasetVersion)
         .where(DatasetVersion.state == VersionState.active.value)
-        .order_by(col(DatasetVersion.project_id), col(DatasetVersion.dataset_id),
-                  col(DatasetVersion.number))
+        .order_by(
+            col(DatasetVersion.project_id),
+            col(DatasetVersion.dataset_id),
+            col(DatasetVersion.number),
+        )
     ).all()
     datasets = {d.id: d for d in session.exec(select(Dataset)).all()}
     for version in versions:
@@ -249,9 +250,7 @@ def discover(session: Session, *, runtime: Any, subject_id: str) -> Findings:
                     retention_until=version.retention_until,
                 )
             )
-    usages = datasets_service.usages_of(
-        session, dataset_version_ids=[h.version_id for h in hits]
-    )
+    usages = datasets_service.usages_of(session, dataset_version_ids=[h.version_id for h in hits])
     model_ids = sorted({u.used_by_id for u in usages if u.used_by_kind == "model_version"})
     models = _model_hits(session, model_ids)
     predictions = _prediction_hits(session, pseudonym)
@@ -415,8 +414,13 @@ def submit_request(
         )
     elif data.type == RequestType.erasure:
         row.result = _erase(
-            session, runtime=runtime, row=row, subject_id=data.subject_id, actor=actor,
-            decide=decide, config=config,
+            session,
+            runtime=runtime,
+            row=row,
+            subject_id=data.subject_id,
+            actor=actor,
+            decide=decide,
+            config=config,
         )
         row.outcome = (
             f"erased: {row.result['rows_removed']} row(s) from "
@@ -434,7 +438,10 @@ def submit_request(
         }
         row.outcome = f"objection recorded for {', '.join(row.result['purposes'])}"
         _event(
-            session, row, "dsr.objection.recorded", actor=actor.principal_id,
+            session,
+            row,
+            "dsr.objection.recorded",
+            actor=actor.principal_id,
             details={"purposes": row.result["purposes"]},
         )
     row.state = RequestState.completed.value
@@ -481,13 +488,14 @@ def has_objection(session: Session, *, subject_digest: str, purpose: str | None 
 def choose_remedy(version: ModelVersion, config: ComplianceSettings) -> tuple[Remedy, str]:
     """The remedy for a model version trained on erased rows, and why."""
     privacy = version.privacy or {}
-    eps = privacy.get("epsilon")
-    delta = privacy.get("delta")
+    raw_eps, raw_delta = privacy.get("epsilon"), privacy.get("delta")
+    eps = float(raw_eps) if raw_eps is not None else 0.0
+    delta = float(raw_delta) if raw_delta is not None else 0.0
     dp = (
-        f"trained with differential privacy (ε = {float(eps):.4g}, δ = {float(delta):.3g}, "
+        f"trained with differential privacy (ε = {eps:.4g}, δ = {delta:.3g}, "
         f"{privacy.get('accountant', 'prv')} accountant): any one subject's influence on "
         "the weights is bounded by that guarantee"
-        if version.private and eps is not None and delta is not None
+        if version.private and raw_eps is not None and raw_delta is not None
         else None
     )
     mode = config.erasure_remedy
@@ -497,7 +505,7 @@ def choose_remedy(version: ModelVersion, config: ComplianceSettings) -> tuple[Re
         return Remedy.retrain, "not trained with differential privacy: retrain without the subject"
     if mode == "keep_with_dp":
         return Remedy.keep_with_dp, f"kept: {dp} (erasure_remedy=keep_with_dp)"
-    if float(eps) <= config.keep_max_epsilon:
+    if eps <= config.keep_max_epsilon:
         return (
             Remedy.keep_with_dp,
             f"kept: {dp}, within the policy's limit ε ≤ {config.keep_max_epsilon:g} "
@@ -505,7 +513,7 @@ def choose_remedy(version: ModelVersion, config: ComplianceSettings) -> tuple[Re
         )
     return (
         Remedy.retrain,
-        f"ε = {float(eps):.4g} is above the policy's limit ε ≤ {config.keep_max_epsilon:g} "
+        f"ε = {eps:.4g} is above the policy's limit ε ≤ {config.keep_max_epsilon:g} "
         "for keeping a model (erasure_remedy=auto): retrain without the subject",
     )
 
@@ -554,19 +562,33 @@ def _retrain(
     allowed, policies, policy_version = decide(identity, job.project_id, dict(admission.context))
     if not allowed:
         refused = jobs_service.record_refusal(
-            session, project_id=job.project_id, data=data, admission=admission,
-            actor=identity, reason="policy", policies=policies,
+            session,
+            project_id=job.project_id,
+            data=data,
+            admission=admission,
+            actor=identity,
+            reason="policy",
+            policies=policies,
         )
         return None, f"retraining refused by policy (job {refused}): retrain manually"
     try:
         new_job = jobs_service.submit(
-            session, project_id=job.project_id, data=data, admission=admission,
-            actor=identity, policies=policies, policy_version=policy_version,
+            session,
+            project_id=job.project_id,
+            data=data,
+            admission=admission,
+            actor=identity,
+            policies=policies,
+            policy_version=policy_version,
         )
     except budget.BudgetExceededError:
         refused = jobs_service.record_refusal(
-            session, project_id=job.project_id, data=data, admission=admission,
-            actor=identity, reason="privacy_budget_exceeded",
+            session,
+            project_id=job.project_id,
+            data=data,
+            admission=admission,
+            actor=identity,
+            reason="privacy_budget_exceeded",
         )
         return None, f"retraining refused: privacy budget exceeded (job {refused})"
     return new_job.id, f"retraining job {new_job.id} queued on dataset version {target}"
@@ -700,8 +722,9 @@ def list_requests(
     if until:
         query = query.where(col(DataSubjectRequest.received_at) < until)
     return session.exec(
-        query.order_by(col(DataSubjectRequest.received_at).desc(), col(DataSubjectRequest.id))
-        .limit(limit)
+        query.order_by(
+            col(DataSubjectRequest.received_at).desc(), col(DataSubjectRequest.id)
+        ).limit(limit)
     ).all()
 
 

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, func, select
 
 from privet.auth.models import Project
 from privet.compliance import service as compliance
+from privet.compliance.settings import get_compliance_settings
 from privet.compliance.tables import DataSubjectRequest, RequestType
 from privet.datasets import service as datasets_service
 from privet.datasets.models import Dataset, DatasetVersion
@@ -63,25 +64,41 @@ def security_measures(runtime: Any) -> list[dict[str, Any]]:
 
     crypto = CryptoSettings()
     provider = (
-        "hardware security module (PKCS#11)" if crypto.key_provider == "pkcs11"
+        "hardware security module (PKCS#11)"
+        if crypto.key_provider == "pkcs11"
         else "local master key file (0600)"
     )
     ledger_settings = get_ledger_settings()
     return [
-        {"measure": "Encryption at rest", "detail": "AES-256-GCM, one data key per dataset "
-         f"version, model version and export, wrapped by a master key held in a {provider}; "
-         "erasure destroys the data key (crypto-shredding)."},
-        {"measure": "Differential privacy", "detail": "models trained on personal data use "
-         f"DP-SGD; each dataset version has a privacy budget (default ε = "
-         f"{DEFAULT_EPSILON_TOTAL:g}) charged before training starts."},
-        {"measure": "Access control", "detail": "every request is decided by Cedar policies "
-         f"(policy version {runtime.authorizer.engine.version}); deny by default; every "
-         "decision is logged."},
-        {"measure": "Audit log", "detail": "append-only, tamper-evident (RFC 6962 Merkle "
-         f"tree), Ed25519-signed checkpoints at least every {ledger_settings.checkpoint_every} "
-         "events; verifiable offline."},
-        {"measure": "Pseudonymisation", "detail": "subject ids and prediction inputs appear in "
-         "logs only as keyed HMAC-SHA256 digests."},
+        {
+            "measure": "Encryption at rest",
+            "detail": "AES-256-GCM, one data key per dataset "
+            f"version, model version and export, wrapped by a master key held in a {provider}; "
+            "erasure destroys the data key (crypto-shredding).",
+        },
+        {
+            "measure": "Differential privacy",
+            "detail": "models trained on personal data use "
+            f"DP-SGD; each dataset version has a privacy budget (default ε = "
+            f"{DEFAULT_EPSILON_TOTAL:g}) charged before training starts.",
+        },
+        {
+            "measure": "Access control",
+            "detail": "every request is decided by Cedar policies "
+            f"(policy version {runtime.authorizer.engine.version}); deny by default; every "
+            "decision is logged.",
+        },
+        {
+            "measure": "Audit log",
+            "detail": "append-only, tamper-evident (RFC 6962 Merkle "
+            f"tree), Ed25519-signed checkpoints at least every {ledger_settings.checkpoint_every} "
+            "events; verifiable offline.",
+        },
+        {
+            "measure": "Pseudonymisation",
+            "detail": "subject ids and prediction inputs appear in "
+            "logs only as keyed HMAC-SHA256 digests.",
+        },
     ]
 
 
@@ -89,75 +106,132 @@ def build_ropa(
     session: Session, runtime: Any, *, actor: str, project_id: str | None = None
 ) -> Report:
     ev = Evidence(session)
-    report = _new("ropa", "Record of processing activities (GDPR Art. 30)", actor=actor,
-                  params={"project": project_id})
-    controllers = Table("controllers", "Controllers and data protection officers", [
-        ("project", "Project"), ("controller", "Controller"),
-        ("controller_contact", "Controller contact"), ("dpo_contact", "DPO contact"),
-        ("subject_categories", "Categories of data subjects"), ("recipients", "Recipients"),
-        ("transfers", "Transfers to third countries"), ("evidence", "Log events"),
-    ])
-    activities = Table("activities", "Processing activities (one per dataset)", [
-        ("project", "Project"), ("dataset", "Dataset"), ("dataset_id", "Dataset id"),
-        ("purposes", "Purposes"), ("legal_basis", "Legal basis (Art. 6)"),
-        ("personal_data", "Personal data"), ("data_categories", "Categories of data"),
-        ("subject_categories", "Categories of data subjects"), ("recipients", "Recipients"),
-        ("retention_days", "Retention (days)"), ("active_versions", "Versions held"),
-        ("rows", "Records held"), ("epsilon_total", "Privacy budget ε"),
-        ("evidence", "Log events"),
-    ], intro="Each dataset registered on the platform is one processing activity: "
-             "training classification models for the declared purposes, and serving them.")
-    models = Table("models", "Models serving these purposes", [
-        ("project", "Project"), ("model", "Model"), ("version", "Version"),
-        ("state", "State"), ("purposes", "Purposes"), ("private", "Trained with DP"),
-        ("epsilon", "ε"),
-    ])
+    report = _new(
+        "ropa",
+        "Record of processing activities (GDPR Art. 30)",
+        actor=actor,
+        params={"project": project_id},
+    )
+    controllers = Table(
+        "controllers",
+        "Controllers and data protection officers",
+        [
+            ("project", "Project"),
+            ("controller", "Controller"),
+            ("controller_contact", "Controller contact"),
+            ("dpo_contact", "DPO contact"),
+            ("subject_categories", "Categories of data subjects"),
+            ("recipients", "Recipients"),
+            ("transfers", "Transfers to third countries"),
+            ("evidence", "Log events"),
+        ],
+    )
+    activities = Table(
+        "activities",
+        "Processing activities (one per dataset)",
+        [
+            ("project", "Project"),
+            ("dataset", "Dataset"),
+            ("dataset_id", "Dataset id"),
+            ("purposes", "Purposes"),
+            ("legal_basis", "Legal basis (Art. 6)"),
+            ("personal_data", "Personal data"),
+            ("data_categories", "Categories of data"),
+            ("subject_categories", "Categories of data subjects"),
+            ("recipients", "Recipients"),
+            ("retention_days", "Retention (days)"),
+            ("active_versions", "Versions held"),
+            ("rows", "Records held"),
+            ("epsilon_total", "Privacy budget ε"),
+            ("evidence", "Log events"),
+        ],
+        intro="Each dataset registered on the platform is one processing activity: "
+        "training classification models for the declared purposes, and serving them.",
+    )
+    models = Table(
+        "models",
+        "Models serving these purposes",
+        [
+            ("project", "Project"),
+            ("model", "Model"),
+            ("version", "Version"),
+            ("state", "State"),
+            ("purposes", "Purposes"),
+            ("private", "Trained with DP"),
+            ("epsilon", "ε"),
+        ],
+    )
     for project in _projects(session, project_id):
         cfg = compliance.get_project_settings(session, project_id=project.id)
         subjects = cfg.subject_categories or ["not declared"]
         recipients = cfg.recipients or ["none beyond the controller"]
         pev = ev.events(object_id=project.id, types=("project.",), limit=50)
-        controllers.rows.append({
-            "project": project.name, "controller": cfg.controller or "not declared",
-            "controller_contact": cfg.controller_contact or "not declared",
-            "dpo_contact": cfg.dpo_contact or "not declared",
-            "subject_categories": subjects, "recipients": recipients,
-            "transfers": cfg.transfers or "none", "evidence": refs(pev),
-        })
+        controllers.rows.append(
+            {
+                "project": project.name,
+                "controller": cfg.controller or "not declared",
+                "controller_contact": cfg.controller_contact or "not declared",
+                "dpo_contact": cfg.dpo_contact or "not declared",
+                "subject_categories": subjects,
+                "recipients": recipients,
+                "transfers": cfg.transfers or "none",
+                "evidence": refs(pev),
+            }
+        )
         for ds in datasets_service.list_datasets(session, project_id=project.id):
             versions = [
-                v for v in datasets_service.list_versions(session, dataset_id=ds.id)
+                v
+                for v in datasets_service.list_versions(session, dataset_id=ds.id)
                 if v.state == "active"
             ]
             if not versions:
                 continue
             latest = max(versions, key=lambda v: v.number)
             d = latest.declarations
-            dev = ev.events(object_id=ds.id, types=("dataset.created", "dataset.version.created"),
-                            limit=50)
-            activities.rows.append({
-                "project": project.name, "dataset": ds.name, "dataset_id": ds.id,
-                "purposes": d.get("purposes", []), "legal_basis": d.get("legal_basis"),
-                "personal_data": bool(d.get("contains_personal_data")),
-                "data_categories": d.get("data_categories", []),
-                "subject_categories": subjects, "recipients": recipients,
-                "retention_days": d.get("retention_days"), "active_versions": len(versions),
-                "rows": latest.row_count, "epsilon_total": latest.epsilon_total,
-                "evidence": refs(dev),
-            })
+            dev = ev.events(
+                object_id=ds.id, types=("dataset.created", "dataset.version.created"), limit=50
+            )
+            activities.rows.append(
+                {
+                    "project": project.name,
+                    "dataset": ds.name,
+                    "dataset_id": ds.id,
+                    "purposes": d.get("purposes", []),
+                    "legal_basis": d.get("legal_basis"),
+                    "personal_data": bool(d.get("contains_personal_data")),
+                    "data_categories": d.get("data_categories", []),
+                    "subject_categories": subjects,
+                    "recipients": recipients,
+                    "retention_days": d.get("retention_days"),
+                    "active_versions": len(versions),
+                    "rows": latest.row_count,
+                    "epsilon_total": latest.epsilon_total,
+                    "evidence": refs(dev),
+                }
+            )
         for model in session.exec(select(Model).where(Model.project_id == project.id)).all():
             for v in session.exec(
-                select(ModelVersion).where(ModelVersion.model_id == model.id)
+                select(ModelVersion)
+                .where(ModelVersion.model_id == model.id)
                 .order_by(col(ModelVersion.number))
             ).all():
-                models.rows.append({
-                    "project": project.name, "model": model.name, "version": v.number,
-                    "state": v.state, "purposes": v.purposes, "private": v.private,
-                    "epsilon": (v.privacy or {}).get("epsilon"),
-                })
-    measures = Table("security", "Technical and organisational security measures (Art. 32)",
-                     [("measure", "Measure"), ("detail", "In force")],
-                     rows=security_measures(runtime))
+                models.rows.append(
+                    {
+                        "project": project.name,
+                        "model": model.name,
+                        "version": v.number,
+                        "state": v.state,
+                        "purposes": v.purposes,
+                        "private": v.private,
+                        "epsilon": (v.privacy or {}).get("epsilon"),
+                    }
+                )
+    measures = Table(
+        "security",
+        "Technical and organisational security measures (Art. 32)",
+        [("measure", "Measure"), ("detail", "In force")],
+        rows=security_measures(runtime),
+    )
     report.tables = [controllers, activities, models, measures]
     report.facts = [
         ("Projects", len(controllers.rows)),
@@ -181,11 +255,14 @@ def build_model_lineage(
     model = session.get(Model, version.model_id)
     ev = Evidence(session)
     name = model.name if model else version.model_id
-    report = _new("model-lineage", f"Model lineage: {name} v{version.number}", actor=actor,
-                  params={"model_version": version.id, "project": version.project_id})
+    report = _new(
+        "model-lineage",
+        f"Model lineage: {name} v{version.number}",
+        actor=actor,
+        params={"model_version": version.id, "project": version.project_id},
+    )
     vev = ev.events(object_id=version.id, types=("model_version.",), limit=200)
-    jev = ev.events(object_id=version.job_id, types=("training_job.", "privacy_budget."),
-                    limit=200)
+    jev = ev.events(object_id=version.job_id, types=("training_job.", "privacy_budget."), limit=200)
     privacy = version.privacy or {}
     flags = compliance.flags_for(session, model_version_id=version.id)
     served = session.exec(
@@ -195,12 +272,16 @@ def build_model_lineage(
     ).all()
     served_total = sum(int(n) for _p, _l, n in served)
     report.facts = [
-        ("Model", name), ("Version", version.number), ("Version id", version.id),
-        ("Project", version.project_id), ("State", version.state),
+        ("Model", name),
+        ("Version", version.number),
+        ("Version id", version.id),
+        ("Project", version.project_id),
+        ("State", version.state),
         ("Base model", f"{version.base_model} (sha256 {version.base_model_sha256[:16]}…)"),
         ("Weights sha256", version.weights_sha256),
         ("Trained with differential privacy", version.private),
-        ("ε (epsilon)", privacy.get("epsilon")), ("δ (delta)", privacy.get("delta")),
+        ("ε (epsilon)", privacy.get("epsilon")),
+        ("δ (delta)", privacy.get("delta")),
         ("Policy version at training", version.lineage.get("policy_version")),
         ("Code version", version.lineage.get("code_version")),
         ("Predictions served", served_total),
@@ -211,22 +292,31 @@ def build_model_lineage(
         dv = session.get(DatasetVersion, ref["id"])
         ds = session.get(Dataset, dv.dataset_id) if dv else None
         d = dv.declarations if dv else {}
-        dvev = ev.events(object_id=ref["id"], types=("dataset.version.", "dataset.subjects."),
-                         limit=50)
-        data_rows.append({
-            "dataset": ds.name if ds else ref.get("dataset_id"), "version_id": ref["id"],
-            "number": dv.number if dv else None, "digest": ref.get("digest") or (dv and dv.digest),
-            "rows": dv.row_count if dv else ref.get("rows"),
-            "purposes": d.get("purposes"), "legal_basis": d.get("legal_basis"),
-            "data_categories": d.get("data_categories"),
-            "retention_days": d.get("retention_days"),
-            "state": dv.state if dv else "unknown",
-            "shredded": f"{dv.shred_reason} at {dv.shredded_at:%Y-%m-%d %H:%M}"
-            if dv and dv.shredded_at else "",
-            "evidence": refs(dvev),
-        })
+        dvev = ev.events(
+            object_id=ref["id"], types=("dataset.version.", "dataset.subjects."), limit=50
+        )
+        data_rows.append(
+            {
+                "dataset": ds.name if ds else ref.get("dataset_id"),
+                "version_id": ref["id"],
+                "number": dv.number if dv else None,
+                "digest": ref.get("digest") or (dv and dv.digest),
+                "rows": dv.row_count if dv else ref.get("rows"),
+                "purposes": d.get("purposes"),
+                "legal_basis": d.get("legal_basis"),
+                "data_categories": d.get("data_categories"),
+                "retention_days": d.get("retention_days"),
+                "state": dv.state if dv else "unknown",
+                "shredded": f"{dv.shred_reason} at {dv.shredded_at:%Y-%m-%d %H:%M}"
+                if dv and dv.shredded_at
+                else "",
+                "evidence": refs(dvev),
+            }
+        )
     job = session.get(TrainingJob, version.job_id)
-    job_rows = [{"parameter": k, "value": v} for k, v in sorted((job.params if job else {}).items())]
+    job_rows = [
+        {"parameter": k, "value": v} for k, v in sorted((job.params if job else {}).items())
+    ]
     if job:
         job_rows[:0] = [
             {"parameter": "job id", "value": job.id},
@@ -237,54 +327,117 @@ def build_model_lineage(
         ]
     dp_rows = [{"parameter": k, "value": v} for k, v in sorted(privacy.items())]
     gov_rows = [
-        {"event": e.event["type"], "time": e.event["time"], "actor": e.event["actor"],
-         "detail": e.event["details"].get("from_state") or "", "evidence": f"#{e.index}"}
+        {
+            "event": e.event["type"],
+            "time": e.event["time"],
+            "actor": e.event["actor"],
+            "detail": e.event["details"].get("from_state") or "",
+            "evidence": f"#{e.index}",
+        }
         for e in vev + jev
     ]
     erase_rows = [
-        {"request": f.request_id, "dataset_versions": f.dataset_version_ids, "remedy": f.remedy,
-         "justification": f.justification, "retrain_job": f.retrain_job_id or "",
-         "at": f.created_at}
+        {
+            "request": f.request_id,
+            "dataset_versions": f.dataset_version_ids,
+            "remedy": f.remedy,
+            "justification": f.justification,
+            "retrain_job": f.retrain_job_id or "",
+            "at": f.created_at,
+        }
         for f in flags
     ]
     report.tables = [
-        Table("training_data", "Training data (dataset versions)", [
-            ("dataset", "Dataset"), ("version_id", "Version id"), ("number", "No."),
-            ("digest", "Content digest"), ("rows", "Rows"), ("purposes", "Purposes"),
-            ("legal_basis", "Legal basis"), ("data_categories", "Categories"),
-            ("retention_days", "Retention (days)"), ("state", "State now"),
-            ("shredded", "Shredded"), ("evidence", "Log events")], data_rows),
-        Table("training_job", "Training job", [("parameter", "Parameter"), ("value", "Value")],
-              job_rows),
-        Table("privacy", "Privacy guarantee", [("parameter", "Parameter"), ("value", "Value")],
-              dp_rows, empty="Not trained with differential privacy."),
-        Table("history", "Registration, approvals and budget", [
-            ("event", "Event"), ("time", "Time"), ("actor", "By"), ("detail", "Detail"),
-            ("evidence", "Log event")], gov_rows),
-        Table("erasures", "Erasure requests that affected this version", [
-            ("request", "Request"), ("dataset_versions", "Erased dataset versions"),
-            ("remedy", "Remedy"), ("justification", "Why"), ("retrain_job", "Retraining job"),
-            ("at", "Flagged at")], erase_rows,
-              empty="No erasure request has affected this model version."),
-        Table("predictions", "Predictions served", [
-            ("purpose", "Purpose"), ("label", "Outcome"), ("count", "Count")],
-              [{"purpose": p, "label": lab, "count": int(n)} for p, lab, n in sorted(served)]),
+        Table(
+            "training_data",
+            "Training data (dataset versions)",
+            [
+                ("dataset", "Dataset"),
+                ("version_id", "Version id"),
+                ("number", "No."),
+                ("digest", "Content digest"),
+                ("rows", "Rows"),
+                ("purposes", "Purposes"),
+                ("legal_basis", "Legal basis"),
+                ("data_categories", "Categories"),
+                ("retention_days", "Retention (days)"),
+                ("state", "State now"),
+                ("shredded", "Shredded"),
+                ("evidence", "Log events"),
+            ],
+            data_rows,
+        ),
+        Table(
+            "training_job",
+            "Training job",
+            [("parameter", "Parameter"), ("value", "Value")],
+            job_rows,
+        ),
+        Table(
+            "privacy",
+            "Privacy guarantee",
+            [("parameter", "Parameter"), ("value", "Value")],
+            dp_rows,
+            empty="Not trained with differential privacy.",
+        ),
+        Table(
+            "history",
+            "Registration, approvals and budget",
+            [
+                ("event", "Event"),
+                ("time", "Time"),
+                ("actor", "By"),
+                ("detail", "Detail"),
+                ("evidence", "Log event"),
+            ],
+            gov_rows,
+        ),
+        Table(
+            "erasures",
+            "Erasure requests that affected this version",
+            [
+                ("request", "Request"),
+                ("dataset_versions", "Erased dataset versions"),
+                ("remedy", "Remedy"),
+                ("justification", "Why"),
+                ("retrain_job", "Retraining job"),
+                ("at", "Flagged at"),
+            ],
+            erase_rows,
+            empty="No erasure request has affected this model version.",
+        ),
+        Table(
+            "predictions",
+            "Predictions served",
+            [("purpose", "Purpose"), ("label", "Outcome"), ("count", "Count")],
+            [{"purpose": p, "label": lab, "count": int(n)} for p, lab, n in sorted(served)],
+        ),
     ]
     if flags:
         ev.events(object_id=version.id, types=("model_version.erasure_flagged",), limit=50)
         report.notes.append(
             "This model version was trained on records that were later erased at a data "
-            "subject's request. " + " ".join(
-                f"Remedy: {f.remedy.replace('_', ' ')} — {f.justification}." for f in flags)
+            "subject's request. "
+            + " ".join(f"Remedy: {f.remedy.replace('_', ' ')} — {f.justification}." for f in flags)
         )
     if served:
         labels = sorted({f"{p} / {lab}" for p, lab, _n in served})
         counts = {f"{p} / {lab}": int(n) for p, lab, n in served}
-        report.charts.append(Chart("Predictions by purpose and outcome", charts.bar_chart(
-            "Predictions by purpose and outcome", labels,
-            [("predictions", [counts[x] for x in labels])])))
-    report.data = {"model_version_id": version.id, "flagged": bool(flags),
-                   "remedies": [f.remedy for f in flags]}
+        report.charts.append(
+            Chart(
+                "Predictions by purpose and outcome",
+                charts.bar_chart(
+                    "Predictions by purpose and outcome",
+                    labels,
+                    [("predictions", [counts[x] for x in labels])],
+                ),
+            )
+        )
+    report.data = {
+        "model_version_id": version.id,
+        "flagged": bool(flags),
+        "remedies": [f.remedy for f in flags],
+    }
     report.ledger = ev.to_json()
     return report
 
@@ -301,8 +454,12 @@ def build_privacy_budget(
     dataset_version_id: str | None = None,
 ) -> Report:
     ev = Evidence(session)
-    report = _new("privacy-budget", "Privacy budget (ε) per dataset version", actor=actor,
-                  params={"project": project_id, "dataset_version": dataset_version_id})
+    report = _new(
+        "privacy-budget",
+        "Privacy budget (ε) per dataset version",
+        actor=actor,
+        params={"project": project_id, "dataset_version": dataset_version_id},
+    )
     query = select(PrivacyBudget)
     if project_id:
         query = query.where(PrivacyBudget.project_id == project_id)
@@ -310,7 +467,9 @@ def build_privacy_budget(
         query = query.where(PrivacyBudget.dataset_version_id == dataset_version_id)
     budgets = session.exec(query.order_by(col(PrivacyBudget.dataset_version_id))).all()
     names = {d.id: d.name for d in session.exec(select(Dataset)).all()}
-    totals, history, series = [], [], []
+    totals: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    series: list[tuple[str, list[tuple[datetime, float]], float | None]] = []
     for b in budgets:
         dv = session.get(DatasetVersion, b.dataset_version_id)
         label = f"{names.get(dv.dataset_id, '?')} v{dv.number}" if dv else b.dataset_version_id
@@ -326,42 +485,81 @@ def build_privacy_budget(
             if e.kind == "charge":
                 spent += e.epsilon
                 points.append((e.created_at, spent))
-            history.append({
-                "dataset_version": label, "dataset_version_id": b.dataset_version_id,
-                "time": e.created_at, "job": e.job_id, "kind": e.kind, "epsilon": e.epsilon,
-                "spent_after": round(spent, 6),
-                "evidence": f"#{index[e.ledger_entry_id]}" if e.ledger_entry_id in index else "",
-            })
-        totals.append({
-            "dataset_version": label, "dataset_version_id": b.dataset_version_id,
-            "project": b.project_id, "epsilon_total": b.epsilon_total, "delta": b.delta,
-            "epsilon_charged": b.epsilon_charged, "epsilon_reserved": b.epsilon_reserved,
-            "epsilon_remaining": b.epsilon_remaining,
-            "state": dv.state if dv else "unknown",
-        })
+            history.append(
+                {
+                    "dataset_version": label,
+                    "dataset_version_id": b.dataset_version_id,
+                    "time": e.created_at,
+                    "job": e.job_id,
+                    "kind": e.kind,
+                    "epsilon": e.epsilon,
+                    "spent_after": round(spent, 6),
+                    "evidence": f"#{index[e.ledger_entry_id]}"
+                    if e.ledger_entry_id in index
+                    else "",
+                }
+            )
+        totals.append(
+            {
+                "dataset_version": label,
+                "dataset_version_id": b.dataset_version_id,
+                "project": b.project_id,
+                "epsilon_total": b.epsilon_total,
+                "delta": b.delta,
+                "epsilon_charged": b.epsilon_charged,
+                "epsilon_reserved": b.epsilon_reserved,
+                "epsilon_remaining": b.epsilon_remaining,
+                "state": dv.state if dv else "unknown",
+            }
+        )
         series.append((label, points, b.epsilon_total))
     report.tables = [
-        Table("budgets", "Budget per dataset version", [
-            ("dataset_version", "Dataset version"), ("dataset_version_id", "Id"),
-            ("project", "Project"), ("epsilon_total", "ε total"), ("delta", "δ"),
-            ("epsilon_charged", "ε spent"), ("epsilon_reserved", "ε reserved"),
-            ("epsilon_remaining", "ε remaining"), ("state", "Data state")], totals,
-              empty="No dataset version has been used for training yet."),
-        Table("history", "Spending over time, by job", [
-            ("dataset_version", "Dataset version"), ("time", "Time"), ("job", "Job"),
-            ("kind", "Entry"), ("epsilon", "ε"), ("spent_after", "ε spent after"),
-            ("evidence", "Log event")], history,
-              intro="reserve: ε held for a queued job; charge: the job started and the ε is "
-                    "spent for good; release: a queued job was cancelled and its ε returned."),
+        Table(
+            "budgets",
+            "Budget per dataset version",
+            [
+                ("dataset_version", "Dataset version"),
+                ("dataset_version_id", "Id"),
+                ("project", "Project"),
+                ("epsilon_total", "ε total"),
+                ("delta", "δ"),
+                ("epsilon_charged", "ε spent"),
+                ("epsilon_reserved", "ε reserved"),
+                ("epsilon_remaining", "ε remaining"),
+                ("state", "Data state"),
+            ],
+            totals,
+            empty="No dataset version has been used for training yet.",
+        ),
+        Table(
+            "history",
+            "Spending over time, by job",
+            [
+                ("dataset_version", "Dataset version"),
+                ("time", "Time"),
+                ("job", "Job"),
+                ("kind", "Entry"),
+                ("epsilon", "ε"),
+                ("spent_after", "ε spent after"),
+                ("evidence", "Log event"),
+            ],
+            history,
+            intro="reserve: ε held for a queued job; charge: the job started and the ε is "
+            "spent for good; release: a queued job was cancelled and its ε returned.",
+        ),
     ]
     report.facts = [
         ("Dataset versions", len(totals)),
         ("Total ε spent", round(sum(t["epsilon_charged"] for t in totals), 6)),
         ("Training jobs", len({h["job"] for h in history})),
     ]
-    report.charts.append(Chart(
-        "ε spent over time", charts.step_chart("ε spent over time", series, y_label="ε spent"),
-        caption="Solid: cumulative ε charged; dashed: the dataset version's total budget."))
+    report.charts.append(
+        Chart(
+            "ε spent over time",
+            charts.step_chart("ε spent over time", series, y_label="ε spent"),
+            caption="Solid: cumulative ε charged; dashed: the dataset version's total budget.",
+        )
+    )
     report.ledger = ev.to_json()
     return report
 
@@ -385,12 +583,29 @@ def build_access_log(
     if outcome not in (None, "allow", "deny"):
         raise InvalidInputError("outcome must be allow or deny")
     ev = Evidence(session)
-    report = _new("access-log", "Access decisions", actor=actor, params={
-        "since": since, "until": until, "principal": principal, "action": action,
-        "outcome": outcome, "project": project_id})
-    found = ev.events(type="auth.decision", actor=principal, project=project_id, since=since,
-                      until=until, limit=max_rows * 20, cite=False)
-    rows = []
+    report = _new(
+        "access-log",
+        "Access decisions",
+        actor=actor,
+        params={
+            "since": since,
+            "until": until,
+            "principal": principal,
+            "action": action,
+            "outcome": outcome,
+            "project": project_id,
+        },
+    )
+    found = ev.events(
+        type="auth.decision",
+        actor=principal,
+        project=project_id,
+        since=since,
+        until=until,
+        limit=max_rows * 20,
+        cite=False,
+    )
+    rows: list[dict[str, Any]] = []
     per_action: dict[str, Counter[str]] = {}
     truncated = False
     for item in found:
@@ -405,17 +620,36 @@ def build_access_log(
             break
         ev.cite_index(item.index)
         per_action.setdefault(act, Counter())[e["outcome"]] += 1
-        rows.append({
-            "index": f"#{item.index}", "time": e["time"], "principal": e["actor"],
-            "project": e["project"] or "", "action": act, "outcome": e["outcome"],
-            "resource": ", ".join(f"{k}={v}" for k, v in e["objects"].items()),
-            "policies": e["details"].get("policies", []),
-        })
+        rows.append(
+            {
+                "index": f"#{item.index}",
+                "time": e["time"],
+                "principal": e["actor"],
+                "project": e["project"] or "",
+                "action": act,
+                "outcome": e["outcome"],
+                "resource": ", ".join(f"{k}={v}" for k, v in e["objects"].items()),
+                "policies": e["details"].get("policies", []),
+            }
+        )
     actions = sorted(per_action)
-    report.tables = [Table("decisions", "Decisions", [
-        ("index", "Log event"), ("time", "Time"), ("principal", "Principal"),
-        ("project", "Project"), ("action", "Action"), ("outcome", "Outcome"),
-        ("resource", "Resource"), ("policies", "Deciding policies")], rows)]
+    report.tables = [
+        Table(
+            "decisions",
+            "Decisions",
+            [
+                ("index", "Log event"),
+                ("time", "Time"),
+                ("principal", "Principal"),
+                ("project", "Project"),
+                ("action", "Action"),
+                ("outcome", "Outcome"),
+                ("resource", "Resource"),
+                ("policies", "Deciding policies"),
+            ],
+            rows,
+        )
+    ]
     report.facts = [
         ("Decisions", len(rows)),
         ("Allowed", sum(c["allow"] for c in per_action.values())),
@@ -423,12 +657,23 @@ def build_access_log(
         ("Principals", len({r["principal"] for r in rows})),
     ]
     if truncated:
-        report.notes.append(f"Only the first {max_rows} matching decisions are listed: narrow "
-                            "the period or the filters for the rest.")
-    report.charts.append(Chart("Decisions per action", charts.bar_chart(
-        "Decisions per action", actions,
-        [("allow", [per_action[a]["allow"] for a in actions]),
-         ("deny", [per_action[a]["deny"] for a in actions])])))
+        report.notes.append(
+            f"Only the first {max_rows} matching decisions are listed: narrow "
+            "the period or the filters for the rest."
+        )
+    report.charts.append(
+        Chart(
+            "Decisions per action",
+            charts.bar_chart(
+                "Decisions per action",
+                actions,
+                [
+                    ("allow", [per_action[a]["allow"] for a in actions]),
+                    ("deny", [per_action[a]["deny"] for a in actions]),
+                ],
+            ),
+        )
+    )
     report.ledger = ev.to_json()
     return report
 
@@ -437,11 +682,19 @@ def build_access_log(
 
 
 DSR_COLUMNS = [
-    ("id", "Request"), ("type", "Type"), ("regime", "Regime"), ("channel", "Received via"),
-    ("received_at", "Received"), ("acknowledge_due", "Acknowledge by"),
-    ("acknowledged_at", "Acknowledged"), ("due_at", "Respond by"),
-    ("completed_at", "Answered"), ("state", "State"), ("on_time", "On time"),
-    ("outcome", "Outcome"), ("evidence", "Log events"),
+    ("id", "Request"),
+    ("type", "Type"),
+    ("regime", "Regime"),
+    ("channel", "Received via"),
+    ("received_at", "Received"),
+    ("acknowledge_due", "Acknowledge by"),
+    ("acknowledged_at", "Acknowledged"),
+    ("due_at", "Respond by"),
+    ("completed_at", "Answered"),
+    ("state", "State"),
+    ("on_time", "On time"),
+    ("outcome", "Outcome"),
+    ("evidence", "Log events"),
 ]
 
 
@@ -455,31 +708,48 @@ def build_dsr_log(
     type: str | None = None,
 ) -> Report:
     ev = Evidence(session)
-    report = _new("dsr-log", "Data-subject request log", actor=actor,
-                  params={"since": since, "until": until, "type": type})
+    report = _new(
+        "dsr-log",
+        "Data-subject request log",
+        actor=actor,
+        params={"since": since, "until": until, "type": type},
+    )
     rows = []
     by_type: dict[str, Counter[str]] = {}
-    for r in reversed(compliance.list_requests(session, type=type, since=since, until=until,
-                                                limit=100_000)):
+    for r in reversed(
+        compliance.list_requests(session, type=type, since=since, until=until, limit=100_000)
+    ):
         p = compliance.public(r)
         events = ev.events(object_id=r.id, types=("dsr.",), limit=20)
         status = "open" if p.on_time is None else ("on time" if p.on_time else "late")
         by_type.setdefault(r.type, Counter())[status] += 1
-        rows.append({**{k: getattr(p, k) for k, _l in DSR_COLUMNS if hasattr(p, k)},
-                     "evidence": refs(events)})
-    report.tables = [Table("requests", "Requests", DSR_COLUMNS, rows,
-                           empty="No request in this period.")]
+        rows.append(
+            {
+                **{k: getattr(p, k) for k, _l in DSR_COLUMNS if hasattr(p, k)},
+                "evidence": refs(events),
+            }
+        )
+    report.tables = [
+        Table("requests", "Requests", DSR_COLUMNS, rows, empty="No request in this period.")
+    ]
     report.facts = [
         ("Requests", len(rows)),
         ("Answered on time", sum(c["on time"] for c in by_type.values())),
         ("Answered late", sum(c["late"] for c in by_type.values())),
         ("Open", sum(c["open"] for c in by_type.values())),
-        ("Kept for", f"{compliance.get_compliance_settings().request_log_days} days"),
+        ("Kept for", f"{get_compliance_settings().request_log_days} days"),
     ]
     types = sorted(by_type)
-    report.charts.append(Chart("Requests by type", charts.bar_chart(
-        "Requests by type", types,
-        [(s, [by_type[t][s] for t in types]) for s in ("on time", "late", "open")])))
+    report.charts.append(
+        Chart(
+            "Requests by type",
+            charts.bar_chart(
+                "Requests by type",
+                types,
+                [(s, [by_type[t][s] for t in types]) for s in ("on time", "late", "open")],
+            ),
+        )
+    )
     report.ledger = ev.to_json()
     return report
 
@@ -494,23 +764,41 @@ def build_request_report(
     (with the subject's own id); for erasure and objection, what was done."""
     ev = Evidence(session)
     p = compliance.public(request)
-    titles = {"access": "Your personal data (GDPR Art. 15 access request)",
-              "erasure": "Erasure request (GDPR Art. 17): what was erased",
-              "objection": "Objection to processing (GDPR Art. 21)"}
-    report = _new("dsr", titles.get(request.type, "Data-subject request"), actor=actor,
-                  params={"request": request.id})
+    titles = {
+        "access": "Your personal data (GDPR Art. 15 access request)",
+        "erasure": "Erasure request (GDPR Art. 17): what was erased",
+        "objection": "Objection to processing (GDPR Art. 21)",
+    }
+    report = _new(
+        "dsr",
+        titles.get(request.type, "Data-subject request"),
+        actor=actor,
+        params={"request": request.id},
+    )
     rev = ev.events(object_id=request.id, limit=200)
     report.data = {"request_type": request.type, "request_id": request.id}
     report.facts = [
-        ("Request", request.id), ("Type", request.type), ("Regime", request.regime.upper()),
-        ("Received", request.received_at), ("Respond by", request.due_at),
-        ("Answered", request.completed_at), ("State", request.state),
-        ("On time", p.on_time), ("Outcome", request.outcome),
+        ("Request", request.id),
+        ("Type", request.type),
+        ("Regime", request.regime.upper()),
+        ("Received", request.received_at),
+        ("Respond by", request.due_at),
+        ("Answered", request.completed_at),
+        ("State", request.state),
+        ("On time", p.on_time),
+        ("Outcome", request.outcome),
     ]
-    report.tables.append(Table("request_events", "Handling of the request", [
-        ("event", "Step"), ("time", "Time"), ("evidence", "Log event")],
-        [{"event": e.event["type"], "time": e.event["time"], "evidence": f"#{e.index}"}
-         for e in rev]))
+    report.tables.append(
+        Table(
+            "request_events",
+            "Handling of the request",
+            [("event", "Step"), ("time", "Time"), ("evidence", "Log event")],
+            [
+                {"event": e.event["type"], "time": e.event["time"], "evidence": f"#{e.index}"}
+                for e in rev
+            ],
+        )
+    )
     if request.type == RequestType.access.value:
         sealed = compliance.unseal_subject(session, runtime=runtime, row=request)
         findings = compliance.discover(session, runtime=runtime, subject_id=sealed["subject_id"])
@@ -519,23 +807,52 @@ def build_request_report(
     elif request.type == RequestType.erasure.value:
         res = request.result
         for d in res.get("datasets", []):
-            ev.events(object_id=d["dataset"], types=("dataset.subjects.erased",
-                                                    "dataset.version.shredded"), limit=50)
-        report.tables.append(Table("erased", "Datasets the records were erased from", [
-            ("dataset", "Dataset"), ("rows_removed", "Records removed"),
-            ("new_version", "New version (without the records)"),
-            ("shredded_versions", "Versions destroyed")], res.get("datasets", [])))
-        report.tables.append(Table("models", "Models trained on the erased records", [
-            ("model_version", "Model version"), ("project", "Project"), ("remedy", "Remedy"),
-            ("justification", "Why"), ("retrain_job", "Retraining job")], res.get("flags", []),
-            empty="No model was trained on the erased records."))
+            ev.events(
+                object_id=d["dataset"],
+                types=("dataset.subjects.erased", "dataset.version.shredded"),
+                limit=50,
+            )
+        report.tables.append(
+            Table(
+                "erased",
+                "Datasets the records were erased from",
+                [
+                    ("dataset", "Dataset"),
+                    ("rows_removed", "Records removed"),
+                    ("new_version", "New version (without the records)"),
+                    ("shredded_versions", "Versions destroyed"),
+                ],
+                res.get("datasets", []),
+            )
+        )
+        report.tables.append(
+            Table(
+                "models",
+                "Models trained on the erased records",
+                [
+                    ("model_version", "Model version"),
+                    ("project", "Project"),
+                    ("remedy", "Remedy"),
+                    ("justification", "Why"),
+                    ("retrain_job", "Retraining job"),
+                ],
+                res.get("flags", []),
+                empty="No model was trained on the erased records.",
+            )
+        )
         report.notes.append(
             f"Remedy policy in force: {res.get('remedy_policy')}. Destroyed versions cannot "
-            "be decrypted any more, including from backups: their keys were destroyed.")
+            "be decrypted any more, including from backups: their keys were destroyed."
+        )
     else:
-        report.tables.append(Table("objection", "Purposes objected to",
-                                   [("purpose", "Purpose")],
-                                   [{"purpose": x} for x in request.result.get("purposes", [])]))
+        report.tables.append(
+            Table(
+                "objection",
+                "Purposes objected to",
+                [("purpose", "Purpose")],
+                [{"purpose": x} for x in request.result.get("purposes", [])],
+            )
+        )
     report.ledger = ev.to_json()
     return report
 
@@ -545,57 +862,119 @@ def _access_tables(report: Report, ev: Evidence, f: compliance.Findings) -> None
     for h in f.datasets:
         dev = ev.events(object_id=h.version_id, types=("dataset.version.created",), limit=5)
         d = h.declarations
-        data_rows.append({
-            "project": h.project_name, "dataset": h.dataset_name, "version": h.version_number,
-            "version_id": h.version_id, "records": h.rows,
-            "data_categories": d.get("data_categories"), "purposes": d.get("purposes"),
-            "legal_basis": d.get("legal_basis"), "retention_until": h.retention_until,
-            "evidence": refs(dev),
-        })
+        data_rows.append(
+            {
+                "project": h.project_name,
+                "dataset": h.dataset_name,
+                "version": h.version_number,
+                "version_id": h.version_id,
+                "records": h.rows,
+                "data_categories": d.get("data_categories"),
+                "purposes": d.get("purposes"),
+                "legal_basis": d.get("legal_basis"),
+                "retention_until": h.retention_until,
+                "evidence": refs(dev),
+            }
+        )
     model_rows = []
     for m in f.models:
         mev = ev.events(object_id=m.version_id, types=("model_version.registered",), limit=5)
-        model_rows.append({
-            "model": m.model_name, "version": m.number, "version_id": m.version_id,
-            "state": m.state, "private": m.private, "epsilon": m.epsilon, "delta": m.delta,
-            "purposes": m.purposes, "evidence": refs(mev),
-        })
+        model_rows.append(
+            {
+                "model": m.model_name,
+                "version": m.number,
+                "version_id": m.version_id,
+                "state": m.state,
+                "private": m.private,
+                "epsilon": m.epsilon,
+                "delta": m.delta,
+                "purposes": m.purposes,
+                "evidence": refs(mev),
+            }
+        )
     pred_rows = []
     for pr in f.predictions:
         pev = ev.events(object_id=pr.prediction_id, types=("prediction.",), limit=10)
-        pred_rows.append({
-            "prediction": pr.prediction_id, "time": pr.created_at, "model": pr.model_name,
-            "version": pr.model_version, "model_version_id": pr.model_version_id,
-            "purpose": pr.purpose, "outcome": pr.label,
-            "confidence": f"{pr.score_ppm / 10_000:.1f}%",
-            "human_reviewed": pr.human_reviewed,
-            "reviews": [f"{r['kind']}: {r['decision']}" for r in pr.reviews],
-            "evidence": refs(pev),
-        })
-    recipients = [{"project": pid, "recipients": r or ["none beyond the controller"]}
-                  for pid, r in f.recipients.items()]
+        pred_rows.append(
+            {
+                "prediction": pr.prediction_id,
+                "time": pr.created_at,
+                "model": pr.model_name,
+                "version": pr.model_version,
+                "model_version_id": pr.model_version_id,
+                "purpose": pr.purpose,
+                "outcome": pr.label,
+                "confidence": f"{pr.score_ppm / 10_000:.1f}%",
+                "human_reviewed": pr.human_reviewed,
+                "reviews": [f"{r['kind']}: {r['decision']}" for r in pr.reviews],
+                "evidence": refs(pev),
+            }
+        )
+    recipients = [
+        {"project": pid, "recipients": r or ["none beyond the controller"]}
+        for pid, r in f.recipients.items()
+    ]
     report.tables += [
-        Table("datasets", "Datasets that hold records about you", [
-            ("project", "Project"), ("dataset", "Dataset"), ("version", "Version"),
-            ("version_id", "Version id"), ("records", "Records"),
-            ("data_categories", "Categories of data"), ("purposes", "Purposes"),
-            ("legal_basis", "Legal basis"), ("retention_until", "Kept until"),
-            ("evidence", "Log events")], data_rows,
-              empty="No dataset holds records about you."),
-        Table("models", "Models trained on those records", [
-            ("model", "Model"), ("version", "Version"), ("version_id", "Version id"),
-            ("state", "State"), ("private", "Differential privacy"), ("epsilon", "ε"),
-            ("delta", "δ"), ("purposes", "Purposes"), ("evidence", "Log events")], model_rows,
-              empty="No model was trained on records about you."),
-        Table("predictions", "Automated decisions about you", [
-            ("prediction", "Decision id"), ("time", "Time"), ("model", "Model"),
-            ("version", "Version"), ("model_version_id", "Model version id"),
-            ("purpose", "Purpose"), ("outcome", "Outcome"), ("confidence", "Confidence"),
-            ("human_reviewed", "Reviewed by a person"), ("reviews", "Reviews"),
-            ("evidence", "Log events")], pred_rows,
-              empty="No automated decision was recorded about you."),
-        Table("recipients", "Recipients", [("project", "Project"),
-                                            ("recipients", "Recipients")], recipients),
+        Table(
+            "datasets",
+            "Datasets that hold records about you",
+            [
+                ("project", "Project"),
+                ("dataset", "Dataset"),
+                ("version", "Version"),
+                ("version_id", "Version id"),
+                ("records", "Records"),
+                ("data_categories", "Categories of data"),
+                ("purposes", "Purposes"),
+                ("legal_basis", "Legal basis"),
+                ("retention_until", "Kept until"),
+                ("evidence", "Log events"),
+            ],
+            data_rows,
+            empty="No dataset holds records about you.",
+        ),
+        Table(
+            "models",
+            "Models trained on those records",
+            [
+                ("model", "Model"),
+                ("version", "Version"),
+                ("version_id", "Version id"),
+                ("state", "State"),
+                ("private", "Differential privacy"),
+                ("epsilon", "ε"),
+                ("delta", "δ"),
+                ("purposes", "Purposes"),
+                ("evidence", "Log events"),
+            ],
+            model_rows,
+            empty="No model was trained on records about you.",
+        ),
+        Table(
+            "predictions",
+            "Automated decisions about you",
+            [
+                ("prediction", "Decision id"),
+                ("time", "Time"),
+                ("model", "Model"),
+                ("version", "Version"),
+                ("model_version_id", "Model version id"),
+                ("purpose", "Purpose"),
+                ("outcome", "Outcome"),
+                ("confidence", "Confidence"),
+                ("human_reviewed", "Reviewed by a person"),
+                ("reviews", "Reviews"),
+                ("evidence", "Log events"),
+            ],
+            pred_rows,
+            empty="No automated decision was recorded about you.",
+        ),
+        Table(
+            "recipients",
+            "Recipients",
+            [("project", "Project"), ("recipients", "Recipients")],
+            recipients,
+        ),
     ]
     report.facts += [
         ("Dataset versions holding your records", len(data_rows)),
@@ -604,12 +983,15 @@ def _access_tables(report: Report, ev: Evidence, f: compliance.Findings) -> None
     ]
     report.notes.append(
         "You may ask for these records to be corrected or erased, object to their "
-        "processing, and ask for a person to review any automated decision listed here.")
-    report.data.update({
-        "dataset_versions": [h.version_id for h in f.datasets],
-        "model_versions": [m.version_id for m in f.models],
-        "predictions": [p.prediction_id for p in f.predictions],
-    })
+        "processing, and ask for a person to review any automated decision listed here."
+    )
+    report.data.update(
+        {
+            "dataset_versions": [h.version_id for h in f.datasets],
+            "model_versions": [m.version_id for m in f.models],
+            "predictions": [p.prediction_id for p in f.predictions],
+        }
+    )
 
 
 def build(
@@ -621,22 +1003,38 @@ def build(
     if kind == "model-lineage":
         mv = params.get("model_version")
         if not mv:
-            raise InvalidInputError("model-lineage needs model_version=<id>",
-                                    field="model_version")
+            raise InvalidInputError("model-lineage needs model_version=<id>", field="model_version")
         return build_model_lineage(session, runtime, actor=actor, model_version_id=mv)
     if kind == "privacy-budget":
-        return build_privacy_budget(session, runtime, actor=actor,
-                                    project_id=params.get("project"),
-                                    dataset_version_id=params.get("dataset_version"))
+        return build_privacy_budget(
+            session,
+            runtime,
+            actor=actor,
+            project_id=params.get("project"),
+            dataset_version_id=params.get("dataset_version"),
+        )
     if kind == "access-log":
-        return build_access_log(session, runtime, actor=actor, since=params.get("since"),
-                                until=params.get("until"), principal=params.get("principal"),
-                                action=params.get("action"), outcome=params.get("outcome"),
-                                project_id=params.get("project"),
-                                max_rows=params.get("max_rows") or 5000)
+        return build_access_log(
+            session,
+            runtime,
+            actor=actor,
+            since=params.get("since"),
+            until=params.get("until"),
+            principal=params.get("principal"),
+            action=params.get("action"),
+            outcome=params.get("outcome"),
+            project_id=params.get("project"),
+            max_rows=params.get("max_rows") or get_compliance_settings().max_report_rows,
+        )
     if kind == "dsr-log":
-        return build_dsr_log(session, runtime, actor=actor, since=params.get("since"),
-                             until=params.get("until"), type=params.get("type"))
+        return build_dsr_log(
+            session,
+            runtime,
+            actor=actor,
+            since=params.get("since"),
+            until=params.get("until"),
+            type=params.get("type"),
+        )
     raise NotFoundError(f"no report of kind {kind!r}; kinds: {', '.join(KINDS)}")
 
 

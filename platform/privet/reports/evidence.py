@@ -76,9 +76,11 @@ class Evidence:
         ids = sorted({int(i) for i in entry_ids if i is not None})
         if not ids:
             return {}
-        rows = self.session.connection().execute(
-            select(_leaves.c.entry_id, _leaves.c.idx).where(_leaves.c.entry_id.in_(ids))
-        ).all()
+        rows = (
+            self.session.connection()
+            .execute(select(_leaves.c.entry_id, _leaves.c.idx).where(_leaves.c.entry_id.in_(ids)))
+            .all()
+        )
         out = {int(e): int(i) for e, i in rows if int(i) < self.size}
         for index in out.values():
             self.cite_index(index)

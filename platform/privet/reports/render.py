@@ -62,7 +62,7 @@ def to_csv(report: Report) -> bytes:
         row = [""] * len(columns)
         for key, value in values.items():
             row[index[key]] = neutralise(cell(value))
-        writer.writerow([table] + row)
+        writer.writerow([table, *row])
 
     emit("report", {"field": "kind", "value": report.kind})
     emit("report", {"field": "generated_at", "value": report.generated_at})

@@ -99,12 +99,16 @@ def list_requests(
     session: SessionDep,
     guard: Annotated[Guard, action("dsr.list")],
     type: Annotated[str | None, Query(pattern="^(access|erasure|objection)$")] = None,
-    state: Annotated[str | None, Query(pattern="^(received|acknowledged|completed|refused)$")] = None,
+    state: Annotated[
+        str | None, Query(pattern="^(received|acknowledged|completed|refused)$")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DataSubjectRequestPublic]:
     guard.check(PLATFORM)
-    return [service.public(r) for r in service.list_requests(session, type=type, state=state,
-                                                             limit=limit)]
+    return [
+        service.public(r)
+        for r in service.list_requests(session, type=type, state=state, limit=limit)
+    ]
 
 
 def _request_resource(request_id: str) -> Resource:
@@ -154,9 +158,7 @@ def request_report(
     return _file(render(report, format), format, filename(report, format))
 
 
-@router.get(
-    "/v1/projects/{project_id}/compliance-settings", response_model=ProjectCompliancePublic
-)
+@router.get("/v1/projects/{project_id}/compliance-settings", response_model=ProjectCompliancePublic)
 def get_settings(
     project_id: str,
     session: SessionDep,
@@ -168,9 +170,7 @@ def get_settings(
     return service.get_project_settings(session, project_id=project.id)
 
 
-@router.put(
-    "/v1/projects/{project_id}/compliance-settings", response_model=ProjectCompliancePublic
-)
+@router.put("/v1/projects/{project_id}/compliance-settings", response_model=ProjectCompliancePublic)
 def put_settings(
     project_id: str,
     body: ProjectComplianceUpdate,
@@ -208,15 +208,19 @@ def _report_route(kind: str) -> Callable[..., Response]:
             project = model_version_project(session, model_version)
         if project is not None:
             auth_service.get_project(session, project_id=project, viewer=identity)
-        guard.check(
-            Resource(type="Report", id=kind, project_id=project, attrs={"kind": kind})
-        )
+        guard.check(Resource(type="Report", id=kind, project_id=project, attrs={"kind": kind}))
         session.commit()  # the decision is durable; release the write lock before the long read
         integrate_now(runtime.engine)
         params = {
-            "project": project, "model_version": model_version,
-            "dataset_version": dataset_version, "since": since, "until": until,
-            "principal": principal, "action": action_, "outcome": outcome, "type": type,
+            "project": project,
+            "model_version": model_version,
+            "dataset_version": dataset_version,
+            "since": since,
+            "until": until,
+            "principal": principal,
+            "action": action_,
+            "outcome": outcome,
+            "type": type,
         }
         with read_session(runtime.engine) as reader:
             report = build(kind, reader, runtime, actor=identity.principal_id, params=params)
