@@ -11,6 +11,8 @@ from rich.console import Console
 from privet.cli.audit import audit_app
 from privet.cli.client import call
 from privet.cli.compliance import dsr_app, reports_app
+from privet.cli.config import config_app
+from privet.cli.datasets import datasets_app
 from privet.cli.keys import keys_app
 from privet.cli.policy import policy_app
 from privet.cli.predict import predict as predict_command
@@ -33,6 +35,8 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(config_app, name="config")
+app.add_typer(datasets_app, name="datasets")
 app.add_typer(train_app, name="train")
 app.add_typer(models_app, name="models")
 app.add_typer(reports_app, name="reports")
@@ -48,33 +52,36 @@ def _prepare(settings: Settings) -> str | None:
     Returns the one-time admin API key when one was created."""
     from privet import migrate
     from privet.auth import service as auth_service
-    from privet.db import get_engine, session_scope
+    from privet.datasets.service import clean_at_start
+    from privet.db import get_engine, session_scope, startup_lock
     from privet.kit.secretfiles import ensure_private_dir
     from privet.runtime import build_runtime
 
     ensure_private_dir(settings.home)
     engine = get_engine(settings.effective_database_url)
-    if migrate.current_revision(engine) is None:
-        migrate.upgrade(engine)
-    elif not migrate.is_current(engine):
-        console.print(
-            "[red]error:[/] the database schema is behind this version of privet. "
-            "Run `privet db upgrade` (back up the database first)."
-        )
-        raise typer.Exit(1)
-    runtime = build_runtime(settings)
-    with session_scope(runtime.engine) as session:
-        if auth_service.has_platform_admin(session):
-            return None
-        admin = auth_service.bootstrap_admin(session)
-        created = auth_service.create_api_key(
-            session,
-            pepper=runtime.api_key_pepper,
-            principal_id=admin.id,
-            name="bootstrap admin",
-            ttl_days=settings.api_key_ttl_days,
-            actor=admin.id,
-        )
+    with startup_lock(engine):
+        if migrate.current_revision(engine) is None:
+            migrate.upgrade(engine)
+        elif not migrate.is_current(engine):
+            console.print(
+                "[red]error:[/] the database schema is behind this version of privet. "
+                "Run `privet db upgrade` (back up the database first)."
+            )
+            raise typer.Exit(1)
+        runtime = build_runtime(settings)
+        clean_at_start(settings)
+        with session_scope(runtime.engine) as session:
+            if auth_service.has_platform_admin(session):
+                return None
+            admin = auth_service.bootstrap_admin(session)
+            created = auth_service.create_api_key(
+                session,
+                pepper=runtime.api_key_pepper,
+                principal_id=admin.id,
+                name="bootstrap admin",
+                ttl_days=settings.api_key_ttl_days,
+                actor=admin.id,
+            )
     return created.key
 
 

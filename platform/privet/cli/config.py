@@ -1,0 +1,85 @@
+"""`privet config`: every setting of every section, as the running process sees it.
+
+Settings live beside the code they configure (core in `privet.config`, the rest in each
+domain's `settings.py`); this command is the one place that shows them all together.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings
+from rich.console import Console
+from rich.table import Table
+
+from privet.compliance.settings import ComplianceSettings
+from privet.config import Settings
+from privet.crypto.settings import CryptoSettings
+from privet.executors.settings import ExecutorSettings
+from privet.inference.settings import InferenceSettings
+from privet.jobs.settings import JobSettings
+from privet.ledger.settings import LedgerSettings
+
+SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
+    ("core", Settings),
+    ("crypto", CryptoSettings),
+    ("ledger", LedgerSettings),
+    ("jobs", JobSettings),
+    ("executors", ExecutorSettings),
+    ("inference", InferenceSettings),
+    ("compliance", ComplianceSettings),
+)
+
+config_app = typer.Typer(
+    help="Show the effective configuration (PRIVET_* variables).", no_args_is_help=True
+)
+console = Console()
+
+
+def settings_rows() -> list[dict[str, Any]]:
+    """One row per setting: section, environment variable, current value, description."""
+    rows = []
+    for section, cls in SECTIONS:
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        current = cls()
+        for name, field in cls.model_fields.items():
+            value = getattr(current, name)
+            shown = "********" if isinstance(value, SecretStr) and value else value
+            rows.append(
+                {
+                    "section": section,
+                    "variable": f"{prefix}{name}".upper(),
+                    "value": shown
+                    if shown is None or isinstance(shown, int | float | bool)
+                    else str(shown),
+                    "description": field.description or "",
+                }
+            )
+    return rows
+
+
+@config_app.command("show")
+def show(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="A Markdown table (docs/CONFIGURATION.md).")
+    ] = False,
+) -> None:
+    """Print every setting with its variable and current value (secrets masked)."""
+    rows = settings_rows()
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    if markdown:
+        print("| section | variable | value here | meaning |\n| --- | --- | --- | --- |")
+        for row in rows:
+            meaning = row["description"].replace("|", "\\|")
+            print(f"| {row['section']} | `{row['variable']}` | `{row['value']}` | {meaning} |")
+        return
+    table = Table("section", "variable", "value", "meaning")
+    for row in rows:
+        table.add_row(row["section"], row["variable"], str(row["value"]), row["description"])
+    console.print(table)
