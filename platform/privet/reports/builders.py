@@ -794,7 +794,7 @@ def build_request_report(
             "Handling of the request",
             [("event", "Step"), ("time", "Time"), ("evidence", "Log event")],
             [
-                {"event": e.event["type"], "time": e.event["time"], "evidence": f"#{e.index}"}
+                {"event": _step(e.event), "time": e.event["time"], "evidence": f"#{e.index}"}
                 for e in rev
             ],
         )
@@ -804,6 +804,18 @@ def build_request_report(
         findings = compliance.discover(session, runtime=runtime, subject_id=sealed["subject_id"])
         report.facts.insert(1, ("Subject id", sealed["subject_id"]))
         _access_tables(report, ev, findings)
+        recorded = (request.result or {}).get("findings")
+        if recorded is not None and recorded != findings.summary():
+            report.notes.insert(
+                0,
+                "This report shows what the platform holds now "
+                f"({report.generated_at:%Y-%m-%d %H:%M} UTC). When the request was answered, "
+                "it held "
+                f"{len(recorded.get('dataset_versions', []))} dataset version(s), "
+                f"{len(recorded.get('model_versions', []))} model version(s) and "
+                f"{recorded.get('predictions', 0)} prediction(s) about you; what was erased "
+                "since then is no longer listed.",
+            )
     elif request.type == RequestType.erasure.value:
         res = request.result
         for d in res.get("datasets", []):
@@ -855,6 +867,23 @@ def build_request_report(
         )
     report.ledger = ev.to_json()
     return report
+
+
+_STEPS = {
+    "dsr.received": "Request received and logged",
+    "dsr.acknowledged": "Receipt acknowledged",
+    "dsr.completed": "Request answered",
+    "dsr.objection.recorded": "Objection recorded",
+    "dsr.subject_shredded": "Subject id destroyed (end of log retention)",
+    "model_version.erasure_flagged": "Model version flagged (trained on erased records)",
+}
+
+
+def _step(event: dict[str, Any]) -> str:
+    if event["type"] == "auth.decision":
+        verdict = "allowed" if event["outcome"] == "allow" else "denied"
+        return f"{event['details'].get('action')} {verdict} for {event['actor']}"
+    return _STEPS.get(event["type"], event["type"])
 
 
 def _access_tables(report: Report, ev: Evidence, f: compliance.Findings) -> None:
