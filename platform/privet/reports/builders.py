@@ -883,7 +883,7 @@ def _step(event: dict[str, Any]) -> str:
     if event["type"] == "auth.decision":
         verdict = "allowed" if event["outcome"] == "allow" else "denied"
         return f"{event['details'].get('action')} {verdict} for {event['actor']}"
-    return _STEPS.get(event["type"], event["type"])
+    return _STEPS.get(event["type"], str(event["type"]))
 
 
 def _access_tables(report: Report, ev: Evidence, f: compliance.Findings) -> None:
