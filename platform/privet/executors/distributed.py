@@ -83,6 +83,8 @@ class RankOutcome:
     steps: int
     noise_additions: int
     examples_seen: int
+    train_s: float = 0.0
+    """Seconds in the step loop (no model loading or evaluation): for throughput."""
     result: TrainingResult | None = None
 
 
@@ -278,6 +280,7 @@ def train_rank(
     last_loss = float("nan")
     examples_seen = 0
     step = 0
+    loop_started = time.monotonic()
     try:
         for epoch in range(1, config.epochs + 1):
             order = None if config.private else torch.randperm(n, generator=sampling_gen)
@@ -332,10 +335,15 @@ def train_rank(
                     )
     finally:
         engine.close()
+    train_s = time.monotonic() - loop_started
 
     noise_additions = int(getattr(engine.optimizer, "_privet_noise_additions", 0))
     outcome = RankOutcome(
-        rank=rank, steps=engine.steps, noise_additions=noise_additions, examples_seen=examples_seen
+        rank=rank,
+        steps=engine.steps,
+        noise_additions=noise_additions,
+        examples_seen=examples_seen,
+        train_s=train_s,
     )
     if rank != 0:
         return outcome
@@ -410,3 +418,108 @@ def _json_list(values: list[str]) -> str:
     import json
 
     return json.dumps(values)
+
+
+# --- several ranks on this machine, without Ray (benchmarks, GPU checks) ---------------
+
+
+def _local_rank_main(
+    rank: int,
+    world: int,
+    port: int,
+    backend: str,
+    config: TrainingConfig,
+    train_data: LabelledTexts,
+    eval_data: LabelledTexts,
+    label_names: list[str],
+    spec: Any,
+    device: str,
+    threads: int,
+    results: Any,
+) -> None:
+    from datetime import timedelta
+
+    torch.set_num_threads(threads)
+    catalog = Catalog()
+    catalog.register(spec, replace=True)
+    if world > 1:
+        dist.init_process_group(
+            backend,
+            init_method=f"tcp://127.0.0.1:{port}",
+            rank=rank,
+            world_size=world,
+            timeout=timedelta(seconds=600),
+        )
+    try:
+        outcome = train_rank(
+            config,
+            shard(train_data, rank, world),
+            eval_data if rank == 0 else None,
+            n=len(train_data.texts),
+            label_names=label_names,
+            info=RankInfo(rank, world, torch.device(device)),
+            catalog=catalog,
+        )
+    finally:
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+    if outcome.result is not None:
+        outcome.result = None  # weights stay in the rank; the caller wants figures
+    results.put(outcome)
+
+
+def run_local_ranks(
+    config: TrainingConfig,
+    train_data: LabelledTexts,
+    eval_data: LabelledTexts,
+    *,
+    workers: int,
+    spec: Any,
+    device: str = "cpu",
+    threads: int = 1,
+    backend: str = "gloo",
+) -> list[RankOutcome]:
+    """Run `workers` ranks as local processes (torch.multiprocessing, spawn) and return
+    their outcomes (without the weights). The same ranks the Ray executor runs, for
+    measurements on a machine without Ray."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    from privet.training.data import label_names_for
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    label_names = label_names_for(train_data)
+    procs = [
+        ctx.Process(
+            target=_local_rank_main,
+            args=(
+                rank,
+                workers,
+                port,
+                backend,
+                config,
+                train_data,
+                eval_data,
+                label_names,
+                spec,
+                device,
+                threads,
+                results,
+            ),
+        )
+        for rank in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=1800) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    bad = [p.exitcode for p in procs if p.exitcode != 0]
+    if bad:
+        raise RuntimeError(f"a rank exited with {bad}")
+    return sorted(outcomes, key=lambda o: o.rank)

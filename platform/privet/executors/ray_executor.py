@@ -79,6 +79,7 @@ class RankSummary:
     steps: int
     noise_additions: int
     examples_seen: int
+    train_s: float
     node: str
 
 
@@ -189,6 +190,7 @@ class _RankActorImpl:
             "steps": outcome.steps,
             "noise_additions": outcome.noise_additions,
             "examples_seen": outcome.examples_seen,
+            "train_s": outcome.train_s,
             "node": ray.util.get_node_ip_address(),  # type: ignore[no-untyped-call]
         }
         if outcome.result is not None:
@@ -299,7 +301,7 @@ class RayExecutor:
         self.connect()
 
         use_gpu = s.ray_gpus_per_worker > 0
-        backend = "nccl" if use_gpu else "gloo"
+        backend = s.ray_backend or ("nccl" if use_gpu else "gloo")
         key = secrets.token_bytes(32)
         ref = _transport_ref(job)
         shard_refs = []
@@ -377,6 +379,7 @@ class RayExecutor:
                 steps=int(o["steps"]),
                 noise_additions=int(o["noise_additions"]),
                 examples_seen=int(o["examples_seen"]),
+                train_s=float(o["train_s"]),
                 node=str(o["node"]),
             )
             for o in sorted(outs, key=lambda o: int(o["rank"]))

@@ -49,6 +49,11 @@ class ExecutorSettings(BaseSettings):
         description="Ray GPUs reserved by each training process; above 0 the processes "
         "train on CUDA and talk over NCCL, otherwise on CPU over gloo.",
     )
+    ray_backend: Literal["gloo", "nccl"] | None = Field(
+        default=None,
+        description="torch.distributed backend; unset: NCCL when processes have GPUs, else "
+        "gloo (gloo also works on CUDA tensors, e.g. several processes sharing one GPU).",
+    )
     ray_collective_timeout_s: float = Field(
         default=600.0,
         gt=0,
