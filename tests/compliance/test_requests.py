@@ -185,3 +185,50 @@ def test_compliance_settings_feed_the_ropa(client, admin, make_caller) -> None: 
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "Insurer SA" in r.text and "reinsurer" in r.text and "policyholders" in r.text
     assert SUBJECT not in r.text and "cust-" not in r.text
+
+
+def test_issued_reports_are_logged_and_the_log_expires_subject_ids(
+    client, admin, make_caller, runtime
+) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import json
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from privet.compliance.service import sweep_request_log
+    from privet.db import session_scope
+    from privet.kit.ids import utcnow
+    from privet.ledger.tables import LedgerEntry
+
+    p = _project(client, admin, "delta")
+    _dataset(client, admin, p, 5)
+    steward = make_caller("data_steward", None, name="steward")
+    r = client.post(
+        "/v1/data-subject-requests",
+        headers=steward.headers,
+        json={"type": "access", "subject_id": SUBJECT},
+    )
+    request_id = r.json()["id"]
+    r = client.get(
+        f"/v1/data-subject-requests/{request_id}/report",
+        params={"format": "csv"},
+        headers=steward.headers,
+    )
+    assert r.status_code == 200
+    digest = "sha256:" + hashlib.sha256(r.content).hexdigest()
+    assert r.headers["x-privet-report-digest"] == digest
+    with session_scope(runtime.engine) as session:
+        events = [json.loads(e) for e in session.exec(select(LedgerEntry.event)).all()]
+    issued = [e for e in events if e["type"] == "report.issued"]
+    assert issued[-1]["digests"]["document"] == digest
+    assert issued[-1]["objects"]["data_subject_request"] == request_id
+
+    with session_scope(runtime.engine) as session:
+        assert sweep_request_log(session) == []  # kept for at least 24 months
+        later = utcnow() + timedelta(days=731)
+        assert sweep_request_log(session, now=later) == [request_id]
+    r = client.get(f"/v1/data-subject-requests/{request_id}/report", headers=steward.headers)
+    assert r.status_code == 410 and r.json()["type"].endswith("subject-id-shredded")
+    detail = client.get(f"/v1/data-subject-requests/{request_id}", headers=steward.headers)
+    assert detail.status_code == 200 and detail.json()["state"] == "completed"

@@ -10,6 +10,7 @@
   controller, DPO, subject categories and recipients for the RoPA.
 """
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -27,7 +28,7 @@ from privet.compliance.tables import (
     ProjectCompliancePublic,
     ProjectComplianceUpdate,
 )
-from privet.db import read_session
+from privet.db import read_session, session_scope
 from privet.ledger.sequencer import integrate_now
 from privet.policy.actions import REPORT_ACTIONS
 from privet.reports import KINDS, MEDIA_TYPES, build, build_request_report, filename, render
@@ -123,6 +124,39 @@ def get_request(
     return service.public(service.get_request(session, request_id=request_id))
 
 
+def _issue(
+    runtime: Runtime, identity: Identity, report: Any, fmt: str, project: str | None
+) -> Response:
+    """Render, record the issued document's SHA-256 in the ledger (so a copy can later be
+    matched to what the platform issued), and answer with it."""
+    content = render(report, fmt)
+    digest = "sha256:" + hashlib.sha256(content).hexdigest()
+    with session_scope(runtime.engine) as session:
+        ledger.emit(
+            session,
+            type="report.issued",
+            actor=identity.principal_id,
+            project=project,
+            objects={
+                "report": report.kind,
+                **(
+                    {"data_subject_request": report.data["request_id"]}
+                    if report.kind == "dsr"
+                    else {}
+                ),
+            },
+            digests={"document": digest},
+            details={
+                "format": fmt,
+                "tree_size": report.ledger.get("tree_size"),
+                "cited_events": len(report.ledger.get("events", [])),
+            },
+        )
+    response = _file(content, fmt, filename(report, fmt))
+    response.headers["X-Privet-Report-Digest"] = digest
+    return response
+
+
 def _file(content: bytes, fmt: str, name: str) -> Response:
     disposition = "inline" if fmt in ("html", "json") else "attachment"
     return Response(
@@ -155,7 +189,7 @@ def request_report(
     with read_session(runtime.engine) as reader:
         row = service.get_request(reader, request_id=request_id)
         report = build_request_report(reader, runtime, actor=identity.principal_id, request=row)
-    return _file(render(report, format), format, filename(report, format))
+    return _issue(runtime, identity, report, format, None)
 
 
 @router.get("/v1/projects/{project_id}/compliance-settings", response_model=ProjectCompliancePublic)
@@ -224,7 +258,7 @@ def _report_route(kind: str) -> Callable[..., Response]:
         }
         with read_session(runtime.engine) as reader:
             report = build(kind, reader, runtime, actor=identity.principal_id, params=params)
-        return _file(render(report, format), format, filename(report, format))
+        return _issue(runtime, identity, report, format, project)
 
     handler.__name__ = f"report_{kind.replace('-', '_')}"
     handler.__doc__ = f"The `{kind}` report in JSON, CSV, HTML or PDF, with ledger evidence."
