@@ -51,6 +51,11 @@ def test_requests_erasure_objection_and_log(client, admin, make_caller, runtime)
         headers=steward.headers,
     )
     assert bad.status_code == 422
+    for wrong in ({"received_date": "2999-01-01"}, {"purposes": ["marketing"]}):
+        bad = client.post(
+            "/v1/data-subject-requests", json={**body, **wrong}, headers=steward.headers
+        )
+        assert bad.status_code == 422, wrong
 
     r = client.post(
         "/v1/data-subject-requests",
@@ -69,6 +74,11 @@ def test_requests_erasure_objection_and_log(client, admin, make_caller, runtime)
     doc = r.json()
     assert SUBJECT in r.text and ROW_CANARY not in r.text and "agent" not in r.text
     assert verify_report(doc).ok, verify_report(doc).message
+    # An auditor may read the answer, but not the subject's id in it.
+    auditor = make_caller("auditor", None, name="auditor")
+    r = client.get(f"/v1/data-subject-requests/{access['id']}/report", headers=auditor.headers)
+    assert r.status_code == 200 and SUBJECT not in r.text and "withheld" in r.text
+    assert set(r.json()["data"]["dataset_versions"]) == {da["id"], db["id"]}
     assert (
         client.get(
             f"/v1/data-subject-requests/{access['id']}/report", headers=engineer.headers

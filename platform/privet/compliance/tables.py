@@ -9,11 +9,11 @@ request log entry expires) and the subject's pseudonym (hmac-sha256) for look-up
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, StringConstraints
+from pydantic import ConfigDict, StringConstraints, field_validator, model_validator
 from sqlalchemy import JSON, Column, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
@@ -77,6 +77,19 @@ class DataSubjectRequestCreate(Strict):
         max_length=32,
         description="Objection only: the purposes objected to (empty: all processing).",
     )
+
+    @field_validator("received_date")
+    @classmethod
+    def _not_in_future(cls, value: date | None) -> date | None:
+        if value is not None and value > datetime.now(UTC).date():
+            raise ValueError("received_date cannot be in the future")
+        return value
+
+    @model_validator(mode="after")
+    def _purposes_for_objection(self) -> DataSubjectRequestCreate:
+        if self.purposes and self.type != RequestType.objection:
+            raise ValueError("purposes apply to objection requests only")
+        return self
 
 
 class DataSubjectRequest(SQLModel, table=True):

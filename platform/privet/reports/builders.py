@@ -760,8 +760,12 @@ def build_dsr_log(
 def build_request_report(
     session: Session, runtime: Any, *, actor: str, request: DataSubjectRequest
 ) -> Report:
-    """The answer to one request: for access, what the platform holds about the subject
-    (with the subject's own id); for erasure and objection, what was done."""
+    """The answer to one request: for access, what the platform holds about the subject;
+    for erasure and objection, what was done.
+
+    The subject's own id appears only in the copy fetched by the principal who took the
+    request (who answers the subject); anyone else allowed to read the request (an
+    auditor) gets it withheld."""
     ev = Evidence(session)
     p = compliance.public(request)
     titles = {
@@ -802,7 +806,12 @@ def build_request_report(
     if request.type == RequestType.access.value:
         sealed = compliance.unseal_subject(session, runtime=runtime, row=request)
         findings = compliance.discover(session, runtime=runtime, subject_id=sealed["subject_id"])
-        report.facts.insert(1, ("Subject id", sealed["subject_id"]))
+        shown = (
+            sealed["subject_id"]
+            if actor == request.submitted_by
+            else "withheld (shown only to the principal who took the request)"
+        )
+        report.facts.insert(1, ("Subject id", shown))
         _access_tables(report, ev, findings)
         recorded = (request.result or {}).get("findings")
         if recorded is not None and recorded != findings.summary():
