@@ -20,6 +20,8 @@ from privet.api.routes.compliance import router as compliance_router
 from privet.api.routes.datasets import router as datasets_router
 from privet.api.routes.inference import router as inference_router
 from privet.api.routes.models import router as models_router
+from privet.api.routes.monitoring import attach_monitoring
+from privet.api.routes.monitoring import router as monitoring_router
 from privet.api.routes.training_jobs import router as training_jobs_router
 from privet.config import Settings, get_settings
 from privet.db import session_scope
@@ -92,8 +94,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         training_jobs_router,
         models_router,
         compliance_router,
+        monitoring_router,
     ):
         app.include_router(router)
+    attach_monitoring(app)  # decision rules and metrics on the gateway's engines
     app.add_middleware(
         RequestContextMiddleware,
         limit_for=_limit_for(settings),

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, insert, select, update
 from sqlmodel import Session
 
-from privet import ledger
+from privet import ledger, monitoring
 from privet.config import Settings
 from privet.crypto import KeyProvider
 from privet.crypto.blobs import BlobStore
@@ -266,6 +266,20 @@ class InferenceService:
                     purpose=purpose,
                 )
             )
+        # Decision rules and drift aggregates (privet.monitoring): marks non-final decisions
+        # in ``events``/``out`` and queues them for review; keeps no text.
+        monitoring.observe(
+            self,
+            session,
+            info=info,
+            items=items,
+            scores=scores,
+            rows=rows,
+            events=events,
+            out=out,
+            purpose=purpose,
+            caller=caller,
+        )
         session.execute(insert(Prediction.__table__), rows)  # type: ignore[attr-defined]
         ledger.emit_many(session, events)
         return out

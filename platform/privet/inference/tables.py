@@ -119,6 +119,14 @@ class PredictionOut(BaseModel):
     model_version: int
     purpose: str
     human_reviewed: bool = False
+    decision: str = PField(
+        default="final",
+        description="final, or pending_review / refer when a decision rule keeps the "
+        "prediction from being final (it waits in the review queue).",
+    )
+    decision_rules: list[str] = PField(
+        default_factory=list, description="Ids of the decision rules that shaped it."
+    )
 
 
 class PredictResponse(BaseModel):

@@ -1,0 +1,156 @@
+"""Monitoring and decision governance of served models.
+
+Routes and their actions:
+- ``GET  /v1/projects/{p}/review-queue``                              review_queue.read
+- ``POST /v1/projects/{p}/predictions/{id}:outcome``                  prediction.outcome
+- ``GET  /v1/projects/{p}/models/{m}/versions/{v}/monitoring``        monitoring.read
+- ``POST /v1/projects/{p}/models/{m}/versions/{v}:resume``            model_version.resume
+
+Reviews that close queue items go through ``POST .../predictions/{id}:review``
+(inference). ``attach_monitoring`` gives the process's monitor the gateway's policy
+engine and metrics registry (called by the app factory).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, FastAPI, Query, Request
+
+from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.routes.inference import prediction_resource, version_resource
+from privet.auth import service as auth_service
+from privet.inference.tables import Prediction
+from privet.inference.versions import VersionInfo, lookup_version
+from privet.kit.errors import NotFoundError
+from privet.models import service as models_service
+from privet.models.tables import ModelVersion, ModelVersionPublic
+from privet.monitoring import Monitor, attach
+from privet.monitoring import service as monitoring
+from privet.monitoring.tables import OutcomeCreate, OutcomePublic, ResumeRequest, ReviewQueue
+from privet.runtime import Runtime
+
+router = APIRouter(prefix="/v1/projects", tags=["monitoring"])
+
+
+def attach_monitoring(app: FastAPI) -> Monitor:
+    runtime: Runtime = app.state.runtime
+    return attach(
+        runtime.engine,
+        policy_engine=runtime.authorizer.engine,
+        registry=getattr(app.state, "metrics_registry", None),
+    )
+
+
+def get_monitor(request: Request) -> Monitor:
+    return attach_monitoring(request.app)
+
+
+def _info(session: SessionDep, project_id: str, model: str, version: str) -> VersionInfo:
+    return lookup_version(session, project_id=project_id, model=model, version=version)
+
+
+def _row(session: SessionDep, info: VersionInfo) -> ModelVersion:
+    row = session.get(ModelVersion, info.id)
+    if row is None:  # pragma: no cover - versions are never deleted
+        raise NotFoundError(f"model version {info.id!r} is gone")
+    return row
+
+
+@router.get(
+    "/{project_id}/review-queue",
+    response_model=ReviewQueue,
+    summary="Predictions the decision rules kept from being final (pending_review, refer)",
+)
+def get_review_queue(
+    project_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("review_queue.read")],
+    status: Annotated[Literal["open", "closed", "all"], Query()] = "open",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> ReviewQueue:
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    guard.check(Resource(type="Project", id=project.id, project_id=project.id))
+    return monitoring.review_queue(session, project_id=project.id, status=status, limit=limit)
+
+
+@router.post(
+    "/{project_id}/predictions/{prediction_id}:outcome",
+    response_model=OutcomePublic,
+    status_code=201,
+    summary="Record the true label of a prediction (ground truth for live quality)",
+)
+def record_outcome(
+    request: Request,
+    project_id: str,
+    prediction_id: str,
+    body: OutcomeCreate,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("prediction.outcome")],
+) -> OutcomePublic:
+    auth_service.get_project(session, project_id=project_id, viewer=identity)
+    prediction = session.get(Prediction, prediction_id)
+    if prediction is None or prediction.project_id != project_id:
+        raise NotFoundError(
+            f"prediction {prediction_id!r} does not exist in project {project_id!r}"
+        )
+    guard.check(prediction_resource(prediction))
+    return monitoring.record_outcome(
+        session,
+        monitor=get_monitor(request),
+        prediction=prediction,
+        label=body.label,
+        actor=identity.principal_id,
+    )
+
+
+@router.get(
+    "/{project_id}/models/{model}/versions/{version}/monitoring",
+    summary="Drift, live quality, alerts and reviews of one model version, per window",
+)
+def version_monitoring(
+    request: Request,
+    project_id: str,
+    model: str,
+    version: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("monitoring.read")],
+    windows: Annotated[int, Query(ge=1, le=1000)] = 48,
+) -> dict[str, Any]:
+    auth_service.get_project(session, project_id=project_id, viewer=identity)
+    info = _info(session, project_id, model, version)
+    guard.check(version_resource(info))
+    monitor = get_monitor(request)
+    return monitoring.monitoring_view(
+        session, version=_row(session, info), cfg=monitor.config, windows=windows
+    )
+
+
+@router.post(
+    "/{project_id}/models/{model}/versions/{version}:resume",
+    response_model=ModelVersionPublic,
+    summary="suspended → approved: an approver lets a suspended version serve again",
+)
+def resume_version(
+    project_id: str,
+    model: str,
+    version: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("model_version.resume")],
+    runtime: RuntimeDep,
+    body: Annotated[ResumeRequest | None, Body()] = None,
+) -> ModelVersionPublic:
+    auth_service.get_project(session, project_id=project_id, viewer=identity)
+    info = _info(session, project_id, model, version)
+    guard.check(version_resource(info))
+    row = monitoring.resume_version(
+        session,
+        version=_row(session, info),
+        actor_id=identity.principal_id,
+        reason=body.reason if body else "",
+    )
+    return models_service.version_public(session, row)

@@ -1,0 +1,361 @@
+"""The prediction-time hook: decision rules, drift aggregates and drift alerts.
+
+``observe`` is called once per predict request by ``InferenceService.predict`` with the
+request's rows, events and responses before they are written. It
+
+1. evaluates the decision rules (``rules.py``) per prediction and writes their status
+   and rule ids into the prediction's ledger event and response; a non-final prediction
+   enters the review queue (``prediction_decisions``);
+2. adds the predictions to in-memory aggregates per (model version, time window):
+   predicted-label counts, confidence and input-length histograms, and (from a forward
+   hook on the classifier head, in the micro-batcher thread) the per-dimension sum and
+   sum of squares of the model's sentence embedding. Never a text, a token or an id;
+3. every ``flush_every`` predictions (or ``flush_interval_s``) writes the aggregates as
+   one append-only delta row per window in the request's transaction, scores the
+   window's drift against the validation-time reference, updates the Prometheus gauges,
+   and records an alert (row + ``monitoring.threshold_crossed`` ledger event) the first
+   time a feature crosses its threshold in a window.
+
+One ``Monitor`` per database engine (one per process and runtime); the gateway attaches
+it with the policy engine and metrics registry of its runtime (``attach``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy import Engine, insert
+from sqlmodel import Session
+
+from privet import ledger
+from privet.kit.ids import new_id, utcnow
+from privet.monitoring.rules import DecisionRules
+from privet.monitoring.settings import MonitoringSettings, get_monitoring_settings
+from privet.monitoring.stats import Agg
+from privet.monitoring.tables import (
+    AGGREGATE_ID_PREFIX,
+    FINAL,
+    MonitoringAggregate,
+    PredictionDecision,
+)
+
+log = logging.getLogger("privet.monitoring")
+
+BATCHER_THREAD_PREFIX = "privet-batcher"
+_HOOKED = "_privet_monitoring_hook"
+
+
+class MonitoringMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.decisions = Counter(
+            "privet_monitoring_decisions",
+            "Predictions by decision status (final, pending_review, refer).",
+            ["model_version", "status"],
+            registry=registry,
+        )
+        self.drift = Gauge(
+            "privet_monitoring_drift_score",
+            "Drift of the latest judged window against the validation-time reference "
+            "(label_js: Jensen-Shannon; *_psi: population stability index; "
+            "embedding_shift: mean standardised shift).",
+            ["model_version", "feature"],
+            registry=registry,
+        )
+        self.threshold = Gauge(
+            "privet_monitoring_drift_threshold",
+            "The threshold each drift feature is judged against.",
+            ["feature"],
+            registry=registry,
+        )
+        self.quality = Gauge(
+            "privet_monitoring_quality",
+            "Live quality of the latest window with outcomes (accuracy, macro_f1, ece).",
+            ["model_version", "metric"],
+            registry=registry,
+        )
+        self.reference_quality = Gauge(
+            "privet_monitoring_reference_quality",
+            "Quality of the version at approval (validation).",
+            ["model_version", "metric"],
+            registry=registry,
+        )
+        self.alerts = Counter(
+            "privet_monitoring_alerts",
+            "Thresholds crossed (drift or quality), once per version, window and feature.",
+            ["model_version", "feature"],
+            registry=registry,
+        )
+        self.suspensions = Counter(
+            "privet_monitoring_suspensions",
+            "Versions suspended automatically for low live quality.",
+            ["model_version"],
+            registry=registry,
+        )
+        self.outcomes = Counter(
+            "privet_monitoring_outcomes",
+            "Outcomes (true labels) recorded, by whether the prediction was right.",
+            ["model_version", "correct"],
+            registry=registry,
+        )
+
+
+def window_start(at: datetime, window_s: int) -> datetime:
+    ts = int(at.timestamp())
+    return datetime.fromtimestamp(ts - ts % window_s, UTC)
+
+
+class Monitor:
+    """Per-process monitoring state for one database (thread-safe)."""
+
+    def __init__(
+        self,
+        *,
+        policy_engine: Any,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.rules = DecisionRules(policy_engine)
+        self.metrics = MonitoringMetrics(registry if registry is not None else CollectorRegistry())
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, datetime], Agg] = {}
+        self._pending_count = 0
+        self._last_flush = time.monotonic()
+
+    # --- settings --------------------------------------------------------------------------
+
+    @property
+    def config(self) -> MonitoringSettings:
+        return get_monitoring_settings_cached()
+
+    # --- the embedding sketch ----------------------------------------------------------------
+
+    def ensure_embedding_hook(self, classifier: Any, version_id: str) -> None:
+        """A forward pre-hook on the classification head: its input is the model's pooled
+        sentence embedding. Counted only in the micro-batcher thread (predictions), not
+        for explanations or reference building (they run elsewhere)."""
+        model = getattr(classifier, "model", None)
+        head = getattr(model, "classifier", None)
+        if head is None or getattr(classifier, _HOOKED, False):
+            return
+        monitor = weakref.ref(self)
+
+        def pre_hook(_module: Any, args: tuple[Any, ...]) -> None:
+            if not threading.current_thread().name.startswith(BATCHER_THREAD_PREFIX):
+                return
+            live = monitor()
+            if live is None or not args:
+                return
+            live.add_embeddings(version_id, args[0])
+
+        head.register_forward_pre_hook(pre_hook)
+        setattr(classifier, _HOOKED, True)
+
+    def add_embeddings(self, version_id: str, pooled: Any) -> None:
+        cfg = self.config
+        if not cfg.enabled:
+            return
+        x = pooled.detach().float().reshape(pooled.shape[0], -1)[:, : cfg.sketch_dims]
+        sums = x.sum(dim=0).tolist()
+        squares = (x * x).sum(dim=0).tolist()
+        key = (version_id, window_start(self.clock(), cfg.window_s))
+        with self._lock:
+            self._pending.setdefault(key, Agg()).add_embeddings(int(x.shape[0]), sums, squares)
+
+    # --- the hook ----------------------------------------------------------------------------
+
+    def observe(
+        self,
+        service: Any,
+        session: Session,
+        *,
+        info: Any,
+        items: Sequence[Any],
+        scores: Sequence[Any],
+        rows: list[dict[str, Any]],
+        events: list[ledger.EventSpec],
+        out: list[Any],
+        purpose: str,
+        caller: str,
+    ) -> None:
+        cfg = self.config
+        if not cfg.enabled:
+            return
+        try:
+            served = service.served(session, info)
+            self.ensure_embedding_hook(served.classifier, info.id)
+        except Exception:  # pragma: no cover - the sketch is best effort
+            log.exception("embedding sketch unavailable", extra={"model_version": info.id})
+        queue: list[dict[str, Any]] = []
+        agg = Agg()
+        statuses: dict[str, int] = {}
+        for i, (item, score) in enumerate(zip(items, scores, strict=True)):
+            row = rows[i]
+            confidence = score.probabilities[score.best]
+            decision = self.rules.decide(
+                project_id=info.project_id,
+                model_version_id=info.id,
+                model=info.model_name,
+                purpose=purpose,
+                label=row["label"],
+                score=confidence,
+            )
+            statuses[decision.status] = statuses.get(decision.status, 0) + 1
+            spec = events[i]
+            events[i] = dataclasses.replace(
+                spec,
+                details={
+                    **dict(spec.details or {}),
+                    "decision": decision.status,
+                    "decision_rules": list(decision.rules),
+                },
+            )
+            if not decision.final:
+                out[i] = out[i].model_copy(
+                    update={"decision": decision.status, "decision_rules": list(decision.rules)}
+                )
+                queue.append(
+                    {
+                        "prediction_id": row["id"],
+                        "project_id": info.project_id,
+                        "model_version_id": info.id,
+                        "status": decision.status,
+                        "rules": list(decision.rules),
+                        "label": row["label"],
+                        "score_ppm": row["score_ppm"],
+                        "purpose": purpose,
+                        "created_at": row["created_at"],
+                    }
+                )
+            elif decision.rules:
+                out[i] = out[i].model_copy(update={"decision_rules": list(decision.rules)})
+            agg.add_prediction(row["label"], confidence, len(item.text))
+        if queue:
+            session.execute(insert(PredictionDecision.__table__), queue)  # type: ignore[attr-defined]
+        for status, n in statuses.items():
+            self.metrics.decisions.labels(info.id, status).inc(n)
+        key = (info.id, window_start(self.clock(), cfg.window_s))
+        with self._lock:
+            self._pending.setdefault(key, Agg()).merge(agg)
+            self._pending_count += agg.count
+            due = (
+                self._pending_count >= cfg.flush_every
+                or time.monotonic() - self._last_flush >= cfg.flush_interval_s
+            )
+        if due:
+            self.flush(session)
+
+    # --- flushing and judging ------------------------------------------------------------------
+
+    def take_pending(self) -> dict[tuple[str, datetime], Agg]:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._pending_count = 0
+            self._last_flush = time.monotonic()
+        return pending
+
+    def flush(self, session: Session) -> list[tuple[str, datetime]]:
+        """Write the pending aggregates (one delta row per version and window) and judge
+        the drift of each window they touched."""
+        from privet.monitoring import service as monitoring_service
+
+        pending = self.take_pending()
+        now = utcnow()
+        rows = [
+            {
+                "id": new_id(AGGREGATE_ID_PREFIX),
+                "model_version_id": version_id,
+                "window_start": start,
+                "count": agg.count,
+                "data": agg.to_json(),
+                "created_at": now,
+            }
+            for (version_id, start), agg in pending.items()
+            if not agg.empty
+        ]
+        if rows:
+            session.execute(insert(MonitoringAggregate.__table__), rows)  # type: ignore[attr-defined]
+        for version_id, start in pending:
+            try:
+                monitoring_service.judge_drift(
+                    session, monitor=self, model_version_id=version_id, window=start
+                )
+            except Exception:  # pragma: no cover - judging never fails a prediction
+                log.exception("drift judgement failed", extra={"model_version": version_id})
+        return list(pending)
+
+
+# --- one monitor per database engine -------------------------------------------------------
+
+_monitors: weakref.WeakKeyDictionary[Engine, Monitor] = weakref.WeakKeyDictionary()
+_monitors_lock = threading.Lock()
+
+
+def attach(
+    engine: Engine, *, policy_engine: Any, registry: CollectorRegistry | None = None
+) -> Monitor:
+    """Create (or return) the monitor of ``engine`` with the gateway's policy engine and
+    metrics registry."""
+    with _monitors_lock:
+        found = _monitors.get(engine)
+        if found is None:
+            found = _monitors[engine] = Monitor(policy_engine=policy_engine, registry=registry)
+        return found
+
+
+def monitor_for(engine: Engine, settings: Any) -> Monitor:
+    """The monitor of ``engine``; without an attached one (an InferenceService used
+    outside the gateway), one with the policy directory of ``settings``."""
+    with _monitors_lock:
+        found = _monitors.get(engine)
+    if found is not None:
+        return found
+    from privet.policy import PolicyEngine
+
+    return attach(engine, policy_engine=PolicyEngine.load(settings.policy_dir))
+
+
+def observe(service: Any, session: Session, **kwargs: Any) -> None:
+    """The inference service's one call (see ``Monitor.observe``)."""
+    if not get_monitoring_settings_cached().enabled:
+        return
+    monitor_for(service.engine, service.settings).observe(service, session, **kwargs)
+
+
+_settings_cache: tuple[float, MonitoringSettings] | None = None
+
+
+def get_monitoring_settings_cached() -> MonitoringSettings:
+    """The settings, read at most once a second (the hot path reads them per request)."""
+    global _settings_cache
+    now = time.monotonic()
+    cached = _settings_cache
+    if cached is None or now - cached[0] > 1.0:
+        cached = _settings_cache = (now, get_monitoring_settings())
+    return cached[1]
+
+
+def refresh_settings() -> MonitoringSettings:
+    """Read the settings again now (tests change the environment)."""
+    global _settings_cache
+    _settings_cache = None
+    return get_monitoring_settings_cached()
+
+
+__all__ = [
+    "FINAL",
+    "Monitor",
+    "attach",
+    "monitor_for",
+    "observe",
+    "refresh_settings",
+    "window_start",
+]

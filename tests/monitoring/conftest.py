@@ -1,0 +1,60 @@
+"""Monitoring fixtures: the inference fixtures (tiny BERT versions, paths, ledger events),
+settings for fast judgement, and a controllable clock for time windows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.inference.conftest import (  # noqa: F401 - fixtures re-exported
+    _fast_state_ttl,
+    change_state,
+    events,
+    ledger_events,
+    make_version,
+    paths,
+    project,
+    tiny_base,
+)
+
+
+@pytest.fixture(autouse=True)
+def _monitoring_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Aggregates are flushed on every request; small windows are judged."""
+    from privet.monitoring import refresh_settings
+
+    monkeypatch.setenv("PRIVET_MONITORING_FLUSH_EVERY", "1")
+    monkeypatch.setenv("PRIVET_MONITORING_MIN_WINDOW_COUNT", "40")
+    monkeypatch.setenv("PRIVET_MONITORING_MIN_OUTCOMES", "20")
+    refresh_settings()
+    yield
+    monkeypatch.undo()
+    refresh_settings()
+
+
+class Clock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now = self.now + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(app: Any, runtime: Any, monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """One clock for prediction times and monitoring windows (the start of a window)."""
+    from privet.kit.ids import utcnow
+    from privet.monitoring import monitor_for
+    from privet.monitoring.hub import window_start
+
+    clk = Clock(window_start(utcnow(), 3600) - timedelta(hours=6))
+    monitor = monitor_for(runtime.engine, runtime.settings)
+    monkeypatch.setattr(monitor, "clock", clk)
+    monkeypatch.setattr("privet.inference.service.utcnow", clk)
+    return clk
