@@ -30,6 +30,9 @@ _current: contextvars.ContextVar[tuple[Executor, JobSpec] | None] = contextvars.
     "privet_executor_job", default=None
 )
 _install_lock = threading.Lock()
+#: What `privet.jobs.worker.train` was before `install_dispatch` (normally
+#: `privet.training.train`): plain workers in this process keep calling it.
+_fallback: list[Any] = [_original_train]
 
 
 def _dispatch(
@@ -43,9 +46,10 @@ def _dispatch(
 ) -> TrainingResult:
     bound = _current.get()
     if bound is None or kwargs:
-        return _original_train(
+        result: TrainingResult = _fallback[0](
             config, train_data, eval_data, progress=progress, should_cancel=should_cancel, **kwargs
         )
+        return result
     executor, job = bound
     return executor.train(
         job,
@@ -62,7 +66,9 @@ def install_dispatch() -> None:
     from privet.jobs import worker as jobs_worker
 
     with _install_lock:
-        if getattr(jobs_worker, "train", None) is not _dispatch:
+        current = getattr(jobs_worker, "train", None)
+        if current is not _dispatch:
+            _fallback[0] = current or _original_train
             jobs_worker.train = _dispatch  # type: ignore[attr-defined]
 
 
@@ -94,6 +100,11 @@ def _worker_class() -> type:
                 _current.reset(token)
 
         def run(self, *args: Any, **kwargs: Any) -> int:
+            # Reach the executor (the Ray cluster) before claiming anything: a job claimed
+            # is charged, so an unreachable cluster must stop the worker, not fail jobs.
+            connect = getattr(self.executor, "connect", None)
+            if connect is not None:
+                connect()
             try:
                 return int(super().run(*args, **kwargs))
             finally:
