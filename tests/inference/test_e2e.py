@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.e2e.conftest import Server, start_server, stop_server
 from tests.inference.conftest import LABELS, PURPOSE, classifier_weights, register_version
 
@@ -31,6 +32,7 @@ SUBJECT_CANARY = "SUBJECT-CANARY-5d20c4"
 @dataclass
 class Served:
     server: Server
+    replicas: list[Server]
     runtime: Any
     project: str
     version_id: str
@@ -53,7 +55,10 @@ def _served(
     database_url: str | None,
     workers: int,
     env: dict[str, str] | None = None,
+    replicas: int = 1,
 ) -> Iterator[Served]:
+    """``replicas`` servers on one home (same keys) and one database; the first is
+    ``server``, all of them ``replicas``."""
     from privet.auth import service as auth_service
     from privet.auth.models import PrincipalKind, Role
     from privet.config import Settings
@@ -67,7 +72,10 @@ def _served(
     if database_url:
         env["PRIVET_DATABASE_URL"] = database_url
     server = start_server(home, env=env, args=_serve_args(workers))
+    servers = [server]
     try:
+        for _ in range(replicas - 1):
+            servers.append(start_server(home, env=env, args=_serve_args(workers)))
         runtime = build_runtime(Settings(home=home, database_url=database_url))
         with server.client() as http:
             response = http.post("/v1/projects", json={"name": "serving"})
@@ -98,9 +106,10 @@ def _served(
                 ttl_days=1,
                 actor=app.id,
             ).key
-        yield Served(server, runtime, project, version.id, key)
+        yield Served(server, servers, runtime, project, version.id, key)
     finally:
-        stop_server(server)
+        for each in servers:
+            stop_server(each)
         dispose_engines()
 
 
@@ -202,20 +211,27 @@ def test_load_many_clients_every_prediction_is_a_ledger_event(
 
     seconds = float(os.environ.get("PRIVET_INFERENCE_LOAD_SECONDS", "15"))
     clients = int(os.environ.get("PRIVET_INFERENCE_LOAD_CLIENTS", "64"))
-    workers = int(os.environ.get("PRIVET_INFERENCE_LOAD_WORKERS", "2"))
+    workers = int(os.environ.get("PRIVET_INFERENCE_LOAD_WORKERS", "1"))
+    replicas = int(os.environ.get("PRIVET_INFERENCE_LOAD_REPLICAS", "2"))
     url = pg_databases.new()
     # One torch thread per worker: the workers share the cores.
     env = {"PRIVET_INFERENCE_TORCH_THREADS": os.environ.get("PRIVET_INFERENCE_TORCH_THREADS", "1")}
-    for served in _served(tmp_path, tiny_base, database_url=url, workers=workers, env=env):
+    served_all = _served(
+        tmp_path, tiny_base, database_url=url, workers=workers, env=env, replicas=replicas
+    )
+    warm = 4 * workers * replicas
+    for served in served_all:
         # Warm every worker's cache outside the timed window (the first load is ~0.1 s).
-        with httpx.Client(
-            base_url=served.server.url,
-            headers={"Authorization": f"Bearer {served.predictor_key}"},
-            timeout=60,
-        ) as http:
-            for _ in range(4 * workers):
-                item = {"text": "warm up", "purpose": PURPOSE}
-                assert http.post(_predict_url(served), json={"items": [item]}).status_code == 200
+        for replica in served.replicas:
+            with httpx.Client(
+                base_url=replica.url,
+                headers={"Authorization": f"Bearer {served.predictor_key}"},
+                timeout=60,
+            ) as http:
+                for _ in range(4 * workers):
+                    item = {"text": "warm up", "purpose": PURPOSE}
+                    response = http.post(_predict_url(served), json={"items": [item]})
+                    assert response.status_code == 200
         tally: dict[str, Any] = {"ids": set(), "errors": [], "latencies": [], "requests": 0}
         until = time.monotonic() + seconds
 
@@ -223,7 +239,7 @@ def test_load_many_clients_every_prediction_is_a_ledger_event(
             await asyncio.gather(
                 *(
                     _client_loop(
-                        served.server.url,
+                        served.replicas[seed % len(served.replicas)].url,
                         _predict_url(served),
                         served.predictor_key,
                         until,
@@ -237,11 +253,12 @@ def test_load_many_clients_every_prediction_is_a_ledger_event(
         started = time.monotonic()
         asyncio.run(run_all())
         elapsed = time.monotonic() - started
-        returned = len(tally["ids"]) + 4 * workers  # plus the warm-up predictions
+        returned = len(tally["ids"]) + warm  # plus the warm-up predictions
         lat = sorted(tally["latencies"])
         print(
-            f"\nload: {clients} clients x {elapsed:.1f} s, {workers} uvicorn workers on "
-            f"PostgreSQL: {tally['requests']} requests, {len(tally['ids'])} predictions "
+            f"\nload: {clients} clients x {elapsed:.1f} s, {replicas} replicas x {workers} "
+            f"uvicorn workers on PostgreSQL: {tally['requests']} requests, "
+            f"{len(tally['ids'])} predictions "
             f"({len(tally['ids']) / elapsed:.0f}/s), p50 {lat[len(lat) // 2] * 1000:.0f} ms, "
             f"p99 {lat[int(len(lat) * 0.99)] * 1000:.0f} ms, errors {len(tally['errors'])}"
         )
@@ -250,7 +267,8 @@ def test_load_many_clients_every_prediction_is_a_ledger_event(
 
         # "Afterwards": the servers are gone (their sequencers too), then the tree is
         # completed and checked, with the server's signing key (under its home).
-        stop_server(served.server)
+        for replica in served.replicas:
+            stop_server(replica)
         get_ledger(served.runtime.engine, served.runtime.settings).integrate_now()
         with session_scope(served.runtime.engine) as session:
             events = session.execute(
