@@ -286,3 +286,68 @@ def test_two_gateways_and_two_workers_behave_as_one_system(cluster: Any) -> None
         f"{PREDICTIONS} predictions; {len(events)} ledger entries verified; "
         f"total {time.monotonic() - t0:.1f} s"
     )
+
+
+def test_privet_worker_trains_on_ray_when_ray_address_is_set(
+    tmp_path: Path, tiny_catalog: Path
+) -> None:
+    """`privet worker` with PRIVET_RAY_ADDRESS=local (a private Ray instance inside the
+    worker) runs a job as 2 data-parallel Ray processes, through the same job life cycle."""
+    pytest.importorskip("ray")
+    home = tmp_path / "home"
+    env = {
+        "PRIVET_JOBS_EXTRA_CATALOG": str(tiny_catalog),
+        "PRIVET_JOBS_HEARTBEAT_INTERVAL_S": "0.5",
+        "PRIVET_JOBS_POLL_INTERVAL_S": "0.3",
+        "PRIVET_LEDGER_POLL_INTERVAL_S": "0.2",
+    }
+    server = start_server(home, env=env, args=("--no-worker",))
+    worker = None
+    try:
+        worker = _start_worker(
+            home,
+            {**env, "PRIVET_RAY_ADDRESS": "local", "PRIVET_RAY_DEFAULT_WORKERS": "2"},
+            "ray-worker",
+        )
+        with server.client() as http:
+            project = http.post("/v1/projects", json={"name": "ray"}).json()["id"]
+            _, engineer = _member(http, project, "ml_engineer")
+            upload = http.post(
+                f"/v1/projects/{project}/datasets",
+                files={
+                    "declarations": (None, json.dumps(declarations()), "application/json"),
+                    "file": ("loans.csv", to_csv(make_rows(40)), "application/octet-stream"),
+                },
+            )
+            assert upload.status_code == 201, upload.text
+        body = {
+            "dataset_version_id": upload.json()["id"],
+            "base_model": TINY,
+            "target_epsilon": 2.0,
+            "strategy": "full",
+            "epochs": 1,
+            "batch_size": 10,
+            "physical_batch_size": 10,
+            "max_length": 16,
+        }
+        with server.client(engineer) as http:
+            job = http.post(f"/v1/projects/{project}/training-jobs", json=body).json()
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                job = http.get(f"/v1/projects/{project}/training-jobs/{job['id']}").json()
+                if job["state"] not in ("queued", "running"):
+                    break
+                time.sleep(0.5)
+        log = (home.parent / "ray-worker.log").read_text(errors="replace")
+        assert job["state"] == "succeeded", (job, log[-3000:])
+        assert job["worker_id"] == "ray-worker"
+        assert job["progress"]["step"] == job["progress"]["total_steps"] > 0
+        assert (
+            job["result"]["privacy"]["sample_rate"]
+            == 10 / job["result"]["training"]["train_examples"]
+        )
+        assert "run on the ray executor" in log, log[-3000:]
+    finally:
+        if worker is not None:
+            _stop(worker)
+        stop_server(server)

@@ -26,7 +26,7 @@ def worker(
     workers. Reads PRIVET_* and PRIVET_JOBS_* settings; run as many as the hardware allows."""
     from privet import migrate
     from privet.config import get_settings
-    from privet.jobs.worker import Worker
+    from privet.executors.worker import make_worker
     from privet.kit import logs
     from privet.runtime import build_runtime
 
@@ -36,7 +36,7 @@ def worker(
     if not migrate.is_current(runtime.engine):
         typer.echo("error: the database is not initialised or not current", err=True)
         raise typer.Exit(1)
-    w = Worker(runtime, worker_id=worker_id)
+    w = make_worker(runtime, worker_id=worker_id)  # Ray when PRIVET_RAY_ADDRESS is set
 
     def stop(signum: int, _frame: Any) -> None:
         log.info("worker %s: signal %d, stopping", w.worker_id, signum)
