@@ -31,7 +31,7 @@ from privet.reports import charts
 from privet.reports.evidence import Evidence, refs
 from privet.reports.model import Chart, Report, Table
 
-KINDS = ("ropa", "model-lineage", "privacy-budget", "access-log", "dsr-log")
+KINDS = ("ropa", "model-lineage", "privacy-budget", "access-log", "dsr-log", "monitoring")
 
 
 def _new(kind: str, title: str, *, actor: str, params: dict[str, Any]) -> Report:
@@ -1072,6 +1072,16 @@ def build(
             since=params.get("since"),
             until=params.get("until"),
             type=params.get("type"),
+        )
+    if kind == "monitoring":  # privet.monitoring.report (issue 12)
+        from privet.monitoring.report import build_monitoring
+
+        return build_monitoring(
+            session,
+            runtime,
+            actor=actor,
+            model_version_id=params.get("model_version"),
+            project_id=params.get("project"),
         )
     raise NotFoundError(f"no report of kind {kind!r}; kinds: {', '.join(KINDS)}")
 
