@@ -14,6 +14,7 @@ from privet.cli.compliance import dsr_app, reports_app
 from privet.cli.config import config_app
 from privet.cli.datasets import datasets_app
 from privet.cli.keys import keys_app
+from privet.cli.monitor import monitor_app
 from privet.cli.policy import policy_app
 from privet.cli.predict import predict as predict_command
 from privet.cli.train import models_app, train_app
@@ -41,6 +42,7 @@ app.add_typer(train_app, name="train")
 app.add_typer(models_app, name="models")
 app.add_typer(reports_app, name="reports")
 app.add_typer(dsr_app, name="dsr")
+app.add_typer(monitor_app, name="monitor")
 app.command("worker")(worker_command)
 app.command("predict")(predict_command)
 console = Console()

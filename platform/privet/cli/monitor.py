@@ -1,0 +1,115 @@
+"""`privet monitor show MODEL[@VERSION]`: drift, live quality and reviews of a served
+model version, as a compact table with sparkline trends (client command).
+
+    privet monitor show --project P risk        # the serving version
+    privet monitor show --project P risk@3 --windows 24
+    privet monitor show --project P risk@3 --json
+
+Uses PRIVET_URL and PRIVET_API_KEY (the caller needs ``monitoring.read``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from privet.cli.client import call
+from privet.monitoring.stats import sparkline
+
+monitor_app = typer.Typer(
+    help="Monitoring of served model versions (client: needs PRIVET_URL, PRIVET_API_KEY).",
+    no_args_is_help=True,
+)
+_console = Console()
+
+FEATURES = (
+    ("label_js", "label JS"),
+    ("confidence_psi", "conf PSI"),
+    ("length_psi", "len PSI"),
+    ("embedding_shift", "emb shift"),
+)
+
+
+def monitoring_path(project: str, model: str) -> str:
+    name, sep, version = model.partition("@")
+    if not name or (sep and not version):
+        raise typer.BadParameter("expected MODEL or MODEL@VERSION", param_hint="MODEL")
+    return f"/v1/projects/{project}/models/{name}/versions/{version or 'serving'}/monitoring"
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def render(view: dict[str, Any], console: Console) -> None:
+    th = view["thresholds"]
+    approval = view.get("approval_quality") or {}
+    reviews = view["reviews"]
+    console.print(
+        f"[bold]{view['model']}[/] v{view['model_version']} ({view['model_version_id']}) "
+        f"state [bold]{view['state']}[/] · reference {view['reference']['source']} "
+        f"({view['reference']['examples']} examples) · accuracy at approval "
+        f"{_f(approval.get('accuracy'))} · floor {_f(th.get('accuracy_floor'))}"
+    )
+    windows = view["windows"]
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("window (UTC)")
+    table.add_column("n", justify="right")
+    for _key, label in FEATURES:
+        table.add_column(label, justify="right")
+    for label in ("outcomes", "acc", "F1", "ECE", "flags"):
+        table.add_column(label, justify="right" if label != "flags" else "left")
+    for w in windows:
+        drifted = set(w["drifted"])
+        cells = []
+        for key, _label in FEATURES:
+            text = _f(w["drift"].get(key))
+            cells.append(f"[red]{text}[/]" if key in drifted else text)
+        q = w["quality"]
+        flags = sorted(drifted) + (["below floor"] if w["below_floor"] else [])
+        acc = _f(q["accuracy"])
+        table.add_row(
+            str(w["window_start"])[:16].replace("T", " "),
+            str(w["predictions"]),
+            *cells,
+            str(q["outcomes"]),
+            f"[red]{acc}[/]" if w["below_floor"] else acc,
+            _f(q["macro_f1"]),
+            _f(q["ece"]),
+            ", ".join(flags),
+        )
+    if windows:
+        console.print(table)
+    else:
+        console.print("no prediction served yet")
+    trends = [(label, [w["drift"].get(key) for w in windows]) for key, label in FEATURES]
+    trends.append(("accuracy", [w["quality"]["accuracy"] for w in windows]))
+    trends.append(("predictions", [float(w["predictions"]) for w in windows]))
+    for label, values in trends:
+        line = sparkline(values)
+        if line.strip():
+            console.print(f"  {label:<12} {line}")
+    console.print(
+        f"alerts {len(view['alerts'])} · review queue: {reviews['open']} open, "
+        f"{reviews['pending_review']} sent to review, {reviews['refer']} referred, "
+        f"{reviews['confirmed']} confirmed, {reviews['overturned']} overturned"
+    )
+
+
+@monitor_app.command("show")
+def show(
+    model: Annotated[str, typer.Argument(help="MODEL (its serving version) or MODEL@VERSION.")],
+    project: Annotated[str, typer.Option(help="Project id.")],
+    windows: Annotated[int, typer.Option(help="How many recent windows to show.")] = 24,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
+) -> None:
+    """Drift, live quality, alerts and reviews of a model version, per time window."""
+    view = call("GET", monitoring_path(project, model), params={"windows": windows})
+    if as_json:
+        typer.echo(json.dumps(view, indent=2))
+        return
+    render(view, _console)
