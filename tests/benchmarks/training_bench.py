@@ -251,9 +251,17 @@ def compare(
 ) -> tuple[TrainingResult, TrainingResult]:
     """Train DP and non-private on the same rows with the same number of example passes."""
     assert dp.epochs == non_private.epochs, "same number of example passes"
-    res_np = train(non_private, train_set, eval_set, progress=_log_progress(f"{name} non-private"))
-    res_dp = train(dp, train_set, eval_set, progress=_log_progress(f"{name} DP"))
-    for label, res in (("non-private", res_np), ("DP", res_dp)):
+    only = os.environ.get("PRIVET_BENCH_ONLY", "")  # "dp" or "non-private": one side only
+    runs = []
+    if only != "dp":
+        res_np = train(
+            non_private, train_set, eval_set, progress=_log_progress(f"{name} non-private")
+        )
+        runs.append(("non-private", res_np))
+    if only != "non-private":
+        res_dp = train(dp, train_set, eval_set, progress=_log_progress(f"{name} DP"))
+        runs.append(("DP", res_dp))
+    for label, res in runs:
         eps = (
             ""
             if res.privacy is None
@@ -270,7 +278,8 @@ def compare(
             f"time={res.duration_s:.0f}s{eps}",
             flush=True,
         )
-    return res_dp, res_np
+    by_label = dict(runs)
+    return by_label.get("DP", runs[0][1]), by_label.get("non-private", runs[-1][1])
 
 
 DP_RECIPE = TrainingConfig(
