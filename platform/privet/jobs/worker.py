@@ -17,6 +17,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from privet.jobs.tables import JobState, TrainingJob
 from privet.kit.ids import utcnow
 from privet.models import service as models_service
 from privet.training import TrainingCancelled, TrainingConfig, TrainingResult, train
+from privet.training.data import LabelledTexts
 from privet.training.progress import ProgressEvent
 
 log = logging.getLogger("privet.jobs.worker")
@@ -169,6 +171,21 @@ class Worker:
             contains_personal_data=contains_personal_data,
         )
 
+    def train_job(
+        self,
+        job: TrainingJob,
+        config: TrainingConfig,
+        train_data: LabelledTexts,
+        eval_data: LabelledTexts,
+        *,
+        progress: Callable[[ProgressEvent], None],
+        should_cancel: Callable[[], bool],
+    ) -> TrainingResult:
+        """The hook executors override to train elsewhere (e.g. on Ray); by default
+        `privet.training.train` in this process. It must raise TrainingCancelled when
+        `should_cancel()` turns true and never write data or weights to disk."""
+        return train(config, train_data, eval_data, progress=progress, should_cancel=should_cancel)
+
     def _execute(self, job: TrainingJob, run: _Run) -> None:
         def on_progress(event: ProgressEvent) -> None:
             with run.lock:
@@ -201,8 +218,13 @@ class Worker:
                 if data is not None
             )
             config = self._config(job, contains_personal_data=facts.contains_personal_data)
-            result = train(
-                config, splits.train, eval_data, progress=on_progress, should_cancel=should_cancel
+            result = self.train_job(
+                job,
+                config,
+                splits.train,
+                eval_data,
+                progress=on_progress,
+                should_cancel=should_cancel,
             )
             del splits
         except TrainingCancelled as exc:
