@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 PURPOSE = "credit_scoring"
@@ -304,6 +305,9 @@ def test_metrics_show_cache_and_load_time(
     text = client.get("/metrics").text
     assert "privet_inference_model_load_seconds_count 1.0" in text
     assert "privet_inference_model_cache_misses_total 1.0" in text
-    assert "privet_inference_model_cache_hits_total 2.0" in text
+    # At least one hit per later request (other users of the cache, e.g. monitoring's
+    # embedding hook, may look the version up too).
+    hits = re.search(r"^privet_inference_model_cache_hits_total ([0-9.]+)$", text, re.M)
+    assert hits is not None and float(hits.group(1)) >= 2
     assert "privet_inference_models_cached 1.0" in text
     assert "privet_inference_batch_items_count" in text

@@ -133,6 +133,11 @@ class ModelCache(Generic[V]):
         with self._lock:
             return sum(v.nbytes for v in self._entries.values())
 
+    def peek(self, key: str) -> V | None:
+        """The cached value without loading, counting or touching its LRU position."""
+        with self._lock:
+            return self._entries.get(key)
+
     def _lookup(self, key: str) -> V | None:
         with self._lock:
             value = self._entries.get(key)
