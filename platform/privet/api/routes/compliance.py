@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from privet import ledger
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
@@ -39,6 +39,9 @@ router = APIRouter(tags=["compliance"])
 
 PLATFORM = Resource(type="Platform", id="privet")
 FormatQ = Annotated[Literal["json", "csv", "html", "pdf"], Query()]
+# An id the ledger can record (the authorization decision names it): anything else is a 422,
+# not a 500 from the ledger refusing the decision event.
+RequestIdP = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")]
 
 
 def _retrain_decider(session: Any, runtime: Runtime) -> service.Decide:
@@ -118,7 +121,7 @@ def _request_resource(request_id: str) -> Resource:
 
 @router.get("/v1/data-subject-requests/{request_id}", response_model=DataSubjectRequestPublic)
 def get_request(
-    request_id: str, session: SessionDep, guard: Annotated[Guard, action("dsr.read")]
+    request_id: RequestIdP, session: SessionDep, guard: Annotated[Guard, action("dsr.read")]
 ) -> DataSubjectRequestPublic:
     guard.check(_request_resource(request_id))
     return service.public(service.get_request(session, request_id=request_id))
@@ -173,7 +176,7 @@ def _file(content: bytes, fmt: str, name: str) -> Response:
 
 @router.get("/v1/data-subject-requests/{request_id}/report")
 def request_report(
-    request_id: str,
+    request_id: RequestIdP,
     session: SessionDep,
     identity: IdentityDep,
     runtime: RuntimeDep,
