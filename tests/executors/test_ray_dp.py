@@ -122,3 +122,16 @@ def test_two_workers_match_the_single_process_run(runs) -> None:  # type: ignore
     assert _max_diff(single, two) < 1e-4
     assert runs["ray2"].result.metrics.examples == runs["single"].metrics.examples
     assert runs["ray2"].backend == "gloo" and runs["ray2"].world_size == 2
+
+
+def test_more_workers_than_the_cluster_can_place_are_refused(ray_local, tiny_model) -> None:  # type: ignore[no-untyped-def]
+    from privet.executors.base import JobSpec
+    from privet.executors.ray_executor import RayExecutor
+    from privet.executors.settings import ExecutorSettings
+    from privet.training.trainer import ConfigError
+
+    executor = RayExecutor(ExecutorSettings(executor="ray"))
+    with pytest.raises(ConfigError, match="3 workers need"):
+        executor.run(JobSpec("job-3w", "proj", workers=3), _config(), labelled(30), labelled(8))
+    with pytest.raises(ConfigError, match="workers must be between"):
+        executor.run(JobSpec("job-0w", "proj", workers=0), _config(), labelled(30), labelled(8))

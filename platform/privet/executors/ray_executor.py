@@ -300,6 +300,15 @@ class RayExecutor:
         spec = self.catalog.get(config.base_model)
         self.connect()
 
+        # Refuse what the cluster can never place (the actors would wait forever).
+        total = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        need = {"CPU": world * s.ray_cpus_per_worker, "GPU": world * s.ray_gpus_per_worker}
+        short = {k: v for k, v in need.items() if v > 0 and total.get(k, 0.0) < v}
+        if short:
+            raise ConfigError(
+                f"{world} workers need {short} but the Ray cluster has "
+                f"{ {k: total.get(k, 0.0) for k in short} }"
+            )
         use_gpu = s.ray_gpus_per_worker > 0
         backend = s.ray_backend or ("nccl" if use_gpu else "gloo")
         key = secrets.token_bytes(32)
@@ -324,7 +333,11 @@ class RayExecutor:
         threads = max(1, int(s.ray_cpus_per_worker))
         actors = [actor_cls.remote(rank, world, threads) for rank in range(world)]
         try:
-            master = ray.get(actors[0].endpoint.remote()) if world > 1 else ("127.0.0.1", 0)
+            master = (
+                ray.get(actors[0].endpoint.remote(), timeout=s.ray_collective_timeout_s)
+                if world > 1
+                else ("127.0.0.1", 0)
+            )
             futures = [
                 actor.train.remote(
                     key=key,
