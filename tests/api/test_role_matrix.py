@@ -1,4 +1,4 @@
-"""Role × route matrix: for every route of the app and every default role, the decision the
+"""Role x route matrix: for every route of the app and every default role, the decision the
 route's own action gets from the shipped Cedar policies, against the table below (the spec).
 
 Each role is bound in the resource's project (project routes) or platform-wide (platform
