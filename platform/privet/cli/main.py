@@ -145,6 +145,9 @@ def serve(
             workers=workers,
             log_config=None,
             access_log=False,
+            # Workers import torch before answering; on a busy small machine that can take
+            # far longer than uvicorn's 5 s default, which would kill them in a loop.
+            timeout_worker_healthcheck=120,
         )
     finally:
         if local_worker is not None:
