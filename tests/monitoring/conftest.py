@@ -27,6 +27,7 @@ def _monitoring_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from privet.monitoring import refresh_settings
 
     monkeypatch.setenv("PRIVET_MONITORING_FLUSH_EVERY", "1")
+    monkeypatch.setenv("PRIVET_MONITORING_JUDGE_INTERVAL_S", "0")
     monkeypatch.setenv("PRIVET_MONITORING_MIN_WINDOW_COUNT", "40")
     monkeypatch.setenv("PRIVET_MONITORING_MIN_OUTCOMES", "20")
     refresh_settings()

@@ -47,7 +47,10 @@ def test_no_monitored_text_at_rest(
     preds = r.json()["predictions"]
     for p in preds[:5]:
         path = f"/v1/projects/{project}/predictions/{p['prediction_id']}:outcome"
-        assert client.post(path, json={"label": "reject"}, headers=predictor.headers).status_code == 201
+        assert (
+            client.post(path, json={"label": "reject"}, headers=predictor.headers).status_code
+            == 201
+        )
     review = client.post(
         paths.review(project, preds[5]["prediction_id"]),
         json={"decision": "overturned", "reason": "income verified"},
@@ -92,7 +95,9 @@ def test_monitoring_report_in_every_format(
     )
     assert r.status_code == 201
     outcome = f"/v1/projects/{project}/predictions/{preds[1]['prediction_id']}:outcome"
-    assert client.post(outcome, json={"label": "accept"}, headers=predictor.headers).status_code == 201
+    assert (
+        client.post(outcome, json={"label": "accept"}, headers=predictor.headers).status_code == 201
+    )
     params = {"model_version": version.id, "project": project}
     path = "/v1/reports/monitoring"
     assert client.get(path, params=params, headers=predictor.headers).status_code == 403

@@ -10,7 +10,12 @@ from typer.testing import CliRunner
 
 
 def test_monitor_show(
-    app: Any, client: Any, make_caller: Any, project: str, make_version: Any, paths: Any,
+    app: Any,
+    client: Any,
+    make_caller: Any,
+    project: str,
+    make_version: Any,
+    paths: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from fastapi.testclient import TestClient
@@ -23,7 +28,12 @@ def test_monitor_show(
     predictor = make_caller("predictor", project)
     auditor = make_caller("auditor", project)
     body = {"items": [{"text": f"late payment {i}", "purpose": "credit_scoring"} for i in range(5)]}
-    assert client.post(paths.predict(project, "risk", 1), json=body, headers=predictor.headers).status_code == 200
+    assert (
+        client.post(
+            paths.predict(project, "risk", 1), json=body, headers=predictor.headers
+        ).status_code
+        == 200
+    )
     monkeypatch.setattr(
         client_module,
         "client",

@@ -96,7 +96,7 @@ def test_shift_is_detected_alerted_and_suspends(
     assert psi["details"]["value_ppm"] > psi["details"]["threshold_ppm"]
 
     # Outcomes after the shift: the model is mostly wrong now; quality crosses its floor
-    # (0.9 at approval − 0.1) once enough outcomes are in, and the version is suspended.
+    # (0.9 at approval minus 0.1) once enough outcomes are in, and the version is suspended.
     statuses = []
     for i, p in enumerate(after[:40]):
         truth = p["label"] if i % 4 == 0 else ("accept" if p["label"] == "reject" else "reject")
@@ -115,7 +115,8 @@ def test_shift_is_detected_alerted_and_suspends(
     assert len(suspended) == 1 and suspended[0]["objects"]["model_version"] == version.id
 
     refused = client.post(
-        path, json={"items": [{"text": "paid on time", "purpose": PURPOSE}]},
+        path,
+        json={"items": [{"text": "paid on time", "purpose": PURPOSE}]},
         headers=predictor.headers,
     )
     assert refused.status_code == 409, refused.text
@@ -134,7 +135,10 @@ def test_shift_is_detected_alerted_and_suspends(
 
     # The metrics are exported for Prometheus.
     metrics = client.get("/metrics").text
-    assert f'privet_monitoring_drift_score{{feature="length_psi",model_version="{version.id}"}}' in metrics
+    assert (
+        f'privet_monitoring_drift_score{{feature="length_psi",model_version="{version.id}"}}'
+        in metrics
+    )
     assert "privet_monitoring_suspensions_total" in metrics
 
     # An engineer cannot resume it; an approver can, and it serves again.
@@ -146,7 +150,8 @@ def test_shift_is_detected_alerted_and_suspends(
     assert r.json()["state"] == "approved"
     assert client.post(resume, headers=approver.headers).status_code == 409
     again = client.post(
-        path, json={"items": [{"text": "paid on time", "purpose": PURPOSE}]},
+        path,
+        json={"items": [{"text": "paid on time", "purpose": PURPOSE}]},
         headers=predictor.headers,
     )
     assert again.status_code == 200, again.text

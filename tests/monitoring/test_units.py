@@ -56,3 +56,41 @@ def test_classify_decisions() -> None:
     # No permit or an evaluation error: never final without a person.
     assert classify(False, (), False).status == "pending_review"
     assert classify(True, ("decision.final-by-default",), True).status == "pending_review"
+
+
+def test_small_embedding_sketches_are_never_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flush with fewer embeddings than min_sketch_count keeps them in memory (same
+    window) or drops them (window over): a stored sketch never describes a few texts."""
+    from datetime import timedelta
+
+    from privet.kit.ids import utcnow
+    from privet.monitoring import refresh_settings
+    from privet.monitoring.hub import Monitor, window_start
+
+    monkeypatch.setenv("PRIVET_MONITORING_MIN_SKETCH_COUNT", "5")
+    refresh_settings()
+    written: list[dict] = []
+
+    class FakeSession:
+        def execute(self, _stmt, rows):  # type: ignore[no-untyped-def]
+            written.extend(rows)
+
+    monitor = Monitor(policy_engine=None)
+    now = window_start(utcnow(), 3600)
+    monitor.clock = lambda: now
+    old = now - timedelta(hours=1)
+    with monitor._lock:
+        monitor._pending[("mv", now)] = Agg()
+        monitor._pending[("mv", now)].add_prediction("a", 0.9, 10)
+        monitor._pending[("mv", now)].add_embeddings(3, [1.0], [1.0])
+        monitor._pending[("mv", old)] = Agg()
+        monitor._pending[("mv", old)].add_embeddings(2, [1.0], [1.0])
+    monkeypatch.setattr("privet.monitoring.service.judge_drift", lambda *a, **k: {})
+    monitor.flush(FakeSession())  # type: ignore[arg-type]
+    assert [(r["count"], r["data"]["emb_n"]) for r in written] == [(1, 0)]
+    assert list(monitor._pending) == [("mv", now)] and monitor._pending[("mv", now)].emb_n == 3
+    monitor._pending[("mv", now)].add_embeddings(2, [1.0], [1.0])
+    monitor.flush(FakeSession())  # type: ignore[arg-type]
+    assert written[-1]["data"]["emb_n"] == 5 and written[-1]["count"] == 0
+    monkeypatch.delenv("PRIVET_MONITORING_MIN_SKETCH_COUNT")
+    refresh_settings()

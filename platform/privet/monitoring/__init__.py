@@ -3,7 +3,7 @@
 - ``hub.observe``: the prediction-time hook (decision rules, drift aggregates, alerts);
 - ``service``: references, outcomes and live quality, suspension, review queue, view;
 - ``rules``: Cedar decision rules (``policies/decision_rules.cedar``);
-- ``stats``: aggregates, PSI, Jensen–Shannon, calibration error;
+- ``stats``: aggregates, PSI, Jensen-Shannon, calibration error;
 - ``report``: the ``monitoring`` report kind.
 
 Nothing here keeps an input text: see docs/MONITORING.md.

@@ -129,6 +129,7 @@ class Monitor:
         self._pending: dict[tuple[str, datetime], Agg] = {}
         self._pending_count = 0
         self._last_flush = time.monotonic()
+        self._last_judged: dict[str, float] = {}
 
     # --- settings --------------------------------------------------------------------------
 
@@ -269,6 +270,18 @@ class Monitor:
 
         pending = self.take_pending()
         now = utcnow()
+        cfg = self.config
+        current = window_start(self.clock(), cfg.window_s)
+        for (version_id, start), agg in pending.items():
+            if 0 < agg.emb_n < cfg.min_sketch_count:
+                # Too few embeddings to write their moments: keep them for this window's
+                # next flush (or drop them once the window is over).
+                if start == current:
+                    carry = Agg()
+                    carry.add_embeddings(agg.emb_n, agg.emb_sum, agg.emb_sq)
+                    with self._lock:
+                        self._pending.setdefault((version_id, start), Agg()).merge(carry)
+                agg.emb_n, agg.emb_sum, agg.emb_sq = 0, [], []
         rows = [
             {
                 "id": new_id(AGGREGATE_ID_PREFIX),
@@ -284,10 +297,16 @@ class Monitor:
         if rows:
             session.execute(insert(MonitoringAggregate.__table__), rows)  # type: ignore[attr-defined]
         for version_id, start in pending:
+            tick = time.monotonic()
+            if tick - self._last_judged.get(version_id, -1e18) < cfg.judge_interval_s:
+                continue
+            self._last_judged[version_id] = tick
             try:
-                monitoring_service.judge_drift(
-                    session, monitor=self, model_version_id=version_id, window=start
-                )
+                # In a savepoint: a failed judgement never fails (or aborts) the request.
+                with session.begin_nested():
+                    monitoring_service.judge_drift(
+                        session, monitor=self, model_version_id=version_id, window=start
+                    )
             except Exception:  # pragma: no cover - judging never fails a prediction
                 log.exception("drift judgement failed", extra={"model_version": version_id})
         return list(pending)

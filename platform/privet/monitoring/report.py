@@ -178,7 +178,10 @@ def build_monitoring(
             "state",
             "Serving state changes",
             [("at", "When"), ("type", "Event"), ("evidence", "Ledger")],
-            [{"at": e.event.get("time"), "type": e.event["type"], "evidence": refs([e])} for e in state_events],
+            [
+                {"at": e.event.get("time"), "type": e.event["type"], "evidence": refs([e])}
+                for e in state_events
+            ],
             empty="No state change recorded.",
         ),
     ]

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from privet import ledger
@@ -56,7 +58,9 @@ def ppm(x: float) -> int:
 # --- references ----------------------------------------------------------------------------
 
 
-def get_reference(session: Session, version: ModelVersion) -> tuple[Agg | None, dict[str, Any], str]:
+def get_reference(
+    session: Session, version: ModelVersion
+) -> tuple[Agg | None, dict[str, Any], str]:
     """(aggregate, quality at approval, source) of a version's validation-time reference.
 
     A stored reference (``build_reference``) first; otherwise what the evaluation at
@@ -65,7 +69,9 @@ def get_reference(session: Session, version: ModelVersion) -> tuple[Agg | None, 
     row = session.get(MonitoringReference, version.id)
     metrics = version.metrics or {}
     approval = {
-        k: metrics.get(k) for k in ("accuracy", "macro_f1", "examples") if metrics.get(k) is not None
+        k: metrics.get(k)
+        for k in ("accuracy", "macro_f1", "examples")
+        if metrics.get(k) is not None
     }
     if row is not None:
         merged = {**approval, **{k: v for k, v in row.quality.items() if v is not None}}
@@ -142,6 +148,7 @@ def build_reference(
         row.count, row.data, row.quality, row.source = agg.count, agg.to_json(), dict(q), source
         row.created_at = utcnow()
     session.add(row)
+    accuracy = q.get("accuracy")
     ledger.emit(
         session,
         type="monitoring.reference_set",
@@ -151,7 +158,7 @@ def build_reference(
         details={
             "source": source,
             "examples": agg.count,
-            **({"accuracy_ppm": ppm(q["accuracy"])} if q.get("accuracy") is not None else {}),
+            **({"accuracy_ppm": ppm(accuracy)} if isinstance(accuracy, float) else {}),
         },
     )
     session.flush()
@@ -192,7 +199,10 @@ def judge_drift(
     """Score one window against the reference; alert on features over their threshold."""
     cfg = monitor.config
     version = _version(session, model_version_id)
-    reference, _q, _source = get_reference(session, version)
+    reference, approval, _source = get_reference(session, version)
+    for metric in ("accuracy", "macro_f1", "ece"):
+        if isinstance(approval.get(metric), int | float):
+            monitor.metrics.reference_quality.labels(version.id, metric).set(approval[metric])
     if reference is None:
         return {}
     live = window_aggregates(session, model_version_id, since=window).get(window, Agg())
@@ -233,15 +243,6 @@ def raise_alert(
 ) -> MonitoringAlert | None:
     """Record a crossed threshold once per (version, window, feature): a row and a
     ``monitoring.threshold_crossed`` ledger event."""
-    exists = session.exec(
-        select(MonitoringAlert.id).where(
-            col(MonitoringAlert.model_version_id) == version.id,
-            col(MonitoringAlert.window_start) == window,
-            col(MonitoringAlert.feature) == feature,
-        )
-    ).first()
-    if exists is not None:
-        return None
     alert = MonitoringAlert(
         id=new_id(ALERT_ID_PREFIX),
         model_version_id=version.id,
@@ -253,7 +254,18 @@ def raise_alert(
         action=action,
         created_at=utcnow(),
     )
-    session.add(alert)
+    # Once per (version, window, feature), also when replicas judge the same window at
+    # once: the insert that loses the race does nothing, and emits nothing.
+    dialect = session.get_bind().dialect.name
+    make_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    result = session.execute(
+        make_insert(MonitoringAlert.__table__)  # type: ignore[attr-defined]
+        .values(**alert.model_dump())
+        .on_conflict_do_nothing(index_elements=["model_version_id", "window_start", "feature"])
+        .returning(MonitoringAlert.__table__.c.id)  # type: ignore[attr-defined]
+    )
+    if result.first() is None:
+        return None
     ledger.emit(
         session,
         type="monitoring.threshold_crossed",
@@ -271,7 +283,6 @@ def raise_alert(
         },
     )
     monitor.metrics.alerts.labels(version.id, feature).inc()
-    session.flush()
     return alert
 
 
@@ -340,28 +351,28 @@ def outcome_rows(
     a known truth: recorded outcomes, and human reviews where no outcome was recorded (a
     confirmation says the prediction was right; an overturn gives the right label, or the
     other one of two)."""
-    q = select(
-        PredictionOutcome.label,
-        PredictionOutcome.predicted_label,
-        PredictionOutcome.score_ppm,
-        PredictionOutcome.predicted_at,
-        PredictionOutcome.prediction_id,
+    q = sa_select(
+        col(PredictionOutcome.label),
+        col(PredictionOutcome.predicted_label),
+        col(PredictionOutcome.score_ppm),
+        col(PredictionOutcome.predicted_at),
+        col(PredictionOutcome.prediction_id),
     ).where(col(PredictionOutcome.model_version_id) == version.id)
     if since is not None:
         q = q.where(col(PredictionOutcome.predicted_at) >= since)
     out: list[tuple[str, str, float, datetime, str]] = []
     seen: set[str] = set()
-    for t, p, s, at, pid in session.exec(q).all():
+    for t, p, s, at, pid in session.execute(q).all():
         out.append((t, p, s / PPM, at, "outcome"))
         seen.add(pid)
     rq = (
-        select(
-            PredictionReview.prediction_id,
-            PredictionReview.decision,
-            PredictionReview.label,
-            Prediction.label,
-            Prediction.score_ppm,
-            Prediction.created_at,
+        sa_select(
+            col(PredictionReview.prediction_id),
+            col(PredictionReview.decision),
+            col(PredictionReview.label),
+            col(Prediction.label),
+            col(Prediction.score_ppm),
+            col(Prediction.created_at),
         )
         .join(Prediction, col(Prediction.id) == col(PredictionReview.prediction_id))
         .where(
@@ -374,7 +385,7 @@ def outcome_rows(
         rq = rq.where(col(Prediction.created_at) >= since)
     latest: dict[str, tuple[str, str, float, datetime]] = {}
     names = list(version.label_names)
-    for pid, decision, new_label, predicted, score, at in session.exec(rq).all():
+    for pid, decision, new_label, predicted, score, at in session.execute(rq).all():
         if pid in seen:
             continue
         if decision == "confirmed":
@@ -399,15 +410,19 @@ def accuracy_floor(cfg: MonitoringSettings, approval: dict[str, Any]) -> float |
     return max(0.0, float(acc) - cfg.accuracy_drop) if acc is not None else None
 
 
+def below(q: dict[str, Any], floor: float | None, min_outcomes: int) -> bool:
+    """Whether a window's quality is judged and its accuracy is under the floor."""
+    acc, n = q.get("accuracy"), q.get("outcomes") or 0
+    return floor is not None and acc is not None and n >= min_outcomes and acc < floor
+
+
 def judge_quality(
     session: Session, *, monitor: Monitor, version: ModelVersion, window: datetime
 ) -> dict[str, Any]:
     cfg = monitor.config
     end = window + timedelta(seconds=cfg.window_s)
     rows = [
-        (t, p, c)
-        for t, p, c, at, _s in outcome_rows(session, version, since=window)
-        if at < end
+        (t, p, c) for t, p, c, at, _s in outcome_rows(session, version, since=window) if at < end
     ]
     q = quality(rows, version.label_names)
     for metric in ("accuracy", "macro_f1", "ece"):
@@ -415,8 +430,8 @@ def judge_quality(
             monitor.metrics.quality.labels(version.id, metric).set(float(q[metric]))  # type: ignore[arg-type]
     _ref, approval, _src = get_reference(session, version)
     floor = accuracy_floor(cfg, approval)
-    acc = q.get("accuracy")
-    if floor is not None and acc is not None and q["outcomes"] >= cfg.min_outcomes and acc < floor:  # type: ignore[operator]
+    if below(q, floor, cfg.min_outcomes) and floor is not None:
+        acc = float(q["accuracy"])  # type: ignore[arg-type]
         suspend = cfg.auto_suspend and version.state == VersionState.approved.value
         alert = raise_alert(
             session,
@@ -425,7 +440,7 @@ def judge_quality(
             window=window,
             feature="accuracy",
             metric="floor",
-            value=float(acc),  # type: ignore[arg-type]
+            value=float(acc),
             threshold=floor,
             action="suspend" if suspend else "alert",
             extra={"outcomes": q["outcomes"]},
@@ -517,7 +532,7 @@ def review_queue(
     ids = [d.prediction_id for d in decisions]
     reviews: dict[str, PredictionReview] = {}
     for start in range(0, len(ids), 500):
-        for r in session.exec(
+        for review in session.exec(
             select(PredictionReview)
             .where(
                 col(PredictionReview.prediction_id).in_(ids[start : start + 500]),
@@ -525,7 +540,7 @@ def review_queue(
             )
             .order_by(col(PredictionReview.created_at))
         ).all():
-            reviews[r.prediction_id] = r
+            reviews[review.prediction_id] = review
     items: list[QueueItem] = []
     open_count = 0
     for d in decisions:
@@ -624,12 +639,7 @@ def monitoring_view(
                     f for f, s in scores.items() if judged and s is not None and s > limits[f]
                 ),
                 "quality": q,
-                "below_floor": bool(
-                    floor is not None
-                    and q["accuracy"] is not None
-                    and q["outcomes"] >= cfg.min_outcomes  # type: ignore[operator]
-                    and q["accuracy"] < floor  # type: ignore[operator]
-                ),
+                "below_floor": below(q, floor, cfg.min_outcomes),
             }
         )
     alerts = session.exec(

@@ -26,6 +26,12 @@ class MonitoringSettings(BaseSettings):
     flush_interval_s: float = Field(
         default=10.0, ge=0, description="Longest time aggregates wait in memory."
     )
+    judge_interval_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Least time between two drift judgements of one version by one "
+        "process (a judgement sums the window's delta rows).",
+    )
     min_window_count: int = Field(
         default=50,
         ge=1,
@@ -41,7 +47,7 @@ class MonitoringSettings(BaseSettings):
         default=0.1,
         ge=0,
         le=1,
-        description="Jensen–Shannon divergence (base 2) above which the predicted-label "
+        description="Jensen-Shannon divergence (base 2) above which the predicted-label "
         "distribution has drifted.",
     )
     embedding_threshold: float = Field(
@@ -68,6 +74,13 @@ class MonitoringSettings(BaseSettings):
         default=False,
         description="Suspend a version whose live quality crosses the threshold (an "
         "approver resumes it).",
+    )
+    min_sketch_count: int = Field(
+        default=20,
+        ge=1,
+        description="Embeddings a delta row needs before their moments are written; fewer "
+        "wait in memory for more of the same window (dropped when it ends), so a stored "
+        "sketch never describes one text or a handful.",
     )
     sketch_dims: int = Field(
         default=64,

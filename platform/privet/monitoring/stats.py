@@ -109,7 +109,7 @@ def psi(reference: Sequence[float], live: Sequence[float]) -> float:
 
 
 def js_divergence(reference: Mapping[str, float], live: Mapping[str, float]) -> float:
-    """Jensen–Shannon divergence (base 2, in [0, 1]) of two label distributions."""
+    """Jensen-Shannon divergence (base 2, in [0, 1]) of two label distributions."""
     keys = sorted(set(reference) | set(live))
     if not keys:
         return 0.0
@@ -126,7 +126,7 @@ def js_divergence(reference: Mapping[str, float], live: Mapping[str, float]) -> 
 
 
 def embedding_shift(reference: Agg, live: Agg) -> float | None:
-    """Mean over the sketched dimensions of |μ_live − μ_ref| / σ_ref (standardised shift)."""
+    """Mean over the sketched dimensions of |mean_live - mean_ref| / sd_ref (standardised)."""
     if reference.emb_n < 2 or live.emb_n < 1:
         return None
     k = min(len(reference.emb_sum), len(live.emb_sum))
