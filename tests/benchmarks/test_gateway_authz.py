@@ -8,7 +8,7 @@ Same process, same app, interleaved rounds, p50 latencies of:
             database read, decision event written and committed — everything but Cedar);
   cedar     the same request with the real policy engine;
   decide    the CedarAuthorizer.decide call alone (request building + Cedar).
-The figure of interest is cedar − allow-all (the policy decision's share of a request).
+The figure of interest is cedar - allow-all (the policy decision's share of a request).
 """
 
 from __future__ import annotations
