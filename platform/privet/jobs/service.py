@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from privet import ledger
 from privet.auth.identity import Identity
+from privet.executors.settings import ExecutorSettings
 from privet.jobs import budget
 from privet.jobs.catalog import ensure_catalog
 from privet.jobs.sources import DatasetFacts, DatasetSource, get_dataset_source
@@ -123,6 +124,16 @@ def _check_config(data: TrainingJobCreate, *, delta: float | None, facts: Datase
         config.validate(facts.train_rows)
     except (ConfigError, ValueError) as exc:
         raise InvalidInputError(f"this training request cannot run: {exc}") from exc
+    if data.workers is not None:
+        limit = ExecutorSettings().ray_max_workers
+        if data.workers > limit:
+            raise InvalidInputError(
+                f"workers must be at most {limit} (PRIVET_RAY_MAX_WORKERS), got {data.workers}"
+            )
+        if data.workers > facts.train_rows:
+            raise InvalidInputError(
+                f"workers ({data.workers}) must not exceed the training rows ({facts.train_rows})"
+            )
 
 
 def _submitted_event(

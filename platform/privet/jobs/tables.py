@@ -68,6 +68,12 @@ class TrainingJobCreate(SQLModel):
     accountant: Literal["prv", "rdp"] = "prv"
     max_grad_norm: float = Field(default=1.0, gt=0, le=100)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="Data-parallel training processes (Ray executor); default from settings.",
+    )
 
     @model_validator(mode="after")
     def _privacy(self) -> TrainingJobCreate:
