@@ -141,7 +141,9 @@ class LedgerVerifyReport(BaseModel):
     key_source: str = ""
     trusted_size: int | None = None
     bad_entry: int | None = None
-    bad_range: tuple[int, int] | None = None
+    # [start, end) of the entries a bad root covers; a list, not a tuple[int, int], whose
+    # OpenAPI form (an `items` array) is not a valid OpenAPI 3.1 schema
+    bad_range: list[int] | None = Field(default=None, min_length=2, max_length=2)
     bad_checkpoint: int | None = None
     seconds: float = 0.0
     warnings: list[str] = []
@@ -513,7 +515,7 @@ def verify_ledger(
     except _Fail as exc:
         report.message = str(exc)
         report.bad_entry = exc.entry
-        report.bad_range = exc.entry_range
+        report.bad_range = list(exc.entry_range) if exc.entry_range else None
         report.bad_checkpoint = exc.checkpoint
         report.seconds = time.perf_counter() - started
         return report
