@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -114,7 +115,30 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _disk_full(exc: BaseException | None) -> bool:
+    """Whether the failure is the server's disk filling up (ENOSPC, or SQLite's 'database or
+    disk is full'), anywhere in the exception's chain."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "database or disk is full" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if _disk_full(exc):
+        return problem(
+            request,
+            status=507,
+            slug="insufficient-storage",
+            title="Insufficient storage",
+            detail="the server ran out of disk space (PRIVET_HOME) and did not complete the "
+            "request: free space on the server, then retry",
+        )
     return problem(
         request,
         status=500,
