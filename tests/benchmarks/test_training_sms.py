@@ -11,6 +11,7 @@ of both and the macro-F1 gap in points (target <= 3).
 from __future__ import annotations
 
 import pytest
+
 from tests.benchmarks import training_bench
 
 

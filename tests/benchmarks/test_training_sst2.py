@@ -12,6 +12,7 @@ the gap in points (target <= 3). Long on a 2-core CPU: shrink with the env vars 
 from __future__ import annotations
 
 import pytest
+
 from tests.benchmarks import training_bench
 
 
