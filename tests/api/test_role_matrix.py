@@ -56,6 +56,10 @@ MATRIX: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
         "project",
         READERS,
     ),
+    ("GET", "/v1/projects/{project_id}/datasets/{dataset_id}/versions/{version}/export"): (
+        "project",
+        STEWARD,
+    ),
     ("POST", "/v1/projects/{project_id}/datasets/{dataset_id}:erase-subjects"): (
         "project",
         STEWARD,

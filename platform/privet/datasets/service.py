@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import threading
@@ -559,6 +560,36 @@ class VersionRows:
     def label_ids(self) -> list[int]:
         index = {name: i for i, name in enumerate(self.label_names)}
         return [index[label] for label in self.labels]
+
+
+def record_export(session: Session, *, version: DatasetVersion, actor: str) -> None:
+    """Ledger a raw-rows export of a version (digest and count only, never the rows)."""
+    if version.state != VersionState.active.value:
+        raise DatasetVersionShreddedError(
+            f"dataset version {version.id} was shredded ({version.shred_reason}); "
+            "there is nothing to export",
+            dataset_version_id=version.id,
+        )
+    ledger.emit(
+        session,
+        type="dataset.version.exported",
+        actor=actor,
+        project=version.project_id,
+        objects={"dataset": version.dataset_id, "dataset_version": version.id},
+        digests={"content": version.digest},
+        details={"rows": version.row_count, "format": "jsonl"},
+    )
+
+
+def export_lines(
+    session: Session, *, provider: KeyProvider, store: BlobStore, version: DatasetVersion
+) -> Iterator[bytes]:
+    """The version's rows as JSON Lines (text, label, subject_id), decrypted as they stream."""
+    for text, label, subject_id in iter_version_rows(
+        session, provider=provider, store=store, version=version
+    ):
+        row = {"text": text, "label": label, "subject_id": subject_id}
+        yield (json.dumps(row, ensure_ascii=False) + "\n").encode()
 
 
 def load_version_rows(

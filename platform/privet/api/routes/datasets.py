@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import anyio.from_thread
 from fastapi import APIRouter, Request, status
+from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
@@ -32,7 +33,7 @@ from privet.datasets.models import (
     SweepResult,
     UploadResult,
 )
-from privet.db import session_scope
+from privet.db import read_session, session_scope
 from privet.kit.errors import ForbiddenError, InvalidInputError
 from privet.policy.request import upload_context
 from privet.runtime import Runtime
@@ -283,6 +284,39 @@ def get_version(
     row = service.get_version(session, dataset=dataset, version=version)
     guard.check(version_resource(row))
     return DatasetVersionPublic.model_validate(row)
+
+
+@router.get("/{dataset_id}/versions/{version}/export", response_class=StreamingResponse)
+def export_version(
+    project_id: str,
+    dataset_id: str,
+    version: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, action("dataset.export")],
+) -> StreamingResponse:
+    """The version's raw rows as JSON Lines: the only way rows leave the platform. The
+    export is a ledger event (digest and row count), committed before the first byte."""
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    dataset = service.get_dataset(session, project_id=project.id, dataset_id=dataset_id)
+    row = service.get_version(session, dataset=dataset, version=version)
+    guard.check(version_resource(row))
+    service.record_export(session, version=row, actor=identity.principal_id)
+    session.commit()
+
+    def lines() -> Iterator[bytes]:
+        with read_session(runtime.engine) as reader:
+            current = service.get_version_by_id(reader, version_id=row.id)
+            yield from service.export_lines(
+                reader, provider=runtime.key_provider, store=runtime.blobs, version=current
+            )
+
+    return StreamingResponse(
+        lines(),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="{row.id}.jsonl"'},
+    )
 
 
 @router.post("/{dataset_id}:erase-subjects", response_model=ErasureResult)
