@@ -85,16 +85,18 @@ def submit(
     delta: Annotated[float | None, typer.Option(help="δ (default: the dataset's).")] = None,
     base_model: Annotated[str, typer.Option(help="Allow-listed base model.")] = "minilm-l6",
     strategy: Annotated[str, typer.Option(help="full, head or top-<k>.")] = "top-2",
-    epochs: Annotated[int, typer.Option()] = 3,
+    epochs: Annotated[int, typer.Option(help="Passes over the training split.")] = 3,
     batch_size: Annotated[int, typer.Option(help="Logical (expected) batch size.")] = 256,
-    physical_batch_size: Annotated[int, typer.Option()] = 64,
-    learning_rate: Annotated[float, typer.Option()] = 2e-3,
-    max_length: Annotated[int, typer.Option()] = 64,
+    physical_batch_size: Annotated[
+        int, typer.Option(help="Examples per forward pass (bounds memory; not the DP batch).")
+    ] = 64,
+    learning_rate: Annotated[float, typer.Option(help="Optimizer learning rate.")] = 2e-3,
+    max_length: Annotated[int, typer.Option(help="Tokens kept per text.")] = 64,
     purpose: Annotated[
         str | None, typer.Option(help="Default: the dataset's only purpose.")
     ] = None,
     model_name: Annotated[str | None, typer.Option(help="Registry model name.")] = None,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed (sampling, noise, initial head).")] = 0,
     non_private: Annotated[
         bool, typer.Option("--non-private", help="No DP (only for non-personal data).")
     ] = False,
