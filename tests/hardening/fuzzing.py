@@ -167,6 +167,7 @@ def run_fuzz(
     *,
     examples: int,
     identities: tuple[str, ...] | None = None,
+    negative_identities: tuple[str, ...] | None = None,
     seed: int = 13,
 ) -> FuzzReport:
     from schemathesis.checks import check
@@ -176,13 +177,14 @@ def run_fuzz(
     report = FuzzReport()
     started = time.monotonic()
     names = identities or tuple(target.headers)
+    negative = names if negative_identities is None else negative_identities
     checks = [not_a_server_error, response_schema_conformance, problem_check]
     for result in schema.get_all_operations():
         operation = result.ok()
         report.operations += 1
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             strategy = operation.as_strategy(generation_mode=mode)
-            for name in names:
+            for name in names if mode == GenerationMode.POSITIVE else negative:
                 _fuzz_one(operation, strategy, name, target, examples, seed, checks, report)
     report.seconds = time.monotonic() - started
     return report
