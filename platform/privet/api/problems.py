@@ -129,7 +129,27 @@ def _disk_full(exc: BaseException | None) -> bool:
     return False
 
 
+def _database_unreachable(exc: BaseException) -> bool:
+    """A lost or refused database connection (PostgreSQL restarting, failing over, or out
+    of connections), as opposed to a bug: the client may retry."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if not _disk_full(exc) and _database_unreachable(exc):
+        return problem(
+            request,
+            status=503,
+            slug="database-unavailable",
+            title="Database unavailable",
+            detail="the server lost its database connection (the database is restarting or "
+            "overloaded) and the request failed: retry in a few seconds",
+            headers={"Retry-After": "5"},
+        )
     if _disk_full(exc):
         return problem(
             request,
