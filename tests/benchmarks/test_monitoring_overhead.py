@@ -11,7 +11,8 @@ batches of 32 texts truncated to 64 tokens through ``InferenceService.predict``,
 batch in its own committed transaction (prediction rows and 32 ledger events), exactly
 the work of a predict request below HTTP. Rounds alternate:
 
-- off: PRIVET_MONITORING_ENABLED=false (no decision rules, no aggregates);
+- off: PRIVET_MONITORING_ENABLED=false and PRIVET_MONITORING_DECISION_RULES=false (no
+  decision rules, no aggregates);
 - on: the default settings: Cedar decision rules per prediction (the credit-scoring rules
   send most of a random head's predictions to review, so most batches also write queue
   rows), aggregates in memory with the embedding sketch from the forward hook, a delta
@@ -89,6 +90,7 @@ def run(rounds: int = 4, batches: int = 6, tiny: bool = False) -> dict[str, floa
     def timed(enabled: bool) -> tuple[float, float]:
         """(wall seconds, CPU seconds of this process: every thread, the batcher's too)."""
         os.environ["PRIVET_MONITORING_ENABLED"] = "true" if enabled else "false"
+        os.environ["PRIVET_MONITORING_DECISION_RULES"] = "true" if enabled else "false"
         refresh_settings()
         wall, cpu = time.perf_counter(), time.process_time()
         for items in data:
@@ -106,6 +108,7 @@ def run(rounds: int = 4, batches: int = 6, tiny: bool = False) -> dict[str, floa
         for enabled in (False, True) if r % 2 == 0 else (True, False):
             runs[enabled].append(timed(enabled))
     os.environ.pop("PRIVET_MONITORING_ENABLED", None)
+    os.environ.pop("PRIVET_MONITORING_DECISION_RULES", None)
     refresh_settings()
     dispose_engines()
     n = BATCH * batches

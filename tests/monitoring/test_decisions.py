@@ -126,15 +126,28 @@ def test_outcomes_are_recorded_once_with_a_known_label(
     assert recorded[0]["details"]["correct"] is True
 
 
-def test_monitoring_off_keeps_predictions_final(
-    client, make_caller, project, make_version, paths, events, monkeypatch
+def test_monitoring_off_still_applies_decision_rules(
+    client, runtime, make_caller, project, make_version, paths, events, monkeypatch
 ) -> None:
+    """Aggregates can be turned off; decision rules stay on unless turned off apart."""
+    from sqlmodel import select
+
+    from privet.db import session_scope
     from privet.monitoring import refresh_settings
+    from privet.monitoring.tables import MonitoringAggregate
 
     monkeypatch.setenv("PRIVET_MONITORING_ENABLED", "false")
     refresh_settings()
     make_version(project)
     app = make_caller("predictor", project)
     preds = _predict(client, paths.predict(project, "risk", 1), app.headers, TEXTS)
+    assert all(p["decision_rules"] for p in preds)
+    assert any(p["decision"] != "final" for p in preds)
+    with session_scope(runtime.engine) as session:
+        assert session.exec(select(MonitoringAggregate)).all() == []
+
+    monkeypatch.setenv("PRIVET_MONITORING_DECISION_RULES", "false")
+    refresh_settings()
+    preds = _predict(client, paths.predict(project, "risk", 1), app.headers, TEXTS)
     assert all(p["decision"] == "final" and p["decision_rules"] == [] for p in preds)
-    assert "decision" not in events("prediction.made")[0]["details"]
+    assert "decision" not in events("prediction.made")[-1]["details"]

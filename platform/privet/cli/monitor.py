@@ -42,7 +42,7 @@ def monitoring_path(project: str, model: str) -> str:
 
 
 def _f(value: Any, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def render(view: dict[str, Any], console: Console) -> None:

@@ -188,19 +188,24 @@ class Monitor:
         caller: str,
     ) -> None:
         cfg = self.config
-        if not cfg.enabled:
+        if not (cfg.enabled or cfg.decision_rules):
             return
-        try:
-            served = service.served(session, info)
-            self.ensure_embedding_hook(served.classifier, info.id)
-        except Exception:  # pragma: no cover - the sketch is best effort
-            log.exception("embedding sketch unavailable", extra={"model_version": info.id})
+        if cfg.enabled:
+            try:
+                served = service.served(session, info)
+                self.ensure_embedding_hook(served.classifier, info.id)
+            except Exception:  # pragma: no cover - the sketch is best effort
+                log.exception("embedding sketch unavailable", extra={"model_version": info.id})
         queue: list[dict[str, Any]] = []
         agg = Agg()
         statuses: dict[str, int] = {}
         for i, (item, score) in enumerate(zip(items, scores, strict=True)):
             row = rows[i]
             confidence = score.probabilities[score.best]
+            if cfg.enabled:
+                agg.add_prediction(row["label"], confidence, len(item.text))
+            if not cfg.decision_rules:
+                continue
             decision = self.rules.decide(
                 project_id=info.project_id,
                 model_version_id=info.id,
@@ -238,11 +243,12 @@ class Monitor:
                 )
             elif decision.rules:
                 out[i] = out[i].model_copy(update={"decision_rules": list(decision.rules)})
-            agg.add_prediction(row["label"], confidence, len(item.text))
         if queue:
             session.execute(insert(PredictionDecision.__table__), queue)  # type: ignore[attr-defined]
         for status, n in statuses.items():
             self.metrics.decisions.labels(info.id, status).inc(n)
+        if not cfg.enabled:
+            return
         key = (info.id, window_start(self.clock(), cfg.window_s))
         with self._lock:
             self._pending.setdefault(key, Agg()).merge(agg)
@@ -344,7 +350,8 @@ def monitor_for(engine: Engine, settings: Any) -> Monitor:
 
 def observe(service: Any, session: Session, **kwargs: Any) -> None:
     """The inference service's one call (see ``Monitor.observe``)."""
-    if not get_monitoring_settings_cached().enabled:
+    cfg = get_monitoring_settings_cached()
+    if not (cfg.enabled or cfg.decision_rules):
         return
     monitor_for(service.engine, service.settings).observe(service, session, **kwargs)
 

@@ -11,8 +11,13 @@ class MonitoringSettings(BaseSettings):
 
     enabled: bool = Field(
         default=True,
-        description="Evaluate decision rules and keep drift aggregates at prediction time "
-        "(off: predictions are final and nothing is aggregated).",
+        description="Keep drift aggregates at prediction time and judge drift and "
+        "quality (off: nothing is aggregated; decision rules still apply).",
+    )
+    decision_rules: bool = Field(
+        default=True,
+        description="Evaluate the Cedar decision rules on every prediction. Off makes "
+        "every decision final (adverse ones too): for benchmarks and tests only.",
     )
     window_s: int = Field(
         default=3600, ge=1, description="Length of one monitoring time window (seconds)."
