@@ -82,14 +82,14 @@ def test_late_commit_and_rollback_never_gap_or_duplicate(engine: Engine, ledger:
     ledger.integrate_now()
     assert [i for i, _ in _leaves(engine)] == [0, 1, 2]
     if not sqlite:
-        # while the early writer is open, the floor must stay below its id
+        # while the early writer is open, the floor (a transaction id on PostgreSQL) must
+        # stay at or below its transaction's xid
+        early_xid = int(
+            early.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one()
+        )
         for _ in range(3):
             ledger.integrate_pass()
-        with engine.connect() as conn:
-            floor = conn.execute(
-                text("SELECT floor_entry_id FROM ledger_tree_states ORDER BY id DESC LIMIT 1")
-            ).scalar_one()
-        assert floor < early_id
+        assert _floor_xid(engine) <= early_xid
         early.commit()
     early.close()
     _emit(engine, 2)
@@ -104,22 +104,31 @@ def test_late_commit_and_rollback_never_gap_or_duplicate(engine: Engine, ledger:
     if not sqlite:
         assert early_id in entry_ids and leaves[3][1] == early_id
         assert len(leaves) == 6
-        # the floor moves past the rolled-back id once every transaction that was running
-        # when the gap was seen has ended (cluster-wide, so other databases' work may delay
-        # it: it only delays the floor, never integration)
-        deadline = time.monotonic() + 20
+        # the floor moves past every entry's transaction once it has ended (the xmin is
+        # cluster-wide, so other databases' work may delay it: it only delays the floor,
+        # never integration)
+        with engine.connect() as conn:
+            top = int(
+                conn.execute(text("SELECT max(xid)::text::bigint FROM ledger_entries")).scalar_one()
+            )
+        deadline = time.monotonic() + 30
         while True:
             ledger.integrate_pass()
-            with engine.connect() as conn:
-                floor = conn.execute(
-                    text("SELECT floor_entry_id FROM ledger_tree_states ORDER BY id DESC LIMIT 1")
-                ).scalar_one()
-            if floor >= max(entry_ids) or time.monotonic() > deadline:
+            floor = _floor_xid(engine)
+            if floor > top or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        assert floor >= max(entry_ids)
+        assert floor > top
     else:
         assert len(leaves) == 5
+
+
+def _floor_xid(engine: Engine) -> int:
+    with engine.connect() as conn:
+        value = conn.execute(
+            text("SELECT floor_xid FROM ledger_tree_states ORDER BY id DESC LIMIT 1")
+        ).scalar()
+    return int(value or 0)
 
 
 def test_background_integrator_kick_and_time_checkpoints(engine: Engine, home: Path) -> None:

@@ -5,9 +5,9 @@ sequencer pass, run by whichever process gets the lock, does in ONE transaction:
 
 1. take the sequencer lock: ``pg_advisory_xact_lock`` on PostgreSQL; on SQLite the
    database write lock that ``BEGIN IMMEDIATE`` takes;
-2. read the latest tree state (size n, root, floor, settle point);
-3. select committed entries with ``id > floor`` that have no leaf yet, in id order, at
-   most ``batch_size``;
+2. read the latest tree state (size n, root, floor);
+3. select committed entries above the floor (SQLite: ``id > floor``; PostgreSQL:
+   ``xid >= floor_xid``) that have no leaf yet, in id order, at most ``batch_size``;
 4. give them leaf indexes n, n+1, ... (dense), hash them, write leaves, the perfect-subtree
    nodes they complete and a new tree-state row;
 5. sign a checkpoint if due (every N events or T seconds), after checking it is
@@ -24,13 +24,17 @@ every id is integrated or will never exist:
 - SQLite: writers hold the write lock for their whole transaction, so under the
   sequencer's own write lock every allocated id is committed or gone: floor = the last
   id integrated.
-- PostgreSQL: ids come from a sequence outside transactions, so a missing id may be a
-  rollback (a permanent gap) or a transaction still running (a late commit). Migration
-  0002 makes each inserting transaction take a shared advisory "writer lock" (held until
-  it ends) *before* it draws its id. When the sequencer sees max id M it records the
-  virtual xids V of the writer-lock holders: whoever drew an id below M took the lock
-  before M committed, so it has ended or is in V. Once no member of V holds the lock,
-  every id <= M is visible or never will be: the floor moves to M.
+- PostgreSQL: ids come from a sequence outside transactions, so entry ids are not
+  committed in id order, and a missing id may be a rollback (a permanent gap) or a
+  transaction still running (a late commit). The floor is therefore not an entry id but a
+  transaction id: migration 0002 stores in every entry the inserting transaction's
+  top-level xid (``ledger_entries.xid``, xid8). A pass first reads the xmin X of a fresh
+  snapshot (every transaction with an xid below X has ended: committed, hence visible to
+  any later snapshot, or rolled back, hence never visible), then scans every entry with
+  ``xid >= floor`` that has no leaf. After a pass that saw all of them, every entry with
+  ``xid < X`` is integrated or will never exist: the floor moves to X. Entries of
+  transactions still running have xids >= X, so they stay in the scan until they commit
+  or roll back, whatever their entry ids. Integration never waits for the floor.
 """
 
 from __future__ import annotations
@@ -100,20 +104,27 @@ _checkpoints = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
 #: pg_advisory_xact_lock key of the sequencer ("privet.l" as a big-endian int64).
 SEQUENCER_LOCK_KEY = int.from_bytes(b"privet.l", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
-#: Shared advisory lock every transaction takes (in the BEFORE INSERT trigger of
-#: ledger_entries, migration 0002) before it draws an entry id ("privet.w").
-WRITER_LOCK_KEY = int.from_bytes(b"privet.w", "big") & 0x7FFF_FFFF_FFFF_FFFF
-
-_WRITERS_SQL = text(
-    "SELECT DISTINCT virtualtransaction FROM pg_locks WHERE locktype = 'advisory' "
-    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-    "AND classid::bigint = :hi AND objid::bigint = :lo AND objsubid = 1"
-)
-
 _PENDING_SQL = text(
     "SELECT e.id, e.event, e.created_at FROM ledger_entries e WHERE e.id > :floor "
     "AND NOT EXISTS (SELECT 1 FROM ledger_leaves l WHERE l.entry_id = e.id) "
     "ORDER BY e.id LIMIT :limit"
+)
+
+#: PostgreSQL: every transaction with an xid below this has ended (committed or rolled
+#: back); a statement run after it sees every one of them that committed.
+_XMIN_SQL = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+
+_PENDING_PG_SQL = text(
+    "SELECT e.id, e.event, e.created_at FROM ledger_entries e "
+    "WHERE e.xid >= CAST(CAST(:floor_xid AS text) AS xid8) "
+    "AND NOT EXISTS (SELECT 1 FROM ledger_leaves l WHERE l.entry_id = e.id) "
+    "ORDER BY e.id LIMIT :limit"
+)
+
+#: PostgreSQL: does any entry have an xid in [floor, xmin) (else moving the floor is moot)?
+_WINDOW_PG_SQL = text(
+    "SELECT EXISTS (SELECT 1 FROM ledger_entries e "
+    "WHERE e.xid >= CAST(CAST(:lo AS text) AS xid8) AND e.xid < CAST(CAST(:hi AS text) AS xid8))"
 )
 
 
@@ -146,8 +157,7 @@ class _State:
     size: int
     root: bytes
     floor: int
-    settle_id: int | None
-    settle_vxids: str | None
+    floor_xid: int
 
 
 def _node_reader(
@@ -243,15 +253,14 @@ class Ledger:
                 _states.c.tree_size,
                 _states.c.root_hash,
                 _states.c.floor_entry_id,
-                _states.c.settle_entry_id,
-                _states.c.settle_vxids,
+                _states.c.floor_xid,
             )
             .order_by(_states.c.id.desc())
             .limit(1)
         ).first()
         if row is None:
-            return _State(0, EMPTY_ROOT, 0, None, None)
-        return _State(int(row[0]), bytes(row[1]), int(row[2]), row[3], row[4])
+            return _State(0, EMPTY_ROOT, 0, 0)
+        return _State(int(row[0]), bytes(row[1]), int(row[2]), int(row[3] or 0))
 
     def _compact_range(self, conn: Connection, state: _State) -> CompactRange:
         cached = self._range
@@ -288,14 +297,6 @@ class Ledger:
 
     # -- the pass ----------------------------------------------------------------------
 
-    def _writers_in_flight(self, conn: Connection) -> set[str]:
-        """PostgreSQL: virtual transaction ids of the transactions in this database that
-        have inserted ledger entries and not ended (they hold the writer lock)."""
-        rows = conn.execute(
-            _WRITERS_SQL, {"hi": WRITER_LOCK_KEY >> 32, "lo": WRITER_LOCK_KEY & 0xFFFFFFFF}
-        )
-        return {str(r[0]) for r in rows}
-
     def _lock_sequencer(self, conn: Connection, wait: bool) -> bool:
         if not self.is_sqlite:
             if wait:
@@ -331,28 +332,33 @@ class Ledger:
                 result.busy = True
                 return result
             state = self._read_state(conn)
-            settled = True
-            if not self.is_sqlite and state.settle_vxids:
-                # settled once none of the writers in flight at the settle point remains
-                settled = not (set(state.settle_vxids.split(",")) & self._writers_in_flight(conn))
-            rows = conn.execute(_PENDING_SQL, {"floor": state.floor, "limit": ls.batch_size}).all()
-            cut = len(rows) >= ls.batch_size
-            new_floor, settle_id, settle_vxids = state.floor, state.settle_id, state.settle_vxids
+            new_floor, new_floor_xid = state.floor, state.floor_xid
             if self.is_sqlite:
+                rows = conn.execute(
+                    _PENDING_SQL, {"floor": state.floor, "limit": ls.batch_size}
+                ).all()
                 if rows:
                     new_floor = int(rows[-1][0])
             else:
-                if settle_id is not None and settled:
-                    if cut and int(rows[-1][0]) < settle_id:
-                        new_floor = max(new_floor, int(rows[-1][0]))
-                    else:
-                        new_floor = max(new_floor, int(settle_id))
-                        settle_id = settle_vxids = None
-                if settle_id is None:
-                    max_id = conn.execute(text("SELECT max(id) FROM ledger_entries")).scalar()
-                    if max_id is not None and int(max_id) > new_floor:
-                        settle_id = int(max_id)
-                        settle_vxids = ",".join(sorted(self._writers_in_flight(conn)))
+                # xmin FIRST, in its own statement: every transaction with an xid below it
+                # has ended, so the scan below (a later snapshot) sees all of them that
+                # committed. Only a pass that saw the whole scan may move the floor to it.
+                xmin = int(conn.execute(_XMIN_SQL).scalar_one())
+                rows = conn.execute(
+                    _PENDING_PG_SQL, {"floor_xid": state.floor_xid, "limit": ls.batch_size}
+                ).all()
+                if (
+                    len(rows) < ls.batch_size
+                    and xmin > state.floor_xid
+                    and (
+                        rows
+                        or conn.execute(
+                            _WINDOW_PG_SQL, {"lo": state.floor_xid, "hi": xmin}
+                        ).scalar_one()
+                    )
+                ):
+                    new_floor_xid = xmin
+            cut = len(rows) >= ls.batch_size
             rng = self._compact_range(conn, state)
             now = utcnow()
             overlay: dict[tuple[int, int], bytes] = {}
@@ -371,12 +377,7 @@ class Ledger:
                 for i, h in enumerate(hashes):
                     overlay[(0, state.size + i)] = h
             root = rng.root()
-            changed = (
-                bool(rows)
-                or new_floor != state.floor
-                or settle_id != state.settle_id
-                or settle_vxids != state.settle_vxids
-            )
+            changed = bool(rows) or new_floor != state.floor or new_floor_xid != state.floor_xid
             if changed:
                 conn.execute(
                     insert(_states),
@@ -384,8 +385,7 @@ class Ledger:
                         "tree_size": rng.size,
                         "root_hash": root,
                         "floor_entry_id": new_floor,
-                        "settle_entry_id": settle_id,
-                        "settle_vxids": settle_vxids,
+                        "floor_xid": None if self.is_sqlite else new_floor_xid,
                         "created_at": now,
                     },
                 )

@@ -682,7 +682,7 @@ def _verify(
             entry=min(state_size, n),
         )
     state = conn.execute(
-        select(_states.c.root_hash, _states.c.floor_entry_id)
+        select(_states.c.root_hash, _states.c.floor_entry_id, _states.c.floor_xid)
         .where(_states.c.tree_size == n)
         .order_by(_states.c.id.desc())
         .limit(1)
@@ -700,6 +700,17 @@ def _verify(
             ),
             {"floor": int(state[1])},
         ).scalar()
+        if lost is None and state[2] is not None and conn.dialect.name == "postgresql":
+            # PostgreSQL's floor is a transaction id: every entry inserted by a transaction
+            # with an xid below it must be integrated.
+            lost = conn.execute(
+                text(
+                    "SELECT min(e.id) FROM ledger_entries e "
+                    "WHERE e.xid < CAST(CAST(:fx AS text) AS xid8) AND NOT EXISTS "
+                    "(SELECT 1 FROM ledger_leaves l WHERE l.entry_id = e.id)"
+                ),
+                {"fx": int(state[2])},
+            ).scalar()
         if lost is not None:
             raise _Fail(f"entry id {lost} was accepted but its leaf is gone")
     elif n:

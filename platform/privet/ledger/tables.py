@@ -2,14 +2,16 @@
 DELETE (and TRUNCATE on PostgreSQL) with triggers installed by migration 0002_ledger.
 
 - ``ledger_entries``: durable pending appends, written in the caller's transaction by
-  ``emit``; ``id`` is an allocation order only, never a tree position.
+  ``emit``; ``id`` is an allocation order only, never a tree position. On PostgreSQL the
+  table also has ``xid`` (xid8, set by the insert trigger: the inserting transaction's id),
+  which the sequencer's floor is compared with; it is not mapped here (the trigger fills it).
 - ``ledger_leaves``: the tree, written only by the sequencer: dense ``idx`` 0..n-1, the
   entry it integrates (unique), the RFC 6962 leaf hash, and a few columns copied from
   the event so that queries can filter without parsing JSON.
 - ``ledger_leaf_objects``: object ids referenced by each leaf (filter by object).
 - ``ledger_nodes``: perfect-subtree hashes (level >= 1) for O(log n) proofs.
 - ``ledger_tree_states``: one row per sequencer pass that changed something: tree size,
-  root, and the sequencer's bookkeeping (floor and settle point, see sequencer.py).
+  root, and the sequencer's floor (see sequencer.py).
 - ``ledger_checkpoints``: signed C2SP tlog-checkpoints, strictly growing sizes.
 """
 
@@ -80,12 +82,11 @@ class LedgerTreeState(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
     tree_size: int = Field(sa_column=Column(BigInteger, nullable=False))
     root_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
-    #: Every entry id <= floor is integrated or will never exist.
+    #: SQLite: every entry id <= floor is integrated or will never exist (0 on PostgreSQL).
     floor_entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
-    #: PostgreSQL only: gaps below settle_entry_id are final once none of the writer
-    #: transactions listed in settle_vxids (virtual xids, comma-separated) is running.
-    settle_entry_id: int | None = Field(default=None, sa_column=Column(BigInteger))
-    settle_vxids: str | None = Field(default=None, sa_column=Column(Text))
+    #: PostgreSQL: every entry whose inserting transaction's xid (ledger_entries.xid) is
+    #: below floor_xid is integrated or will never exist (NULL on SQLite).
+    floor_xid: int | None = Field(default=None, sa_column=Column(BigInteger))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 

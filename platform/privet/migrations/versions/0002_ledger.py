@@ -5,10 +5,11 @@ triggers that reject UPDATE and DELETE (and TRUNCATE on PostgreSQL). On PostgreS
 cluster-wide role ``privet_app`` (created if missing) gets only SELECT and INSERT on the
 ledger tables; run the application as a login role that is a member of it.
 
-On PostgreSQL ``ledger_entries.id`` is assigned by a BEFORE INSERT trigger that first
-takes a shared transaction-level advisory lock (the "writer lock"): the sequencer relies
-on "a transaction holds the writer lock, until it ends, from before it draws an entry id"
-to decide when a gap in entry ids is final (see privet/ledger/sequencer.py).
+On PostgreSQL a BEFORE INSERT trigger assigns ``ledger_entries.id`` (from a sequence) and
+records in ``ledger_entries.xid`` the inserting transaction's top-level transaction id
+(``pg_current_xact_id()``, xid8: 64-bit, never wraps). The sequencer's floor is an xid:
+every entry whose xid is below the xmin of a snapshot it took is committed (visible) or
+rolled back (never visible), so it can never be skipped (see privet/ledger/sequencer.py).
 
 Revision ID: 0002_ledger
 Revises: 0001_foundation
@@ -89,8 +90,7 @@ def upgrade() -> None:
         sa.Column("tree_size", sa.BigInteger, nullable=False),
         sa.Column("root_hash", sa.LargeBinary(32), nullable=False),
         sa.Column("floor_entry_id", sa.BigInteger, nullable=False),
-        sa.Column("settle_entry_id", sa.BigInteger),
-        sa.Column("settle_vxids", sa.Text),
+        sa.Column("floor_xid", sa.BigInteger),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         **auto,
     )
@@ -120,19 +120,19 @@ def _sqlite_triggers() -> None:
             )
 
 
-WRITER_LOCK_KEY = int.from_bytes(b"privet.w", "big") & 0x7FFF_FFFF_FFFF_FFFF
-
-
 def _postgres_objects() -> None:
     op.execute("CREATE SEQUENCE ledger_entries_id_seq AS BIGINT OWNED BY ledger_entries.id")
+    # The inserting transaction's top-level xid (set by the trigger, whatever the client
+    # sends): the sequencer integrates every visible entry at once, and moves its floor past
+    # an entry's xid only once that transaction has ended (xid < a snapshot's xmin).
+    op.execute("ALTER TABLE ledger_entries ADD COLUMN xid xid8 NOT NULL")
+    op.execute("CREATE INDEX ix_ledger_entries_xid ON ledger_entries (xid)")
     op.execute(
-        f"""
+        """
         CREATE FUNCTION privet_ledger_assign_entry_id() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
-            -- Hold the writer lock before drawing the id (until the transaction ends):
-            -- the sequencer's gap rule depends on it. Key: b"privet.w" as an int64.
-            PERFORM pg_advisory_xact_lock_shared({WRITER_LOCK_KEY});
+            NEW.xid := pg_current_xact_id();
             NEW.id := nextval('ledger_entries_id_seq');
             RETURN NEW;
         END $$
