@@ -10,7 +10,19 @@
 See docs/SCALING.md.
 """
 
-from privet.executors.base import Executor, JobSpec, LocalExecutor
+import importlib
+from typing import Any
+
 from privet.executors.settings import ExecutorSettings, get_executor_settings
+
+_LAZY = {"Executor": "base", "JobSpec": "base", "LocalExecutor": "base"}
+
+
+def __getattr__(name: str) -> Any:
+    """The training-side names load on first use, so settings alone never pull in torch."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'privet.executors' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"privet.executors.{_LAZY[name]}"), name)
+
 
 __all__ = ["Executor", "ExecutorSettings", "JobSpec", "LocalExecutor", "get_executor_settings"]

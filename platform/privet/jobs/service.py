@@ -24,7 +24,7 @@ from privet.jobs.tables import JobState, TrainingJob, TrainingJobCreate
 from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from privet.kit.ids import new_id, utcnow
 from privet.policy.request import training_context
-from privet.training import ConfigError, TrainingConfig, accounting
+from privet.training.accounting import reservation_amount
 
 _PRINCIPAL_TYPES = {"user": "User", "service_account": "ServiceAccount"}
 
@@ -104,6 +104,8 @@ def prepare_submission(
 
 def _check_config(data: TrainingJobCreate, *, delta: float | None, facts: DatasetFacts) -> None:
     """Refuse at admission what the trainer would refuse after the ε was charged."""
+    from privet.training.trainer import ConfigError, TrainingConfig  # torch: at admission only
+
     assert facts.train_rows is not None
     config = TrainingConfig(
         base_model=data.base_model,
@@ -215,7 +217,7 @@ def submit(
     facts = admission.facts
     job_id = new_id("job")
     reserve = (
-        accounting.reservation_amount(data.target_epsilon)
+        reservation_amount(data.target_epsilon)
         if data.private and data.target_epsilon is not None
         else None
     )

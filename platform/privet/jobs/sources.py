@@ -9,12 +9,14 @@ implementation adapts `privet.datasets`; tests may install another.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlmodel import Session
 
 from privet.kit.errors import NotFoundError
-from privet.training.data import LabelledTexts
+
+if TYPE_CHECKING:
+    from privet.training.data import LabelledTexts
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ class PlatformDatasetSource:
             version_id=facts.version_id,
             project_id=facts.project_id,
         )
+
+        from privet.training.data import LabelledTexts
 
         def part(name: str) -> LabelledTexts | None:
             idx = rows.indices(name)

@@ -18,28 +18,43 @@ It costs some noise-generation time per step and makes runs unreproducible; the 
 only fixes the head initialisation and dropout. See README.md in this folder.
 """
 
-from privet.training.accounting import compute_epsilon, plan, reservation_amount
-from privet.training.catalog import (
-    CATALOG,
-    BaseModelSpec,
-    Catalog,
-    CatalogError,
-    load_base_model,
-    load_finetuned,
-)
-from privet.training.data import LabelledTexts
-from privet.training.evaluation import EvaluationResult, metrics_from_predictions
-from privet.training.progress import ProgressEvent, TrainingCancelled
-from privet.training.strategies import Strategy
-from privet.training.trainer import (
-    ConfigError,
-    NonPrivateRefused,
-    PrivacyRecord,
-    TrainingConfig,
-    TrainingResult,
-    privacy_plan,
-    train,
-)
+import importlib
+from typing import Any
+
+# Names → the submodule that defines them. Loaded on first use (PEP 562), so importing
+# `privet.training.catalog` or `.accounting` alone does not pull torch into the gateway.
+_EXPORTS = {
+    "compute_epsilon": "accounting",
+    "plan": "accounting",
+    "reservation_amount": "accounting",
+    "CATALOG": "catalog",
+    "BaseModelSpec": "catalog",
+    "Catalog": "catalog",
+    "CatalogError": "catalog",
+    "load_base_model": "catalog",
+    "load_finetuned": "catalog",
+    "LabelledTexts": "data",
+    "EvaluationResult": "evaluation",
+    "metrics_from_predictions": "evaluation",
+    "ProgressEvent": "progress",
+    "TrainingCancelled": "progress",
+    "Strategy": "strategies",
+    "ConfigError": "trainer",
+    "NonPrivateRefused": "trainer",
+    "PrivacyRecord": "trainer",
+    "TrainingConfig": "trainer",
+    "TrainingResult": "trainer",
+    "privacy_plan": "trainer",
+    "train": "trainer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'privet.training' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"privet.training.{module}"), name)
+
 
 __all__ = [
     "CATALOG",

@@ -15,9 +15,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from opacus.accountants import create_accountant
-from opacus.accountants.utils import get_noise_multiplier
-
 ACCOUNTANTS = ("prv", "rdp")
 DEFAULT_ACCOUNTANT = "prv"
 
@@ -63,6 +60,8 @@ def compute_epsilon(
         return math.inf
     if not 0.0 < sample_rate <= 1.0:
         raise AccountingError(f"sample rate must be in (0, 1], got {sample_rate}")
+    from opacus.accountants import create_accountant  # loads torch: lazily
+
     acc = create_accountant(mechanism=accountant)
     acc.history = [(float(noise_multiplier), float(sample_rate), int(steps))]
     return float(acc.get_epsilon(delta=delta))
@@ -110,6 +109,8 @@ def plan(
     reservation_amount(target_epsilon)
     if steps <= 0:
         raise AccountingError("steps must be positive")
+    from opacus.accountants.utils import get_noise_multiplier  # loads torch: lazily
+
     sigma = float(
         get_noise_multiplier(
             target_epsilon=target_epsilon,

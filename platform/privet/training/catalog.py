@@ -14,21 +14,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
-from transformers import (
-    AutoConfig,
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    BertConfig,
-    BertModel,
-    BertTokenizer,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+if TYPE_CHECKING:  # torch and transformers load only where a model is built (not in the API)
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -161,6 +150,8 @@ def verify(spec: BaseModelSpec) -> None:
 
 
 def build_config(spec: BaseModelSpec, num_labels: int) -> Any:
+    from transformers import AutoConfig
+
     raw = json.loads(read_verified(spec, CONFIG_FILE))
     model_type = raw.pop("model_type", "bert")
     raw.pop("architectures", None)
@@ -181,6 +172,10 @@ def load_base_model(
     training mode on purpose: `from_pretrained`-style loading leaves models in eval mode,
     where Opacus captures no activations.
     """
+    import torch
+    from safetensors.torch import load as load_safetensors
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
     spec = (catalog or CATALOG).get(name)
     # Verify tokenizer files too: a swapped vocabulary changes what the model sees.
     for filename in spec.digests:
@@ -210,6 +205,8 @@ def load_tokenizer(
     name: str = DEFAULT_BASE_MODEL, *, catalog: Catalog | None = None
 ) -> PreTrainedTokenizerBase:
     """The verified tokenizer of a catalog model, without loading its weights."""
+    from transformers import AutoTokenizer
+
     spec = (catalog or CATALOG).get(name)
     for filename in spec.digests:
         if filename not in (WEIGHTS_FILE, CONFIG_FILE):
@@ -225,6 +222,9 @@ def load_finetuned(
     catalog: Catalog | None = None,
 ) -> LoadedBaseModel:
     """Rebuild a fine-tuned classifier from safetensors bytes (as returned by `train`)."""
+    from safetensors.torch import load as load_safetensors
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
     spec = (catalog or CATALOG).get(base_model)
     config = build_config(spec, num_labels)
     model = AutoModelForSequenceClassification.from_config(config)  # type: ignore[no-untyped-call]
@@ -251,6 +251,10 @@ def build_tiny_bert(
     seed: int = 0,
 ) -> BaseModelSpec:
     """Write a tiny random BERT base model folder and return its pinned spec (for tests)."""
+    import torch
+    from safetensors.torch import save as save_safetensors
+    from transformers import BertConfig, BertModel, BertTokenizer
+
     directory.mkdir(parents=True, exist_ok=True)
     vocab = list(TINY_SPECIAL_TOKENS) + [
         w for w in dict.fromkeys(words) if w not in TINY_SPECIAL_TOKENS
