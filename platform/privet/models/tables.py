@@ -19,12 +19,14 @@ WEIGHTS_PART = "weights"
 class VersionState(StrEnum):
     candidate = "candidate"
     approved = "approved"
+    suspended = "suspended"  # stopped by monitoring (live quality floor); an approver resumes
     retired = "retired"
 
 
 TRANSITIONS: dict[VersionState, frozenset[VersionState]] = {
     VersionState.candidate: frozenset({VersionState.approved, VersionState.retired}),
-    VersionState.approved: frozenset({VersionState.retired}),
+    VersionState.approved: frozenset({VersionState.retired, VersionState.suspended}),
+    VersionState.suspended: frozenset({VersionState.approved, VersionState.retired}),
     VersionState.retired: frozenset(),
 }
 
