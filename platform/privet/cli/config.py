@@ -22,6 +22,7 @@ from privet.executors.settings import ExecutorSettings
 from privet.inference.settings import InferenceSettings
 from privet.jobs.settings import JobSettings
 from privet.ledger.settings import LedgerSettings
+from privet.monitoring.settings import MonitoringSettings
 
 SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("core", Settings),
@@ -31,6 +32,7 @@ SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("executors", ExecutorSettings),
     ("inference", InferenceSettings),
     ("compliance", ComplianceSettings),
+    ("monitoring", MonitoringSettings),
 )
 
 config_app = typer.Typer(
