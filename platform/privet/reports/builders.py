@@ -413,6 +413,9 @@ def build_model_lineage(
             [{"purpose": p, "label": lab, "count": int(n)} for p, lab, n in sorted(served)],
         ),
     ]
+    from privet.monitoring.report import lineage_review_table  # monitoring builds on reports
+
+    report.tables.append(lineage_review_table(session, version.id))
     if flags:
         ev.events(object_id=version.id, types=("model_version.erasure_flagged",), limit=50)
         report.notes.append(

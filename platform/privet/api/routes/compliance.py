@@ -29,6 +29,7 @@ from privet.compliance.tables import (
     ProjectComplianceUpdate,
 )
 from privet.db import read_session, session_scope
+from privet.kit.errors import NotFoundError
 from privet.ledger.sequencer import integrate_now
 from privet.policy.actions import REPORT_ACTIONS
 from privet.reports import KINDS, MEDIA_TYPES, build, build_request_report, filename, render
@@ -241,8 +242,13 @@ def _report_route(kind: str) -> Callable[..., Response]:
         outcome: Annotated[str | None, Query(pattern="^(allow|deny)$")] = None,
         type: Annotated[str | None, Query(pattern="^(access|erasure|objection)$")] = None,
     ) -> Response:
-        if kind == "model-lineage" and model_version:
-            project = model_version_project(session, model_version)
+        if kind in ("model-lineage", "monitoring") and model_version:
+            owner = model_version_project(session, model_version)
+            if project is not None and project != owner:
+                raise NotFoundError(
+                    f"model version {model_version!r} is not in project {project!r}"
+                )
+            project = owner
         if project is not None:
             auth_service.get_project(session, project_id=project, viewer=identity)
         guard.check(Resource(type="Report", id=kind, project_id=project, attrs={"kind": kind}))
