@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
 from tests.e2e.conftest import start_server, stop_server
 
 SIZE_MB = float(os.environ.get("PRIVET_BENCH_UPLOAD_MB", "500"))

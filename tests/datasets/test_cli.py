@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.datasets.conftest import make_rows, to_csv
 from typer.testing import CliRunner
+
+from tests.datasets.conftest import make_rows, to_csv
 
 
 @pytest.fixture

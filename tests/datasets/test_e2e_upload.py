@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import SHARED_DATA
 from tests.datasets.conftest import declarations, make_rows, to_csv
 from tests.e2e.conftest import Server, start_server, stop_server

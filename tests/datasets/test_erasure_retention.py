@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlmodel import select
+
 from tests.datasets.conftest import declarations, make_rows, to_csv, upload
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import pytest
+
 from tests.datasets.conftest import (
     make_rows,
     to_csv,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from tests.datasets.conftest import declarations, make_rows, to_csv, to_jsonl, upload
 
 

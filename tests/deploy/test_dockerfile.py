@@ -8,6 +8,7 @@ import re
 import subprocess
 
 import pytest
+
 from tests.deploy._support import (
     DEPLOY,
     REPO,

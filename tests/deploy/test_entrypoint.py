@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from tests.deploy._support import DEPLOY, settings_env_names
 
 SCRIPT = DEPLOY / "docker-entrypoint.sh"

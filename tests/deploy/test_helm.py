@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.deploy._support import (
     CHART,
     DEPLOY,

@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
 from tests.deploy._support import REPO
 
 #: Documentation beside the code, not read at run time.

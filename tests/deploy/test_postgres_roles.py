@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
+
 from tests.deploy._support import CHART, DEPLOY
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
