@@ -269,8 +269,15 @@ def test_sigkill_during_prediction_batches(stack: Stack) -> None:
     _restart(stack)
     with stack.http(stack.predictor) as http:
         assert _predict(http, stack, n=2).status_code == 200
-    logged = {e["objects"].get("prediction") for e in _events(stack, "prediction.made")}
-    missing = [p for p in answered if p not in logged]
+    # Appends are durable at once; integration into the tree is the sequencer's (a moment
+    # after the restart): wait for it rather than read a log still catching up.
+    deadline = time.monotonic() + 90
+    while True:
+        logged = {e["objects"].get("prediction") for e in _events(stack, "prediction.made")}
+        missing = [p for p in answered if p not in logged]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert missing == [], f"{len(missing)} answered predictions have no ledger event"
     _audit_verify(stack)
 
