@@ -318,6 +318,9 @@ def revoke_api_key(session: Session, *, key: ApiKey, actor: str) -> ApiKey:
     return key
 
 
+_NO_DIGEST = "0" * 64
+
+
 def authenticate_api_key(session: Session, *, pepper: bytes, presented: str) -> Identity:
     """The identity behind a presented key; precise 401s for malformed, unknown, expired or
     revoked keys (the message never repeats the key)."""
@@ -325,7 +328,9 @@ def authenticate_api_key(session: Session, *, pepper: bytes, presented: str) -> 
     if key_id is None:
         raise UnauthenticatedError("the API key is malformed (expected pvt_<id>_<secret>)")
     row = session.get(ApiKey, key_id)
-    if row is None or not api_keys.matches(pepper, presented, row.digest):
+    # An unknown key id costs the same HMAC as a known one (no timing signal of which ids exist).
+    stored = row.digest if row is not None else _NO_DIGEST
+    if not api_keys.matches(pepper, presented, stored) or row is None:
         raise UnauthenticatedError("the API key is not valid")
     if row.revoked_at is not None:
         raise UnauthenticatedError("the API key has been revoked")
