@@ -496,6 +496,8 @@ def test_api_key_comparison_is_constant_time() -> None:
 
     assert "hmac.compare_digest(" in inspect.getsource(api_keys.matches)
     source = inspect.getsource(service.authenticate_api_key)
+    # an unknown key id is compared too (against a dummy digest): no early return before it
+    assert "_NO_DIGEST" in source
     assert (
         "api_keys.matches(" in source
         and "==" not in source.split("api_keys.matches")[1].split("\n")[0]
