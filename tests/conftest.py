@@ -72,6 +72,7 @@ class PgDatabase:
         self.url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + self.name
         self.engine = create_db_engine(self.url)
         migrate.upgrade(self.engine)
+        self.head = migrate.head_revision(self.engine)
         with self.engine.connect() as conn:
             self.tables = [
                 str(name)
@@ -108,6 +109,10 @@ class PgDatabase:
             conn.execute(text("SET LOCAL session_replication_role = replica"))
             tables = ", ".join(f'"{t}"' for t in self.tables)
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            # A test may have moved the schema marker (e.g. readiness with stale migrations).
+            conn.execute(
+                text("UPDATE alembic_version SET version_num = :head"), {"head": self.head}
+            )
         self.engine.dispose()
         return self.url
 

@@ -122,10 +122,6 @@ def test_quick_start_literally_with_a_tiny_model(tmp_path: Path, tiny_catalog: P
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("PRIVET_FIRST_HOUR_REAL") != "1",
-    reason="the real MiniLM-L6 run of the quick start is opt-in: PRIVET_FIRST_HOUR_REAL=1",
-)
 def test_quick_start_literally_with_minilm(tmp_path: Path) -> None:
     _run_guide(tmp_path, base_model=None, env={})
 
