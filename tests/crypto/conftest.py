@@ -47,7 +47,7 @@ def sqlite_engine(home_settings: Settings) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at the end."""
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     name = f"privet_test_{secrets.token_hex(6)}"
     try:
         with admin.connect() as conn:

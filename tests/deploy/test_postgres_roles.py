@@ -61,7 +61,7 @@ def _setup_sql(owner: str, app: str, database: str) -> tuple[list[str], list[str
 
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     try:
         admin.connect().close()
     except OperationalError:

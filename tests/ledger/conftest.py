@@ -98,7 +98,7 @@ def copy_database(engine: Engine, db_url: str, tmp_path: Path, name: str) -> str
     dispose_engines()
     src_name = engine.url.database
     new_name = f"{src_name}_{name}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{new_name}" TEMPLATE "{src_name}"'))
     admin.dispose()
@@ -111,7 +111,7 @@ def drop_database_copy(url: str) -> None:
 
     if url.startswith("sqlite"):
         return
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
     admin.dispose()
