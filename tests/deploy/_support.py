@@ -78,14 +78,8 @@ def setting_for(env_name: str) -> str:
     return env_name
 
 
-#: Settings that deploy/ uses and that work in progress is adding. Accepted while no
-#: settings class has them; test_compose.py::test_pending_settings says when one does, and
-#: the entry can go. (PRIVET_RAY_ADDRESS is now read by privet.executors.settings.)
-PENDING_SETTINGS: frozenset[str] = frozenset()
-
-
 def unknown_settings(env_names: set[str] | list[str]) -> list[str]:
-    known = settings_env_names() | PENDING_SETTINGS
+    known = settings_env_names()
     return sorted(n for n in env_names if n.startswith("PRIVET_") and setting_for(n) not in known)
 
 

@@ -14,12 +14,10 @@ import yaml
 
 from tests.deploy._support import (
     DEPLOY,
-    PENDING_SETTINGS,
     PRIVET_ENV_RE,
     REPO,
     check_cli_args,
     compose_schema,
-    settings_env_names,
     unknown_settings,
 )
 
@@ -214,10 +212,3 @@ def test_compose_schema(compose: dict[str, Any]) -> None:
         for e in jsonschema.Draft7Validator(schema).iter_errors(document)
     ]
     assert errors == []
-
-
-def test_pending_settings() -> None:
-    """Settings deploy/ uses before the code has them are listed, visibly, until it does."""
-    pending = sorted(PENDING_SETTINGS - settings_env_names())
-    if pending:
-        pytest.skip(f"not settings yet (work in progress, issue 11): {', '.join(pending)}")
