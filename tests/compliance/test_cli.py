@@ -19,7 +19,6 @@ def cli(app: Any, monkeypatch: pytest.MonkeyPatch, make_caller: Any):  # type: i
     from fastapi.testclient import TestClient
 
     import privet.cli.client as client_module
-    import privet.cli.compliance as compliance_cli
     from privet.cli.main import app as cli_app
 
     steward = make_caller("data_steward", None, name="steward")
@@ -27,8 +26,7 @@ def cli(app: Any, monkeypatch: pytest.MonkeyPatch, make_caller: Any):  # type: i
     def fake_client() -> TestClient:
         return TestClient(app, headers=steward.headers, raise_server_exceptions=False)
 
-    monkeypatch.setattr(client_module, "client", fake_client)
-    monkeypatch.setattr(compliance_cli, "client", fake_client)
+    monkeypatch.setattr(client_module, "client", fake_client)  # downloads go through it too
     runner = CliRunner()
     return lambda *args: runner.invoke(cli_app, list(args), catch_exceptions=False)
 

@@ -4,7 +4,8 @@ PRIVET_API_KEY), turning problem responses into readable errors."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import httpx
 import typer
@@ -38,11 +39,30 @@ def call(method: str, path: str, **kwargs: Any) -> Any:
         )
         raise typer.Exit(2) from exc
     if response.status_code >= 400:
-        try:
-            body = response.json()
-            detail = body.get("detail") or body.get("title")
-        except ValueError:
-            detail = response.text[:500]
-        err.print(f"[red]error {response.status_code}:[/] {detail}")
-        raise typer.Exit(1)
+        fail(response)
     return response.json() if response.content else None
+
+
+def fail(response: httpx.Response) -> NoReturn:
+    """Print a problem response's detail and exit non-zero."""
+    try:
+        body = response.json()
+        detail = body.get("detail") or body.get("title")
+    except ValueError:
+        detail = response.text[:500]
+    err.print(f"[red]error {response.status_code}:[/] {detail}")
+    raise typer.Exit(1)
+
+
+def download(path: str, out: Path, params: dict[str, Any] | None = None) -> int:
+    """Stream a GET response into `out` (bounded memory); returns the bytes written."""
+    with client() as http, http.stream("GET", path, params=params) as resp:
+        if resp.status_code >= 400:
+            resp.read()
+            fail(resp)
+        total = 0
+        with out.open("wb") as fh:
+            for chunk in resp.iter_bytes():
+                fh.write(chunk)
+                total += len(chunk)
+    return total

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from privet.cli.client import call, client, err
+from privet.cli.client import call, download, err
 
 reports_app = typer.Typer(
     help="Compliance reports (client: needs PRIVET_URL, PRIVET_API_KEY).", no_args_is_help=True
@@ -31,21 +31,7 @@ FORMATS = ("json", "csv", "html", "pdf")
 
 
 def _download(path: str, params: dict[str, Any], out: Path) -> int:
-    with client() as http, http.stream("GET", path, params=params) as resp:
-        if resp.status_code >= 400:
-            resp.read()
-            try:
-                detail = resp.json().get("detail")
-            except ValueError:
-                detail = resp.text[:500]
-            err.print(f"[red]error {resp.status_code}:[/] {detail}")
-            raise typer.Exit(1)
-        total = 0
-        with out.open("wb") as fh:
-            for chunk in resp.iter_bytes():
-                fh.write(chunk)
-                total += len(chunk)
-    return total
+    return download(path, out, params)
 
 
 @reports_app.command("export")

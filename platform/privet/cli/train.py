@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from privet.cli.client import call, client, err
+from privet.cli.client import call, client, download, err
 
 train_app = typer.Typer(
     help="Training jobs (client: needs PRIVET_URL, PRIVET_API_KEY).", no_args_is_help=True
@@ -251,18 +251,5 @@ def models_export(
     """Export an approved version in Hugging Face format (admin or grant; audited).
 
     The archive holds plaintext weights: keep it where your policy allows them."""
-    with client() as http, http.stream("GET", f"{_versions(project)}/{version_id}/export") as resp:
-        if resp.status_code >= 400:
-            resp.read()
-            try:
-                detail = resp.json().get("detail")
-            except ValueError:
-                detail = resp.text[:500]
-            err.print(f"[red]error {resp.status_code}:[/] {detail}")
-            raise typer.Exit(1)
-        total = 0
-        with out.open("wb") as fh:
-            for chunk in resp.iter_bytes():
-                fh.write(chunk)
-                total += len(chunk)
+    total = download(f"{_versions(project)}/{version_id}/export", out)
     console.print(f"wrote {out} ({total} bytes)")
