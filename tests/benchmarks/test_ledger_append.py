@@ -1,15 +1,24 @@
 """Benchmark: sustained ledger appends/s on SQLite and PostgreSQL, 1 and 4 writers.
 
 Run on demand: ``pytest tests/benchmarks/test_ledger_append.py -s -p no:cacheprovider``
-(``PRIVET_BENCH_APPENDS`` events per writer, default 2000). An append is one event
-committed durably in its own transaction by a writer process (``emit`` + commit); every
-writer process also runs the background sequencer, as API replicas do. The baseline,
-measured in the same run on the same database with the same writers, is the same
-transactions without the ledger: one durable ``session_scope`` transaction inserting one
-row of an event's size. The ratio is therefore the ledger's own cost (validation,
-encoding, the entry insert, the writer lock, the background sequencer's passes). Prints
-appends/s, the ratio to that baseline, and how long the sequencer needed after the last
-append to have integrated everything (its lag). No timed assertion.
+(``PRIVET_BENCH_APPENDS`` events per writer, default 2000; ``PRIVET_BENCH_THREADS``
+request threads per writer for the group commit, default 16). Two ways to append:
+
+* **per transaction** (``test_ledger_append_rate``): an append is one event committed
+  durably in its own transaction by a writer process (``emit`` + commit), one after another
+  -- what an event riding with its own state change costs;
+* **group commit** (``test_group_commit_append_rate``): each writer process runs
+  ``PRIVET_BENCH_THREADS`` threads (a server's request threads) that each call
+  ``append_durable`` in a loop; the process's appender writes whatever is queued in one
+  transaction (one durable commit) and returns to every caller once it committed.
+
+Every writer process also runs the background sequencer, as API replicas do. The baseline,
+measured once per backend, writer count and durability in the same run on the same
+database with the same number of writer processes, is the same durable transactions
+without the ledger: one ``session_scope`` transaction inserting one row of an event's size,
+one after another. Prints appends/s, the ratio to that baseline, and how far the
+sequencer was behind when the writers stopped (integrated count, final drain). No timed
+assertion.
 
 Each case runs twice: "durable" (the platform's settings: SQLite synchronous=FULL,
 PostgreSQL synchronous_commit=on; an append survives power loss) and "relaxed" (SQLite
@@ -21,8 +30,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -31,20 +42,25 @@ from privet.config import get_settings
 from privet.db import create_db_engine, is_sqlite
 from privet.ledger.sequencer import Ledger
 from privet.ledger.settings import get_ledger_settings
-from tests.ledger._workers import append_worker, raw_commit_worker
+from tests.ledger._workers import append_worker, group_append_worker, raw_commit_worker
 
 N = int(os.environ.get("PRIVET_BENCH_APPENDS", "2000"))
+THREADS = int(os.environ.get("PRIVET_BENCH_THREADS", "16"))
 RESULTS: list[str] = []
+_BASELINES: dict[tuple[str, int, str], float] = {}
 
 
-def _run(target, url: str, writers: int, n: int) -> tuple[float, list[dict]]:  # type: ignore[no-untyped-def]
+def _run(target, url: str, writers: int, n: int, **kwargs: Any) -> tuple[float, list[dict]]:  # type: ignore[no-untyped-def]
     ctx = mp.get_context("spawn")
     go = ctx.Event()
     results = ctx.Queue()
-    procs = [ctx.Process(target=target, args=(url, w, n, go, results)) for w in range(writers)]
+    procs = [
+        ctx.Process(target=target, args=(url, w, n, go, results), kwargs=kwargs)
+        for w in range(writers)
+    ]
     for p in procs:
         p.start()
-    time.sleep(1.0)
+    time.sleep(1.5)
     started = time.perf_counter()
     go.set()
     reports = [results.get(timeout=600) for _ in procs]
@@ -56,52 +72,96 @@ def _run(target, url: str, writers: int, n: int) -> tuple[float, list[dict]]:  #
     return elapsed, reports
 
 
-@pytest.mark.parametrize("durability", ["durable", "relaxed"])
-@pytest.mark.parametrize("writers", [1, 4])
-def test_ledger_append_rate(
-    db_url: str, writers: int, durability: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _setup(db_url: str, durability: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     if durability == "relaxed":
         monkeypatch.setenv("PRIVET_BENCH_RELAXED", "1")
-    home = tmp_path / "home"
-    monkeypatch.setenv("PRIVET_HOME", str(home))
+    monkeypatch.setenv("PRIVET_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PRIVET_DATABASE_URL", db_url)
     get_settings.cache_clear()
     get_ledger_settings.cache_clear()
-    engine = create_db_engine(db_url)
-    backend = "SQLite" if is_sqlite(engine) else "PostgreSQL"
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS bench_raw"))
-        ddl = (
-            "CREATE TABLE bench_raw (id INTEGER PRIMARY KEY AUTOINCREMENT, b BLOB, created_at REAL)"
-            if is_sqlite(engine)
-            else "CREATE TABLE bench_raw (id BIGSERIAL PRIMARY KEY, b BYTEA, created_at FLOAT8)"
-        )
-        conn.execute(text(ddl))
-    engine.dispose()
+    return "SQLite" if is_sqlite(db_url) else "PostgreSQL"
 
-    base_s, _ = _run(raw_commit_worker, db_url, writers, N)
-    total = writers * N
-    base_rate = total / base_s
 
-    ledger_s, _ = _run(append_worker, db_url, writers, N)
-    rate = total / ledger_s
-    # the writers' own sequencers ran until they stopped; how far behind were they?
+def _baseline(db_url: str, backend: str, writers: int, durability: str) -> float:
+    """Durable one-row transactions/s without the ledger (measured once per case)."""
+    key = (backend, writers, durability)
+    if key not in _BASELINES:
+        engine = create_db_engine(db_url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS bench_raw"))
+            ddl = (
+                "CREATE TABLE bench_raw (id INTEGER PRIMARY KEY AUTOINCREMENT, b BLOB, "
+                "created_at REAL)"
+                if is_sqlite(engine)
+                else "CREATE TABLE bench_raw (id BIGSERIAL PRIMARY KEY, b BYTEA, created_at FLOAT8)"
+            )
+            conn.execute(text(ddl))
+        engine.dispose()
+        seconds, _ = _run(raw_commit_worker, db_url, writers, N)
+        _BASELINES[key] = writers * N / seconds
+    return _BASELINES[key]
+
+
+def _lag(db_url: str, total: int) -> tuple[int, float]:
+    """How far the writers' own sequencers were when they stopped: entries integrated
+    then, and how long a final ``integrate_now`` needed for the rest."""
     engine = create_db_engine(db_url)
     ledger = Ledger(engine)
     with engine.connect() as conn:
-        integrated_at_end = int(
-            conn.execute(text("SELECT count(*) FROM ledger_leaves")).scalar_one()
-        )
+        integrated = int(conn.execute(text("SELECT count(*) FROM ledger_leaves")).scalar_one())
     t = time.perf_counter()
     head = ledger.integrate_now()
     drain = time.perf_counter() - t
     assert head.size == total
     engine.dispose()
+    return integrated, drain
+
+
+def _load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+@pytest.mark.parametrize("durability", ["durable", "relaxed"])
+@pytest.mark.parametrize("writers", [1, 4])
+def test_ledger_append_rate(
+    db_url: str, writers: int, durability: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = _setup(db_url, durability, tmp_path, monkeypatch)
+    base_rate = _baseline(db_url, backend, writers, durability)
+    total = writers * N
+    ledger_s, _ = _run(append_worker, db_url, writers, N)
+    rate = total / ledger_s
+    integrated_at_end, drain = _lag(db_url, total)
     line = (
-        f"{backend:<10} {durability:<7} {writers} writer(s): {rate:7.0f} appends/s "
-        f"({rate / base_rate:4.2f}x the same transactions without the ledger: {base_rate:.0f}/s); "
-        f"integrated when writers stopped: {integrated_at_end}/{total}; "
+        f"{backend:<10} {durability:<7} {writers} writer(s), per transaction: "
+        f"{rate:7.0f} appends/s ({rate / base_rate:4.2f}x the same transactions without the "
+        f"ledger: {base_rate:.0f}/s); integrated when writers stopped: "
+        f"{integrated_at_end}/{total}; final drain {drain * 1000:.0f} ms"
+    )
+    RESULTS.append(line)
+    print("\n" + line)
+
+
+@pytest.mark.parametrize("durability", ["durable", "relaxed"])
+@pytest.mark.parametrize("writers", [1, 4])
+def test_group_commit_append_rate(
+    db_url: str, writers: int, durability: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = _setup(db_url, durability, tmp_path, monkeypatch)
+    base_rate = _baseline(db_url, backend, writers, durability)
+    total = writers * N
+    seconds, reports = _run(group_append_worker, db_url, writers, N, threads=THREADS)
+    written = [i for r in reports for i in r["ids"]]
+    assert len(written) == len(set(written)) == total
+    rate = total / seconds
+    batches = sum(r["batches"] for r in reports)
+    largest = max(r["largest_batch"] for r in reports)
+    integrated_at_end, drain = _lag(db_url, total)
+    line = (
+        f"{backend:<10} {durability:<7} {writers} writer(s) x {THREADS} threads, group "
+        f"commit: {rate:7.0f} appends/s ({rate / base_rate:4.2f}x the baseline "
+        f"{base_rate:.0f}/s); {batches} commits, {total / batches:.1f} appends each "
+        f"(largest {largest}); integrated when writers stopped: {integrated_at_end}/{total}; "
         f"final drain {drain * 1000:.0f} ms"
     )
     RESULTS.append(line)
@@ -109,6 +169,6 @@ def test_ledger_append_rate(
 
 
 def teardown_module() -> None:
-    print(f"\n\nledger append benchmark (N = {N} per writer)")
+    print(f"\n\nledger append benchmark (N = {N} per writer); {_load()}")
     for line in RESULTS:
         print("  " + line)

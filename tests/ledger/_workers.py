@@ -83,3 +83,64 @@ def raw_commit_worker(url: str, worker: int, n: int, go: Any, results: Any) -> N
     elapsed = time.perf_counter() - started
     engine.dispose()
     results.put({"worker": worker, "ids": [], "seconds": elapsed, "errors": []})
+
+
+def group_append_worker(
+    url: str, worker: int, n: int, go: Any, results: Any, *, threads: int = 16
+) -> None:
+    """Append ``n`` events through the group-commit appender from ``threads`` concurrent
+    request threads (as a server's thread pool does), each calling ``append_durable`` in a
+    loop; the process runs its own background sequencer. Reports back like append_worker,
+    plus the appender's batch counts."""
+    import threading
+
+    from privet.db import session_scope
+    from privet.ledger import EventSpec, append_durable
+    from privet.ledger.appender import get_appender, stop_appender
+    from privet.ledger.sequencer import start_sequencer, stop_sequencer
+
+    engine = _make_engine(url)
+    seq = start_sequencer(engine)
+    appender = get_appender(engine)
+    appender.start()
+    ids: list[int] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    with session_scope(engine) as s:  # warm the connection pool
+        s.connection()
+
+    def run(t: int, count: int) -> None:
+        mine: list[int] = []
+        go.wait()
+        for i in range(count):
+            try:
+                spec = EventSpec("test.append", f"prn_w{worker}", details={"t": t, "i": i})
+                mine.append(append_durable(engine, spec))
+            except Exception as exc:  # reported to the parent
+                errors.append(repr(exc))
+        with lock:
+            ids.extend(mine)
+
+    shares = [n // threads + (1 if t < n % threads else 0) for t in range(threads)]
+    pool = [threading.Thread(target=run, args=(t, c)) for t, c in enumerate(shares)]
+    for th in pool:
+        th.start()
+    go.wait()
+    started = time.perf_counter()
+    for th in pool:
+        th.join()
+    elapsed = time.perf_counter() - started
+    stop_appender(engine)
+    stop_sequencer(engine)
+    errors.extend(["sequencer error"] * seq.errors)
+    engine.dispose()
+    results.put(
+        {
+            "worker": worker,
+            "ids": ids,
+            "seconds": elapsed,
+            "errors": errors,
+            "batches": appender.batches,
+            "largest_batch": appender.largest_batch,
+        }
+    )

@@ -1,12 +1,21 @@
 """The audit ledger: append-only, tamper-evident, verifiable offline.
 
-Callers record events with ``emit`` / ``emit_many`` inside their own transaction. One
+Callers record events with ``emit`` / ``emit_many`` inside their own transaction, or,
+for events with no state change to ride with, durably on their own through the group
+commit (``append_durable``: many callers' events per transaction). One
 sequencer at a time integrates committed entries into an RFC 6962 Merkle tree and signs
 C2SP checkpoints (``start_sequencer`` runs it in the background, ``integrate_now`` runs
 it synchronously). Query, proof, export and verify functions for the routes are in
 ``privet.ledger.service``. See docs/LEDGER.md for the design argument.
 """
 
+from privet.ledger.appender import (
+    LedgerAppendError,
+    append_durable,
+    append_durable_many,
+    start_appender,
+    stop_appender,
+)
 from privet.ledger.emit import EventSpec, LedgerEventError, emit, emit_many
 from privet.ledger.sequencer import (
     Ledger,
@@ -22,14 +31,19 @@ from privet.ledger.sequencer import (
 __all__ = [
     "EventSpec",
     "Ledger",
+    "LedgerAppendError",
     "LedgerEventError",
     "LedgerIntegrityError",
     "LedgerSequencer",
     "TreeHead",
+    "append_durable",
+    "append_durable_many",
     "emit",
     "emit_many",
     "get_ledger",
     "integrate_now",
+    "start_appender",
     "start_sequencer",
+    "stop_appender",
     "stop_sequencer",
 ]

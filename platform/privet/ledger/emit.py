@@ -9,13 +9,16 @@ writers never wait for each other beyond the database's own row insert.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection, Engine, insert
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
@@ -25,10 +28,25 @@ from privet.ledger.tables import LedgerEntry
 from privet_audit.canonical import CanonicalError
 from privet_audit.events import EventError, format_time, make_event
 
-__all__ = ["EventSpec", "LedgerEventError", "emit", "emit_many", "on_commit_with_events"]
+__all__ = [
+    "EventSpec",
+    "LedgerEventError",
+    "emit",
+    "emit_many",
+    "encode_events",
+    "insert_entries",
+    "ledger_write_lock",
+    "notify_events_committed",
+    "on_commit_with_events",
+    "sqlite_insert_many",
+]
 
 _entries = LedgerEntry.__table__  # type: ignore[attr-defined]
 _PENDING = "privet.ledger.pending"
+_SQLITE_TOP_ID_SQL = (
+    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'ledger_entries'), 0), "
+    "coalesce((SELECT max(id) FROM ledger_entries), 0))"
+)
 
 
 class LedgerEventError(ValueError):
@@ -94,24 +112,231 @@ def emit(
     return emit_many(session, [spec])[0]
 
 
+def encode_events(events: Sequence[EventSpec]) -> list[dict[str, Any]]:
+    """Validate and canonically encode events into ``ledger_entries`` rows (no database).
+
+    Raises ``LedgerEventError`` for the first event that breaks the schema or is too large.
+    The group-commit appender calls this in the caller's thread, so a bad event fails its
+    own caller and never joins a batch."""
+    limit = get_ledger_settings().max_event_bytes
+    now = utcnow()
+    time = format_time(now)
+    return [{"event": _encode(spec, time, limit), "created_at": now} for spec in events]
+
+
+def sqlite_insert_many(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """``INSERT`` ``rows`` (dicts with the same keys) into ``table`` through the SQLite
+    driver's ``executemany``, in ``conn``'s transaction, each value bound exactly as
+    SQLAlchemy binds it (the column type's bind processor).
+
+    SQLAlchemy's own executemany spends most of an append's CPU building parameters row by
+    row; the ledger's writers (the appender, the sequencer) insert many small rows per
+    transaction, so on SQLite they take this path. Errors are raised as SQLAlchemy raises
+    them (``IntegrityError``, ``OperationalError``, ...)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    # table.c[name]: a KeyError for anything but the table's own columns, so the names
+    # in the statement come from its metadata, never from input.
+    binders = [_binder(table.c[name].type, conn.dialect) for name in columns]
+    names = ", ".join(f'"{name}"' for name in columns)
+    marks = ", ".join("?" * len(columns))
+    statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
+    values = [[row[name] for row in rows] for name in columns]
+    for col, bind in enumerate(binders):
+        if bind is not None:
+            values[col] = _bind_column(values[col], bind)
+    params = list(zip(*values, strict=True))
+    _sqlite_call(conn, statement, lambda cur: cur.executemany(statement, params))
+
+
+_UNSET = object()
+
+
+def _bind_column(column: list[Any], bind: Callable[[Any], Any]) -> list[Any]:
+    out: list[Any] = []
+    last: Any = _UNSET
+    bound: Any = None
+    for value in column:
+        if value is not last:  # e.g. one integrated_at for a whole pass: bound once
+            last, bound = value, bind(value)
+        out.append(bound)
+    return out
+
+
+def _sqlite_call(conn: Connection, statement: str, call: Callable[[Any], Any]) -> Any:
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        return call(cursor)
+    except sqlite3.Error as exc:  # raise what SQLAlchemy would (IntegrityError, ...)
+        raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
+    finally:
+        cursor.close()
+
+
+_binders: dict[tuple[int, str], Callable[[Any], Any] | None] = {}
+
+
+def _binder(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    key = (id(type_), dialect.name)
+    if key not in _binders:
+        _binders[key] = type_.dialect_impl(dialect).bind_processor(dialect)
+    return _binders[key]
+
+
+def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """SQLite: the rows through the driver, in the connection's transaction.
+
+    SQLAlchemy's executemany with RETURNING runs one statement per row here (SQLite does
+    not promise RETURNING's order), and its per-statement overhead is most of an append's
+    cost. This transaction holds the database's write lock (``BEGIN IMMEDIATE``; a
+    deferred transaction cannot upgrade past a newer commit), so nobody else inserts
+    meanwhile: a single row takes the id AUTOINCREMENT gives it (``lastrowid``); several
+    get, explicitly and in order, the ids AUTOINCREMENT would give them (one above the
+    largest ever used) in one executemany. A collision could only fail the statement
+    (primary key), never misnumber a row."""
+    if len(rows) == 1:
+        bind = _binder(_entries.c.created_at.type, conn.dialect)
+        row = rows[0]
+        value = row["created_at"] if bind is None else bind(row["created_at"])
+        statement = "INSERT INTO ledger_entries (event, created_at) VALUES (?, ?)"
+
+        def one(cursor: Any) -> int:
+            cursor.execute(statement, (row["event"], value))
+            return int(cursor.lastrowid)
+
+        return [_sqlite_call(conn, statement, one)]
+    top = int(
+        _sqlite_call(
+            conn, _SQLITE_TOP_ID_SQL, lambda cur: cur.execute(_SQLITE_TOP_ID_SQL).fetchone()[0]
+        )
+    )
+    ids = list(range(top + 1, top + 1 + len(rows)))
+    sqlite_insert_many(
+        conn,
+        _entries,
+        [
+            {"id": i, "event": r["event"], "created_at": r["created_at"]}
+            for i, r in zip(ids, rows, strict=True)
+        ],
+    )
+    return ids
+
+
+def insert_entries(session: Session | Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert encoded rows (``encode_events``) in ``session``'s transaction, in order (one
+    statement on PostgreSQL, one executemany on SQLite); their entry ids in that order.
+
+    With an ORM ``Session`` the sequencer is woken after it commits; a caller passing a
+    ``Connection`` calls ``notify_events_committed()`` after its commit instead."""
+    if not rows:
+        return []
+    conn = session if isinstance(session, Connection) else session.connection()
+    if conn.dialect.name == "sqlite":
+        ids = _insert_sqlite(conn, rows)
+    elif len(rows) == 1:
+        result = conn.execute(insert(_entries).returning(_entries.c.id), rows[0])
+        ids = [int(result.scalar_one())]
+    else:
+        result = conn.execute(
+            insert(_entries).returning(_entries.c.id, sort_by_parameter_order=True), list(rows)
+        )
+        ids = [int(i) for i in result.scalars().all()]
+    if isinstance(session, OrmSession):
+        session.info[_PENDING] = True
+    return ids
+
+
 def emit_many(session: Session, events: Sequence[EventSpec]) -> list[int]:
     """Add a batch of events in one statement (one durable write at commit); their ids."""
     if not events:
         return []
-    limit = get_ledger_settings().max_event_bytes
-    now = utcnow()
-    time = format_time(now)
-    rows = [{"event": _encode(spec, time, limit), "created_at": now} for spec in events]
-    if len(rows) == 1:
-        result = session.execute(insert(_entries).returning(_entries.c.id), rows[0])
-        ids = [int(result.scalar_one())]
-    else:
-        result = session.execute(
-            insert(_entries).returning(_entries.c.id, sort_by_parameter_order=True), rows
+    return insert_entries(session, encode_events(events))
+
+
+# --- queueing the ledger's own SQLite writers ---------------------------------------------
+
+
+class _WriterQueue:
+    """A thread lock, then an exclusive ``flock`` on ``<database>-ledger.lock``."""
+
+    def __init__(self, database: str | None) -> None:
+        self.path = (
+            None
+            if not database or database == ":memory:" or database.startswith("file:")
+            else f"{database}-ledger.lock"
         )
-        ids = [int(i) for i in result.scalars().all()]
-    session.info[_PENDING] = True
-    return ids
+        self.lock = threading.Lock()
+        self.fd: int | None = None
+        self.pid = 0
+
+    def _file(self) -> int | None:
+        if self.path is None:
+            return None
+        if self.fd is None or self.pid != os.getpid():  # a forked child opens its own
+            try:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:  # a read-only directory: queue within the process only
+                self.path = None
+                return None
+            self.pid = os.getpid()
+        return self.fd
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        with self.lock:
+            fd = self._file()
+            if fd is None:
+                yield
+                return
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+_writer_queues: dict[str, _WriterQueue] = {}
+_writer_queues_guard = threading.Lock()
+
+
+def ledger_write_lock(engine: Engine) -> contextlib.AbstractContextManager[None]:
+    """Held by the ledger's background writers (the group-commit appender and the
+    sequencer) around each write transaction on SQLite, so that they queue for the
+    database instead of polling for it. PostgreSQL needs nothing.
+
+    SQLite has one write lock per database; a writer that finds it taken waits in SQLite's
+    busy handler, which sleeps 1, 2, 5, 10... ms between tries. Writers that take turns
+    all the time (an appender committing batch after batch in every API process, a
+    sequencer in each) then lose milliseconds per hand-over and starve each other. Queued
+    first on a thread lock and an exclusive ``flock`` on a file beside the database (the
+    kernel wakes the next waiter as soon as the holder lets go; a crashed holder's lock is
+    released with its process), they find SQLite's lock free and hand it over at once.
+    Correctness never rests on this: the database's own lock still serializes every
+    write transaction, and other writers (request transactions) do not take it.
+
+    Never take it while this thread holds an open SQLite write transaction."""
+    if engine.url.get_backend_name() != "sqlite":
+        return contextlib.nullcontext()
+    key = str(engine.url.database)
+    with _writer_queues_guard:
+        queue = _writer_queues.get(key)
+        if queue is None:
+            queue = _writer_queues[key] = _WriterQueue(engine.url.database)
+    return queue.hold()
+
+
+def _reset_writer_queues_in_child() -> None:
+    global _writer_queues_guard
+    _writer_queues_guard = threading.Lock()
+    _writer_queues.clear()
+
+
+os.register_at_fork(after_in_child=_reset_writer_queues_in_child)
 
 
 # --- commit hook: wake the in-process integrator after a commit that emitted events ------
@@ -134,11 +359,17 @@ def on_commit_with_events(callback: Callable[[], None]) -> Callable[[], None]:
     return unregister
 
 
+def notify_events_committed() -> None:
+    """Wake the in-process integrator: events were just committed (the ORM hook below
+    does this for sessions; writers on a bare ``Connection`` call it themselves)."""
+    for callback in list(_commit_callbacks):
+        callback()
+
+
 @sa_event.listens_for(OrmSession, "after_commit")
 def _after_commit(session: OrmSession) -> None:
     if session.info.pop(_PENDING, False):
-        for callback in list(_commit_callbacks):
-            callback()
+        notify_events_committed()
 
 
 @sa_event.listens_for(OrmSession, "after_rollback")

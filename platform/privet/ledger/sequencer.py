@@ -53,7 +53,7 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from privet.config import Settings, get_settings
 from privet.db import is_sqlite
 from privet.kit.ids import utcnow
-from privet.ledger.emit import on_commit_with_events
+from privet.ledger.emit import ledger_write_lock, on_commit_with_events, sqlite_insert_many
 from privet.ledger.settings import LedgerSettings, get_ledger_settings
 from privet.ledger.signer import load_signer
 from privet.ledger.sinks import CheckpointSink, FileCheckpointSink
@@ -188,6 +188,9 @@ def _node_reader(
 def _parse_time(value: Any, fallback: datetime) -> datetime:
     if isinstance(value, str):
         try:
+            if len(value) == 27 and value[10] == "T" and value[-1] == "Z":
+                # the canonical form (format_time): fromisoformat is ~30x faster
+                return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
             return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         except ValueError:
             pass
@@ -315,7 +318,7 @@ class Ledger:
         With ``wait=False`` (the background integrator) a pass that finds another
         process's sequencer running returns at once with ``busy=True``.
         """
-        with self._lock:
+        with self._lock, ledger_write_lock(self.engine):
             try:
                 return self._integrate_pass(force_checkpoint, wait)
             except BaseException:
@@ -365,15 +368,19 @@ class Ledger:
             if rows:
                 leaf_rows, obj_rows, hashes = self._leaf_rows(rows, state.size, now)
                 new_nodes = rng.extend(hashes)
-                conn.execute(insert(_leaves), leaf_rows)
-                if obj_rows:
-                    conn.execute(insert(_leaf_objects), obj_rows)
-                if new_nodes:
-                    conn.execute(
-                        insert(_nodes),
-                        [{"level": n.level, "idx": n.index, "hash": n.hash} for n in new_nodes],
-                    )
-                    overlay = {(n.level, n.index): n.hash for n in new_nodes}
+                node_rows = [{"level": n.level, "idx": n.index, "hash": n.hash} for n in new_nodes]
+                for table, values in (
+                    (_leaves, leaf_rows),
+                    (_leaf_objects, obj_rows),
+                    (_nodes, node_rows),
+                ):
+                    if not values:
+                        continue
+                    if self.is_sqlite:  # the same rows, without SQLAlchemy's per-row cost
+                        sqlite_insert_many(conn, table, values)
+                    else:
+                        conn.execute(insert(table), values)
+                overlay = {(n.level, n.index): n.hash for n in new_nodes}
                 for i, h in enumerate(hashes):
                     overlay[(0, state.size + i)] = h
             root = rng.root()

@@ -42,6 +42,25 @@ class LedgerSettings(BaseSettings):
     max_event_bytes: int = Field(
         default=8192, ge=1024, description="Largest canonical event accepted by emit()."
     )
+    group_commit_max_batch: int = Field(
+        default=512,
+        ge=1,
+        le=10_000,
+        description="Most events the group-commit appender writes in one transaction "
+        "(one durable commit).",
+    )
+    group_commit_linger_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=1.0,
+        description="Extra wait for more appends before a group commit (0: write what is "
+        "queued as soon as the previous commit ends).",
+    )
+    append_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest a durable append waits for its group commit.",
+    )
     signing_key_file: str = Field(
         default="ledger-signing-key.pem",
         description="File name of the Ed25519 signing key (PKCS#8 PEM, 0600) in secrets_dir.",
