@@ -120,6 +120,10 @@ MATRIX: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
         "project",
         APPROVE,
     ),
+    (
+        "POST",
+        "/v1/projects/{project_id}/models/{model}/versions/{version}:monitoring-reference",
+    ): ("project", APPROVE),
 }
 
 PROJECT = "prj_matrix"

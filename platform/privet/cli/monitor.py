@@ -1,11 +1,14 @@
 """`privet monitor show MODEL[@VERSION]`: drift, live quality and reviews of a served
-model version, as a compact table with sparkline trends (client command).
+model version, as a compact table with sparkline trends; `privet monitor reference
+MODEL[@VERSION]`: (re)build its drift reference (client commands).
 
     privet monitor show --project P risk        # the serving version
     privet monitor show --project P risk@3 --windows 24
     privet monitor show --project P risk@3 --json
+    privet monitor reference --project P risk@3
 
-Uses PRIVET_URL and PRIVET_API_KEY (the caller needs ``monitoring.read``).
+Uses PRIVET_URL and PRIVET_API_KEY (the caller needs ``monitoring.read``, and
+``monitoring.reference.build`` to rebuild a reference).
 """
 
 from __future__ import annotations
@@ -34,11 +37,15 @@ FEATURES = (
 )
 
 
-def monitoring_path(project: str, model: str) -> str:
+def version_path(project: str, model: str) -> str:
     name, sep, version = model.partition("@")
     if not name or (sep and not version):
         raise typer.BadParameter("expected MODEL or MODEL@VERSION", param_hint="MODEL")
-    return f"/v1/projects/{project}/models/{name}/versions/{version or 'serving'}/monitoring"
+    return f"/v1/projects/{project}/models/{name}/versions/{version or 'serving'}"
+
+
+def monitoring_path(project: str, model: str) -> str:
+    return version_path(project, model) + "/monitoring"
 
 
 def _f(value: Any, digits: int = 3) -> str:
@@ -49,12 +56,20 @@ def render(view: dict[str, Any], console: Console) -> None:
     th = view["thresholds"]
     approval = view.get("approval_quality") or {}
     reviews = view["reviews"]
+    ref = view["reference"]
     console.print(
         f"[bold]{view['model']}[/] v{view['model_version']} ({view['model_version_id']}) "
-        f"state [bold]{view['state']}[/] · reference {view['reference']['source']} "
-        f"({view['reference']['examples']} examples) · accuracy at approval "
+        f"state [bold]{view['state']}[/] · reference {ref['source']} "
+        f"({ref['examples']} examples) · accuracy at approval "
         f"{_f(approval.get('accuracy'))} · floor {_f(th.get('accuracy_floor'))}"
     )
+    if ref.get("status", "ready") != "ready":
+        why = f": {ref['detail']}" if ref.get("detail") else ""
+        console.print(
+            f"[yellow]reference {ref.get('status')}{why}[/] · only label drift is scored; "
+            f"rebuild: privet monitor reference --project {view['project']} "
+            f"{view['model']}@{view['model_version']}"
+        )
     windows = view["windows"]
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("window (UTC)")
@@ -113,3 +128,27 @@ def show(
         typer.echo(json.dumps(view, indent=2))
         return
     render(view, _console)
+
+
+@monitor_app.command("reference")
+def reference(
+    model: Annotated[str, typer.Argument(help="MODEL (its serving version) or MODEL@VERSION.")],
+    project: Annotated[str, typer.Option(help="Project id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
+) -> None:
+    """(Re)build a version's drift reference from its evaluation split (approval does it
+    by itself; run this when that build failed or was interrupted)."""
+    status = call("POST", version_path(project, model) + ":monitoring-reference")
+    if as_json:
+        typer.echo(json.dumps(status, indent=2))
+        return
+    sampled = (
+        f" of {status['rows_available']}"
+        if status.get("rows_available") not in (None, status["examples"])
+        else ""
+    )
+    _console.print(
+        f"reference [bold]{status['status']}[/] for {status['model_version_id']}: "
+        f"{status['examples']}{sampled} rows of the {status.get('split')} split of dataset "
+        f"version {status.get('dataset_version_id')}"
+    )

@@ -2,8 +2,9 @@
 automatic suspension and resumption, the review queue, and the monitoring view.
 
 Everything reads and writes ids, labels, counts and model outputs; no function here
-takes or returns an input text except ``build_reference``, which classifies the
-validation texts in memory and keeps only their aggregates.
+takes or returns an input text except ``build_reference`` (and
+``reference.compute_version_reference``), which classify validation texts in memory and
+keep only their aggregates.
 """
 
 from __future__ import annotations
@@ -24,12 +25,19 @@ from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from privet.kit.ids import new_id, utcnow
 from privet.models.tables import Model, ModelVersion, VersionState
 from privet.monitoring.hub import Monitor, window_start
+from privet.monitoring.reference import (
+    ComputedReference,
+    classify_aggregates,
+    reference_status,
+    store_reference,
+)
 from privet.monitoring.settings import MonitoringSettings
 from privet.monitoring.stats import Agg, drift_scores, quality
 from privet.monitoring.tables import (
     ALERT_ID_PREFIX,
     PENDING_REVIEW,
     REFER,
+    REFERENCE_READY,
     MonitoringAggregate,
     MonitoringAlert,
     MonitoringReference,
@@ -63,10 +71,13 @@ def get_reference(
 ) -> tuple[Agg | None, dict[str, Any], str]:
     """(aggregate, quality at approval, source) of a version's validation-time reference.
 
-    A stored reference (``build_reference``) first; otherwise what the evaluation at
-    training left in the version's metrics: the predicted-label distribution (column
-    sums of the confusion matrix), accuracy and macro-F1."""
+    A stored, ready reference (built at approval, or by ``build_reference``) first;
+    otherwise what the evaluation at training left in the version's metrics: the
+    predicted-label distribution (column sums of the confusion matrix), accuracy and
+    macro-F1 (then only label drift is scored)."""
     row = session.get(MonitoringReference, version.id)
+    if row is not None and row.status != REFERENCE_READY:
+        row = None  # pending or failed: not a reference yet
     metrics = version.metrics or {}
     approval = {
         k: metrics.get(k)
@@ -98,71 +109,33 @@ def build_reference(
     source: str = "validation",
     batch_size: int = 64,
 ) -> MonitoringReference:
-    """Classify the validation texts in memory and keep their aggregates (and, with
-    labels, accuracy, macro-F1 and calibration error) as the version's reference."""
+    """Classify the given texts in memory and keep their aggregates (and, with labels,
+    accuracy, macro-F1 and calibration error) as the version's reference.
+
+    The platform builds a version's reference itself at approval, from its evaluation
+    split (``privet.monitoring.reference``); this is the same for texts at hand."""
     from privet.monitoring.hub import get_monitoring_settings_cached
 
     cfg = get_monitoring_settings_cached()
-    served = service.served(session, info)
-    classifier = served.classifier
-    agg = Agg()
-    captured: list[Any] = []
-    head = getattr(classifier.model, "classifier", None)
-    handle = (
-        head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach()))
-        if head is not None
-        else None
+    classifier = service.served(session, info).classifier
+    agg, q = classify_aggregates(
+        classifier,
+        label_names=info.label_names,
+        texts=texts,
+        labels=labels,
+        cfg=cfg,
+        batch_size=batch_size,
     )
-    rows: list[tuple[str, str, float]] = []
-    names = list(info.label_names)
-    try:
-        for start in range(0, len(texts), batch_size):
-            chunk = list(texts[start : start + batch_size])
-            captured.clear()
-            probs = classifier.forward(classifier.encode(chunk)).tolist()
-            for k, (text, p) in enumerate(zip(chunk, probs, strict=True)):
-                best = max(range(len(p)), key=p.__getitem__)
-                agg.add_prediction(names[best], p[best], len(text))
-                if labels is not None:
-                    rows.append((labels[start + k], names[best], p[best]))
-            for pooled in captured:
-                x = pooled.float().reshape(pooled.shape[0], -1)[:, : cfg.sketch_dims]
-                agg.add_embeddings(
-                    int(x.shape[0]), x.sum(dim=0).tolist(), (x * x).sum(dim=0).tolist()
-                )
-    finally:
-        if handle is not None:
-            handle.remove()
-    q = quality(rows, names) if labels is not None else {}
-    row = session.get(MonitoringReference, info.id)
-    if row is None:
-        row = MonitoringReference(
-            model_version_id=info.id,
-            count=agg.count,
-            data=agg.to_json(),
-            quality=dict(q),
-            source=source,
-            created_at=utcnow(),
-        )
-    else:
-        row.count, row.data, row.quality, row.source = agg.count, agg.to_json(), dict(q), source
-        row.created_at = utcnow()
-    session.add(row)
-    accuracy = q.get("accuracy")
-    ledger.emit(
+    return store_reference(
         session,
-        type="monitoring.reference_set",
+        version_id=info.id,
+        project_id=info.project_id,
+        computed=ComputedReference(
+            agg=agg, quality=q, source=source, meta={"rows_used": agg.count}
+        ),
         actor=actor,
-        project=info.project_id,
-        objects={"model_version": info.id},
-        details={
-            "source": source,
-            "examples": agg.count,
-            **({"accuracy_ppm": ppm(accuracy)} if isinstance(accuracy, float) else {}),
-        },
+        trigger="manual",
     )
-    session.flush()
-    return row
 
 
 # --- windows and drift ------------------------------------------------------------------------
@@ -660,6 +633,24 @@ def monitoring_view(
             "source": source,
             "examples": reference.count if reference is not None else 0,
             "labels": dict(reference.labels) if reference is not None else {},
+            "features": sorted(
+                f
+                for f, s in (drift_scores(reference, reference) if reference else {}).items()
+                if s is not None
+            ),
+            **reference_status(session, version).model_dump(
+                mode="json",
+                include={
+                    "status",
+                    "rows_available",
+                    "split",
+                    "dataset_version_id",
+                    "detail",
+                    "reason",
+                    "updated_at",
+                    "rebuild",
+                },
+            ),
         },
         "approval_quality": approval,
         "thresholds": {

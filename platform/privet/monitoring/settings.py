@@ -94,6 +94,14 @@ class MonitoringSettings(BaseSettings):
         description="Embedding dimensions kept in the sketch (first N of the pooled "
         "sentence embedding; per-dimension sum and sum of squares).",
     )
+    reference_max_rows: int = Field(
+        default=2000,
+        ge=1,
+        le=1_000_000,
+        description="Most rows of the evaluation split classified to build a version's "
+        "drift reference at approval; a larger split is sampled with a fixed seed (the "
+        "reference records how many rows it used).",
+    )
 
 
 def get_monitoring_settings() -> MonitoringSettings:

@@ -143,11 +143,15 @@ def embedding_shift(reference: Agg, live: Agg) -> float | None:
 
 def drift_scores(reference: Agg, live: Agg) -> dict[str, float | None]:
     """Drift of ``live`` against ``reference``: features → score (None: not comparable)."""
-    has_hist = reference.count > 0 and live.count > 0
+    both = reference.count > 0 and live.count > 0
+    # A reference from the evaluation's confusion matrix has label counts only: its empty
+    # histograms are not a population to compare with (they would read as uniform).
+    has_conf = both and sum(reference.conf) > 0
+    has_length = both and sum(reference.length) > 0
     return {
-        "label_js": js_divergence(reference.labels, live.labels) if has_hist else None,
-        "confidence_psi": psi(reference.conf, live.conf) if has_hist else None,
-        "length_psi": psi(reference.length, live.length) if has_hist else None,
+        "label_js": js_divergence(reference.labels, live.labels) if both else None,
+        "confidence_psi": psi(reference.conf, live.conf) if has_conf else None,
+        "length_psi": psi(reference.length, live.length) if has_length else None,
         "embedding_shift": embedding_shift(reference, live),
     }
 

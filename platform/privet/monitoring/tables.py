@@ -10,10 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic import Field as PField
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from privet.kit.types import UTCDateTime
+from privet.models.tables import ModelVersionPublic
 
 ALERT_ID_PREFIX = "mal"
 AGGREGATE_ID_PREFIX = "mag"
@@ -70,9 +71,19 @@ class MonitoringAggregate(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+REFERENCE_READY = "ready"
+REFERENCE_PENDING = "pending"
+REFERENCE_FAILED = "failed"
+
+
 class MonitoringReference(SQLModel, table=True):
     """The validation-time reference of a version: the same aggregates over its
-    validation split, and its quality there."""
+    evaluation split, and its quality there.
+
+    ``status`` is ``ready`` (the aggregates are the reference), ``pending`` (approval
+    asked for one; it is being built, or the build was lost and must be re-run) or
+    ``failed`` (``detail`` says why); only a ready row is scored against. ``meta``: what it
+    was built from (dataset version, split, rows used and available, sample seed)."""
 
     __tablename__ = "monitoring_references"
 
@@ -82,6 +93,12 @@ class MonitoringReference(SQLModel, table=True):
     quality: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     source: str = Field(max_length=40)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    status: str = Field(
+        default=REFERENCE_READY,
+        sa_column=Column(String(20), nullable=False, server_default=REFERENCE_READY),
+    )
+    detail: str | None = Field(default=None, max_length=500)
+    meta: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class MonitoringAlert(SQLModel, table=True):
@@ -142,3 +159,31 @@ class ReviewQueue(BaseModel):
 
 class ResumeRequest(BaseModel):
     reason: str = PField(default="", max_length=500)
+
+
+class ReferenceStatus(BaseModel):
+    """Where a version's drift reference stands, and how to rebuild it."""
+
+    model_version_id: str
+    status: str = PField(
+        description="ready | pending | failed | none (no reference row: only label drift "
+        "is scored, against the evaluation's confusion matrix)"
+    )
+    source: str | None = None
+    examples: int = PField(default=0, description="Rows classified for the reference.")
+    rows_available: int | None = PField(
+        default=None, description="Rows in the split it was built from (before sampling)."
+    )
+    split: str | None = None
+    dataset_version_id: str | None = None
+    detail: str | None = None
+    reason: str | None = PField(default=None, description="Why the last build failed (slug).")
+    updated_at: datetime | None = None
+    rebuild: str = PField(description="POST this path to (re)build the reference.")
+
+
+class ApprovedVersionPublic(ModelVersionPublic):
+    """An approved version, and its monitoring reference (built after the approval
+    commits: ``pending`` in the approval's answer)."""
+
+    monitoring_reference: ReferenceStatus | None = None

@@ -50,6 +50,7 @@ class Action(StrEnum):
     PREDICTION_OUTCOME = "prediction.outcome"
     REVIEW_QUEUE_READ = "review_queue.read"
     MONITORING_READ = "monitoring.read"
+    MONITORING_REFERENCE_BUILD = "monitoring.reference.build"
     DECISION_FINALIZE = "decision.finalize"
     AUDIT_CHECKPOINT_READ = "audit.checkpoint.read"
     AUDIT_EVENTS_READ = "audit.events.read"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, BackgroundTasks, Body, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.routes.inference import get_inference
 from privet.auth import service as auth_service
 from privet.authorization import principal_ref
 from privet.models import service
@@ -19,6 +20,9 @@ from privet.models.tables import (
     ModelVersionPublic,
     RetireRequest,
 )
+from privet.monitoring import reference as monitoring_reference
+from privet.monitoring.hub import get_monitoring_settings_cached
+from privet.monitoring.tables import ApprovedVersionPublic
 
 router = APIRouter(prefix="/v1/projects/{project_id}", tags=["models"])
 
@@ -105,22 +109,43 @@ def get_card(
     return PlainTextResponse(version.card, media_type="text/markdown; charset=utf-8")
 
 
-@router.post("/model-versions/{version_id}:approve", response_model=ModelVersionPublic)
+@router.post("/model-versions/{version_id}:approve", response_model=ApprovedVersionPublic)
 def approve_version(
+    request: Request,
     project_id: str,
     version_id: str,
     session: SessionDep,
     identity: IdentityDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
     guard: Annotated[Guard, action("model_version.approve")],
-) -> ModelVersionPublic:
-    """candidate → approved; never by the principal who submitted the training job."""
+) -> ApprovedVersionPublic:
+    """candidate → approved; never by the principal who submitted the training job.
+
+    The version's monitoring reference is requested in the same transaction and built
+    from its evaluation split once the approval has committed (after this answer, which
+    says ``pending``): a failed build never undoes the approval; it is recorded and
+    re-run with ``POST .../models/{m}/versions/{v}:monitoring-reference``."""
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     version = service.get_version(session, project_id=project.id, version_id=version_id)
     guard.check(version_resource(version))
     approved = service.approve(
         session, version=version, actor_id=identity.principal_id, actor_ref=principal_ref(identity)
     )
-    return service.version_public(session, approved)
+    monitoring_reference.request_reference(session, version=approved, actor=identity.principal_id)
+    background.add_task(
+        monitoring_reference.build_after_approval,
+        runtime=runtime,
+        service=get_inference(request, runtime),
+        version_id=approved.id,
+        actor=identity.principal_id,
+        cfg=get_monitoring_settings_cached(),
+    )
+    public = service.version_public(session, approved)
+    return ApprovedVersionPublic(
+        **public.model_dump(),
+        monitoring_reference=monitoring_reference.reference_status(session, approved),
+    )
 
 
 @router.post("/model-versions/{version_id}:retire", response_model=ModelVersionPublic)

@@ -5,6 +5,8 @@ Routes and their actions:
 - ``POST /v1/projects/{p}/predictions/{id}:outcome``                  prediction.outcome
 - ``GET  /v1/projects/{p}/models/{m}/versions/{v}/monitoring``        monitoring.read
 - ``POST /v1/projects/{p}/models/{m}/versions/{v}:resume``            model_version.resume
+- ``POST /v1/projects/{p}/models/{m}/versions/{v}:monitoring-reference``
+                                                                      monitoring.reference.build
 
 Reviews that close queue items go through ``POST .../predictions/{id}:review``
 (inference). ``attach_monitoring`` gives the process's monitor the gateway's policy
@@ -16,18 +18,27 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
 
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
-from privet.api.routes.inference import prediction_resource, version_resource
+from privet.api.problems import problem
+from privet.api.routes.inference import get_inference, prediction_resource, version_resource
 from privet.auth import service as auth_service
 from privet.inference.tables import Prediction
 from privet.inference.versions import VersionInfo, lookup_version
-from privet.kit.errors import NotFoundError
+from privet.kit.errors import ConflictError, NotFoundError
 from privet.models import service as models_service
 from privet.models.tables import ModelVersion, ModelVersionPublic
 from privet.monitoring import Monitor, attach
+from privet.monitoring import reference as references
 from privet.monitoring import service as monitoring
-from privet.monitoring.tables import OutcomeCreate, OutcomePublic, ResumeRequest, ReviewQueue
+from privet.monitoring.tables import (
+    OutcomeCreate,
+    OutcomePublic,
+    ReferenceStatus,
+    ResumeRequest,
+    ReviewQueue,
+)
 from privet.runtime import Runtime
 
 router = APIRouter(prefix="/v1/projects", tags=["monitoring"])
@@ -154,3 +165,71 @@ def resume_version(
         reason=body.reason if body else "",
     )
     return models_service.version_public(session, row)
+
+
+@router.post(
+    "/{project_id}/models/{model}/versions/{version}:monitoring-reference",
+    response_model=ReferenceStatus,
+    summary="(Re)build a version's drift reference from its evaluation split",
+)
+def build_monitoring_reference(
+    request: Request,
+    project_id: str,
+    model: str,
+    version: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, action("monitoring.reference.build")],
+) -> ReferenceStatus | JSONResponse:
+    """Decrypt the version's evaluation split in memory, classify at most
+    ``PRIVET_MONITORING_REFERENCE_MAX_ROWS`` of its rows, and keep only their aggregates
+    (``monitoring.reference_set``). Approval does this by itself; run it again when that
+    build failed (or after an outage left it ``pending``). A failure answers 409
+    ``monitoring-reference-failed`` and is recorded (``monitoring.reference_failed``); a
+    ready reference is kept when a rebuild fails."""
+    auth_service.get_project(session, project_id=project_id, viewer=identity)
+    info = _info(session, project_id, model, version)
+    guard.check(version_resource(info))
+    row = _row(session, info)
+    monitor = get_monitor(request)
+    if row.state not in references.SERVING_STATES:
+        raise ConflictError(
+            f"model version {row.number} of {info.model_name!r} is {row.state}; a "
+            "monitoring reference is built for approved (or suspended) versions",
+            state=row.state,
+        )
+    try:
+        with session.begin_nested():  # reads only; a database error leaves the request usable
+            computed = references.compute_version_reference(
+                session,
+                runtime=runtime,
+                service=get_inference(request, runtime),
+                version=row,
+                cfg=monitor.config,
+            )
+    except Exception as exc:
+        # Returned, not raised, so the failure event commits with the decision.
+        reason, detail = references.record_failure(
+            session, version=row, exc=exc, actor=identity.principal_id, trigger="rebuild"
+        )
+        error = references.ReferenceBuildError(detail)
+        return problem(
+            request,
+            status=error.status,
+            slug=error.slug,
+            title=error.title,
+            detail=detail,
+            reason=reason,
+            model_version=row.id,
+            reference_status=references.reference_status(session, row).status,
+        )
+    references.store_reference(
+        session,
+        version_id=row.id,
+        project_id=row.project_id,
+        computed=computed,
+        actor=identity.principal_id,
+        trigger="rebuild",
+    )
+    return references.reference_status(session, row)
