@@ -14,7 +14,7 @@ services and tables; this module decides nothing they already decide.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -480,6 +480,31 @@ def has_objection(session: Session, *, subject_digest: str, purpose: str | None 
         )
     ).all()
     return any(not r.purposes or purpose is None or purpose in r.purposes for r in rows)
+
+
+def objecting_subjects(
+    session: Session, *, subject_digests: Iterable[str], purpose: str | None
+) -> set[str]:
+    """The pseudonyms among ``subject_digests`` whose subject objected to processing for
+    ``purpose`` (or for every purpose): one query for a whole predict batch."""
+    wanted = sorted(set(subject_digests))
+    if not wanted:
+        return set()
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        rows = session.exec(
+            select(DataSubjectRequest).where(
+                col(DataSubjectRequest.subject_digest).in_(wanted[start : start + 500]),
+                DataSubjectRequest.type == RequestType.objection.value,
+                DataSubjectRequest.state == RequestState.completed.value,
+            )
+        ).all()
+        found |= {
+            r.subject_digest
+            for r in rows
+            if r.subject_digest and (not r.purposes or purpose is None or purpose in r.purposes)
+        }
+    return found
 
 
 # --- erasure -----------------------------------------------------------------------------------

@@ -304,6 +304,43 @@ class InferenceService:
             },
         )
 
+    def subject_digests(self, items: Sequence[PredictItem]) -> list[str | None]:
+        """Each item's subject pseudonym (None without a subject id)."""
+        return [self.digester.subject(item.subject_id) for item in items]
+
+    def record_objection_refusal(
+        self,
+        session: Session,
+        *,
+        info: VersionInfo,
+        caller: str,
+        purpose: str,
+        items: int,
+        objected: dict[str, int],
+    ) -> None:
+        """A request refused because subjects it names objected (GDPR Art. 21): one event
+        per objecting subject, by pseudonym, with how many of the items were theirs."""
+        ledger.emit_many(
+            session,
+            [
+                ledger.EventSpec(
+                    type="prediction.refused",
+                    actor=caller,
+                    project=info.project_id,
+                    objects={"model_version": info.id, "model": info.model_id},
+                    digests={"subject": digest},
+                    outcome="deny",
+                    details={
+                        "reason": "subject-objected",
+                        "purpose": purpose,
+                        "items": items,
+                        "subject_items": count,
+                    },
+                )
+                for digest, count in sorted(objected.items())
+            ],
+        )
+
     # --- predictions: lookup, review, explain ------------------------------------------------
 
     def get_prediction(

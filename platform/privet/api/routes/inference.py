@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
 from privet.api.problems import problem
 from privet.auth import service as auth_service
+from privet.compliance import service as compliance_service
 from privet.inference.service import InferenceService
 from privet.inference.tables import (
     ExplainRequest,
@@ -124,6 +125,9 @@ def _predict(
             detail=error.detail,
             **error.extensions,
         )
+    refused = _objections(request, session, info, body, purpose, identity.principal_id, service)
+    if refused is not None:
+        return refused
     predictions = service.predict(
         session,
         info=info,
@@ -137,6 +141,48 @@ def _predict(
         model_version_id=info.id,
         model_version=info.number,
         predictions=predictions,
+    )
+
+
+def _objections(
+    request: Request,
+    session: SessionDep,
+    info: VersionInfo,
+    body: PredictRequest,
+    purpose: str,
+    caller: str,
+    service: InferenceService,
+) -> JSONResponse | None:
+    """GDPR Art. 21: a request naming a subject who objected to processing for this
+    purpose (or for all) is refused before any text is classified: 409
+    ``subject-objected`` naming the items (by position), one ``prediction.refused`` event
+    per objecting subject (by pseudonym). Requests without subject ids cost nothing."""
+    digests = service.subject_digests(body.items)
+    named = {d for d in digests if d is not None}
+    if not named:
+        return None
+    objected = compliance_service.objecting_subjects(
+        session, subject_digests=named, purpose=purpose
+    )
+    if not objected:
+        return None
+    positions = [i for i, d in enumerate(digests) if d in objected]
+    counts = {d: sum(1 for x in digests if x == d) for d in objected}
+    # Returned, not raised, so the refusal events commit with the decision.
+    service.record_objection_refusal(
+        session, info=info, caller=caller, purpose=purpose, items=len(body.items), objected=counts
+    )
+    which = ", ".join(f"items[{i}]" for i in positions[:20])
+    return problem(
+        request,
+        status=409,
+        slug="subject-objected",
+        title="Data subject objected",
+        detail=f"the data subject of {which} objected to processing for purpose "
+        f"{purpose!r} (GDPR Art. 21): no prediction was made; send the other items "
+        "without them",
+        items=positions,
+        purpose=purpose,
     )
 
 
