@@ -25,6 +25,7 @@ from privet.api.routes.monitoring import router as monitoring_router
 from privet.api.routes.training_jobs import router as training_jobs_router
 from privet.config import Settings, get_settings
 from privet.db import session_scope
+from privet.ledger.appender import start_appender, stop_appender
 from privet.ledger.sequencer import start_sequencer, stop_sequencer
 from privet.runtime import Runtime, build_runtime
 
@@ -44,8 +45,9 @@ def reload_policies_on_signal(runtime: Runtime) -> None:
 def _lifespan(runtime: Runtime):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        """Integrate ledger appends in the background and reload policies on SIGHUP."""
+        """Run the ledger's group commit and integrator, reload policies on SIGHUP."""
         start_sequencer(runtime.engine, runtime.settings)
+        start_appender(runtime.engine)
         loop = asyncio.get_running_loop()
         try:
             loop.add_signal_handler(signal.SIGHUP, reload_policies_on_signal, runtime)
@@ -54,6 +56,9 @@ def _lifespan(runtime: Runtime):  # type: ignore[no-untyped-def]
         try:
             yield
         finally:
+            # Drain the group commit first (every queued append is written and its caller
+            # answered), then the sequencer's final pass integrates it.
+            stop_appender(runtime.engine)
             stop_sequencer(runtime.engine)
 
     return lifespan

@@ -6,6 +6,7 @@ calls its guard fails loudly, so no route can exist without a decision.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
+from sqlalchemy import Engine, text
+from sqlalchemy import event as sa_event
 from sqlmodel import Session
 
 from privet import ledger
@@ -22,6 +25,8 @@ from privet.config import Settings
 from privet.db import session_scope
 from privet.kit.errors import ForbiddenError, UnauthenticatedError
 from privet.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -39,23 +44,145 @@ def get_settings(runtime: RuntimeDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+#: Requests that change no state by definition of HTTP; their decisions are deferred (below).
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class DecisionLog:
+    """Where each of a request's authorization decisions is on its way to the ledger.
+
+    A decision is an event exactly once, and durable before the response is sent:
+
+    * **In the request's transaction** (``defer=False``, methods that change state): the
+      guard emits it into the session at once, so it commits with the change. If that
+      transaction rolls back (a denial, a conflict, a crash in the service), the decision
+      is written again after the rollback through the group commit.
+    * **Deferred** (``defer=True``, GET/HEAD/OPTIONS): the decision waits. When the session
+      commits, a transaction that wrote anything takes the decisions with it (emitted just
+      before its commit, so they commit with whatever the request changed); a transaction
+      that wrote nothing commits nothing, and the decisions are appended durably through
+      the group commit right after it (many requests' decisions per durable commit). So
+      ``session.commit()`` returning still means "the decisions so far are durable", which
+      the routes that commit early (exports) rely on. Whether a transaction wrote is asked
+      of the database, not guessed from the method: SQLite's ``total_changes`` against its
+      value when the transaction began, PostgreSQL's ``pg_current_xact_id_if_assigned()``
+      (a transaction gets an xid with its first write).
+
+    Group-commit appends happen only once the session's transaction has ended, never while
+    it holds SQLite's write lock (the appender needs it).
+    """
+
+    def __init__(self, engine: Engine, *, defer: bool) -> None:
+        self.engine = engine
+        self.defer = defer
+        #: decided, in no transaction yet (deferred, or rolled back)
+        self.pending: list[ledger.EventSpec] = []
+        #: emitted into the session's open (root) transaction, not committed yet
+        self.in_transaction: list[ledger.EventSpec] = []
+        self._root_began = False
+        self._changes_at_begin: int | None = None
+        self._committed_root: Any = None
+
+    def attach(self, session: Session) -> None:
+        sa_event.listen(session, "after_begin", self._after_begin)
+        sa_event.listen(session, "before_commit", self._before_commit)
+        sa_event.listen(session, "after_commit", self._after_commit)
+        sa_event.listen(session, "after_transaction_end", self._after_transaction_end)
+
+    def record(self, session: Session, event: ledger.EventSpec) -> None:
+        if self.defer:
+            self.pending.append(event)
+        else:
+            ledger.emit_many(session, [event])
+            self.in_transaction.append(event)
+
+    def write_outstanding(self) -> None:
+        """Append every decision not committed yet, durably (group commit); the request's
+        transaction must have ended. Raises if the ledger cannot take them."""
+        events = self.in_transaction + self.pending  # in_transaction: only after a failure
+        self.in_transaction, self.pending = [], []
+        if events:
+            try:
+                ledger.append_durable_many(self.engine, events)
+            except BaseException:
+                self.pending = events + self.pending
+                raise
+
+    # -- session events ------------------------------------------------------------------
+
+    def _after_begin(self, session: Session, transaction: Any, connection: Any) -> None:
+        if transaction.parent is not None:
+            return
+        self._root_began = True
+        if connection.dialect.name == "sqlite":
+            self._changes_at_begin = connection.connection.driver_connection.total_changes
+
+    def _wrote(self, session: Session) -> bool:
+        """Has the open root transaction changed anything in the database?"""
+        if not self._root_began:  # the transaction ran no SQL at all
+            return False
+        conn = session.connection()
+        if conn.dialect.name == "sqlite":
+            total = conn.connection.driver_connection.total_changes  # type: ignore[union-attr]
+            return self._changes_at_begin is None or total != self._changes_at_begin
+        return bool(conn.execute(_XID_ASSIGNED).scalar_one())
+
+    def _before_commit(self, session: Session) -> None:
+        if session.in_nested_transaction():  # a savepoint: nothing is durable yet
+            return
+        if not self.pending:
+            return
+        session.flush()
+        if self._wrote(session):
+            ledger.emit_many(session, self.pending)
+            self.in_transaction, self.pending = self.pending, []
+
+    def _after_commit(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            return
+        self._committed_root = session.get_transaction()
+        self.in_transaction = []  # committed with the transaction
+        if self.pending:
+            try:  # the transaction wrote nothing: the decisions go through the group commit
+                self.write_outstanding()
+            except Exception:  # kept pending; get_session tries again and fails the request
+                log.exception("could not append authorization decisions after commit")
+
+    def _after_transaction_end(self, session: Session, transaction: Any) -> None:
+        if transaction.parent is not None:
+            return
+        if transaction is not self._committed_root and self.in_transaction:
+            # the root transaction ended without committing: its decisions were not written
+            self.pending[:0] = self.in_transaction
+            self.in_transaction = []
+        self._committed_root = None
+        self._root_began = False
+        self._changes_at_begin = None
+
+
+_XID_ASSIGNED = text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+
+
 def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent.
 
-    Authorization decisions ride in this transaction; if it fails (a denial, a conflict,
-    a crash in the service), they are written again in a fresh transaction after the
-    rollback, so every decision is in the ledger exactly once and nothing else is.
+    Every authorization decision of the request is in the ledger exactly once, durably,
+    before the response is sent (``DecisionLog``): with the request's changes when it made
+    any, otherwise (read-only requests, and after a rollback: a denial, a conflict, a
+    crash in the service) through the ledger's group commit once the transaction ended.
     """
     decisions: list[ledger.EventSpec] = []
     request.state.decision_events = decisions
+    decision_log = DecisionLog(runtime.engine, defer=request.method in READ_ONLY_METHODS)
+    request.state.decision_log = decision_log
     try:
         with session_scope(runtime.engine) as session:
+            decision_log.attach(session)
             yield session
     except BaseException:
-        if decisions:
-            with session_scope(runtime.engine) as retry:
-                ledger.emit_many(retry, decisions)
+        decision_log.write_outstanding()
         raise
+    decision_log.write_outstanding()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -132,6 +259,9 @@ class Guard:
     session: Session
     recorded: list[ledger.EventSpec]
     checked: bool = False
+    #: the request's DecisionLog; None (a guard of its own short transaction): the
+    #: decision is emitted into ``session`` and commits or rolls back with it
+    decisions: DecisionLog | None = None
 
     def check(self, resource: Resource, context: dict[str, Any] | None = None) -> None:
         """Decide, record the decision in the ledger, and raise ForbiddenError on deny."""
@@ -156,7 +286,10 @@ class Guard:
                 **({"errors": list(decision.errors)[:3]} if decision.errors else {}),
             },
         )
-        ledger.emit_many(self.session, [event])
+        if self.decisions is not None:
+            self.decisions.record(self.session, event)
+        else:
+            ledger.emit_many(self.session, [event])
         self.recorded.append(event)
         if not decision.allowed:
             raise ForbiddenError(
@@ -180,6 +313,7 @@ def action(name: str) -> Any:
             runtime=runtime,
             session=session,
             recorded=request.state.decision_events,
+            decisions=request.state.decision_log,
         )
         yield guard
         if not guard.checked:

@@ -126,7 +126,7 @@ class GroupCommitAppender:
         self.engine = engine
         self.settings = settings or get_ledger_settings()
         self.idle_exit_s = idle_exit_s
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())  # not re-entrant: cheaper
         self._queue: deque[PendingAppend] = deque()
         self._queued_events = 0
         self._thread: threading.Thread | None = None
@@ -288,6 +288,9 @@ _registry_lock = threading.Lock()
 def get_appender(engine: Engine) -> GroupCommitAppender:
     """This process's appender for ``engine`` (created on first use; its writer thread
     starts on the first append)."""
+    hit = _appenders.get(id(engine))  # the common case needs no lock (a dict read)
+    if hit is not None and hit[0] is engine and not hit[1].closed:
+        return hit[1]
     with _registry_lock:
         hit = _appenders.get(id(engine))
         if hit is not None and hit[0] is engine and not hit[1].closed:
