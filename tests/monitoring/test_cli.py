@@ -51,3 +51,36 @@ def test_monitor_show(
     res = runner.invoke(cli_app, ["monitor", "show", "nope@1", "--project", project])
     assert res.exit_code == 1 and "404" in res.output
     assert sparkline([0.0, 0.5, 1.0, None]) == "▁▄█ "
+
+
+def test_monitor_reference(
+    app: Any,
+    make_caller: Any,
+    project: str,
+    make_version: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`privet monitor reference` rebuilds through the API; a version whose lineage names
+    no dataset version cannot have one: a readable error, and `show` says so."""
+    from fastapi.testclient import TestClient
+
+    import privet.cli.client as client_module
+    from privet.cli.main import app as cli_app
+
+    make_version(project)
+    approver = make_caller("approver", project)
+    monkeypatch.setattr(
+        client_module,
+        "client",
+        lambda: TestClient(app, headers=approver.headers, raise_server_exceptions=False),
+    )
+    runner = CliRunner()
+    res = runner.invoke(cli_app, ["monitor", "reference", "risk@1", "--project", project])
+    assert res.exit_code == 1, res.output
+    text = " ".join(res.output.split())
+    assert "409" in text and "no dataset version" in text
+    res = runner.invoke(cli_app, ["monitor", "show", "risk@1", "--project", project])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())  # rich wraps long lines
+    assert "reference failed: model version" in text and "no dataset version" in text
+    assert f"privet monitor reference --project {project} risk@1" in text

@@ -318,6 +318,7 @@ def record_failure(
             data={},
             quality={},
             source="none",
+            status=REFERENCE_FAILED,
             created_at=utcnow(),
         )
     if row.status != REFERENCE_READY:
