@@ -53,7 +53,7 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from privet.config import Settings, get_settings
 from privet.db import is_sqlite
 from privet.kit.ids import utcnow
-from privet.ledger.emit import ledger_write_lock, on_commit_with_events, sqlite_insert_many
+from privet.ledger.emit import driver_insert_many, ledger_write_lock, on_commit_with_events
 from privet.ledger.settings import LedgerSettings, get_ledger_settings
 from privet.ledger.signer import load_signer
 from privet.ledger.sinks import CheckpointSink, FileCheckpointSink
@@ -374,12 +374,8 @@ class Ledger:
                     (_leaf_objects, obj_rows),
                     (_nodes, node_rows),
                 ):
-                    if not values:
-                        continue
-                    if self.is_sqlite:  # the same rows, without SQLAlchemy's per-row cost
-                        sqlite_insert_many(conn, table, values)
-                    else:
-                        conn.execute(insert(table), values)
+                    # the same rows as insert(table), without SQLAlchemy's per-row cost
+                    driver_insert_many(conn, table, values)
                 overlay = {(n.level, n.index): n.hash for n in new_nodes}
                 for i, h in enumerate(hashes):
                     overlay[(0, state.size + i)] = h
