@@ -332,3 +332,24 @@ def test_an_append_is_committed_when_append_durable_returns(
         check=True,
     ).stdout
     assert sorted(int(i) for i in out.split()) == sorted(reported)
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_between_batches_is_replaced(engine: Engine) -> None:
+    """The writer keeps its connection between batches; a server that cut it (a restart,
+    an idle timeout) costs a reconnect, not a failed batch, and nothing is written twice."""
+    app = GroupCommitAppender(engine, LedgerSettings())
+    try:
+        first = app.append([_spec(1)], timeout=30)
+        conn = app._conn
+        assert conn is not None
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        conn.commit()
+        with engine.connect() as admin:
+            assert admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+            admin.commit()
+        second = app.append([_spec(2)], timeout=30)
+    finally:
+        app.stop()
+    assert sorted(_entries(engine)) == first + second
+    assert app.failed_batches == 0 and app.batches == 2
