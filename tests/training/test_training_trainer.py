@@ -67,6 +67,61 @@ def test_invalid_privacy_parameters_are_refused(
         train(replace(CONFIG, target_epsilon=None), train_texts, eval_texts, catalog=tiny_catalog)
 
 
+def test_unknown_optimizer_is_refused(
+    tiny_catalog: Catalog, train_texts: LabelledTexts, eval_texts: LabelledTexts
+) -> None:
+    with pytest.raises(ConfigError, match="optimizer"):
+        train(replace(CONFIG, optimizer="lion"), train_texts, eval_texts, catalog=tiny_catalog)
+
+
+def test_sgd_and_bitfit_under_dp_train_only_what_they_should(
+    tiny_catalog: Catalog, train_texts: LabelledTexts, eval_texts: LabelledTexts
+) -> None:
+    """DP-BiTFiT with momentum SGD: biases and LayerNorms move, encoder matrices do not."""
+    from privet.training.catalog import load_base_model
+
+    cfg = replace(CONFIG, epochs=1, strategy="bitfit", optimizer="sgd", learning_rate=0.5)
+    result = train(cfg, train_texts, eval_texts, catalog=tiny_catalog)
+    assert result.config.optimizer == "sgd" and result.strategy.strategy == "bitfit"
+    assert result.to_dict()["config"]["optimizer"] == "sgd"
+    state = load_safetensors(result.weights)
+    base = load_base_model("tiny", num_labels=2, seed=7, catalog=tiny_catalog).model.state_dict()
+    assert not torch.equal(
+        state["bert.encoder.layer.0.attention.self.query.bias"],
+        base["bert.encoder.layer.0.attention.self.query.bias"],
+    )
+    assert not torch.equal(
+        state["bert.encoder.layer.0.output.LayerNorm.weight"],
+        base["bert.encoder.layer.0.output.LayerNorm.weight"],
+    )
+    assert torch.equal(
+        state["bert.encoder.layer.0.attention.self.query.weight"],
+        base["bert.encoder.layer.0.attention.self.query.weight"],
+    )
+
+
+def test_head_learning_rate_gets_its_own_parameter_group(tiny_catalog: Catalog) -> None:
+    from privet.training.catalog import load_base_model
+    from privet.training.strategies import Strategy, apply_strategy
+    from privet.training.trainer import make_optimizer
+
+    model = load_base_model("tiny", num_labels=2, catalog=tiny_catalog).model
+    apply_strategy(model, Strategy.parse("top-1"))
+    cfg = replace(CONFIG, learning_rate=1e-4, head_learning_rate=3e-2)
+    groups = make_optimizer(cfg, model).param_groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    by_lr = {g["lr"]: {names[id(p)] for p in g["params"]} for g in groups}
+    assert set(by_lr) == {1e-4, 3e-2}
+    assert by_lr[3e-2] and all(n.startswith(("classifier.", "bert.pooler.")) for n in by_lr[3e-2])
+    assert by_lr[1e-4] and all(n.startswith("bert.encoder.layer.1.") for n in by_lr[1e-4])
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert by_lr[1e-4] | by_lr[3e-2] == trainable
+    single = make_optimizer(replace(cfg, head_learning_rate=None), model).param_groups
+    assert {g["lr"] for g in single} == {1e-4}
+    with pytest.raises(ConfigError, match="head_learning_rate"):
+        replace(cfg, head_learning_rate=0.0).validate(200)
+
+
 def test_private_run_records_everything_and_epsilon_recomputes(
     tiny_catalog: Catalog, train_texts: LabelledTexts, eval_texts: LabelledTexts
 ) -> None:

@@ -84,14 +84,22 @@ def submit(
     ] = None,
     delta: Annotated[float | None, typer.Option(help="δ (default: the dataset's).")] = None,
     base_model: Annotated[str, typer.Option(help="Allow-listed base model.")] = "minilm-l6",
-    strategy: Annotated[str, typer.Option(help="full, head or top-<k>.")] = "top-2",
-    epochs: Annotated[int, typer.Option(help="Passes over the training split.")] = 3,
-    batch_size: Annotated[int, typer.Option(help="Logical (expected) batch size.")] = 256,
+    strategy: Annotated[
+        str | None, typer.Option(help="full, bitfit, head or top-<k> (default: the API's).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Passes over the training split.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Logical (expected) batch size.")] = None,
     physical_batch_size: Annotated[
-        int, typer.Option(help="Examples per forward pass (bounds memory; not the DP batch).")
-    ] = 64,
-    learning_rate: Annotated[float, typer.Option(help="Optimizer learning rate.")] = 2e-3,
-    max_length: Annotated[int, typer.Option(help="Tokens kept per text.")] = 64,
+        int | None,
+        typer.Option(help="Examples per forward pass (bounds memory; not the DP batch)."),
+    ] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
+    head_learning_rate: Annotated[
+        float | None, typer.Option(help="Learning rate of the classification head.")
+    ] = None,
+    optimizer: Annotated[str | None, typer.Option(help="adamw or sgd (momentum 0.9).")] = None,
+    lr_schedule: Annotated[str | None, typer.Option(help="constant or linear.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Tokens kept per text.")] = None,
     purpose: Annotated[
         str | None, typer.Option(help="Default: the dataset's only purpose.")
     ] = None,
@@ -102,20 +110,25 @@ def submit(
     ] = False,
     watch: Annotated[bool, typer.Option("--watch", help="Follow progress until it ends.")] = False,
 ) -> None:
-    """Submit a training job (policy admission and ε reservation happen now)."""
+    """Submit a training job (policy admission and ε reservation happen now).
+
+    Recipe options left out take the API's defaults (GET /openapi.json lists them)."""
     body: dict[str, Any] = {
         "dataset_version_id": dataset_version,
         "base_model": base_model,
-        "strategy": strategy,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "physical_batch_size": physical_batch_size,
-        "learning_rate": learning_rate,
-        "max_length": max_length,
         "seed": seed,
         "private": not non_private,
     }
     for key, value in (
+        ("strategy", strategy),
+        ("epochs", epochs),
+        ("batch_size", batch_size),
+        ("physical_batch_size", physical_batch_size),
+        ("learning_rate", learning_rate),
+        ("head_learning_rate", head_learning_rate),
+        ("optimizer", optimizer),
+        ("lr_schedule", lr_schedule),
+        ("max_length", max_length),
         ("target_epsilon", epsilon),
         ("delta", delta),
         ("purpose", purpose),

@@ -63,6 +63,7 @@ from privet.training.trainer import (
     PrivacyRecord,
     TrainingConfig,
     TrainingResult,
+    make_optimizer,
     privacy_plan,
     weights_to_bytes,
 )
@@ -231,8 +232,7 @@ def train_rank(
         )
     )
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(config, model)
     sampling_gen = torch.Generator().manual_seed(config.seed * 2 + 1)
     noise_gen = torch.Generator(device=info.device).manual_seed(config.seed * 2 + 2)
     secure_rng = SecureRandom() if config.secure_mode else None

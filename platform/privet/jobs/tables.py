@@ -38,7 +38,7 @@ Token = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"
 ModelName = Annotated[
     str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$")
 ]
-StrategyText = Annotated[str, StringConstraints(pattern=r"^(full|head|top-[1-9][0-9]?)$")]
+StrategyText = Annotated[str, StringConstraints(pattern=r"^(full|bitfit|head|top-[1-9][0-9]?)$")]
 
 
 class TrainingJobCreate(SQLModel):
@@ -64,7 +64,16 @@ class TrainingJobCreate(SQLModel):
     physical_batch_size: int = Field(default=64, ge=1, le=4096)
     learning_rate: float = Field(default=2e-3, gt=0, le=1)
     max_length: int = Field(default=64, ge=8, le=512)
-    strategy: StrategyText = Field(default="top-2", description="full, head or top-<k>.")
+    strategy: StrategyText = Field(default="top-2", description="full, bitfit, head or top-<k>.")
+    head_learning_rate: float | None = Field(
+        default=None, gt=0, le=1, description="Learning rate of the classification head."
+    )
+    optimizer: Literal["adamw", "sgd"] = Field(
+        default="adamw", description="adamw, or sgd (momentum 0.9; usually best under DP)."
+    )
+    lr_schedule: Literal["constant", "linear"] = Field(
+        default="constant", description="Learning rate kept constant or decayed linearly to 0."
+    )
     accountant: Literal["prv", "rdp"] = "prv"
     max_grad_norm: float = Field(default=1.0, gt=0, le=100)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)

@@ -40,10 +40,18 @@ from privet.training.progress import (
     ignore_progress,
     never_cancel,
 )
-from privet.training.strategies import AppliedStrategy, Strategy, apply_strategy
+from privet.training.strategies import (
+    AppliedStrategy,
+    Strategy,
+    apply_strategy,
+    is_head_parameter,
+)
 
 NON_PRIVATE_LABEL = "non-private (no differential privacy)"
 PRIVATE_LABEL = "differentially private (DP-SGD)"
+
+
+OPTIMIZERS = ("adamw", "sgd")
 
 
 class ConfigError(ValueError):
@@ -71,6 +79,15 @@ class TrainingConfig:
     weight_decay: float = 0.0
     lr_schedule: str = "constant"
     """`constant` or `linear` (linear decay to zero over the run)."""
+    head_learning_rate: float | None = None
+    """Learning rate of the head (pooler + classifier); default: `learning_rate`. The head
+    starts random and must move far in few steps, while under DP every encoder coordinate
+    takes a noise step of about ±lr with Adam: a high head rate with a low encoder rate lets
+    the head learn without the noise wrecking the pretrained encoder."""
+    optimizer: str = "adamw"
+    """`adamw`, or `sgd` (momentum 0.9). Under DP noise, Adam's per-coordinate scaling turns
+    noise-dominated coordinates into ±lr random steps; SGD scales noise and signal alike,
+    which is usually better on small datasets with few trainable parameters."""
     seed: int = 0
     private: bool = True
     target_epsilon: float | None = 8.0
@@ -108,6 +125,10 @@ class TrainingConfig:
             raise ConfigError("max_length must be at least 2")
         if self.lr_schedule not in ("constant", "linear"):
             raise ConfigError("lr_schedule must be constant or linear")
+        if self.head_learning_rate is not None and not self.head_learning_rate > 0:
+            raise ConfigError("head_learning_rate must be positive")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}")
         Strategy.parse(self.strategy)
 
 
@@ -204,6 +225,24 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def make_optimizer(config: TrainingConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The configured optimizer over the model's trainable parameters (head in its own group)."""
+    head_lr = config.head_learning_rate or config.learning_rate
+    groups: dict[bool, list[torch.nn.Parameter]] = {True: [], False: []}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            groups[is_head_parameter(model, name)].append(param)
+    param_groups = [
+        {"params": params, "lr": head_lr if head else config.learning_rate}
+        for head, params in groups.items()
+        if params
+    ]
+    lr, decay = config.learning_rate, config.weight_decay
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(param_groups, lr=lr, momentum=0.9, weight_decay=decay)
+    return torch.optim.AdamW(param_groups, lr=lr, weight_decay=decay)
+
+
 def train(
     config: TrainingConfig,
     train_data: LabelledTexts,
@@ -240,8 +279,7 @@ def train(
         eval_data, loaded.tokenizer, label_names=label_names, max_length=config.max_length
     )
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(config, model)
     sampling_gen = torch.Generator().manual_seed(config.seed * 2 + 1)
     noise_gen = torch.Generator().manual_seed(config.seed * 2 + 2)
     secure_rng = SecureRandom() if config.secure_mode else None
