@@ -14,11 +14,23 @@ subset of RFC 8785 (JCS) that needs no floating point:
 
 Because every control character is escaped, canonical bytes never contain a newline,
 which is what lets a bundle store one entry per line verbatim.
+
+Two encoders give these bytes. The reference (``_normalize`` then ``json``'s encoder)
+copies the value with its objects' keys in UTF-16 order, checking every rule on the way.
+The fast path, taken for values made only of the exact types ``dict`` (``str`` keys),
+``list``, ``str``, ``int`` (in range), ``bool`` and ``None`` whose keys sort the same by
+code point as by UTF-16 code units (no key character at or above U+D800), checks that in
+one walk and lets the C encoder sort the keys (``sort_keys``). Both call the same C string
+encoder, so they differ only in who sorts the keys, which for such keys is the same order;
+anything else (floats, big integers, tuples, subclasses, other keys) takes the reference.
+A test compares the two over many generated values.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 __all__ = ["MAX_SAFE_INTEGER", "CanonicalError", "canonical_bytes", "parse_canonical"]
@@ -27,6 +39,28 @@ __all__ = ["MAX_SAFE_INTEGER", "CanonicalError", "canonical_bytes", "parse_canon
 MAX_SAFE_INTEGER = 2**53 - 1
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _sorted_encoder() -> Callable[[Any], str]:
+    """The same encoder sorting keys by code point (the fast path, see the module
+    docstring): json's C encoder made once (``JSONEncoder.encode`` makes one per call),
+    with no circular-reference markers (``_plain`` bounds the depth)."""
+    if c_make_encoder is None:  # no C accelerator: the same encoder in Python
+        return json.JSONEncoder(
+            ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=True
+        ).encode
+
+    def _refuse(obj: Any) -> Any:
+        raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+    make: Any = c_make_encoder
+    chunks = make(None, _refuse, encode_basestring, None, ":", ",", True, False, False)
+    return lambda obj: "".join(chunks(obj, 0))
+
+
+_SORTED_ENCODE = _sorted_encoder()
+#: Deeper values take the reference path (which also bounds a self-referencing value).
+_FAST_DEPTH = 64
 
 
 class CanonicalError(ValueError):
@@ -63,8 +97,61 @@ def _normalize(obj: Any, path: str) -> Any:
     raise CanonicalError(f"{path}: type {type(obj).__name__} is not allowed in canonical JSON")
 
 
+def _plain(obj: Any, depth: int) -> bool:
+    """True if ``obj`` can take the fast path: exact dict/list/str/int/bool/None, integers
+    in range, and keys whose code-point order is their UTF-16 order (no character at or
+    above U+D800, which also keeps lone surrogates on the reference path)."""
+    t = type(obj)
+    if t is dict:
+        if depth > _FAST_DEPTH:
+            return False
+        for key, value in obj.items():
+            if type(key) is not str or (not key.isascii() and max(key) >= "\ud800"):
+                return False
+            tv = type(value)
+            if tv is str or value is None or tv is bool:
+                continue
+            if tv is int:
+                if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                    continue
+                return False
+            if not _plain(value, depth + 1):
+                return False
+        return True
+    if t is list:
+        if depth > _FAST_DEPTH:
+            return False
+        for value in obj:
+            tv = type(value)
+            if tv is str or value is None or tv is bool:
+                continue
+            if tv is int:
+                if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                    continue
+                return False
+            if not _plain(value, depth + 1):
+                return False
+        return True
+    if t is str or obj is None or t is bool:
+        return True
+    if t is int:
+        return bool(-MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER)
+    return False
+
+
 def canonical_bytes(obj: Any) -> bytes:
     """Encode ``obj`` as canonical JSON (UTF-8 bytes, no trailing newline)."""
+    if _plain(obj, 0):
+        text = _SORTED_ENCODE(obj)
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate in a string: the reference path says where
+    return _canonical_bytes_reference(obj)
+
+
+def _canonical_bytes_reference(obj: Any) -> bytes:
+    """The reference encoder: every rule checked on a normalized copy (module docstring)."""
     text = _ENCODER.encode(_normalize(obj, "$"))
     try:
         return text.encode("utf-8")

@@ -56,7 +56,11 @@ def format_time(when: datetime | None = None) -> str:
     when = datetime.now(UTC) if when is None else when
     if when.tzinfo is None:
         raise EventError("event times must be timezone-aware")
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    when = when.astimezone(UTC)
+    if when.year < 1000:  # strftime's %Y does not pad these; keep its exact output
+        return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # the same string as strftime("%Y-%m-%dT%H:%M:%S.%fZ"), without strftime's cost
+    return when.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _check_value(value: Any, path: str, depth: int, errors: list[str]) -> None:
@@ -70,7 +74,14 @@ def _check_value(value: Any, path: str, depth: int, errors: list[str]) -> None:
             errors.append(f"{path}: integer out of the safe range")
         return
     if isinstance(value, list):
+        inline = depth < _MAX_DEPTH  # deeper items are errors whatever they are
         for i, item in enumerate(value):
+            if inline:  # the common scalars inline: no path string, no call
+                t = type(item)
+                if t is str or item is None or t is bool:
+                    continue
+                if t is int and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                    continue
             _check_value(item, f"{path}[{i}]", depth + 1, errors)
         return
     if isinstance(value, dict):
@@ -83,17 +94,70 @@ def _check_value(value: Any, path: str, depth: int, errors: list[str]) -> None:
 
 
 def _check_details(value: Mapping[Any, Any], path: str, depth: int, errors: list[str]) -> None:
+    inline = depth <= _MAX_DEPTH  # deeper items are errors whatever they are
     for key, item in value.items():
-        if not isinstance(key, str) or not _NAME_RE.fullmatch(key):
+        if not _is_name(key):
             errors.append(f"{path}: key {key!r} is not a lower_snake name")
             continue
+        if inline:  # the common scalars inline: no path string, no call
+            t = type(item)
+            if t is str or item is None or t is bool:
+                continue
+            if t is int and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                continue
         _check_value(item, f"{path}.{key}", depth, errors)
+
+
+_name_match = _NAME_RE.fullmatch
+_id_match = _ID_RE.fullmatch
+#: Names and ids already seen to match (events repeat the same few keys, types and
+#: actors); bounded, cleared when full. Only exact ``str`` values are remembered.
+_KNOWN_MAX = 4096
+_known_names: set[str] = set()
+_known_ids: set[str] = set()
+_known_types: set[str] = set()
+
+
+def _is_name(key: Any) -> bool:
+    if type(key) is str and key in _known_names:
+        return True
+    if not isinstance(key, str) or not _name_match(key):
+        return False
+    if type(key) is str:
+        if len(_known_names) >= _KNOWN_MAX:
+            _known_names.clear()
+        _known_names.add(key)
+    return True
+
+
+def _is_id(value: Any) -> bool:
+    if type(value) is str and value in _known_ids:
+        return True
+    if not isinstance(value, str) or not _id_match(value):
+        return False
+    if type(value) is str:
+        if len(_known_ids) >= _KNOWN_MAX:
+            _known_ids.clear()
+        _known_ids.add(value)
+    return True
+
+
+def _is_type(value: Any) -> bool:
+    if type(value) is str and value in _known_types:
+        return True
+    if not isinstance(value, str) or len(value) > 64 or not _TYPE_RE.fullmatch(value):
+        return False
+    if type(value) is str:
+        if len(_known_types) >= _KNOWN_MAX:
+            _known_types.clear()
+        _known_types.add(value)
+    return True
 
 
 def _check_id(value: Any, path: str, errors: list[str], *, nullable: bool) -> None:
     if value is None and nullable:
         return
-    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
+    if not _is_id(value):
         errors.append(f"{path}: {value!r} is not an id (1-128 of A-Za-z0-9._:@/-)")
 
 
@@ -113,7 +177,7 @@ def event_errors(event: Any) -> list[str]:
         errors.append(f"$.v: format version must be {EVENT_VERSION}, got {event['v']!r}")
     if "type" in event:
         t = event["type"]
-        if not isinstance(t, str) or len(t) > 64 or not _TYPE_RE.fullmatch(t):
+        if not _is_type(t):
             errors.append(f"$.type: {t!r} is not a dotted lower-case type like 'auth.decision'")
     if "time" in event:
         t = event["time"]
@@ -129,7 +193,7 @@ def event_errors(event: Any) -> list[str]:
             errors.append("$.objects: must be an object of kind -> id")
         else:
             for kind, oid in objs.items():
-                if not isinstance(kind, str) or not _NAME_RE.fullmatch(kind):
+                if not _is_name(kind):
                     errors.append(f"$.objects: kind {kind!r} is not a lower_snake name")
                 else:
                     _check_id(oid, f"$.objects.{kind}", errors, nullable=False)
@@ -139,7 +203,7 @@ def event_errors(event: Any) -> list[str]:
             errors.append("$.digests: must be an object of name -> digest")
         else:
             for name, dig in digs.items():
-                if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+                if not _is_name(name):
                     errors.append(f"$.digests: name {name!r} is not a lower_snake name")
                 elif not isinstance(dig, str) or not _DIGEST_RE.fullmatch(dig):
                     errors.append(
