@@ -31,6 +31,7 @@ from privet_audit.events import EventError, format_time, make_event
 __all__ = [
     "EventSpec",
     "LedgerEventError",
+    "driver_insert_columns",
     "driver_insert_many",
     "emit",
     "emit_many",
@@ -135,18 +136,26 @@ def driver_insert_many(conn: Connection, table: Any, rows: Sequence[dict[str, An
     (``IntegrityError``, ``OperationalError``, ...)."""
     if not rows:
         return
-    columns = list(rows[0])
+    driver_insert_columns(conn, table, {name: [row[name] for row in rows] for name in rows[0]})
+
+
+def driver_insert_columns(conn: Connection, table: Any, columns: dict[str, list[Any]]) -> None:
+    """``driver_insert_many`` for rows given column by column (``{name: values}``, all of
+    one length): the same statement and bound values without a dict per row."""
+    names_list = list(columns)
+    if not names_list or not columns[names_list[0]]:
+        return
     # table.c[name]: a KeyError for anything but the table's own columns, so the names
     # in the statement come from its metadata, never from input.
-    binders = [_binder(table.c[name].type, conn.dialect) for name in columns]
-    names = ", ".join(f'"{name}"' for name in columns)
+    binders = [_binder(table.c[name].type, conn.dialect) for name in names_list]
+    names = ", ".join(f'"{name}"' for name in names_list)
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    marks = ", ".join([mark] * len(columns))
+    marks = ", ".join([mark] * len(names_list))
     statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
-    values = [[row[name] for row in rows] for name in columns]
-    for col, bind in enumerate(binders):
-        if bind is not None:
-            values[col] = _bind_column(values[col], bind)
+    values = [
+        columns[name] if bind is None else _bind_column(columns[name], bind)
+        for name, bind in zip(names_list, binders, strict=True)
+    ]
     params = list(zip(*values, strict=True))
     _driver_call(conn, statement, lambda cur: cur.executemany(statement, params))
 
@@ -216,13 +225,14 @@ def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int
         )
     )
     ids = list(range(top + 1, top + 1 + len(rows)))
-    driver_insert_many(
+    driver_insert_columns(
         conn,
         _entries,
-        [
-            {"id": i, "event": r["event"], "created_at": r["created_at"]}
-            for i, r in zip(ids, rows, strict=True)
-        ],
+        {
+            "id": ids,
+            "event": [r["event"] for r in rows],
+            "created_at": [r["created_at"] for r in rows],
+        },
     )
     return ids
 
