@@ -259,6 +259,19 @@ def store_reference(
     return row
 
 
+def _empty_row(version_id: str, status: str) -> MonitoringReference:
+    """A reference row with no aggregates yet."""
+    return MonitoringReference(
+        model_version_id=version_id,
+        count=0,
+        data={},
+        quality={},
+        source="none",
+        status=status,
+        created_at=utcnow(),
+    )
+
+
 def request_reference(session: Session, *, version: ModelVersion, actor: str | None) -> None:
     """In the approval's transaction: the version's reference is due (a ``pending`` row
     and a ``monitoring.reference_requested`` event); ``build_after_approval`` builds it."""
@@ -266,14 +279,7 @@ def request_reference(session: Session, *, version: ModelVersion, actor: str | N
     if row is not None and row.status == REFERENCE_READY:
         return
     if row is None:
-        row = MonitoringReference(
-            model_version_id=version.id,
-            count=0,
-            data={},
-            quality={},
-            source="none",
-            created_at=utcnow(),
-        )
+        row = _empty_row(version.id, REFERENCE_PENDING)
     row.status, row.detail, row.created_at = REFERENCE_PENDING, None, utcnow()
     session.add(row)
     ledger.emit(
@@ -312,15 +318,7 @@ def record_failure(
     reason, detail = failure_reason(exc)
     row = _row_for_update(session, version.id)
     if row is None:
-        row = MonitoringReference(
-            model_version_id=version.id,
-            count=0,
-            data={},
-            quality={},
-            source="none",
-            status=REFERENCE_FAILED,
-            created_at=utcnow(),
-        )
+        row = _empty_row(version.id, REFERENCE_FAILED)
     if row.status != REFERENCE_READY:
         row.status, row.detail = REFERENCE_FAILED, detail
         row.meta = {"reason": reason}
