@@ -221,7 +221,9 @@ def test_dp_training_flow_end_to_end(team: Team) -> None:
         ok = http.post(f"/v1/projects/{team.project}/model-versions/{version_id}:approve")
     assert ok.status_code == 200 and ok.json()["state"] == "approved"
 
-    events = _events(team, "model_version.approved")
+    # Approval also builds the version's drift reference (in the background, from the
+    # dataset's evaluation split, decrypted in memory only: the canary check below covers it).
+    events = _events(team, "monitoring.reference_set")
     assert _of_job(events, job_id, version_id) == [
         "training_job.submitted",
         "training_job.admitted",
@@ -231,6 +233,8 @@ def test_dp_training_flow_end_to_end(team: Team) -> None:
         "training_job.succeeded",
         "model_version.registered",
         "model_version.approved",
+        "monitoring.reference_requested",
+        "monitoring.reference_set",
     ]
     assert _of_job(events, refused_id) == ["training_job.submitted", "training_job.refused"]
 
