@@ -1,8 +1,9 @@
 """Benchmark (c): SST-2 dev accuracy at ε = 8 vs non-private, same rows, same passes.
 
     pytest tests/benchmarks/test_training_sst2.py -s
-    (PRIVET_BENCH_SST2_ROWS=8000  PRIVET_BENCH_SST2_EVAL_ROWS=all  PRIVET_BENCH_EPOCHS=3
-     PRIVET_BENCH_STRATEGY=top-2 (DP)  PRIVET_BENCH_NP_STRATEGY=full (non-private) ...)
+    (PRIVET_BENCH_SST2_ROWS=8000  PRIVET_BENCH_SST2_EVAL_ROWS=all  PRIVET_BENCH_EPOCHS=6
+     PRIVET_BENCH_STRATEGY=top-2  PRIVET_BENCH_DP_LR=3e-4  PRIVET_BENCH_DP_HEAD_LR=1e-2
+     PRIVET_BENCH_OPTIMIZER=adamw (DP)  PRIVET_BENCH_NP_STRATEGY=full (non-private) ...)
 
 Both runs see the same fixed-seed subset of ../shared/data/sst2/train.tsv for the same
 number of epochs (example passes); the dev set is dev.tsv. Prints absolute accuracies and

@@ -285,10 +285,12 @@ def compare(
 DP_RECIPE = TrainingConfig(
     strategy=os.environ.get("PRIVET_BENCH_STRATEGY", "top-2"),
     max_length=MAX_LENGTH,
-    epochs=_env_int("PRIVET_BENCH_EPOCHS", 3),
+    epochs=_env_int("PRIVET_BENCH_EPOCHS", 6),
     logical_batch_size=_env_int("PRIVET_BENCH_LOGICAL_BATCH", 512),
     physical_batch_size=BATCH,
-    learning_rate=float(os.environ.get("PRIVET_BENCH_DP_LR", "2e-3")),
+    learning_rate=float(os.environ.get("PRIVET_BENCH_DP_LR", "3e-4")),
+    head_learning_rate=float(os.environ.get("PRIVET_BENCH_DP_HEAD_LR", "1e-2")),
+    optimizer=os.environ.get("PRIVET_BENCH_OPTIMIZER", "adamw"),
     target_epsilon=8.0,
     max_grad_norm=float(os.environ.get("PRIVET_BENCH_CLIP", "1.0")),
     lr_schedule="linear",
@@ -300,6 +302,8 @@ NON_PRIVATE_RECIPE = replace(
     strategy=os.environ.get("PRIVET_BENCH_NP_STRATEGY", "full"),
     logical_batch_size=32,
     learning_rate=float(os.environ.get("PRIVET_BENCH_NP_LR", "5e-5")),
+    head_learning_rate=None,
+    optimizer="adamw",
     target_epsilon=None,
 )
 

@@ -62,17 +62,22 @@ class TrainingJobCreate(SQLModel):
         default=256, ge=1, le=65536, description="Logical (expected Poisson) batch size."
     )
     physical_batch_size: int = Field(default=64, ge=1, le=4096)
-    learning_rate: float = Field(default=2e-3, gt=0, le=1)
+    learning_rate: float = Field(
+        default=3e-4, gt=0, le=1, description="Learning rate of the trainable encoder parameters."
+    )
     max_length: int = Field(default=64, ge=8, le=512)
     strategy: StrategyText = Field(default="top-2", description="full, bitfit, head or top-<k>.")
     head_learning_rate: float | None = Field(
-        default=None, gt=0, le=1, description="Learning rate of the classification head."
+        default=1e-2,
+        gt=0,
+        le=1,
+        description="Learning rate of the classification head (null: learning_rate).",
     )
     optimizer: Literal["adamw", "sgd"] = Field(
         default="adamw", description="adamw, or sgd (momentum 0.9; usually best under DP)."
     )
     lr_schedule: Literal["constant", "linear"] = Field(
-        default="constant", description="Learning rate kept constant or decayed linearly to 0."
+        default="linear", description="Learning rate kept constant or decayed linearly to 0."
     )
     accountant: Literal["prv", "rdp"] = "prv"
     max_grad_norm: float = Field(default=1.0, gt=0, le=100)
