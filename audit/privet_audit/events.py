@@ -9,7 +9,7 @@ library.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -108,50 +108,32 @@ def _check_details(value: Mapping[Any, Any], path: str, depth: int, errors: list
         _check_value(item, f"{path}.{key}", depth, errors)
 
 
-_name_match = _NAME_RE.fullmatch
-_id_match = _ID_RE.fullmatch
-#: Names and ids already seen to match (events repeat the same few keys, types and
+#: Names, ids and types already seen to match (events repeat the same few keys, types and
 #: actors); bounded, cleared when full. Only exact ``str`` values are remembered.
 _KNOWN_MAX = 4096
-_known_names: set[str] = set()
-_known_ids: set[str] = set()
-_known_types: set[str] = set()
 
 
-def _is_name(key: Any) -> bool:
-    if type(key) is str and key in _known_names:
+def _remembering(matches: Callable[[str], object]) -> Callable[[Any], bool]:
+    """A validity test for strings that remembers (up to ``_KNOWN_MAX``) what passed."""
+    known: set[str] = set()
+
+    def test(value: Any) -> bool:
+        if type(value) is str and value in known:
+            return True
+        if not isinstance(value, str) or not matches(value):
+            return False
+        if type(value) is str:
+            if len(known) >= _KNOWN_MAX:
+                known.clear()
+            known.add(value)
         return True
-    if not isinstance(key, str) or not _name_match(key):
-        return False
-    if type(key) is str:
-        if len(_known_names) >= _KNOWN_MAX:
-            _known_names.clear()
-        _known_names.add(key)
-    return True
+
+    return test
 
 
-def _is_id(value: Any) -> bool:
-    if type(value) is str and value in _known_ids:
-        return True
-    if not isinstance(value, str) or not _id_match(value):
-        return False
-    if type(value) is str:
-        if len(_known_ids) >= _KNOWN_MAX:
-            _known_ids.clear()
-        _known_ids.add(value)
-    return True
-
-
-def _is_type(value: Any) -> bool:
-    if type(value) is str and value in _known_types:
-        return True
-    if not isinstance(value, str) or len(value) > 64 or not _TYPE_RE.fullmatch(value):
-        return False
-    if type(value) is str:
-        if len(_known_types) >= _KNOWN_MAX:
-            _known_types.clear()
-        _known_types.add(value)
-    return True
+_is_name = _remembering(_NAME_RE.fullmatch)
+_is_id = _remembering(_ID_RE.fullmatch)
+_is_type = _remembering(lambda v: len(v) <= 64 and _TYPE_RE.fullmatch(v))
 
 
 def _check_id(value: Any, path: str, errors: list[str], *, nullable: bool) -> None:
