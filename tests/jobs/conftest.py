@@ -17,12 +17,15 @@ TINY = "tiny-test"
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A tiny BERT registered as `tiny-test`; yields the extra-catalog file naming it."""
+    """A tiny BERT registered as `tiny-test`, mean-pooled like the shipped MiniLM-L6; yields
+    the extra-catalog file naming it."""
     from privet.jobs.catalog import write_catalog_file
     from privet.training.catalog import CATALOG, build_tiny_bert
 
     root = tmp_path_factory.mktemp("tiny-bert")
-    spec = build_tiny_bert(root / "model", name=TINY, words=WORDS, max_position_embeddings=64)
+    spec = build_tiny_bert(
+        root / "model", name=TINY, words=WORDS, max_position_embeddings=64, pooling="mean"
+    )
     CATALOG.register(spec, replace=True)
     yield write_catalog_file(root / "catalog.json", [spec])
     CATALOG.unregister(TINY)

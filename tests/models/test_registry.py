@@ -4,6 +4,7 @@ audited policy-gated export in Hugging Face format, tenancy. SQLite and PostgreS
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from typing import Any
 
@@ -94,10 +95,7 @@ def test_export_is_admin_only_approved_only_and_audited(
         assert {"config.json", "model.safetensors", "README.md", "tokenizer_config.json"} <= names
         tar.extractall(tmp_path / "export", filter="data")
     folder = next((tmp_path / "export").iterdir())
-    from transformers import AutoModelForSequenceClassification
-
-    model = AutoModelForSequenceClassification.from_pretrained(str(folder))
-    assert model.config.id2label == {0: "0", 1: "1"}
+    _assert_export_reproduces_the_served_model(runtime, project, vid, folder)
     events = ledger_events(runtime, project=project)
     exports = [e for e in events if e["type"] == "model_version.exported"]
     assert len(exports) == 1 and exports[0]["actor"] == admin.principal_id
@@ -111,6 +109,37 @@ def test_export_is_admin_only_approved_only_and_audited(
     assert client.get(_v(project, vid, "/export"), headers=admin.headers).status_code == 403
     assert client.post(_v(project, vid, ":approve"), headers=approver.headers).status_code == 409
     assert client.post(_v(project, vid, ":retire"), headers=approver.headers).status_code == 409
+
+
+def _assert_export_reproduces_the_served_model(runtime, project, vid, folder) -> None:  # type: ignore[no-untyped-def]
+    """Stock transformers rebuilds the exported folder (with the shipped model code for
+    mean pooling) and gives the logits privet serves."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from privet.db import session_scope
+    from privet.models import service
+
+    config = json.loads((folder / "config.json").read_text())
+    assert config["architectures"] == ["MeanPooledBertForSequenceClassification"]
+    assert (folder / "modeling_privet.py").is_file()
+    exported = AutoModelForSequenceClassification.from_pretrained(
+        str(folder), trust_remote_code=True
+    ).eval()
+    assert exported.config.id2label == {0: "0", 1: "1"}
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    with session_scope(runtime.engine) as session:
+        served = service.load_version(
+            session, runtime=runtime, project_id=project, version_id=vid
+        ).build()
+    batch = tokenizer(
+        ["good movie", "the plot was very bad and dull"], padding=True, return_tensors="pt"
+    )
+    with torch.no_grad():
+        theirs = exported(**batch).logits
+        ours = served.model.eval()(**batch).logits
+    torch.testing.assert_close(theirs, ours)
+    assert not torch.allclose(theirs[0], theirs[1])
 
 
 def test_versions_are_invisible_outside_their_project(

@@ -36,10 +36,22 @@ def tiny_spec(tmp_path_factory: pytest.TempPathFactory) -> BaseModelSpec:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny") / "tiny", name="tiny", words=WORDS)
 
 
+@pytest.fixture(scope="session")
+def tiny_mean_spec(tmp_path_factory: pytest.TempPathFactory) -> BaseModelSpec:
+    """The same tiny BERT read through masked mean pooling (like MiniLM-L6)."""
+    return build_tiny_bert(
+        tmp_path_factory.mktemp("tiny-mean") / "tiny-mean",
+        name="tiny-mean",
+        words=WORDS,
+        pooling="mean",
+    )
+
+
 @pytest.fixture()
-def tiny_catalog(tiny_spec: BaseModelSpec) -> Catalog:
+def tiny_catalog(tiny_spec: BaseModelSpec, tiny_mean_spec: BaseModelSpec) -> Catalog:
     catalog = Catalog()
     catalog.register(tiny_spec)
+    catalog.register(tiny_mean_spec)
     return catalog
 
 

@@ -50,6 +50,7 @@ def test_tiny_model_loads_in_training_mode(tiny_catalog: Catalog) -> None:
 def test_default_is_minilm_and_its_files_match_their_pins() -> None:
     assert DEFAULT_BASE_MODEL in CATALOG.names()
     verify(CATALOG.get(DEFAULT_BASE_MODEL))  # reads ~90 MB; well under a second
+    assert CATALOG.get(DEFAULT_BASE_MODEL).pooling == "mean"  # a sentence-embedding model
 
 
 def test_registration_requires_pins(tiny_spec: BaseModelSpec) -> None:

@@ -15,9 +15,9 @@ from privet.training.strategies import Strategy, apply_strategy
 
 
 def _setup(
-    catalog: Catalog, texts: LabelledTexts, strategy: str = "full"
+    catalog: Catalog, texts: LabelledTexts, strategy: str = "full", name: str = "tiny"
 ) -> tuple[nn.Module, EncodedDataset]:
-    loaded = load_base_model("tiny", num_labels=2, seed=3, catalog=catalog)
+    loaded = load_base_model(name, num_labels=2, seed=3, catalog=catalog)
     apply_strategy(loaded.model, Strategy.parse(strategy))
     enc = encode(texts, loaded.tokenizer, label_names=["neg", "pos"], max_length=12)
     return loaded.model, enc
@@ -54,12 +54,15 @@ def _manual_clipped_mean(
     return {n: t / b for n, t in total.items()}, norms
 
 
-@pytest.mark.parametrize("mode", ["bk", "ghost", "hooks"])
-@pytest.mark.parametrize("physical", [8, 1, 3])
+@pytest.mark.parametrize(
+    ("mode", "physical", "model_name"),
+    [(m, p, "tiny") for m in ("bk", "ghost", "hooks") for p in (8, 1, 3)]
+    + [("bk", 3, "tiny-mean"), ("ghost", 8, "tiny-mean")],
+)
 def test_clipping_bounds_per_sample_gradients(
-    tiny_catalog: Catalog, train_texts: LabelledTexts, mode: str, physical: int
+    tiny_catalog: Catalog, train_texts: LabelledTexts, mode: str, physical: int, model_name: str
 ) -> None:
-    model, enc = _setup(tiny_catalog, train_texts)
+    model, enc = _setup(tiny_catalog, train_texts, name=model_name)
     batch = _crafted(enc, 8)
     with torch.no_grad():  # make the head confidently wrong on half: large gradients
         model.classifier.weight.mul_(50.0)

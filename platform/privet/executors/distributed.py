@@ -38,10 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import opacus
 import torch
 import torch.distributed as dist
-import transformers
 from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
 
 from privet.training import accounting
@@ -63,8 +61,10 @@ from privet.training.trainer import (
     PrivacyRecord,
     TrainingConfig,
     TrainingResult,
+    library_versions,
     make_optimizer,
     privacy_plan,
+    weights_metadata,
     weights_to_bytes,
 )
 
@@ -377,16 +377,6 @@ def train_rank(
             secure_mode=config.secure_mode,
         )
     label = PRIVATE_LABEL if config.private else NON_PRIVATE_LABEL
-    metadata = {
-        "format": "pt",
-        "base_model": config.base_model,
-        "base_model_sha256": loaded.spec.weights_sha256,
-        "privacy": label,
-        "label_names": _json_list(label_names),
-    }
-    if privacy is not None:
-        metadata["epsilon"] = repr(privacy.epsilon)
-        metadata["delta"] = repr(privacy.delta)
     outcome.result = TrainingResult(
         private=config.private,
         privacy_label=label,
@@ -400,126 +390,14 @@ def train_rank(
         label_names=tuple(label_names),
         base_model=config.base_model,
         base_model_sha256=loaded.spec.weights_sha256,
+        pooling=loaded.spec.pooling,
         train_examples=n,
         eval_examples=len(eval_data.texts),
         final_loss=last_loss,
         duration_s=time.monotonic() - started,
-        versions={
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "opacus": opacus.__version__,
-        },
-        weights=weights_to_bytes(model_cpu, metadata),
+        versions=library_versions(),
+        weights=weights_to_bytes(
+            model_cpu, weights_metadata(config, loaded.spec, label_names, privacy)
+        ),
     )
     return outcome
-
-
-def _json_list(values: list[str]) -> str:
-    import json
-
-    return json.dumps(values)
-
-
-# --- several ranks on this machine, without Ray (benchmarks, GPU checks) ---------------
-
-
-def _local_rank_main(
-    rank: int,
-    world: int,
-    port: int,
-    backend: str,
-    config: TrainingConfig,
-    train_data: LabelledTexts,
-    eval_data: LabelledTexts,
-    label_names: list[str],
-    spec: Any,
-    device: str,
-    threads: int,
-    results: Any,
-) -> None:
-    from datetime import timedelta
-
-    torch.set_num_threads(threads)
-    catalog = Catalog()
-    catalog.register(spec, replace=True)
-    if world > 1:
-        dist.init_process_group(
-            backend,
-            init_method=f"tcp://127.0.0.1:{port}",
-            rank=rank,
-            world_size=world,
-            timeout=timedelta(seconds=600),
-        )
-    try:
-        outcome = train_rank(
-            config,
-            shard(train_data, rank, world),
-            eval_data if rank == 0 else None,
-            n=len(train_data.texts),
-            label_names=label_names,
-            info=RankInfo(rank, world, torch.device(device)),
-            catalog=catalog,
-        )
-    finally:
-        if world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
-    if outcome.result is not None:
-        outcome.result = None  # weights stay in the rank; the caller wants figures
-    results.put(outcome)
-
-
-def run_local_ranks(
-    config: TrainingConfig,
-    train_data: LabelledTexts,
-    eval_data: LabelledTexts,
-    *,
-    workers: int,
-    spec: Any,
-    device: str = "cpu",
-    threads: int = 1,
-    backend: str = "gloo",
-) -> list[RankOutcome]:
-    """Run `workers` ranks as local processes (torch.multiprocessing, spawn) and return
-    their outcomes (without the weights). The same ranks the Ray executor runs, for
-    measurements on a machine without Ray."""
-    import socket
-
-    import torch.multiprocessing as mp
-
-    from privet.training.data import label_names_for
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    ctx = mp.get_context("spawn")
-    results = ctx.Queue()
-    label_names = label_names_for(train_data)
-    procs = [
-        ctx.Process(
-            target=_local_rank_main,
-            args=(
-                rank,
-                workers,
-                port,
-                backend,
-                config,
-                train_data,
-                eval_data,
-                label_names,
-                spec,
-                device,
-                threads,
-                results,
-            ),
-        )
-        for rank in range(workers)
-    ]
-    for p in procs:
-        p.start()
-    outcomes = [results.get(timeout=1800) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    bad = [p.exitcode for p in procs if p.exitcode != 0]
-    if bad:
-        raise RuntimeError(f"a rank exited with {bad}")
-    return sorted(outcomes, key=lambda o: o.rank)

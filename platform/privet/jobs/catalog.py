@@ -5,7 +5,9 @@ model to the allow-list is a reviewed configuration change, not a way around pin
 gateway (to decide `base_model_allowlisted`) and every worker read the same file.
 
 File format: ``[{"name": "tiny", "path": "/models/tiny", "digests": {"model.safetensors":
-"<sha256>", "config.json": "<sha256>", ...}, "description": "..."}]``
+"<sha256>", "config.json": "<sha256>", ...}, "description": "...", "pooling": "cls"}]``
+(`pooling`: `cls`, the default, or `mean` for sentence-embedding models; see
+privet.training.pooling).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def write_catalog_file(path: Path, specs: list[BaseModelSpec]) -> Path:
                     "path": str(s.path),
                     "digests": dict(s.digests),
                     "description": s.description,
+                    "pooling": s.pooling,
                 }
                 for s in specs
             ],
@@ -54,6 +57,7 @@ def load_extra_catalog(path: Path, catalog: Catalog = CATALOG) -> list[str]:
             digests=dict(entry["digests"]),
             description=str(entry.get("description", "")),
             license=str(entry.get("license", "")),
+            pooling=str(entry.get("pooling", "cls")),
         )
         catalog.register(spec, replace=True)
         names.append(spec.name)

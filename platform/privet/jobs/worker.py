@@ -321,6 +321,7 @@ class Worker:
         metrics.pop("labels", None)
         training = {
             "strategy": result.strategy.strategy,
+            "pooling": result.pooling,
             "trainable_parameters": result.strategy.trainable_parameters,
             "total_parameters": result.strategy.total_parameters,
             "epochs": result.epochs,

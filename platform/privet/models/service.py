@@ -15,6 +15,7 @@ import os
 import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -38,6 +39,8 @@ from privet.models.tables import (
 )
 
 EXPORT_CHUNK = 1 << 20
+HF_MODEL_CODE = "modeling_privet.py"
+"""Model code shipped in an export whose architecture stock transformers lacks."""
 
 
 def code_version() -> str:
@@ -389,16 +392,26 @@ def load_version(
     )
 
 
-def _hf_config(version: ModelVersion, catalog: Any = None) -> bytes:
-    from privet.training.catalog import CATALOG, build_config
+def _hf_model_files(version: ModelVersion, weights: bytes, catalog: Any = None) -> dict[str, bytes]:
+    """config.json for the version's architecture, plus the model code when stock
+    transformers has no class for it (mean pooling: loaded with trust_remote_code)."""
+    from privet.training import pooling as pooling_module
+    from privet.training.catalog import CATALOG, build_config, weights_pooling
 
     spec = (catalog or CATALOG).get(version.base_model)
     config = build_config(spec, len(version.label_names))
     config.id2label = dict(enumerate(version.label_names))
     config.label2id = {name: i for i, name in enumerate(version.label_names)}
-    config.architectures = ["BertForSequenceClassification"]
+    files: dict[str, bytes] = {}
+    if weights_pooling(weights) == "mean":
+        cls = pooling_module.MeanPooledBertForSequenceClassification.__name__
+        config.architectures = [cls]
+        config.auto_map = {"AutoModelForSequenceClassification": f"{HF_MODEL_CODE[:-3]}.{cls}"}
+        files[HF_MODEL_CODE] = Path(pooling_module.__file__).read_bytes()
+    else:
+        config.architectures = ["BertForSequenceClassification"]
     text: str = config.to_json_string()
-    return text.encode()
+    return {"config.json": text.encode(), **files}
 
 
 def _tokenizer_files(version: ModelVersion, catalog: Any = None) -> dict[str, bytes]:
@@ -429,7 +442,7 @@ def export_archive(
         session, runtime=runtime, project_id=version.project_id, version_id=version.id
     )
     files: dict[str, bytes] = {
-        "config.json": _hf_config(version, catalog),
+        **_hf_model_files(version, loaded.weights, catalog),
         "model.safetensors": loaded.weights,
         **_tokenizer_files(version, catalog),
         "README.md": version.card.encode(),

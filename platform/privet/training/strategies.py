@@ -65,7 +65,7 @@ _LAYER = re.compile(r"(?:^|\.)encoder\.layer\.(\d+)\.")
 
 
 def _is_head(name: str, base_prefix: str) -> bool:
-    """Anything outside the base encoder (classifier) plus the pooler."""
+    """Anything outside the base encoder (classifier) plus the [CLS] pooler, if any."""
     return not name.startswith(f"{base_prefix}.") or name.startswith(f"{base_prefix}.pooler.")
 
 

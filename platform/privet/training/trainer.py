@@ -21,7 +21,13 @@ import transformers
 from safetensors.torch import save as save_safetensors
 
 from privet.training import accounting
-from privet.training.catalog import DEFAULT_BASE_MODEL, Catalog, load_base_model
+from privet.training.catalog import (
+    DEFAULT_BASE_MODEL,
+    POOLING_METADATA_KEY,
+    BaseModelSpec,
+    Catalog,
+    load_base_model,
+)
 from privet.training.data import LabelledTexts, encode, label_names_for
 from privet.training.evaluation import EvaluationResult, evaluate
 from privet.training.noise import SecureRandom
@@ -68,7 +74,8 @@ class TrainingConfig:
 
     base_model: str = DEFAULT_BASE_MODEL
     strategy: str = "top-2"
-    """`full`, `head` or `top-<k>` (top k encoder layers + pooler + classifier)."""
+    """`full`, `bitfit`, `head` or `top-<k>` (top k encoder layers + head); the head is the
+    classifier, plus the [CLS] pooler on `cls`-pooled base models."""
     max_length: int = 64
     epochs: int = 3
     logical_batch_size: int = 512
@@ -80,7 +87,7 @@ class TrainingConfig:
     lr_schedule: str = "constant"
     """`constant` or `linear` (linear decay to zero over the run)."""
     head_learning_rate: float | None = None
-    """Learning rate of the head (pooler + classifier); default: `learning_rate`. The head
+    """Learning rate of the head (classifier, and pooler if any); default: `learning_rate`. The head
     starts random and must move far in few steps, while under DP every encoder coordinate
     takes a noise step of about ±lr with Adam: a high head rate with a low encoder rate lets
     the head learn without the noise wrecking the pretrained encoder."""
@@ -164,6 +171,8 @@ class TrainingResult:
     label_names: tuple[str, ...]
     base_model: str
     base_model_sha256: str
+    pooling: str
+    """How the classifier reads the encoder (`cls` or `mean`; catalog.POOLINGS)."""
     train_examples: int
     eval_examples: int
     final_loss: float
@@ -196,6 +205,36 @@ def weights_to_bytes(model: torch.nn.Module, metadata: dict[str, str]) -> bytes:
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
     return len(text).to_bytes(8, "little") + text + raw[8 + size :]
+
+
+def weights_metadata(
+    config: TrainingConfig,
+    spec: BaseModelSpec,
+    label_names: list[str],
+    privacy: PrivacyRecord | None,
+) -> dict[str, str]:
+    """The safetensors header metadata of fine-tuned weights: enough to rebuild and label
+    the model from the file alone (base model, pooling, labels, privacy)."""
+    metadata = {
+        "format": "pt",
+        "base_model": config.base_model,
+        "base_model_sha256": spec.weights_sha256,
+        POOLING_METADATA_KEY: spec.pooling,
+        "privacy": PRIVATE_LABEL if config.private else NON_PRIVATE_LABEL,
+        "label_names": json.dumps(label_names),
+    }
+    if privacy is not None:
+        metadata["epsilon"] = repr(privacy.epsilon)
+        metadata["delta"] = repr(privacy.delta)
+    return metadata
+
+
+def library_versions() -> dict[str, str]:
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "opacus": opacus.__version__,
+    }
 
 
 def privacy_plan(config: TrainingConfig, n: int) -> accounting.PrivacyPlan:
@@ -383,16 +422,6 @@ def train(
             secure_mode=config.secure_mode,
         )
     label = PRIVATE_LABEL if config.private else NON_PRIVATE_LABEL
-    metadata = {
-        "format": "pt",
-        "base_model": config.base_model,
-        "base_model_sha256": loaded.spec.weights_sha256,
-        "privacy": label,
-        "label_names": json.dumps(label_names),
-    }
-    if privacy is not None:
-        metadata["epsilon"] = repr(privacy.epsilon)
-        metadata["delta"] = repr(privacy.delta)
     return TrainingResult(
         private=config.private,
         privacy_label=label,
@@ -406,16 +435,15 @@ def train(
         label_names=tuple(label_names),
         base_model=config.base_model,
         base_model_sha256=loaded.spec.weights_sha256,
+        pooling=loaded.spec.pooling,
         train_examples=n,
         eval_examples=len(eval_data.texts),
         final_loss=last_loss,
         duration_s=time.monotonic() - started,
-        versions={
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "opacus": opacus.__version__,
-        },
-        weights=weights_to_bytes(model, metadata),
+        versions=library_versions(),
+        weights=weights_to_bytes(
+            model, weights_metadata(config, loaded.spec, label_names, privacy)
+        ),
     )
 
 
