@@ -129,14 +129,21 @@ def _disk_full(exc: BaseException | None) -> bool:
     return False
 
 
-def _database_unreachable(exc: BaseException) -> bool:
+def _database_unreachable(exc: BaseException | None) -> bool:
     """A lost or refused database connection (PostgreSQL restarting, failing over, or out
-    of connections), as opposed to a bug: the client may retry."""
+    of connections), as opposed to a bug: the client may retry. Looked for anywhere in the
+    exception's chain: the ledger's group commit reports it as the cause of its own error."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    if isinstance(exc, OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OperationalError):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
