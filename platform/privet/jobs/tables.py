@@ -57,24 +57,24 @@ class TrainingJobCreate(SQLModel):
     private: bool = Field(default=True, description="DP-SGD; false only for non-personal data.")
     target_epsilon: float | None = Field(default=None, gt=0, le=100)
     delta: float | None = Field(default=None, gt=0, lt=1)
-    epochs: int = Field(default=3, ge=1, le=100)
+    epochs: int = Field(default=6, ge=1, le=100)
     batch_size: int = Field(
         default=256, ge=1, le=65536, description="Logical (expected Poisson) batch size."
     )
     physical_batch_size: int = Field(default=64, ge=1, le=4096)
     learning_rate: float = Field(
-        default=3e-4, gt=0, le=1, description="Learning rate of the trainable encoder parameters."
+        default=0.3, gt=0, le=1, description="Learning rate of the trainable encoder parameters."
     )
     max_length: int = Field(default=64, ge=8, le=512)
-    strategy: StrategyText = Field(default="top-2", description="full, bitfit, head or top-<k>.")
+    strategy: StrategyText = Field(default="bitfit", description="full, bitfit, head or top-<k>.")
     head_learning_rate: float | None = Field(
-        default=1e-2,
+        default=1.0,
         gt=0,
         le=1,
         description="Learning rate of the classification head (null: learning_rate).",
     )
     optimizer: Literal["adamw", "sgd"] = Field(
-        default="adamw", description="adamw, or sgd (momentum 0.9; usually best under DP)."
+        default="sgd", description="sgd (momentum 0.9; best measured under DP), or adamw."
     )
     lr_schedule: Literal["constant", "linear"] = Field(
         default="linear", description="Learning rate kept constant or decayed linearly to 0."
