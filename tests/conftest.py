@@ -23,21 +23,13 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
-RAY_TESTS = ("tests/executors/", "tests/e2e/test_replicas.py::test_privet_worker_trains_on_ray")
-"""Tests that start a local Ray instance: under `pytest -n 2 --dist loadgroup` they share one
-worker process (one Ray instance at a time, not two competing for the 2 cores)."""
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip `shared_data` tests when ../shared/data is absent (a user's fresh clone; CI has
-    it), run `postgres`-marked database tests on PostgreSQL only (not skipped on SQLite:
-    not generated there at all), and put the Ray tests in one xdist group."""
+    it), and run `postgres`-marked database tests on PostgreSQL only (not skipped on SQLite:
+    not generated there at all)."""
     missing = not SHARED_DATA.is_dir()
     kept, dropped = [], []
     for item in items:
-        if item.nodeid.startswith(RAY_TESTS):
-            item.add_marker(pytest.mark.xdist_group("ray"))
         if missing and "shared_data" in item.keywords:
             item.add_marker(pytest.mark.skipif(True, reason=f"{SHARED_DATA} is absent"))
         callspec = getattr(item, "callspec", None)
