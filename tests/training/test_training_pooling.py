@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -20,7 +21,8 @@ from privet.training.data import LabelledTexts, encode
 from privet.training.evaluation import evaluate
 from privet.training.pooling import MeanPooledBertForSequenceClassification, masked_mean
 from privet.training.strategies import Strategy, apply_strategy
-from privet.training.trainer import TrainingConfig, train, weights_to_bytes
+from privet.training.trainer import train, weights_to_bytes
+from tests.training.test_training_trainer import CONFIG
 
 
 def test_masked_mean_ignores_padding() -> None:
@@ -65,15 +67,7 @@ def test_mean_pooled_encoder_keeps_the_pretrained_weights(
 def test_trained_weights_record_their_pooling_and_rebuild_the_same_model(
     tiny_catalog: Catalog, train_texts: LabelledTexts, eval_texts: LabelledTexts
 ) -> None:
-    config = TrainingConfig(
-        base_model="tiny-mean",
-        strategy="full",
-        epochs=1,
-        logical_batch_size=64,
-        physical_batch_size=32,
-        max_length=12,
-        learning_rate=1e-2,
-    )
+    config = replace(CONFIG, base_model="tiny-mean", strategy="full", epochs=1)
     result = train(config, train_texts, eval_texts, catalog=tiny_catalog)
     assert result.pooling == "mean" and weights_pooling(result.weights) == "mean"
     rebuilt = load_finetuned(
