@@ -94,7 +94,13 @@ def _failing_worker(runtime: Any, settings: Any) -> Any:
 
 
 def test_free_text_is_not_in_the_ledger_nor_in_plaintext_and_erasure_shreds_reasons(
-    client, admin, make_caller, runtime, db_url, tiny_base, job_settings  # noqa: F811
+    client,
+    admin,
+    make_caller,
+    runtime,
+    db_url,
+    tiny_base,  # noqa: F811
+    job_settings,  # noqa: F811
 ) -> None:  # type: ignore[no-untyped-def]
     r = client.post(
         "/v1/projects",
@@ -130,7 +136,9 @@ def test_free_text_is_not_in_the_ledger_nor_in_plaintext_and_erasure_shreds_reas
     approver = make_caller("approver", project, name="reviewer")
     r = client.post(
         f"/v1/projects/{project}/models/risk/versions/1:predict",
-        json={"items": [{"text": "late payment", "purpose": "credit_scoring", "subject_id": SUBJECT}]},
+        json={
+            "items": [{"text": "late payment", "purpose": "credit_scoring", "subject_id": SUBJECT}]
+        },
         headers=app.headers,
     )
     assert r.status_code == 200, r.text
@@ -207,7 +215,11 @@ def tiny_model_name() -> str:
 
 
 def test_review_reasons_are_readable_until_erasure(
-    client, admin, make_caller, runtime, tiny_base  # noqa: F811
+    client,
+    admin,
+    make_caller,
+    runtime,
+    tiny_base,  # noqa: F811
 ) -> None:  # type: ignore[no-untyped-def]
     """A reason of a prediction without a subject stays readable to reviewers (sealed), and
     only reviewers read it."""
