@@ -1,7 +1,11 @@
 """The process-wide objects a running platform needs, built once from Settings.
 
-The gateway keeps one Runtime on `app.state`; workers and the CLI build their own. Nothing
-here imports the web framework.
+The gateway keeps one Runtime on `app.state`; the CLI builds its own. A training worker
+builds a `WorkerRuntime`: the database, the key provider and the blob store only. It never
+opens the API-key pepper, the ledger signing key or the prediction/pseudonym HMAC secrets
+(it needs none of them: it decrypts datasets and encrypts weights with data keys, and its
+ledger events are integrated and signed by the gateway's sequencer). Nothing here imports
+the web framework.
 """
 
 from __future__ import annotations
@@ -65,5 +69,42 @@ def build_runtime(settings: Settings) -> Runtime:
         oidc=oidc,
         authorizer=build_authorizer(settings),
         key_provider=key_provider_from_settings(settings, crypto_settings),
+        blobs=LocalBlobStore(settings.blobs_dir),
+    )
+
+
+@dataclass
+class WorkerRuntime:
+    """What a training worker needs, and nothing more (see the module docstring)."""
+
+    settings: Settings
+    engine: Engine
+    key_provider: KeyProvider
+    blobs: BlobStore
+    authorizer: CedarAuthorizer  # public policy files: the version recorded on a model
+
+
+def build_worker_runtime(settings: Settings) -> WorkerRuntime:
+    """Open the database and the key provider; read no other secret. The local master key
+    must exist already (the gateway or `privet init` creates it): a worker never creates
+    one."""
+    crypto_settings = CryptoSettings()
+    if crypto_settings.key_provider == "local":
+        from privet.crypto.providers import LocalKeyProvider, local_kek_dir
+
+        directory = local_kek_dir(settings)
+        if not directory.is_dir():
+            raise RuntimeError(
+                f"no local master key at {directory}: start the gateway (or run `privet "
+                "init`) first, or mount the key directory into the worker"
+            )
+        provider: KeyProvider = LocalKeyProvider(directory)
+    else:
+        provider = key_provider_from_settings(settings, crypto_settings)
+    return WorkerRuntime(
+        settings=settings,
+        engine=get_engine(settings.effective_database_url),
+        authorizer=build_authorizer(settings),
+        key_provider=provider,
         blobs=LocalBlobStore(settings.blobs_dir),
     )

@@ -74,6 +74,10 @@ MATRIX: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
         frozenset({"admin", "predictor"}),
     ),
     ("POST", "/v1/projects/{project_id}/predictions/{prediction_id}:review"): ("project", APPROVE),
+    ("GET", "/v1/projects/{project_id}/predictions/{prediction_id}/reviews"): (
+        "project",
+        APPROVE,
+    ),
     ("POST", "/v1/projects/{project_id}/predictions/{prediction_id}:explain"): (
         "project",
         APPROVE | {"predictor"},

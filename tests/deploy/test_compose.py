@@ -144,10 +144,25 @@ def test_privet_services_build_the_image_and_share_privet_home(
         assert "VARIANT" in build["args"]
     for name in ("gateway", "worker"):
         service = services[name]
-        assert "privet-home:/var/lib/privet" in service["volumes"]
+        assert "privet-blobs:/var/lib/privet/blobs" in service["volumes"]
         assert _env(service)["PRIVET_HOME"] == "/var/lib/privet"
         assert service["read_only"] is True and "/tmp" in service["tmpfs"]
         assert service["init"] is True
+    assert "privet-home:/var/lib/privet" in services["gateway"]["volumes"]
+    assert "privet-kek:/var/lib/privet/secrets/kek" in services["gateway"]["volumes"]
+
+
+def test_the_worker_mounts_no_secret_beyond_the_master_key(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Least secrets per process: the worker sees the blobs and the master key (read-only),
+    never privet-home with the API-key pepper, the signing key and the HMAC secrets."""
+    worker = services["worker"]
+    assert sorted(worker["volumes"]) == [
+        "privet-blobs:/var/lib/privet/blobs",
+        "privet-kek:/var/lib/privet/secrets/kek:ro",
+    ]
+    assert "/var/lib/privet" in worker["tmpfs"]
 
 
 def test_networks_keep_backends_private(

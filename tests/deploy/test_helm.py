@@ -102,6 +102,21 @@ def test_templates_reference_probes_policies_and_security() -> None:
     assert "kind: Secret\n" not in "".join(text.values()), "Secrets are referenced, not made"
 
 
+def test_worker_pods_mount_blobs_and_the_master_key_only() -> None:
+    """Least secrets per process: a worker pod mounts the claim's blobs/ and secrets/kek/
+    (read-only) by subPath, never the whole PRIVET_HOME with the pepper and signing key."""
+    worker = (TEMPLATES / "worker-deployment.yaml").read_text("utf-8")
+    helpers = (TEMPLATES / "_helpers.tpl").read_text("utf-8")
+    assert 'include "privet.volumeMounts"' not in worker
+    assert 'include "privet.workerVolumeMounts"' in worker
+    mounts = helpers.split('define "privet.workerVolumeMounts"')[1].split('define "')[0]
+    assert "subPath: blobs" in mounts and "subPath: secrets/kek" in mounts
+    assert "- name: worker-home\n  mountPath: /var/lib/privet\n" in mounts
+    assert "- name: home\n  mountPath: /var/lib/privet\n" not in mounts
+    assert "PRIVET_TRAINING_TRUSTED_NETWORK" in worker
+    assert VALUES["ray"]["trustedNetwork"] is False
+
+
 def test_app_grants_sql_is_shared_with_compose() -> None:
     compose = (DEPLOY / "compose.yaml").read_text("utf-8")
     assert "./helm/privet/files/app-grants.sql:" in compose

@@ -266,7 +266,8 @@ def test_a_failing_job_is_failed_with_its_reason_and_stays_charged(
         CATALOG.unregister("doomed-tiny")
     failed = _job(client, engineer, project, job.json()["id"])
     assert failed["state"] == "failed"
-    assert "CatalogError" in failed["reason"] and "SHA-256" in failed["reason"]
+    assert "CatalogError" in failed["reason"] and "SHA-256" in failed["error_detail"]
+    assert failed["error_code"] == "training_error"
     assert failed["model_version_id"] is None
     with session_scope(runtime.engine) as session:
         status = budget.budget_status(session, dataset_version_id=dataset_version["id"])

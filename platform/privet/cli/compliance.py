@@ -89,7 +89,12 @@ def submit(
     subject_id: Annotated[str, typer.Option(help="The subject's id as the datasets hold it.")],
     regime: Annotated[str, typer.Option(help="gdpr or ccpa (sets the deadlines).")] = "gdpr",
     requester: Annotated[str, typer.Option(help="Who asked (kept sealed).")] = "data subject",
-    channel: Annotated[str, typer.Option(help="How it was received.")] = "cli",
+    channel: Annotated[
+        str,
+        typer.Option(
+            help="How it was received: email, web_form, letter, phone, in_person, api or other."
+        ),
+    ] = "other",
     received: Annotated[
         str | None, typer.Option(help="Date received, YYYY-MM-DD (default today).")
     ] = None,

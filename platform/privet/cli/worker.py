@@ -28,11 +28,11 @@ def worker(
     from privet.config import get_settings
     from privet.executors.worker import make_worker
     from privet.kit import logs
-    from privet.runtime import build_runtime
+    from privet.runtime import build_worker_runtime
 
     settings = get_settings()
     logs.configure(settings.log_level)
-    runtime = build_runtime(settings)
+    runtime = build_worker_runtime(settings)  # no pepper, no signing key, no HMAC secrets
     if not migrate.is_current(runtime.engine):
         typer.echo("error: the database is not initialised or not current", err=True)
         raise typer.Exit(1)

@@ -47,9 +47,11 @@ from privet.crypto.errors import DataKeyDestroyedError
 from privet.datasets import service as datasets_service
 from privet.datasets.models import Dataset, DatasetVersion, VersionState
 from privet.datasets.pseudonym import pseudonymisation_key, pseudonymise
+from privet.inference import reasons
 from privet.inference.tables import Prediction, PredictionReview
 from privet.kit.errors import NotFoundError, PrivetError
 from privet.kit.ids import new_id, utcnow
+from privet.ledger.emit import prose_in
 from privet.models.tables import Model, ModelVersion
 
 SYSTEM_ACTOR = "system:compliance"
@@ -374,7 +376,7 @@ def submit_request(
         type=data.type.value,
         regime=data.regime.value,
         state=RequestState.received.value,
-        channel=data.channel,
+        channel=data.channel.value,
         subject_digest=subject_pseudonym(runtime, data.subject_id),
         sealed=sealed,
         data_key_id=handle.key_id,
@@ -395,7 +397,7 @@ def submit_request(
         "dsr.received",
         actor=actor.principal_id,
         details={
-            "channel": data.channel,
+            "channel": data.channel.value,
             "received_at": received_at.isoformat(),
             "due_at": due.isoformat(),
             "acknowledge_due": ack_due.isoformat() if ack_due else None,
@@ -465,7 +467,10 @@ def _short(result: dict[str, Any]) -> dict[str, Any]:
             out[key] = len(value)
         elif isinstance(value, dict):
             out[key] = _short(value)
-        elif isinstance(value, int | str | bool) or value is None:
+        elif isinstance(value, str):
+            if prose_in({key: value}) is None:  # sentences stay in the request log only
+                out[key] = value
+        elif isinstance(value, int | bool) or value is None:
             out[key] = value
     return out
 
@@ -541,6 +546,23 @@ def choose_remedy(version: ModelVersion, config: ComplianceSettings) -> tuple[Re
         f"ε = {eps:.4g} is above the policy's limit ε ≤ {config.keep_max_epsilon:g} "
         "for keeping a model (erasure_remedy=auto): retrain without the subject",
     )
+
+
+def remedy_rule(version: ModelVersion, config: ComplianceSettings, remedy: Remedy) -> str:
+    """The rule behind ``choose_remedy``'s choice as a code (the ledger records this; the
+    sentence stays on the flag): ``policy_<mode>``, ``not_private``, ``within_limit`` or
+    ``above_limit``."""
+    privacy = version.privacy or {}
+    private = (
+        version.private and privacy.get("epsilon") is not None and privacy.get("delta") is not None
+    )
+    if config.erasure_remedy == "retrain":
+        return "policy_retrain"
+    if not private:
+        return "not_private"
+    if config.erasure_remedy == "keep_with_dp":
+        return "policy_keep_with_dp"
+    return "within_limit" if remedy == Remedy.keep_with_dp else "above_limit"
 
 
 def _submitter_identity(session: Session, principal_id: str) -> Identity | None:
@@ -671,6 +693,7 @@ def _erase(
         if version is None:
             continue
         remedy, why = choose_remedy(version, config)
+        rule = remedy_rule(version, config, remedy)
         job_id = None
         if remedy == Remedy.retrain:
             job_id, what = _retrain(
@@ -702,8 +725,8 @@ def _erase(
             },
             details={
                 "remedy": remedy.value,
+                "remedy_rule": rule,
                 "dataset_versions": flag.dataset_version_ids,
-                "justification": why[:500],
             },
         )
         flags.append(
@@ -715,9 +738,11 @@ def _erase(
                 "retrain_job": job_id,
             }
         )
+    reasons_shredded = reasons.shred_subject_reasons(session, subject_digest=row.subject_digest)
     return {
         "datasets": datasets_touched,
         "rows_removed": rows_removed,
+        "review_reasons_shredded": reasons_shredded,
         "shredded_versions": sorted(set(shredded)),
         "new_versions": sorted(set(new_versions.values())),
         "flags": flags,

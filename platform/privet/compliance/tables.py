@@ -43,6 +43,19 @@ class RequestState(StrEnum):
     refused = "refused"
 
 
+class Channel(StrEnum):
+    """How a request was received: an enumeration, so the request log and its ledger
+    events never hold free text (who sent it is the sealed ``requester``)."""
+
+    email = "email"
+    web_form = "web_form"
+    letter = "letter"
+    phone = "phone"
+    in_person = "in_person"
+    api = "api"
+    other = "other"
+
+
 class Remedy(StrEnum):
     retrain = "retrain"
     keep_with_dp = "keep_with_dp"
@@ -66,8 +79,10 @@ class DataSubjectRequestCreate(Strict):
         max_length=200,
         description="Who made the request (the subject, an authorised agent...); sealed.",
     )
-    channel: str = Field(
-        default="api", max_length=40, description="How it was received (email, web form...)."
+    channel: Channel = Field(
+        default=Channel.api,
+        description="How it was received: email, web_form, letter, phone, in_person, api "
+        "or other (an enumeration: describe the sender in `requester`, which is sealed).",
     )
     received_date: date | None = Field(
         default=None, description="When the request was received (default: today, UTC)."

@@ -13,11 +13,19 @@ What crosses to Ray, and how:
 - each rank's shard of the training rows (and rank 0's evaluation rows), sealed with that
   key in privet's envelope format, bound to the job (`ObjectRef("training-transport",
   job_id, project_id)`) and to the part (`shard-<r>`, `eval`): Ray's object store, its
-  spill files and the network only ever hold ciphertext;
+  spill files and the network only ever hold these as ciphertext;
 - the fine-tuned weights come back sealed with the same key (part `weights`); the worker
   opens them in memory and registers them (encrypted at rest with the model's own key);
 - the base model spec (name, path, pinned digests): each actor loads the base model from
   its own disk and checks every digest, as a local worker does.
+
+What is *not* ciphertext: the ranks' collectives. Every step all-reduces the clipped,
+un-noised per-batch gradient sums over gloo/NCCL in plaintext (noise is added once, after
+the sum). So ranks on one node rendezvous and talk over loopback only (``127.0.0.1``,
+``GLOO_SOCKET_IFNAME``/``NCCL_SOCKET_IFNAME`` = ``lo``), and a job whose ranks land on
+several nodes is refused (``UntrustedNetworkError``) unless the operator declares the
+network between the nodes trusted (``PRIVET_TRAINING_TRUSTED_NETWORK=true``,
+docs/SCALING.md).
 Progress flows back from rank 0 (polled every `ray_poll_interval_s`); a cancellation
 request is forwarded to every actor, and the ranks agree on it before the next step.
 """
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import socket
 import threading
@@ -53,6 +62,31 @@ KEY_REF = "transport"
 
 class RayUnavailable(RuntimeError):
     """The Ray extra is not installed or the cluster cannot be reached."""
+
+
+class UntrustedNetworkError(ConfigError):
+    """A job's ranks would exchange plaintext gradients across an undeclared network."""
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def collective_network(node_ips: list[str], settings: ExecutorSettings) -> str:
+    """Where the ranks' collectives may run: ``loopback`` (every rank on one node) or
+    ``network`` (several nodes, only on a network the operator declared trusted)."""
+    nodes = sorted(set(node_ips))
+    if len(nodes) <= 1:
+        return "loopback"
+    if settings.training_trusted_network:
+        return "network"
+    raise UntrustedNetworkError(
+        f"the job's {len(node_ips)} training processes landed on {len(nodes)} nodes "
+        f"({', '.join(nodes[:8])}): data-parallel DP-SGD would all-reduce un-noised "
+        "clipped gradients between them in plaintext over gloo/NCCL. Run the job's workers "
+        "on one node (fewer `workers`, or larger nodes), or, if the network between the "
+        "Ray nodes is private and trusted, set PRIVET_TRAINING_TRUSTED_NETWORK=true on "
+        "the job workers (docs/SCALING.md)"
+    )
 
 
 def _transport_ref(job: JobSpec) -> ObjectRef:
@@ -103,10 +137,13 @@ class _RankActorImpl:
         self._events: list[ProgressEvent] = []
         self._lock = threading.Lock()
 
-    def endpoint(self) -> tuple[str, int]:
+    def node(self) -> str:
         import ray
 
-        host = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
+        return str(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
+
+    def endpoint(self, loopback: bool) -> tuple[str, int]:
+        host = LOOPBACK if loopback else self.node()
         with socket.socket() as sock:
             sock.bind((host, 0))
             return host, int(sock.getsockname()[1])
@@ -154,6 +191,9 @@ class _RankActorImpl:
         catalog = Catalog()
         catalog.register(spec, replace=True)
         if self.world_size > 1:
+            if master[0] == LOOPBACK:  # one node: the collectives never leave it
+                os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+                os.environ.setdefault("NCCL_SOCKET_IFNAME", "lo")
             dist.init_process_group(
                 backend,
                 init_method=f"tcp://{master[0]}:{master[1]}",
@@ -333,11 +373,15 @@ class RayExecutor:
         threads = max(1, int(s.ray_cpus_per_worker))
         actors = [actor_cls.remote(rank, world, threads) for rank in range(world)]
         try:
-            master = (
-                ray.get(actors[0].endpoint.remote(), timeout=s.ray_collective_timeout_s)
-                if world > 1
-                else ("127.0.0.1", 0)
-            )
+            master: tuple[str, int] = (LOOPBACK, 0)
+            if world > 1:
+                nodes = ray.get(
+                    [actor.node.remote() for actor in actors], timeout=s.ray_collective_timeout_s
+                )
+                loopback = collective_network(list(nodes), s) == "loopback"
+                master = ray.get(
+                    actors[0].endpoint.remote(loopback), timeout=s.ray_collective_timeout_s
+                )
             futures = [
                 actor.train.remote(
                     key=key,

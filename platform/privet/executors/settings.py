@@ -60,6 +60,14 @@ class ExecutorSettings(BaseSettings):
         description="A collective (all-reduce) that waits longer than this fails the job "
         "(a training process died or hangs).",
     )
+    training_trusted_network: bool = Field(
+        default=False,
+        description="The operator declares the network between Ray nodes private and "
+        "trusted. Data-parallel DP-SGD all-reduces each step's clipped, *un-noised* "
+        "gradients in plaintext over gloo/NCCL (noise is added once, after the sum), so "
+        "without this declaration a job whose ranks land on more than one node is refused; "
+        "ranks on one node talk over loopback only.",
+    )
     ray_poll_interval_s: float = Field(
         default=0.25,
         gt=0,

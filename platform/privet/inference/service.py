@@ -23,6 +23,7 @@ from privet import ledger, monitoring
 from privet.config import Settings
 from privet.crypto import KeyProvider
 from privet.crypto.blobs import BlobStore
+from privet.inference import reasons
 from privet.inference.batcher import BatcherClosedError, MicroBatcher
 from privet.inference.cache import ModelCache, inference_metrics
 from privet.inference.digests import Digester
@@ -376,10 +377,10 @@ class InferenceService:
             kind=body.kind.value,
             decision=decision.value,
             label=body.label,
-            reason=body.reason,
             reviewer=reviewer,
             created_at=utcnow(),
         )
+        reasons.seal_reason(session, provider=self.key_provider, review=review, reason=body.reason)
         session.add(review)
         reviewed = prediction.human_reviewed or body.kind == ReviewKind.review
         if reviewed and not prediction.human_reviewed:
@@ -419,19 +420,38 @@ class InferenceService:
             kind=review.kind,
             decision=review.decision,
             label=review.label,
+            reason=body.reason,
             reviewer=reviewer,
             created_at=review.created_at,
             human_reviewed=reviewed,
         )
 
-    def reviews(self, session: Session, *, prediction: Prediction) -> list[PredictionReview]:
-        return list(
-            session.execute(
-                select(PredictionReview)
-                .where(PredictionReview.prediction_id == prediction.id)  # type: ignore[arg-type]
-                .order_by(PredictionReview.created_at)  # type: ignore[arg-type]
-            ).scalars()
-        )
+    def reviews(self, session: Session, *, prediction: Prediction) -> list[ReviewPublic]:
+        """The prediction's reviews and contests, oldest first, reasons unsealed."""
+        rows = session.execute(
+            select(PredictionReview)
+            .where(PredictionReview.prediction_id == prediction.id)  # type: ignore[arg-type]
+            .order_by(PredictionReview.created_at, PredictionReview.id)  # type: ignore[arg-type]
+        ).scalars()
+        out: list[ReviewPublic] = []
+        reviewed = False
+        for row in rows:
+            reviewed = reviewed or row.kind == ReviewKind.review.value
+            out.append(
+                ReviewPublic(
+                    id=row.id,
+                    prediction_id=row.prediction_id,
+                    kind=row.kind,
+                    decision=row.decision,
+                    label=row.label,
+                    reason=reasons.read_reason(session, provider=self.key_provider, review=row),
+                    reason_shredded=row.reason_shredded_at is not None,
+                    reviewer=row.reviewer,
+                    created_at=row.created_at,
+                    human_reviewed=reviewed,
+                )
+            )
+        return out
 
     def input_matches(self, prediction: Prediction, text: str) -> bool:
         return self.digester.matches(text, prediction.input_digest)

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, model_validator
 from pydantic import Field as PField
-from sqlalchemy import Column, String
+from sqlalchemy import Column, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
 from privet.kit.types import UTCDateTime
@@ -61,7 +61,11 @@ class PredictionReview(SQLModel, table=True):
     kind: str = Field(max_length=20)
     decision: str = Field(max_length=20)
     label: str | None = Field(default=None, max_length=100)
-    reason: str = Field(default="", max_length=2000)
+    #: the reason, sealed with the review's own data key (privet.inference.reasons)
+    reason_sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    reason_shredded_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
     reviewer: str = Field(max_length=60)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -171,6 +175,14 @@ class ReviewPublic(BaseModel):
     kind: str
     decision: str
     label: str | None
+    reason: str | None = PField(
+        default=None,
+        description="The reviewer's reason (sealed at rest); null once the subject of the "
+        "prediction was erased.",
+    )
+    reason_shredded: bool = PField(
+        default=False, description="The reason was crypto-shredded by an erasure."
+    )
     reviewer: str
     created_at: datetime
     human_reviewed: bool

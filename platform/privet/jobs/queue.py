@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from privet import ledger
 from privet.jobs import budget
-from privet.jobs.tables import TERMINAL_STATES, TRANSITIONS, JobState, TrainingJob
+from privet.jobs.tables import TERMINAL_STATES, TRANSITIONS, JobEnd, JobState, TrainingJob
 from privet.kit.errors import ConflictError
 from privet.kit.ids import utcnow
 
@@ -122,7 +122,14 @@ def reap_stale(session: Session, *, timeout_s: float) -> list[str]:
             f"{timeout_s:g} s; last at {job.heartbeat_at.isoformat() if job.heartbeat_at else '?'})"
             "; the job was abandoned mid-training and its ε stays charged"
         )
-        finish(session, job=job, state=JobState.failed, reason=reason, actor=None)
+        finish(
+            session,
+            job=job,
+            state=JobState.failed,
+            reason=reason,
+            error=JobEnd.heartbeat_lost,
+            actor=None,
+        )
         reaped.append(job.id)
     return reaped
 
@@ -133,12 +140,17 @@ def finish(
     job: TrainingJob,
     state: JobState,
     reason: str | None = None,
+    error: JobEnd | None = None,
+    error_type: str | None = None,
     result: dict[str, Any] | None = None,
     progress: dict[str, Any] | None = None,
     actor: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> TrainingJob:
-    """Move a job to a terminal state and ledger it (`training_job.<state>`)."""
+    """Move a job to a terminal state and ledger it (`training_job.<state>`).
+
+    ``reason`` (the platform's own sentence) is kept on the job; the event records only
+    the ``error`` code and the exception's class name, never text."""
     if state not in TERMINAL_STATES:
         raise ValueError(f"{state} is not a terminal state")
     check_transition(job.state, state)
@@ -146,12 +158,16 @@ def finish(
     job.finished_at = utcnow()
     if reason is not None:
         job.reason = reason[:2000]
+    if error is not None:
+        job.error_code = error.value
     if result is not None:
         job.result = result
     if progress is not None:
         job.progress = progress
     session.add(job)
-    event_details: dict[str, Any] = {"reason": reason[:500] if reason else None}
+    event_details: dict[str, Any] = {"error": error.value if error else None}
+    if error_type is not None:
+        event_details["error_type"] = error_type
     event_details.update(details or {})
     ledger.emit(
         session,

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, StringConstraints, model_validator
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from privet.kit.types import UTCDateTime
@@ -121,9 +121,30 @@ class TrainingJobBase(SQLModel):
     cancel_requested_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     progress: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Why the job ended as it did, in the platform's words (never an "
+        "exception's message: see error_detail).",
+    )
+    error_code: str | None = Field(
+        default=None,
+        max_length=40,
+        description="How a failed or cancelled job ended: one of JobEnd (the ledger "
+        "records this code, never text).",
+    )
     epsilon_reserved: float | None = None
     model_version_id: str | None = Field(default=None, max_length=40)
+
+
+class JobEnd(StrEnum):
+    """Why a job ended other than by success: the only cause the ledger records."""
+
+    cancelled_on_request = "cancelled_on_request"
+    worker_shutdown = "worker_shutdown"
+    heartbeat_lost = "heartbeat_lost"
+    training_error = "training_error"
+    registration_failed = "registration_failed"
 
 
 class TrainingJob(TrainingJobBase, table=True):
@@ -131,10 +152,18 @@ class TrainingJob(TrainingJobBase, table=True):
     __table_args__ = (Index("ix_training_jobs_state_created", "state", "created_at"),)
 
     id: str = Field(primary_key=True, max_length=40)
+    #: the failure's own text (an exception message may quote a training row), sealed
+    #: with the job's error data key (privet.jobs.errortext)
+    error_sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
 
 
 class TrainingJobPublic(TrainingJobBase):
     id: str
+    error_detail: str | None = Field(
+        default=None,
+        description="The failure's own text (e.g. the exception message), for the job's "
+        "readers; sealed at rest, shown on GET of one job.",
+    )
 
 
 # --- privacy-budget ledger ---------------------------------------------------------------

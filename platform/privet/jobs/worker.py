@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from privet.db import session_scope
-from privet.jobs import queue
+from privet.jobs import errortext, queue
 from privet.jobs.catalog import ensure_catalog
 from privet.jobs.settings import JobSettings, get_job_settings
 from privet.jobs.sources import DatasetSource, get_dataset_source
-from privet.jobs.tables import JobState, TrainingJob
+from privet.jobs.tables import JobEnd, JobState, TrainingJob
 from privet.kit.ids import utcnow
 from privet.models import service as models_service
 from privet.training import TrainingCancelled, TrainingConfig, TrainingResult, train
@@ -237,44 +237,51 @@ class Worker:
             with run.lock:
                 progress = dict(run.progress)
             if run.cancel_requested:
-                state, reason = (
+                state, end, reason = (
                     JobState.cancelled,
+                    JobEnd.cancelled_on_request,
                     f"cancelled on request after {exc.steps} step(s)",
                 )
             else:
-                state = JobState.failed
+                state, end = JobState.failed, JobEnd.worker_shutdown
                 reason = f"worker {self.worker_id} shut down after {exc.steps} step(s)"
             self._finish(
                 job,
                 state=state,
+                error=end,
                 reason=reason + "; its ε stays charged",
                 progress=progress,
                 details={"steps": exc.steps},
             )
             return
         except Exception as exc:
-            log.exception("job %s failed", job.id)
+            # The message may quote a training row: the log gets the class, the job gets
+            # the text sealed (privet.jobs.errortext), the ledger gets a code.
+            log.error("job %s failed: %s", job.id, errortext.class_name(exc))
             if run.lost:
                 return
-            reason = f"{type(exc).__name__}: {str(exc)[:400]}"
             with run.lock:
                 progress = dict(run.progress)
             self._finish(
                 job,
                 state=JobState.failed,
-                reason=reason + "; its ε stays charged",
+                error=JobEnd.training_error,
+                exc=exc,
+                reason=f"training failed ({errortext.class_name(exc)}); its ε stays charged",
                 progress=progress,
             )
             return
         try:
             self._succeed(job, run, result, facts, eval_name)
         except Exception as exc:  # e.g. the blob store is full: the job fails, ε stays spent
-            log.exception("job %s: registering its model failed", job.id)
+            log.error("job %s: registering its model failed: %s", job.id, type(exc).__name__)
             self._finish(
                 job,
                 state=JobState.failed,
-                reason=f"registering the model failed: {type(exc).__name__}: {str(exc)[:300]}"
-                "; its ε stays charged",
+                error=JobEnd.registration_failed,
+                exc=exc,
+                reason=f"registering the model failed ({errortext.class_name(exc)}); its ε "
+                "stays charged",
                 progress=dict(run.progress),
             )
 
@@ -283,19 +290,30 @@ class Worker:
         job: TrainingJob,
         *,
         state: JobState,
+        error: JobEnd,
         reason: str,
         progress: dict[str, Any],
+        exc: BaseException | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
         with session_scope(self.runtime.engine) as session:
             locked = queue.lock_owned(session, job_id=job.id, worker_id=self.worker_id)
             if locked is None:
                 return
+            if exc is not None:
+                errortext.seal_error(
+                    session,
+                    provider=self.runtime.key_provider,
+                    job=locked,
+                    text=f"{type(exc).__name__}: {exc}",
+                )
             queue.finish(
                 session,
                 job=locked,
                 state=state,
                 reason=reason,
+                error=error,
+                error_type=None if exc is None else errortext.class_name(exc),
                 progress=progress or None,
                 details=details,
             )

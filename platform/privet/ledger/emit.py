@@ -29,6 +29,7 @@ from privet_audit.canonical import CanonicalError
 from privet_audit.events import EventError, format_time, make_event
 
 __all__ = [
+    "MAX_DETAIL_CHARS",
     "EventSpec",
     "LedgerEventError",
     "driver_insert_columns",
@@ -40,6 +41,7 @@ __all__ = [
     "ledger_write_lock",
     "notify_events_committed",
     "on_commit_with_events",
+    "prose_in",
 ]
 
 _entries = LedgerEntry.__table__  # type: ignore[attr-defined]
@@ -69,7 +71,46 @@ class EventSpec:
     details: Mapping[str, Any] | None = None
 
 
+#: Longest string an event's details may hold: ids, codes, digests, times, numbers.
+MAX_DETAIL_CHARS = 200
+#: Keys whose values are class labels a data steward chose (they may hold spaces, e.g.
+#: ``not spam``): still short and on one line, never caller prose.
+_LABEL_KEYS = frozenset({"label", "original_label", "predicted_label"})
+
+
+def prose_in(details: Mapping[str, Any] | None, path: str = "details") -> str | None:
+    """Where ``details`` holds prose (None: nowhere): a string with whitespace or a
+    control character, or longer than ``MAX_DETAIL_CHARS``. The ledger can never be
+    erased, so caller-supplied text and exception messages stay out of it: details hold
+    ids, enumerations, numbers and times, and content goes in as a digest."""
+    if not details:
+        return None
+    for key, value in details.items():
+        where = f"{path}.{key}"
+        if isinstance(value, str):
+            if len(value) > MAX_DETAIL_CHARS or not value.isprintable():
+                return where
+            if " " in value and key not in _LABEL_KEYS:
+                return where
+        elif isinstance(value, Mapping):
+            found = prose_in(value, where)
+            if found:
+                return found
+        elif isinstance(value, list | tuple):
+            found = prose_in({f"{key}[{i}]": v for i, v in enumerate(value)}, path)
+            if found:
+                return found
+    return None
+
+
 def _encode(spec: EventSpec, time: str, limit: int) -> bytes:
+    prose = prose_in(spec.details)
+    if prose is not None:
+        raise LedgerEventError(
+            f"audit event {spec.type!r} refused: {prose} holds prose (whitespace, a control "
+            f"character or over {MAX_DETAIL_CHARS} characters); the ledger is never erased, "
+            "so record ids, enumerations or a digest, and keep text sealed at rest"
+        )
     try:
         data = make_event(
             type=spec.type,

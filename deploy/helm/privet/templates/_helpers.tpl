@@ -150,6 +150,44 @@ by the image's entrypoint) mounted from existing Secrets, never literal values.
 {{- end }}
 {{- end -}}
 
+{{/*
+A worker's mounts: not the whole of PRIVET_HOME. An empty PRIVET_HOME of its own, the
+claim's blobs (ciphertext only) and, with the local key provider, the master key directory
+read-only: never the API-key pepper, the ledger signing key or the HMAC secrets, which the
+worker does not need (privet.runtime.build_worker_runtime never opens them).
+*/}}
+{{- define "privet.workerVolumeMounts" -}}
+- name: worker-home
+  mountPath: /var/lib/privet
+- name: home
+  mountPath: /var/lib/privet/blobs
+  subPath: blobs
+{{- if eq .Values.keyProvider.type "local" }}
+- name: home
+  mountPath: /var/lib/privet/secrets/kek
+  subPath: secrets/kek
+  readOnly: true
+{{- end }}
+- name: tmp
+  mountPath: /tmp
+- name: database-url
+  mountPath: /run/secrets/privet/database
+  readOnly: true
+{{- if eq .Values.keyProvider.type "pkcs11" }}
+- name: hsm-pin
+  mountPath: /run/secrets/privet/hsm
+  readOnly: true
+{{- end }}
+{{- if .Values.policies.configMap }}
+- name: policies
+  mountPath: /opt/privet/policies
+  readOnly: true
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
 {{- define "privet.podSecurityContext" -}}
 {{ toYaml .Values.podSecurityContext }}
 {{- end -}}

@@ -4,6 +4,7 @@ Routes and their actions:
 - ``POST /v1/projects/{p}/models/{m}/versions/{v}:predict``  model_version.predict
 - ``POST /v1/projects/{p}/models/{m}:predict`` (the serving version) model_version.predict
 - ``POST /v1/projects/{p}/predictions/{id}:review``           prediction.review
+- ``GET  /v1/projects/{p}/predictions/{id}/reviews``           prediction.review
 - ``POST /v1/projects/{p}/predictions/{id}:explain``          prediction.explain
 
 The explanation is a POST, not ``GET .../explanation``: the caller must resubmit the
@@ -262,6 +263,27 @@ def review_prediction(
     prediction = service.get_prediction(session, project_id=project_id, prediction_id=prediction_id)
     guard.check(prediction_resource(prediction))
     return service.review(session, prediction=prediction, body=body, reviewer=identity.principal_id)
+
+
+@router.get(
+    "/{project_id}/predictions/{prediction_id}/reviews",
+    response_model=list[ReviewPublic],
+    summary="The reviews and contests of a prediction, with their reasons (for reviewers)",
+)
+def list_reviews(
+    project_id: str,
+    prediction_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("prediction.review")],
+    service: InferenceDep,
+) -> list[ReviewPublic]:
+    """Reasons are sealed at rest and unsealed here; a reason whose subject was erased is
+    null with ``reason_shredded`` true. Readable by those who may review the prediction."""
+    auth_service.get_project(session, project_id=project_id, viewer=identity)
+    prediction = service.get_prediction(session, project_id=project_id, prediction_id=prediction_id)
+    guard.check(prediction_resource(prediction))
+    return service.reviews(session, prediction=prediction)
 
 
 @router.post(

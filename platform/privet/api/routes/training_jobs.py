@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 
 from privet.api import problems
-from privet.api.deps import Guard, IdentityDep, Resource, SessionDep, action
+from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
 from privet.auth import service as auth_service
 from privet.jobs import budget as budget_service
-from privet.jobs import service
+from privet.jobs import errortext, service
 from privet.jobs.tables import TrainingJob, TrainingJobCreate, TrainingJobPublic
 from privet.kit.errors import ForbiddenError
 
@@ -131,11 +131,15 @@ def get_job(
     session: SessionDep,
     identity: IdentityDep,
     guard: Annotated[Guard, action("training_job.read")],
+    runtime: RuntimeDep,
 ) -> TrainingJobPublic:
+    """One job, with its failure's own text (``error_detail``, unsealed for this reader)."""
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     job = service.get_job(session, project_id=project.id, job_id=job_id)
     guard.check(job_resource(job))
-    return TrainingJobPublic.model_validate(job)
+    public = TrainingJobPublic.model_validate(job)
+    public.error_detail = errortext.error_detail(session, provider=runtime.key_provider, job=job)
+    return public
 
 
 @router.post("/{job_id}:cancel", response_model=TrainingJobPublic)
