@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
+from pydantic import BeforeValidator
 from sqlalchemy import Engine, text
 from sqlalchemy import event as sa_event
 from sqlmodel import Session
@@ -24,6 +25,7 @@ from privet.auth.identity import Identity
 from privet.config import Settings
 from privet.db import session_scope
 from privet.kit.errors import ForbiddenError, UnauthenticatedError
+from privet.kit.numbers import ascii_int
 from privet.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ def get_settings(runtime: RuntimeDep) -> Settings:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
+
+#: A query integer: ASCII digits only (pydantic alone also takes "1_0", " 1" and "+1").
+QueryInt = Annotated[int, BeforeValidator(ascii_int)]
 
 #: Requests that change no state by definition of HTTP; their decisions are deferred (below).
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -1,9 +1,22 @@
-"""A lightweight PII scan: emails, phone numbers, IBANs, payment cards, national ids.
+"""A lightweight PII scan: emails, phone numbers, IBANs, payment cards, national ids,
+birth dates.
 
 It is a tripwire, not a classifier: it exists to catch a dataset declared as holding no
 personal data that visibly holds some. Whether a hit blocks registration is decided by
 policy (``data.pii-in-non-personal-dataset``) from the upload context. Findings record
 counts and line numbers only, never the matched text.
+
+Every pattern runs in time linear in the text: quantifiers are bounded (an e-mail's local
+part is at most 64 characters, a domain label 63), and a run of local-part characters is
+only tried from its start, so no input makes the engine backtrack over the whole text (the
+unbounded e-mail pattern this replaces took ~19 s on a 60 kB cell). The text itself is
+bounded by PRIVET_DATASETS_MAX_TEXT_CHARS. Digits are ASCII only (``re.ASCII``).
+
+Precision matters as much as recall (a false hit refuses a non-personal upload): a digit
+group is a phone number only with an international prefix, an area code in parentheses,
+or a phone word just before it (``tel``, ``call``, ``mobile``...), and never when it holds
+a calendar date; a payment card must be grouped like one; a date counts only as a birth
+date, right after a birth word. docs/DATASETS.md gives the measured hit rates.
 """
 
 from __future__ import annotations
@@ -12,11 +25,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("email", "phone", "iban", "card", "national_id")
+KINDS = ("email", "phone", "iban", "card", "national_id", "birth_date")
 _MAX_LINES_PER_KIND = 5
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-_DIGIT = re.compile(r"\d")
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}"
+    r"@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}",
+    re.ASCII,
+)
+_DIGIT = re.compile(r"\d", re.ASCII)
 
 
 def may_hold_pii(text: str) -> bool:
@@ -37,12 +54,37 @@ def may_hold_pii(text: str) -> bool:
     )
 
 
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
-_PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d ().-]{6,18}\d(?![\w])")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
-_SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")
-_NINO = re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
-_DNI = re.compile(r"\b(\d{8})-?([A-HJ-NP-TV-Z])\b")
+_A = re.ASCII
+_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", _A)
+_CARD_GROUPS = {(16,), (13,), (15,), (19,), (4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4)}
+_IBAN_HEAD = re.compile(r"[A-Z]{2}\d{2} ?\Z", _A)  # what precedes the digits of an IBAN
+_PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d ().-]{6,18}\d(?![\w])", _A)
+_PHONE_WORDS = re.compile(
+    r"(?i)(?:\btel\b|\btel\.|phone|\bcall|mobile|\bcell\b|\bfax\b|contact|\bring\b|whatsapp|"
+    r"\bsms\b|hotline|\bdial|\bmob\b|\bph\b|telefon|t[ée]l[ée]phone|tel[ée]fono|"
+    r"电话|手机|電話|फ़ोन|फोन)"
+)
+_PHONE_CONTEXT = 32  # characters before a number searched for a phone word
+_DATE = (
+    r"(?:(?:0?[1-9]|[12]\d|3[01])[./-](?:0?[1-9]|1[0-2])[./-](?:19|20)\d\d"
+    r"|(?:0?[1-9]|1[0-2])[./-](?:0?[1-9]|[12]\d|3[01])[./-](?:19|20)\d\d"
+    r"|(?:19|20)\d\d[./-](?:0?[1-9]|1[0-2])[./-](?:0?[1-9]|[12]\d|3[01]))"
+)
+_HAS_DATE = re.compile(_DATE, _A)
+_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]{0,6}\.?"
+_BIRTH = re.compile(
+    r"(?i)(?:\bborn\b|date of birth|\bd\.?o\.?b\b\.?|birth ?date|birthday|\bgeboren\b|"
+    r"\bn[ée]e?\b le|nacid[oa])[^\n\d]{0,20}?"
+    r"(?:" + _DATE + r"|\d{1,2}(?:st|nd|rd|th)? " + _MONTHS + r",? (?:19|20)\d\d"
+    r"|" + _MONTHS + r" \d{1,2}(?:st|nd|rd|th)?,? (?:19|20)\d\d)",
+    _A,
+)
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", _A)
+_SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b", _A)
+_NINO = re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b", _A)
+_DNI = re.compile(r"\b(\d{8})-?([A-HJ-NP-TV-Z])\b", _A)
+_NON_DIGIT = re.compile(r"\D", _A)
+_GROUPS = re.compile(r"\d+", _A)
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 
 
@@ -79,8 +121,14 @@ def find_kinds(text: str) -> set[str]:
         return found
     taken: list[tuple[int, int]] = []  # spans already identified as another kind
     for m in _CARD.finditer(text):
-        digits = re.sub(r"\D", "", m.group())
-        if 13 <= len(digits) <= 19 and luhn_ok(digits):
+        digits = _NON_DIGIT.sub("", m.group())
+        groups = tuple(len(g) for g in _GROUPS.findall(m.group()))
+        if (
+            13 <= len(digits) <= 19
+            and groups in _CARD_GROUPS
+            and not _IBAN_HEAD.search(text, max(0, m.start() - 5), m.start())
+            and luhn_ok(digits)
+        ):
             found.add("card")
             taken.append(m.span())
     for m in _IBAN.finditer(text):
@@ -100,13 +148,19 @@ def find_kinds(text: str) -> set[str]:
             continue
         raw = m.group()
         n_digits = sum(c.isdigit() for c in raw)
+        if not 9 <= n_digits <= 15 or _SSN.fullmatch(raw) or _HAS_DATE.search(raw):
+            continue
         separators = sum(c in " ().-" for c in raw)
         international = raw.startswith(("+", "00"))
-        if 9 <= n_digits <= 15 and (international or separators >= 2 or raw.startswith("(")):
-            if _SSN.fullmatch(raw):
-                continue
+        area_code = raw.startswith("(") and separators >= 2
+        spoken = separators >= 1 and bool(
+            _PHONE_WORDS.search(text, max(0, m.start() - _PHONE_CONTEXT), m.start())
+        )
+        if international or area_code or spoken:
             found.add("phone")
             break
+    if _BIRTH.search(text):
+        found.add("birth_date")
     return found
 
 
