@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = ("email", "phone", "iban", "card", "national_id", "birth_date")
-_MAX_LINES_PER_KIND = 5
+_MAX_LINES_PER_KIND = 20
+POLICY_ID = "data.pii-in-non-personal-dataset"
+"""The policy that refuses a dataset declared non-personal in which the scan found some."""
 
 _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}"
@@ -195,3 +197,29 @@ class PiiScan:
             return None
         parts = ", ".join(f"{k} in {v} row(s)" for k, v in self.counts.items() if v)
         return f"the PII scan found what looks like personal data: {parts}"
+
+
+def findings(scan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per kind found: how many rows and their first line numbers (``as_dict()`` input).
+    Never the values."""
+    counts: dict[str, int] = scan.get("counts", {})
+    lines: dict[str, list[int]] = scan.get("first_lines", {})
+    return [
+        {"kind": kind, "rows": counts[kind], "lines": list(lines.get(kind, []))}
+        for kind in KINDS
+        if counts.get(kind)
+    ]
+
+
+def describe(scan: dict[str, Any]) -> str:
+    """One sentence for a refusal: kinds, row counts, line numbers (capped), what to do."""
+    parts = []
+    for f in findings(scan):
+        shown = ", ".join(map(str, f["lines"]))
+        more = ", ..." if f["rows"] > len(f["lines"]) else ""
+        word = "line" if len(f["lines"]) == 1 and not more else "lines"
+        parts.append(f"{f['kind']} in {f['rows']} row(s) ({word} {shown}{more})")
+    return (
+        "The PII scan found " + "; ".join(parts) + " (values are not shown): remove or mask "
+        "them in those rows, or declare contains_personal_data: true if the data is personal"
+    )
