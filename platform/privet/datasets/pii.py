@@ -59,14 +59,14 @@ def may_hold_pii(text: str) -> bool:
 _A = re.ASCII
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", _A)
 _CARD_GROUPS = {(16,), (13,), (15,), (19,), (4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4)}
-_IBAN_HEAD = re.compile(r"[A-Z]{2}\d{2} ?\Z", _A)  # what precedes the digits of an IBAN
 _PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d ().-]{6,18}\d(?![\w])", _A)
 _PHONE_WORDS = re.compile(
     r"(?i)(?:\btel\b|\btel\.|phone|\bcall|mobile|\bcell\b|\bfax\b|contact|\bring\b|whatsapp|"
     r"\bsms\b|hotline|\bdial|\bmob\b|\bph\b|telefon|t[ée]l[ée]phone|tel[ée]fono|"
     r"电话|手机|電話|फ़ोन|फोन)"
 )
-_PHONE_CONTEXT = 32  # characters before a number searched for a phone word
+_AMOUNT = re.compile(r"\d{1,3}(?:( |\.)\d{3})(?:\1\d{3})+", _A)  # 1 234 567, 1.234.567
+_PHONE_CONTEXT = 40  # characters before a number searched for a phone word ("call Ann Poe on")
 _DATE = (
     r"(?:(?:0?[1-9]|[12]\d|3[01])[./-](?:0?[1-9]|1[0-2])[./-](?:19|20)\d\d"
     r"|(?:0?[1-9]|1[0-2])[./-](?:0?[1-9]|[12]\d|3[01])[./-](?:19|20)\d\d"
@@ -106,6 +106,8 @@ def iban_ok(candidate: str) -> bool:
     compact = candidate.replace(" ", "")
     if not 15 <= len(compact) <= 34:
         return False
+    if compact[2:4] in ("00", "01", "99"):  # never issued: the check is 98 - (n mod 97)
+        return False
     moved = compact[4:] + compact[:4]
     try:
         number = int("".join(str(int(c, 36)) for c in moved))
@@ -122,13 +124,15 @@ def find_kinds(text: str) -> set[str]:
     if not _DIGIT.search(text):
         return found
     taken: list[tuple[int, int]] = []  # spans already identified as another kind
+    # IBAN-shaped references (valid or not) are account codes: no card or phone inside.
+    account_like = [m.span() for m in _IBAN.finditer(text)]
     for m in _CARD.finditer(text):
         digits = _NON_DIGIT.sub("", m.group())
         groups = tuple(len(g) for g in _GROUPS.findall(m.group()))
         if (
             13 <= len(digits) <= 19
             and groups in _CARD_GROUPS
-            and not _IBAN_HEAD.search(text, max(0, m.start() - 5), m.start())
+            and not any(s < m.end() and m.start() < e for s, e in account_like)
             and luhn_ok(digits)
         ):
             found.add("card")
@@ -136,7 +140,7 @@ def find_kinds(text: str) -> set[str]:
     for m in _IBAN.finditer(text):
         if iban_ok(m.group()):
             found.add("iban")
-            taken.append(m.span())
+    taken.extend(account_like)
     for pattern in (_SSN, _NINO):
         for m in pattern.finditer(text):
             found.add("national_id")
@@ -153,10 +157,14 @@ def find_kinds(text: str) -> set[str]:
         if not 9 <= n_digits <= 15 or _SSN.fullmatch(raw) or _HAS_DATE.search(raw):
             continue
         separators = sum(c in " ().-" for c in raw)
-        international = raw.startswith(("+", "00"))
+        # "00" is an international prefix only before a full number (00 + 9 or more digits);
+        # "003 963 754" is a company number
+        international = raw.startswith("+") or (raw.startswith("00") and n_digits >= 11)
         area_code = raw.startswith("(") and separators >= 2
-        spoken = separators >= 1 and bool(
-            _PHONE_WORDS.search(text, max(0, m.start() - _PHONE_CONTEXT), m.start())
+        spoken = (
+            separators >= 1
+            and not _AMOUNT.fullmatch(raw)
+            and bool(_PHONE_WORDS.search(text, max(0, m.start() - _PHONE_CONTEXT), m.start()))
         )
         if international or area_code or spoken:
             found.add("phone")
