@@ -123,34 +123,37 @@ def find_kinds(text: str) -> set[str]:
         found.add("email")
     if not _DIGIT.search(text):
         return found
-    taken: list[tuple[int, int]] = []  # spans already identified as another kind
+    # Characters already identified as another kind (a mask, not a list of spans: the
+    # overlap test stays O(match length), so many matches cannot make the scan quadratic).
+    taken = bytearray(len(text))
     # IBAN-shaped references (valid or not) are account codes: no card or phone inside.
-    account_like = [m.span() for m in _IBAN.finditer(text)]
+    account_like = bytearray(len(text))
+    for m in _IBAN.finditer(text):
+        account_like[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
+        if iban_ok(m.group()):
+            found.add("iban")
+    taken[:] = account_like
     for m in _CARD.finditer(text):
         digits = _NON_DIGIT.sub("", m.group())
         groups = tuple(len(g) for g in _GROUPS.findall(m.group()))
         if (
             13 <= len(digits) <= 19
             and groups in _CARD_GROUPS
-            and not any(s < m.end() and m.start() < e for s, e in account_like)
+            and not any(account_like[m.start() : m.end()])
             and luhn_ok(digits)
         ):
             found.add("card")
-            taken.append(m.span())
-    for m in _IBAN.finditer(text):
-        if iban_ok(m.group()):
-            found.add("iban")
-    taken.extend(account_like)
+            taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
     for pattern in (_SSN, _NINO):
         for m in pattern.finditer(text):
             found.add("national_id")
-            taken.append(m.span())
+            taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
     for m in _DNI.finditer(text):
         if _DNI_LETTERS[int(m.group(1)) % 23] == m.group(2):
             found.add("national_id")
-            taken.append(m.span())
+            taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
     for m in _PHONE.finditer(text):
-        if any(s < m.end() and m.start() < e for s, e in taken):
+        if any(taken[m.start() : m.end()]):
             continue
         raw = m.group()
         n_digits = sum(c.isdigit() for c in raw)
