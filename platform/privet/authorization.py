@@ -27,6 +27,8 @@ class Decision:
     policy_ids: tuple[str, ...]
     policy_version: str
     errors: tuple[str, ...] = ()
+    #: for a deny: (policy id, human reason) of each forbid that refused
+    reasons: tuple[tuple[str, str], ...] = ()
 
 
 def principal_ref(identity: Identity) -> str:
@@ -62,6 +64,7 @@ class CedarAuthorizer:
             decision.policy_ids,
             decision.policy_version,
             tuple(str(e) for e in decision.errors),
+            decision.reasons,
         )
 
     def reload(self, session: Session, *, actor: str | None, trigger: str) -> ReloadResult:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
+from pydantic import BeforeValidator
 from sqlalchemy import Engine, text
 from sqlalchemy import event as sa_event
 from sqlmodel import Session
@@ -24,6 +25,7 @@ from privet.auth.identity import Identity
 from privet.config import Settings
 from privet.db import session_scope
 from privet.kit.errors import ForbiddenError, UnauthenticatedError
+from privet.kit.numbers import ascii_int
 from privet.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ def get_settings(runtime: RuntimeDep) -> Settings:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
+
+#: A query integer: ASCII digits only (pydantic alone also takes "1_0", " 1" and "+1").
+QueryInt = Annotated[int, BeforeValidator(ascii_int)]
 
 #: Requests that change no state by definition of HTTP; their decisions are deferred (below).
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -244,6 +249,54 @@ class Resource:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What a route adds to a refusal by one policy: a sentence for the detail and
+    structured fields (e.g. the PII findings: kinds, row counts, line numbers; no values)."""
+
+    detail: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+def refusal(
+    *,
+    action: str,
+    resource_type: str,
+    roles: Iterable[str],
+    reasons: tuple[tuple[str, str], ...],
+    errors: tuple[str, ...] = (),
+    explain: Mapping[str, Explanation] | None = None,
+) -> ForbiddenError:
+    """The 403 of a denied decision: which rule refused, why, and what to do."""
+    if reasons:
+        ids = [pid for pid, _ in reasons]
+        detail = "; ".join(f"refused by policy {pid}: {why}" for pid, why in reasons)
+        extensions: dict[str, Any] = {"reasons": dict(reasons)}
+        for pid in ids:
+            extra = (explain or {}).get(pid)
+            if extra is not None:
+                detail += f". {extra.detail}"
+                extensions.update(extra.extensions)
+        return ForbiddenError(detail, action=action, policies=ids, **extensions)
+    if errors:
+        return ForbiddenError(
+            f"you may not perform {action!r} on this {resource_type}: the policies could not "
+            "be evaluated for this request (denied to be safe); quote the instance id to an "
+            "administrator",
+            action=action,
+            policies=[],
+        )
+    held = sorted(set(roles))
+    return ForbiddenError(
+        f"you may not perform {action!r} on this {resource_type}: no policy permits it for "
+        f"your role(s) here ({', '.join(held) if held else 'none'}); ask a project admin for "
+        "a role that grants it",
+        action=action,
+        policies=[],
+        roles=held,
+    )
+
+
 def _snake(name: str) -> str:
     """Cedar type names (CamelCase) as ledger object kinds (lower_snake)."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
@@ -263,8 +316,15 @@ class Guard:
     #: decision is emitted into ``session`` and commits or rolls back with it
     decisions: DecisionLog | None = None
 
-    def check(self, resource: Resource, context: dict[str, Any] | None = None) -> None:
-        """Decide, record the decision in the ledger, and raise ForbiddenError on deny."""
+    def check(
+        self,
+        resource: Resource,
+        context: dict[str, Any] | None = None,
+        *,
+        explain: Mapping[str, Explanation] | None = None,
+    ) -> None:
+        """Decide, record the decision in the ledger, and raise ForbiddenError on deny: the
+        problem names the refusing policies and their reasons, plus `explain[policy_id]`."""
         self.checked = True
         decision = self.runtime.authorizer.decide(
             identity=self.identity,
@@ -297,9 +357,16 @@ class Guard:
             ledger.emit_many(self.session, [event])
         self.recorded.append(event)
         if not decision.allowed:
-            raise ForbiddenError(
-                f"you may not perform {self.action!r} on this {resource.type}",
+            project_id = resource.project_id
+            raise refusal(
                 action=self.action,
+                resource_type=resource.type,
+                roles=self.identity.roles_in(project_id)
+                if project_id
+                else self.identity.platform_roles(),
+                reasons=decision.reasons,
+                errors=decision.errors,
+                explain=explain,
             )
 
 

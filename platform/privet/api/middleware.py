@@ -15,9 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from privet.api.problems import MEDIA_TYPE, PROBLEM_BASE
 from privet.kit.logs import request_id_var
+from privet.kit.numbers import ascii_number
 
 log = logging.getLogger("privet.access")
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -56,7 +57,7 @@ class RequestContextMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         supplied = headers.get("x-request-id", "")
-        request_id = supplied if _REQUEST_ID_RE.match(supplied) else uuid.uuid4().hex
+        request_id = supplied if _REQUEST_ID_RE.fullmatch(supplied) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         limit = self.limit_for(scope)
@@ -83,9 +84,22 @@ class RequestContextMiddleware:
             return message
 
         try:
-            declared = headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
+            declared = declared_length(headers.get("content-length"))
+            if declared is not None and declared > limit:
                 raise BodyTooLarge(limit)
+            encoding = headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                await _send_problem(
+                    send_wrapper,
+                    request_id,
+                    status=415,
+                    slug="unsupported-media-type",
+                    title="Unsupported media type",
+                    detail=f"request bodies with Content-Encoding {encoding[:40]!r} are not "
+                    "accepted (a compressed body could expand without bound): send the body "
+                    "uncompressed; Parquet files carry their own compression",
+                )
+                return
             await self.app(scope, receive_wrapper, send_wrapper)
         except BodyTooLarge:
             if status_holder["started"]:
@@ -109,28 +123,47 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+def declared_length(value: str | None) -> int | None:
+    """A Content-Length header's value: ASCII digits only (``²`` passes str.isdigit())."""
+    return ascii_number(value) if value is not None else None
+
+
 def _route_template(scope: Scope) -> str:
     route: Any = scope.get("route")
     return str(getattr(route, "path", "unmatched"))
 
 
 async def _send_too_large(send: Send, limit: int, request_id: str) -> None:
+    await _send_problem(
+        send,
+        request_id,
+        status=413,
+        slug="payload-too-large",
+        title="Payload too large",
+        detail=f"the request body exceeds the limit of {limit} bytes",
+        limit_bytes=limit,
+    )
+
+
+async def _send_problem(
+    send: Send, request_id: str, *, status: int, slug: str, title: str, detail: str, **ext: Any
+) -> None:
     import json
 
     body = json.dumps(
         {
-            "type": PROBLEM_BASE + "payload-too-large",
-            "title": "Payload too large",
-            "status": 413,
-            "detail": f"the request body exceeds the limit of {limit} bytes",
+            "type": PROBLEM_BASE + slug,
+            "title": title,
+            "status": status,
+            "detail": detail,
             "instance": f"urn:privet:request:{request_id}",
-            "limit_bytes": limit,
+            **ext,
         }
     ).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", MEDIA_TYPE.encode()),
                 (b"content-length", str(len(body)).encode()),

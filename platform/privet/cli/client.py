@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 err = Console(stderr=True)
 
@@ -44,13 +45,25 @@ def call(method: str, path: str, **kwargs: Any) -> Any:
 
 
 def fail(response: httpx.Response) -> NoReturn:
-    """Print a problem response's detail and exit non-zero."""
+    """Print a problem response's detail (and, for a refusal, each rule with its reason and
+    the rows it found) and exit non-zero."""
+    body: Any = None
     try:
         body = response.json()
         detail = body.get("detail") or body.get("title")
-    except ValueError:
+    except (ValueError, AttributeError):
         detail = response.text[:500]
-    err.print(f"[red]error {response.status_code}:[/] {detail}")
+    err.print(f"[red]error {response.status_code}:[/] {escape(str(detail))}", highlight=False)
+    if isinstance(body, dict):
+        for rule, why in (body.get("reasons") or {}).items():
+            err.print(f"  rule {rule}: {why}", highlight=False, markup=False)
+        for found in body.get("pii_findings") or []:
+            lines = ", ".join(str(n) for n in found.get("lines", []))
+            err.print(
+                f"  {found.get('kind')}: {found.get('rows')} row(s), lines {lines}",
+                highlight=False,
+                markup=False,
+            )
     raise typer.Exit(1)
 
 

@@ -18,6 +18,7 @@ from rich.table import Table
 from privet.compliance.settings import ComplianceSettings
 from privet.config import Settings
 from privet.crypto.settings import CryptoSettings
+from privet.datasets.settings import DatasetSettings
 from privet.executors.settings import ExecutorSettings
 from privet.inference.settings import InferenceSettings
 from privet.jobs.settings import JobSettings
@@ -28,6 +29,7 @@ SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("core", Settings),
     ("crypto", CryptoSettings),
     ("ledger", LedgerSettings),
+    ("datasets", DatasetSettings),
     ("jobs", JobSettings),
     ("executors", ExecutorSettings),
     ("inference", InferenceSettings),

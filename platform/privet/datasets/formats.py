@@ -11,6 +11,12 @@ extra columns) raise ``InvalidInputError`` at once.
 - JSON Lines: one JSON object per line, UTF-8; blank lines are skipped.
 - Parquet: spooled encrypted (see spool.py) and read back by row batches; memory is bounded
   by the file's largest row group, which must not exceed ``MAX_ROW_GROUP_BYTES``.
+
+Hostile-input limits (``DatasetSettings``) are enforced as the bytes arrive, never after the
+file was read: the longest physical line, the longest text, label or subject id, and the
+total text a file decodes to (for Parquet also a compression-ratio guard, checked against
+the column chunks' sizes before decoding and against the decoded lengths of every batch
+before it becomes Python strings). Each refusal is a 413 naming the setting.
 """
 
 from __future__ import annotations
@@ -24,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from privet.datasets.models import DataFormat, Declarations
+from privet.datasets.settings import PARQUET_EXPANSION_FLOOR, DatasetSettings, get_dataset_settings
 from privet.kit.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
 
-MAX_LINE_BYTES = 8 << 20
 MAX_ROW_GROUP_BYTES = 256 << 20
-PARQUET_BATCH_ROWS = 2048
+PARQUET_BATCH_ROWS = 256  # x max_text_chars bounds one decoded batch
 _BOM = "\ufeff"
 
 Row = tuple[int, str, str, str | None]
@@ -137,16 +143,82 @@ def _scalar(value: Any, what: str) -> str:
     raise ValueError(f"{what} must be a string or an integer, not {type(value).__name__}")
 
 
-def _blocks(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Runs of whole lines: every block but possibly the last ends with b"\\n"."""
+def _limits(limits: DatasetSettings | None) -> DatasetSettings:
+    return limits if limits is not None else get_dataset_settings()
+
+
+def text_too_long(
+    limits: DatasetSettings, line: int, what: str, length: int
+) -> PayloadTooLargeError:
+    limit = limits.max_text_chars
+    return PayloadTooLargeError(
+        f"line {line}: the {what} has {length} characters, more than the limit of {limit} "
+        f"(PRIVET_DATASETS_MAX_TEXT_CHARS): shorten or split long texts (training reads only "
+        "the first few hundred tokens of each), or ask the operator to raise the limit",
+        limit="max_text_chars",
+        value=limit,
+        line=line,
+    )
+
+
+def decoded_too_large(
+    limits: DatasetSettings, allowed: int, *, ratio: bool
+) -> PayloadTooLargeError:
+    if ratio:
+        return PayloadTooLargeError(
+            f"the Parquet file decodes to more than {allowed} bytes of text, over "
+            f"{limits.parquet_max_expansion} times its own size "
+            "(PRIVET_DATASETS_PARQUET_MAX_EXPANSION, a compression-bomb guard): upload it "
+            "with lighter compression or as CSV/JSON Lines, or ask the operator to raise the limit",
+            limit="parquet_max_expansion",
+            value=limits.parquet_max_expansion,
+            allowed_bytes=allowed,
+        )
+    return PayloadTooLargeError(
+        f"the file decodes to more than {allowed} bytes of text, the limit "
+        "(PRIVET_DATASETS_MAX_DECODED_BYTES): split it into several dataset versions, or ask "
+        "the operator to raise the limit",
+        limit="max_decoded_bytes",
+        value=limits.max_decoded_bytes,
+    )
+
+
+def _check_lengths(
+    limits: DatasetSettings, start: int, columns: Iterable[tuple[str, list[str] | None]]
+) -> None:
+    """Refuse the first value longer than max_text_chars (C-level max() per column)."""
+    cap = limits.max_text_chars
+    for what, values in columns:
+        if values and max(map(len, values)) > cap:
+            i = next(i for i, v in enumerate(values) if len(v) > cap)
+            raise text_too_long(limits, start + i, what, len(values[i]))
+
+
+def _blocks(chunks: Iterable[bytes], limits: DatasetSettings) -> Iterator[bytes]:
+    """Runs of whole lines: every block but possibly the last ends with b"\\n". Refuses a
+    line over max_line_bytes and a file over max_decoded_bytes as soon as it arrives."""
     pending = b""
+    max_line, max_total = limits.max_line_bytes, limits.max_decoded_bytes
+    total = lines = 0
     for chunk in chunks:
+        total += len(chunk)
+        if total > max_total:
+            raise decoded_too_large(limits, max_total, ratio=False)
         data = pending + chunk if pending else chunk
         cut = data.rfind(b"\n") + 1
         pending = data[cut:]
-        if len(pending) > MAX_LINE_BYTES:
-            raise PayloadTooLargeError(f"a line is longer than {MAX_LINE_BYTES} bytes")
+        if len(pending) > max_line:
+            line = lines + data.count(b"\n", 0, cut) + 1
+            raise PayloadTooLargeError(
+                f"line {line} is longer than {max_line} bytes, the limit "
+                "(PRIVET_DATASETS_MAX_LINE_BYTES): shorten or split long texts, or ask the "
+                "operator to raise the limit",
+                limit="max_line_bytes",
+                value=max_line,
+                line=line,
+            )
         if cut:
+            lines += data.count(b"\n", 0, cut)
             yield data[:cut]
     if pending:
         yield pending
@@ -161,19 +233,21 @@ def _split_keepends(block: bytes) -> list[bytes]:
     return out
 
 
-def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+def _lines(chunks: Iterable[bytes], limits: DatasetSettings) -> Iterator[bytes]:
     """Physical lines (with their line end) from byte chunks; the last may lack one."""
-    for block in _blocks(chunks):
+    for block in _blocks(chunks, limits):
         yield from _split_keepends(block)
 
 
-def _text_lines(chunks: Iterable[bytes], bad: list[int]) -> Iterator[list[str]]:
+def _text_lines(
+    chunks: Iterable[bytes], bad: list[int], limits: DatasetSettings
+) -> Iterator[list[str]]:
     """UTF-8 lines with their line ends, a block (list) at a time. A block that does not
     decode is decoded line by line: bad lines are replaced and their numbers put in `bad`.
     Blocks are decoded whole and split in C, which is what keeps ingest near csv speed."""
     number = 0
     first = True
-    for block in _blocks(chunks):
+    for block in _blocks(chunks, limits):
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError:
@@ -199,14 +273,20 @@ def _text_lines(chunks: Iterable[bytes], bad: list[int]) -> Iterator[list[str]]:
         yield lines
 
 
-def _decoded(chunks: Iterable[bytes], bad: list[int]) -> Iterator[str]:
-    return itertools.chain.from_iterable(_text_lines(chunks, bad))
+def _decoded(chunks: Iterable[bytes], bad: list[int], limits: DatasetSettings) -> Iterator[str]:
+    return itertools.chain.from_iterable(_text_lines(chunks, bad, limits))
 
 
-def read_csv(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Item]:
+_CSV_FIELD_LIMIT = "field larger than field limit"
+
+
+def read_csv(
+    chunks: Iterable[bytes], decl: Declarations, limits: DatasetSettings | None = None
+) -> Iterator[Item]:
+    lim = _limits(limits)
     cols = _Columns(decl)
     bad: list[int] = []
-    reader = csv.reader(_decoded(chunks, bad), strict=True)
+    reader = csv.reader(_decoded(chunks, bad, lim), strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -227,6 +307,10 @@ def read_csv(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Item]:
             # extend keeps the records read before a parse error
             records.extend(itertools.islice(reader, BATCH_ROWS))
         except csv.Error as exc:
+            if _CSV_FIELD_LIMIT in str(exc):  # csv's own cap (128 Ki characters) per field
+                raise text_too_long(
+                    lim, reader.line_num, "field", csv.field_size_limit() + 1
+                ) from None
             failure = RowError(reader.line_num, f"cannot be parsed as CSV: {exc}")
         if not records and failure is None:
             return
@@ -238,12 +322,18 @@ def read_csv(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Item]:
             and len(records[0]) == width
             and len(set(map(len, records))) == 1
         ):
-            yield Batch(
+            batch = Batch(
                 start=before + 1,
                 texts=[r[ti] for r in records],
                 labels=[r[li] for r in records],
                 subjects=[r[si] for r in records] if si is not None else None,
             )
+            _check_lengths(
+                lim,
+                batch.start,
+                (("text", batch.texts), ("label", batch.labels), ("subject id", batch.subjects)),
+            )
+            yield batch
             continue
         # slow path: multi-line records, bad encoding, wrong widths, blank lines, errors
         start = before + 1
@@ -256,20 +346,34 @@ def read_csv(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Item]:
                 if record:
                     yield RowError(start, f"has {len(record)} fields, the header has {width}")
             else:
-                yield (start, record[ti], record[li], record[si] if si is not None else None)
+                row = (start, record[ti], record[li], record[si] if si is not None else None)
+                _check_row(lim, row)
+                yield row
             start = end + 1
         if failure is not None:
             yield failure
 
 
-def read_tsv(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Item]:
+def _check_row(limits: DatasetSettings, row: Row) -> None:
+    line, text, label, subject = row
+    cap = limits.max_text_chars
+    if len(text) > cap or len(label) > cap or (subject is not None and len(subject) > cap):
+        _check_lengths(
+            limits, line, (("text", [text]), ("label", [label]), ("subject id", [subject or ""]))
+        )
+
+
+def read_tsv(
+    chunks: Iterable[bytes], decl: Declarations, limits: DatasetSettings | None = None
+) -> Iterator[Item]:
+    lim = _limits(limits)
     cols = _Columns(decl)
     bad: list[int] = []
     number = 0
     ti = li = width = 0
     si: int | None = None
     header: list[str] | None = None
-    for lines in _text_lines(chunks, bad):
+    for lines in _text_lines(chunks, bad, lim):
         first = number + 1
         number += len(lines)
         if header is None:
@@ -292,12 +396,18 @@ def read_tsv(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Item]:
             and len(fields[0]) == width
             and len(set(map(len, fields))) == 1
         ):
-            yield Batch(
+            batch = Batch(
                 start=first,
                 texts=[f[ti] for f in fields],
                 labels=[f[li] for f in fields],
                 subjects=[f[si] for f in fields] if si is not None else None,
             )
+            _check_lengths(
+                lim,
+                batch.start,
+                (("text", batch.texts), ("label", batch.labels), ("subject id", batch.subjects)),
+            )
+            yield batch
             continue
         for offset, (line, parts) in enumerate(zip(stripped, fields, strict=True)):
             at = first + offset
@@ -309,15 +419,20 @@ def read_tsv(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Item]:
             elif len(parts) != width:
                 yield RowError(at, f"has {len(parts)} tab-separated fields, the header has {width}")
             else:
-                yield (at, parts[ti], parts[li], parts[si] if si is not None else None)
+                row = (at, parts[ti], parts[li], parts[si] if si is not None else None)
+                _check_row(lim, row)
+                yield row
     if header is None:
         raise InvalidInputError("the file is empty: a header row is required")
 
 
-def read_jsonl(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Item]:
+def read_jsonl(
+    chunks: Iterable[bytes], decl: Declarations, limits: DatasetSettings | None = None
+) -> Iterator[Item]:
+    lim = _limits(limits)
     cols = _Columns(decl)
     expected = set(cols.expected)
-    for number, raw in enumerate(_lines(chunks), start=1):
+    for number, raw in enumerate(_lines(chunks, lim), start=1):
         if not raw.strip():
             continue
         try:
@@ -331,6 +446,9 @@ def read_jsonl(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Item]:
             obj = json.loads(line)
         except ValueError as exc:
             yield RowError(number, f"not valid JSON: {exc.args[0] if exc.args else exc}")
+            continue
+        except RecursionError:
+            yield RowError(number, "nests JSON arrays or objects too deeply to be a row")
             continue
         if not isinstance(obj, dict):
             yield RowError(number, f"is a JSON {type(obj).__name__}, not an object")
@@ -363,20 +481,42 @@ def read_jsonl(chunks: Iterable[bytes], decl: Declarations) -> Iterator[Item]:
         except ValueError as exc:
             yield RowError(number, str(exc))
             continue
-        yield (number, text, label, subject)
+        row = (number, text, label, subject)
+        _check_row(lim, row)
+        yield row
 
 
-def read_parquet(chunks: Iterable[bytes], decl: Declarations, *, spool_dir: Path) -> Iterator[Item]:
+def _decoded_allowance(limits: DatasetSettings, file_bytes: int) -> tuple[int, bool]:
+    """Most text bytes a Parquet file of `file_bytes` may decode to, and whether the
+    compression-ratio guard (rather than max_decoded_bytes) is what sets it."""
+    by_ratio = max(PARQUET_EXPANSION_FLOOR, limits.parquet_max_expansion * file_bytes)
+    if by_ratio < limits.max_decoded_bytes:
+        return by_ratio, True
+    return limits.max_decoded_bytes, False
+
+
+def read_parquet(
+    chunks: Iterable[bytes],
+    decl: Declarations,
+    *,
+    spool_dir: Path,
+    limits: DatasetSettings | None = None,
+) -> Iterator[Item]:
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from privet.datasets.spool import EncryptedSpool
 
+    lim = _limits(limits)
     cols = _Columns(decl)
     with EncryptedSpool(spool_dir) as spool:
         for chunk in chunks:
             spool.write(chunk)
+            if spool.size > lim.max_decoded_bytes:
+                raise decoded_too_large(lim, lim.max_decoded_bytes, ratio=False)
         spool.finish()
+        allowed, by_ratio = _decoded_allowance(lim, spool.size)
         try:
             handle = pq.ParquetFile(spool.reader())
         except (pa.ArrowException, OSError) as exc:
@@ -392,14 +532,43 @@ def read_parquet(chunks: Iterable[bytes], decl: Declarations, *, spool_dir: Path
                     f"{MAX_ROW_GROUP_BYTES}: write the file with smaller row groups",
                     row_group=i,
                 )
+        # What the column chunks say they decode to (honest writers' bombs stop here,
+        # before anything is decompressed); the decoded batches are counted below as well.
+        wanted = {i for i, name in enumerate(names) if name in cols.expected}
+        declared = 0
+        for i in range(meta.num_row_groups):
+            group = meta.row_group(i)
+            for j in range(group.num_columns):
+                if j in wanted:
+                    declared += max(0, group.column(j).total_uncompressed_size)
+        if declared > allowed:
+            raise decoded_too_large(lim, allowed, ratio=by_ratio)
         types = {f.name: f.type for f in handle.schema_arrow}
         if not (pa.types.is_string(types[cols.text]) or pa.types.is_large_string(types[cols.text])):
             raise InvalidInputError(
                 f"column {cols.text!r} must be a string column, not {types[cols.text]}"
             )
         number = 0
+        decoded = 0
+        cap = lim.max_text_chars
         try:
             for batch in handle.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=cols.expected):
+                # Sizes from Arrow's buffers before any Python string exists: a dictionary
+                # page repeated a million times is refused here, not after expansion.
+                for k, what in enumerate(("text", "label", "subject id")[: batch.num_columns]):
+                    column = batch.column(k)
+                    if not (
+                        pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+                    ):
+                        continue
+                    decoded += int(pc.sum(pc.binary_length(column)).as_py() or 0)
+                    if decoded > allowed:
+                        raise decoded_too_large(lim, allowed, ratio=by_ratio)
+                    chars = pc.utf8_length(column)
+                    longest = pc.max(chars).as_py()
+                    if longest is not None and longest > cap:
+                        at = pc.index(chars, longest).as_py()
+                        raise text_too_long(lim, number + at + 1, what, longest)
                 texts = batch.column(0).to_pylist()
                 labels = batch.column(1).to_pylist()
                 subjects = batch.column(2).to_pylist() if cols.subject else [None] * len(texts)
@@ -422,12 +591,20 @@ def read_parquet(chunks: Iterable[bytes], decl: Declarations, *, spool_dir: Path
 
 
 def read_rows(
-    fmt: DataFormat, chunks: Iterable[bytes], decl: Declarations, *, spool_dir: Path
+    fmt: DataFormat,
+    chunks: Iterable[bytes],
+    decl: Declarations,
+    *,
+    spool_dir: Path,
+    limits: DatasetSettings | None = None,
 ) -> Iterator[Item]:
+    """The rows of an uploaded file, under the hostile-input limits (default: from the
+    environment, PRIVET_DATASETS_*)."""
+    lim = _limits(limits)
     if fmt is DataFormat.csv:
-        return read_csv(chunks, decl)
+        return read_csv(chunks, decl, lim)
     if fmt is DataFormat.tsv:
-        return read_tsv(chunks, decl)
+        return read_tsv(chunks, decl, lim)
     if fmt is DataFormat.jsonl:
-        return read_jsonl(chunks, decl)
-    return read_parquet(chunks, decl, spool_dir=spool_dir)
+        return read_jsonl(chunks, decl, lim)
+    return read_parquet(chunks, decl, spool_dir=spool_dir, limits=lim)

@@ -69,6 +69,7 @@ from privet.kit.errors import (
     UnsupportedMediaTypeError,
 )
 from privet.kit.ids import new_id, utcnow
+from privet.kit.numbers import ascii_number
 
 MAX_DECLARATIONS_BYTES = 64 * 1024
 SYSTEM_ACTOR = "system:datasets"
@@ -471,8 +472,9 @@ def list_versions(session: Session, *, dataset_id: str) -> Sequence[DatasetVersi
 def get_version(session: Session, *, dataset: Dataset, version: str) -> DatasetVersion:
     """A version of the dataset by id or by number."""
     query = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
-    if version.isdigit():
-        query = query.where(DatasetVersion.number == int(version))
+    number = ascii_number(version)
+    if number is not None:
+        query = query.where(DatasetVersion.number == number)
     else:
         query = query.where(DatasetVersion.id == version)
     row = session.exec(query).first()

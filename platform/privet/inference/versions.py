@@ -19,6 +19,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from privet.kit.errors import ConflictError, NotFoundError
+from privet.kit.numbers import ascii_number
 from privet.models.service import LoadedVersion, load_version
 from privet.models.tables import Model, ModelVersion, VersionState
 
@@ -93,8 +94,8 @@ def lookup_version(session: Session, *, project_id: str, model: str, version: st
         row = session.exec(query.where(approved).order_by(newest).limit(1)).first()
         if row is None:
             row = session.exec(query.order_by(newest).limit(1)).first()
-    elif version.isdigit():
-        row = session.exec(query.where(col(ModelVersion.number) == int(version))).first()
+    elif (number := ascii_number(version)) is not None:
+        row = session.exec(query.where(col(ModelVersion.number) == number)).first()
     else:
         row = session.exec(query.where(col(ModelVersion.id) == version)).first()
     if row is None:

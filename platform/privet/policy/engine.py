@@ -101,14 +101,17 @@ class PolicyEngine:
         )
         diagnostics = result.diagnostics
         errors = tuple(diagnostics.errors)
+        allowed = result.allowed and not errors
+        policy_ids = tuple(sorted(diagnostics.reasons))
         return Decision(
-            allowed=result.allowed and not errors,
+            allowed=allowed,
             principal=str(request.principal),
             action=request.action,
             resource=str(request.resource),
-            policy_ids=tuple(sorted(diagnostics.reasons)),
+            policy_ids=policy_ids,
             errors=errors,
             policy_version=compiled.version,
+            reasons=() if allowed else tuple((p, compiled.reason_of(p)) for p in policy_ids),
         )
 
     def authorize(

@@ -71,6 +71,8 @@ class Decision:
     policy_ids: tuple[str, ...]
     errors: tuple[str, ...]
     policy_version: str
+    #: for a deny: (policy id, its @reason) per forbid that refused, for the caller
+    reasons: tuple[tuple[str, str], ...] = ()
 
     @property
     def outcome(self) -> Literal["allow", "deny"]:
@@ -96,6 +98,9 @@ class PolicyInfo(BaseModel):
     effect: Literal["permit", "forbid"]
     file: str
     line: int
+    reason: str | None = Field(
+        default=None, description="The policy's @reason: what a refusal tells the caller."
+    )
 
 
 class PolicySetInfo(BaseModel):

@@ -56,6 +56,13 @@ class CompiledPolicies:
     policies: tuple[PolicyInfo, ...]
     files: tuple[str, ...]
 
+    def reason_of(self, policy_id: str) -> str:
+        """The human reason a refusal by `policy_id` gives (its ``@reason`` annotation)."""
+        for info in self.policies:
+            if info.id == policy_id and info.reason:
+                return info.reason
+        return f"policy {policy_id} forbids this action here"
+
 
 def read_policy_dir(directory: Path) -> tuple[SourceFile, list[SourceFile]]:
     """Read the schema and every ``*.cedar`` file (sorted by name) of ``directory``."""
@@ -246,7 +253,11 @@ def compile_policy_dir(directory: Path) -> CompiledPolicies:
             where[pid] = source.name
             infos.append(
                 PolicyInfo(
-                    id=pid, effect=policy["effect"], file=source.name, line=line_of(index) or 1
+                    id=pid,
+                    effect=policy["effect"],
+                    file=source.name,
+                    line=line_of(index) or 1,
+                    reason=policy.get("annotations", {}).get("reason") or None,
                 )
             )
         result = cedarpy.validate_policies(source.text, schema)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, SessionDep, action
 from privet.auth import service as auth_service
 from privet.db import read_session
 from privet.ledger import service
@@ -46,8 +46,8 @@ def list_events(
     actor: Annotated[str | None, Query(max_length=40)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    start: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 100,
+    start: Annotated[QueryInt, Query(ge=0)] = 0,
+    limit: Annotated[QueryInt, Query(ge=1, le=service.MAX_PAGE)] = 100,
 ) -> service.EventPage:
     """Integrated events in index order; filter by type, object, project, actor, time."""
     if project is not None:
@@ -72,9 +72,9 @@ def list_events(
 def inclusion_proof(
     session: SessionDep,
     guard: Annotated[Guard, action("audit.proofs.read")],
-    index: Annotated[int | None, Query(ge=0)] = None,
-    entry_id: Annotated[int | None, Query(ge=1)] = None,
-    tree_size: Annotated[int | None, Query(ge=0)] = None,
+    index: Annotated[QueryInt | None, Query(ge=0)] = None,
+    entry_id: Annotated[QueryInt | None, Query(ge=1)] = None,
+    tree_size: Annotated[QueryInt | None, Query(ge=0)] = None,
 ) -> service.InclusionProofPublic:
     """Proof that leaf `index` (or the leaf of `entry_id`) is in the tree of `tree_size`."""
     guard.check(AUDIT_LOG)
@@ -87,8 +87,8 @@ def inclusion_proof(
 def consistency_proof(
     session: SessionDep,
     guard: Annotated[Guard, action("audit.proofs.read")],
-    size1: Annotated[int, Query(ge=0)],
-    size2: Annotated[int | None, Query(ge=0)] = None,
+    size1: Annotated[QueryInt, Query(ge=0)],
+    size2: Annotated[QueryInt | None, Query(ge=0)] = None,
 ) -> service.ConsistencyProofPublic:
     """Proof that the tree of `size2` extends the tree of `size1`."""
     guard.check(AUDIT_LOG)

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response, status
 
 from privet import ledger
-from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, SessionDep, action
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.compliance import service
@@ -107,7 +107,7 @@ def list_requests(
     state: Annotated[
         str | None, Query(pattern="^(received|acknowledged|completed|refused)$")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[QueryInt, Query(ge=1, le=1000)] = 100,
 ) -> list[DataSubjectRequestPublic]:
     guard.check(PLATFORM)
     return [

@@ -18,10 +18,18 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.deps import (
+    Explanation,
+    Guard,
+    IdentityDep,
+    Resource,
+    RuntimeDep,
+    SessionDep,
+    action,
+)
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
-from privet.datasets import service
+from privet.datasets import pii, service
 from privet.datasets.models import (
     Dataset,
     DatasetDetail,
@@ -165,6 +173,12 @@ def _upload(
         guard.check(
             dataset_resource(dataset) if dataset is not None else project_resource(project_id),
             upload_context(contains_personal_data=declared, pii_suspected=staged.pii_suspected),
+            explain={
+                pii.POLICY_ID: Explanation(
+                    pii.describe(staged.pii_scan),
+                    {"pii_findings": pii.findings(staged.pii_scan)},
+                )
+            },
         )
         version = service.register_version(
             session,

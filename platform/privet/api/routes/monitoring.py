@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
-from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, SessionDep, action
 from privet.api.problems import problem
 from privet.api.routes.inference import get_inference, prediction_resource, version_resource
 from privet.auth import service as auth_service
@@ -79,7 +79,7 @@ def get_review_queue(
     identity: IdentityDep,
     guard: Annotated[Guard, action("review_queue.read")],
     status: Annotated[Literal["open", "closed", "all"], Query()] = "open",
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    limit: Annotated[QueryInt, Query(ge=1, le=1000)] = 200,
 ) -> ReviewQueue:
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     guard.check(Resource(type="Project", id=project.id, project_id=project.id))
@@ -129,7 +129,7 @@ def version_monitoring(
     session: SessionDep,
     identity: IdentityDep,
     guard: Annotated[Guard, action("monitoring.read")],
-    windows: Annotated[int, Query(ge=1, le=1000)] = 48,
+    windows: Annotated[QueryInt, Query(ge=1, le=1000)] = 48,
 ) -> dict[str, Any]:
     auth_service.get_project(session, project_id=project_id, viewer=identity)
     info = _info(session, project_id, model, version)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 
 from privet.api import problems
-from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, SessionDep, action
 from privet.auth import service as auth_service
 from privet.jobs import budget as budget_service
 from privet.jobs import errortext, service
@@ -116,7 +116,7 @@ def list_jobs(
     state: Annotated[
         str | None, Query(pattern="^(queued|running|succeeded|failed|cancelled)$")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[QueryInt, Query(ge=1, le=1000)] = 100,
 ) -> list[TrainingJobPublic]:
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     guard.check(Resource(type="Project", id=project.id, project_id=project.id))
