@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from tests.cli.conftest import Run
-from tests.inference.conftest import (  # noqa: F401, F811 - fixtures
+from tests.inference.conftest import (  # noqa: F401 - fixtures
     _fast_state_ttl,
     make_version,
     tiny_base,
@@ -108,7 +108,7 @@ def test_team_audit_and_policy_commands(cli: Run, admin: Any) -> None:
         _same_in_json_and_yaml(cli, *listing, key=key)
 
 
-def test_prediction_commands(cli: Run, admin: Any, make_caller: Any, make_version: Any) -> None:
+def test_prediction_commands(cli: Run, admin: Any, make_caller: Any, make_version: Any) -> None:  # noqa: F811
     project = cli("projects", "create", "credit", "-q", key=admin.key).stdout.strip()
     make_version(project)
     predictor = make_caller("predictor", project, name="scoring-app")
