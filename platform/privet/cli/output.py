@@ -113,9 +113,7 @@ def write_json(data: Any) -> None:
 
 
 def write_yaml(data: Any) -> None:
-    sys.stdout.write(
-        yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=math.inf)
-    )
+    sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=math.inf))
     sys.stdout.flush()
 
 

@@ -169,10 +169,9 @@ def submit(
             print(job["id"])
         return
     final = watch_job(project, job["id"], out=err if quiet else console)
-    if quiet and final["state"] == "succeeded":
+    _print_outcome(final, err if quiet else console)
+    if quiet:
         print(final["model_version_id"])  # --watch --quiet: the new model version's id
-        return
-    _print_outcome(final)
 
 
 def _print_outcome(job: dict[str, Any], out: Console | None = None) -> None:
