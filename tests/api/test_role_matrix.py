@@ -40,6 +40,7 @@ MATRIX: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("POST", "/v1/api-keys"): ("own", ALL),
     ("GET", "/v1/api-keys"): ("own", ALL),
     ("DELETE", "/v1/api-keys/{key_id}"): ("own", ALL),
+    ("GET", "/v1/me"): ("own", ALL),
     ("GET", "/v1/policies"): ("platform", AUDIT),
     ("POST", "/v1/policies:reload"): ("platform", ADMIN),
     ("GET", "/v1/audit/checkpoint"): ("platform", AUDIT),

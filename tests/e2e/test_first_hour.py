@@ -5,7 +5,8 @@ errors say what to do next.
 
 The guide's bash blocks are extracted from README.md and run in one bash session (`set -euo
 pipefail`), in a scratch directory whose `.venv` is this checkout's. Only two things are
-substituted: the server URL and admin key (the guide says to paste them). The suite run uses
+substituted: the server URL and admin key of `privet login` (the guide says to paste
+them); the profile it stores goes to a scratch XDG_CONFIG_HOME. The suite run uses
 a tiny BERT through PRIVET_QUICKSTART_BASE_MODEL (documented in the guide); the real
 MiniLM-L6 run is opt-in:
 
@@ -39,11 +40,9 @@ def _script(server: Server) -> str:
     blocks = quick_start_blocks()
     assert len(blocks) >= 6, blocks
     first = blocks[0]
-    placeholder = "PRIVET_URL=http://127.0.0.1:8000 PRIVET_API_KEY=pvt_..."
-    assert placeholder in first, "the guide's first block sets PRIVET_URL and PRIVET_API_KEY"
-    blocks[0] = first.replace(
-        placeholder, f"PRIVET_URL={server.url} PRIVET_API_KEY={server.admin_key}"
-    )
+    placeholder = "--url http://127.0.0.1:8000 --api-key pvt_..."
+    assert placeholder in first, "the guide's first block signs in with URL and admin key"
+    blocks[0] = first.replace(placeholder, f"--url {server.url} --api-key {server.admin_key}")
     steps = [f'echo "### step {i + 1} at $SECONDS s" >&2\n{b}' for i, b in enumerate(blocks)]
     return "set -euo pipefail\n" + "\n".join(steps) + '\necho "### done at $SECONDS s" >&2\n'
 
@@ -66,6 +65,7 @@ def _run_guide(tmp_path: Path, *, base_model: str | None, env: dict[str, str]) -
         run_env = {k: v for k, v in os.environ.items() if not k.startswith("PRIVET_")}
         run_env.update(
             PRIVET_HOME=str(server.home),  # `privet audit verify` reads the server's home
+            XDG_CONFIG_HOME=str(work / ".config"),  # `privet login` writes the profile here
             HF_HUB_OFFLINE="1",
             COLUMNS="120",
             **({"PRIVET_QUICKSTART_BASE_MODEL": base_model} if base_model else {}),
@@ -87,7 +87,9 @@ def _run_guide(tmp_path: Path, *, base_model: str | None, env: dict[str, str]) -
             f"{done.stderr[-4000:]}\nserver:\n{server.logs()[-3000:]}"
         )
         out = done.stdout
-        assert "succeeded" in out and "model version" in out, out
+        assert "curl" not in "\n".join(quick_start_blocks())
+        said = done.stdout + done.stderr  # `train submit --watch -q` reports on stderr
+        assert "succeeded" in said and "model version" in said, said
         assert "approved" in out, out
         assert re.search(r"\b(approve|refer)\b", out.split("approved", 1)[1]), out
         pdf = work / "lineage.pdf"
@@ -177,6 +179,7 @@ def test_help_of_every_command_renders() -> None:
 
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PRIVET_")}
+    base["XDG_CONFIG_HOME"] = "/nonexistent/privet-test-config"  # no stored profile
     return subprocess.run(
         [PRIVET, *args],
         env={**base, "COLUMNS": "200", **env},

@@ -40,7 +40,8 @@ def test_monitor_show(
         lambda: TestClient(app, headers=auditor.headers, raise_server_exceptions=False),
     )
     runner = CliRunner()
-    res = runner.invoke(cli_app, ["monitor", "show", "risk@1", "--project", project])
+    # not a terminal: JSON unless asked; the people's view is `-o table`
+    res = runner.invoke(cli_app, ["monitor", "show", "risk@1", "--project", project, "-o", "table"])
     assert res.exit_code == 0, res.output
     assert "risk v1" in res.output and "approved" in res.output
     assert "review queue" in res.output and "predictions" in res.output
@@ -79,7 +80,7 @@ def test_monitor_reference(
     assert res.exit_code == 1, res.output
     text = " ".join(res.output.split())
     assert "409" in text and "no dataset version" in text
-    res = runner.invoke(cli_app, ["monitor", "show", "risk@1", "--project", project])
+    res = runner.invoke(cli_app, ["monitor", "show", "risk@1", "--project", project, "-o", "table"])
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())  # rich wraps long lines
     assert "reference failed: model version" in text and "no dataset version" in text

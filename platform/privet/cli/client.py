@@ -1,9 +1,10 @@
-"""A small HTTP client for CLI commands that talk to a running server (PRIVET_URL,
-PRIVET_API_KEY), turning problem responses into readable errors."""
+"""The one HTTP client of the CLI commands that talk to a running server (a `privet login`
+profile, or PRIVET_URL and PRIVET_API_KEY), turning problem responses into readable
+errors."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -12,36 +13,61 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from privet.cli import profiles
+
 err = Console(stderr=True)
 
 
 def client() -> httpx.Client:
-    url = os.environ.get("PRIVET_URL", "http://127.0.0.1:8000")
-    key = os.environ.get("PRIVET_API_KEY")
-    if not key:
+    """An HTTP client for the signed-in server (see `privet.cli.profiles` for the order)."""
+    creds = profiles.credentials()
+    if not creds.api_key:
         err.print(
-            "[red]error:[/] set PRIVET_API_KEY to an API key (privet serve prints the "
-            "first admin key; `privet keys create-admin` mints another)"
+            "[red]error:[/] no API key: run `privet login` once, or set PRIVET_API_KEY to an "
+            "API key (privet serve prints the first admin key; `privet keys create-admin` "
+            "mints another)"
         )
         raise typer.Exit(2)
+    return _http(creds.url, creds.api_key)
+
+
+def _http(url: str, key: str) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
 
 def call(method: str, path: str, **kwargs: Any) -> Any:
     """Send a request; on a problem response print its detail and exit non-zero."""
+    return _send(client, method, path, **kwargs)
+
+
+def call_with(url: str, key: str, method: str, path: str, **kwargs: Any) -> Any:
+    """`call` with explicit credentials (`privet login` checks a key before storing it;
+    `privet invitations accept` presents an invitation token)."""
+    return _send(lambda: _http(url, key), method, path, **kwargs)
+
+
+def _send(make: Callable[[], httpx.Client], method: str, path: str, **kwargs: Any) -> Any:
     try:
-        with client() as http:
+        with make() as http:
             response = http.request(method, path, **kwargs)
     except httpx.TransportError as exc:
         err.print(
-            f"[red]error:[/] cannot reach the server at "
-            f"{os.environ.get('PRIVET_URL', 'http://127.0.0.1:8000')}: {exc}. "
-            "Is `privet serve` running, and is PRIVET_URL right?"
+            f"[red]error:[/] cannot reach the server at {profiles.credentials().url}: {exc}. "
+            "Is `privet serve` running, and is PRIVET_URL (or the profile's URL) right?"
         )
         raise typer.Exit(2) from exc
     if response.status_code >= 400:
         fail(response)
     return response.json() if response.content else None
+
+
+def fetch_text(path: str) -> str:
+    """GET a text resource (a model card) as-is."""
+    with client() as http:
+        response = http.get(path)
+    if response.status_code >= 400:
+        fail(response)
+    return response.text
 
 
 def fail(response: httpx.Response) -> NoReturn:

@@ -5,7 +5,6 @@ Client commands: they talk to a running server (PRIVET_URL, PRIVET_API_KEY).
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,18 +14,13 @@ from rich.console import Console
 from rich.table import Table
 
 from privet.cli.client import call, download, err
+from privet.cli.output import Output, OutputOption, emit, group
 
-reports_app = typer.Typer(
-    help="Compliance reports (client: needs PRIVET_URL, PRIVET_API_KEY).", no_args_is_help=True
-)
-dsr_app = typer.Typer(
-    help="Data-subject requests: access, erasure, objection (client: needs PRIVET_URL, "
-    "PRIVET_API_KEY).",
-    no_args_is_help=True,
-)
+reports_app = group("Compliance reports: RoPA, lineage, budgets, logs, monitoring (client).")
+dsr_app = group("Data-subject requests: access, erasure, objection; their reports (client).")
 console = Console()
 
-KINDS = ("ropa", "model-lineage", "privacy-budget", "access-log", "dsr-log")
+KINDS = ("ropa", "model-lineage", "privacy-budget", "access-log", "dsr-log", "monitoring")
 FORMATS = ("json", "csv", "html", "pdf")
 
 
@@ -126,14 +120,16 @@ def submit(
 def list_requests(
     type: Annotated[str | None, typer.Option(help="access, erasure or objection.")] = None,
     state: Annotated[str | None, typer.Option(help="received, acknowledged, completed.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
+    output: OutputOption = None,
 ) -> None:
     """The request log (newest first)."""
     params = {k: v for k, v in {"type": type, "state": state}.items() if v}
     rows = call("GET", "/v1/data-subject-requests", params=params)
-    if as_json:
-        console.print_json(json.dumps(rows))
-        return
+    emit(rows, Output.json if as_json else output, render=_render_requests)
+
+
+def _render_requests(rows: list[dict[str, Any]]) -> None:
     table = Table("type", "regime", "received", "due", "state", "on time")
     table.columns.insert(0, Table("id").columns[0])
     table.columns[0].no_wrap = True
@@ -152,6 +148,21 @@ def list_requests(
 
 
 @dsr_app.command("show")
-def show(request_id: str) -> None:
+def show(request_id: str, output: OutputOption = None) -> None:
     """One request: dates, deadlines, outcome and result (no subject id)."""
-    console.print_json(json.dumps(call("GET", f"/v1/data-subject-requests/{request_id}")))
+    emit(call("GET", f"/v1/data-subject-requests/{request_id}"), output)
+
+
+@dsr_app.command("report")
+def report(
+    request_id: str,
+    out: Annotated[Path, typer.Option(help="Where to write the report.")],
+    format: Annotated[str, typer.Option(help="json, csv, html or pdf.")] = "pdf",
+) -> None:
+    """Download the answer to a request (for access: what the platform holds about the
+    subject), to send to them."""
+    if format not in FORMATS:
+        err.print(f"[red]error:[/] --format must be one of {', '.join(FORMATS)}")
+        raise typer.Exit(2)
+    total = download(f"/v1/data-subject-requests/{request_id}/report", out, {"format": format})
+    console.print(f"wrote {out} ({total} bytes)")

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.table import Table
 
+from privet.cli.output import group
 from privet.compliance.settings import ComplianceSettings
 from privet.config import Settings
 from privet.crypto.settings import CryptoSettings
@@ -37,9 +38,7 @@ SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("monitoring", MonitoringSettings),
 )
 
-config_app = typer.Typer(
-    help="Show the effective configuration (PRIVET_* variables).", no_args_is_help=True
-)
+config_app = group("Show the effective configuration (PRIVET_* variables).")
 console = Console()
 
 

@@ -25,11 +25,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from privet.cli.client import call
+from privet.cli.client import call, download
+from privet.cli.output import Output, OutputOption, QuietOption, emit, group
 
-datasets_app = typer.Typer(
-    help="Datasets: upload (streamed, encrypted on arrival), list, show, retention sweep.",
-    no_args_is_help=True,
+datasets_app = group(
+    "Datasets: upload (streamed, encrypted on arrival), list, show, export, erase "
+    "subjects, retention sweep."
 )
 _console = Console()
 _errors = Console(stderr=True)
@@ -90,7 +91,9 @@ def upload(
     epsilon: Annotated[float | None, typer.Option(help="Privacy budget: total ε.")] = None,
     delta: Annotated[float | None, typer.Option(help="Privacy budget: δ.")] = None,
     split_seed: Annotated[int, typer.Option(help="Seed of the train/validation/test split.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the version as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Upload FILE as a new dataset (or, with --dataset, a new version of one)."""
     budget: dict[str, Any] = {}
@@ -148,8 +151,10 @@ def upload(
                 "content-length": str(length),
             },
         )
-    if as_json:
-        print(json.dumps(result, indent=2))
+    for warning in result.get("warnings", []):
+        _errors.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if quiet or as_json or output is not None:
+        emit(result, Output.json if as_json else output, quiet=result["id"] if quiet else None)
         return
     _console.print(
         f"[green]registered[/] dataset {result['dataset_id']} ({result['dataset_name']}) "
@@ -157,24 +162,21 @@ def upload(
         f"labels {result['label_counts']}, digest {result['digest']}",
         highlight=False,
     )
-    for warning in result.get("warnings", []):
-        _errors.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 @datasets_app.command("list")
 def list_(
     project: Annotated[str, typer.Option(help="Project id.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
+    output: OutputOption = None,
 ) -> None:
     """The project's datasets."""
     rows = call("GET", f"/v1/projects/{project}/datasets")
-    if as_json:
-        print(json.dumps(rows, indent=2))
-        return
-    table = Table("id", "name", "latest version", "created")
-    for row in rows:
-        table.add_row(row["id"], row["name"], str(row["latest_version"]), row["created_at"])
-    _console.print(table)
+    emit(
+        rows,
+        Output.json if as_json else output,
+        columns=["id", "name", "latest_version", "created_at"],
+    )
 
 
 @datasets_app.command()
@@ -184,17 +186,19 @@ def show(
     version: Annotated[
         str | None, typer.Option(help="A version id or number: show it in full.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
+    output: OutputOption = None,
 ) -> None:
     """A dataset and its versions (metadata and statistics only; never rows)."""
+    chosen = Output.json if as_json else output
     if version is not None:
         data = call("GET", f"/v1/projects/{project}/datasets/{dataset}/versions/{version}")
-        print(json.dumps(data, indent=2))
+        emit(data, chosen)
         return
-    data = call("GET", f"/v1/projects/{project}/datasets/{dataset}")
-    if as_json:
-        print(json.dumps(data, indent=2))
-        return
+    emit(call("GET", f"/v1/projects/{project}/datasets/{dataset}"), chosen, render=_render_dataset)
+
+
+def _render_dataset(data: dict[str, Any]) -> None:
     _console.print(f"dataset {data['id']} ({data['name']}) in project {data['project_id']}")
     table = Table("#", "id", "state", "rows", "labels", "format", "digest", "retention until")
     for v in data["versions"]:
@@ -217,9 +221,18 @@ def sweep(
         str | None, typer.Option(help="Only this project (default: every project).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    remote: Annotated[
+        bool,
+        typer.Option("--remote", help="Ask the signed-in server to sweep --project (client)."),
+    ] = False,
 ) -> None:
     """Shred every dataset version past its retention period (server-side: run it where
     PRIVET_HOME / PRIVET_DATABASE_URL point, e.g. from cron). One audit event each."""
+    if remote:
+        if project is None:
+            raise typer.BadParameter("--remote sweeps one project: give --project")
+        emit(call("POST", f"/v1/projects/{project}/datasets:sweep"), Output.json)
+        return
     from privet.config import get_settings
     from privet.crypto import LocalBlobStore
     from privet.datasets import service
@@ -261,3 +274,31 @@ def sweep(
             f"(used {usage.dataset_version_id})",
             highlight=False,
         )
+
+
+@datasets_app.command()
+def export(
+    dataset: Annotated[str, typer.Argument(help="Dataset id.")],
+    project: Annotated[str, typer.Option(help="Project id.")],
+    version: Annotated[str, typer.Option(help="Version id or number.")],
+    out: Annotated[Path, typer.Option(help="JSON Lines file to write (plaintext rows).")],
+) -> None:
+    """Export a version's rows as JSON Lines (data stewards; audited). The file holds
+    personal data in plaintext: keep it where your policy allows."""
+    total = download(f"/v1/projects/{project}/datasets/{dataset}/versions/{version}/export", out)
+    _console.print(f"wrote {out} ({total} bytes)", highlight=False)
+
+
+@datasets_app.command("erase-subjects")
+def erase_subjects(
+    dataset: Annotated[str, typer.Argument(help="Dataset id.")],
+    project: Annotated[str, typer.Option(help="Project id.")],
+    subject_id: Annotated[list[str], typer.Option(help="Data-subject id to erase (repeatable).")],
+    output: OutputOption = None,
+) -> None:
+    """Erase data subjects from one dataset (a new version without their rows; the old
+    ones are shredded). Across every project, use `privet dsr submit --type erasure`."""
+    body = {"subject_ids": subject_id}
+    emit(
+        call("POST", f"/v1/projects/{project}/datasets/{dataset}:erase-subjects", json=body), output
+    )

@@ -18,13 +18,14 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from privet import crypto
+from privet.cli.output import group
 from privet.config import get_settings
 from privet.db import get_engine, session_scope
 from privet.kit.errors import PrivetError
 
-keys_app = typer.Typer(
-    help="Master keys: rotate, retire old versions, show which objects use which version.",
-    no_args_is_help=True,
+keys_app = group(
+    "Master keys (server side): rotate, retire old versions, show which objects use "
+    "which version. API keys: `privet api-keys`."
 )
 _console = Console()
 _errors = Console(stderr=True)

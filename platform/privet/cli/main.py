@@ -2,37 +2,41 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from privet.cli import profiles
+from privet.cli.apikeys import api_keys_app
 from privet.cli.audit import audit_app
-from privet.cli.client import call
 from privet.cli.compliance import dsr_app, reports_app
 from privet.cli.config import config_app
 from privet.cli.datasets import datasets_app
 from privet.cli.keys import keys_app
 from privet.cli.monitor import monitor_app
+from privet.cli.output import group
 from privet.cli.policy import policy_app
 from privet.cli.predict import predict as predict_command
+from privet.cli.predictions import predictions_app
+from privet.cli.projects import invitations_app, members_app, projects_app
 from privet.cli.train import models_app, train_app
 from privet.cli.worker import worker as worker_command
 from privet.config import Settings, get_settings
 
-app = typer.Typer(
-    help="privet: fine-tune and serve text models on sensitive data, with proof of what "
-    "happened. Server commands read PRIVET_* settings; client commands use PRIVET_URL "
-    "and PRIVET_API_KEY.",
-    no_args_is_help=True,
+app = group(
+    "privet: fine-tune and serve text models on sensitive data, with proof of what "
+    "happened. Server commands read PRIVET_* settings. Client commands use the profile "
+    "`privet login` stored, or PRIVET_URL and PRIVET_API_KEY; listings take "
+    "--output table|json|yaml. Shell completion: `privet --install-completion`."
 )
-db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
-projects_app = typer.Typer(
-    help="Projects (client: needs PRIVET_URL, PRIVET_API_KEY).", no_args_is_help=True
-)
+db_app = group("Database schema migrations.")
 app.add_typer(db_app, name="db")
 app.add_typer(projects_app, name="projects")
+app.add_typer(members_app, name="members")
+app.add_typer(invitations_app, name="invitations")
+app.add_typer(api_keys_app, name="api-keys")
+app.add_typer(predictions_app, name="predictions")
 app.add_typer(keys_app, name="keys")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
@@ -45,7 +49,28 @@ app.add_typer(dsr_app, name="dsr")
 app.add_typer(monitor_app, name="monitor")
 app.command("worker")(worker_command)
 app.command("predict")(predict_command)
+app.command("login")(profiles.login)
+app.command("logout")(profiles.logout)
+app.command("whoami")(profiles.whoami)
 console = Console()
+
+
+@app.callback()
+def main(
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            envvar="PRIVET_PROFILE",
+            help="Use this `privet login` profile (beats PRIVET_URL / PRIVET_API_KEY).",
+        ),
+    ] = None,
+) -> None:
+    """privet: fine-tune and serve text models on sensitive data, with proof of what
+    happened. Server commands read PRIVET_* settings. Client commands use the profile
+    `privet login` stored, or PRIVET_URL and PRIVET_API_KEY; listings and records take
+    --output table|json|yaml. Shell completion: `privet --install-completion`."""
+    profiles.select(profile)
 
 
 def _prepare(settings: Settings) -> str | None:
@@ -198,19 +223,3 @@ def keys_create_admin(
             actor=admin.id,
         )
     _show_bootstrap_key(created.key)
-
-
-@projects_app.command("create")
-def projects_create(
-    name: str, description: Annotated[str, typer.Option(help="What the project is for.")] = ""
-) -> None:
-    """Create a project (you become its admin)."""
-    console.print_json(
-        json.dumps(call("POST", "/v1/projects", json={"name": name, "description": description}))
-    )
-
-
-@projects_app.command("list")
-def projects_list() -> None:
-    """Projects you can see."""
-    console.print_json(json.dumps(call("GET", "/v1/projects")))

@@ -13,7 +13,6 @@ Uses PRIVET_URL and PRIVET_API_KEY (the caller needs ``monitoring.read``, and
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
@@ -21,12 +20,10 @@ from rich.console import Console
 from rich.table import Table
 
 from privet.cli.client import call
+from privet.cli.output import Output, OutputOption, emit, group
 from privet.monitoring.stats import sparkline
 
-monitor_app = typer.Typer(
-    help="Monitoring of served model versions (client: needs PRIVET_URL, PRIVET_API_KEY).",
-    no_args_is_help=True,
-)
+monitor_app = group("Monitoring of served model versions: drift, quality, reference.")
 _console = Console()
 
 FEATURES = (
@@ -120,28 +117,28 @@ def show(
     model: Annotated[str, typer.Argument(help="MODEL (its serving version) or MODEL@VERSION.")],
     project: Annotated[str, typer.Option(help="Project id.")],
     windows: Annotated[int, typer.Option(help="How many recent windows to show.")] = 24,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
+    output: OutputOption = None,
 ) -> None:
     """Drift, live quality, alerts and reviews of a model version, per time window."""
     view = call("GET", monitoring_path(project, model), params={"windows": windows})
-    if as_json:
-        typer.echo(json.dumps(view, indent=2))
-        return
-    render(view, _console)
+    emit(view, Output.json if as_json else output, render=lambda v: render(v, _console))
 
 
 @monitor_app.command("reference")
 def reference(
     model: Annotated[str, typer.Argument(help="MODEL (its serving version) or MODEL@VERSION.")],
     project: Annotated[str, typer.Option(help="Project id.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
+    output: OutputOption = None,
 ) -> None:
     """(Re)build a version's drift reference from its evaluation split (approval does it
     by itself; run this when that build failed or was interrupted)."""
     status = call("POST", version_path(project, model) + ":monitoring-reference")
-    if as_json:
-        typer.echo(json.dumps(status, indent=2))
-        return
+    emit(status, Output.json if as_json else output, render=_render_reference)
+
+
+def _render_reference(status: dict[str, Any]) -> None:
     sampled = (
         f" of {status['rows_available']}"
         if status.get("rows_available") not in (None, status["examples"])

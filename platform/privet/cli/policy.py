@@ -1,23 +1,27 @@
 """`privet policy validate` and `privet policy test`: check policy changes before they ship.
 
-Both work offline on a policy directory (default: the shipped ``policies/``), so a data
+validate and test work offline on a policy directory (default: the shipped ``policies/``), so a data
 steward can edit a `.cedar` file and see its effect without starting the platform.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from privet.cli.client import call
+from privet.cli.output import OutputOption, console, emit, group, table
 from privet.config import get_settings
 from privet.policy import PolicyEngine, PolicyLoadError, default_policy_dir, run_policy_tests
 
-policy_app = typer.Typer(help="Validate and test the Cedar access policies.", no_args_is_help=True)
+policy_app = group(
+    "Cedar access policies: validate and test here; show or reload the server's (client)."
+)
 
 _console = Console()
 _errors = Console(stderr=True)
@@ -102,3 +106,27 @@ def test(
         highlight=False,
         soft_wrap=True,
     )
+
+
+@policy_app.command()
+def show(output: OutputOption = None) -> None:
+    """The server's active policy set: version hash, files and policy ids (auditors)."""
+    info = call("GET", "/v1/policies")
+
+    def render(data: dict[str, Any]) -> None:
+        console.print(
+            f"policy set {data['version']}: {len(data['policies'])} policies in "
+            f"{len(data['files'])} files",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(table(data["policies"], ["id", "effect", "file", "line"]))
+
+    emit(info, output, render=render)
+
+
+@policy_app.command()
+def reload(output: OutputOption = None) -> None:
+    """Make the server re-read its policy files (an invalid set is refused, the old one
+    stays active)."""
+    emit(call("POST", "/v1/policies:reload"), output)

@@ -5,7 +5,7 @@ Client commands: they talk to a running server (PRIVET_URL, PRIVET_API_KEY).
 
 from __future__ import annotations
 
-import json
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,15 +20,13 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column as TableColumn
 
-from privet.cli.client import call, client, download, err
+from privet.cli.client import call, download, err, fetch_text
+from privet.cli.output import Column, OutputOption, QuietOption, emit, group, human, table
 
-train_app = typer.Typer(
-    help="Training jobs (client: needs PRIVET_URL, PRIVET_API_KEY).", no_args_is_help=True
-)
-models_app = typer.Typer(
-    help="The model registry (client: needs PRIVET_URL, PRIVET_API_KEY).", no_args_is_help=True
-)
+train_app = group("Training jobs: submit (and watch), list, show, cancel (client).")
+models_app = group("The model registry: list, show, card, approve, retire, resume, export.")
 console = Console()
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -40,28 +38,52 @@ def _jobs(project: str) -> str:
 
 
 def _describe(job: dict[str, Any]) -> str:
+    """The job's state in one short, rounded phrase (the progress line's status)."""
     p = job.get("progress") or {}
-    parts = [f"epoch {p.get('epoch', '-')}/{p.get('epochs', '-')}"]
-    if p.get("loss") is not None:
-        parts.append(f"loss {p['loss']:.4f}")
-    if p.get("epsilon") is not None:
-        parts.append(f"ε {p['epsilon']:.3f}")
-    return f"[{job['state']}] " + ", ".join(parts)
+    metrics = (job.get("result") or {}).get("metrics") or {}
+    epsilon = ((job.get("result") or {}).get("privacy") or {}).get("epsilon", p.get("epsilon"))
+    parts = []
+    if metrics:
+        parts.append(f"acc {_r(metrics.get('accuracy'))}")
+        parts.append(f"macro-F1 {_r(metrics.get('macro_f1'))}")
+    else:
+        parts.append(f"epoch {p.get('epoch', '-')}/{p.get('epochs', '-')}")
+        if p.get("loss") is not None:
+            parts.append(f"loss {p['loss']:.3f}")
+    if epsilon is not None:
+        parts.append(f"ε {epsilon:.2f}")
+    return f"{job['state']}: " + ", ".join(parts)
 
 
-def watch_job(project: str, job_id: str, *, interval: float = 1.0) -> dict[str, Any]:
-    """Poll a job with a live progress bar until it ends; returns the final job."""
-    with Progress(
-        TextColumn("[bold]{task.fields[job]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
+def _r(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def job_progress(out: Console) -> Progress:
+    """The watch line: times and counts first, never squeezed; the status takes what is
+    left and is cut with an ellipsis on a narrow terminal."""
+    return Progress(
+        BarColumn(bar_width=16),
+        MofNCompleteColumn(table_column=TableColumn(no_wrap=True)),
+        TimeElapsedColumn(table_column=TableColumn(no_wrap=True, min_width=7)),
+        TimeRemainingColumn(table_column=TableColumn(no_wrap=True, min_width=7)),
+        TextColumn(
+            "{task.fields[status]}",
+            markup=False,
+            table_column=TableColumn(no_wrap=True, overflow="ellipsis", ratio=1),
+        ),
+        console=out,
         transient=False,
-    ) as bar:
-        task = bar.add_task("train", total=None, job=job_id, status="[queued]")
+        expand=True,
+    )
+
+
+def watch_job(
+    project: str, job_id: str, *, interval: float = 1.0, out: Console | None = None
+) -> dict[str, Any]:
+    """Poll a job with a live progress bar until it ends; returns the final job."""
+    with job_progress(out or console) as bar:
+        task = bar.add_task("train", total=None, status="queued")
         while True:
             job = call("GET", f"{_jobs(project)}/{job_id}")
             p = job.get("progress") or {}
@@ -109,6 +131,7 @@ def submit(
         bool, typer.Option("--non-private", help="No DP (only for non-personal data).")
     ] = False,
     watch: Annotated[bool, typer.Option("--watch", help="Follow progress until it ends.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Submit a training job (policy admission and ε reservation happen now).
 
@@ -137,24 +160,31 @@ def submit(
         if value is not None:
             body[key] = value
     job = call("POST", _jobs(project), json=body)
-    console.print(
-        f"job [bold]{job['id']}[/] {job['state']} (ε reserved: {job.get('epsilon_reserved')})"
-    )
+    if not quiet:
+        console.print(
+            f"job [bold]{job['id']}[/] {job['state']} (ε reserved: {job.get('epsilon_reserved')})"
+        )
     if not watch:
+        if quiet:
+            print(job["id"])
         return
-    final = watch_job(project, job["id"])
-    _print_outcome(final)
+    final = watch_job(project, job["id"], out=err if quiet else console)
+    _print_outcome(final, err if quiet else console)
+    if quiet:
+        print(final["model_version_id"])  # --watch --quiet: the new model version's id
 
 
-def _print_outcome(job: dict[str, Any]) -> None:
+def _print_outcome(job: dict[str, Any], out: Console | None = None) -> None:
+    out = out or console
     if job["state"] == "succeeded":
         result = job.get("result") or {}
         metrics = result.get("metrics") or {}
         privacy = result.get("privacy") or {}
-        console.print(
+        out.print(
             f"[green]succeeded[/]: model version [bold]{job.get('model_version_id')}[/], "
-            f"accuracy {metrics.get('accuracy')}, macro-F1 {metrics.get('macro_f1')}"
-            + (f", ε {privacy.get('epsilon'):.4f}" if privacy.get("epsilon") is not None else "")
+            f"accuracy {_r(metrics.get('accuracy'))}, macro-F1 {_r(metrics.get('macro_f1'))}"
+            + (f", ε {privacy['epsilon']:.3f}" if privacy.get("epsilon") is not None else ""),
+            highlight=False,
         )
         return
     err.print(f"[red]{job['state']}[/]: {job.get('reason')}")
@@ -171,21 +201,18 @@ def watch_cmd(project: ProjectArg, job_id: str) -> None:
 def list_cmd(
     project: ProjectArg,
     state: Annotated[str | None, typer.Option(help="Only jobs in this state.")] = None,
+    output: OutputOption = None,
 ) -> None:
     """Training jobs of a project, newest first."""
     params = {"state": state} if state else None
-    jobs = call("GET", _jobs(project), params=params)
-    for job in jobs:
-        console.print(
-            f"{job['id']}  {job['state']:<10} {job['base_model']:<12} "
-            f"ε={job.get('target_epsilon')}  {job['created_at']}"
-        )
+    columns = ["id", "state", "base_model", "target_epsilon", "model_version_id", "created_at"]
+    emit(call("GET", _jobs(project), params=params), output, columns=columns)
 
 
 @train_app.command("show")
-def show(project: ProjectArg, job_id: str) -> None:
-    """One job as JSON (state, progress, metrics, reason)."""
-    console.print_json(json.dumps(call("GET", f"{_jobs(project)}/{job_id}")))
+def show(project: ProjectArg, job_id: str, output: OutputOption = None) -> None:
+    """One job (state, progress, metrics, reason)."""
+    emit(call("GET", f"{_jobs(project)}/{job_id}"), output)
 
 
 @train_app.command("cancel")
@@ -205,19 +232,32 @@ def _versions(project: str) -> str:
     return f"/v1/projects/{project}/model-versions"
 
 
+VERSION_COLUMNS: list[Column | str] = [
+    "number",
+    "id",
+    "state",
+    Column("metrics.accuracy", "accuracy"),
+    Column("metrics.macro_f1", "macro-F1"),
+    Column("privacy.epsilon", "ε", lambda v: "non-private" if v is None else human(v)),
+]
+
+
 @models_app.command("list")
-def models_list(project: ProjectArg) -> None:
+def models_list(project: ProjectArg, output: OutputOption = None) -> None:
     """Models of a project and their versions."""
-    for model in call("GET", f"/v1/projects/{project}/models"):
-        detail = call("GET", f"/v1/projects/{project}/models/{model['id']}")
-        console.print(f"[bold]{model['name']}[/] ({model['id']})")
-        for v in detail["versions"]:
-            eps = (v.get("privacy") or {}).get("epsilon")
-            console.print(
-                f"  v{v['number']}  {v['id']}  {v['state']:<9}  "
-                f"accuracy={v['metrics'].get('accuracy')}  "
-                + (f"ε={eps:.4f}" if eps is not None else "non-private")
-            )
+    models = [
+        call("GET", f"/v1/projects/{project}/models/{model['id']}")
+        for model in call("GET", f"/v1/projects/{project}/models")
+    ]
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        for model in rows:
+            title = f"{model['name']} ({model['id']})"
+            console.print(table(model["versions"], VERSION_COLUMNS, title=title))
+        if not rows:
+            console.print("no models yet")
+
+    emit(models, output, render=render)
 
 
 @models_app.command("show")
@@ -225,16 +265,15 @@ def models_show(
     project: ProjectArg,
     version_id: str,
     card: Annotated[bool, typer.Option("--card", help="Print the model card only.")] = False,
+    output: OutputOption = None,
 ) -> None:
-    """A model version (metrics, DP guarantee, lineage) or its model card."""
+    """A model version (metrics, DP guarantee, lineage) or its model card (Markdown with
+    YAML front matter, printed as-is: valid at any terminal width)."""
     if card:
-        with client() as http:
-            response = http.get(f"{_versions(project)}/{version_id}/card")
-        if response.status_code >= 400:
-            call("GET", f"{_versions(project)}/{version_id}/card")  # prints the problem
-        console.print(response.text, markup=False, highlight=False)
+        sys.stdout.write(fetch_text(f"{_versions(project)}/{version_id}/card"))
+        sys.stdout.flush()
         return
-    console.print_json(json.dumps(call("GET", f"{_versions(project)}/{version_id}")))
+    emit(call("GET", f"{_versions(project)}/{version_id}"), output)
 
 
 @models_app.command("approve")
@@ -252,6 +291,21 @@ def models_retire(
 ) -> None:
     """Retire a version: it stops serving."""
     v = call("POST", f"{_versions(project)}/{version_id}:retire", json={"reason": reason})
+    console.print(f"{v['model_name']} v{v['number']} ({v['id']}): {v['state']}")
+
+
+@models_app.command("resume")
+def models_resume(
+    project: ProjectArg,
+    model: Annotated[str, typer.Argument(help="MODEL@VERSION (name or id; number or id).")],
+    reason: Annotated[str, typer.Option(help="Why it may serve again (recorded).")] = "",
+) -> None:
+    """Let a suspended version serve again (an approver, after monitoring suspended it)."""
+    name, _, version = model.partition("@")
+    if not name or not version:
+        raise typer.BadParameter("expected MODEL@VERSION", param_hint="MODEL")
+    path = f"/v1/projects/{project}/models/{name}/versions/{version}:resume"
+    v = call("POST", path, json={"reason": reason})
     console.print(f"{v['model_name']} v{v['number']} ({v['id']}): {v['state']}")
 
 

@@ -64,7 +64,7 @@ class LocalWorker:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "privet.cli.worker"], env=self.env or dict(os.environ)
+            [sys.executable, "-m", "privet.cli.run_worker"], env=self.env or dict(os.environ)
         )
 
     def _supervise(self) -> None:
@@ -93,11 +93,3 @@ class LocalWorker:
                 proc.kill()
                 proc.wait()
         self._thread.join(timeout=5)
-
-
-def _main() -> None:
-    typer.run(worker)
-
-
-if __name__ == "__main__":
-    _main()

@@ -24,6 +24,7 @@ class Action(StrEnum):
     API_KEY_CREATE = "api_key.create"
     API_KEY_LIST = "api_key.list"
     API_KEY_REVOKE = "api_key.revoke"
+    IDENTITY_READ = "identity.read"
     MASTER_KEY_ROTATE = "master_key.rotate"
     MASTER_KEY_STATUS = "master_key.status"
     DATASET_UPLOAD = "dataset.upload"

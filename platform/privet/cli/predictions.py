@@ -1,0 +1,115 @@
+"""`privet predictions review|contest|outcome|explain|queue`: what people do with
+predictions after they are made (client commands). `privet predict` makes them.
+
+- review: an approver confirms or overturns a prediction (a named person decides);
+- contest: record that the data subject contests it (pending until reviewed);
+- outcome: the true label, once known (live quality);
+- explain: token attributions, resubmitting the exact input (checked by its digest);
+- queue: predictions the decision rules kept from being final.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from privet.cli.client import call
+from privet.cli.output import Column, OutputOption, console, emit, group, human, table
+
+predictions_app = group("Reviews, contests, outcomes, explanations and the review queue.")
+
+ProjectArg = Annotated[str, typer.Argument(help="Project id.")]
+PredictionArg = Annotated[str, typer.Argument(help="Prediction id (`privet predict` shows it).")]
+
+
+def _path(project: str, prediction: str, verb: str) -> str:
+    return f"/v1/projects/{project}/predictions/{prediction}:{verb}"
+
+
+@predictions_app.command("review")
+def review(
+    project: ProjectArg,
+    prediction: PredictionArg,
+    overturn_to: Annotated[
+        str | None,
+        typer.Option(help="Overturn the prediction to this label (default: confirm it)."),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
+    output: OutputOption = None,
+) -> None:
+    """Confirm a prediction, or overturn it to another label (a human review)."""
+    body: dict[str, Any] = {"kind": "review", "reason": reason}
+    if overturn_to is None:
+        body["decision"] = "confirmed"
+    else:
+        body.update(decision="overturned", label=overturn_to)
+    emit(call("POST", _path(project, prediction, "review"), json=body), output)
+
+
+@predictions_app.command("contest")
+def contest(
+    project: ProjectArg,
+    prediction: PredictionArg,
+    reason: Annotated[str, typer.Option(help="What the data subject says (recorded).")] = "",
+    output: OutputOption = None,
+) -> None:
+    """Record that a prediction is contested (GDPR Art. 22); a review decides it."""
+    body = {"kind": "contest", "reason": reason}
+    emit(call("POST", _path(project, prediction, "review"), json=body), output)
+
+
+@predictions_app.command("outcome")
+def outcome(
+    project: ProjectArg,
+    prediction: PredictionArg,
+    label: Annotated[str, typer.Argument(help="The true label.")],
+    output: OutputOption = None,
+) -> None:
+    """Record what the right label turned out to be (ground truth for live quality)."""
+    emit(call("POST", _path(project, prediction, "outcome"), json={"label": label}), output)
+
+
+@predictions_app.command("explain")
+def explain(
+    project: ProjectArg,
+    prediction: PredictionArg,
+    text: Annotated[str, typer.Argument(help="The very text that was classified.")],
+    top: Annotated[int, typer.Option(help="Tokens shown in the table.")] = 10,
+    output: OutputOption = None,
+) -> None:
+    """Which tokens drove a prediction (resubmit its input; checked by digest)."""
+    data = call("POST", _path(project, prediction, "explain"), json={"text": text})
+
+    def render(view: dict[str, Any]) -> None:
+        console.print(
+            f"{view['label']} ({human(view['score'])}) by v{view['model_version']} "
+            f"({view['model_version_id']}), {view['method']} against {view['baseline']}",
+            highlight=False,
+        )
+        ranked = sorted(view["tokens"], key=lambda t: abs(t["attribution"]), reverse=True)
+        console.print(table(ranked[:top], ["token", Column("attribution")]))
+
+    emit(data, output, render=render)
+
+
+@predictions_app.command("queue")
+def queue(
+    project: ProjectArg,
+    status: Annotated[str, typer.Option(help="open, closed or all.")] = "open",
+    limit: Annotated[int, typer.Option(help="At most this many items.")] = 200,
+    output: OutputOption = None,
+) -> None:
+    """The review queue: predictions held for a human (pending_review, refer)."""
+    data = call(
+        "GET", f"/v1/projects/{project}/review-queue", params={"status": status, "limit": limit}
+    )
+
+    def render(view: dict[str, Any]) -> None:
+        items = view["items"]
+        console.print(f"{view['open']} open", highlight=False)
+        if items:
+            columns = ["prediction_id", "status", "rules", "label", "score", "purpose"]
+            console.print(table(items, [*columns, "created_at", "review"]))
+
+    emit(data, output, render=render)

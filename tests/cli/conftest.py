@@ -1,0 +1,61 @@
+"""The real `privet` command tree against the app in-process: only the HTTP transport is
+swapped (`privet.cli.client._http` returns a TestClient for the URL and key the CLI chose),
+so profile resolution, requests, problem printing and output formatting all run for real.
+
+The CLI is a client: its tests run on SQLite only (the API's own tests cover PostgreSQL)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, sqlite_template: Path) -> str:
+    target = tmp_path / "privet.db"
+    shutil.copyfile(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "xdg"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    for name in ("PRIVET_URL", "PRIVET_API_KEY", "PRIVET_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def cli(app: Any, monkeypatch: pytest.MonkeyPatch, config_home: Path) -> Run:
+    """cli(*args, key=KEY, input=...) runs `privet ARGS` with PRIVET_API_KEY=KEY."""
+    from fastapi.testclient import TestClient
+
+    import privet.cli.client as client_module
+    from privet.cli import app as cli_app
+
+    def transport(url: str, key: str) -> TestClient:
+        return TestClient(
+            app,
+            base_url=url,
+            headers={"Authorization": f"Bearer {key}"},
+            raise_server_exceptions=False,
+        )
+
+    monkeypatch.setattr(client_module, "_http", transport)
+    runner = CliRunner()
+
+    def run(*args: str, key: str | None = None, input: str | None = None) -> Result:
+        env = {"PRIVET_API_KEY": key} if key else {}
+        return runner.invoke(cli_app, list(args), env=env, input=input, catch_exceptions=False)
+
+    return run
