@@ -104,7 +104,9 @@ def test_scoped_key_cannot_mint_an_unscoped_key_for_itself(client, setting) -> N
     assert same.json()["project_id"] == mine
 
 
-def test_unscoped_own_key_from_a_scoped_key_is_refused_with_the_rule(client, admin, setting) -> None:  # type: ignore[no-untyped-def]
+def test_unscoped_own_key_from_a_scoped_key_is_refused_with_the_rule(
+    client, admin, setting
+) -> None:  # type: ignore[no-untyped-def]
     mine = setting["mine"]
     sa = _service_account(client, admin, mine, "predictor", "app")
     key = client.post(
@@ -123,9 +125,7 @@ def test_unscoped_own_key_from_a_scoped_key_is_refused_with_the_rule(client, adm
 def test_full_chain_to_another_project_is_closed(client, admin, setting) -> None:  # type: ignore[no-untyped-def]
     """(c) project admin → key for the platform admin → unscoped key → another project."""
     mine, theirs, project_admin = setting["mine"], setting["theirs"], setting["project_admin"]
-    target = client.get(f"/v1/projects/{mine}", headers=project_admin.headers).json()[
-        "created_by"
-    ]
+    target = client.get(f"/v1/projects/{mine}", headers=project_admin.headers).json()["created_by"]
     credentials = [project_admin.key]
     step1 = client.post(
         "/v1/api-keys",
@@ -134,7 +134,9 @@ def test_full_chain_to_another_project_is_closed(client, admin, setting) -> None
     )
     if step1.status_code == 201:
         credentials.append(step1.json()["key"])
-        step2 = client.post("/v1/api-keys", json={"name": "step2"}, headers=_bearer(credentials[-1]))
+        step2 = client.post(
+            "/v1/api-keys", json={"name": "step2"}, headers=_bearer(credentials[-1])
+        )
         if step2.status_code == 201:
             credentials.append(step2.json()["key"])
     for key in credentials:
@@ -206,7 +208,9 @@ def test_minted_lifetime_is_no_wider_than_the_minting_key(client, setting) -> No
     assert expires <= minting_expiry and expires > minting_expiry - timedelta(minutes=5)
 
 
-def test_project_admin_revokes_only_its_service_accounts_keys(client, admin, setting, make_caller) -> None:  # type: ignore[no-untyped-def]
+def test_project_admin_revokes_only_its_service_accounts_keys(
+    client, admin, setting, make_caller
+) -> None:  # type: ignore[no-untyped-def]
     mine, project_admin = setting["mine"], setting["project_admin"]
     member = make_caller("approver", mine, name="member")
     scoped = client.post(

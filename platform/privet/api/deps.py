@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -19,6 +19,7 @@ from sqlalchemy import event as sa_event
 from sqlmodel import Session
 
 from privet import ledger
+from privet.auth import invitations
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.config import Settings
@@ -205,6 +206,11 @@ def get_identity(request: Request, runtime: RuntimeDep) -> Identity:
         raise UnauthenticatedError(
             "no credentials: send 'Authorization: Bearer <API key or OIDC token>'"
         )
+    if token.startswith(invitations.TOKEN_PREFIX + "_"):
+        raise UnauthenticatedError(
+            "an invitation token is not an API key: it is accepted only by "
+            "POST /v1/invitations:accept, which gives you your own API key"
+        )
     with session_scope(runtime.engine) as session:
         if token.startswith("pvt_"):
             identity = auth_service.authenticate_api_key(
@@ -232,6 +238,32 @@ def get_identity(request: Request, runtime: RuntimeDep) -> Identity:
 
 
 IdentityDep = Annotated[Identity, Depends(get_identity)]
+
+
+def get_invitation_identity(request: Request, runtime: RuntimeDep) -> Identity:
+    """The caller of `POST /v1/invitations:accept`: the invitation its token names (one
+    use, expires; precise 401s). Only that route depends on this: no other route accepts
+    an invitation token, and the policies give an `Invitation` no other action."""
+    token = _bearer(request)
+    if token is None:
+        raise UnauthenticatedError(
+            "no credentials: send 'Authorization: Bearer <invitation token pvi_...>'"
+        )
+    if not token.startswith(invitations.TOKEN_PREFIX + "_"):
+        # Any other credential gets its own precise 401 first (revoked key, bad JWT...).
+        caller = get_identity(request, runtime)
+        raise UnauthenticatedError(
+            f"you called with the credentials of {caller.principal_id!r}: accepting an "
+            "invitation takes the invitation token instead ('Bearer pvi_...'), and creates "
+            "a new user"
+        )
+    with session_scope(runtime.engine) as session:
+        identity = invitations.authenticate(session, pepper=runtime.api_key_pepper, presented=token)
+    request.state.principal_id = identity.principal_id
+    return identity
+
+
+InvitationIdentityDep = Annotated[Identity, Depends(get_invitation_identity)]
 
 
 @dataclass(slots=True)
@@ -263,8 +295,16 @@ class Guard:
     #: decision is emitted into ``session`` and commits or rolls back with it
     decisions: DecisionLog | None = None
 
-    def check(self, resource: Resource, context: dict[str, Any] | None = None) -> None:
-        """Decide, record the decision in the ledger, and raise ForbiddenError on deny."""
+    def check(
+        self,
+        resource: Resource,
+        context: dict[str, Any] | None = None,
+        reasons: Mapping[str, str] | None = None,
+    ) -> None:
+        """Decide, record the decision in the ledger, and raise ForbiddenError on deny.
+
+        The refusal names the policies that denied (`policies`); `reasons` (policy id →
+        why, and what to do) puts the human reason of each into the detail."""
         self.checked = True
         decision = self.runtime.authorizer.decide(
             identity=self.identity,
@@ -292,20 +332,27 @@ class Guard:
             ledger.emit_many(self.session, [event])
         self.recorded.append(event)
         if not decision.allowed:
-            raise ForbiddenError(
-                f"you may not perform {self.action!r} on this {resource.type}",
-                action=self.action,
-            )
+            detail = f"you may not perform {self.action!r} on this {resource.type}"
+            known = reasons or {}
+            explained = [f"policy {p!r}: {known[p]}" for p in decision.policy_ids if p in known]
+            if explained:
+                detail += " (" + "; ".join(explained) + ")"
+            raise ForbiddenError(detail, action=self.action, policies=list(decision.policy_ids))
 
 
 ACTION_ATTR = "__privet_action__"
 
 
-def action(name: str) -> Any:
-    """Declare the route's action; the handler receives a Guard to call with the resource."""
+def action(name: str, *, identity_from: Callable[..., Identity] = get_identity) -> Any:
+    """Declare the route's action; the handler receives a Guard to call with the resource.
+    `identity_from`: how the caller authenticates (default: API key or OIDC token)."""
 
     def dependency(
-        request: Request, identity: IdentityDep, runtime: RuntimeDep, session: SessionDep
+        request: Request,
+        identity: Identity = Depends(identity_from),
+        *,
+        runtime: RuntimeDep,
+        session: SessionDep,
     ) -> Iterator[Guard]:
         guard = Guard(
             action=name,
