@@ -84,9 +84,7 @@ class Principal(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     #: A service account's project (where it was created); None for users. Only an admin
     #: of this project mints its keys, and only keys scoped to it.
-    project_id: str | None = Field(
-        default=None, foreign_key="projects.id", max_length=40, index=True
-    )
+    project_id: str | None = Field(default=None, max_length=40, index=True)
 
 
 class PrincipalPublic(SQLModel):
@@ -122,9 +120,7 @@ class RoleBinding(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     principal_id: str = Field(foreign_key="principals.id", max_length=40, index=True)
     role: str = Field(max_length=40)
-    project_id: str | None = Field(
-        default=None, foreign_key="projects.id", max_length=40, index=True
-    )
+    project_id: str | None = Field(default=None, max_length=40, index=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     created_by: str = Field(max_length=40)
 

@@ -20,10 +20,10 @@ depends_on: Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("principals") as batch:
-        batch.add_column(sa.Column("project_id", sa.String(40), nullable=True))
-        batch.create_foreign_key("fk_principals_project_id", "projects", ["project_id"], ["id"])
-        batch.create_index("ix_principals_project_id", ["project_id"])
+    # A plain column (no foreign key, like `created_by`): SQLite adds and drops it in place,
+    # without rebuilding `principals`, which role bindings and keys reference.
+    op.add_column("principals", sa.Column("project_id", sa.String(40), nullable=True))
+    op.create_index("ix_principals_project_id", "principals", ["project_id"])
     op.execute(
         """
         UPDATE principals SET project_id = (
@@ -54,7 +54,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_invitations_project_id", table_name="invitations")
     op.drop_table("invitations")
-    with op.batch_alter_table("principals") as batch:
-        batch.drop_index("ix_principals_project_id")
-        batch.drop_constraint("fk_principals_project_id", type_="foreignkey")
-        batch.drop_column("project_id")
+    op.drop_index("ix_principals_project_id", table_name="principals")
+    op.drop_column("principals", "project_id")
