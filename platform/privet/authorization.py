@@ -18,7 +18,8 @@ from privet.kit.errors import ConflictError
 from privet.policy import PolicyEngine, PolicyLoadError, ReloadResult
 from privet.policy import principal_ref as _policy_ref
 
-_PRINCIPAL_TYPES = {"user": "User", "service_account": "ServiceAccount"}
+#: `invitation`: a caller holding an invitation token, which may only accept it.
+_PRINCIPAL_TYPES = {"user": "User", "service_account": "ServiceAccount", "invitation": "Invitation"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,9 @@ class Settings(BaseSettings):
         default=2 << 30, ge=1024, description="Largest dataset upload accepted (bytes)."
     )
     api_key_ttl_days: int = Field(
-        default=90, ge=1, description="Default lifetime of a new API key, in days."
+        default=90,
+        ge=1,
+        description="Default lifetime of a new API key, in days (cut to the minting key's).",
     )
     oidc_issuer: str | None = Field(default=None, description="Accepted JWT `iss`.")
     oidc_audience: str | None = Field(default=None, description="Accepted JWT `aud`.")

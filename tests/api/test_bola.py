@@ -18,6 +18,7 @@ from tests.inference.conftest import WORDS, classifier_weights, register_version
 
 BODIES: dict[str, Any] = {
     "/members": {"service_account_name": "intruder", "role": "admin"},
+    "/invitations": {"name": "intruder", "role": "admin"},
     ":erase-subjects": {"subject_ids": ["cust-00001"]},
     ":predict": {"items": [{"text": "loan approved", "purpose": "credit_scoring"}]},
     ":review": {"kind": "review", "decision": "confirmed", "reason": "looks fine"},
@@ -83,7 +84,12 @@ def world(client, admin, make_caller, runtime) -> dict[str, Any]:  # type: ignor
         headers=h,
     )
     assert pred.status_code == 200, pred.text
+    invitation = client.post(
+        f"/v1/projects/{b}/invitations", json={"name": "b-person", "role": "approver"}, headers=h
+    )
+    assert invitation.status_code == 201, invitation.text
     ids = {
+        "invitation_id": invitation.json()["id"],
         "binding_id": binding["id"],
         "dataset_id": ds["dataset_id"],
         "version": ds["number"],

@@ -41,6 +41,11 @@ MATRIX: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("GET", "/v1/api-keys"): ("own", ALL),
     ("DELETE", "/v1/api-keys/{key_id}"): ("own", ALL),
     ("GET", "/v1/me"): ("own", ALL),
+    ("POST", "/v1/projects/{project_id}/invitations"): ("project", ADMIN),
+    ("GET", "/v1/projects/{project_id}/invitations"): ("project", AUDIT),
+    ("DELETE", "/v1/projects/{project_id}/invitations/{invitation_id}"): ("project", ADMIN),
+    # Only an invitation token accepts (an `Invitation` principal): no role does.
+    ("POST", "/v1/invitations:accept"): ("project", frozenset()),
     ("GET", "/v1/policies"): ("platform", AUDIT),
     ("POST", "/v1/policies:reload"): ("platform", ADMIN),
     ("GET", "/v1/audit/checkpoint"): ("platform", AUDIT),
@@ -148,7 +153,7 @@ def _resource(action: str, type_: str, path: str, caller: str) -> Resource:
         project = None
     elif type_ == "Principal":
         project = None
-        attrs = {"principal": caller}
+        attrs = {"principal": caller, "kind": "user", "home_project": "", "scope": ""}
     elif type_ == "TrainingJob":
         attrs = {"submitted_by": "User:someone-else"}
     elif type_ == "ModelVersion":
@@ -165,8 +170,12 @@ def _resource(action: str, type_: str, path: str, caller: str) -> Resource:
 
 
 def _context(action: str) -> dict[str, Any]:
-    if action == "member.add":
+    if action in ("member.add", "project.invite"):
         return {"role": "predictor"}
+    if action == "api_key.create":
+        return {"self": True, "within_lifetime": True, "caller_scope": ""}
+    if action == "api_key.revoke":
+        return {"self": True, "platform_admin": False}
     if action in ("dataset.upload", "dataset.new_version"):
         return upload_context(contains_personal_data=True, pii_suspected=False)
     if action == "training_job.submit":

@@ -15,7 +15,7 @@ from starlette.types import Scope
 from privet import __version__
 from privet.api import problems
 from privet.api.middleware import RequestContextMiddleware
-from privet.api.routes import api_keys, audit, health, me, policies, projects
+from privet.api.routes import api_keys, audit, health, invitations, me, policies, projects
 from privet.api.routes.compliance import router as compliance_router
 from privet.api.routes.datasets import router as datasets_router
 from privet.api.routes.inference import router as inference_router
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         projects.router,
         api_keys.router,
         me.router,
+        invitations.router,
         policies.router,
         audit.router,
         datasets_router,

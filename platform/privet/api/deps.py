@@ -20,6 +20,7 @@ from sqlalchemy import event as sa_event
 from sqlmodel import Session
 
 from privet import ledger
+from privet.auth import invitations
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.config import Settings
@@ -210,6 +211,11 @@ def get_identity(request: Request, runtime: RuntimeDep) -> Identity:
         raise UnauthenticatedError(
             "no credentials: send 'Authorization: Bearer <API key or OIDC token>'"
         )
+    if token.startswith(invitations.TOKEN_PREFIX + "_"):
+        raise UnauthenticatedError(
+            "an invitation token is not an API key: it is accepted only by "
+            "POST /v1/invitations:accept, which gives you your own API key"
+        )
     with session_scope(runtime.engine) as session:
         if token.startswith("pvt_"):
             identity = auth_service.authenticate_api_key(
@@ -239,6 +245,32 @@ def get_identity(request: Request, runtime: RuntimeDep) -> Identity:
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 
 
+def get_invitation_identity(request: Request, runtime: RuntimeDep) -> Identity:
+    """The caller of `POST /v1/invitations:accept`: the invitation its token names (one
+    use, expires; precise 401s). Only that route depends on this: no other route accepts
+    an invitation token, and the policies give an `Invitation` no other action."""
+    token = _bearer(request)
+    if token is None:
+        raise UnauthenticatedError(
+            "no credentials: send 'Authorization: Bearer <invitation token pvi_...>'"
+        )
+    if not token.startswith(invitations.TOKEN_PREFIX + "_"):
+        # Any other credential gets its own precise 401 first (revoked key, bad JWT...).
+        caller = get_identity(request, runtime)
+        raise UnauthenticatedError(
+            f"you called with the credentials of {caller.principal_id!r}: accepting an "
+            "invitation takes the invitation token instead ('Bearer pvi_...'), and creates "
+            "a new user"
+        )
+    with session_scope(runtime.engine) as session:
+        identity = invitations.authenticate(session, pepper=runtime.api_key_pepper, presented=token)
+    request.state.principal_id = identity.principal_id
+    return identity
+
+
+InvitationIdentityDep = Annotated[Identity, Depends(get_invitation_identity)]
+
+
 @dataclass(slots=True)
 class Resource:
     """What an action is performed on, as the policy engine sees it."""
@@ -265,7 +297,7 @@ def refusal(
     roles: Iterable[str],
     reasons: tuple[tuple[str, str], ...],
     errors: tuple[str, ...] = (),
-    explain: Mapping[str, Explanation] | None = None,
+    explain: Mapping[str, Explanation | str] | None = None,
 ) -> ForbiddenError:
     """The 403 of a denied decision: which rule refused, why, and what to do."""
     if reasons:
@@ -274,7 +306,9 @@ def refusal(
         extensions: dict[str, Any] = {"reasons": dict(reasons)}
         for pid in ids:
             extra = (explain or {}).get(pid)
-            if extra is not None:
+            if isinstance(extra, str):
+                detail += f". {extra}"
+            elif extra is not None:
                 detail += f". {extra.detail}"
                 extensions.update(extra.extensions)
         return ForbiddenError(detail, action=action, policies=ids, **extensions)
@@ -321,7 +355,7 @@ class Guard:
         resource: Resource,
         context: dict[str, Any] | None = None,
         *,
-        explain: Mapping[str, Explanation] | None = None,
+        explain: Mapping[str, Explanation | str] | None = None,
     ) -> None:
         """Decide, record the decision in the ledger, and raise ForbiddenError on deny: the
         problem names the refusing policies and their reasons, plus `explain[policy_id]`."""
@@ -373,11 +407,16 @@ class Guard:
 ACTION_ATTR = "__privet_action__"
 
 
-def action(name: str) -> Any:
-    """Declare the route's action; the handler receives a Guard to call with the resource."""
+def action(name: str, *, identity_from: Callable[..., Identity] = get_identity) -> Any:
+    """Declare the route's action; the handler receives a Guard to call with the resource.
+    `identity_from`: how the caller authenticates (default: API key or OIDC token)."""
 
     def dependency(
-        request: Request, identity: IdentityDep, runtime: RuntimeDep, session: SessionDep
+        request: Request,
+        identity: Identity = Depends(identity_from),
+        *,
+        runtime: RuntimeDep,
+        session: SessionDep,
     ) -> Iterator[Guard]:
         guard = Guard(
             action=name,

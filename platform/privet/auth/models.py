@@ -82,6 +82,9 @@ class Principal(SQLModel, table=True):
     issuer: str | None = Field(default=None, max_length=500)
     subject: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    #: A service account's project (where it was created); None for users. Only an admin
+    #: of this project mints its keys, and only keys scoped to it.
+    project_id: str | None = Field(default=None, max_length=40, index=True)
 
 
 class PrincipalPublic(SQLModel):
@@ -89,6 +92,7 @@ class PrincipalPublic(SQLModel):
     kind: str
     name: str
     created_at: datetime
+    project_id: str | None = None
 
 
 # --- role bindings ------------------------------------------------------------------------
@@ -116,9 +120,7 @@ class RoleBinding(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     principal_id: str = Field(foreign_key="principals.id", max_length=40, index=True)
     role: str = Field(max_length=40)
-    project_id: str | None = Field(
-        default=None, foreign_key="projects.id", max_length=40, index=True
-    )
+    project_id: str | None = Field(default=None, max_length=40, index=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     created_by: str = Field(max_length=40)
 
@@ -145,7 +147,12 @@ class ApiKeyCreate(StrictSchema):
         max_length=40,
         description="Restrict the key to this project (required for another principal).",
     )
-    ttl_days: int | None = Field(default=None, ge=1, le=3650)
+    ttl_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="Lifetime; default: the server's default, cut to the minting key's expiry.",
+    )
 
 
 class ApiKey(SQLModel, table=True):
@@ -178,3 +185,66 @@ class ApiKeyCreated(ApiKeyPublic):
     """Returned once, at creation: the only time the secret is ever shown."""
 
     key: str
+
+
+# --- invitations --------------------------------------------------------------------------
+
+
+class InvitationCreate(StrictSchema):
+    """Invite a person into a project with one role; they accept with the token."""
+
+    name: str = Field(min_length=1, max_length=200, description="The new user's name.")
+    role: Role
+    ttl_hours: int = Field(default=72, ge=1, le=720)
+
+
+class Invitation(SQLModel, table=True):
+    """A one-use invitation, stored only as an HMAC-SHA256 digest of its token."""
+
+    __tablename__ = "invitations"
+
+    id: str = Field(primary_key=True, max_length=40)
+    project_id: str = Field(foreign_key="projects.id", max_length=40, index=True)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=40)
+    digest: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_by: str = Field(max_length=40)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    accepted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    accepted_by: str | None = Field(default=None, max_length=40)
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class InvitationPublic(SQLModel):
+    id: str
+    project_id: str
+    name: str
+    role: str
+    expires_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+    created_by: str
+
+
+class InvitationCreated(SQLModel):
+    """Returned once, at creation: the only time the token is ever shown."""
+
+    id: str
+    project_id: str
+    name: str
+    role: str
+    expires_at: datetime
+    token: str
+
+
+class InvitationAccept(StrictSchema):
+    key_name: str = Field(default="first key", min_length=1, max_length=200)
+
+
+class InvitationAccepted(SQLModel):
+    principal_id: str
+    name: str
+    project_id: str
+    role: str
+    api_key: ApiKeyCreated

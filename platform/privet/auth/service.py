@@ -7,7 +7,7 @@ record commit or fail together.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -40,8 +40,11 @@ def create_principal(
     actor: str | None,
     issuer: str | None = None,
     subject: str | None = None,
+    project_id: str | None = None,
 ) -> Principal:
-    """A new user or service account."""
+    """A new user or service account (a service account belongs to `project_id`)."""
+    if kind is PrincipalKind.user and project_id is not None:
+        raise InvalidInputError("a user belongs to no project; only a service account does")
     prefix = "usr" if kind is PrincipalKind.user else "sa"
     principal = Principal(
         id=new_id(prefix),
@@ -50,6 +53,7 @@ def create_principal(
         issuer=issuer,
         subject=subject,
         created_at=utcnow(),
+        project_id=project_id,
     )
     session.add(principal)
     session.flush()
@@ -190,6 +194,7 @@ def add_member(
             kind=PrincipalKind.service_account,
             name=service_account_name,
             actor=actor.principal_id,
+            project_id=project.id,
         )
         principal_id = principal.id
     else:
@@ -256,13 +261,20 @@ def create_api_key(
     pepper: bytes,
     principal_id: str,
     name: str,
-    ttl_days: int,
     actor: str,
+    ttl_days: int | None = None,
+    expires_at: datetime | None = None,
     project_id: str | None = None,
 ) -> ApiKeyCreated:
-    """Mint a key for a principal. The returned secret is never stored or shown again."""
+    """Mint a key for a principal (give `ttl_days` or `expires_at`). The returned secret is
+    never stored or shown again. Who may mint which key is decided before, by the caller
+    (policies/capabilities.cedar over `capabilities.plan_key_mint`)."""
     key_id, secret = api_keys.generate()
     now = utcnow()
+    if expires_at is None:
+        if ttl_days is None:
+            raise InvalidInputError("an API key needs a lifetime (ttl_days or expires_at)")
+        expires_at = now + timedelta(days=ttl_days)
     row = ApiKey(
         id=key_id,
         principal_id=principal_id,
@@ -271,7 +283,7 @@ def create_api_key(
         digest=api_keys.digest(pepper, secret),
         created_at=now,
         created_by=actor,
-        expires_at=now + timedelta(days=ttl_days),
+        expires_at=expires_at,
     )
     session.add(row)
     session.flush()

@@ -77,14 +77,3 @@ MACHINE_ONLY: dict[str, str] = {
     "GET /readyz": "readiness probe for load balancers and orchestrators",
     "GET /metrics": "Prometheus scrape endpoint",
 }
-
-# Operations the CLI already speaks that are specified but not yet served by this branch's
-# API (the invitation routes): the stale-entry check tolerates them until they land.
-PLANNED: frozenset[str] = frozenset(
-    {
-        "POST /v1/projects/{}/invitations",
-        "GET /v1/projects/{}/invitations",
-        "DELETE /v1/projects/{}/invitations/{}",
-        "POST /v1/invitations:accept",
-    }
-)

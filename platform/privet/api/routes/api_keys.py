@@ -1,4 +1,9 @@
-"""API keys: mint (shown once), list, revoke."""
+"""API keys: mint (shown once), list, revoke.
+
+Who may mint or revoke which key is decided by policies/capabilities.cedar over the facts
+`privet.auth.capabilities` gathers (owner kind and project, the minting key's scope and
+expiry); a refusal names the rule and says why.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,16 @@ from typing import Annotated
 from fastapi import APIRouter, status
 
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
-from privet.auth import service
+from privet.auth import capabilities, service
 from privet.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from privet.kit.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 
 
-def _owner_resource(principal_id: str, project_id: str | None) -> Resource:
+def _owner_resource(facts: capabilities.Facts, project_id: str | None) -> Resource:
     return Resource(
-        type="Principal", id=principal_id, project_id=project_id, attrs={"principal": principal_id}
+        type="Principal", id=facts.attrs["principal"], project_id=project_id, attrs=facts.attrs
     )
 
 
@@ -28,18 +33,28 @@ def create_api_key(
     runtime: RuntimeDep,
     guard: Annotated[Guard, action("api_key.create")],
 ) -> ApiKeyCreated:
-    """Mint a key for yourself, or (as a project admin) for a member of that project."""
-    owner = body.principal_id or identity.principal_id
+    """Mint a key for yourself (no wider in scope or lifetime than the key you call with),
+    or, as a project admin, for a service account of that project, scoped to it."""
     if body.project_id is not None:
         service.get_project(session, project_id=body.project_id, viewer=identity)
-    service.get_principal(session, principal_id=owner)
-    guard.check(_owner_resource(owner, body.project_id), {"self": owner == identity.principal_id})
+    owner = service.get_principal(session, principal_id=body.principal_id or identity.principal_id)
+    mint = capabilities.plan_key_mint(
+        session,
+        identity=identity,
+        owner=owner,
+        project_id=body.project_id,
+        ttl_days=body.ttl_days,
+        default_ttl_days=runtime.settings.api_key_ttl_days,
+    )
+    guard.check(
+        _owner_resource(mint.facts, body.project_id), mint.facts.context, explain=mint.facts.reasons
+    )
     return service.create_api_key(
         session,
         pepper=runtime.api_key_pepper,
-        principal_id=owner,
+        principal_id=owner.id,
         name=body.name,
-        ttl_days=body.ttl_days or runtime.settings.api_key_ttl_days,
+        expires_at=mint.expires_at,
         actor=identity.principal_id,
         project_id=body.project_id,
     )
@@ -52,7 +67,9 @@ def list_api_keys(
     guard: Annotated[Guard, action("api_key.list")],
 ) -> list[ApiKeyPublic]:
     """Your own keys (never their secrets)."""
-    guard.check(_owner_resource(identity.principal_id, None), {"self": True})
+    me = service.get_principal(session, principal_id=identity.principal_id)
+    facts = capabilities.Facts(capabilities.owner_attrs(me, key_project=None), {"self": True})
+    guard.check(_owner_resource(facts, None), facts.context)
     keys = service.list_api_keys(session, principal_ids=[identity.principal_id])
     return [ApiKeyPublic.model_validate(k) for k in keys]
 
@@ -64,11 +81,14 @@ def revoke_api_key(
     identity: IdentityDep,
     guard: Annotated[Guard, action("api_key.revoke")],
 ) -> ApiKeyPublic:
+    """Revoke your own key; as a project admin, a key of that project's service accounts."""
     key = service.get_api_key(session, key_id=key_id)
     own = key.principal_id == identity.principal_id
     if not own and not identity.roles_in(key.project_id):
         raise NotFoundError(f"API key {key_id!r} does not exist")
-    guard.check(_owner_resource(key.principal_id, key.project_id), {"self": own})
+    owner = service.get_principal(session, principal_id=key.principal_id)
+    facts = capabilities.revoke_facts(identity, owner=owner, key=key)
+    guard.check(_owner_resource(facts, key.project_id), facts.context, explain=facts.reasons)
     return ApiKeyPublic.model_validate(
         service.revoke_api_key(session, key=key, actor=identity.principal_id)
     )

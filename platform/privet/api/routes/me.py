@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from privet.api.deps import Guard, IdentityDep, Resource, SessionDep, action
+from privet.auth import capabilities
 from privet.auth.me import MePublic, describe
+from privet.auth.service import get_principal
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 
@@ -21,7 +23,9 @@ def get_me(
         Resource(
             type="Principal",
             id=identity.principal_id,
-            attrs={"principal": identity.principal_id},
+            attrs=capabilities.owner_attrs(
+                get_principal(session, principal_id=identity.principal_id), key_project=None
+            ),
         )
     )
     return describe(session, identity=identity)

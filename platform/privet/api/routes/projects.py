@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, status
 
 from privet.api.deps import Guard, IdentityDep, Resource, SessionDep, action
-from privet.auth import service
+from privet.auth import capabilities, service
 from privet.auth.models import (
     ProjectCreate,
     ProjectPublic,
@@ -82,7 +82,10 @@ def add_member(
     guard: Annotated[Guard, action("member.add")],
 ) -> RoleBindingPublic:
     project = service.get_project(session, project_id=project_id, viewer=identity)
-    guard.check(project_resource(project.id), {"role": body.role.value})
+    role = body.role.value
+    guard.check(
+        project_resource(project.id), {"role": role}, explain=capabilities.grant_reasons(role)
+    )
     binding = service.add_member(
         session,
         project=project,
