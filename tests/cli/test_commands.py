@@ -130,6 +130,11 @@ def test_prediction_commands(cli: Run, admin: Any, make_caller: Any, make_versio
             key=approver.key)
     )  # fmt: skip
     assert reviewed["decision"] == "overturned" and reviewed["label"] == other
+    listed = _same_in_json_and_yaml(cli, "predictions", "reviews", project, pid, key=approver.key)
+    assert [(r["kind"], r["reason"]) for r in listed] == [
+        ("contest", "not me"),
+        ("review", "checked"),
+    ]
     outcome = _json(cli("predictions", "outcome", project, pid, other, key=predictor.key))
     assert outcome["label"] == other and outcome["correct"] is False
 

@@ -39,11 +39,13 @@ def project(client, admin) -> str:  # type: ignore[no-untyped-def]
 
 
 def _best_of(fn: Callable[[], Any], runs: int = 3) -> float:
+    """The least CPU time of this thread over `runs` calls: CPU time, not wall time, so
+    other processes loading the machine do not count (a linear scan stays linear)."""
     best = float("inf")
     for _ in range(runs):
-        started = time.perf_counter()
+        started = time.thread_time()
         fn()
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.thread_time() - started)
     return best
 
 
@@ -211,10 +213,10 @@ def test_parquet_dictionary_bomb_is_refused(codec: str, tmp_path: Path) -> None:
     per-row-group self-reported sizes were checked)."""
     data = _dictionary_bomb(codec)
     assert len(data) < 10_000
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(PayloadTooLargeError) as caught:
         _read_parquet(data, tmp_path)
-    assert time.perf_counter() - started < 10
+    assert time.process_time() - started < 10
     assert caught.value.extensions["limit"] in ("max_decoded_bytes", "parquet_max_expansion")
     assert "PRIVET_DATASETS_" in caught.value.detail
 
@@ -222,10 +224,10 @@ def test_parquet_dictionary_bomb_is_refused(codec: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("codec", ["zstd", "gzip"])
 def test_parquet_plain_bomb_is_refused_before_decoding(codec: str, tmp_path: Path) -> None:
     data = _plain_bomb(codec)  # 80 MB of text in a few kB (zstd) or ~80 kB (gzip)
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(PayloadTooLargeError) as caught:
         _read_parquet(data, tmp_path)
-    assert time.perf_counter() - started < 10
+    assert time.process_time() - started < 10
     assert caught.value.extensions["limit"] == "parquet_max_expansion"
 
 

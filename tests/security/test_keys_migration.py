@@ -1,4 +1,4 @@
-"""Migration 0010_keys_invitations on a database that already has service accounts: each
+"""Migration 0011_keys_invitations on a database that already has service accounts: each
 gets the project of its first role binding (so its project's admins keep minting its
 keys), users get none, and the migration goes down again. SQLite and PostgreSQL (a
 database of its own, migrated step by step)."""
@@ -19,8 +19,8 @@ from privet.db import create_db_engine
 from privet.kit.ids import utcnow
 from tests.conftest import PG_ADMIN_URL, _pg_admin
 
-BEFORE = "0009_reference_status"
-REVISION = "0010_keys_invitations"
+BEFORE = "0010_freetext_sealed"
+REVISION = "0011_keys_invitations"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

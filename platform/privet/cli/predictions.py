@@ -2,6 +2,7 @@
 predictions after they are made (client commands). `privet predict` makes them.
 
 - review: an approver confirms or overturns a prediction (a named person decides);
+- reviews: the reviews and contests of a prediction, with their reasons;
 - contest: record that the data subject contests it (pending until reviewed);
 - outcome: the true label, once known (live quality);
 - explain: token attributions, resubmitting the exact input (checked by its digest);
@@ -57,6 +58,14 @@ def contest(
     """Record that a prediction is contested (GDPR Art. 22); a review decides it."""
     body = {"kind": "contest", "reason": reason}
     emit(call("POST", _path(project, prediction, "review"), json=body), output)
+
+
+@predictions_app.command("reviews")
+def reviews(project: ProjectArg, prediction: PredictionArg, output: OutputOption = None) -> None:
+    """The reviews and contests of a prediction, with their reasons (for reviewers)."""
+    data = call("GET", f"/v1/projects/{project}/predictions/{prediction}/reviews")
+    columns = ["id", "kind", "decision", "label", "reviewer", "created_at", "reason"]
+    emit(data, output, render=lambda rows: console.print(table(rows, columns)))
 
 
 @predictions_app.command("outcome")

@@ -2,8 +2,8 @@
 project's admins mint its keys, scoped to it), and invitations replace minting keys for
 other people. Existing service accounts get the project of their first role binding.
 
-Revision ID: 0010_keys_invitations
-Revises: 0009_reference_status
+Revision ID: 0011_keys_invitations
+Revises: 0010_freetext_sealed
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from alembic import op
 
 from privet.kit.types import UTCDateTime
 
-revision: str = "0010_keys_invitations"
-down_revision: str | None = "0009_reference_status"
+revision: str = "0011_keys_invitations"
+down_revision: str | None = "0010_freetext_sealed"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
