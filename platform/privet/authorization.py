@@ -27,6 +27,8 @@ class Decision:
     policy_ids: tuple[str, ...]
     policy_version: str
     errors: tuple[str, ...] = ()
+    #: for a deny by forbid: "<policy id>: <its @reason>" for each forbid that states one
+    reasons: tuple[str, ...] = ()
 
 
 def principal_ref(identity: Identity) -> str:
@@ -56,12 +58,14 @@ class CedarAuthorizer:
             roles=roles,
             grants=context.pop("grants", ()),
             context=context,
+            principal_accountable=identity.accountable,
         )
         return Decision(
             decision.allowed,
             decision.policy_ids,
             decision.policy_version,
             tuple(str(e) for e in decision.errors),
+            () if decision.allowed else self.engine.reasons(decision.policy_ids),
         )
 
     def reload(self, session: Session, *, actor: str | None, trigger: str) -> ReloadResult:

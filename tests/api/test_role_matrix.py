@@ -3,8 +3,9 @@ route's own action gets from the shipped Cedar policies, against the table below
 
 Each role is bound in the resource's project (project routes) or platform-wide (platform
 routes). Objects belong to that project; model versions are approved and were trained by
-someone else (so segregation of duties allows approval); contexts are the benign ones the
-services would supply. HTTP-level denials and cross-project 404s are tested elsewhere
+someone else (so segregation of duties allows approval; predictions were made by an
+application someone else answers for); contexts are the benign ones the services would
+supply. HTTP-level denials and cross-project 404s are tested elsewhere
 (test_auth, test_bola, each domain's API tests)."""
 
 from __future__ import annotations
@@ -150,8 +151,12 @@ def _resource(action: str, type_: str, path: str, caller: str) -> Resource:
         attrs = {
             "state": "approved",
             "submitted_by": "User:someone-else",
+            "submitted_by_accountable": "someone-else",
             "purposes": frozenset({"credit_scoring"}),
         }
+    elif type_ == "Prediction":
+        # made by an application someone else answers for, reviewed by nobody yet
+        attrs = {"caller_accountable": "someone-else", "decided_by": frozenset()}
     elif type_ == "Report":
         attrs = {"kind": path.rsplit("/", 1)[1]}
     return Resource(

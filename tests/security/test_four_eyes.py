@@ -10,13 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.inference.conftest import (  # noqa: F401
-    _fast_state_ttl,
-    make_version,
-    project,
-    tiny_base,
-)
-
 
 def _service_account(
     client: Any, headers: dict[str, str], project: str, name: str, role: str
@@ -42,7 +35,9 @@ def _service_account(
 
 
 def _approve(client: Any, project: str, version_id: str, headers: dict[str, str]) -> Any:
-    return client.post(f"/v1/projects/{project}/model-versions/{version_id}:approve", headers=headers)
+    return client.post(
+        f"/v1/projects/{project}/model-versions/{version_id}:approve", headers=headers
+    )
 
 
 def _refused_by(response: Any, policy_id: str) -> None:
@@ -56,9 +51,7 @@ def test_a_project_admin_cannot_approve_their_own_model_through_a_service_accoun
     client, make_caller, project, make_version
 ) -> None:  # type: ignore[no-untyped-def]
     padmin = make_caller("admin", project, name="project-admin")
-    version = make_version(
-        project, state="candidate", submitted_by=f"User:{padmin.principal_id}"
-    )
+    version = make_version(project, state="candidate", submitted_by=f"User:{padmin.principal_id}")
     # Every step is allowed: add a service account as approver, mint its key, approve.
     bot = _service_account(client, padmin.headers, project, "approval-bot", "approver")
     _refused_by(
@@ -98,9 +91,7 @@ def test_a_job_submitted_by_a_service_account_is_not_approved_by_its_accountable
         state="candidate",
         submitted_by=f"ServiceAccount:{ci2['principal_id']}",
     )
-    _refused_by(
-        _approve(client, project, second.id, padmin.headers), "model.segregation-of-duties"
-    )
+    _refused_by(_approve(client, project, second.id, padmin.headers), "model.segregation-of-duties")
 
     # Another person approves both.
     approver = make_caller("approver", project, name="risk-officer")

@@ -15,7 +15,6 @@ import pytest
 
 from privet.reports import KINDS
 from tests.datasets.conftest import declarations, make_rows, to_csv, upload
-from tests.inference.conftest import _fast_state_ttl, make_version, tiny_base  # noqa: F401
 
 
 def _project(client: Any, admin: Any, name: str) -> str:

@@ -292,9 +292,13 @@ class Guard:
             ledger.emit_many(self.session, [event])
         self.recorded.append(event)
         if not decision.allowed:
+            detail = f"you may not perform {self.action!r} on this {resource.type}"
+            if decision.reasons:  # the forbids that refused say which rule and why
+                detail += ": refused by " + "; ".join(decision.reasons)
             raise ForbiddenError(
-                f"you may not perform {self.action!r} on this {resource.type}",
+                detail,
                 action=self.action,
+                **({"policies": list(decision.policy_ids)} if decision.policy_ids else {}),
             )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlmodel import Session
 
 from privet import ledger, monitoring
+from privet.auth import service as auth_service
 from privet.config import Settings
 from privet.crypto import KeyProvider
 from privet.crypto.blobs import BlobStore
@@ -423,6 +424,25 @@ class InferenceService:
             created_at=review.created_at,
             human_reviewed=reviewed,
         )
+
+    def review_attributes(self, session: Session, *, prediction: Prediction) -> dict[str, Any]:
+        """The Prediction's attributes for ``prediction.review``: the accountable human of
+        the application that made it, and the people who already decided a review of it
+        (policies/human_review.cedar compares the reviewer's accountable human with both)."""
+        attrs: dict[str, Any] = {"project": prediction.project_id}
+        caller = auth_service.accountable_human(session, principal_id=prediction.caller)
+        if caller is not None:
+            attrs["caller_accountable"] = caller
+        decided: set[str] = set()
+        for review in self.reviews(session, prediction=prediction):
+            if review.kind != ReviewKind.review.value:
+                continue
+            decided.add(review.reviewer)
+            human = auth_service.accountable_human(session, principal_id=review.reviewer)
+            if human is not None:
+                decided.add(human)
+        attrs["decided_by"] = decided
+        return attrs
 
     def reviews(self, session: Session, *, prediction: Prediction) -> list[PredictionReview]:
         return list(

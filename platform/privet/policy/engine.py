@@ -61,6 +61,12 @@ class PolicyEngine:
         """Ids of the active policies, in file order."""
         return tuple(p.id for p in self._compiled.policies)
 
+    def reasons(self, policy_ids: Iterable[str]) -> tuple[str, ...]:
+        """``"<id>: <@reason>"`` for each of ``policy_ids`` that states a reason (a refused
+        caller is told which rule refused and why)."""
+        by_id = {p.id: p.reason for p in self._compiled.policies}
+        return tuple(f"{pid}: {by_id[pid]}" for pid in policy_ids if by_id.get(pid))
+
     def info(self) -> PolicySetInfo:
         """The active set's version, files and policies (for ``GET /v1/policies``)."""
         compiled = self._compiled
@@ -144,6 +150,7 @@ class PolicyEngine:
         roles: Iterable[str] = (),
         grants: Iterable[str] = (),
         context: Mapping[str, Any] | None = None,
+        principal_accountable: str | None = None,
     ) -> Decision:
         """The gateway's one call per request: build the Cedar request and decide it.
 
@@ -161,5 +168,6 @@ class PolicyEngine:
                 roles=roles,
                 grants=grants,
                 context=context,
+                principal_accountable=principal_accountable,
             )
         )

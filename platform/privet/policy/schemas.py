@@ -96,6 +96,9 @@ class PolicyInfo(BaseModel):
     effect: Literal["permit", "forbid"]
     file: str
     line: int
+    reason: str | None = Field(
+        default=None, description="The policy's @reason: what a refused caller is told."
+    )
 
 
 class PolicySetInfo(BaseModel):

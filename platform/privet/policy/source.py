@@ -246,7 +246,11 @@ def compile_policy_dir(directory: Path) -> CompiledPolicies:
             where[pid] = source.name
             infos.append(
                 PolicyInfo(
-                    id=pid, effect=policy["effect"], file=source.name, line=line_of(index) or 1
+                    id=pid,
+                    effect=policy["effect"],
+                    file=source.name,
+                    line=line_of(index) or 1,
+                    reason=policy.get("annotations", {}).get("reason"),
                 )
             )
         result = cedarpy.validate_policies(source.text, schema)
