@@ -110,7 +110,8 @@ MATRIX: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("GET", "/v1/reports/model-lineage"): ("project", READERS),
     ("GET", "/v1/reports/privacy-budget"): ("project", STEWARD | {"auditor", "ml_engineer"}),
     ("GET", "/v1/reports/access-log"): ("project", AUDIT),
-    ("GET", "/v1/reports/dsr-log"): ("project", STEWARD | {"auditor"}),
+    # Platform-wide: data-subject requests span every project (report.platform-wide-...).
+    ("GET", "/v1/reports/dsr-log"): ("platform", STEWARD | {"auditor"}),
     ("GET", "/v1/reports/monitoring"): ("project", AUDIT | {"approver", "ml_engineer"}),
     ("GET", "/v1/projects/{project_id}/review-queue"): ("project", AUDIT | {"approver"}),
     ("GET", "/v1/projects/{project_id}/models/{model}/versions/{version}/monitoring"): (
@@ -225,6 +226,8 @@ def test_each_role_gets_exactly_the_routes_in_the_table(routes, role) -> None:  
         project_path = path.startswith("/v1/projects/{project_id}")
         type_ = "Project" if project_path and "Project" in candidates else candidates[0]
         resource = _resource(action, type_, path, caller)
+        if scope == "platform":  # a platform-wide route is asked without a project
+            resource.project_id = None
         decision = authorizer.decide(
             identity=identity, action=action, resource=resource, context=_context(action)
         )

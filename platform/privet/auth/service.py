@@ -98,10 +98,13 @@ def accountable_human(session: Session, *, principal_id: str) -> str | None:
 
 def accountable_human_of_ref(session: Session, *, ref: str) -> str | None:
     """The accountable human behind a stored author ref (`User:<id>`, `ServiceAccount:<id>`,
-    as in `submitted_by`), or None if the ref names no known principal."""
-    _type, sep, principal_id = ref.partition(":")
+    as in `submitted_by`): a user is its own; a service account's is looked up (None if
+    unknown, and the two-person rules then refuse)."""
+    kind, sep, principal_id = ref.partition(":")
     if not sep or not principal_id:
         return None
+    if kind == "User":
+        return principal_id
     return accountable_human(session, principal_id=principal_id)
 
 
