@@ -59,6 +59,7 @@ class CedarAuthorizer:
             roles=roles,
             grants=context.pop("grants", ()),
             context=context,
+            principal_accountable=identity.accountable,
         )
         return Decision(
             decision.allowed,

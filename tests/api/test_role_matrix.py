@@ -3,8 +3,9 @@ route's own action gets from the shipped Cedar policies, against the table below
 
 Each role is bound in the resource's project (project routes) or platform-wide (platform
 routes). Objects belong to that project; model versions are approved and were trained by
-someone else (so segregation of duties allows approval); contexts are the benign ones the
-services would supply. HTTP-level denials and cross-project 404s are tested elsewhere
+someone else (so segregation of duties allows approval; predictions were made by an
+application someone else answers for); contexts are the benign ones the services would
+supply. HTTP-level denials and cross-project 404s are tested elsewhere
 (test_auth, test_bola, each domain's API tests)."""
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ MATRIX: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("GET", "/v1/reports/model-lineage"): ("project", READERS),
     ("GET", "/v1/reports/privacy-budget"): ("project", STEWARD | {"auditor", "ml_engineer"}),
     ("GET", "/v1/reports/access-log"): ("project", AUDIT),
-    ("GET", "/v1/reports/dsr-log"): ("project", STEWARD | {"auditor"}),
+    # Platform-wide: data-subject requests span every project (report.platform-wide-...).
+    ("GET", "/v1/reports/dsr-log"): ("platform", STEWARD | {"auditor"}),
     ("GET", "/v1/reports/monitoring"): ("project", AUDIT | {"approver", "ml_engineer"}),
     ("GET", "/v1/projects/{project_id}/review-queue"): ("project", AUDIT | {"approver"}),
     ("GET", "/v1/projects/{project_id}/models/{model}/versions/{version}/monitoring"): (
@@ -160,8 +162,12 @@ def _resource(action: str, type_: str, path: str, caller: str) -> Resource:
         attrs = {
             "state": "approved",
             "submitted_by": "User:someone-else",
+            "submitted_by_accountable": "someone-else",
             "purposes": frozenset({"credit_scoring"}),
         }
+    elif type_ == "Prediction":
+        # made by an application someone else answers for, reviewed by nobody yet
+        attrs = {"caller_accountable": "someone-else", "decided_by": frozenset()}
     elif type_ == "Report":
         attrs = {"kind": path.rsplit("/", 1)[1]}
     return Resource(
@@ -234,6 +240,8 @@ def test_each_role_gets_exactly_the_routes_in_the_table(routes, role) -> None:  
         project_path = path.startswith("/v1/projects/{project_id}")
         type_ = "Project" if project_path and "Project" in candidates else candidates[0]
         resource = _resource(action, type_, path, caller)
+        if scope == "platform":  # a platform-wide route is asked without a project
+            resource.project_id = None
         decision = authorizer.decide(
             identity=identity, action=action, resource=resource, context=_context(action)
         )

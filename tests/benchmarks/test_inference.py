@@ -84,14 +84,15 @@ def run(rounds: int = 4, batches: int = 6, singles: int = 200) -> dict[str, floa
     try:
         runtime = build_runtime(Settings(home=home))
         with server.client() as http:
-            project = http.post("/v1/projects", json={"name": "bench"}).json()["id"]
+            created = http.post("/v1/projects", json={"name": "bench"}).json()
+            project, creator = created["id"], created["created_by"]
         weights = classifier_weights(DEFAULT_BASE_MODEL, 2)
         register_version(
             runtime, project, base_model=DEFAULT_BASE_MODEL, weights=weights, max_length=LENGTH
         )
         with session_scope(runtime.engine) as session:
             app = auth_service.create_principal(
-                session, kind=PrincipalKind.service_account, name="bench-app", actor=None
+                session, kind=PrincipalKind.service_account, name="bench-app", actor=creator
             )
             auth_service.bind_role(
                 session, principal_id=app.id, role=Role.predictor, project_id=project, actor=app.id

@@ -100,3 +100,36 @@ def server(tmp_path: Path) -> Iterator[Server]:
     srv = start_server(tmp_path / "home")
     yield srv
     stop_server(srv)
+
+
+def named_person_key(
+    home: Path, project: str, role: str, *, name: str, database_url: str | None = None
+) -> str:
+    """A project key of a new named person (a user principal) holding ``role`` in
+    ``project``, made through the service layer on the server's home and database.
+
+    Approvals and review decisions need a named person other than the one accountable for
+    the work (service accounts answer to the human who created them), and users' keys are
+    not minted for them by someone else over the API."""
+    from privet.auth import service
+    from privet.auth.models import PrincipalKind, Role
+    from privet.config import Settings
+    from privet.db import session_scope
+    from privet.runtime import build_runtime
+
+    runtime = build_runtime(Settings(home=home, database_url=database_url))
+    with session_scope(runtime.engine) as session:
+        person = service.create_principal(session, kind=PrincipalKind.user, name=name, actor=None)
+        service.bind_role(
+            session, principal_id=person.id, role=Role(role), project_id=project, actor=person.id
+        )
+        created = service.create_api_key(
+            session,
+            pepper=runtime.api_key_pepper,
+            principal_id=person.id,
+            name=f"{name} key",
+            ttl_days=1,
+            actor=person.id,
+            project_id=project,
+        )
+    return created.key

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv
-from tests.e2e.conftest import PRIVET, Server, start_server, stop_server
+from tests.e2e.conftest import PRIVET, Server, named_person_key, start_server, stop_server
 
 TINY = "tiny-replicas"
 JOBS = 20
@@ -149,7 +149,10 @@ def test_two_gateways_and_two_workers_behave_as_one_system(cluster: Any) -> None
     with a.client() as http:
         project = http.post("/v1/projects", json={"name": "replicas"}).json()["id"]
         _, engineer = _member(http, project, "ml_engineer")
-        _, approver = _member(http, project, "approver")
+        # A named person approves (never a service account, nor the admin behind them).
+        approver = named_person_key(
+            home, project, "approver", name="risk-officer", database_url=env["PRIVET_DATABASE_URL"]
+        )
         predictor_id, predictor = _member(http, project, "predictor")
         decl = declarations(privacy_budget={"epsilon_total": 25.0, "delta": 1e-5})
         upload = http.post(

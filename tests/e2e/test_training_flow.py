@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import Server, named_person_key, start_server, stop_server
 
 TINY = "tiny-e2e"
 
@@ -83,7 +83,8 @@ def _team(server: Server) -> Team:
             server,
             project,
             _member(http, project, "ml_engineer"),
-            _member(http, project, "approver"),
+            # A named person approves (never a service account, nor the admin behind them).
+            named_person_key(server.home, project, "approver", name="risk-officer"),
         )
 
 

@@ -78,14 +78,15 @@ def _build(root: Path, *, database_url: str | None = None, home: Path | None = N
     server = start_server(home, env=env, args=("--no-worker",))
     assert server.admin_key
     with server.client() as http:
-        project = http.post("/v1/projects", json={"name": "faults"}).json()["id"]
+        created = http.post("/v1/projects", json={"name": "faults"}).json()
+        project, creator = created["id"], created["created_by"]
     runtime = build_runtime(Settings(home=home, database_url=database_url))
     register_version(
         runtime, project, base_model=spec.name, weights=classifier_weights(spec.name, 2)
     )
     with session_scope(runtime.engine) as session:
         app = auth_service.create_principal(
-            session, kind=PrincipalKind.service_account, name="scoring", actor=None
+            session, kind=PrincipalKind.service_account, name="scoring", actor=creator
         )
         auth_service.bind_role(
             session, principal_id=app.id, role=Role.predictor, project_id=project, actor=app.id

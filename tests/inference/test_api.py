@@ -223,10 +223,16 @@ def test_review_and_contest(client, make_caller, project, make_version, paths, e
     )
     assert r.status_code == 201, r.text
     assert r.json()["human_reviewed"] is True and r.json()["label"] == other
+    # Decided once, it is decided again only by another person (human_review.cedar).
+    again = client.post(
+        paths.review(project, pid), json={"decision": "confirmed"}, headers=approver.headers
+    )
+    assert again.status_code == 403 and "review.redecided-by-another-person" in again.text
+    second = make_caller("approver", project, name="reviewer-2")
     bad = client.post(
         paths.review(project, pid),
         json={"decision": "overturned", "label": "maybe"},
-        headers=approver.headers,
+        headers=second.headers,
     )
     assert bad.status_code == 422
     assert (

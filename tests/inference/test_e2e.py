@@ -81,6 +81,7 @@ def _served(
             response = http.post("/v1/projects", json={"name": "serving"})
             assert response.status_code == 201, response.text
             project = response.json()["id"]
+            creator = response.json()["created_by"]  # the admin: the app's accountable human
         version = register_version(
             runtime,
             project,
@@ -89,7 +90,7 @@ def _served(
         )
         with session_scope(runtime.engine) as session:
             app = auth_service.create_principal(
-                session, kind=PrincipalKind.service_account, name="scoring-app", actor=None
+                session, kind=PrincipalKind.service_account, name="scoring-app", actor=creator
             )
             auth_service.bind_role(
                 session,

@@ -77,12 +77,10 @@ def test_duplicate_id_names_both_files(policy_copy: Path) -> None:
 
 def test_schema_syntax_error_names_schema_line(policy_copy: Path) -> None:
     target = policy_copy / "schema.cedarschema"
-    replace_in(
-        target, "entity Prediction = { project: Project };", "entity Prediction = { project: };"
-    )
+    replace_in(target, "entity Dataset = { project: Project };", "entity Dataset = { project: };")
     err = load_error(policy_copy)
     assert err.file.name == "schema.cedarschema"
-    assert err.line == line_of(target, "entity Prediction = { project: };")
+    assert err.line == line_of(target, "entity Dataset = { project: };")
 
 
 def test_missing_directory_and_schema(tmp_path: Path, policy_copy: Path) -> None:

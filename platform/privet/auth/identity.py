@@ -16,6 +16,16 @@ class Identity:
     method: str  # "api_key" | "oidc"
     credential_id: str | None = None
     scope_project_id: str | None = field(default=None)
+    #: The principal's accountable human (stored for service accounts; see `accountable`).
+    accountable_id: str | None = field(default=None)
+
+    @property
+    def accountable(self) -> str | None:
+        """The human two-person rules compare: a user is its own; a service account's is
+        the human who created it (None when unknown: the rules then fail closed)."""
+        if self.accountable_id is not None:
+            return self.accountable_id
+        return self.principal_id if self.kind == "user" else None
 
     def roles_in(self, project_id: str | None) -> frozenset[str]:
         """Roles that apply in `project_id`: its own bindings plus platform-wide ones."""

@@ -85,6 +85,12 @@ class Principal(SQLModel, table=True):
     #: A service account's project (where it was created); None for users. Only an admin
     #: of this project mints its keys, and only keys scoped to it.
     project_id: str | None = Field(default=None, max_length=40, index=True)
+    #: The human answerable for what this principal does: a user is its own; a service
+    #: account's is the human who created it (or, created by a service account, that
+    #: account's). Two-person rules compare these, never bare principal ids. NULL only
+    #: for a service account whose creator was never recorded (fail closed: see
+    #: docs/SECURITY.md, "Four eyes and accountable humans").
+    accountable_human_id: str | None = Field(default=None, max_length=40, index=True)
 
 
 class PrincipalPublic(SQLModel):
@@ -93,6 +99,7 @@ class PrincipalPublic(SQLModel):
     name: str
     created_at: datetime
     project_id: str | None = None
+    accountable_human_id: str | None
 
 
 # --- role bindings ------------------------------------------------------------------------
@@ -132,6 +139,14 @@ class RoleBindingPublic(SQLModel):
     project_id: str | None
     created_at: datetime
     created_by: str
+    principal_kind: str | None = Field(
+        default=None, description="user or service_account (the bound principal's kind)."
+    )
+    accountable_human_id: str | None = Field(
+        default=None,
+        description="The human answerable for the bound principal (a user: itself; a "
+        "service account: the human who created it).",
+    )
 
 
 # --- API keys -----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from privet.auth.models import (
     ProjectCreate,
     Role,
     RoleBinding,
+    RoleBindingPublic,
 )
 from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError, UnauthenticatedError
 from privet.kit.ids import new_id, utcnow
@@ -42,29 +43,73 @@ def create_principal(
     subject: str | None = None,
     project_id: str | None = None,
 ) -> Principal:
-    """A new user or service account (a service account belongs to `project_id`)."""
+    """A new user or service account (a service account belongs to `project_id`).
+
+    A user is its own accountable human. A service account is created by someone (`actor`)
+    and answers to that person: the creator if a user, else the creator's own accountable
+    human, so a chain of service accounts never launders who is behind them."""
     if kind is PrincipalKind.user and project_id is not None:
         raise InvalidInputError("a user belongs to no project; only a service account does")
     prefix = "usr" if kind is PrincipalKind.user else "sa"
+    principal_id = new_id(prefix)
+    if kind is PrincipalKind.user:
+        accountable: str | None = principal_id
+    else:
+        if actor is None:
+            raise InvalidInputError(
+                "a service account needs the principal creating it (its accountable human)"
+            )
+        accountable = accountable_human(session, principal_id=actor)
+        if accountable is None:
+            raise InvalidInputError(
+                f"principal {actor!r} has no accountable human on record, so it cannot "
+                "create service accounts; a person (a user) must create this one"
+            )
     principal = Principal(
-        id=new_id(prefix),
+        id=principal_id,
         kind=kind.value,
         name=name,
         issuer=issuer,
         subject=subject,
         created_at=utcnow(),
         project_id=project_id,
+        accountable_human_id=accountable,
     )
     session.add(principal)
     session.flush()
+    details: dict[str, str] = {"kind": kind.value}
+    if kind is PrincipalKind.service_account and accountable is not None:
+        details["accountable_human"] = accountable
     ledger.emit(
         session,
         type="principal.created",
         actor=actor or principal.id,
         objects={"principal": principal.id},
-        details={"kind": kind.value},
+        details=details,
     )
     return principal
+
+
+def accountable_human(session: Session, *, principal_id: str) -> str | None:
+    """The human answerable for a principal (a user: itself), or None if unknown."""
+    principal = session.get(Principal, principal_id)
+    if principal is None:
+        return None
+    if principal.accountable_human_id is not None:
+        return principal.accountable_human_id
+    return principal.id if principal.kind == PrincipalKind.user.value else None
+
+
+def accountable_human_of_ref(session: Session, *, ref: str) -> str | None:
+    """The accountable human behind a stored author ref (`User:<id>`, `ServiceAccount:<id>`,
+    as in `submitted_by`): a user is its own; a service account's is looked up (None if
+    unknown, and the two-person rules then refuse)."""
+    kind, sep, principal_id = ref.partition(":")
+    if not sep or not principal_id:
+        return None
+    if kind == "User":
+        return principal_id
+    return accountable_human(session, principal_id=principal_id)
 
 
 def get_principal(session: Session, *, principal_id: str) -> Principal:
@@ -216,6 +261,19 @@ def list_members(session: Session, *, project: Project) -> Sequence[RoleBinding]
     ).all()
 
 
+def member_public(session: Session, binding: RoleBinding) -> RoleBindingPublic:
+    """A binding as shown to members: with the principal's kind and accountable human, so
+    a project admin sees who answers for each service account."""
+    principal = session.get(Principal, binding.principal_id)
+    return RoleBindingPublic.model_validate(
+        {
+            **binding.model_dump(),
+            "principal_kind": principal.kind if principal else None,
+            "accountable_human_id": accountable_human(session, principal_id=binding.principal_id),
+        }
+    )
+
+
 def remove_member(session: Session, *, project: Project, binding_id: str, actor: Identity) -> None:
     binding = session.get(RoleBinding, binding_id)
     if binding is None or binding.project_id != project.id:
@@ -357,4 +415,5 @@ def authenticate_api_key(session: Session, *, pepper: bytes, presented: str) -> 
         method="api_key",
         credential_id=row.id,
         scope_project_id=row.project_id,
+        accountable_id=principal.accountable_human_id,
     )

@@ -577,6 +577,7 @@ def _submitter_identity(session: Session, principal_id: str) -> Identity | None:
         name=principal.name,
         bindings=auth_service.bindings_of(session, principal_id=principal.id),
         method="system",
+        accountable_id=principal.accountable_human_id,
     )
 
 

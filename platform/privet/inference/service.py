@@ -20,6 +20,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlmodel import Session
 
 from privet import ledger, monitoring
+from privet.auth import service as auth_service
 from privet.config import Settings
 from privet.crypto import KeyProvider
 from privet.crypto.blobs import BlobStore
@@ -426,13 +427,38 @@ class InferenceService:
             human_reviewed=reviewed,
         )
 
+    def review_attributes(self, session: Session, *, prediction: Prediction) -> dict[str, Any]:
+        """The Prediction's attributes for ``prediction.review``: the accountable human of
+        the application that made it, and the people who already decided a review of it
+        (policies/human_review.cedar compares the reviewer's accountable human with both)."""
+        attrs: dict[str, Any] = {"project": prediction.project_id}
+        caller = auth_service.accountable_human(session, principal_id=prediction.caller)
+        if caller is not None:
+            attrs["caller_accountable"] = caller
+        decided: set[str] = set()
+        for review in self.review_rows(session, prediction=prediction):
+            if review.kind != ReviewKind.review.value:
+                continue
+            decided.add(review.reviewer)
+            human = auth_service.accountable_human(session, principal_id=review.reviewer)
+            if human is not None:
+                decided.add(human)
+        attrs["decided_by"] = decided
+        return attrs
+
+    def review_rows(self, session: Session, *, prediction: Prediction) -> list[PredictionReview]:
+        """The prediction's review rows, oldest first (reasons still sealed)."""
+        return list(
+            session.execute(
+                select(PredictionReview)
+                .where(PredictionReview.prediction_id == prediction.id)  # type: ignore[arg-type]
+                .order_by(PredictionReview.created_at, PredictionReview.id)  # type: ignore[arg-type]
+            ).scalars()
+        )
+
     def reviews(self, session: Session, *, prediction: Prediction) -> list[ReviewPublic]:
         """The prediction's reviews and contests, oldest first, reasons unsealed."""
-        rows = session.execute(
-            select(PredictionReview)
-            .where(PredictionReview.prediction_id == prediction.id)  # type: ignore[arg-type]
-            .order_by(PredictionReview.created_at, PredictionReview.id)  # type: ignore[arg-type]
-        ).scalars()
+        rows = self.review_rows(session, prediction=prediction)
         out: list[ReviewPublic] = []
         reviewed = False
         for row in rows:

@@ -21,6 +21,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from privet import __version__, ledger
+from privet.auth import service as auth_service
 from privet.crypto import ObjectRef, read_object_bytes, write_object_bytes
 from privet.kit.errors import ConflictError, NotFoundError
 from privet.kit.ids import new_id, utcnow
@@ -231,6 +232,17 @@ def version_attributes(version: ModelVersion) -> dict[str, Any]:
         "submitted_by": version.submitted_by,
         "purposes": set(version.purposes),
     }
+
+
+def approval_attributes(session: Session, version: ModelVersion) -> dict[str, Any]:
+    """The ModelVersion's attributes for approving or resuming it: with the accountable
+    human of the job's submitter, which ``model.segregation-of-duties`` compares with the
+    caller's (left out when unknown, and the policy then refuses)."""
+    attrs = version_attributes(version)
+    accountable = auth_service.accountable_human_of_ref(session, ref=version.submitted_by)
+    if accountable is not None:
+        attrs["submitted_by_accountable"] = accountable
+    return attrs
 
 
 def _model_name(session: Session, version: ModelVersion) -> str:

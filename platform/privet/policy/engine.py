@@ -147,6 +147,7 @@ class PolicyEngine:
         roles: Iterable[str] = (),
         grants: Iterable[str] = (),
         context: Mapping[str, Any] | None = None,
+        principal_accountable: str | None = None,
     ) -> Decision:
         """The gateway's one call per request: build the Cedar request and decide it.
 
@@ -164,5 +165,6 @@ class PolicyEngine:
                 roles=roles,
                 grants=grants,
                 context=context,
+                principal_accountable=principal_accountable,
             )
         )

@@ -133,6 +133,7 @@ def build_request(
     roles: Iterable[str] = (),
     grants: Iterable[str] = (),
     context: Mapping[str, Any] | None = None,
+    principal_accountable: str | None = None,
 ) -> AuthzRequest:
     """Build the whole Cedar request for one route call from plain values.
 
@@ -142,6 +143,9 @@ def build_request(
     stored project id (a string or ``EntityRef``), so a mismatch with ``project_id`` is
     denied by ``tenancy.project-mismatch``. ``context`` holds the action's extra facts
     (see ``training_context``, ``upload_context``, ``predict_context``).
+    ``principal_accountable`` is the principal's accountable human (``principal.accountable``,
+    which two-person rules compare); a ``User`` defaults to itself, a ``ServiceAccount``
+    without one has no ``accountable`` attribute (and those rules deny).
     """
     principal = EntityRef(principal_type, principal_id)
     resource = EntityRef(resource_type, resource_id)
@@ -163,9 +167,15 @@ def build_request(
     full_context["grants"] = frozenset(grants)
     if project_id is not None:
         full_context["project"] = EntityRef("Project", project_id)
-    entities = [
-        Entity(principal, {"id": principal_id, "ref": principal_ref(principal_type, principal_id)})
-    ]
+    principal_attrs: dict[str, Any] = {
+        "id": principal_id,
+        "ref": principal_ref(principal_type, principal_id),
+    }
+    if principal_accountable is None and principal_type == "User":
+        principal_accountable = principal_id
+    if principal_accountable is not None:
+        principal_attrs["accountable"] = principal_accountable
+    entities = [Entity(principal, principal_attrs)]
     if resource != principal:
         entities.append(Entity(resource, attrs))
     return make_request(

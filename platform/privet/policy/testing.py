@@ -59,6 +59,7 @@ def run_case(engine: PolicyEngine, case: PolicyTestCase, *, file: str) -> Policy
             roles=case.roles,
             grants=case.grants,
             context=case.context,
+            principal_accountable=case.principal.attributes.get("accountable"),
         )
     except PolicyRequestError as exc:
         return PolicyTestResult(

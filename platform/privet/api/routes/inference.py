@@ -259,9 +259,20 @@ def review_prediction(
     guard: Annotated[Guard, action("prediction.review")],
     service: InferenceDep,
 ) -> ReviewPublic:
+    """A review decides (a named person, not the human behind the application that made
+    the prediction, nor one who already decided it: policies/human_review.cedar); a
+    contest only records that the decision is disputed, for a later review to decide."""
     auth_service.get_project(session, project_id=project_id, viewer=identity)
     prediction = service.get_prediction(session, project_id=project_id, prediction_id=prediction_id)
-    guard.check(prediction_resource(prediction))
+    guard.check(
+        Resource(
+            type="Prediction",
+            id=prediction.id,
+            project_id=prediction.project_id,
+            attrs=service.review_attributes(session, prediction=prediction),
+        ),
+        {"kind": body.kind.value},
+    )
     return service.review(session, prediction=prediction, body=body, reviewer=identity.principal_id)
 
 

@@ -120,7 +120,9 @@ def approve_version(
     background: BackgroundTasks,
     guard: Annotated[Guard, action("model_version.approve")],
 ) -> ApprovedVersionPublic:
-    """candidate → approved; never by the principal who submitted the training job.
+    """candidate → approved: by a named person (never a service account), never the human
+    accountable for the training job (its submitter, or the human behind the submitting
+    service account).
 
     The version's monitoring reference is requested in the same transaction and built
     from its evaluation split once the approval has committed (after this answer, which
@@ -128,7 +130,14 @@ def approve_version(
     re-run with ``POST .../models/{m}/versions/{v}:monitoring-reference``."""
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     version = service.get_version(session, project_id=project.id, version_id=version_id)
-    guard.check(version_resource(version))
+    guard.check(
+        Resource(
+            type="ModelVersion",
+            id=version.id,
+            project_id=version.project_id,
+            attrs=service.approval_attributes(session, version),
+        )
+    )
     approved = service.approve(
         session, version=version, actor_id=identity.principal_id, actor_ref=principal_ref(identity)
     )

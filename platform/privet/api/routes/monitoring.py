@@ -157,10 +157,19 @@ def resume_version(
 ) -> ModelVersionPublic:
     auth_service.get_project(session, project_id=project_id, viewer=identity)
     info = _info(session, project_id, model, version)
-    guard.check(version_resource(info))
+    current = _row(session, info)
+    # Resuming lets a version serve again: the approval's four-eyes rules apply.
+    guard.check(
+        Resource(
+            type="ModelVersion",
+            id=current.id,
+            project_id=current.project_id,
+            attrs=models_service.approval_attributes(session, current),
+        )
+    )
     row = monitoring.resume_version(
         session,
-        version=_row(session, info),
+        version=current,
         actor_id=identity.principal_id,
         reason=body.reason if body else "",
     )

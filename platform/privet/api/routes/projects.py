@@ -67,7 +67,7 @@ def list_members(
     project = service.get_project(session, project_id=project_id, viewer=identity)
     guard.check(project_resource(project.id))
     return [
-        RoleBindingPublic.model_validate(b) for b in service.list_members(session, project=project)
+        service.member_public(session, b) for b in service.list_members(session, project=project)
     ]
 
 
@@ -94,7 +94,7 @@ def add_member(
         principal_id=body.principal_id,
         service_account_name=body.service_account_name,
     )
-    return RoleBindingPublic.model_validate(binding)
+    return service.member_public(session, binding)
 
 
 @router.delete("/{project_id}/members/{binding_id}", status_code=status.HTTP_204_NO_CONTENT)

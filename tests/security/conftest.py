@@ -1,0 +1,9 @@
+"""Fixtures for the insider suite: registered model versions on the tiny BERT of the
+inference tests (through the registry's own service, no training)."""
+
+from tests.inference.conftest import (  # noqa: F401
+    _fast_state_ttl,
+    make_version,
+    project,
+    tiny_base,
+)
