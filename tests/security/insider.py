@@ -258,11 +258,13 @@ class InsiderMachine(RuleBasedStateMachine):
         )
 
     def _registry(self) -> dict[str, str]:
-        """Every object id the server holds → its project (or the platform)."""
+        """Every object id the server holds → its project (or the platform), in the order
+        they were made (not by id: ids are random, and choices must not depend on them, or
+        Hypothesis could not replay a sequence)."""
         owned: dict[str, str] = {}
         for table, owner in OWNED_TABLES:
             column = owner or "id"
-            for row in self._db(f"SELECT id, {column} AS owner FROM {table}"):
+            for row in self._db(f"SELECT id, {column} AS owner FROM {table} ORDER BY rowid"):
                 owned[str(row.id)] = str(row.owner) if owner else PLATFORM
         return owned
 
@@ -456,8 +458,22 @@ class InsiderMachine(RuleBasedStateMachine):
 
     # -- choices -------------------------------------------------------------------------
 
-    def _key(self, data: st.DataObject, name: str = "caller") -> Key:
-        return self.keys[data.draw(st.sampled_from(sorted(self.keys)), label=name)]
+    def _key(self, data: st.DataObject, name: str = "caller", prefer: tuple[str, ...] = ()) -> Key:
+        """One of the real keys. Half the time (when `prefer` is given) among the keys whose
+        roles fit the rule, so sequences get far enough to matter; otherwise any key."""
+        labels = sorted(self.keys)
+        if prefer and data.draw(st.booleans(), label=f"{name} acts in role"):
+            fitting = [
+                label
+                for label in labels
+                if any(r in prefer for r, _p in self._effective_roles(self.keys[label]))
+            ]
+            labels = fitting or labels
+        return self.keys[data.draw(st.sampled_from(labels), label=name)]
+
+    def _own_projects(self, key: Key) -> list[str]:
+        """The projects a key has a role in, A before B."""
+        return sorted({p for _r, p in self._effective_roles(key) if p is not None}, key=self._name)
 
     def _principal(self, data: st.DataObject, name: str) -> str:
         """Any principal an insider has seen (ids show up as created_by, in member lists)."""
@@ -472,14 +488,14 @@ class InsiderMachine(RuleBasedStateMachine):
     @rule(data=st.data(), role=st.sampled_from(ROLES))
     def add_service_account(self, data: st.DataObject, role: str) -> None:
         """A member with a role: a new service account, with a key its creator mints."""
-        key = self._key(data, "granter")
+        key = self._key(data, "granter", ("admin",))
         project = data.draw(st.sampled_from(sorted(self.projects)), label="project")
         self._add_service_account(key, project, role, self._next(f"sa-{role}-{project}-"))
 
     @rule(data=st.data(), role=st.sampled_from(ROLES))
     def add_existing_member(self, data: st.DataObject, role: str) -> None:
         """Bind a role to an existing principal (any id an insider has seen)."""
-        key = self._key(data, "granter")
+        key = self._key(data, "granter", ("admin",))
         project = self._project(data)
         target = self._principal(data, "principal")
         grant = self._grant(key, "member.add")
@@ -496,7 +512,7 @@ class InsiderMachine(RuleBasedStateMachine):
     @rule(data=st.data(), role=st.sampled_from(ROLES), accept=st.booleans())
     def invite(self, data: st.DataObject, role: str, accept: bool) -> None:
         """Planned API: an invitation, accepted (or not) by the new person with its token."""
-        key = self._key(data, "inviter")
+        key = self._key(data, "inviter", ("admin",))
         project = self._project(data)
         label = self._next(f"invited-{role}-")
         grant = self._grant(key, "invitation")
@@ -537,7 +553,7 @@ class InsiderMachine(RuleBasedStateMachine):
         self, data: st.DataObject, for_whom: str, scope: str | None, ttl_days: int | None
     ) -> None:
         """A key for oneself or for someone else, scoped or not, with a lifetime."""
-        key = self._key(data, "minter")
+        key = self._key(data, "minter", ("admin",))
         if for_whom == "self":
             owner = key.owner
         else:
@@ -567,13 +583,13 @@ class InsiderMachine(RuleBasedStateMachine):
     @rule(data=st.data(), new=st.booleans())
     def upload(self, data: st.DataObject, new: bool) -> None:
         """A new dataset, or a new version (a re-upload of the same people) of one."""
-        key = self._key(data, "uploader")
+        key = self._key(data, "uploader", ("admin", "data_steward"))
         project = data.draw(st.sampled_from(sorted(self.projects)), label="project")
         existing = [d for d in self.datasets.values() if d.project == self.projects[project]]
         dataset = None
         if existing and not new:
             dataset = self.datasets[
-                data.draw(st.sampled_from(sorted(d.id for d in existing)), label="dataset")
+                data.draw(st.sampled_from([d.id for d in existing]), label="dataset")
             ]
         self._upload(key, project, seed=self.counter + 10, dataset=dataset)
         self.counter += 1
@@ -581,8 +597,8 @@ class InsiderMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.datasets))
     @rule(data=st.data(), how_many=st.integers(1, 3))
     def erase_subjects(self, data: st.DataObject, how_many: int) -> None:
-        key = self._key(data, "eraser")
-        dataset = data.draw(st.sampled_from(sorted(self.datasets)), label="dataset")
+        key = self._key(data, "eraser", ("admin", "data_steward"))
+        dataset = data.draw(st.sampled_from(list(self.datasets)), label="dataset")
         d = self.datasets[dataset]
         subjects = d.subjects[:how_many]
         response = self.call(
@@ -601,8 +617,8 @@ class InsiderMachine(RuleBasedStateMachine):
     @rule(data=st.data(), erase=st.booleans())
     def data_subject_request(self, data: st.DataObject, erase: bool) -> None:
         """A platform-wide DSR (access or erasure) for one subject."""
-        key = self._key(data, "requester")
-        dataset = self.datasets[data.draw(st.sampled_from(sorted(self.datasets)), label="dataset")]
+        key = self._key(data, "requester", ("admin", "data_steward"))
+        dataset = self.datasets[data.draw(st.sampled_from(list(self.datasets)), label="dataset")]
         if not dataset.subjects:
             return
         subject = dataset.subjects[-1]
@@ -629,8 +645,8 @@ class InsiderMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.datasets))
     @rule(data=st.data(), epsilon=st.sampled_from(JOB_EPSILONS))
     def submit_job(self, data: st.DataObject, epsilon: float) -> None:
-        key = self._key(data, "submitter")
-        dataset = self.datasets[data.draw(st.sampled_from(sorted(self.datasets)), label="dataset")]
+        key = self._key(data, "submitter", ("admin", "ml_engineer"))
+        dataset = self.datasets[data.draw(st.sampled_from(list(self.datasets)), label="dataset")]
         self._refresh_versions()
         version = data.draw(st.sampled_from(dataset.versions), label="version")
         self.call(
@@ -665,14 +681,16 @@ class InsiderMachine(RuleBasedStateMachine):
             _note(f"job {row.id}: {row.state} {row.reason or ''}")
 
     def _candidates(self) -> list[Any]:
-        return self._db("SELECT id, project_id FROM model_versions WHERE state = 'candidate'")
+        return self._db(
+            "SELECT id, project_id FROM model_versions WHERE state = 'candidate' ORDER BY rowid"
+        )
 
     @precondition(lambda self: bool(self._candidates()))
     @rule(data=st.data())
     def approve(self, data: st.DataObject) -> None:
-        key = self._key(data, "approver")
+        key = self._key(data, "approver", ("admin", "approver"))
         candidates = {row.id: row.project_id for row in self._candidates()}
-        version = data.draw(st.sampled_from(sorted(candidates)), label="version")
+        version = data.draw(st.sampled_from(list(candidates)), label="version")
         self.call(
             key, "POST", f"/v1/projects/{candidates[version]}/model-versions/{version}:approve"
         )
@@ -685,12 +703,12 @@ class InsiderMachine(RuleBasedStateMachine):
         scoped=st.sampled_from(("none", "own", "A", "B")),
     )
     def read_report(self, data: st.DataObject, kind: str, scoped: str) -> None:
-        key = self._key(data, "reader")
+        key = self._key(data, "reader", ("auditor", "data_steward", "admin", "approver"))
         params: dict[str, str] = {"format": "json"}
         if scoped == "own":
-            own = {p for _r, p in self._effective_roles(key) if p is not None}
+            own = self._own_projects(key)
             if own:
-                params["project"] = sorted(own)[0]
+                params["project"] = own[0]
         elif scoped != "none":
             params["project"] = self.projects[scoped]
         self.call(key, "GET", f"/v1/reports/{kind}", params=params)
@@ -699,10 +717,10 @@ class InsiderMachine(RuleBasedStateMachine):
     def read_object(self, data: st.DataObject, in_own_project: bool) -> None:
         """Read any object by id: in its own project's path, or in one the caller is in."""
         key = self._key(data, "reader")
-        registry = sorted(self._registry().items())
+        registry = list(self._registry().items())
         object_id, owner = data.draw(st.sampled_from(registry), label="object")
         project = owner
-        own = sorted({p for _r, p in self._effective_roles(key) if p is not None})
+        own = self._own_projects(key)
         if in_own_project and own:
             project = own[0]
         if owner == PLATFORM:
