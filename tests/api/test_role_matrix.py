@@ -83,7 +83,7 @@ MATRIX: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("POST", "/v1/projects/{project_id}/predictions/{prediction_id}:review"): ("project", APPROVE),
     ("GET", "/v1/projects/{project_id}/predictions/{prediction_id}/reviews"): (
         "project",
-        APPROVE,
+        AUDIT | {"approver"},
     ),
     ("POST", "/v1/projects/{project_id}/predictions/{prediction_id}:explain"): (
         "project",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -89,7 +90,11 @@ def test_team_audit_and_policy_commands(cli: Run, admin: Any) -> None:
     everything = _json(cli("audit", "events", "--limit", "2", "--all", key=key))
     assert len(everything["items"]) == everything["tree_size"] > 2
     index = page["items"][-1]["index"]
-    proof = _json(cli("audit", "proof", str(index), key=key))
+    deadline = time.monotonic() + 60  # the sequencer integrates appended events shortly after
+    while (shown := cli("audit", "proof", str(index), key=key)).exit_code != 0:
+        assert "is not in the tree" in shown.output and time.monotonic() < deadline, shown.output
+        time.sleep(0.2)
+    proof = _json(shown)
     assert proof["index"] == index and proof["leaf_hash"] == page["items"][-1]["leaf_hash"]
     consistency = _json(cli("audit", "consistency", "1", key=key))
     assert consistency["size1"] == 1 and consistency["size2"] >= index + 1

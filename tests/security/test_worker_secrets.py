@@ -34,9 +34,10 @@ def hook(event, args):
             opened.add(os.path.relpath(path, secrets))
 sys.addaudithook(hook)
 sys.argv = ["privet-worker", "--once", "--idle-exit", "30"]
-from privet.cli.worker import _main
+import typer
+from privet.cli.worker import worker
 try:
-    _main()
+    typer.run(worker)
 except SystemExit:
     pass
 with open(out, "w") as f:

@@ -4,7 +4,7 @@ Routes and their actions:
 - ``POST /v1/projects/{p}/models/{m}/versions/{v}:predict``  model_version.predict
 - ``POST /v1/projects/{p}/models/{m}:predict`` (the serving version) model_version.predict
 - ``POST /v1/projects/{p}/predictions/{id}:review``           prediction.review
-- ``GET  /v1/projects/{p}/predictions/{id}/reviews``           prediction.review
+- ``GET  /v1/projects/{p}/predictions/{id}/reviews``           review_queue.read
 - ``POST /v1/projects/{p}/predictions/{id}:explain``          prediction.explain
 
 The explanation is a POST, not ``GET .../explanation``: the caller must resubmit the
@@ -286,14 +286,16 @@ def list_reviews(
     prediction_id: str,
     session: SessionDep,
     identity: IdentityDep,
-    guard: Annotated[Guard, action("prediction.review")],
+    guard: Annotated[Guard, action("review_queue.read")],
     service: InferenceDep,
 ) -> list[ReviewPublic]:
     """Reasons are sealed at rest and unsealed here; a reason whose subject was erased is
-    null with ``reason_shredded`` true. Readable by those who may review the prediction."""
-    auth_service.get_project(session, project_id=project_id, viewer=identity)
+    null with ``reason_shredded`` true. Readable by those who read the project's review
+    queue (approvers, auditors, admins): reading is not deciding, so the four-eyes rules of
+    ``prediction.review`` do not apply."""
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    guard.check(Resource(type="Project", id=project.id, project_id=project.id))
     prediction = service.get_prediction(session, project_id=project_id, prediction_id=prediction_id)
-    guard.check(prediction_resource(prediction))
     return service.reviews(session, prediction=prediction)
 
 

@@ -24,9 +24,10 @@ depends_on: Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("principals") as batch:
-        batch.add_column(sa.Column("accountable_human_id", sa.String(40), nullable=True))
-        batch.create_index("ix_principals_accountable_human_id", ["accountable_human_id"])
+    # Plain ALTERs, not a batch: on SQLite a batch rebuilds `principals`, and dropping the
+    # old table fails under the foreign keys that API keys and bindings hold to it.
+    op.add_column("principals", sa.Column("accountable_human_id", sa.String(40), nullable=True))
+    op.create_index("ix_principals_accountable_human_id", "principals", ["accountable_human_id"])
     _backfill(op.get_bind())
 
 
@@ -80,6 +81,5 @@ def _backfill(conn: sa.Connection) -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("principals") as batch:
-        batch.drop_index("ix_principals_accountable_human_id")
-        batch.drop_column("accountable_human_id")
+    op.drop_index("ix_principals_accountable_human_id", table_name="principals")
+    op.drop_column("principals", "accountable_human_id")
