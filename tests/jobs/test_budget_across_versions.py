@@ -133,7 +133,7 @@ def test_a_lower_total_on_a_new_version_lowers_the_dataset_budget(
         dataset_id=v1["dataset_id"],
     ).json()
     assert v2["epsilon_total"] == 4.0
-    # The stricter declaration holds for every version, v1 included: 4 − 3 = 1 left.
+    # The stricter declaration holds for every version, v1 included: 4 - 3 = 1 left.
     for version in (v1, v2):
         refused = submit(client, engineer, project, version["id"], target_epsilon=2.0)
         assert refused.status_code == 409, refused.text
