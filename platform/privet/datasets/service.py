@@ -712,6 +712,24 @@ def record_usage(
     return row
 
 
+def lock_erased(session: Session, *, dataset_version_id: str) -> bool:
+    """Lock the version's row (``FOR UPDATE``) and say whether an erasure shredded it.
+
+    A worker registering a model calls this in the registration's transaction: an erasure
+    shreds the version (an UPDATE of this row) before it reads the version's usages, so
+    either the erasure committed first and this sees it, or it waits for the registration
+    to commit and then finds the model version among the affected."""
+    version = session.exec(
+        select(DatasetVersion)
+        .where(DatasetVersion.id == dataset_version_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if version is None:
+        raise NotFoundError(f"dataset version {dataset_version_id!r} does not exist")
+    return version.state == VersionState.shredded.value and version.shred_reason == "erasure"
+
+
 def usages_of(session: Session, *, dataset_version_ids: Sequence[str]) -> list[AffectedUsage]:
     if not dataset_version_ids:
         return []

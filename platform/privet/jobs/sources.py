@@ -66,6 +66,11 @@ class DatasetSource(Protocol):
         """Record that `kind`/`used_by_id` (a training job, a model version) used the version."""
         ...
 
+    def lock_erased(self, session: Session, *, version_id: str) -> bool:
+        """Lock the version's row for this transaction and say whether an erasure has
+        shredded it (its rows, which a job may hold in memory, lost data subjects)."""
+        ...
+
 
 def _train_rows(split: Any) -> int | None:
     try:
@@ -138,6 +143,11 @@ class PlatformDatasetSource:
         datasets_service.record_usage(
             session, dataset_version_id=version_id, used_by_kind=kind, used_by_id=used_by_id
         )
+
+    def lock_erased(self, session: Session, *, version_id: str) -> bool:
+        from privet.datasets import service as datasets_service
+
+        return datasets_service.lock_erased(session, dataset_version_id=version_id)
 
 
 _source: DatasetSource | None = None
