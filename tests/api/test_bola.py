@@ -24,6 +24,7 @@ BODIES: dict[str, Any] = {
     ":review": {"kind": "review", "decision": "confirmed", "reason": "looks fine"},
     ":explain": {"text": "loan approved"},
     ":outcome": {"label": "accept"},
+    ":resolve-erasure-flags": {"remedy": "keep_with_dp"},
     "/training-jobs": None,  # filled in with B's dataset version
     "/compliance-settings": {"controller": "Mallory Ltd"},
 }

@@ -109,6 +109,10 @@ MATRIX: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ),
     ("POST", "/v1/projects/{project_id}/model-versions/{version_id}:approve"): ("project", APPROVE),
     ("POST", "/v1/projects/{project_id}/model-versions/{version_id}:retire"): ("project", APPROVE),
+    ("POST", "/v1/projects/{project_id}/model-versions/{version_id}:resolve-erasure-flags"): (
+        "project",
+        STEWARD,
+    ),
     ("GET", "/v1/projects/{project_id}/model-versions/{version_id}/export"): ("project", ADMIN),
     ("POST", "/v1/data-subject-requests"): ("platform", STEWARD),
     ("GET", "/v1/data-subject-requests"): ("platform", STEWARD | {"auditor"}),

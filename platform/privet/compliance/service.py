@@ -28,13 +28,11 @@ from privet.compliance.deadlines import deadlines
 from privet.compliance.settings import ComplianceSettings, get_compliance_settings
 from privet.compliance.tables import (
     DSR_ID_PREFIX,
-    FLAG_ID_PREFIX,
     SEAL_KIND,
     SEAL_PROJECT,
     DataSubjectRequest,
     DataSubjectRequestCreate,
     DataSubjectRequestPublic,
-    ModelVersionFlag,
     ProjectCompliancePublic,
     ProjectComplianceSettings,
     ProjectComplianceUpdate,
@@ -45,14 +43,15 @@ from privet.compliance.tables import (
 from privet.crypto import ObjectRef, create_data_key, seal, shred, unseal, unwrap_data_key
 from privet.crypto.errors import DataKeyDestroyedError
 from privet.datasets import service as datasets_service
-from privet.datasets.models import Dataset, DatasetVersion, VersionState
+from privet.datasets.models import AffectedUsage, Dataset, DatasetVersion, VersionState
 from privet.datasets.pseudonym import pseudonymisation_key, pseudonymise
 from privet.inference import reasons
 from privet.inference.tables import Prediction, PredictionReview
-from privet.kit.errors import NotFoundError, PrivetError
+from privet.kit.errors import ConflictError, NotFoundError, PrivetError
 from privet.kit.ids import new_id, utcnow
 from privet.ledger.emit import prose_in
-from privet.models.tables import Model, ModelVersion
+from privet.models import service as models_service
+from privet.models.tables import FlagSource, FlagState, Model, ModelVersion, ModelVersionFlag
 
 SYSTEM_ACTOR = "system:compliance"
 
@@ -701,34 +700,17 @@ def _erase(
                 session, version=version, new_versions=new_versions, decide=decide
             )
             why = f"{why}; {what}"
-        flag = ModelVersionFlag(
-            id=new_id(FLAG_ID_PREFIX),
-            request_id=row.id,
-            model_version_id=version.id,
-            project_id=version.project_id,
+        flag = models_service.flag_erasure(
+            session,
+            version=version,
+            source=FlagSource.erasure_request,
             dataset_version_ids=sorted(affected[version_id]),
             remedy=remedy.value,
-            justification=why[:2000],
-            retrain_job_id=job_id,
-            created_at=utcnow(),
-        )
-        session.add(flag)
-        ledger.emit(
-            session,
-            type="model_version.erasure_flagged",
+            remedy_rule=rule,
+            justification=why,
             actor=actor.principal_id,
-            project=version.project_id,
-            objects={
-                "model_version": version.id,
-                "model": version.model_id,
-                "data_subject_request": row.id,
-                **({"training_job": job_id} if job_id else {}),
-            },
-            details={
-                "remedy": remedy.value,
-                "remedy_rule": rule,
-                "dataset_versions": flag.dataset_version_ids,
-            },
+            request_id=row.id,
+            retrain_job_id=job_id,
         )
         flags.append(
             {
@@ -737,6 +719,7 @@ def _erase(
                 "remedy": remedy.value,
                 "justification": why,
                 "retrain_job": job_id,
+                "state": flag.state,
             }
         )
     reasons_shredded = reasons.shred_subject_reasons(session, subject_digest=row.subject_digest)
@@ -749,6 +732,81 @@ def _erase(
         "flags": flags,
         "remedy_policy": config.erasure_remedy,
     }
+
+
+def flag_after_erasure(
+    session: Session,
+    *,
+    affected: Sequence[AffectedUsage],
+    actor: str,
+    config: ComplianceSettings | None = None,
+) -> list[ModelVersionFlag]:
+    """Flag the model versions a steward's ``:erase-subjects`` found among the affected
+    (the data-subject request path flags its own, with its request id). Each flag is open
+    with the remedy the erasure policy suggests; no retraining is submitted here."""
+    config = config or get_compliance_settings()
+    by_version: dict[str, set[str]] = {}
+    for usage in affected:
+        if usage.used_by_kind == "model_version":
+            by_version.setdefault(usage.used_by_id, set()).add(usage.dataset_version_id)
+    flags = []
+    for version_id in sorted(by_version):
+        version = session.get(ModelVersion, version_id)
+        if version is None:
+            continue
+        remedy, why = choose_remedy(version, config)
+        if remedy == Remedy.retrain:
+            why += "; submit a training job on the dataset's current version"
+        flags.append(
+            models_service.flag_erasure(
+                session,
+                version=version,
+                source=FlagSource.erasure,
+                dataset_version_ids=sorted(by_version[version_id]),
+                remedy=remedy.value,
+                remedy_rule=remedy_rule(version, config, remedy),
+                justification=why,
+                actor=actor,
+            )
+        )
+    return flags
+
+
+def resolve_erasure_flags(
+    session: Session,
+    *,
+    version: ModelVersion,
+    remedy: str,
+    actor: str,
+    config: ComplianceSettings | None = None,
+) -> list[ModelVersionFlag]:
+    """Clear a version's open erasure flags by keeping it under its DP guarantee, if the
+    erasure policy allows that for this version (ConflictError saying why not otherwise:
+    then the remedy is retraining, and this version is retired rather than approved)."""
+    config = config or get_compliance_settings()
+    if remedy != Remedy.keep_with_dp.value:
+        raise ConflictError(f"unknown remedy {remedy!r}: only keep_with_dp clears a flag")
+    open_flags = models_service.erasure_flags(
+        session, model_version_id=version.id, state=FlagState.open
+    )
+    if not open_flags:
+        raise ConflictError(f"model version {version.id} has no open erasure flag")
+    chosen, why = choose_remedy(version, config)
+    if chosen != Remedy.keep_with_dp:
+        raise ConflictError(
+            f"the erasure policy does not allow keeping model version {version.id}: {why}. "
+            "The remedy is to retrain on the dataset's current version and approve that "
+            "version; retire this one",
+            remedy=chosen.value,
+            erasure_remedy=config.erasure_remedy,
+        )
+    return models_service.resolve_erasure_flags(
+        session,
+        version=version,
+        resolution=Remedy.keep_with_dp.value,
+        justification=why,
+        actor=actor,
+    )
 
 
 # --- reads -------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""Tables and schemas of the compliance domain: data-subject requests (the request log),
-model versions flagged by an erasure, and each project's controller/DPO facts for the
-record of processing activities.
+"""Tables and schemas of the compliance domain: data-subject requests (the request log)
+and each project's controller/DPO facts for the record of processing activities. (Model
+versions flagged by an erasure are `privet.models.tables.ModelVersionFlag`: approval,
+in the registry, checks them.)
 
 Nothing here holds a subject identifier in plaintext: a request keeps the subject id and
 the requester's contact sealed with the request's own data key (crypto-shredded when the
@@ -18,9 +19,10 @@ from sqlalchemy import JSON, Column, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
 from privet.kit.types import UTCDateTime
+from privet.models.tables import FLAG_ID_PREFIX as FLAG_ID_PREFIX  # the flags live with
+from privet.models.tables import ModelVersionFlag as ModelVersionFlag  # the model registry
 
 DSR_ID_PREFIX = "dsr"
-FLAG_ID_PREFIX = "mvf"
 SEAL_KIND = "dsr_subject"
 SEAL_PROJECT = "platform"
 
@@ -152,22 +154,6 @@ class DataSubjectRequestPublic(SQLModel):
     outcome: str | None
     on_time: bool | None = Field(description="Completed by its deadline (null: still open).")
     result: dict[str, Any]
-
-
-class ModelVersionFlag(SQLModel, table=True):
-    """A model version trained on rows an erasure removed, and the remedy applied."""
-
-    __tablename__ = "model_version_erasure_flags"
-
-    id: str = Field(primary_key=True, max_length=40)
-    request_id: str = Field(max_length=40, index=True)
-    model_version_id: str = Field(max_length=40, index=True)
-    project_id: str = Field(max_length=40, index=True)
-    dataset_version_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    remedy: str = Field(max_length=20)
-    justification: str = Field(max_length=2000)
-    retrain_job_id: str | None = Field(default=None, max_length=40)
-    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class ProjectComplianceSettings(SQLModel, table=True):

@@ -83,6 +83,13 @@ class DatasetVersionShreddedError(PrivetError):
     title = "Dataset version shredded"
 
 
+class PrivacyBudgetIncreaseError(ConflictError):
+    """A new version declared a larger privacy budget than its dataset already has."""
+
+    slug = "privacy-budget-increase"
+    title = "A dataset's privacy budget cannot increase"
+
+
 # --- housekeeping ---------------------------------------------------------------------------
 
 _cleaned: set[Path] = set()
@@ -338,6 +345,35 @@ def _version_row(
     )
 
 
+def dataset_epsilon_total(session: Session, *, dataset_id: str) -> float | None:
+    """The dataset's privacy budget: the smallest total any of its versions declared
+    (None before its first version). Every version shares it; see docs/PRIVACY.md."""
+    totals = session.exec(
+        select(DatasetVersion.epsilon_total).where(DatasetVersion.dataset_id == dataset_id)
+    ).all()
+    return min(totals) if totals else None
+
+
+def _check_budget_declaration(
+    session: Session, *, dataset: Dataset, declarations: Declarations
+) -> None:
+    """Refuse a new upload that declares a larger ε total than the dataset has: the people
+    in it may be the same people, whose ε was spent on the earlier versions. A smaller
+    total is accepted and binds every version from then on."""
+    current = dataset_epsilon_total(session, dataset_id=dataset.id)
+    declared = declarations.privacy_budget.epsilon_total
+    if current is not None and declared > current + 1e-9:
+        raise PrivacyBudgetIncreaseError(
+            f"dataset {dataset.id} has a privacy budget of ε = {current:g}, shared by all its "
+            f"versions; this version declares ε = {declared:g}. A budget can only stay the "
+            f"same or decrease: declare privacy_budget.epsilon_total ≤ {current:g}, or upload "
+            "the data as a new dataset only if it holds different people",
+            dataset_id=dataset.id,
+            dataset_epsilon_total=current,
+            declared_epsilon_total=declared,
+        )
+
+
 def register_version(
     session: Session,
     *,
@@ -352,7 +388,9 @@ def register_version(
     """Record a staged version (and its dataset, when new) with its data key and events.
 
     Runs in the caller's transaction; the caller must ``staged.discard(store)`` if this
-    raises or the transaction does not commit.
+    raises or the transaction does not commit. A new upload (no parent) of an existing
+    dataset may not declare a larger privacy budget than the dataset has
+    (PrivacyBudgetIncreaseError); a version derived by erasure copies its parent's.
     """
     if staged.project_id != project_id:
         raise InvalidInputError("staged version belongs to another project")
@@ -386,6 +424,8 @@ def register_version(
             project=project_id,
             objects={"dataset": dataset.id},
         )
+    elif parent_version_id is None:
+        _check_budget_declaration(session, dataset=dataset, declarations=staged.declarations)
     number = dataset.latest_version + 1
     dataset.latest_version = number
     session.add(dataset)
@@ -672,6 +712,24 @@ def record_usage(
     session.add(row)
     session.flush()
     return row
+
+
+def lock_erased(session: Session, *, dataset_version_id: str) -> bool:
+    """Lock the version's row (``FOR UPDATE``) and say whether an erasure shredded it.
+
+    A worker registering a model calls this in the registration's transaction: an erasure
+    shreds the version (an UPDATE of this row) before it reads the version's usages, so
+    either the erasure committed first and this sees it, or it waits for the registration
+    to commit and then finds the model version among the affected."""
+    version = session.exec(
+        select(DatasetVersion)
+        .where(DatasetVersion.id == dataset_version_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if version is None:
+        raise NotFoundError(f"dataset version {dataset_version_id!r} does not exist")
+    return version.state == VersionState.shredded.value and version.shred_reason == "erasure"
 
 
 def usages_of(session: Session, *, dataset_version_ids: Sequence[str]) -> list[AffectedUsage]:

@@ -1,12 +1,17 @@
-"""The privacy-budget ledger of each dataset version.
+"""The privacy-budget ledger of each dataset, shared by all its versions.
+
+The budget belongs to the dataset, not to one version of it: a subject in a new upload of
+the dataset or in a version an erasure derived was in the earlier versions too, so the ε
+spent on any version counts against every one (sequential composition; see
+docs/PRIVACY.md). The dataset's total is the smallest any of its versions declared.
 
 A private job *reserves* its target ε when it is admitted and is refused, before any
-training, if the version's remaining budget cannot cover it. When a worker starts the job
+training, if the dataset's remaining budget cannot cover it. When a worker starts the job
 the reservation is *charged*: from then on it is spent, whatever becomes of the job
 (failure, cancellation or a dead worker never refund it — the data has been touched). Only a
 job cancelled while still queued *releases* its reservation.
 
-Admission locks the version's `privacy_budgets` row (PostgreSQL ``SELECT ... FOR UPDATE``;
+Admission locks the dataset's `privacy_budgets` row (PostgreSQL ``SELECT ... FOR UPDATE``;
 SQLite transactions already hold the database write lock from ``BEGIN IMMEDIATE``), so
 two concurrent requests can never both take the last of a budget. Every change is also an
 append-only `privacy_budget_entries` row and a ledger event in the same transaction.
@@ -47,9 +52,14 @@ def eps_text(value: float | None) -> str | None:
 
 
 def _lock(session: Session, *, facts: DatasetFacts) -> PrivacyBudget:
-    """The version's budget row, created on first use and locked for this transaction."""
+    """The dataset's budget row, created on first use and locked for this transaction.
+
+    A version that declares a smaller total (or δ) than the row holds lowers it: the
+    strictest declaration binds every version."""
+    if not facts.dataset_id:
+        raise ValueError(f"dataset version {facts.version_id} has no dataset id")
     values = {
-        "dataset_version_id": facts.version_id,
+        "dataset_id": facts.dataset_id,
         "project_id": facts.project_id,
         "epsilon_total": float(facts.epsilon_total),
         "delta": float(facts.delta),
@@ -64,9 +74,19 @@ def _lock(session: Session, *, facts: DatasetFacts) -> PrivacyBudget:
     else:
         stmt = postgresql.insert(table).values(**values).on_conflict_do_nothing()
     session.execute(stmt)
+    budget = _locked(session, facts.dataset_id)
+    if facts.epsilon_total < budget.epsilon_total or facts.delta < budget.delta:
+        budget.epsilon_total = min(budget.epsilon_total, float(facts.epsilon_total))
+        budget.delta = min(budget.delta, float(facts.delta))
+        budget.updated_at = utcnow()
+        session.add(budget)
+    return budget
+
+
+def _locked(session: Session, dataset_id: str) -> PrivacyBudget:
     query = (
         select(PrivacyBudget)
-        .where(PrivacyBudget.dataset_version_id == facts.version_id)
+        .where(PrivacyBudget.dataset_id == dataset_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
@@ -74,11 +94,18 @@ def _lock(session: Session, *, facts: DatasetFacts) -> PrivacyBudget:
 
 
 def _entry(
-    session: Session, *, budget: PrivacyBudget, job_id: str, kind: BudgetEntryKind, epsilon: float
+    session: Session,
+    *,
+    budget: PrivacyBudget,
+    dataset_version_id: str,
+    job_id: str,
+    kind: BudgetEntryKind,
+    epsilon: float,
 ) -> PrivacyBudgetEntry:
     entry = PrivacyBudgetEntry(
         id=new_id("pbe"),
-        dataset_version_id=budget.dataset_version_id,
+        dataset_id=budget.dataset_id,
+        dataset_version_id=dataset_version_id,
         project_id=budget.project_id,
         job_id=job_id,
         kind=kind.value,
@@ -91,6 +118,7 @@ def _entry(
 
 def _event_details(budget: PrivacyBudget, epsilon: float) -> dict[str, Any]:
     return {
+        "budget_scope": "dataset",
         "epsilon": eps_text(epsilon),
         "epsilon_total": eps_text(budget.epsilon_total),
         "epsilon_reserved": eps_text(budget.epsilon_reserved),
@@ -100,25 +128,31 @@ def _event_details(budget: PrivacyBudget, epsilon: float) -> dict[str, Any]:
 
 
 def remaining(session: Session, *, facts: DatasetFacts) -> float:
-    """ε still available on the version (without locking; for messages and reports)."""
-    budget = session.get(PrivacyBudget, facts.version_id)
+    """ε still available on the version's dataset (without locking; for messages)."""
+    budget = session.get(PrivacyBudget, facts.dataset_id)
     if budget is None:
         return float(facts.epsilon_total)
-    return budget.epsilon_remaining
+    total = min(budget.epsilon_total, float(facts.epsilon_total))
+    return max(0.0, total - budget.epsilon_reserved - budget.epsilon_charged)
 
 
 def lock_and_check(session: Session, *, facts: DatasetFacts, epsilon: float) -> PrivacyBudget:
-    """Lock the version's budget for this transaction and raise BudgetExceededError unless
+    """Lock the dataset's budget for this transaction and raise BudgetExceededError unless
     `epsilon` fits in what is left (nothing is reserved yet)."""
     budget = _lock(session, facts=facts)
     used = budget.epsilon_reserved + budget.epsilon_charged
     if used + epsilon > budget.epsilon_total + EPSILON_SLACK:
         raise BudgetExceededError(
-            f"this job asks for ε = {eps_text(epsilon)} but dataset version "
-            f"{facts.version_id} has only ε = {eps_text(budget.epsilon_remaining)} left of its "
-            f"budget of {eps_text(budget.epsilon_total)} ({eps_text(budget.epsilon_charged)} "
-            f"spent, {eps_text(budget.epsilon_reserved)} reserved by queued jobs)",
+            f"this job asks for ε = {eps_text(epsilon)} but dataset {facts.dataset_id} "
+            f"(version {facts.version_id}) has only ε = {eps_text(budget.epsilon_remaining)} "
+            f"left of its budget of {eps_text(budget.epsilon_total)} "
+            f"({eps_text(budget.epsilon_charged)} spent, {eps_text(budget.epsilon_reserved)} "
+            "reserved by queued jobs). The budget is dataset-wide: ε spent on any version "
+            "of the dataset (earlier uploads, versions before an erasure) counts, because "
+            "the same people are in them",
+            dataset_id=facts.dataset_id,
             dataset_version_id=facts.version_id,
+            budget_scope="dataset",
             epsilon_requested=epsilon,
             epsilon_remaining=budget.epsilon_remaining,
             epsilon_total=budget.epsilon_total,
@@ -135,32 +169,26 @@ def check_and_reserve(
     budget.updated_at = utcnow()
     session.add(budget)
     entry = _entry(
-        session, budget=budget, job_id=job_id, kind=BudgetEntryKind.reserve, epsilon=epsilon
+        session,
+        budget=budget,
+        dataset_version_id=facts.version_id,
+        job_id=job_id,
+        kind=BudgetEntryKind.reserve,
+        epsilon=epsilon,
     )
     entry.ledger_entry_id = ledger.emit(
         session,
         type="privacy_budget.reserved",
         actor=actor,
         project=facts.project_id,
-        objects={"dataset_version": facts.version_id, "training_job": job_id},
+        objects={
+            "dataset": budget.dataset_id,
+            "dataset_version": facts.version_id,
+            "training_job": job_id,
+        },
         details=_event_details(budget, epsilon),
     )
     return budget
-
-
-def _facts_of(job: TrainingJob, budget: PrivacyBudget) -> DatasetFacts:
-    return DatasetFacts(
-        version_id=job.dataset_version_id,
-        dataset_id=job.dataset_id or "",
-        project_id=job.project_id,
-        digest=job.dataset_digest or "",
-        row_count=0,
-        contains_personal_data=True,
-        categories=(),
-        purposes=(),
-        epsilon_total=budget.epsilon_total,
-        delta=budget.delta,
-    )
 
 
 def _reservation(session: Session, job: TrainingJob) -> PrivacyBudgetEntry | None:
@@ -172,11 +200,10 @@ def _reservation(session: Session, job: TrainingJob) -> PrivacyBudgetEntry | Non
     ).first()
 
 
-def _locked_for_job(session: Session, job: TrainingJob) -> PrivacyBudget:
-    existing = session.get(PrivacyBudget, job.dataset_version_id)
-    if existing is None:
-        raise NotFoundError(f"no privacy budget for dataset version {job.dataset_version_id}")
-    return _lock(session, facts=_facts_of(job, existing))
+def _locked_for_job(session: Session, reservation: PrivacyBudgetEntry) -> PrivacyBudget:
+    if session.get(PrivacyBudget, reservation.dataset_id) is None:
+        raise NotFoundError(f"no privacy budget for dataset {reservation.dataset_id}")
+    return _locked(session, reservation.dataset_id)
 
 
 def charge(session: Session, *, job: TrainingJob, actor: str | None) -> float:
@@ -184,21 +211,30 @@ def charge(session: Session, *, job: TrainingJob, actor: str | None) -> float:
     reservation = _reservation(session, job)
     if reservation is None:
         return 0.0
-    budget = _locked_for_job(session, job)
+    budget = _locked_for_job(session, reservation)
     epsilon = reservation.epsilon
     budget.epsilon_reserved = max(0.0, budget.epsilon_reserved - epsilon)
     budget.epsilon_charged += epsilon
     budget.updated_at = utcnow()
     session.add(budget)
     entry = _entry(
-        session, budget=budget, job_id=job.id, kind=BudgetEntryKind.charge, epsilon=epsilon
+        session,
+        budget=budget,
+        dataset_version_id=reservation.dataset_version_id,
+        job_id=job.id,
+        kind=BudgetEntryKind.charge,
+        epsilon=epsilon,
     )
     entry.ledger_entry_id = ledger.emit(
         session,
         type="privacy_budget.charged",
         actor=actor,
         project=job.project_id,
-        objects={"dataset_version": job.dataset_version_id, "training_job": job.id},
+        objects={
+            "dataset": budget.dataset_id,
+            "dataset_version": reservation.dataset_version_id,
+            "training_job": job.id,
+        },
         details=_event_details(budget, epsilon),
     )
     return epsilon
@@ -219,46 +255,87 @@ def release(session: Session, *, job: TrainingJob, actor: str | None) -> float:
     ).first()
     if charged is not None:
         raise ConflictError("this job's ε was already charged or released; it is never refunded")
-    budget = _locked_for_job(session, job)
+    budget = _locked_for_job(session, reservation)
     epsilon = reservation.epsilon
     budget.epsilon_reserved = max(0.0, budget.epsilon_reserved - epsilon)
     budget.updated_at = utcnow()
     session.add(budget)
     entry = _entry(
-        session, budget=budget, job_id=job.id, kind=BudgetEntryKind.release, epsilon=epsilon
+        session,
+        budget=budget,
+        dataset_version_id=reservation.dataset_version_id,
+        job_id=job.id,
+        kind=BudgetEntryKind.release,
+        epsilon=epsilon,
     )
     entry.ledger_entry_id = ledger.emit(
         session,
         type="privacy_budget.released",
         actor=actor,
         project=job.project_id,
-        objects={"dataset_version": job.dataset_version_id, "training_job": job.id},
+        objects={
+            "dataset": budget.dataset_id,
+            "dataset_version": reservation.dataset_version_id,
+            "training_job": job.id,
+        },
         details=_event_details(budget, epsilon),
     )
     return epsilon
 
 
-def budget_status(session: Session, *, dataset_version_id: str) -> PrivacyBudgetPublic | None:
-    """The version's totals and full history (None before its first reservation)."""
-    budget = session.get(PrivacyBudget, dataset_version_id)
+def _dataset_of(session: Session, dataset_version_id: str) -> str | None:
+    from privet.datasets.models import DatasetVersion  # the datasets domain, read only
+
+    version = session.get(DatasetVersion, dataset_version_id)
+    if version is not None:
+        return version.dataset_id
+    entry = session.exec(
+        select(PrivacyBudgetEntry).where(
+            PrivacyBudgetEntry.dataset_version_id == dataset_version_id
+        )
+    ).first()
+    return entry.dataset_id if entry is not None else None
+
+
+def budget_status(
+    session: Session, *, dataset_version_id: str | None = None, dataset_id: str | None = None
+) -> PrivacyBudgetPublic | None:
+    """The dataset-wide totals and full history, asked for by the dataset or by any of its
+    versions (None before the dataset's first reservation)."""
+    if dataset_id is None:
+        if dataset_version_id is None:
+            raise ValueError("give a dataset or a dataset version")
+        dataset_id = _dataset_of(session, dataset_version_id)
+        if dataset_id is None:
+            return None
+    budget = session.get(PrivacyBudget, dataset_id)
     if budget is None:
         return None
     entries = session.exec(
         select(PrivacyBudgetEntry)
-        .where(PrivacyBudgetEntry.dataset_version_id == dataset_version_id)
+        .where(PrivacyBudgetEntry.dataset_id == dataset_id)
         .order_by(col(PrivacyBudgetEntry.created_at), col(PrivacyBudgetEntry.id))
     ).all()
+    charged_jobs = [e.job_id for e in entries if e.kind == BudgetEntryKind.charge.value]
+    deltas = (
+        session.exec(select(TrainingJob.delta).where(col(TrainingJob.id).in_(charged_jobs))).all()
+        if charged_jobs
+        else []
+    )
     return PrivacyBudgetPublic(
-        dataset_version_id=budget.dataset_version_id,
+        dataset_id=budget.dataset_id,
+        dataset_version_id=dataset_version_id,
         project_id=budget.project_id,
         epsilon_total=budget.epsilon_total,
         delta=budget.delta,
         epsilon_reserved=budget.epsilon_reserved,
         epsilon_charged=budget.epsilon_charged,
         epsilon_remaining=budget.epsilon_remaining,
+        delta_charged=float(sum(d for d in deltas if d is not None)),
         entries=[
             {
                 "job_id": e.job_id,
+                "dataset_version_id": e.dataset_version_id,
                 "kind": e.kind,
                 "epsilon": e.epsilon,
                 "created_at": e.created_at.isoformat(),

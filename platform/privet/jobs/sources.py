@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from privet.kit.errors import NotFoundError
 
@@ -32,7 +32,10 @@ class DatasetFacts:
     categories: tuple[str, ...]
     purposes: tuple[str, ...]
     epsilon_total: float
+    """The dataset's privacy budget: the smallest total any of its versions declared (the
+    budget belongs to the dataset, not to this version)."""
     delta: float
+    """This version's declared δ (each job's δ is at most this)."""
     active: bool = True
     name: str = ""
     train_rows: int | None = None
@@ -63,6 +66,11 @@ class DatasetSource(Protocol):
         """Record that `kind`/`used_by_id` (a training job, a model version) used the version."""
         ...
 
+    def lock_erased(self, session: Session, *, version_id: str) -> bool:
+        """Lock the version's row for this transaction and say whether an erasure has
+        shredded it (its rows, which a job may hold in memory, lost data subjects)."""
+        ...
+
 
 def _train_rows(split: Any) -> int | None:
     try:
@@ -82,6 +90,11 @@ class PlatformDatasetSource:
             raise NotFoundError(f"dataset version {version_id!r} does not exist")
         dataset = session.get(Dataset, version.dataset_id)
         decl: dict[str, Any] = dict(version.declarations or {})
+        totals = session.exec(
+            select(DatasetVersion.epsilon_total).where(
+                DatasetVersion.dataset_id == version.dataset_id
+            )
+        ).all()
         return DatasetFacts(
             version_id=version.id,
             dataset_id=version.dataset_id,
@@ -91,7 +104,7 @@ class PlatformDatasetSource:
             contains_personal_data=bool(decl.get("contains_personal_data", True)),
             categories=tuple(decl.get("data_categories", ())),
             purposes=tuple(decl.get("purposes", ())),
-            epsilon_total=float(version.epsilon_total),
+            epsilon_total=float(min([version.epsilon_total, *totals])),
             delta=float(version.delta),
             active=version.state == "active",
             name=dataset.name if dataset is not None else "",
@@ -130,6 +143,11 @@ class PlatformDatasetSource:
         datasets_service.record_usage(
             session, dataset_version_id=version_id, used_by_kind=kind, used_by_id=used_by_id
         )
+
+    def lock_erased(self, session: Session, *, version_id: str) -> bool:
+        from privet.datasets import service as datasets_service
+
+        return datasets_service.lock_erased(session, dataset_version_id=version_id)
 
 
 _source: DatasetSource | None = None

@@ -1,4 +1,4 @@
-"""Tables and schemas of training jobs and the per-dataset-version privacy-budget ledger."""
+"""Tables and schemas of training jobs and the per-dataset privacy-budget ledger."""
 
 from __future__ import annotations
 
@@ -179,18 +179,22 @@ class BudgetEntryKind(StrEnum):
 
 
 class PrivacyBudget(SQLModel, table=True):
-    """Running totals per dataset version; the row is locked while a request is admitted."""
+    """Running totals per dataset, shared by all its versions (uploads and the versions
+    erasure derives): the same people's ε is never counted afresh (docs/PRIVACY.md).
+    The row is locked while a request is admitted, charged or released."""
 
     __tablename__ = "privacy_budgets"
 
-    dataset_version_id: str = Field(primary_key=True, max_length=40)
+    dataset_id: str = Field(primary_key=True, max_length=40)
     project_id: str = Field(max_length=40, index=True)
     epsilon_total: float
+    """The dataset's total: the smallest any of its versions declared (it never rises)."""
     delta: float
+    """The smallest δ any version declared (each job's δ is at most its version's)."""
     epsilon_reserved: float = 0.0
-    """Held by queued jobs (not yet spent)."""
+    """Held by queued jobs on any version (not yet spent)."""
     epsilon_charged: float = 0.0
-    """Spent by jobs that started (whatever became of them)."""
+    """Spent by jobs on any version that started (whatever became of them)."""
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
     @property
@@ -207,7 +211,10 @@ class PrivacyBudgetEntry(SQLModel, table=True):
     )
 
     id: str = Field(primary_key=True, max_length=40)
+    dataset_id: str = Field(max_length=40, index=True)
+    """The budget (dataset) the entry counts against."""
     dataset_version_id: str = Field(max_length=40, index=True)
+    """The version the job trains on."""
     project_id: str = Field(max_length=40)
     job_id: str = Field(max_length=40, index=True)
     kind: str = Field(max_length=20)
@@ -216,12 +223,28 @@ class PrivacyBudgetEntry(SQLModel, table=True):
     ledger_entry_id: int | None = None
 
 
+BUDGET_SCOPE_NOTE = (
+    "dataset-wide: one budget for every version of the dataset (new uploads and the "
+    "versions erasure derives); ε spent or reserved on any version counts against all"
+)
+
+
 class PrivacyBudgetPublic(SQLModel):
-    dataset_version_id: str
+    scope: Literal["dataset"] = "dataset"
+    note: str = BUDGET_SCOPE_NOTE
+    dataset_id: str
+    dataset_version_id: str | None = Field(
+        default=None, description="The version asked about; the totals are the dataset's."
+    )
     project_id: str
     epsilon_total: float
     delta: float
     epsilon_reserved: float
     epsilon_charged: float
     epsilon_remaining: float
+    delta_charged: float = Field(
+        default=0.0,
+        description="Sum of the δ of the charged jobs: the dataset's δ under basic "
+        "sequential composition.",
+    )
     entries: list[dict[str, Any]]

@@ -29,6 +29,7 @@ from privet.jobs.sources import DatasetSource, get_dataset_source
 from privet.jobs.tables import JobEnd, JobState, TrainingJob
 from privet.kit.ids import utcnow
 from privet.models import service as models_service
+from privet.models.tables import FlagSource
 from privet.training import TrainingCancelled, TrainingConfig, TrainingResult, train
 from privet.training.data import LabelledTexts
 from privet.training.progress import ProgressEvent
@@ -380,6 +381,10 @@ class Worker:
                     "steps": result.steps,
                 },
             )
+            # Lock the source version before registering: an erasure that shredded it
+            # while the job ran flags the new version (one that shreds it after this
+            # commits finds the model version among its usages and flags it itself).
+            erased = self.source.lock_erased(session, version_id=facts.version_id)
             version = models_service.register_version(
                 session,
                 runtime=self.runtime,
@@ -414,6 +419,23 @@ class Worker:
             self.source.record_usage(
                 session, version_id=facts.version_id, kind="model_version", used_by_id=version.id
             )
+            if erased:
+                models_service.flag_erasure(
+                    session,
+                    version=version,
+                    source=FlagSource.registration,
+                    dataset_version_ids=[facts.version_id],
+                    remedy="retrain",
+                    remedy_rule="erased_during_job",
+                    justification=(
+                        f"dataset version {facts.version_id} was erased while this job ran: "
+                        "the model was trained on rows of data subjects that an erasure "
+                        "removed. Retrain on the dataset's current version, or keep this "
+                        "one only where the erasure policy allows keeping a DP-trained model "
+                        "(resolve-erasure-flags)"
+                    ),
+                    actor=None,
+                )
             locked.model_version_id = version.id
             locked.result = {**(locked.result or {}), "model_version_id": version.id}
             session.add(locked)

@@ -27,17 +27,32 @@ from privet.kit.errors import ConflictError, NotFoundError
 from privet.kit.ids import new_id, utcnow
 from privet.models.card import card_metadata, render_card
 from privet.models.tables import (
+    ERASURE_FLAG_RULE,
+    FLAG_ID_PREFIX,
     OBJECT_KIND,
     TRANSITIONS,
     WEIGHTS_PART,
+    ErasureFlagPublic,
+    ErasureFlagsPublic,
+    FlagSource,
+    FlagState,
     Model,
     ModelDetail,
     ModelPublic,
     ModelVersion,
     ModelVersionDetail,
+    ModelVersionFlag,
     ModelVersionPublic,
     VersionState,
 )
+
+
+class ErasureFlagOpenError(ConflictError):
+    """Approval of a version with an open erasure flag (rule `model.erasure-flag-unresolved`)."""
+
+    slug = "model-version-erasure-flagged"
+    title = "Model version flagged by an erasure"
+
 
 EXPORT_CHUNK = 1 << 20
 HF_MODEL_CODE = "modeling_privet.py"
@@ -259,7 +274,141 @@ def version_public(session: Session, version: ModelVersion) -> ModelVersionPubli
 def version_detail(session: Session, version: ModelVersion) -> ModelVersionDetail:
     data = version.model_dump()
     data["model_name"] = _model_name(session, version)
+    data["erasure_flags"] = [
+        ErasureFlagPublic.model_validate(f, from_attributes=True)
+        for f in erasure_flags(session, model_version_id=version.id)
+    ]
     return ModelVersionDetail.model_validate(data)
+
+
+# --- erasure flags ---------------------------------------------------------------------------
+
+
+def erasure_flags(
+    session: Session, *, model_version_id: str, state: FlagState | None = None
+) -> Sequence[ModelVersionFlag]:
+    query = select(ModelVersionFlag).where(ModelVersionFlag.model_version_id == model_version_id)
+    if state is not None:
+        query = query.where(ModelVersionFlag.state == state.value)
+    return session.exec(
+        query.order_by(col(ModelVersionFlag.created_at), col(ModelVersionFlag.id))
+    ).all()
+
+
+def flags_public(session: Session, version: ModelVersion) -> ErasureFlagsPublic:
+    return ErasureFlagsPublic(
+        model_version_id=version.id,
+        state=version.state,
+        erasure_flags=[
+            ErasureFlagPublic.model_validate(f, from_attributes=True)
+            for f in erasure_flags(session, model_version_id=version.id)
+        ],
+    )
+
+
+def flag_erasure(
+    session: Session,
+    *,
+    version: ModelVersion,
+    source: FlagSource,
+    dataset_version_ids: Sequence[str],
+    remedy: str,
+    remedy_rule: str,
+    justification: str,
+    actor: str | None,
+    request_id: str | None = None,
+    retrain_job_id: str | None = None,
+) -> ModelVersionFlag:
+    """Record that `version` was trained on rows an erasure removed. The flag is open: the
+    version cannot be approved until the remedy is applied (``resolve_erasure_flags``).
+    The sentence (`justification`) stays on the flag; the ledger gets the rule's code."""
+    flag = ModelVersionFlag(
+        id=new_id(FLAG_ID_PREFIX),
+        request_id=request_id,
+        model_version_id=version.id,
+        project_id=version.project_id,
+        dataset_version_ids=sorted(dataset_version_ids),
+        remedy=remedy,
+        justification=justification[:2000],
+        retrain_job_id=retrain_job_id,
+        created_at=utcnow(),
+        source=source.value,
+        state=FlagState.open.value,
+    )
+    session.add(flag)
+    objects = {"model_version": version.id, "model": version.model_id}
+    if request_id:
+        objects["data_subject_request"] = request_id
+    if retrain_job_id:
+        objects["training_job"] = retrain_job_id
+    ledger.emit(
+        session,
+        type="model_version.erasure_flagged",
+        actor=actor,
+        project=version.project_id,
+        objects=objects,
+        details={
+            "source": source.value,
+            "remedy": remedy,
+            "remedy_rule": remedy_rule,
+            "dataset_versions": flag.dataset_version_ids,
+        },
+    )
+    session.flush()
+    return flag
+
+
+def resolve_erasure_flags(
+    session: Session, *, version: ModelVersion, resolution: str, justification: str, actor: str
+) -> list[ModelVersionFlag]:
+    """Clear the version's open erasure flags, recording who applied which remedy (the
+    caller has checked that the erasure policy allows it). ConflictError if none is open."""
+    locked = _lock(session, version)
+    flags = list(erasure_flags(session, model_version_id=locked.id, state=FlagState.open))
+    if not flags:
+        raise ConflictError(f"model version {locked.id} has no open erasure flag")
+    now = utcnow()
+    for flag in flags:
+        flag.state = FlagState.resolved.value
+        flag.resolution = resolution
+        flag.resolved_by = actor
+        flag.resolved_at = now
+        session.add(flag)
+    ledger.emit(
+        session,
+        type="model_version.erasure_resolved",
+        actor=actor,
+        project=locked.project_id,
+        objects={"model_version": locked.id, "model": locked.model_id},
+        details={
+            "resolution": resolution,
+            "flags": [f.id for f in flags],
+        },
+    )
+    session.flush()
+    return flags
+
+
+def check_no_open_erasure_flag(session: Session, *, version: ModelVersion) -> None:
+    """Rule `model.erasure-flag-unresolved`: a version trained on rows that an erasure
+    removed is not approved (nor resumed) until the remedy is applied."""
+    flags = erasure_flags(session, model_version_id=version.id, state=FlagState.open)
+    if not flags:
+        return
+    erased = sorted({d for f in flags for d in f.dataset_version_ids})
+    raise ErasureFlagOpenError(
+        f"refused by {ERASURE_FLAG_RULE}: model version {version.id} was trained on dataset "
+        f"version(s) {', '.join(erased)}, from which an erasure removed data subjects "
+        f"({len(flags)} open flag(s); suggested remedy: {flags[-1].remedy}). Retrain on the "
+        "dataset's current version and approve that version instead (then retire this one), "
+        "or — if the erasure policy allows keeping a DP-trained model — have a data steward "
+        "record that remedy with POST .../model-versions/"
+        f"{version.id}:resolve-erasure-flags, then approve",
+        rule=ERASURE_FLAG_RULE,
+        model_version_id=version.id,
+        flags=[f.id for f in flags],
+        dataset_version_ids=erased,
+    )
 
 
 def model_detail(session: Session, model: Model) -> ModelDetail:
@@ -290,9 +439,11 @@ def _transition(version: ModelVersion, target: VersionState) -> None:
 def approve(
     session: Session, *, version: ModelVersion, actor_id: str, actor_ref: str
 ) -> ModelVersion:
-    """candidate → approved (segregation of duties is decided by policy before this)."""
+    """candidate → approved (segregation of duties is decided by policy before this); never
+    while an erasure flag is open (rule `model.erasure-flag-unresolved`)."""
     locked = _lock(session, version)
     _transition(locked, VersionState.approved)
+    check_no_open_erasure_flag(session, version=locked)
     locked.state = VersionState.approved.value
     locked.approved_at = utcnow()
     locked.approved_by = actor_ref

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import ConfigDict
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -83,6 +84,85 @@ class ModelVersion(ModelVersionBase, table=True):
     data_key_id: str = Field(max_length=40)
 
 
+# --- erasure flags ---------------------------------------------------------------------------
+
+FLAG_ID_PREFIX = "mvf"
+ERASURE_FLAG_RULE = "model.erasure-flag-unresolved"
+"""The rule id a refused approval names (a service check in `approve`)."""
+
+
+class FlagSource(StrEnum):
+    erasure_request = "erasure_request"
+    """A data-subject erasure request found the version among the affected."""
+    erasure = "erasure"
+    """A steward's ``:erase-subjects`` on the dataset found it among the affected."""
+    registration = "registration"
+    """Its job's dataset version was erased while the job ran (before it registered)."""
+
+
+class FlagState(StrEnum):
+    open = "open"
+    """The version cannot be approved (or resumed) until the remedy is applied."""
+    resolved = "resolved"
+
+
+class ModelVersionFlag(SQLModel, table=True):
+    """A model version trained on rows an erasure removed, and the remedy applied.
+
+    Every flag starts open; it is cleared only explicitly (``resolve_erasure_flags``,
+    audited) when the erasure policy allows keeping the version. Otherwise the remedy is
+    retraining on the dataset's version without the subject, and the flagged version can
+    only be retired."""
+
+    __tablename__ = "model_version_erasure_flags"
+
+    id: str = Field(primary_key=True, max_length=40)
+    request_id: str | None = Field(default=None, max_length=40, index=True)
+    model_version_id: str = Field(max_length=40, index=True)
+    project_id: str = Field(max_length=40, index=True)
+    dataset_version_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    remedy: str = Field(max_length=20)
+    justification: str = Field(max_length=2000)
+    retrain_job_id: str | None = Field(default=None, max_length=40)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    source: str = Field(default=FlagSource.erasure_request.value, max_length=20)
+    state: str = Field(default=FlagState.open.value, max_length=20)
+    resolution: str | None = Field(default=None, max_length=20)
+    resolved_by: str | None = Field(default=None, max_length=40)
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class ErasureFlagPublic(SQLModel):
+    id: str
+    request_id: str | None
+    source: str
+    state: str
+    dataset_version_ids: list[str]
+    remedy: str
+    justification: str
+    retrain_job_id: str | None
+    created_at: datetime
+    resolution: str | None
+    resolved_by: str | None
+    resolved_at: datetime | None
+
+
+class ResolveErasureFlagsRequest(SQLModel):
+    """Clear a version's open erasure flags by recording the remedy applied. Only keeping
+    a DP-trained version, where the erasure policy allows it, clears them; the other
+    remedy (retraining) replaces the version instead."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    remedy: Literal["keep_with_dp"]
+
+
+class ErasureFlagsPublic(SQLModel):
+    model_version_id: str
+    state: str
+    erasure_flags: list[ErasureFlagPublic]
+
+
 class ModelVersionPublic(ModelVersionBase):
     id: str
     model_id: str
@@ -92,6 +172,10 @@ class ModelVersionPublic(ModelVersionBase):
 
 class ModelVersionDetail(ModelVersionPublic):
     card: str
+    erasure_flags: list[ErasureFlagPublic] = Field(
+        default_factory=list,
+        description="Erasures that removed rows it was trained on; an open one blocks approval.",
+    )
 
 
 class ModelPublic(ModelBase):

@@ -23,6 +23,7 @@ from privet import ledger
 from privet.inference.tables import Prediction, PredictionReview
 from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from privet.kit.ids import new_id, utcnow
+from privet.models import service as models_service
 from privet.models.tables import Model, ModelVersion, VersionState
 from privet.monitoring.hub import Monitor, window_start
 from privet.monitoring.reference import (
@@ -460,7 +461,9 @@ def suspend_version(
 def resume_version(
     session: Session, *, version: ModelVersion, actor_id: str, reason: str
 ) -> ModelVersion:
-    """suspended → approved, by an approver (policy ``model_version.resume``)."""
+    """suspended → approved, by an approver (policy ``model_version.resume``); never while
+    an erasure flag is open (rule ``model.erasure-flag-unresolved``)."""
+    models_service.check_no_open_erasure_flag(session, version=version)
     result = session.execute(
         update(ModelVersion.__table__)  # type: ignore[attr-defined]
         .where(

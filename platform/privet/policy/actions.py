@@ -48,6 +48,7 @@ class Action(StrEnum):
     MODEL_VERSION_APPROVE = "model_version.approve"
     MODEL_VERSION_RETIRE = "model_version.retire"
     MODEL_VERSION_RESUME = "model_version.resume"
+    MODEL_VERSION_RESOLVE_ERASURE_FLAGS = "model_version.resolve_erasure_flags"
     MODEL_VERSION_EXPORT_WEIGHTS = "model_version.export_weights"
     MODEL_VERSION_PREDICT = "model_version.predict"
     PREDICTION_EXPLAIN = "prediction.explain"

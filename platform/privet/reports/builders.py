@@ -79,8 +79,8 @@ def security_measures(runtime: Any) -> list[dict[str, Any]]:
         {
             "measure": "Differential privacy",
             "detail": "models trained on personal data use "
-            f"DP-SGD; each dataset version has a privacy budget (default ε = "
-            f"{DEFAULT_EPSILON_TOTAL:g}) charged before training starts.",
+            f"DP-SGD; each dataset has a privacy budget shared by all its versions "
+            f"(default ε = {DEFAULT_EPSILON_TOTAL:g}) charged before training starts.",
         },
         {
             "measure": "Access control",
@@ -456,10 +456,12 @@ def build_privacy_budget(
     project_id: str | None = None,
     dataset_version_id: str | None = None,
 ) -> Report:
+    """One budget per dataset, shared by all its versions (uploads and the versions
+    erasure derives): ε spent on any version counts against every one."""
     ev = Evidence(session)
     report = _new(
         "privacy-budget",
-        "Privacy budget (ε) per dataset version",
+        "Privacy budget (ε) per dataset, shared by all its versions",
         actor=actor,
         params={"project": project_id, "dataset_version": dataset_version_id},
     )
@@ -467,31 +469,49 @@ def build_privacy_budget(
     if project_id:
         query = query.where(PrivacyBudget.project_id == project_id)
     if dataset_version_id:
-        query = query.where(PrivacyBudget.dataset_version_id == dataset_version_id)
-    budgets = session.exec(query.order_by(col(PrivacyBudget.dataset_version_id))).all()
+        asked = session.get(DatasetVersion, dataset_version_id)
+        query = query.where(PrivacyBudget.dataset_id == (asked.dataset_id if asked else ""))
+    budgets = session.exec(query.order_by(col(PrivacyBudget.dataset_id))).all()
     names = {d.id: d.name for d in session.exec(select(Dataset)).all()}
     totals: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     series: list[tuple[str, list[tuple[datetime, float]], float | None]] = []
     for b in budgets:
-        dv = session.get(DatasetVersion, b.dataset_version_id)
-        label = f"{names.get(dv.dataset_id, '?')} v{dv.number}" if dv else b.dataset_version_id
+        versions = {
+            v.id: v
+            for v in session.exec(
+                select(DatasetVersion)
+                .where(DatasetVersion.dataset_id == b.dataset_id)
+                .order_by(col(DatasetVersion.number))
+            ).all()
+        }
+        label = names.get(b.dataset_id, b.dataset_id)
         entries = session.exec(
             select(PrivacyBudgetEntry)
-            .where(PrivacyBudgetEntry.dataset_version_id == b.dataset_version_id)
+            .where(PrivacyBudgetEntry.dataset_id == b.dataset_id)
             .order_by(col(PrivacyBudgetEntry.created_at), col(PrivacyBudgetEntry.id))
         ).all()
         index = ev.indexes_of_entries(e.ledger_entry_id for e in entries if e.ledger_entry_id)
+        charged_jobs = [e.job_id for e in entries if e.kind == "charge"]
+        deltas = (
+            session.exec(
+                select(TrainingJob.delta).where(col(TrainingJob.id).in_(charged_jobs))
+            ).all()
+            if charged_jobs
+            else []
+        )
         spent = 0.0
         points: list[tuple[datetime, float]] = []
         for e in entries:
             if e.kind == "charge":
                 spent += e.epsilon
                 points.append((e.created_at, spent))
+            dv = versions.get(e.dataset_version_id)
             history.append(
                 {
-                    "dataset_version": label,
-                    "dataset_version_id": b.dataset_version_id,
+                    "dataset": label,
+                    "dataset_version": f"v{dv.number}" if dv else e.dataset_version_id,
+                    "dataset_version_id": e.dataset_version_id,
                     "time": e.created_at,
                     "job": e.job_id,
                     "kind": e.kind,
@@ -504,46 +524,56 @@ def build_privacy_budget(
             )
         totals.append(
             {
-                "dataset_version": label,
-                "dataset_version_id": b.dataset_version_id,
+                "dataset": label,
+                "dataset_id": b.dataset_id,
+                "versions": ", ".join(
+                    f"v{v.number}" + ("" if v.state == "active" else f" ({v.state})")
+                    for v in versions.values()
+                ),
                 "project": b.project_id,
                 "epsilon_total": b.epsilon_total,
                 "delta": b.delta,
                 "epsilon_charged": b.epsilon_charged,
                 "epsilon_reserved": b.epsilon_reserved,
                 "epsilon_remaining": b.epsilon_remaining,
-                "state": dv.state if dv else "unknown",
+                "delta_charged": float(sum(d for d in deltas if d is not None)),
             }
         )
         series.append((label, points, b.epsilon_total))
     report.tables = [
         Table(
             "budgets",
-            "Budget per dataset version",
+            "Budget per dataset (dataset-wide: shared by every version)",
             [
-                ("dataset_version", "Dataset version"),
-                ("dataset_version_id", "Id"),
+                ("dataset", "Dataset"),
+                ("dataset_id", "Id"),
+                ("versions", "Versions"),
                 ("project", "Project"),
                 ("epsilon_total", "ε total"),
-                ("delta", "δ"),
+                ("delta", "δ per job"),
                 ("epsilon_charged", "ε spent"),
                 ("epsilon_reserved", "ε reserved"),
                 ("epsilon_remaining", "ε remaining"),
-                ("state", "Data state"),
+                ("delta_charged", "δ spent (sum)"),
             ],
             totals,
-            empty="No dataset version has been used for training yet.",
+            intro="A dataset's budget is shared by all its versions (new uploads and the "
+            "versions an erasure derives): the people in a later version were in the earlier "
+            "ones, so ε spent on any version counts against all (sequential composition: ε "
+            "and δ add up). The total is the smallest any version declared.",
+            empty="No dataset has been used for training yet.",
         ),
         Table(
             "history",
             "Spending over time, by job",
             [
-                ("dataset_version", "Dataset version"),
+                ("dataset", "Dataset"),
+                ("dataset_version", "Version"),
                 ("time", "Time"),
                 ("job", "Job"),
                 ("kind", "Entry"),
                 ("epsilon", "ε"),
-                ("spent_after", "ε spent after"),
+                ("spent_after", "ε spent after (dataset)"),
                 ("evidence", "Log event"),
             ],
             history,
@@ -552,7 +582,7 @@ def build_privacy_budget(
         ),
     ]
     report.facts = [
-        ("Dataset versions", len(totals)),
+        ("Datasets", len(totals)),
         ("Total ε spent", round(sum(t["epsilon_charged"] for t in totals), 6)),
         ("Training jobs", len({h["job"] for h in history})),
     ]
@@ -560,7 +590,7 @@ def build_privacy_budget(
         Chart(
             "ε spent over time",
             charts.step_chart("ε spent over time", series, y_label="ε spent"),
-            caption="Solid: cumulative ε charged; dashed: the dataset version's total budget.",
+            caption="Solid: cumulative ε charged on any version; dashed: the dataset's total.",
         )
     )
     report.ledger = ev.to_json()

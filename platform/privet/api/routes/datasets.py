@@ -29,6 +29,7 @@ from privet.api.deps import (
 )
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
+from privet.compliance import service as compliance_service
 from privet.datasets import pii, service
 from privet.datasets.models import (
     Dataset,
@@ -346,7 +347,7 @@ def erase_subjects(
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     dataset = service.get_dataset(session, project_id=project.id, dataset_id=dataset_id)
     guard.check(dataset_resource(dataset))
-    return service.erase_subjects(
+    result = service.erase_subjects(
         session,
         provider=runtime.key_provider,
         store=runtime.blobs,
@@ -355,6 +356,11 @@ def erase_subjects(
         subject_ids=body.subject_ids,
         actor=identity.principal_id,
     )
+    # Model versions trained on the shredded versions cannot be approved until remedied.
+    compliance_service.flag_after_erasure(
+        session, affected=result.affected, actor=identity.principal_id
+    )
+    return result
 
 
 @router.post(":sweep", response_model=SweepResult)

@@ -11,13 +11,16 @@ from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep
 from privet.api.routes.inference import get_inference
 from privet.auth import service as auth_service
 from privet.authorization import principal_ref
+from privet.compliance import service as compliance_service
 from privet.models import service
 from privet.models.tables import (
+    ErasureFlagsPublic,
     ModelDetail,
     ModelPublic,
     ModelVersion,
     ModelVersionDetail,
     ModelVersionPublic,
+    ResolveErasureFlagsRequest,
     RetireRequest,
 )
 from privet.monitoring import reference as monitoring_reference
@@ -122,7 +125,8 @@ def approve_version(
 ) -> ApprovedVersionPublic:
     """candidate → approved: by a named person (never a service account), never the human
     accountable for the training job (its submitter, or the human behind the submitting
-    service account).
+    service account), never while an erasure flag is open (409
+    ``model-version-erasure-flagged``).
 
     The version's monitoring reference is requested in the same transaction and built
     from its evaluation split once the approval has committed (after this answer, which
@@ -155,6 +159,29 @@ def approve_version(
         **public.model_dump(),
         monitoring_reference=monitoring_reference.reference_status(session, approved),
     )
+
+
+@router.post(
+    "/model-versions/{version_id}:resolve-erasure-flags", response_model=ErasureFlagsPublic
+)
+def resolve_erasure_flags(
+    project_id: str,
+    version_id: str,
+    body: ResolveErasureFlagsRequest,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("model_version.resolve_erasure_flags")],
+) -> ErasureFlagsPublic:
+    """Clear a version's open erasure flags by recording the remedy applied: keeping a
+    DP-trained version, where the erasure policy allows it (else 409: retrain instead).
+    Audited (``model_version.erasure_resolved``); approval is a separate, later step."""
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    version = service.get_version(session, project_id=project.id, version_id=version_id)
+    guard.check(version_resource(version))
+    compliance_service.resolve_erasure_flags(
+        session, version=version, remedy=body.remedy, actor=identity.principal_id
+    )
+    return service.flags_public(session, version)
 
 
 @router.post("/model-versions/{version_id}:retire", response_model=ModelVersionPublic)
