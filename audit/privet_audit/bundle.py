@@ -389,7 +389,8 @@ def _targets(
         if trusted.size > tree_size:
             raise BundleError(
                 f"rollback or truncation: the trusted checkpoint has size {trusted.size} "
-                f"but the log ends at size {tree_size}"
+                f"but the log ends at size {tree_size}",
+                entry=tree_size,
             )
         known = targets.get(trusted.size)
         if known is not None and known[1] != trusted.root:

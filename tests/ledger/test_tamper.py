@@ -253,3 +253,13 @@ def test_pinned_key_must_match(engine: Engine, kept: str) -> None:
     with session_scope(engine) as s:
         report = verify_ledger(session=s, key=str(other))
     assert not report.ok and "trusted key" in report.message
+
+
+def test_deleting_every_checkpoint_is_caught_by_the_kept_one(engine: Engine, kept: str) -> None:
+    """The log's entries still give the kept root, but the database lost every signed
+    checkpoint: the auditor's note proves one existed."""
+    with owner_bypass(engine) as conn:
+        conn.execute(text("DELETE FROM ledger_checkpoints"))
+    assert _verify(engine).ok  # alone, a log before its first checkpoint
+    report = _verify(engine, kept)
+    assert not report.ok and "rollback or truncation" in report.message, report.message

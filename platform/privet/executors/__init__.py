@@ -1,7 +1,8 @@
 """Where training jobs run: in the worker's process (`local`) or on a Ray cluster (`ray`).
 
 - `base`: the `Executor` interface, `JobSpec`, `LocalExecutor` (privet.training.train);
-- `distributed`: one rank of a data-parallel DP-SGD run (noise once, global sample rate);
+- `distributed`: `DistributedWorld`, what a rank of a data-parallel run gives the trainer
+  (torch.distributed sums and broadcasts), and `shard`;
 - `ray_executor.RayExecutor`: N ranks as Ray actors over torch.distributed, data and
   weights sealed with a per-job transport key (extra `privet[ray]`);
 - `worker.make_worker`: the job worker for the configured executor;

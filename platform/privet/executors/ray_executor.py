@@ -4,7 +4,7 @@ The job worker that claimed the job stays the job's owner: it heartbeats, writes
 watches for cancellation and registers the result, exactly as for local training. This
 executor only starts N Ray actors (one training process each, fresh for every job and
 killed after it), wires them into a torch.distributed group (gloo on CPU, NCCL on GPU)
-and runs `distributed.train_rank` in each.
+and runs the trainer's loop in each (`train_part`, in a `distributed.DistributedWorld`).
 
 What crosses to Ray, and how:
 - a fresh 256-bit *transport key* per job (never stored, never reused), handed to each
@@ -52,7 +52,7 @@ from privet.training import TrainingConfig, TrainingResult, compute_epsilon
 from privet.training.catalog import CATALOG, BaseModelSpec, Catalog
 from privet.training.data import LabelledTexts, label_names_for
 from privet.training.progress import ProgressEvent, TrainingCancelled
-from privet.training.trainer import ConfigError
+from privet.training.trainer import ConfigError, RankOutcome, train_part
 
 log = logging.getLogger("privet.executors.ray")
 
@@ -116,6 +116,18 @@ class RankSummary:
     train_s: float
     node: str
 
+    @classmethod
+    def of(cls, out: dict[str, Any]) -> RankSummary:
+        """From what a rank sent back (`_packed`)."""
+        return cls(
+            rank=int(out["rank"]),
+            steps=int(out["steps"]),
+            noise_additions=int(out["noise_additions"]),
+            examples_seen=int(out["examples_seen"]),
+            train_s=float(out["train_s"]),
+            node=str(out["node"]),
+        )
+
 
 @dataclass(frozen=True)
 class DistributedRun:
@@ -176,7 +188,7 @@ class _RankActorImpl:
         import torch
         import torch.distributed as dist
 
-        from privet.executors.distributed import RankInfo, train_rank
+        from privet.executors.distributed import DistributedWorld
 
         torch.set_num_threads(max(1, self.threads))
         device = torch.device("cuda") if use_gpu else torch.device("cpu")
@@ -207,13 +219,13 @@ class _RankActorImpl:
                 self._events.append(event)
 
         try:
-            outcome = train_rank(
+            outcome = train_part(
                 config,
                 shard,
                 eval_data,
                 n=n,
                 label_names=label_names,
-                info=RankInfo(self.rank, self.world_size, device),
+                world=DistributedWorld(self.rank, self.world_size, device),
                 catalog=catalog,
                 progress=on_progress,
                 should_cancel=self._cancel.is_set,
@@ -224,22 +236,27 @@ class _RankActorImpl:
             del shard, eval_data
             if self.world_size > 1 and dist.is_initialized():
                 dist.destroy_process_group()
-        out: dict[str, Any] = {
-            "cancelled": False,
-            "rank": self.rank,
-            "steps": outcome.steps,
-            "noise_additions": outcome.noise_additions,
-            "examples_seen": outcome.examples_seen,
-            "train_s": outcome.train_s,
-            "node": ray.util.get_node_ip_address(),  # type: ignore[no-untyped-call]
-        }
-        if outcome.result is not None:
-            sealed = seal(
-                outcome.result.weights, data_key=key, key_ref=KEY_REF, ref=ref, part="weights"
-            )
-            out["result"] = replace(outcome.result, weights=b"")
-            out["sealed_weights"] = sealed
-        return out
+        return _packed(outcome, node=ray.util.get_node_ip_address(), key=key, ref=ref)  # type: ignore[no-untyped-call]
+
+
+def _packed(outcome: RankOutcome, *, node: str, key: bytes, ref: ObjectRef) -> dict[str, Any]:
+    """What a rank sends back through Ray: its counts, and the head's weights sealed."""
+    out: dict[str, Any] = {
+        "cancelled": False,
+        "rank": outcome.rank,
+        "steps": outcome.steps,
+        "noise_additions": outcome.noise_additions,
+        "examples_seen": outcome.examples_seen,
+        "train_s": outcome.train_s,
+        "node": node,
+    }
+    if outcome.result is not None:
+        sealed = seal(
+            outcome.result.weights, data_key=key, key_ref=KEY_REF, ref=ref, part="weights"
+        )
+        out["result"] = replace(outcome.result, weights=b"")
+        out["sealed_weights"] = sealed
+    return out
 
 
 _actor_class: Any = None
@@ -329,46 +346,28 @@ class RayExecutor:
         progress = progress or (lambda _e: None)
         should_cancel = should_cancel or (lambda: False)
         s = self.settings
-        world = job.workers
+        world, n = job.workers, len(train_data.texts)
         if not 1 <= world <= s.ray_max_workers:
             raise ConfigError(f"workers must be between 1 and {s.ray_max_workers}, got {world}")
-        n = len(train_data.texts)
         if world > n:
             raise ConfigError(f"workers ({world}) must not exceed the training rows ({n})")
         config.validate(n)
         label_names = label_names_for(train_data)
         spec = self.catalog.get(config.base_model)
         self.connect()
-
-        # Refuse what the cluster can never place (the actors would wait forever).
-        total = ray.cluster_resources()  # type: ignore[no-untyped-call]
-        need = {"CPU": world * s.ray_cpus_per_worker, "GPU": world * s.ray_gpus_per_worker}
-        short = {k: v for k, v in need.items() if v > 0 and total.get(k, 0.0) < v}
-        if short:
-            raise ConfigError(
-                f"{world} workers need {short} but the Ray cluster has "
-                f"{ {k: total.get(k, 0.0) for k in short} }"
-            )
+        self._refuse_unplaceable(world)
         use_gpu = s.ray_gpus_per_worker > 0
         backend = s.ray_backend or ("nccl" if use_gpu else "gloo")
         key = secrets.token_bytes(32)
         ref = _transport_ref(job)
-        shard_refs = []
-        from privet.executors.distributed import shard as shard_of
-
-        for rank in range(world):
-            part = shard_of(train_data, rank, world)
-            sealed = (
-                None if part is None else seal_rows(part, key=key, ref=ref, part=f"shard-{rank}")
-            )
-            shard_refs.append(None if sealed is None else ray.put(sealed))
+        shard_refs = [
+            None if sealed is None else ray.put(sealed)
+            for sealed in _sealed_shards(train_data, world, key=key, ref=ref)
+        ]
         eval_ref = ray.put(seal_rows(eval_data, key=key, ref=ref, part="eval"))
 
         actor_cls = _rank_actor_class().options(
-            num_cpus=s.ray_cpus_per_worker,
-            num_gpus=s.ray_gpus_per_worker,
-            name=None,
-            max_restarts=0,
+            num_cpus=s.ray_cpus_per_worker, num_gpus=s.ray_gpus_per_worker, max_restarts=0
         )
         threads = max(1, int(s.ray_cpus_per_worker))
         actors = [actor_cls.remote(rank, world, threads) for rank in range(world)]
@@ -403,53 +402,31 @@ class RayExecutor:
         finally:
             for actor in actors:
                 ray.kill(actor, no_restart=True)
-        cancelled = [o for o in outs if o["cancelled"]]
-        if cancelled:
-            first = min(cancelled, key=lambda o: o["steps"])
-            raise TrainingCancelled(steps=int(first["steps"]), epsilon_spent=first["epsilon"])
-        head = next(o for o in outs if "result" in o)
-        weights = unseal(
-            head["sealed_weights"], data_key=key, key_ref=KEY_REF, ref=ref, part="weights"
-        )
+        result = _result_of(outs, key=key, ref=ref)
         del key
-        result: TrainingResult = replace(head["result"], weights=weights)
-        if result.privacy is not None:
-            # The ε on record is recomputed here, in the job's worker, from the four
-            # recorded numbers (PRV's last digits can differ between processes).
-            p = result.privacy
-            result = replace(
-                result,
-                privacy=replace(
-                    p,
-                    epsilon=compute_epsilon(
-                        noise_multiplier=p.noise_multiplier,
-                        sample_rate=p.sample_rate,
-                        steps=p.steps,
-                        delta=p.delta,
-                        accountant=p.accountant,
-                    ),
-                ),
-            )
-        ranks = tuple(
-            RankSummary(
-                rank=int(o["rank"]),
-                steps=int(o["steps"]),
-                noise_additions=int(o["noise_additions"]),
-                examples_seen=int(o["examples_seen"]),
-                train_s=float(o["train_s"]),
-                node=str(o["node"]),
-            )
-            for o in sorted(outs, key=lambda o: int(o["rank"]))
-        )
         run = DistributedRun(
             result=result,
-            ranks=ranks,
+            ranks=tuple(RankSummary.of(o) for o in sorted(outs, key=lambda o: int(o["rank"]))),
             world_size=world,
             backend=backend if world > 1 else "none",
             duration_s=time.monotonic() - started,
         )
         self.last_run = run
         return run
+
+    def _refuse_unplaceable(self, world: int) -> None:
+        """Refuse what the cluster can never place (the actors would wait forever)."""
+        import ray
+
+        s = self.settings
+        total = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        need = {"CPU": world * s.ray_cpus_per_worker, "GPU": world * s.ray_gpus_per_worker}
+        short = {k: v for k, v in need.items() if v > 0 and total.get(k, 0.0) < v}
+        if short:
+            raise ConfigError(
+                f"{world} workers need {short} but the Ray cluster has "
+                f"{ {k: total.get(k, 0.0) for k in short} }"
+            )
 
     def _wait(
         self,
@@ -480,3 +457,40 @@ class RayExecutor:
                     actor.cancel.remote()
         forward_progress()
         return list(ray.get(futures))
+
+
+def _sealed_shards(
+    data: LabelledTexts, world: int, *, key: bytes, ref: ObjectRef
+) -> list[bytes | None]:
+    """Each rank's rows sealed for it (None for an empty shard)."""
+    from privet.executors.distributed import shard
+
+    parts = [shard(data, rank, world) for rank in range(world)]
+    return [
+        None if part is None else seal_rows(part, key=key, ref=ref, part=f"shard-{rank}")
+        for rank, part in enumerate(parts)
+    ]
+
+
+def _result_of(outs: list[dict[str, Any]], *, key: bytes, ref: ObjectRef) -> TrainingResult:
+    """The head's result with its weights opened, or TrainingCancelled if a rank stopped."""
+    cancelled = [o for o in outs if o["cancelled"]]
+    if cancelled:
+        first = min(cancelled, key=lambda o: o["steps"])
+        raise TrainingCancelled(steps=int(first["steps"]), epsilon_spent=first["epsilon"])
+    head = next(o for o in outs if "result" in o)
+    weights = unseal(head["sealed_weights"], data_key=key, key_ref=KEY_REF, ref=ref, part="weights")
+    result: TrainingResult = replace(head["result"], weights=weights)
+    if result.privacy is None:
+        return result
+    # The ε on record is recomputed here, in the job's worker, from the four recorded
+    # numbers (PRV's last digits can differ between processes).
+    p = result.privacy
+    epsilon = compute_epsilon(
+        noise_multiplier=p.noise_multiplier,
+        sample_rate=p.sample_rate,
+        steps=p.steps,
+        delta=p.delta,
+        accountant=p.accountant,
+    )
+    return replace(result, privacy=replace(p, epsilon=epsilon))

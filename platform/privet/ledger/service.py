@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -35,8 +36,8 @@ from privet.ledger.tables import (
     LedgerNode,
     LedgerTreeState,
 )
-from privet_audit.bundle import write_bundle
-from privet_audit.checkpoint import Checkpoint, NoteError, Verifier, open_checkpoint
+from privet_audit.bundle import BundleError, verify_entries, write_bundle
+from privet_audit.checkpoint import NoteError, Verifier, open_checkpoint
 from privet_audit.merkle import (
     EMPTY_ROOT,
     CompactRange,
@@ -453,21 +454,10 @@ def _export(conn: Connection, ledger: Ledger, out: Path, progress: Progress | No
 
 
 # --- verify the live database -----------------------------------------------------------
-
-
-class _Fail(Exception):
-    def __init__(
-        self,
-        message: str,
-        *,
-        entry: int | None = None,
-        entry_range: tuple[int, int] | None = None,
-        checkpoint: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.entry = entry
-        self.entry_range = entry_range
-        self.checkpoint = checkpoint
+# The checks an auditor runs on a bundle (signatures, roots at every checkpoint, the
+# trusted checkpoint) are privet_audit's `verify_entries`, fed from the database; here
+# are only the checks of what the database alone holds: checkpoint rows, stored leaf
+# hashes and tree nodes, the tree state. Every failure is a `BundleError`.
 
 
 def _load_key(key: str | None, ledger: Ledger) -> tuple[Verifier, str]:
@@ -488,14 +478,14 @@ def verify_ledger(
     check_nodes: bool = True,
     progress: Progress | None = None,
 ) -> LedgerVerifyReport:
-    """Check the live ledger as `privet-audit verify` checks a bundle.
+    """Check the live ledger as `privet-audit verify` checks a bundle, and more.
 
-    Every checkpoint's signature (with ``key``, a C2SP verifier key, else the local
-    signing key), that sizes grow in signing order; every leaf index present once, its
-    entry present and its stored hash equal to SHA-256(0x00 || entry); the root
-    recomputed from the entries at every checkpoint size (so successive checkpoints are
-    consistent: they are prefixes of one sequence) and at the auditor's
-    ``trusted_checkpoint`` (signed note text); the stored perfect-subtree nodes that
+    privet_audit checks every checkpoint's signature (with ``key``, a C2SP verifier key,
+    else the local signing key) and recomputes the root from the entries at every
+    checkpoint size and at the auditor's ``trusted_checkpoint`` (signed note text). The
+    database's own records are checked too: checkpoint rows equal to their notes and
+    growing in signing order; every leaf index present once, its entry present and its
+    stored hash equal to SHA-256(0x00 || entry); the stored perfect-subtree nodes that
     proofs are served from; the tree state; and that no entry below the sequencer's
     floor lost its leaf. Never raises for a bad ledger: see ``ok`` and ``message``.
     """
@@ -512,7 +502,7 @@ def verify_ledger(
     try:
         with _bulk_reader(session) as conn:
             _verify(conn, verifier, trusted_checkpoint, check_nodes, progress, report)
-    except _Fail as exc:
+    except BundleError as exc:
         report.message = str(exc)
         report.bad_entry = exc.entry
         report.bad_range = list(exc.entry_range) if exc.entry_range else None
@@ -542,61 +532,7 @@ def _verify(
     progress: Progress | None,
     report: LedgerVerifyReport,
 ) -> None:
-    origin = verifier.name
-    # 1. checkpoints: signatures, and sizes growing in the order they were signed.
-    cps: list[Checkpoint] = []
-    rows = conn.execute(
-        select(
-            _checkpoints.c.id,
-            _checkpoints.c.tree_size,
-            _checkpoints.c.root_hash,
-            _checkpoints.c.note,
-        ).order_by(_checkpoints.c.id)
-    ).all()
-    for k, (_cid, size, root, note) in enumerate(rows):
-        try:
-            cp = open_checkpoint(note, verifier, origin=origin)
-        except NoteError as exc:
-            raise _Fail(f"checkpoint {k} (size {size}): {exc}", checkpoint=k) from exc
-        if cp.size != int(size) or cp.root != bytes(root):
-            raise _Fail(
-                f"checkpoint {k}: its row (size {size}) does not match its signed note "
-                f"(size {cp.size})",
-                checkpoint=k,
-            )
-        if cps and cp.size <= cps[-1].size:
-            raise _Fail(
-                f"checkpoint {k} (size {cp.size}) does not grow the log past checkpoint "
-                f"{k - 1} (size {cps[-1].size}): checkpoints replaced or reordered",
-                checkpoint=k,
-            )
-        cps.append(cp)
-    report.checkpoints_verified = len(cps)
-    targets: dict[int, tuple[str, bytes, int]] = {
-        cp.size: (f"checkpoint {k}", cp.root, k) for k, cp in enumerate(cps)
-    }
-    trusted: Checkpoint | None = None
-    if trusted_note is not None:
-        try:
-            trusted = open_checkpoint(trusted_note, verifier, origin=origin)
-        except NoteError as exc:
-            raise _Fail(f"trusted checkpoint: {exc}") from exc
-        report.trusted_size = trusted.size
-        known = targets.get(trusted.size)
-        if known is not None and known[1] != trusted.root:
-            raise _Fail(
-                f"fork: the trusted checkpoint and {known[0]} both have size {trusted.size} "
-                "but different roots (the log was rewritten)",
-                checkpoint=known[2],
-            )
-        if known is None:
-            targets[trusted.size] = ("the trusted checkpoint", trusted.root, -1)
-    if 0 in targets:
-        name, root, _k = targets.pop(0)
-        if root != EMPTY_ROOT:
-            raise _Fail(f"{name} has size 0 but a non-empty root")
-
-    # 2. leaves and entries, in index order.
+    notes = _checkpoint_notes(conn)
     # One statement, one snapshot: the sequencer writes leaves and the tree state together,
     # so even while it runs the two agree here.
     snap = conn.execute(
@@ -605,78 +541,161 @@ def _verify(
             "(SELECT tree_size FROM ledger_tree_states ORDER BY id DESC LIMIT 1)"
         )
     ).one()
-    n_leaves = int(snap[0] or 0)
     n = 0 if snap[1] is None else int(snap[1]) + 1
-    state_size = None if snap[2] is None else int(snap[2])
-    stops = sorted(s for s in targets if s <= n)
-    stop_i = 0
-    prev_stop = 0
-    tree = CompactRange()
-    pending_nodes: list[Node] = []
-    expected = 0
-    for idx, eid, stored, event in _iter_leaf_entries(conn, n, progress):
-        if idx != expected:
-            raise _Fail(
-                f"leaf index {expected} is missing: a leaf was deleted or the log reordered",
-                entry=expected,
+    leaves = _StoredLeaves(conn, n, int(snap[0] or 0), check_nodes, progress, notes)
+    if notes:
+        result = verify_entries(
+            leaves.events, checkpoints=notes, key=verifier, trusted_checkpoint=trusted_note
+        )
+        report.entries_verified = result.entries_verified
+        report.trusted_size = result.trusted_size
+        if not result.ok:
+            raise BundleError(
+                result.message,
+                entry=result.bad_entry,
+                entry_range=result.bad_range,
+                checkpoint=result.bad_checkpoint,
             )
-        if event is None:
-            raise _Fail(f"entry {eid} of leaf {idx} is missing: it was deleted", entry=idx)
-        h = leaf_hash(event)
-        if stored != h:
-            raise _Fail(
-                f"entry {idx} (entry id {eid}) does not match its leaf hash: it was altered",
-                entry=idx,
-            )
-        new = tree.extend([h], collect=check_nodes)
-        if check_nodes:
-            pending_nodes.extend(new)
-            if len(pending_nodes) >= _CHUNK:
-                _check_nodes(conn, pending_nodes)
-                pending_nodes.clear()
-        expected += 1
-        while stop_i < len(stops) and tree.size == stops[stop_i]:
-            name, want, k = targets[stops[stop_i]]
-            if tree.root() != want:
-                lo, hi = prev_stop, stops[stop_i]
-                raise _Fail(
-                    f"{name} (size {hi}) does not match the entries: entries {lo}..{hi - 1} "
-                    "altered, removed, inserted or reordered (leaf hashes rewritten to match)",
-                    entry_range=(lo, hi),
-                    checkpoint=k if k >= 0 else None,
-                )
-            prev_stop = stops[stop_i]
-            stop_i += 1
-        report.entries_verified = tree.size
-    if expected != n or n_leaves != n:
-        raise _Fail(
-            f"leaf index {expected} is missing (the tree has {n_leaves} leaves up to index "
-            f"{n - 1}): a leaf was deleted",
-            entry=expected,
+    elif trusted_note is not None:
+        raise BundleError(
+            "rollback or truncation: a trusted checkpoint was given but the log has no "
+            "signed checkpoint (checkpoints deleted or the log rolled back)",
+            entry=0,
         )
-    if pending_nodes:
-        _check_nodes(conn, pending_nodes)
-    last = cps[-1].size if cps else 0
-    if last > n:
-        raise _Fail(
-            f"truncation: checkpoint {len(cps) - 1} has size {last} but the tree has only "
-            f"{n} leaves (entries {n}..{last - 1} missing)",
-            entry=n,
-            checkpoint=len(cps) - 1,
-        )
-    if trusted is not None and trusted.size > n:
-        raise _Fail(
-            f"rollback or truncation: the trusted checkpoint has size {trusted.size} but the "
-            f"log ends at size {n}",
-            entry=n,
-        )
-    report.tree_size = n
-    report.root_hash = tree.root().hex()
+    leaves.finish()
+    report.checkpoints_verified = len(notes)
+    report.entries_verified = report.tree_size = n
+    report.root_hash = leaves.tree.root().hex()
+    _check_tree_state(conn, n, leaves.tree.root(), None if snap[2] is None else int(snap[2]))
 
-    # 3. the sequencer's own records (the state that produced size n: later passes may
-    # have added more since).
+
+def _checkpoint_notes(conn: Connection) -> list[str]:
+    """The signed notes in signing order, each the very checkpoint its row says, growing.
+
+    Signatures (and which log they are of) are privet_audit's to check; this is the
+    database's side: proofs are served with the note of the row of their size, and the
+    sequencer extends the last.
+    """
+    rows = conn.execute(
+        select(_checkpoints.c.tree_size, _checkpoints.c.root_hash, _checkpoints.c.note).order_by(
+            _checkpoints.c.id
+        )
+    ).all()
+    for k, (size, root, note) in enumerate(rows):
+        said = str(note).split("\n")[1:3]  # a checkpoint note's size and root lines
+        if said != [str(size), base64.b64encode(bytes(root)).decode()]:
+            raise BundleError(
+                f"checkpoint {k}: its row (size {size}) is not what its signed note says "
+                f"(size {said[0] if said else '?'})",
+                checkpoint=k,
+            )
+        if k and int(size) <= int(rows[k - 1][0]):
+            raise BundleError(
+                f"checkpoint {k} (size {size}) does not grow the log past checkpoint "
+                f"{k - 1} (size {rows[k - 1][0]}): checkpoints replaced or reordered",
+                checkpoint=k,
+            )
+    return [str(row[2]) for row in rows]
+
+
+class _StoredLeaves:
+    """The leaves' entries in index order, for privet_audit, with the database's checks.
+
+    While they stream: every index present, its entry present, its stored leaf hash the
+    entry's, and (``check_nodes``) the stored tree nodes the entries give. ``tree`` is
+    the tree of every leaf streamed, checkpointed or not.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        n: int,
+        n_leaves: int,
+        check_nodes: bool,
+        progress: Progress | None,
+        notes: list[str],
+    ) -> None:
+        self.conn, self.n, self.n_leaves = conn, n, n_leaves
+        self.check_nodes, self.progress = check_nodes, progress
+        self.signed = len(notes)
+        self.last_signed = _note_size(notes[-1]) if notes else 0
+        self.tree = CompactRange()
+        self.bad_node: BundleError | None = None
+        self.events = self._events()
+
+    def finish(self) -> None:
+        """Check the leaves past the last checkpoint too (privet_audit stops there)."""
+        for _ in self.events:
+            pass
+        if self.bad_node is not None:
+            raise self.bad_node
+
+    def _events(self) -> Iterator[bytes]:
+        batch: list[tuple[int, int | None, bytes | None, bytes | None]] = []
+        for row in _iter_leaf_entries(self.conn, self.n, self.progress):
+            batch.append(row)
+            if len(batch) == _CHUNK:
+                yield from self._checked(batch)
+                batch = []
+        yield from self._checked(batch)
+        if self.tree.size != self.n or self.n_leaves != self.n:
+            raise BundleError(
+                f"leaf index {self.tree.size} is missing (the tree has {self.n_leaves} leaves "
+                f"up to index {self.n - 1}): a leaf was deleted",
+                entry=self.tree.size,
+            )
+        if self.last_signed > self.n:  # privet_audit wants more entries than there are
+            raise BundleError(
+                f"truncation: checkpoint {self.signed - 1} has size {self.last_signed} but "
+                f"the tree has only {self.n} leaves (entries {self.n}..{self.last_signed - 1} "
+                "missing)",
+                entry=self.n,
+                checkpoint=self.signed - 1,
+            )
+
+    def _checked(
+        self, batch: list[tuple[int, int | None, bytes | None, bytes | None]]
+    ) -> list[bytes]:
+        events: list[bytes] = []
+        hashes: list[bytes] = []
+        for idx, eid, stored, event in batch:
+            expected = self.tree.size + len(events)
+            if idx != expected:
+                raise BundleError(
+                    f"leaf index {expected} is missing: a leaf was deleted or the log reordered",
+                    entry=expected,
+                )
+            if event is None:
+                raise BundleError(
+                    f"entry {eid} of leaf {idx} is missing: it was deleted", entry=idx
+                )
+            h = leaf_hash(event)
+            if stored != h:
+                raise BundleError(
+                    f"entry {idx} (entry id {eid}) does not match its leaf hash: it was altered",
+                    entry=idx,
+                )
+            events.append(event)
+            hashes.append(h)
+        nodes = self.tree.extend(hashes, collect=self.check_nodes)
+        if nodes and self.bad_node is None:
+            try:
+                _check_nodes(self.conn, nodes)
+            except BundleError as exc:  # a root mismatch, if any, says more: report it first
+                self.bad_node = exc
+        return events
+
+
+def _note_size(note: str) -> int:
+    """The size line of a checkpoint note (already checked against its row)."""
+    return int(note.split("\n")[1])
+
+
+def _check_tree_state(conn: Connection, n: int, root: bytes, state_size: int | None) -> None:
+    """The sequencer's own records: the state that produced size n (later passes may have
+    added more since), no accepted entry without its leaf, no entry integrated twice."""
     if state_size is not None and state_size != n:
-        raise _Fail(
+        raise BundleError(
             f"the tree state says size {state_size} but the leaves go up to size {n}: leaves "
             "were removed or added outside the sequencer",
             entry=min(state_size, n),
@@ -687,39 +706,46 @@ def _verify(
         .order_by(_states.c.id.desc())
         .limit(1)
     ).first()
-    if state is not None:
-        if bytes(state[0]) != tree.root():
-            raise _Fail(
-                f"the tree state of size {n} says root {bytes(state[0]).hex()[:16]}…, the "
-                f"entries give {report.root_hash[:16]}…"
-            )
-        lost = conn.execute(
-            text(
-                "SELECT min(e.id) FROM ledger_entries e WHERE e.id <= :floor AND NOT EXISTS "
-                "(SELECT 1 FROM ledger_leaves l WHERE l.entry_id = e.id)"
-            ),
-            {"floor": int(state[1])},
-        ).scalar()
-        if lost is None and state[2] is not None and conn.dialect.name == "postgresql":
-            # PostgreSQL's floor is a transaction id: every entry inserted by a transaction
-            # with an xid below it must be integrated.
-            lost = conn.execute(
-                text(
-                    "SELECT min(e.id) FROM ledger_entries e "
-                    "WHERE e.xid < CAST(CAST(:fx AS text) AS xid8) AND NOT EXISTS "
-                    "(SELECT 1 FROM ledger_leaves l WHERE l.entry_id = e.id)"
-                ),
-                {"fx": int(state[2])},
-            ).scalar()
+    if state is None:
+        if n:
+            raise BundleError(f"the tree has {n} leaves but no tree state of that size")
+    elif bytes(state[0]) != root:
+        raise BundleError(
+            f"the tree state of size {n} says root {bytes(state[0]).hex()[:16]}…, the "
+            f"entries give {root.hex()[:16]}…"
+        )
+    else:
+        lost = _lost_entry(conn, int(state[1]), state[2])
         if lost is not None:
-            raise _Fail(f"entry id {lost} was accepted but its leaf is gone")
-    elif n:
-        raise _Fail(f"the tree has {n} leaves but no tree state of that size")
+            raise BundleError(f"entry id {lost} was accepted but its leaf is gone")
     dup = conn.execute(
         select(_leaves.c.entry_id).group_by(_leaves.c.entry_id).having(func.count() > 1).limit(1)
     ).scalar()
     if dup is not None:
-        raise _Fail(f"entry id {dup} is integrated twice")
+        raise BundleError(f"entry id {dup} is integrated twice")
+
+
+def _lost_entry(conn: Connection, floor: int, floor_xid: int | None) -> int | None:
+    """An entry below the sequencer's floor without a leaf, if any."""
+    lost = conn.execute(
+        text(
+            "SELECT min(e.id) FROM ledger_entries e WHERE e.id <= :floor AND NOT EXISTS "
+            "(SELECT 1 FROM ledger_leaves l WHERE l.entry_id = e.id)"
+        ),
+        {"floor": floor},
+    ).scalar()
+    if lost is None and floor_xid is not None and conn.dialect.name == "postgresql":
+        # PostgreSQL's floor is a transaction id: every entry inserted by a transaction
+        # with an xid below it must be integrated.
+        lost = conn.execute(
+            text(
+                "SELECT min(e.id) FROM ledger_entries e "
+                "WHERE e.xid < CAST(CAST(:fx AS text) AS xid8) AND NOT EXISTS "
+                "(SELECT 1 FROM ledger_leaves l WHERE l.entry_id = e.id)"
+            ),
+            {"fx": int(floor_xid)},
+        ).scalar()
+    return None if lost is None else int(lost)
 
 
 def _check_nodes(conn: Connection, nodes: list[Node]) -> None:
@@ -739,7 +765,7 @@ def _check_nodes(conn: Connection, nodes: list[Node]) -> None:
         for i, h in sorted(want.items()):
             if got.get(i) != h:
                 first = i << level
-                raise _Fail(
+                raise BundleError(
                     f"stored tree node (level {level}, index {i}) is wrong or missing: proofs "
                     f"for entries {first}..{first + (1 << level) - 1} would not verify",
                     entry_range=(first, first + (1 << level)),

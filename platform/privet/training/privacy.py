@@ -33,6 +33,7 @@ from torch import nn
 
 from privet.training.bookkeeping import BookKeepingClipper
 from privet.training.noise import SecureRandom, secure_gaussian
+from privet.training.world import LOCAL, World
 
 GRAD_SAMPLE_MODES = ("bk", "ghost", "hooks")
 Batch = dict[str, torch.Tensor]
@@ -70,12 +71,51 @@ def _secure_add_noise(self: Any) -> None:
         _mark_as_processed(p.summed_grad)
 
 
+def _no_noise(self: Any) -> None:
+    """What a rank other than the head adds: nothing (its clipped sum, unchanged)."""
+    for p in self.params:
+        _check_processed_flag(p.summed_grad)
+        p.grad = p.summed_grad.view_as(p).clone()
+        _mark_as_processed(p.summed_grad)
+
+
+def _spread_over(engine: PrivateEngine, world: World) -> None:
+    """Opacus's `DistributedDPOptimizer` as two overrides of the engine's optimizer.
+
+    Noise: only the head adds it (seeded or CSPRNG), and counts it. Reduction: before
+    scaling, every rank's noised or clipped sums are summed over the world, then divided
+    by the global expected batch size the engine was built with. In a world of one both
+    are the single-process optimizer's own steps.
+    """
+    opt: Any = engine.optimizer
+    add_noise = opt.add_noise  # bound: Opacus's or the CSPRNG override
+    scale_grad = opt.scale_grad
+
+    def noise_on_head(self: Any) -> None:
+        if not world.is_head:
+            _no_noise(self)
+            return
+        add_noise()
+        engine.noise_additions += 1
+
+    def sum_then_scale(self: Any) -> None:
+        world.sum_grads_(self.params)
+        scale_grad()
+
+    opt.add_noise = types.MethodType(noise_on_head, opt)
+    opt.scale_grad = types.MethodType(sum_then_scale, opt)
+
+
 def _inputs(batch: Batch) -> Batch:
     return {k: v for k, v in batch.items() if k != "labels"}
 
 
 class PrivateEngine:
-    """Clipping, noise and accounting for a model whose trainable parameters are set."""
+    """Clipping, noise and accounting for a model whose trainable parameters are set.
+
+    In a `world` of N ranks each engine clips its rank's rows, the head alone adds the
+    noise, and the sums are reduced before the step (see world.py).
+    """
 
     private = True
 
@@ -92,6 +132,7 @@ class PrivateEngine:
         grad_sample_mode: str = "bk",
         generator: torch.Generator | None = None,
         secure_rng: SecureRandom | None = None,
+        world: World = LOCAL,
     ) -> None:
         if grad_sample_mode not in GRAD_SAMPLE_MODES:
             raise ValueError(f"grad_sample_mode must be one of {GRAD_SAMPLE_MODES}")
@@ -128,6 +169,8 @@ class PrivateEngine:
         if secure_rng is not None:
             self.optimizer._privet_secure_rng = secure_rng
             self.optimizer.add_noise = types.MethodType(_secure_add_noise, self.optimizer)
+        self.noise_additions = 0
+        _spread_over(self, world)
         self.accountant = create_accountant(mechanism=accountant)
         self.optimizer.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate))
         base_criterion = nn.CrossEntropyLoss(reduction="mean")
@@ -195,9 +238,14 @@ class NonPrivateEngine:
 
     private = False
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    noise_additions = 0
+
+    def __init__(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, *, world: World = LOCAL
+    ) -> None:
         self.model = model
         self.optimizer = optimizer
+        self.world = world
         self.criterion = nn.CrossEntropyLoss(reduction="sum")
         self.steps = 0
         model.train()
@@ -205,9 +253,11 @@ class NonPrivateEngine:
     def step(
         self, physical_batches: Sequence[Batch], before_batch: Callable[[], None] | None = None
     ) -> tuple[float, int]:
+        """One step over the world's logical batch; returns this rank's (mean loss, examples)."""
         batches = [b for b in physical_batches if len(b["labels"]) > 0]
         examples = sum(len(b["labels"]) for b in batches)
-        if not examples:
+        everywhere = self.world.total(examples)
+        if not everywhere:
             return float("nan"), 0
         self.optimizer.zero_grad(set_to_none=True)
         total_loss = 0.0
@@ -216,12 +266,13 @@ class NonPrivateEngine:
                 before_batch()
             logits = self.model(**_inputs(batch)).logits
             loss = self.criterion(logits, batch["labels"])
-            (loss / examples).backward()
+            (loss / everywhere).backward()
             total_loss += float(loss.item())
+        self.world.sum_grads_([p for p in self.model.parameters() if p.requires_grad])
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.steps += 1
-        return total_loss / examples, examples
+        return total_loss / max(1, examples), examples
 
     def epsilon(self, delta: float) -> float | None:
         return None

@@ -22,121 +22,39 @@ from safetensors.torch import save as save_safetensors
 
 from privet.training import accounting
 from privet.training.catalog import (
-    DEFAULT_BASE_MODEL,
     POOLING_METADATA_KEY,
     BaseModelSpec,
     Catalog,
+    LoadedBaseModel,
     load_base_model,
 )
+from privet.training.config import ConfigError as ConfigError
+from privet.training.config import NonPrivateRefused as NonPrivateRefused
+from privet.training.config import TrainingConfig as TrainingConfig
 from privet.training.data import LabelledTexts, encode, label_names_for
 from privet.training.evaluation import EvaluationResult, evaluate
 from privet.training.noise import SecureRandom
 from privet.training.privacy import (
-    GRAD_SAMPLE_MODES,
     NonPrivateEngine,
     PrivateEngine,
-    poisson_batch,
-    split_physical,
 )
 from privet.training.progress import (
     CancelCheck,
     ProgressCallback,
-    ProgressEvent,
-    TrainingCancelled,
     ignore_progress,
     never_cancel,
 )
+from privet.training.steps import StepLoop
 from privet.training.strategies import (
     AppliedStrategy,
     Strategy,
     apply_strategy,
     is_head_parameter,
 )
+from privet.training.world import LOCAL, World
 
 NON_PRIVATE_LABEL = "non-private (no differential privacy)"
 PRIVATE_LABEL = "differentially private (DP-SGD)"
-
-
-OPTIMIZERS = ("adamw", "sgd")
-
-
-class ConfigError(ValueError):
-    """A training configuration that is invalid or not allowed."""
-
-
-class NonPrivateRefused(ConfigError):
-    """Non-private training was asked for on data that may hold personal data."""
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Everything that decides a training run (all of it is recorded in the result)."""
-
-    base_model: str = DEFAULT_BASE_MODEL
-    strategy: str = "top-2"
-    """`full`, `bitfit`, `head` or `top-<k>` (top k encoder layers + head); the head is the
-    classifier, plus the [CLS] pooler on `cls`-pooled base models."""
-    max_length: int = 64
-    epochs: int = 3
-    logical_batch_size: int = 512
-    """Expected Poisson batch size (DP) or exact batch size (non-private) per step."""
-    physical_batch_size: int = 64
-    """Examples per forward/backward pass; only memory depends on it, not the result."""
-    learning_rate: float = 2e-3
-    weight_decay: float = 0.0
-    lr_schedule: str = "constant"
-    """`constant` or `linear` (linear decay to zero over the run)."""
-    head_learning_rate: float | None = None
-    """Learning rate of the head (classifier, and pooler if any); default: `learning_rate`. The head
-    starts random and must move far in few steps, while under DP every encoder coordinate
-    takes a noise step of about ±lr with Adam: a high head rate with a low encoder rate lets
-    the head learn without the noise wrecking the pretrained encoder."""
-    optimizer: str = "adamw"
-    """`adamw`, or `sgd` (momentum 0.9). Under DP noise, Adam's per-coordinate scaling turns
-    noise-dominated coordinates into ±lr random steps; SGD scales noise and signal alike,
-    which is usually better on small datasets with few trainable parameters."""
-    seed: int = 0
-    private: bool = True
-    target_epsilon: float | None = 8.0
-    delta: float | None = None
-    """Defaults to 1/(10·n); must be below 1/n."""
-    accountant: str = accounting.DEFAULT_ACCOUNTANT
-    max_grad_norm: float = 1.0
-    grad_sample_mode: str = "bk"
-    """`bk` (book-keeping ghost clipping, default), `ghost` or `hooks` (Opacus)."""
-    secure_mode: bool = False
-    """Noise and Poisson sampling from a CSPRNG (unreproducible; see the README)."""
-    contains_personal_data: bool = True
-    """Non-private training requires the caller to state this is False."""
-    eval_batch_size: int = 128
-
-    def validate(self, n: int) -> None:
-        if not self.private:
-            if self.contains_personal_data:
-                raise NonPrivateRefused(
-                    "non-private training is only allowed on data declared to hold no "
-                    "personal data; train with differential privacy instead"
-                )
-        else:
-            if self.target_epsilon is None or not self.target_epsilon > 0:
-                raise ConfigError("private training needs a positive target ε")
-            if self.delta is not None and not 0 < self.delta < 1.0 / n:
-                raise ConfigError(f"δ must be in (0, 1/n) = (0, {1.0 / n:.3g}), got {self.delta}")
-            if self.max_grad_norm <= 0:
-                raise ConfigError("max_grad_norm must be positive")
-            if self.grad_sample_mode not in GRAD_SAMPLE_MODES:
-                raise ConfigError(f"grad_sample_mode must be one of {GRAD_SAMPLE_MODES}")
-        if self.epochs < 1 or self.logical_batch_size < 1 or self.physical_batch_size < 1:
-            raise ConfigError("epochs and batch sizes must be positive")
-        if self.max_length < 2:
-            raise ConfigError("max_length must be at least 2")
-        if self.lr_schedule not in ("constant", "linear"):
-            raise ConfigError("lr_schedule must be constant or linear")
-        if self.head_learning_rate is not None and not self.head_learning_rate > 0:
-            raise ConfigError("head_learning_rate must be positive")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}")
-        Strategy.parse(self.strategy)
 
 
 @dataclass(frozen=True)
@@ -282,6 +200,19 @@ def make_optimizer(config: TrainingConfig, model: torch.nn.Module) -> torch.opti
     return torch.optim.AdamW(param_groups, lr=lr, weight_decay=decay)
 
 
+@dataclass
+class RankOutcome:
+    """What one rank of a run returns: the head carries the result; every rank its counts."""
+
+    rank: int
+    steps: int
+    noise_additions: int
+    examples_seen: int
+    train_s: float = 0.0
+    """Seconds in the step loop (no model loading or evaluation): for throughput."""
+    result: TrainingResult | None = None
+
+
 def train(
     config: TrainingConfig,
     train_data: LabelledTexts,
@@ -297,37 +228,95 @@ def train(
     allowed, TrainingCancelled when `should_cancel()` turns true (checked before every
     physical batch), and CatalogError when the base model fails its digest check.
     """
-    started = time.monotonic()
-    progress = progress or ignore_progress
-    should_cancel = should_cancel or never_cancel
     n = len(train_data.texts)
     config.validate(n)
-    strategy = Strategy.parse(config.strategy)
-    label_names = label_names_for(train_data)
-    _seed_everything(config.seed)
+    outcome = train_part(
+        config,
+        train_data,
+        eval_data,
+        n=n,
+        label_names=label_names_for(train_data),
+        progress=progress,
+        should_cancel=should_cancel,
+        catalog=catalog,
+    )
+    assert outcome.result is not None
+    return outcome.result
 
+
+def train_part(
+    config: TrainingConfig,
+    part: LabelledTexts | None,
+    eval_data: LabelledTexts | None,
+    *,
+    n: int,
+    label_names: list[str],
+    world: World = LOCAL,
+    progress: ProgressCallback | None = None,
+    should_cancel: CancelCheck | None = None,
+    catalog: Catalog | None = None,
+) -> RankOutcome:
+    """Run `world.rank`'s part of `train(config, all n rows, eval_data)` (see world.py).
+
+    `part` is this rank's rows (all of them in a world of one, else `shard(...)`; None
+    when the shard is empty), `label_names` those of all n rows (a shard may miss one).
+    The head needs `eval_data` and gets the `TrainingResult` in its outcome. Raises
+    TrainingCancelled on every rank when any rank's `should_cancel()` turned true.
+    """
+    started = time.monotonic()
+    config.validate(n)
+    strategy = Strategy.parse(config.strategy)
+    _seed_everything(config.seed)
     loaded = load_base_model(
         config.base_model, num_labels=len(label_names), seed=config.seed, catalog=catalog
     )
-    model = loaded.model
+    model: torch.nn.Module = loaded.model
+    model.to(world.device)
     applied = apply_strategy(model, strategy)
-    train_enc = encode(
-        train_data, loaded.tokenizer, label_names=label_names, max_length=config.max_length
+    # The replicas start equal: the seeded head already is; broadcasting makes it certain.
+    world.broadcast_([*model.parameters(), *model.buffers()])
+    encoded = (
+        None
+        if part is None
+        else encode(part, loaded.tokenizer, label_names=label_names, max_length=config.max_length)
     )
-    eval_enc = encode(
-        eval_data, loaded.tokenizer, label_names=label_names, max_length=config.max_length
+    loop = _step_loop(config, model, n=n, world=world)
+    loop_started = time.monotonic()
+    try:
+        last_loss, seen = loop.run(
+            encoded,
+            local_n=0 if part is None else len(part.texts),
+            progress=progress or ignore_progress,
+            should_cancel=should_cancel or never_cancel,
+        )
+    finally:
+        loop.engine.close()
+    outcome = RankOutcome(
+        rank=world.rank,
+        steps=loop.engine.steps,
+        noise_additions=loop.engine.noise_additions,
+        examples_seen=seen,
+        train_s=time.monotonic() - loop_started,
     )
+    if world.is_head:
+        if eval_data is None:
+            raise ValueError("the head rank needs the evaluation data")
+        outcome.result = _result(
+            config, loop, loaded, applied, label_names, eval_data, last_loss, started
+        )
+    return outcome
 
+
+def _step_loop(config: TrainingConfig, model: torch.nn.Module, *, n: int, world: World) -> StepLoop:
+    """The engine, schedule and random sources `config` asks for, on this rank."""
     optimizer = make_optimizer(config, model)
-    sampling_gen = torch.Generator().manual_seed(config.seed * 2 + 1)
-    noise_gen = torch.Generator().manual_seed(config.seed * 2 + 2)
     secure_rng = SecureRandom() if config.secure_mode else None
-
     plan: accounting.PrivacyPlan | None = None
     engine: PrivateEngine | NonPrivateEngine
     if config.private:
         plan = privacy_plan(config, n)
         total_steps = plan.steps
+        noise_gen = torch.Generator(device=world.device).manual_seed(config.seed * 2 + 2)
         engine = PrivateEngine(
             model,
             optimizer,
@@ -339,14 +328,11 @@ def train(
             grad_sample_mode=config.grad_sample_mode,
             generator=None if secure_rng else noise_gen,
             secure_rng=secure_rng,
+            world=world,
         )
-        steps_per_epoch = total_steps // config.epochs
     else:
-        batch = min(config.logical_batch_size, n)
-        steps_per_epoch = math.ceil(n / batch)
-        total_steps = steps_per_epoch * config.epochs
-        engine = NonPrivateEngine(model, optimizer)
-
+        total_steps = math.ceil(n / min(config.logical_batch_size, n)) * config.epochs
+        engine = NonPrivateEngine(model, optimizer, world=world)
     scheduler = (
         torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: max(0.0, 1.0 - s / max(1, total_steps))
@@ -354,89 +340,87 @@ def train(
         if config.lr_schedule == "linear"
         else None
     )
+    return StepLoop(
+        world=world,
+        n=n,
+        epochs=config.epochs,
+        total_steps=total_steps,
+        logical_batch_size=config.logical_batch_size,
+        physical_batch_size=config.physical_batch_size,
+        engine=engine,
+        plan=plan,
+        scheduler=scheduler,
+        sampling_gen=torch.Generator().manual_seed(config.seed * 2 + 1),
+        secure_rng=secure_rng,
+    )
 
-    last_loss = float("nan")
-    try:
-        step = 0
-        for epoch in range(1, config.epochs + 1):
-            if not config.private:
-                order = torch.randperm(n, generator=sampling_gen)
-            for i in range(steps_per_epoch):
-                if should_cancel():
-                    raise TrainingCancelled(steps=step, epsilon_spent=_spent(engine, plan))
-                if config.private:
-                    assert plan is not None
-                    logical = poisson_batch(
-                        n, plan.sample_rate, generator=sampling_gen, secure_rng=secure_rng
-                    )
-                else:
-                    size = min(config.logical_batch_size, n)
-                    logical = order[i * size : (i + 1) * size]
-                chunks = split_physical(logical, config.physical_batch_size)
-                batches = [train_enc.batch(chunk) for chunk in chunks]
-                loss, examples = _step_with_cancel(engine, batches, should_cancel, step, plan)
-                if scheduler is not None:
-                    scheduler.step()
-                step += 1
-                if not math.isnan(loss):
-                    last_loss = loss
-                progress(
-                    ProgressEvent(
-                        step=step,
-                        total_steps=total_steps,
-                        epoch=epoch,
-                        epochs=config.epochs,
-                        loss=loss,
-                        epsilon=_spent(engine, plan),
-                        examples=examples,
-                    )
-                )
-    finally:
-        engine.close()
 
-    model.eval()  # type: ignore[no-untyped-call]
+def _privacy_record(
+    config: TrainingConfig, plan: accounting.PrivacyPlan, engine: PrivateEngine
+) -> PrivacyRecord:
+    """The run's DP guarantee, ε recomputed from the four numbers on record (and checked
+    against the engine's own accountant)."""
+    epsilon = accounting.compute_epsilon(
+        noise_multiplier=plan.noise_multiplier,
+        sample_rate=plan.sample_rate,
+        steps=engine.steps,
+        delta=plan.delta,
+        accountant=plan.accountant,
+    )
+    tracked = engine.epsilon(plan.delta)
+    if not math.isclose(tracked, epsilon, rel_tol=1e-9, abs_tol=1e-12):
+        raise RuntimeError(f"accountant drift: tracked ε {tracked} != recomputed {epsilon}")
+    return PrivacyRecord(
+        epsilon=epsilon,
+        delta=plan.delta,
+        noise_multiplier=plan.noise_multiplier,
+        sample_rate=plan.sample_rate,
+        steps=engine.steps,
+        accountant=plan.accountant,
+        max_grad_norm=config.max_grad_norm,
+        target_epsilon=plan.target_epsilon,
+        grad_sample_mode=config.grad_sample_mode,
+        secure_mode=config.secure_mode,
+    )
+
+
+def _result(
+    config: TrainingConfig,
+    loop: StepLoop,
+    loaded: LoadedBaseModel,
+    applied: AppliedStrategy,
+    label_names: list[str],
+    eval_data: LabelledTexts,
+    last_loss: float,
+    started: float,
+) -> TrainingResult:
+    """Evaluate the trained model (on the CPU) and gather what the head returns."""
+    model: torch.nn.Module = loaded.model
+    model.eval()
+    model.to("cpu")
+    eval_enc = encode(
+        eval_data, loaded.tokenizer, label_names=label_names, max_length=config.max_length
+    )
     metrics = evaluate(model, eval_enc, label_names, batch_size=config.eval_batch_size)
     privacy = None
-    if plan is not None:
-        assert isinstance(engine, PrivateEngine)
-        epsilon = accounting.compute_epsilon(
-            noise_multiplier=plan.noise_multiplier,
-            sample_rate=plan.sample_rate,
-            steps=engine.steps,
-            delta=plan.delta,
-            accountant=plan.accountant,
-        )
-        tracked = engine.epsilon(plan.delta)
-        if not math.isclose(tracked, epsilon, rel_tol=1e-9, abs_tol=1e-12):
-            raise RuntimeError(f"accountant drift: tracked ε {tracked} != recomputed {epsilon}")
-        privacy = PrivacyRecord(
-            epsilon=epsilon,
-            delta=plan.delta,
-            noise_multiplier=plan.noise_multiplier,
-            sample_rate=plan.sample_rate,
-            steps=engine.steps,
-            accountant=plan.accountant,
-            max_grad_norm=config.max_grad_norm,
-            target_epsilon=plan.target_epsilon,
-            grad_sample_mode=config.grad_sample_mode,
-            secure_mode=config.secure_mode,
-        )
-    label = PRIVATE_LABEL if config.private else NON_PRIVATE_LABEL
+    if loop.plan is not None:
+        assert isinstance(loop.engine, PrivateEngine)
+        privacy = _privacy_record(config, loop.plan, loop.engine)
     return TrainingResult(
         private=config.private,
-        privacy_label=label,
+        privacy_label=PRIVATE_LABEL if config.private else NON_PRIVATE_LABEL,
         privacy=privacy,
         metrics=metrics,
         strategy=applied,
         config=config,
         seed=config.seed,
         epochs=config.epochs,
-        steps=engine.steps,
+        steps=loop.engine.steps,
         label_names=tuple(label_names),
         base_model=config.base_model,
         base_model_sha256=loaded.spec.weights_sha256,
         pooling=loaded.spec.pooling,
-        train_examples=n,
+        train_examples=loop.n,
         eval_examples=len(eval_data.texts),
         final_loss=last_loss,
         duration_s=time.monotonic() - started,
@@ -445,31 +429,3 @@ def train(
             model, weights_metadata(config, loaded.spec, label_names, privacy)
         ),
     )
-
-
-def _spent(
-    engine: PrivateEngine | NonPrivateEngine, plan: accounting.PrivacyPlan | None
-) -> float | None:
-    if plan is None:
-        return None
-    return engine.epsilon(plan.delta)
-
-
-def _step_with_cancel(
-    engine: PrivateEngine | NonPrivateEngine,
-    batches: list[dict[str, torch.Tensor]],
-    should_cancel: CancelCheck,
-    step: int,
-    plan: accounting.PrivacyPlan | None,
-) -> tuple[float, int]:
-    """Run one logical step, checking for cancellation before every physical batch.
-
-    An abandoned logical step releases nothing (no parameter update), so it needs no
-    accounting beyond the steps already taken.
-    """
-
-    def before_batch() -> None:
-        if should_cancel():
-            raise TrainingCancelled(steps=step, epsilon_spent=_spent(engine, plan))
-
-    return engine.step(batches, before_batch=before_batch)
