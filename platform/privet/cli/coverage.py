@@ -9,6 +9,7 @@ from __future__ import annotations
 
 COMMANDS: dict[str, str] = {
     "GET /v1/me": "whoami",
+    "GET /v1/auth/config": "login --oidc",
     "GET /v1/projects": "projects list",
     "POST /v1/projects": "projects create",
     "GET /v1/projects/{}": "projects show",
