@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     oidc_jwks: str | None = Field(
         default=None, description="JWKS for bearer JWTs: a file path or an http(s) URL."
     )
+    oidc_client_id: str | None = Field(
+        default=None,
+        description="Public OIDC client id `privet login` uses for the device flow "
+        "(advertised by GET /v1/auth/config).",
+    )
     oidc_subject_claim: str = Field(default="sub", description="Claim naming the principal.")
     oidc_roles_claim: str = Field(
         default="privet_roles",

@@ -38,6 +38,7 @@ PLATFORM_LEVEL = (
     "/healthz",
     "/readyz",
     "/metrics",
+    "/v1/auth/config",
 )
 
 

@@ -43,11 +43,11 @@ def cli(app: Any, monkeypatch: pytest.MonkeyPatch, config_home: Path) -> Run:
     import privet.cli.client as client_module
     from privet.cli import app as cli_app
 
-    def transport(url: str, key: str) -> TestClient:
+    def transport(url: str, key: str | None) -> TestClient:
         return TestClient(
             app,
             base_url=url,
-            headers={"Authorization": f"Bearer {key}"},
+            headers={"Authorization": f"Bearer {key}"} if key else {},
             raise_server_exceptions=False,
         )
 

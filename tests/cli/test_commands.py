@@ -157,3 +157,34 @@ def test_prediction_commands(cli: Run, admin: Any, make_caller: Any, make_versio
     queue = _same_in_json_and_yaml(cli, "predictions", "queue", project, "--status", "all",
                                    key=approver.key)  # fmt: skip
     assert "items" in queue and "open" in queue
+
+
+def test_models_resolve_erasure_flags(
+    cli: Run,
+    admin: Any,
+    runtime: Any,
+    make_version: Any,  # noqa: F811
+) -> None:
+    from privet.db import session_scope
+    from privet.models import service as models_service
+    from privet.models.tables import FlagSource
+
+    project = cli("projects", "create", "erased", "-q", key=admin.key).stdout.strip()
+    version = make_version(project)  # DP-trained, ε = 3
+    with session_scope(runtime.engine) as session:
+        models_service.flag_erasure(
+            session,
+            version=session.merge(version),
+            source=FlagSource.erasure_request,
+            dataset_version_ids=["dsv_x"],
+            remedy="keep_with_dp",
+            remedy_rule="erasure.keep-dp",
+            justification="test",
+            actor=admin.principal_id,
+        )
+    done = _json(cli("models", "resolve-erasure-flags", project, version.id, "-o", "json",
+                     key=admin.key))  # fmt: skip
+    assert done["model_version_id"] == version.id
+    assert [f["resolution"] for f in done["erasure_flags"]] == ["keep_with_dp"]
+    again = cli("models", "resolve-erasure-flags", project, version.id, key=admin.key)
+    assert again.exit_code == 1 and "no open erasure flag" in again.output

@@ -67,3 +67,13 @@ def test_whoami_shows_a_scoped_keys_project_roles_only(cli: Run, client: Any, ad
     assert me["roles"] == [{"role": "admin", "project_id": project["id"]}]
     table = cli("whoami", "-o", "table", key=app_key["key"])
     assert "admin" in table.stdout and project["id"] in table.stdout
+
+
+def test_oidc_login_against_a_server_without_oidc_says_what_to_use(
+    cli: Run, client: Any, config_home: Path
+) -> None:
+    assert client.get("/v1/auth/config").json() == {"oidc": None}
+    failed = cli("login", "--url", "http://testserver", "--oidc")
+    assert failed.exit_code == 2, failed.output
+    assert "accepts no OIDC" in failed.output and "--api-key" in failed.output
+    assert not (config_home / "privet" / "config.toml").exists()

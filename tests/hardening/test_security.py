@@ -38,7 +38,7 @@ def db_url(sqlite_template: Path, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'privet.db'}"
 
 
-PUBLIC = {"/healthz", "/readyz", "/metrics"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/auth/config"}
 ROLES = ("admin", "data_steward", "ml_engineer", "approver", "auditor", "predictor")
 ISSUER, AUDIENCE = "https://idp.attack.test", "privet-api"
 

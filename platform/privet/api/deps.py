@@ -237,6 +237,7 @@ def get_identity(request: Request, runtime: RuntimeDep) -> Identity:
                 bindings=claims.bindings
                 | auth_service.bindings_of(session, principal_id=principal.id),
                 method="oidc",
+                expires_at=claims.expires_at,
             )
     request.state.principal_id = identity.principal_id
     return identity

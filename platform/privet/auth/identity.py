@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,8 @@ class Identity:
     scope_project_id: str | None = field(default=None)
     #: The principal's accountable human (stored for service accounts; see `accountable`).
     accountable_id: str | None = field(default=None)
+    #: When the presented OIDC token expires (API keys: read from their row instead).
+    expires_at: datetime | None = field(default=None)
 
     @property
     def accountable(self) -> str | None:

@@ -45,6 +45,7 @@ def describe(session: Session, *, identity: Identity) -> MePublic:
         method=identity.method,
         id=identity.credential_id,
         project_id=identity.scope_project_id,
+        expires_at=identity.expires_at,
     )
     if identity.method == "api_key" and identity.credential_id is not None:
         key = session.get(ApiKey, identity.credential_id)

@@ -2,6 +2,10 @@
 
 The JWKS comes from a file (air-gapped deployments, tests) or an http(s) URL. Only
 asymmetric algorithms are accepted, so `alg: none` and HMAC-with-public-key tricks fail.
+
+`sign_in_config` is what a client needs to get such a token before it has any credential
+(`privet login` runs the device authorization grant with it): issuer, audience and the
+public client id. All three are public by nature; no secret is advertised.
 """
 
 from __future__ import annotations
@@ -9,11 +13,13 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jwt
 from jwt import PyJWK, PyJWKClient
+from pydantic import BaseModel
 
 from privet.kit.errors import UnauthenticatedError
 
@@ -28,6 +34,29 @@ class Claims:
     subject: str
     name: str
     bindings: frozenset[tuple[str, str | None]]
+    expires_at: datetime
+
+
+class OidcSignIn(BaseModel):
+    """How to obtain a token this gateway accepts."""
+
+    issuer: str
+    audience: str
+    client_id: str | None  # None: the operator set no PRIVET_OIDC_CLIENT_ID
+
+
+class AuthConfigPublic(BaseModel):
+    oidc: OidcSignIn | None  # None: only API keys are accepted
+
+
+def sign_in_config(verifier: OidcVerifier | None, *, client_id: str | None) -> AuthConfigPublic:
+    """The sign-in methods a client may use, from the verifier actually in force (so it
+    never advertises an issuer whose tokens would be refused)."""
+    if verifier is None:
+        return AuthConfigPublic(oidc=None)
+    return AuthConfigPublic(
+        oidc=OidcSignIn(issuer=verifier.issuer, audience=verifier.audience, client_id=client_id)
+    )
 
 
 class OidcVerifier:
@@ -110,6 +139,7 @@ class OidcVerifier:
             subject=subject,
             name=str(payload.get("name") or payload.get("preferred_username") or subject),
             bindings=parse_role_claims(payload.get(self.roles_claim, [])),
+            expires_at=datetime.fromtimestamp(int(payload["exp"]), tz=UTC),
         )
 
 

@@ -19,7 +19,8 @@ err = Console(stderr=True)
 
 
 def client() -> httpx.Client:
-    """An HTTP client for the signed-in server (see `privet.cli.profiles` for the order)."""
+    """An HTTP client for the signed-in server (see `privet.cli.profiles` for the order);
+    an expired OIDC access token is refreshed first."""
     creds = profiles.credentials()
     if not creds.api_key:
         err.print(
@@ -28,11 +29,18 @@ def client() -> httpx.Client:
             "mints another)"
         )
         raise typer.Exit(2)
-    return _http(creds.url, creds.api_key)
+    token = creds.api_key
+    if creds.method == "oidc" and creds.profile is not None:
+        from privet.cli import oidc_login
+
+        token = oidc_login.current_token(profile=creds.profile)
+    return _http(creds.url, token)
 
 
-def _http(url: str, key: str) -> httpx.Client:
-    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+def _http(url: str, key: str | None) -> httpx.Client:
+    """The transport to the server; without a key, for its public routes only."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=url, headers=headers, timeout=60)
 
 
 def call(method: str, path: str, **kwargs: Any) -> Any:

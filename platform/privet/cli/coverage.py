@@ -9,6 +9,7 @@ from __future__ import annotations
 
 COMMANDS: dict[str, str] = {
     "GET /v1/me": "whoami",
+    "GET /v1/auth/config": "login --oidc",
     "GET /v1/projects": "projects list",
     "POST /v1/projects": "projects create",
     "GET /v1/projects/{}": "projects show",
@@ -57,6 +58,7 @@ COMMANDS: dict[str, str] = {
     "GET /v1/projects/{}/model-versions/{}/card": "models show --card",
     "POST /v1/projects/{}/model-versions/{}:approve": "models approve",
     "POST /v1/projects/{}/model-versions/{}:retire": "models retire",
+    "POST /v1/projects/{}/model-versions/{}:resolve-erasure-flags": "models resolve-erasure-flags",
     "GET /v1/projects/{}/model-versions/{}/export": "models export",
     "POST /v1/projects/{}/models/{}/versions/{}:resume": "models resume",
     "GET /v1/projects/{}/models/{}/versions/{}/monitoring": "monitor show",

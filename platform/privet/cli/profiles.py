@@ -1,14 +1,18 @@
-"""Sign in once: `privet login` stores a profile (server URL + API key) in the user's
-config file, `privet whoami` shows who it signs in as, `privet logout` forgets it.
+"""Sign in once: `privet login` stores a profile (server URL + API key, or OIDC tokens) in
+the user's config file, `privet whoami` shows who it signs in as, `privet logout` forgets it.
 
 The file is `$XDG_CONFIG_HOME/privet/config.toml` (default `~/.config/privet/`), written
-with mode 0600 in a 0700 directory, since it holds API keys. Which credentials a client
-command uses, field by field (URL and key separately):
+with mode 0600 in a 0700 directory, since it holds API keys and tokens. Which credentials
+a client command uses, field by field (URL and key separately):
 
 1. the profile named by `privet --profile NAME` or PRIVET_PROFILE;
 2. else PRIVET_URL / PRIVET_API_KEY;
 3. else the default profile (the one `privet login` wrote last, unless told otherwise);
 4. else http://127.0.0.1:8000 and no key.
+
+A profile signed in with OIDC (`privet.cli.oidc_login`, the device authorization grant)
+holds an access token, its expiry and, when the provider gave one, a refresh token: the
+access token is the bearer, refreshed before it expires.
 """
 
 from __future__ import annotations
@@ -25,6 +29,18 @@ import typer
 from privet.cli.output import OutputOption, console, emit, human, table
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+#: What a profile may hold, in the order written (absent or empty fields are left out).
+FIELDS = (
+    "url",
+    "api_key",
+    "method",
+    "access_token",
+    "refresh_token",
+    "expires_at",
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_token_endpoint",
+)
 _selected: str | None = None  # set by `privet --profile`
 
 
@@ -57,7 +73,7 @@ def save(data: dict[str, Any]) -> Path:
         lines.append(f"default = {json.dumps(data['default'])}")
     for name, profile in sorted(data.get("profiles", {}).items()):
         lines.append(f"\n[profiles.{json.dumps(name)}]")
-        for key in ("url", "api_key"):
+        for key in FIELDS:
             if profile.get(key):
                 lines.append(f"{key} = {json.dumps(profile[key])}")  # a JSON string is TOML
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -72,8 +88,16 @@ def save(data: dict[str, Any]) -> Path:
 @dataclass(frozen=True)
 class Credentials:
     url: str
-    api_key: str | None
+    api_key: str | None  # the bearer: an API key, or a profile's OIDC access token
     source: str  # where the key came from, for error messages
+    profile: str | None = None  # the profile the bearer came from (None: environment)
+    method: str = "api_key"  # api_key | oidc
+
+
+def _bearer(profile: dict[str, Any]) -> tuple[str | None, str]:
+    if profile.get("method") == "oidc":
+        return profile.get("access_token"), "oidc"
+    return profile.get("api_key"), "api_key"
 
 
 def credentials() -> Credentials:
@@ -91,15 +115,19 @@ def credentials() -> Credentials:
             )
             raise typer.Exit(2)
         chosen = profiles[explicit]
+        token, method = _bearer(chosen)
         return Credentials(
-            chosen.get("url") or DEFAULT_URL, chosen.get("api_key"), f"profile {explicit!r}"
+            chosen.get("url") or DEFAULT_URL, token, f"profile {explicit!r}", explicit, method
         )
-    fallback = profiles.get(data.get("default") or "default", {})
+    default_name = data.get("default") or "default"
+    fallback = profiles.get(default_name, {})
+    url = os.environ.get("PRIVET_URL") or fallback.get("url") or DEFAULT_URL
     env_key = os.environ.get("PRIVET_API_KEY") or None
+    if env_key:
+        return Credentials(url, env_key, "PRIVET_API_KEY")
+    token, method = _bearer(fallback)
     return Credentials(
-        os.environ.get("PRIVET_URL") or fallback.get("url") or DEFAULT_URL,
-        env_key or fallback.get("api_key"),
-        "PRIVET_API_KEY" if env_key else "the default profile",
+        url, token, "the default profile", default_name if fallback else None, method
     )
 
 
@@ -108,14 +136,32 @@ def login(
         str, typer.Option(envvar="PRIVET_URL", help="Server URL (or PRIVET_URL).")
     ] = DEFAULT_URL,
     api_key: Annotated[
-        str,
+        str | None,
         typer.Option(
             envvar="PRIVET_API_KEY",
-            help="API key (asked for, hidden, when not given or in PRIVET_API_KEY).",
-            prompt="API key",
-            hide_input=True,
+            help="API key (asked for, hidden, when not given, not in PRIVET_API_KEY and "
+            "the server offers no OIDC sign-in).",
+            show_default=False,
         ),
-    ] = ...,  # type: ignore[assignment]
+    ] = None,
+    oidc: Annotated[
+        bool,
+        typer.Option(
+            "--oidc",
+            help="Sign in at the server's OIDC provider in a browser (device flow); the "
+            "default when the server offers it and no API key is given.",
+        ),
+    ] = False,
+    client_id: Annotated[
+        str | None,
+        typer.Option("--client-id", help="OIDC client id (default: the server's)."),
+    ] = None,
+    scope: Annotated[
+        str,
+        typer.Option(
+            "--scope", help="OIDC scopes to ask for; add offline_access if refresh needs it."
+        ),
+    ] = "openid",
     profile: Annotated[
         str, typer.Option("--profile", help="Profile name to store it under.")
     ] = "default",
@@ -124,20 +170,36 @@ def login(
         typer.Option("--default/--no-default", help="Make it the profile used by default."),
     ] = True,
 ) -> None:
-    """Check an API key against the server, then store URL and key as a profile
+    """Check an API key or an OIDC sign-in against the server, then store it as a profile
     (config file mode 0600) so later commands need no PRIVET_API_KEY."""
+    from privet.cli import oidc_login
     from privet.cli.client import call_with
 
-    me = call_with(url, api_key, "GET", "/v1/me")
+    url = url.rstrip("/")
+    signed: tuple[dict[str, Any], dict[str, Any]] | None = None
+    if oidc or api_key is None:  # --oidc wins over a PRIVET_API_KEY in the environment
+        signed = oidc_login.device_login(url, client_id=client_id, scope=scope, required=oidc)
+    if signed is None:
+        key = api_key or typer.prompt("API key", hide_input=True)
+        signed = ({"url": url, "api_key": key}, call_with(url, key, "GET", "/v1/me"))
+    entry, me = signed
     data = load()
-    data["profiles"][profile] = {"url": url.rstrip("/"), "api_key": api_key}
+    data["profiles"][profile] = entry
     if make_default or not data.get("default"):
         data["default"] = profile
     path = save(data)
-    expires = (me.get("credential") or {}).get("expires_at") or "never"
+    expires = ((me.get("credential") or {}).get("expires_at") or "never")[:19].replace("T", " ")
+    if entry.get("method") == "oidc":
+        refresh = "refreshed automatically" if entry.get("refresh_token") else "no refresh"
+        typer.echo(
+            f"signed in to {url} as {me['name']} ({me['principal_id']}) with OIDC "
+            f"({entry['oidc_issuer']}); token expires {expires} ({refresh}); "
+            f"profile {profile!r} saved in {path}"
+        )
+        return
     typer.echo(
         f"signed in to {url} as {me['name']} ({me['principal_id']}); key expires "
-        f"{expires[:19].replace('T', ' ')}; profile {profile!r} saved in {path}"
+        f"{expires}; profile {profile!r} saved in {path}"
     )
 
 
@@ -160,23 +222,38 @@ def whoami(output: OutputOption = None) -> None:
     from privet.cli.client import call
 
     me = call("GET", "/v1/me")
+    creds = credentials()
 
     def render(data: dict[str, Any]) -> None:
         cred = data["credential"]
         console.print(
-            f"[bold]{data['name']}[/] ({data['kind']} {data['principal_id']}) at "
-            f"{credentials().url}",
+            f"[bold]{data['name']}[/] ({data['kind']} {data['principal_id']}) at {creds.url}",
             highlight=False,
         )
         scope = f", scoped to project {cred['project_id']}" if cred.get("project_id") else ""
-        console.print(
-            f"credential: {cred['method']} {cred.get('name') or ''} ({cred.get('id')}){scope}, "
-            f"expires {human(cred.get('expires_at'))}",
-            highlight=False,
-        )
+        if cred["method"] == "oidc":
+            console.print(
+                f"credential: oidc token, expires {human(cred.get('expires_at'))} "
+                f"({_renewal(creds)})",
+                highlight=False,
+            )
+        else:
+            console.print(
+                f"credential: {cred['method']} {cred.get('name') or ''} ({cred.get('id')})"
+                f"{scope}, expires {human(cred.get('expires_at'))}",
+                highlight=False,
+            )
         rows = [
             {"role": r["role"], "project": r["project_id"] or "(platform)"} for r in data["roles"]
         ]
         console.print(table(rows, ["role", "project"]) if rows else "no roles")
 
     emit(me, output, render=render)
+
+
+def _renewal(creds: Credentials) -> str:
+    """How an OIDC profile's token is renewed, in words."""
+    profile = load()["profiles"].get(creds.profile or "", {})
+    if profile.get("refresh_token"):
+        return "refreshed automatically with the stored refresh token"
+    return "no refresh token: run `privet login` again when it expires"

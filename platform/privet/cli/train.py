@@ -283,6 +283,26 @@ def models_approve(project: ProjectArg, version_id: str) -> None:
     console.print(f"{v['model_name']} v{v['number']} ({v['id']}): {v['state']}")
 
 
+@models_app.command("resolve-erasure-flags")
+def models_resolve_erasure_flags(
+    project: ProjectArg, version_id: str, output: OutputOption = None
+) -> None:
+    """Clear a version's open erasure flags by keeping it under its DP guarantee, where
+    the erasure policy allows it (else retrain); approving it is a later step."""
+    path = f"{_versions(project)}/{version_id}:resolve-erasure-flags"
+    flags = call("POST", path, json={"remedy": "keep_with_dp"})
+
+    def render(data: dict[str, Any]) -> None:
+        resolved = [f for f in data["erasure_flags"] if f.get("resolution")]
+        console.print(
+            f"{data['model_version_id']}: {len(resolved)} erasure flag(s) resolved "
+            f"(keep_with_dp); state {data['state']}",
+            highlight=False,
+        )
+
+    emit(flags, output, render=render)
+
+
 @models_app.command("retire")
 def models_retire(
     project: ProjectArg,

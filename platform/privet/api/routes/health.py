@@ -1,4 +1,5 @@
-"""Liveness, readiness and metrics: the only routes without an authorization decision."""
+"""Liveness, readiness, metrics and how to sign in: the only routes without an
+authorization decision (a caller without credentials needs them; none reveals a secret)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from sqlalchemy import text
 
 from privet import migrate
 from privet.api.deps import RuntimeDep
+from privet.auth.oidc import AuthConfigPublic, sign_in_config
 from privet.kit.errors import ServiceUnavailableError
 
 router = APIRouter(tags=["health"])
@@ -42,3 +44,13 @@ def metrics(request: Request) -> Response:
     return Response(
         generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST
     )
+
+
+@router.get(
+    "/v1/auth/config",
+    summary="How to sign in: the OIDC issuer, audience and public client id, or null",
+    response_model=AuthConfigPublic,
+)
+def auth_config(runtime: RuntimeDep) -> AuthConfigPublic:
+    """Public: `privet login` reads it before it holds any credential (device flow)."""
+    return sign_in_config(runtime.oidc, client_id=runtime.settings.oidc_client_id)
