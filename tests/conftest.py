@@ -160,6 +160,33 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return database.fresh()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def unmigrated_engine(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An empty database of its own, not migrated: migration tests start from an old
+    revision (the shared test databases are already at head)."""
+    from sqlalchemy import text
+
+    from privet.db import create_db_engine
+
+    if request.param == "sqlite":
+        engine = create_db_engine(f"sqlite:///{tmp_path / 'unmigrated.db'}")
+        yield engine
+        engine.dispose()
+        return
+    admin = _pg_admin()
+    name = f"privet_mig_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_db_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
     from privet.config import Settings

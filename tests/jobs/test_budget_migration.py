@@ -4,9 +4,6 @@ the strictest declared total kept), and split back on downgrade."""
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,29 +13,9 @@ BEFORE = "0012_foureyes_accountable"
 NOW = "2026-01-01 00:00:00"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An empty database of its own (the shared test databases are already at head)."""
-    from privet.db import create_db_engine
-    from tests.conftest import PG_ADMIN_URL, _pg_admin
-
-    if request.param == "sqlite":
-        eng = create_db_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        yield eng
-        eng.dispose()
-        return
-    admin = _pg_admin()
-    name = f"privet_mig_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    eng = create_db_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+@pytest.fixture
+def engine(unmigrated_engine: Engine) -> Engine:
+    return unmigrated_engine
 
 
 def _insert(conn: Any, table: str, **values: Any) -> None:

@@ -6,46 +6,21 @@ PostgreSQL, from a database at the previous revision."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
 from privet import migrate
-from privet.db import create_db_engine
 
 BEFORE = "0011_keys_invitations"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def old_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+@pytest.fixture
+def old_engine(unmigrated_engine: Engine) -> Engine:
     """An empty database migrated only up to the revision before accountable humans."""
-    if request.param == "sqlite":
-        engine = create_db_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        migrate.upgrade(engine, BEFORE)
-        yield engine
-        engine.dispose()
-        return
-    from sqlalchemy import create_engine
-
-    from tests.conftest import PG_ADMIN_URL
-
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"privet_mig_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_db_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
-    try:
-        migrate.upgrade(engine, BEFORE)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    migrate.upgrade(unmigrated_engine, BEFORE)
+    return unmigrated_engine
 
 
 def test_backfill_of_accountable_humans(old_engine: Engine) -> None:

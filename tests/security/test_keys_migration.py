@@ -5,43 +5,22 @@ database of its own, migrated step by step)."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlalchemy import Engine, inspect, text
 
 from privet import migrate
-from privet.db import create_db_engine
 from privet.kit.ids import utcnow
-from tests.conftest import PG_ADMIN_URL, _pg_admin
 
 BEFORE = "0010_freetext_sealed"
 REVISION = "0011_keys_invitations"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        made = create_db_engine(f"sqlite:///{tmp_path / 'm.db'}")
-        yield made
-        made.dispose()
-        return
-    admin = _pg_admin()
-    name = f"privet_keys_mig_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    made = create_db_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
-    try:
-        yield made
-    finally:
-        made.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+@pytest.fixture
+def engine(unmigrated_engine: Engine) -> Engine:
+    return unmigrated_engine
 
 
 def test_service_accounts_get_their_first_project_and_it_goes_down(engine: Engine) -> None:
