@@ -178,6 +178,16 @@ def test_project_admin_mints_keys_only_for_its_own_service_accounts(client, admi
         headers=project_admin.headers,
     )
     _refused(foreign, "keys.service-account-of-the-project")
+    # The refusal names no project the caller has no role in (found by the insider
+    # machine's long profile: the detail used to name the service account's project).
+    unbound_sa = _service_account(client, admin, theirs, "predictor", "their-app")
+    probe = client.post(
+        "/v1/api-keys",
+        json={"name": "probe", "principal_id": unbound_sa},
+        headers=project_admin.headers,
+    )
+    _refused(probe, "keys.service-account-of-the-project")
+    assert theirs not in probe.text
 
 
 def test_minted_lifetime_is_no_wider_than_the_minting_key(client, setting) -> None:  # type: ignore[no-untyped-def]

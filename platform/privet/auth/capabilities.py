@@ -107,9 +107,9 @@ def plan_key_mint(
         ),
         SERVICE_ACCOUNT_OF_PROJECT: (
             f"a key for another principal is minted only for a service account of the "
-            f"project it is scoped to; service account {owner.id!r} belongs to "
-            f"{owner.project_id or 'no project'!s} and the key was asked for {where}: "
-            "send the service account's own project as project_id"
+            f"project it is scoped to, and service account {owner.id!r} is not one of "
+            f"{where}: send the service account's own project as project_id (its project "
+            "is not named here: it may be one you have no role in)"
         ),
         SCOPE_NO_WIDER: (
             f"the key you called with is scoped to project {caller_scope!r}, so every key "
