@@ -6,7 +6,6 @@ The CLI is a client: its tests run on SQLite only (the API's own tests cover Pos
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,7 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-
-@pytest.fixture
-def db_url(tmp_path: Path, sqlite_template: Path) -> str:
-    target = tmp_path / "privet.db"
-    shutil.copyfile(sqlite_template, target)
-    return f"sqlite:///{target}"
-
+from tests.sqlite_only import db_url  # noqa: F401 - the CLI is a client: SQLite only
 
 Run = Callable[..., Result]
 

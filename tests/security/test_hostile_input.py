@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,14 +20,7 @@ from privet.datasets import formats, pii
 from privet.datasets.models import DataFormat, Declarations
 from privet.kit.errors import PayloadTooLargeError
 from tests.datasets.conftest import declarations, make_rows, to_csv, to_jsonl, upload
-
-
-@pytest.fixture
-def db_url(tmp_path: Path, sqlite_template: Path) -> str:
-    """Parsers do not depend on the database: these tests run on SQLite only."""
-    target = tmp_path / "privet.db"
-    shutil.copyfile(sqlite_template, target)
-    return f"sqlite:///{target}"
+from tests.sqlite_only import db_url  # noqa: F401 - SQLite only: parsers need no PostgreSQL
 
 
 @pytest.fixture

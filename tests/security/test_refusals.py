@@ -5,8 +5,6 @@ numbers, never the values; the CLI prints all of it."""
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,13 +12,7 @@ import pytest
 
 from privet.policy import PolicyEngine
 from tests.datasets.conftest import declarations, make_rows, to_csv, upload
-
-
-@pytest.fixture
-def db_url(tmp_path: Path, sqlite_template: Path) -> str:
-    target = tmp_path / "privet.db"
-    shutil.copyfile(sqlite_template, target)
-    return f"sqlite:///{target}"
+from tests.sqlite_only import db_url  # noqa: F401 - SQLite only: parsers need no PostgreSQL
 
 
 @pytest.fixture
