@@ -10,9 +10,9 @@ import pytest
 
 from privet.datasets import formats, pii, split
 from privet.datasets.ingest import Ingest, decode_rows, encode_row
-from privet.datasets.models import Declarations
 from privet.datasets.multipart import MultipartReader, boundary_of
 from privet.datasets.spool import EncryptedSpool, clean_orphans
+from privet.datasets.tables import Declarations
 from privet.kit.errors import InvalidInputError, UnsupportedMediaTypeError
 
 

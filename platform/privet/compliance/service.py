@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from privet import ledger
 from privet.auth.identity import Identity
-from privet.auth.models import Principal, Project
+from privet.auth.tables import Principal, Project
 from privet.compliance.deadlines import deadlines
 from privet.compliance.settings import ComplianceSettings, get_compliance_settings
 from privet.compliance.tables import (
@@ -43,8 +43,8 @@ from privet.compliance.tables import (
 from privet.crypto import ObjectRef, create_data_key, seal, shred, unseal, unwrap_data_key
 from privet.crypto.errors import DataKeyDestroyedError
 from privet.datasets import service as datasets_service
-from privet.datasets.models import AffectedUsage, Dataset, DatasetVersion, VersionState
 from privet.datasets.pseudonym import pseudonymisation_key, pseudonymise
+from privet.datasets.tables import AffectedUsage, Dataset, DatasetVersion, VersionState
 from privet.inference import reasons
 from privet.inference.tables import Prediction, PredictionReview
 from privet.kit.errors import ConflictError, NotFoundError, PrivetError

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from privet.datasets.models import DataFormat, Declarations
 from privet.datasets.settings import PARQUET_EXPANSION_FLOOR, DatasetSettings, get_dataset_settings
+from privet.datasets.tables import DataFormat, Declarations
 from privet.kit.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
 
 MAX_ROW_GROUP_BYTES = 256 << 20

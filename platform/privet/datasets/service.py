@@ -43,7 +43,10 @@ from privet.crypto.errors import DataKeyDestroyedError
 from privet.datasets import formats, spool
 from privet.datasets.formats import Row
 from privet.datasets.ingest import Ingest, SourceCounter, decode_rows
-from privet.datasets.models import (
+from privet.datasets.multipart import MultipartReader, Part, boundary_of
+from privet.datasets.pseudonym import pseudonymisation_key, pseudonymise
+from privet.datasets.split import assign, split_record
+from privet.datasets.tables import (
     OBJECT_KIND,
     AffectedUsage,
     DataFormat,
@@ -58,9 +61,6 @@ from privet.datasets.models import (
     UploadResult,
     VersionState,
 )
-from privet.datasets.multipart import MultipartReader, Part, boundary_of
-from privet.datasets.pseudonym import pseudonymisation_key, pseudonymise
-from privet.datasets.split import assign, split_record
 from privet.kit.errors import (
     ConflictError,
     InvalidInputError,

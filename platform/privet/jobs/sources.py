@@ -83,7 +83,7 @@ class PlatformDatasetSource:
     """`DatasetSource` over privet.datasets (tables and service)."""
 
     def facts(self, session: Session, *, project_id: str, version_id: str) -> DatasetFacts:
-        from privet.datasets.models import Dataset, DatasetVersion
+        from privet.datasets.tables import Dataset, DatasetVersion
 
         version = session.get(DatasetVersion, version_id)
         if version is None or version.project_id != project_id:

@@ -31,7 +31,7 @@ from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.compliance import service as compliance_service
 from privet.datasets import pii, service
-from privet.datasets.models import (
+from privet.datasets.tables import (
     Dataset,
     DatasetDetail,
     DatasetPublic,
