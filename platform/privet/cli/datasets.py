@@ -235,13 +235,13 @@ def sweep(
         return
     from privet.config import get_settings
     from privet.crypto import LocalBlobStore
-    from privet.datasets import service
+    from privet.datasets import retention, upload
     from privet.db import get_engine, session_scope
     from privet.kit.errors import PrivetError
 
     settings = get_settings()
     try:
-        service.clean_at_start(settings)
+        upload.clean_at_start(settings)
         store = LocalBlobStore(settings.blobs_dir)
         with (
             session_scope(get_engine(settings.effective_database_url)) as session,
@@ -252,7 +252,7 @@ def sweep(
             def tick(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            result = service.sweep_retention(
+            result = retention.sweep_retention(
                 session, store=store, project_id=project, progress=tick
             )
     except PrivetError as exc:

@@ -20,7 +20,7 @@ from privet.auth.tables import Project
 from privet.compliance import service as compliance
 from privet.compliance.settings import get_compliance_settings
 from privet.compliance.tables import DataSubjectRequest, RequestType
-from privet.datasets import service as datasets_service
+from privet.datasets import catalog as datasets_catalog
 from privet.datasets.tables import Dataset, DatasetVersion
 from privet.inference.tables import Prediction
 from privet.jobs.tables import PrivacyBudget, PrivacyBudgetEntry, TrainingJob
@@ -178,10 +178,10 @@ def build_ropa(
                 "evidence": refs(pev),
             }
         )
-        for ds in datasets_service.list_datasets(session, project_id=project.id):
+        for ds in datasets_catalog.list_datasets(session, project_id=project.id):
             versions = [
                 v
-                for v in datasets_service.list_versions(session, dataset_id=ds.id)
+                for v in datasets_catalog.list_versions(session, dataset_id=ds.id)
                 if v.state == "active"
             ]
             if not versions:
