@@ -16,7 +16,7 @@ from privet import ledger
 from privet.config import Settings
 from privet.crypto import BlobStore, KeyProvider
 from privet.datasets.catalog import list_datasets, list_versions
-from privet.datasets.formats import Row
+from privet.datasets.items import Row
 from privet.datasets.pseudonym import pseudonymisation_key, pseudonymise
 from privet.datasets.registration import register_version
 from privet.datasets.rows import iter_version_rows

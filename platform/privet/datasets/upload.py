@@ -24,6 +24,7 @@ from privet.config import Settings
 from privet.crypto import BlobStore, KeyProvider, ObjectRef, blob_key, encrypt_stream
 from privet.datasets import formats, spool
 from privet.datasets.ingest import Ingest, SourceCounter
+from privet.datasets.items import Item
 from privet.datasets.multipart import MultipartReader, Part, boundary_of
 from privet.datasets.tables import OBJECT_KIND, DataFormat, Declarations, UploadDeclarations
 from privet.kit.errors import ConflictError, InvalidInputError, UnsupportedMediaTypeError
@@ -117,7 +118,7 @@ def stage_rows(
     project_id: str,
     declarations: Declarations,
     fmt: str,
-    rows: Iterable[formats.Item],
+    rows: Iterable[Item],
     source: SourceCounter | None = None,
     check_minimums: bool = True,
 ) -> StagedVersion:
