@@ -245,7 +245,7 @@ def admin(runtime) -> Caller:  # type: ignore[no-untyped-def]
 def make_caller(runtime) -> Callable[..., Caller]:  # type: ignore[no-untyped-def]
     """make_caller(role, project_id) → a new principal holding that role there, with a key."""
     from privet.auth import service
-    from privet.auth.models import PrincipalKind, Role
+    from privet.auth.tables import PrincipalKind, Role
     from privet.db import session_scope
 
     def make(role: str | None, project_id: str | None, name: str = "tester") -> Caller:

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import text
 
-from privet.auth.models import ApiKey
+from privet.auth.tables import ApiKey
 from privet.kit.ids import utcnow
 
 PROBLEM = "application/problem+json"

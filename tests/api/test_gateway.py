@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, func, select
 
-from privet.auth.models import Project
+from privet.auth.tables import Project
 
 PROBLEM = "application/problem+json"
 

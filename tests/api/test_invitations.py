@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
-from privet.auth.models import Invitation
+from privet.auth.tables import Invitation
 from privet.kit.ids import utcnow
 from privet.ledger.tables import LedgerEntry
 from tests.conftest import Caller

@@ -65,7 +65,7 @@ def run(rounds: int = 4, batches: int = 6, singles: int = 200) -> dict[str, floa
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from privet.auth import service as auth_service
-    from privet.auth.models import PrincipalKind, Role
+    from privet.auth.tables import PrincipalKind, Role
     from privet.config import Settings
     from privet.db import dispose_engines, session_scope
     from privet.runtime import build_runtime

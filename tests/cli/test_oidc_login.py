@@ -70,7 +70,7 @@ def _profile(config_home: Path, name: str = "default") -> dict[str, Any]:
 def _principal_of(runtime: Any, issuer: str, subject: str) -> str:
     from sqlmodel import select
 
-    from privet.auth.models import Principal
+    from privet.auth.tables import Principal
     from privet.db import session_scope
 
     with session_scope(runtime.engine) as session:

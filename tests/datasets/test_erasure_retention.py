@@ -21,11 +21,11 @@ def _events(runtime, type_: str) -> list[dict]:  # type: ignore[no-untyped-def]
 
 
 def _load(runtime, version_id: str):  # type: ignore[no-untyped-def]
-    from privet.datasets import service
+    from privet.datasets.rows import load_version_rows
     from privet.db import session_scope
 
     with session_scope(runtime.engine) as session:
-        return service.load_version_rows(
+        return load_version_rows(
             session, provider=runtime.key_provider, store=runtime.blobs, version_id=version_id
         )
 
@@ -34,8 +34,9 @@ def test_erase_subject_new_version_old_shredded_models_affected(
     client, admin, project, runtime
 ) -> None:  # type: ignore[no-untyped-def]
     from privet.crypto import DataKeyDestroyedError, ObjectRef, read_object_bytes
-    from privet.datasets import service
     from privet.datasets.pseudonym import pseudonymisation_key, pseudonymise
+    from privet.datasets.rows import DatasetVersionShreddedError
+    from privet.datasets.usage import record_usage
     from privet.db import session_scope
 
     rows = make_rows(60)
@@ -47,13 +48,13 @@ def test_erase_subject_new_version_old_shredded_models_affected(
     ).json()  # does not hold alice
     v3 = upload(client, admin.headers, project, to_csv(rows), dataset_id=dataset_id).json()
     with session_scope(runtime.engine) as session:
-        service.record_usage(
+        record_usage(
             session, dataset_version_id=v1["id"], used_by_kind="model_version", used_by_id="mv_a"
         )
-        service.record_usage(
+        record_usage(
             session, dataset_version_id=v1["id"], used_by_kind="model_version", used_by_id="mv_a"
         )  # idempotent
-        service.record_usage(
+        record_usage(
             session, dataset_version_id=v2["id"], used_by_kind="model_version", used_by_id="mv_b"
         )
     response = client.post(
@@ -79,7 +80,7 @@ def test_erase_subject_new_version_old_shredded_models_affected(
     loaded = _load(runtime, new["id"])
     assert "alice-7731" not in loaded.subject_ids and len(loaded) == 58
     assert len(_load(runtime, v2["id"])) == 30  # untouched
-    with pytest.raises(service.DatasetVersionShreddedError):
+    with pytest.raises(DatasetVersionShreddedError):
         _load(runtime, v1["id"])
     with session_scope(runtime.engine) as session, pytest.raises(DataKeyDestroyedError):
         read_object_bytes(
@@ -126,7 +127,8 @@ def test_erasure_needs_subject_column(client, admin, project) -> None:  # type: 
 
 
 def test_retention_sweep_shreds_expired_versions(client, admin, project, runtime) -> None:  # type: ignore[no-untyped-def]
-    from privet.datasets import service
+    from privet.datasets.retention import sweep_retention
+    from privet.datasets.rows import DatasetVersionShreddedError
     from privet.db import session_scope
     from privet.kit.ids import utcnow
 
@@ -141,14 +143,12 @@ def test_retention_sweep_shreds_expired_versions(client, admin, project, runtime
         decl=declarations(name="kept", retention_days=400),
     ).json()
     with session_scope(runtime.engine) as session:
-        nothing = service.sweep_retention(session, store=runtime.blobs)
+        nothing = sweep_retention(session, store=runtime.blobs)
     assert nothing.shredded_versions == []
     with session_scope(runtime.engine) as session:
-        swept = service.sweep_retention(
-            session, store=runtime.blobs, now=utcnow() + timedelta(days=2)
-        )
+        swept = sweep_retention(session, store=runtime.blobs, now=utcnow() + timedelta(days=2))
     assert swept.shredded_versions == [short["id"]]
-    with pytest.raises(service.DatasetVersionShreddedError):
+    with pytest.raises(DatasetVersionShreddedError):
         _load(runtime, short["id"])
     assert len(_load(runtime, long["id"])) == 30
     events = _events(runtime, "dataset.version.shredded")
@@ -202,7 +202,7 @@ def test_canary_absent_from_every_file_and_table(client, admin, project, runtime
 
 
 def test_erase_subjects_in_project_covers_every_dataset(client, admin, project, runtime) -> None:  # type: ignore[no-untyped-def]
-    from privet.datasets import service
+    from privet.datasets.erasure import erase_subjects_in_project
     from privet.db import session_scope
 
     rows = make_rows(30)
@@ -220,7 +220,7 @@ def test_erase_subjects_in_project_covers_every_dataset(client, admin, project, 
         decl=declarations(name="anon", contains_personal_data=False, subject_id_column=None),
     )
     with session_scope(runtime.engine) as session:
-        results = service.erase_subjects_in_project(
+        results = erase_subjects_in_project(
             session,
             provider=runtime.key_provider,
             store=runtime.blobs,

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from privet.datasets import formats, pii, split
+from privet.datasets.delimited import read_csv
 from privet.datasets.ingest import Ingest, decode_rows, encode_row
-from privet.datasets.models import Declarations
+from privet.datasets.items import RowError
 from privet.datasets.multipart import MultipartReader, boundary_of
 from privet.datasets.spool import EncryptedSpool, clean_orphans
+from privet.datasets.tables import Declarations
 from privet.kit.errors import InvalidInputError, UnsupportedMediaTypeError
 
 
@@ -141,10 +143,10 @@ def _decl(**kw: object) -> Declarations:
 
 def test_csv_quoted_newlines_bom_and_line_numbers() -> None:
     data = '\ufefftext,label\r\n"multi\r\nline, quoted",1\r\nplain,0\r\n"bad"x,1\r\n'.encode()
-    rows = list(formats.read_csv([data[:5], data[5:17], data[17:]], _decl()))
+    rows = list(read_csv([data[:5], data[5:17], data[17:]], _decl()))
     assert rows[0] == (2, "multi\r\nline, quoted", "1", None)
     assert rows[1] == (4, "plain", "0", None)
-    assert isinstance(rows[2], formats.RowError) and rows[2].line == 5
+    assert isinstance(rows[2], RowError) and rows[2].line == 5
 
 
 def test_format_detection() -> None:

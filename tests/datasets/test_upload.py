@@ -56,11 +56,11 @@ def test_upload_each_format_registers_same_content(
     assert body["state"] == "active" and body["number"] == 1
     assert body["warnings"] == []
     # reading back for training: rows decrypted in memory, split recomputed and checked
-    from privet.datasets import service
+    from privet.datasets.rows import load_version_rows
     from privet.db import session_scope
 
     with session_scope(runtime.engine) as session:
-        loaded = service.load_version_rows(
+        loaded = load_version_rows(
             session, provider=runtime.key_provider, store=runtime.blobs, version_id=body["id"]
         )
     assert loaded.texts == [r["text"] for r in rows]

@@ -112,7 +112,7 @@ def named_person_key(
     the work (service accounts answer to the human who created them), and users' keys are
     not minted for them by someone else over the API."""
     from privet.auth import service
-    from privet.auth.models import PrincipalKind, Role
+    from privet.auth.tables import PrincipalKind, Role
     from privet.config import Settings
     from privet.db import session_scope
     from privet.runtime import build_runtime

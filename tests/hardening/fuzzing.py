@@ -62,7 +62,7 @@ def build_target(home: Path, database_url: str | None = None) -> Target:
     from privet import migrate
     from privet.api.app import create_app
     from privet.auth import service
-    from privet.auth.models import PrincipalKind, Role
+    from privet.auth.tables import PrincipalKind, Role
     from privet.config import Settings
     from privet.db import create_db_engine, session_scope
     from privet.runtime import build_runtime

@@ -64,7 +64,7 @@ def _build(root: Path, *, database_url: str | None = None, home: Path | None = N
     """A server (no training worker), a project with an approved tiny model and a
     predictor key, on `home` (default root/home)."""
     from privet.auth import service as auth_service
-    from privet.auth.models import PrincipalKind, Role
+    from privet.auth.tables import PrincipalKind, Role
     from privet.config import Settings
     from privet.db import dispose_engines, session_scope
     from privet.runtime import build_runtime

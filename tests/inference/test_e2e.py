@@ -60,7 +60,7 @@ def _served(
     """``replicas`` servers on one home (same keys) and one database; the first is
     ``server``, all of them ``replicas``."""
     from privet.auth import service as auth_service
-    from privet.auth.models import PrincipalKind, Role
+    from privet.auth.tables import PrincipalKind, Role
     from privet.config import Settings
     from privet.db import dispose_engines, session_scope
     from privet.jobs.catalog import write_catalog_file

@@ -333,7 +333,7 @@ class InsiderMachine(RuleBasedStateMachine):
         """A human and an unscoped key, made by the operator (the service layer), like the
         tests' make_caller."""
         from privet.auth import service
-        from privet.auth.models import PrincipalKind, Role
+        from privet.auth.tables import PrincipalKind, Role
         from privet.db import session_scope
 
         with session_scope(self.runtime.engine) as session:

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from privet.datasets import formats, pii
-from privet.datasets.models import DataFormat, Declarations
+from privet.datasets.items import RowError
+from privet.datasets.tables import DataFormat, Declarations
 from privet.kit.errors import PayloadTooLargeError
 from tests.datasets.conftest import declarations, make_rows, to_csv, to_jsonl, upload
 from tests.sqlite_only import db_url  # noqa: F401 - SQLite only: parsers need no PostgreSQL
@@ -159,7 +160,7 @@ def test_jsonl_line_limit_is_a_setting_and_far_below_8_mib(monkeypatch: pytest.M
 def test_deeply_nested_json_line_is_a_row_error_not_a_crash() -> None:
     lines = [b'{"text": "fine", "label": "0"}\n', b"[" * 200_000 + b"\n"]
     items = _drain(formats.read_rows(DataFormat.jsonl, iter(lines), _decl(), spool_dir=Path("/x")))
-    errors = [i for i in items if isinstance(i, formats.RowError)]
+    errors = [i for i in items if isinstance(i, RowError)]
     assert [e.line for e in errors] == [2] and "nest" in errors[0].problem
 
 
@@ -235,7 +236,7 @@ def test_parquet_bomb_memory_is_bounded(tmp_path: Path, python: str) -> None:
 import resource, sys
 from pathlib import Path
 from privet.datasets import formats
-from privet.datasets.models import DataFormat, Declarations
+from privet.datasets.tables import DataFormat, Declarations
 from privet.kit.errors import PayloadTooLargeError
 decl = Declarations.model_validate({{"text_column": "text", "label_column": "label",
     "contains_personal_data": False, "purposes": ["x"], "legal_basis": "consent",

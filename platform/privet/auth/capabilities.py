@@ -24,7 +24,7 @@ from typing import Any
 from sqlmodel import Session
 
 from privet.auth.identity import Identity
-from privet.auth.models import ApiKey, Principal, PrincipalKind, Role
+from privet.auth.tables import ApiKey, Principal, PrincipalKind, Role
 from privet.kit.ids import utcnow
 
 USERS_KEYS = "keys.users-keys-are-their-own"

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from privet import ledger
 from privet.auth import api_keys, capabilities, service
 from privet.auth.identity import Identity
-from privet.auth.models import (
+from privet.auth.tables import (
     Invitation,
     InvitationAccepted,
     InvitationCreate,

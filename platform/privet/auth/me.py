@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from privet.auth.identity import Identity
-from privet.auth.models import ApiKey
+from privet.auth.tables import ApiKey
 
 
 class RoleHeld(BaseModel):

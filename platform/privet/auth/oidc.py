@@ -146,7 +146,7 @@ class OidcVerifier:
 def parse_role_claims(value: Any) -> frozenset[tuple[str, str | None]]:
     """`['ml_engineer@prj_x', 'auditor']` → {(role, project id or None)}; bad entries are
     refused rather than guessed."""
-    from privet.auth.models import Role
+    from privet.auth.tables import Role
 
     if not isinstance(value, list):
         raise UnauthenticatedError("the bearer token's roles claim must be a list of strings")

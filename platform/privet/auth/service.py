@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from privet import ledger
 from privet.auth import api_keys
 from privet.auth.identity import Identity
-from privet.auth.models import (
+from privet.auth.tables import (
     ApiKey,
     ApiKeyCreated,
     ApiKeyPublic,

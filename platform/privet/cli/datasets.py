@@ -48,46 +48,114 @@ def _stream(path: Path, head: bytes, tail: bytes, progress: Progress) -> Iterato
     progress.update(task, description=f"validating {path.name}")
 
 
+PurposeOption = Annotated[
+    list[str], typer.Option(help="Purpose the data may be used for (repeatable).")
+]
+LegalBasisOption = Annotated[
+    str,
+    typer.Option(
+        help="GDPR Art. 6 basis: consent, contract, legal_obligation, vital_interests, "
+        "public_task, legitimate_interests."
+    ),
+]
+PersonalDataOption = Annotated[
+    bool,
+    typer.Option(
+        "--personal-data/--no-personal-data", help="Whether the file holds personal data."
+    ),
+]
+SubjectIdColumnOption = Annotated[
+    str | None, typer.Option(help="Column of data-subject ids (needed for personal data).")
+]
+CategoryOption = Annotated[
+    list[str] | None, typer.Option(help="Data category, e.g. financial (repeatable).")
+]
+DatasetOption = Annotated[
+    str | None, typer.Option(help="Existing dataset id: upload a new version of it.")
+]
+FormatOption = Annotated[
+    str | None,
+    typer.Option("--format", help="csv, tsv, jsonl or parquet (default: from name)."),
+]
+
+
+def _multipart(file: Path, decl: dict[str, Any]) -> tuple[str, bytes, bytes]:
+    """The boundary and the bytes around FILE: the declarations part comes first (the
+    server reads it before the file), then the file part's headers; the file streams
+    between head and tail."""
+    boundary = uuid.uuid4().hex
+    head = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="declarations"\r\n'
+        "Content-Type: application/json\r\n\r\n"
+        f"{json.dumps(decl)}\r\n"
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="file"; filename="{file.name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    return boundary, head, tail
+
+
+def _post_file(path: str, file: Path, decl: dict[str, Any]) -> Any:
+    """POST FILE with its declarations, streamed with a progress bar on stderr."""
+    boundary, head, tail = _multipart(file, decl)
+    length = len(head) + file.stat().st_size + len(tail)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=_errors,
+        transient=True,
+    ) as progress:
+        return call(
+            "POST",
+            path,
+            content=_stream(file, head, tail, progress),
+            headers={
+                "content-type": f"multipart/form-data; boundary={boundary}",
+                "content-length": str(length),
+            },
+        )
+
+
+def _show_uploaded(
+    result: dict[str, Any], *, as_json: bool, output: Output | None, quiet: bool
+) -> None:
+    """Warnings go to stderr, so --json and --quiet output stays machine-readable."""
+    for warning in result.get("warnings", []):
+        _errors.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if quiet or as_json or output is not None:
+        emit(result, Output.json if as_json else output, quiet=result["id"] if quiet else None)
+        return
+    _console.print(
+        f"[green]registered[/] dataset {result['dataset_id']} ({result['dataset_name']}) "
+        f"version {result['number']} = {result['id']}: {result['row_count']} rows, "
+        f"labels {result['label_counts']}, digest {result['digest']}",
+        highlight=False,
+    )
+
+
 @datasets_app.command()
 def upload(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     project: Annotated[str, typer.Option(help="Project id.")],
     text_column: Annotated[str, typer.Option(help="Column holding the text.")],
     label_column: Annotated[str, typer.Option(help="Column holding the label.")],
-    purpose: Annotated[
-        list[str], typer.Option(help="Purpose the data may be used for (repeatable).")
-    ],
-    legal_basis: Annotated[
-        str,
-        typer.Option(
-            help="GDPR Art. 6 basis: consent, contract, legal_obligation, vital_interests, "
-            "public_task, legitimate_interests."
-        ),
-    ],
+    purpose: PurposeOption,
+    legal_basis: LegalBasisOption,
     retention_days: Annotated[int, typer.Option(help="Days until the version is shredded.")],
-    personal_data: Annotated[
-        bool,
-        typer.Option(
-            "--personal-data/--no-personal-data", help="Whether the file holds personal data."
-        ),
-    ],
-    subject_id_column: Annotated[
-        str | None, typer.Option(help="Column of data-subject ids (needed for personal data).")
-    ] = None,
+    personal_data: PersonalDataOption,
+    subject_id_column: SubjectIdColumnOption = None,
     subject_ids_unique: Annotated[
         bool, typer.Option(help="Refuse the upload if a subject id repeats.")
     ] = False,
-    category: Annotated[
-        list[str] | None, typer.Option(help="Data category, e.g. financial (repeatable).")
-    ] = None,
+    category: CategoryOption = None,
     name: Annotated[str | None, typer.Option(help="Dataset name (default: file name).")] = None,
-    dataset: Annotated[
-        str | None, typer.Option(help="Existing dataset id: upload a new version of it.")
-    ] = None,
-    fmt: Annotated[
-        str | None,
-        typer.Option("--format", help="csv, tsv, jsonl or parquet (default: from name)."),
-    ] = None,
+    dataset: DatasetOption = None,
+    fmt: FormatOption = None,
     epsilon: Annotated[float | None, typer.Option(help="Privacy budget: total ε.")] = None,
     delta: Annotated[float | None, typer.Option(help="Privacy budget: δ.")] = None,
     split_seed: Annotated[int, typer.Option(help="Seed of the train/validation/test split.")] = 0,
@@ -118,50 +186,11 @@ def upload(
         decl["name"] = name
     if fmt is not None:
         decl["format"] = fmt
-    boundary = uuid.uuid4().hex
-    head = (
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="declarations"\r\n'
-        "Content-Type: application/json\r\n\r\n"
-        f"{json.dumps(decl)}\r\n"
-        f"--{boundary}\r\n"
-        f'Content-Disposition: form-data; name="file"; filename="{file.name}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    length = len(head) + file.stat().st_size + len(tail)
     path = f"/v1/projects/{project}/datasets"
     if dataset is not None:
         path += f"/{dataset}/versions"
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=_errors,
-        transient=True,
-    ) as progress:
-        result = call(
-            "POST",
-            path,
-            content=_stream(file, head, tail, progress),
-            headers={
-                "content-type": f"multipart/form-data; boundary={boundary}",
-                "content-length": str(length),
-            },
-        )
-    for warning in result.get("warnings", []):
-        _errors.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    if quiet or as_json or output is not None:
-        emit(result, Output.json if as_json else output, quiet=result["id"] if quiet else None)
-        return
-    _console.print(
-        f"[green]registered[/] dataset {result['dataset_id']} ({result['dataset_name']}) "
-        f"version {result['number']} = {result['id']}: {result['row_count']} rows, "
-        f"labels {result['label_counts']}, digest {result['digest']}",
-        highlight=False,
-    )
+    result = _post_file(path, file, decl)
+    _show_uploaded(result, as_json=as_json, output=output, quiet=quiet)
 
 
 @datasets_app.command("list")
@@ -235,13 +264,13 @@ def sweep(
         return
     from privet.config import get_settings
     from privet.crypto import LocalBlobStore
-    from privet.datasets import service
+    from privet.datasets import retention, upload
     from privet.db import get_engine, session_scope
     from privet.kit.errors import PrivetError
 
     settings = get_settings()
     try:
-        service.clean_at_start(settings)
+        upload.clean_at_start(settings)
         store = LocalBlobStore(settings.blobs_dir)
         with (
             session_scope(get_engine(settings.effective_database_url)) as session,
@@ -252,7 +281,7 @@ def sweep(
             def tick(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            result = service.sweep_retention(
+            result = retention.sweep_retention(
                 session, store=store, project_id=project, progress=tick
             )
     except PrivetError as exc:

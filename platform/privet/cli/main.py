@@ -79,7 +79,7 @@ def _prepare(settings: Settings) -> str | None:
     Returns the one-time admin API key when one was created."""
     from privet import migrate
     from privet.auth import service as auth_service
-    from privet.datasets.service import clean_at_start
+    from privet.datasets.upload import clean_at_start
     from privet.db import get_engine, session_scope, startup_lock
     from privet.kit.secretfiles import ensure_private_dir
     from privet.runtime import build_runtime

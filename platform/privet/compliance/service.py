@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from privet import ledger
 from privet.auth.identity import Identity
-from privet.auth.models import Principal, Project
+from privet.auth.tables import Principal, Project
 from privet.compliance.deadlines import deadlines
 from privet.compliance.settings import ComplianceSettings, get_compliance_settings
 from privet.compliance.tables import (
@@ -42,9 +42,11 @@ from privet.compliance.tables import (
 )
 from privet.crypto import ObjectRef, create_data_key, seal, shred, unseal, unwrap_data_key
 from privet.crypto.errors import DataKeyDestroyedError
-from privet.datasets import service as datasets_service
-from privet.datasets.models import AffectedUsage, Dataset, DatasetVersion, VersionState
+from privet.datasets.erasure import erase_subjects_in_project
 from privet.datasets.pseudonym import pseudonymisation_key, pseudonymise
+from privet.datasets.rows import iter_version_rows
+from privet.datasets.tables import AffectedUsage, Dataset, DatasetVersion, VersionState
+from privet.datasets.usage import usages_of
 from privet.inference import reasons
 from privet.inference.tables import Prediction, PredictionReview
 from privet.kit.errors import ConflictError, NotFoundError, PrivetError
@@ -230,7 +232,7 @@ def discover(session: Session, *, runtime: Any, subject_id: str) -> Findings:
         if not (version.declarations or {}).get("subject_id_column"):
             continue
         count = 0
-        for _text, _label, subject in datasets_service.iter_version_rows(
+        for _text, _label, subject in iter_version_rows(
             session, provider=runtime.key_provider, store=runtime.blobs, version=version
         ):
             if subject == subject_id:
@@ -251,7 +253,7 @@ def discover(session: Session, *, runtime: Any, subject_id: str) -> Findings:
                     retention_until=version.retention_until,
                 )
             )
-    usages = datasets_service.usages_of(session, dataset_version_ids=[h.version_id for h in hits])
+    usages = usages_of(session, dataset_version_ids=[h.version_id for h in hits])
     model_ids = sorted({u.used_by_id for u in usages if u.used_by_kind == "model_version"})
     models = _model_hits(session, model_ids)
     predictions = _prediction_hits(session, pseudonym)
@@ -654,7 +656,7 @@ def _erase(
     results = []
     for project in session.exec(select(Project).order_by(col(Project.id))).all():
         results.extend(
-            datasets_service.erase_subjects_in_project(
+            erase_subjects_in_project(
                 session,
                 provider=runtime.key_provider,
                 store=runtime.blobs,

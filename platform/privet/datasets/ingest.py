@@ -20,9 +20,9 @@ from itertools import compress, repeat
 from json.encoder import encode_basestring
 from typing import Any
 
-from privet.datasets.formats import Batch, Item, Row, RowError
-from privet.datasets.models import MAX_LABELS, MIN_ROWS_PER_LABEL, Declarations
+from privet.datasets.items import Batch, Item, Row, RowError
 from privet.datasets.pii import PiiScan, may_hold_pii
+from privet.datasets.tables import MAX_LABELS, MIN_ROWS_PER_LABEL, Declarations
 from privet.kit.errors import InvalidInputError
 
 MAX_REPORTED_ERRORS = 20

@@ -284,7 +284,7 @@ def release(session: Session, *, job: TrainingJob, actor: str | None) -> float:
 
 
 def _dataset_of(session: Session, dataset_version_id: str) -> str | None:
-    from privet.datasets.models import DatasetVersion  # the datasets domain, read only
+    from privet.datasets.tables import DatasetVersion  # the datasets domain, read only
 
     version = session.get(DatasetVersion, dataset_version_id)
     if version is not None:

@@ -83,7 +83,7 @@ class PlatformDatasetSource:
     """`DatasetSource` over privet.datasets (tables and service)."""
 
     def facts(self, session: Session, *, project_id: str, version_id: str) -> DatasetFacts:
-        from privet.datasets.models import Dataset, DatasetVersion
+        from privet.datasets.tables import Dataset, DatasetVersion
 
         version = session.get(DatasetVersion, version_id)
         if version is None or version.project_id != project_id:
@@ -112,9 +112,9 @@ class PlatformDatasetSource:
         )
 
     def load(self, session: Session, runtime: Any, *, facts: DatasetFacts) -> DatasetSplits:
-        from privet.datasets import service as datasets_service
+        from privet.datasets.rows import load_version_rows
 
-        rows = datasets_service.load_version_rows(
+        rows = load_version_rows(
             session,
             provider=runtime.key_provider,
             store=runtime.blobs,
@@ -138,16 +138,16 @@ class PlatformDatasetSource:
     def record_usage(
         self, session: Session, *, version_id: str, kind: str, used_by_id: str
     ) -> None:
-        from privet.datasets import service as datasets_service
+        from privet.datasets import usage
 
-        datasets_service.record_usage(
+        usage.record_usage(
             session, dataset_version_id=version_id, used_by_kind=kind, used_by_id=used_by_id
         )
 
     def lock_erased(self, session: Session, *, version_id: str) -> bool:
-        from privet.datasets import service as datasets_service
+        from privet.datasets import usage
 
-        return datasets_service.lock_erased(session, dataset_version_id=version_id)
+        return usage.lock_erased(session, dataset_version_id=version_id)
 
 
 _source: DatasetSource | None = None

@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from privet.auth.models import Project
+from privet.auth.tables import Project
 from privet.compliance import service as compliance
 from privet.compliance.settings import get_compliance_settings
 from privet.compliance.tables import DataSubjectRequest, RequestType
-from privet.datasets import service as datasets_service
-from privet.datasets.models import Dataset, DatasetVersion
+from privet.datasets import catalog as datasets_catalog
+from privet.datasets.tables import Dataset, DatasetVersion
 from privet.inference.tables import Prediction
 from privet.jobs.tables import PrivacyBudget, PrivacyBudgetEntry, TrainingJob
 from privet.kit.errors import InvalidInputError, NotFoundError
@@ -59,7 +59,7 @@ def _projects(session: Session, project_id: str | None) -> list[Project]:
 def security_measures(runtime: Any) -> list[dict[str, Any]]:
     """Art. 32 measures as the live configuration has them."""
     from privet.crypto.settings import CryptoSettings
-    from privet.datasets.models import DEFAULT_EPSILON_TOTAL
+    from privet.datasets.tables import DEFAULT_EPSILON_TOTAL
     from privet.ledger.settings import get_ledger_settings
 
     crypto = CryptoSettings()
@@ -178,10 +178,10 @@ def build_ropa(
                 "evidence": refs(pev),
             }
         )
-        for ds in datasets_service.list_datasets(session, project_id=project.id):
+        for ds in datasets_catalog.list_datasets(session, project_id=project.id):
             versions = [
                 v
-                for v in datasets_service.list_versions(session, dataset_id=ds.id)
+                for v in datasets_catalog.list_versions(session, dataset_id=ds.id)
                 if v.state == "active"
             ]
             if not versions:

@@ -30,8 +30,8 @@ from privet.api.deps import (
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.compliance import service as compliance_service
-from privet.datasets import pii, service
-from privet.datasets.models import (
+from privet.datasets import catalog, erasure, pii, registration, retention, rows
+from privet.datasets.tables import (
     Dataset,
     DatasetDetail,
     DatasetPublic,
@@ -42,6 +42,7 @@ from privet.datasets.models import (
     SweepResult,
     UploadResult,
 )
+from privet.datasets.upload import DRAIN_ON, StagedVersion, Upload, open_upload
 from privet.db import read_session, session_scope
 from privet.kit.errors import ForbiddenError, InvalidInputError
 from privet.policy.request import upload_context
@@ -117,7 +118,7 @@ def _admit(
             resource = project_resource(project_id)
         else:
             resource = dataset_resource(
-                service.get_dataset(short, project_id=project_id, dataset_id=dataset_id)
+                catalog.get_dataset(short, project_id=project_id, dataset_id=dataset_id)
             )
         admission = Guard(
             action=guard.action,
@@ -144,12 +145,10 @@ def _upload(
     project_id: str,
     dataset_id: str | None,
 ) -> UploadResult:
-    upload: service.Upload | None = None
-    staged: service.StagedVersion | None = None
+    upload: Upload | None = None
+    staged: StagedVersion | None = None
     try:
-        upload = service.open_upload(
-            body=_body(request), content_type=request.headers.get("content-type")
-        )
+        upload = open_upload(body=_body(request), content_type=request.headers.get("content-type"))
         declared = upload.declarations.contains_personal_data
         _admit(
             runtime=runtime,
@@ -167,7 +166,7 @@ def _upload(
         )
         auth_service.get_project(session, project_id=project_id, viewer=identity)
         dataset = (
-            service.get_dataset(session, project_id=project_id, dataset_id=dataset_id)
+            catalog.get_dataset(session, project_id=project_id, dataset_id=dataset_id)
             if dataset_id is not None
             else None
         )
@@ -181,7 +180,7 @@ def _upload(
                 )
             },
         )
-        version = service.register_version(
+        version = registration.register_version(
             session,
             staged=staged,
             project_id=project_id,
@@ -192,7 +191,7 @@ def _upload(
         )
         session.flush()
         name = dataset.name if dataset is not None else (upload.name or "")
-        return service.upload_result(version, dataset_name=name, warnings=staged.warnings)
+        return registration.upload_result(version, dataset_name=name, warnings=staged.warnings)
     except ClientDisconnect:
         if staged is not None:
             staged.discard(runtime.blobs)
@@ -200,7 +199,7 @@ def _upload(
     except BaseException as exc:
         if staged is not None:
             staged.discard(runtime.blobs)
-        if upload is not None and isinstance(exc, service.DRAIN_ON):
+        if upload is not None and isinstance(exc, DRAIN_ON):
             upload.drain()
         raise
 
@@ -262,7 +261,7 @@ def list_datasets(
     guard.check(project_resource(project.id))
     return [
         DatasetPublic.model_validate(d)
-        for d in service.list_datasets(session, project_id=project.id)
+        for d in catalog.list_datasets(session, project_id=project.id)
     ]
 
 
@@ -275,11 +274,11 @@ def get_dataset(
     guard: Annotated[Guard, action("dataset.read")],
 ) -> DatasetDetail:
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
-    dataset = service.get_dataset(session, project_id=project.id, dataset_id=dataset_id)
+    dataset = catalog.get_dataset(session, project_id=project.id, dataset_id=dataset_id)
     guard.check(dataset_resource(dataset))
     versions = [
         DatasetVersionPublic.model_validate(v)
-        for v in service.list_versions(session, dataset_id=dataset.id)
+        for v in catalog.list_versions(session, dataset_id=dataset.id)
     ]
     return DatasetDetail.model_validate({**dataset.model_dump(), "versions": versions})
 
@@ -295,8 +294,8 @@ def get_version(
 ) -> DatasetVersionPublic:
     """A version by id or number: metadata and statistics only."""
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
-    dataset = service.get_dataset(session, project_id=project.id, dataset_id=dataset_id)
-    row = service.get_version(session, dataset=dataset, version=version)
+    dataset = catalog.get_dataset(session, project_id=project.id, dataset_id=dataset_id)
+    row = catalog.get_version(session, dataset=dataset, version=version)
     guard.check(version_resource(row))
     return DatasetVersionPublic.model_validate(row)
 
@@ -314,16 +313,16 @@ def export_version(
     """The version's raw rows as JSON Lines: the only way rows leave the platform. The
     export is a ledger event (digest and row count), committed before the first byte."""
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
-    dataset = service.get_dataset(session, project_id=project.id, dataset_id=dataset_id)
-    row = service.get_version(session, dataset=dataset, version=version)
+    dataset = catalog.get_dataset(session, project_id=project.id, dataset_id=dataset_id)
+    row = catalog.get_version(session, dataset=dataset, version=version)
     guard.check(version_resource(row))
-    service.record_export(session, version=row, actor=identity.principal_id)
+    rows.record_export(session, version=row, actor=identity.principal_id)
     session.commit()
 
     def lines() -> Iterator[bytes]:
         with read_session(runtime.engine) as reader:
-            current = service.get_version_by_id(reader, version_id=row.id)
-            yield from service.export_lines(
+            current = catalog.get_version_by_id(reader, version_id=row.id)
+            yield from rows.export_lines(
                 reader, provider=runtime.key_provider, store=runtime.blobs, version=current
             )
 
@@ -345,9 +344,9 @@ def erase_subjects(
     guard: Annotated[Guard, action("dataset.erase_subjects")],
 ) -> ErasureResult:
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
-    dataset = service.get_dataset(session, project_id=project.id, dataset_id=dataset_id)
+    dataset = catalog.get_dataset(session, project_id=project.id, dataset_id=dataset_id)
     guard.check(dataset_resource(dataset))
-    result = service.erase_subjects(
+    result = erasure.erase_subjects(
         session,
         provider=runtime.key_provider,
         store=runtime.blobs,
@@ -374,6 +373,6 @@ def sweep(
     """Shred this project's dataset versions that are past their retention period."""
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     guard.check(project_resource(project.id))
-    return service.sweep_retention(
+    return retention.sweep_retention(
         session, store=runtime.blobs, actor=identity.principal_id, project_id=project.id
     )

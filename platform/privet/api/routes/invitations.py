@@ -18,7 +18,7 @@ from privet.api.deps import (
     get_invitation_identity,
 )
 from privet.auth import capabilities, invitations, service
-from privet.auth.models import (
+from privet.auth.tables import (
     InvitationAccept,
     InvitationAccepted,
     InvitationCreate,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 
 from privet.api.deps import Guard, IdentityDep, Resource, SessionDep, action
 from privet.auth import capabilities, service
-from privet.auth.models import (
+from privet.auth.tables import (
     ProjectCreate,
     ProjectPublic,
     RoleBindingCreate,
