@@ -6,6 +6,10 @@ opens the API-key pepper, the ledger signing key or the prediction/pseudonym HMA
 (it needs none of them: it decrypts datasets and encrypts weights with data keys, and its
 ledger events are integrated and signed by the gateway's sequencer). Nothing here imports
 the web framework.
+
+The runtime is also where packages that must not import each other are wired together:
+inference declares the observer it calls on each prediction
+(``privet.inference.observer.PredictionObserver``) and the runtime gives it monitoring's.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from privet.crypto.providers import (
 )
 from privet.crypto.settings import CryptoSettings
 from privet.db import get_engine
+from privet.inference.observer import PredictionObserver
 from privet.kit.secretfiles import ensure_private_dir, read_or_create_secret
+from privet.monitoring import observe as monitoring_observe
 
 
 @dataclass
@@ -38,6 +44,8 @@ class Runtime:
     authorizer: CedarAuthorizer
     key_provider: KeyProvider
     blobs: BlobStore
+    # Called by the inference service on each predict request (decision rules, drift).
+    prediction_observer: PredictionObserver | None = None
 
 
 def pepper_path(settings: Settings) -> Any:
@@ -70,6 +78,7 @@ def build_runtime(settings: Settings) -> Runtime:
         authorizer=build_authorizer(settings),
         key_provider=key_provider_from_settings(settings, crypto_settings),
         blobs=LocalBlobStore(settings.blobs_dir),
+        prediction_observer=monitoring_observe,
     )
 
 

@@ -63,7 +63,7 @@ def test_executor_worker_hands_training_to_its_executor(
     from privet.db import session_scope
     from privet.executors.base import JobSpec, LocalExecutor
     from privet.executors.settings import ExecutorSettings
-    from privet.executors.worker import make_worker
+    from privet.jobs.executor_worker import make_worker
     from privet.jobs.tables import TrainingJob
     from privet.jobs.worker import Worker
 

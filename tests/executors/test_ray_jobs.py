@@ -42,7 +42,7 @@ def _submit_with_workers(client, runtime, caller, project, version_id, workers, 
 
 def _ray_worker(runtime, job_settings):  # type: ignore[no-untyped-def]
     from privet.executors.settings import ExecutorSettings
-    from privet.executors.worker import make_worker
+    from privet.jobs.executor_worker import make_worker
 
     return make_worker(
         runtime,

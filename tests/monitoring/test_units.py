@@ -85,7 +85,7 @@ def test_small_embedding_sketches_are_never_written(monkeypatch: pytest.MonkeyPa
         monitor._pending[("mv", now)].add_embeddings(3, [1.0], [1.0])
         monitor._pending[("mv", old)] = Agg()
         monitor._pending[("mv", old)].add_embeddings(2, [1.0], [1.0])
-    monkeypatch.setattr("privet.monitoring.service.judge_drift", lambda *a, **k: {})
+    monkeypatch.setattr("privet.monitoring.drift.judge_drift", lambda *a, **k: {})
     monitor.flush(FakeSession())  # type: ignore[arg-type]
     assert [(r["count"], r["data"]["emb_n"]) for r in written] == [(1, 0)]
     assert list(monitor._pending) == [("mv", now)] and monitor._pending[("mv", now)].emb_n == 3

@@ -10,12 +10,10 @@ from typing import Any, NoReturn
 
 import httpx
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from privet.cli import profiles
-
-err = Console(stderr=True)
+from privet.cli import oidc_tokens, profiles
+from privet.cli.output import err
 
 
 def client() -> httpx.Client:
@@ -31,9 +29,7 @@ def client() -> httpx.Client:
         raise typer.Exit(2)
     token = creds.api_key
     if creds.method == "oidc" and creds.profile is not None:
-        from privet.cli import oidc_login
-
-        token = oidc_login.current_token(profile=creds.profile)
+        token = oidc_tokens.current_token(profile=creds.profile)
     return _http(creds.url, token)
 
 

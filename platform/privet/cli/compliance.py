@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from privet.cli.client import call, download, err
-from privet.cli.output import Output, OutputOption, emit, group
+from privet.cli.client import call, download
+from privet.cli.output import Output, OutputOption, emit, err, group
 
 reports_app = group("Compliance reports: RoPA, lineage, budgets, logs, monitoring (client).")
 dsr_app = group("Data-subject requests: access, erasure, objection; their reports (client).")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from privet.cli import profiles
+from privet.cli import profiles, signin
 from privet.cli.apikeys import api_keys_app
 from privet.cli.audit import audit_app
 from privet.cli.compliance import dsr_app, reports_app
@@ -49,9 +49,9 @@ app.add_typer(dsr_app, name="dsr")
 app.add_typer(monitor_app, name="monitor")
 app.command("worker")(worker_command)
 app.command("predict")(predict_command)
-app.command("login")(profiles.login)
-app.command("logout")(profiles.logout)
-app.command("whoami")(profiles.whoami)
+app.command("login")(signin.login)
+app.command("logout")(signin.logout)
+app.command("whoami")(signin.whoami)
 console = Console()
 
 

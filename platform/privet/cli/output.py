@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
+err = Console(stderr=True)  # errors and instructions for people: stdout stays for results
 
 
 def group(help: str) -> typer.Typer:

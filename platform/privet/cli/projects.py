@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from privet.cli import profiles
-from privet.cli.client import call, call_with, err
-from privet.cli.output import OutputOption, QuietOption, console, emit, group
+from privet.cli.client import call, call_with
+from privet.cli.output import OutputOption, QuietOption, console, emit, err, group
 
 projects_app = group("Projects and their compliance settings (client).")
 members_app = group("Project members: list, add (service accounts), invite people, remove.")

@@ -22,8 +22,8 @@ from rich.progress import (
 )
 from rich.table import Column as TableColumn
 
-from privet.cli.client import call, download, err, fetch_text
-from privet.cli.output import Column, OutputOption, QuietOption, emit, group, human, table
+from privet.cli.client import call, download, fetch_text
+from privet.cli.output import Column, OutputOption, QuietOption, emit, err, group, human, table
 
 train_app = group("Training jobs: submit (and watch), list, show, cancel (client).")
 models_app = group("The model registry: list, show, card, approve, retire, resume, export.")

@@ -26,7 +26,7 @@ def worker(
     workers. Reads PRIVET_* and PRIVET_JOBS_* settings; run as many as the hardware allows."""
     from privet import migrate
     from privet.config import get_settings
-    from privet.executors.worker import make_worker
+    from privet.jobs.executor_worker import make_worker
     from privet.kit import logs
     from privet.runtime import build_worker_runtime
 

@@ -5,7 +5,6 @@
   (torch.distributed sums and broadcasts), and `shard`;
 - `ray_executor.RayExecutor`: N ranks as Ray actors over torch.distributed, data and
   weights sealed with a per-job transport key (extra `privet[ray]`);
-- `worker.make_worker`: the job worker for the configured executor;
 - `settings.ExecutorSettings`: PRIVET_EXECUTOR, PRIVET_RAY_ADDRESS, PRIVET_RAY_*.
 
 See docs/SCALING.md.

@@ -1,7 +1,11 @@
 """Monitoring and decision governance of served models (issue 12).
 
-- ``hub.observe``: the prediction-time hook (decision rules, drift aggregates, alerts);
-- ``service``: references, outcomes and live quality, suspension, review queue, view;
+- ``hub.observe``: the prediction-time hook (decision rules, drift aggregates, alerts),
+  the inference service's ``PredictionObserver`` (``privet.runtime`` wires it in);
+- ``drift``: a window judged against the version's reference; ``quality``: outcomes
+  against the accuracy floor, automatic suspension; ``alerts``: crossed thresholds;
+- ``service``: references, outcomes, resumption, review queue, the monitoring view;
+- ``reference``: the reference built at approval; ``metrics``: Prometheus metrics;
 - ``rules``: Cedar decision rules (``policies/decision_rules.cedar``);
 - ``stats``: aggregates, PSI, Jensen-Shannon, calibration error;
 - ``report``: the ``monitoring`` report kind.
@@ -9,6 +13,7 @@
 Nothing here keeps an input text: see docs/MONITORING.md.
 """
 
-from privet.monitoring.hub import Monitor, attach, monitor_for, observe, refresh_settings
+from privet.monitoring.hub import Monitor, attach, monitor_for, observe
+from privet.monitoring.settings import refresh_settings
 
 __all__ = ["Monitor", "attach", "monitor_for", "observe", "refresh_settings"]

@@ -1,7 +1,8 @@
 """The prediction-time hook: decision rules, drift aggregates and drift alerts.
 
-``observe`` is called once per predict request by ``InferenceService.predict`` with the
-request's rows, events and responses before they are written. It
+``observe`` is the inference service's ``PredictionObserver`` (the runtime wires it in):
+it is called once per predict request with the request's rows, events and responses
+before they are written. It
 
 1. evaluates the decision rules (``rules.py``) per prediction and writes their status
    and rule ids into the prediction's ledger event and response; a non-final prediction
@@ -27,19 +28,21 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, insert
 from sqlmodel import Session
 
-from privet import ledger
+from privet.inference.observer import ObservedService, PredictionBatch
 from privet.kit.ids import new_id, utcnow
-from privet.monitoring.rules import DecisionRules
-from privet.monitoring.settings import MonitoringSettings, get_monitoring_settings
-from privet.monitoring.stats import Agg
+from privet.monitoring import drift
+from privet.monitoring.metrics import MonitoringMetrics
+from privet.monitoring.rules import DecisionRules, RuleDecision
+from privet.monitoring.settings import MonitoringSettings, get_monitoring_settings_cached
+from privet.monitoring.stats import Agg, window_start
 from privet.monitoring.tables import (
     AGGREGATE_ID_PREFIX,
     FINAL,
@@ -51,65 +54,6 @@ log = logging.getLogger("privet.monitoring")
 
 BATCHER_THREAD_PREFIX = "privet-batcher"
 _HOOKED = "_privet_monitoring_hook"
-
-
-class MonitoringMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.decisions = Counter(
-            "privet_monitoring_decisions",
-            "Predictions by decision status (final, pending_review, refer).",
-            ["model_version", "status"],
-            registry=registry,
-        )
-        self.drift = Gauge(
-            "privet_monitoring_drift_score",
-            "Drift of the latest judged window against the validation-time reference "
-            "(label_js: Jensen-Shannon; *_psi: population stability index; "
-            "embedding_shift: mean standardised shift).",
-            ["model_version", "feature"],
-            registry=registry,
-        )
-        self.threshold = Gauge(
-            "privet_monitoring_drift_threshold",
-            "The threshold each drift feature is judged against.",
-            ["feature"],
-            registry=registry,
-        )
-        self.quality = Gauge(
-            "privet_monitoring_quality",
-            "Live quality of the latest window with outcomes (accuracy, macro_f1, ece).",
-            ["model_version", "metric"],
-            registry=registry,
-        )
-        self.reference_quality = Gauge(
-            "privet_monitoring_reference_quality",
-            "Quality of the version at approval (validation).",
-            ["model_version", "metric"],
-            registry=registry,
-        )
-        self.alerts = Counter(
-            "privet_monitoring_alerts",
-            "Thresholds crossed (drift or quality), once per version, window and feature.",
-            ["model_version", "feature"],
-            registry=registry,
-        )
-        self.suspensions = Counter(
-            "privet_monitoring_suspensions",
-            "Versions suspended automatically for low live quality.",
-            ["model_version"],
-            registry=registry,
-        )
-        self.outcomes = Counter(
-            "privet_monitoring_outcomes",
-            "Outcomes (true labels) recorded, by whether the prediction was right.",
-            ["model_version", "correct"],
-            registry=registry,
-        )
-
-
-def window_start(at: datetime, window_s: int) -> datetime:
-    ts = int(at.timestamp())
-    return datetime.fromtimestamp(ts - ts % window_s, UTC)
 
 
 class Monitor:
@@ -173,82 +117,25 @@ class Monitor:
 
     # --- the hook ----------------------------------------------------------------------------
 
-    def observe(
-        self,
-        service: Any,
-        session: Session,
-        *,
-        info: Any,
-        items: Sequence[Any],
-        scores: Sequence[Any],
-        rows: list[dict[str, Any]],
-        events: list[ledger.EventSpec],
-        out: list[Any],
-        purpose: str,
-        caller: str,
-    ) -> None:
+    def observe(self, service: ObservedService, session: Session, batch: PredictionBatch) -> None:
+        """The hook (see the module docstring): decide, aggregate, flush when due."""
         cfg = self.config
         if not (cfg.enabled or cfg.decision_rules):
             return
+        info = batch.info
         if cfg.enabled:
             try:
                 served = service.served(session, info)
                 self.ensure_embedding_hook(served.classifier, info.id)
             except Exception:  # pragma: no cover - the sketch is best effort
                 log.exception("embedding sketch unavailable", extra={"model_version": info.id})
-        queue: list[dict[str, Any]] = []
-        agg = Agg()
-        statuses: dict[str, int] = {}
-        for i, (item, score) in enumerate(zip(items, scores, strict=True)):
-            row = rows[i]
-            confidence = score.probabilities[score.best]
-            if cfg.enabled:
-                agg.add_prediction(row["label"], confidence, len(item.text))
-            if not cfg.decision_rules:
-                continue
-            decision = self.rules.decide(
-                project_id=info.project_id,
-                model_version_id=info.id,
-                model=info.model_name,
-                purpose=purpose,
-                label=row["label"],
-                score=confidence,
-            )
-            statuses[decision.status] = statuses.get(decision.status, 0) + 1
-            spec = events[i]
-            events[i] = dataclasses.replace(
-                spec,
-                details={
-                    **dict(spec.details or {}),
-                    "decision": decision.status,
-                    "decision_rules": list(decision.rules),
-                },
-            )
-            if not decision.final:
-                out[i] = out[i].model_copy(
-                    update={"decision": decision.status, "decision_rules": list(decision.rules)}
-                )
-                queue.append(
-                    {
-                        "prediction_id": row["id"],
-                        "project_id": info.project_id,
-                        "model_version_id": info.id,
-                        "status": decision.status,
-                        "rules": list(decision.rules),
-                        "label": row["label"],
-                        "score_ppm": row["score_ppm"],
-                        "purpose": purpose,
-                        "created_at": row["created_at"],
-                    }
-                )
-            elif decision.rules:
-                out[i] = out[i].model_copy(update={"decision_rules": list(decision.rules)})
-        if queue:
-            session.execute(insert(PredictionDecision.__table__), queue)  # type: ignore[attr-defined]
-        for status, n in statuses.items():
-            self.metrics.decisions.labels(info.id, status).inc(n)
+        if cfg.decision_rules:
+            self.decide(session, batch)
         if not cfg.enabled:
             return
+        agg = Agg()
+        for item, score, row in zip(batch.items, batch.scores, batch.rows, strict=True):
+            agg.add_prediction(row["label"], score.probabilities[score.best], len(item.text))
         key = (info.id, window_start(self.clock(), cfg.window_s))
         with self._lock:
             self._pending.setdefault(key, Agg()).merge(agg)
@@ -259,6 +146,46 @@ class Monitor:
             )
         if due:
             self.flush(session)
+
+    def decide(self, session: Session, batch: PredictionBatch) -> None:
+        """The decision rules per prediction: status and rule ids into its ledger event
+        and response; a non-final prediction enters the review queue."""
+        info = batch.info
+        queue: list[dict[str, Any]] = []
+        statuses: dict[str, int] = {}
+        for i, score in enumerate(batch.scores):
+            row = batch.rows[i]
+            decision = self.rules.decide(
+                project_id=info.project_id,
+                model_version_id=info.id,
+                model=info.model_name,
+                purpose=batch.purpose,
+                label=row["label"],
+                score=score.probabilities[score.best],
+            )
+            statuses[decision.status] = statuses.get(decision.status, 0) + 1
+            spec = batch.events[i]
+            batch.events[i] = dataclasses.replace(
+                spec,
+                details={
+                    **dict(spec.details or {}),
+                    "decision": decision.status,
+                    "decision_rules": list(decision.rules),
+                },
+            )
+            if not decision.final:
+                batch.out[i] = batch.out[i].model_copy(
+                    update={"decision": decision.status, "decision_rules": list(decision.rules)}
+                )
+                queue.append(_queue_row(batch, row, decision))
+            elif decision.rules:
+                batch.out[i] = batch.out[i].model_copy(
+                    update={"decision_rules": list(decision.rules)}
+                )
+        if queue:
+            session.execute(insert(PredictionDecision.__table__), queue)  # type: ignore[attr-defined]
+        for status, n in statuses.items():
+            self.metrics.decisions.labels(info.id, status).inc(n)
 
     # --- flushing and judging ------------------------------------------------------------------
 
@@ -272,8 +199,6 @@ class Monitor:
     def flush(self, session: Session) -> list[tuple[str, datetime]]:
         """Write the pending aggregates (one delta row per version and window) and judge
         the drift of each window they touched."""
-        from privet.monitoring import service as monitoring_service
-
         pending = self.take_pending()
         now = utcnow()
         cfg = self.config
@@ -310,12 +235,29 @@ class Monitor:
             try:
                 # In a savepoint: a failed judgement never fails (or aborts) the request.
                 with session.begin_nested():
-                    monitoring_service.judge_drift(
+                    drift.judge_drift(
                         session, monitor=self, model_version_id=version_id, window=start
                     )
             except Exception:  # pragma: no cover - judging never fails a prediction
                 log.exception("drift judgement failed", extra={"model_version": version_id})
         return list(pending)
+
+
+def _queue_row(
+    batch: PredictionBatch, row: dict[str, Any], decision: RuleDecision
+) -> dict[str, Any]:
+    """The review-queue entry (``prediction_decisions``) of a non-final prediction."""
+    return {
+        "prediction_id": row["id"],
+        "project_id": batch.info.project_id,
+        "model_version_id": batch.info.id,
+        "status": decision.status,
+        "rules": list(decision.rules),
+        "label": row["label"],
+        "score_ppm": row["score_ppm"],
+        "purpose": batch.purpose,
+        "created_at": row["created_at"],
+    }
 
 
 # --- one monitor per database engine -------------------------------------------------------
@@ -348,40 +290,21 @@ def monitor_for(engine: Engine, settings: Any) -> Monitor:
     return attach(engine, policy_engine=PolicyEngine.load(settings.policy_dir))
 
 
-def observe(service: Any, session: Session, **kwargs: Any) -> None:
-    """The inference service's one call (see ``Monitor.observe``)."""
+def observe(service: ObservedService, session: Session, batch: PredictionBatch) -> None:
+    """The ``PredictionObserver`` the runtime gives the inference service (see
+    ``Monitor.observe``)."""
     cfg = get_monitoring_settings_cached()
     if not (cfg.enabled or cfg.decision_rules):
         return
-    monitor_for(service.engine, service.settings).observe(service, session, **kwargs)
-
-
-_settings_cache: tuple[float, MonitoringSettings] | None = None
-
-
-def get_monitoring_settings_cached() -> MonitoringSettings:
-    """The settings, read at most once a second (the hot path reads them per request)."""
-    global _settings_cache
-    now = time.monotonic()
-    cached = _settings_cache
-    if cached is None or now - cached[0] > 1.0:
-        cached = _settings_cache = (now, get_monitoring_settings())
-    return cached[1]
-
-
-def refresh_settings() -> MonitoringSettings:
-    """Read the settings again now (tests change the environment)."""
-    global _settings_cache
-    _settings_cache = None
-    return get_monitoring_settings_cached()
+    monitor_for(service.engine, service.settings).observe(service, session, batch)
 
 
 __all__ = [
     "FINAL",
     "Monitor",
     "attach",
+    "get_monitoring_settings_cached",  # lives in ``settings``; monitoring/report.py reads it here
     "monitor_for",
     "observe",
-    "refresh_settings",
     "window_start",
 ]

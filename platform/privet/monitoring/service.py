@@ -1,6 +1,8 @@
-"""Monitoring services: references, drift judgement, outcomes and live quality, alerts,
-automatic suspension and resumption, the review queue, and the monitoring view.
+"""Monitoring services, the calls the API, the CLI and the report make: build a reference,
+record an outcome, resume a suspended version, the review queue, and the monitoring view.
 
+Judging lives below: ``drift`` (windows against the reference), ``quality`` (outcomes
+against the accuracy floor, automatic suspension), ``alerts`` (crossed thresholds).
 Everything reads and writes ids, labels, counts and model outputs; no function here
 takes or returns an input text except ``build_reference`` (and
 ``reference.compute_version_reference``), which classify validation texts in memory and
@@ -11,35 +13,33 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, update
-from sqlalchemy import select as sa_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from privet import ledger
 from privet.inference.tables import Prediction, PredictionReview
-from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError
-from privet.kit.ids import new_id, utcnow
+from privet.kit.errors import ConflictError, InvalidInputError
+from privet.kit.ids import utcnow
 from privet.models import service as models_service
 from privet.models.tables import Model, ModelVersion, VersionState
-from privet.monitoring.hub import Monitor, window_start
+from privet.monitoring.alerts import PPM
+from privet.monitoring.drift import get_reference, get_version, thresholds, window_aggregates
+from privet.monitoring.metrics import Monitored
+from privet.monitoring.quality import SUSPENDED, accuracy_floor, below, judge_quality, outcome_rows
 from privet.monitoring.reference import (
     ComputedReference,
     classify_aggregates,
     reference_status,
     store_reference,
 )
-from privet.monitoring.settings import MonitoringSettings
-from privet.monitoring.stats import Agg, drift_scores, quality
+from privet.monitoring.settings import MonitoringSettings, get_monitoring_settings_cached
+from privet.monitoring.stats import Agg, drift_scores, quality, window_start
 from privet.monitoring.tables import (
-    ALERT_ID_PREFIX,
     PENDING_REVIEW,
     REFER,
-    REFERENCE_READY,
-    MonitoringAggregate,
     MonitoringAlert,
     MonitoringReference,
     OutcomePublic,
@@ -49,54 +49,7 @@ from privet.monitoring.tables import (
     ReviewQueue,
 )
 
-SUSPENDED = "suspended"
-PPM = 1_000_000
-
-DRIFT_FEATURES: dict[str, tuple[str, str]] = {
-    "label_js": ("js", "js_threshold"),
-    "confidence_psi": ("psi", "psi_threshold"),
-    "length_psi": ("psi", "psi_threshold"),
-    "embedding_shift": ("shift", "embedding_threshold"),
-}
-
-
-def ppm(x: float) -> int:
-    return round(float(x) * PPM)
-
-
 # --- references ----------------------------------------------------------------------------
-
-
-def get_reference(
-    session: Session, version: ModelVersion
-) -> tuple[Agg | None, dict[str, Any], str]:
-    """(aggregate, quality at approval, source) of a version's validation-time reference.
-
-    A stored, ready reference (built at approval, or by ``build_reference``) first;
-    otherwise what the evaluation at training left in the version's metrics: the
-    predicted-label distribution (column sums of the confusion matrix), accuracy and
-    macro-F1 (then only label drift is scored)."""
-    row = session.get(MonitoringReference, version.id)
-    if row is not None and row.status != REFERENCE_READY:
-        row = None  # pending or failed: not a reference yet
-    metrics = version.metrics or {}
-    approval = {
-        k: metrics.get(k)
-        for k in ("accuracy", "macro_f1", "examples")
-        if metrics.get(k) is not None
-    }
-    if row is not None:
-        merged = {**approval, **{k: v for k, v in row.quality.items() if v is not None}}
-        return Agg.from_json(row.count, row.data), merged, row.source
-    matrix = metrics.get("confusion_matrix")
-    if matrix:
-        agg = Agg()
-        names = list(version.label_names)
-        for j, name in enumerate(names):
-            agg.labels[name] = int(sum(r[j] for r in matrix if j < len(r)))
-        agg.count = sum(agg.labels.values())
-        return agg, approval, "evaluation"
-    return None, approval, "none"
 
 
 def build_reference(
@@ -115,8 +68,6 @@ def build_reference(
 
     The platform builds a version's reference itself at approval, from its evaluation
     split (``privet.monitoring.reference``); this is the same for texts at hand."""
-    from privet.monitoring.hub import get_monitoring_settings_cached
-
     cfg = get_monitoring_settings_cached()
     classifier = service.served(session, info).classifier
     agg, q = classify_aggregates(
@@ -139,135 +90,14 @@ def build_reference(
     )
 
 
-# --- windows and drift ------------------------------------------------------------------------
-
-
-def window_aggregates(
-    session: Session, version_id: str, *, since: datetime | None = None
-) -> dict[datetime, Agg]:
-    query = select(
-        MonitoringAggregate.window_start, MonitoringAggregate.count, MonitoringAggregate.data
-    ).where(col(MonitoringAggregate.model_version_id) == version_id)
-    if since is not None:
-        query = query.where(col(MonitoringAggregate.window_start) >= since)
-    out: dict[datetime, Agg] = {}
-    for start, count, data in session.exec(query).all():
-        out.setdefault(start, Agg()).merge(Agg.from_json(count, data))
-    return out
-
-
-def _version(session: Session, version_id: str) -> ModelVersion:
-    row = session.get(ModelVersion, version_id)
-    if row is None:
-        raise NotFoundError(f"model version {version_id!r} does not exist")
-    return row
-
-
-def thresholds(cfg: MonitoringSettings) -> dict[str, float]:
-    return {f: float(getattr(cfg, attr)) for f, (_m, attr) in DRIFT_FEATURES.items()}
-
-
-def judge_drift(
-    session: Session, *, monitor: Monitor, model_version_id: str, window: datetime
-) -> dict[str, float | None]:
-    """Score one window against the reference; alert on features over their threshold."""
-    cfg = monitor.config
-    version = _version(session, model_version_id)
-    reference, approval, _source = get_reference(session, version)
-    for metric in ("accuracy", "macro_f1", "ece"):
-        if isinstance(approval.get(metric), int | float):
-            monitor.metrics.reference_quality.labels(version.id, metric).set(approval[metric])
-    if reference is None:
-        return {}
-    live = window_aggregates(session, model_version_id, since=window).get(window, Agg())
-    scores = drift_scores(reference, live)
-    limits = thresholds(cfg)
-    for feature, score in scores.items():
-        if score is None:
-            continue
-        monitor.metrics.drift.labels(model_version_id, feature).set(score)
-        monitor.metrics.threshold.labels(feature).set(limits[feature])
-        if live.count >= cfg.min_window_count and score > limits[feature]:
-            raise_alert(
-                session,
-                monitor=monitor,
-                version=version,
-                window=window,
-                feature=feature,
-                metric=DRIFT_FEATURES[feature][0],
-                value=score,
-                threshold=limits[feature],
-                extra={"predictions": live.count},
-            )
-    return scores
-
-
-def raise_alert(
-    session: Session,
-    *,
-    monitor: Monitor,
-    version: ModelVersion,
-    window: datetime,
-    feature: str,
-    metric: str,
-    value: float,
-    threshold: float,
-    action: str = "alert",
-    extra: dict[str, Any] | None = None,
-) -> MonitoringAlert | None:
-    """Record a crossed threshold once per (version, window, feature): a row and a
-    ``monitoring.threshold_crossed`` ledger event."""
-    alert = MonitoringAlert(
-        id=new_id(ALERT_ID_PREFIX),
-        model_version_id=version.id,
-        window_start=window,
-        feature=feature,
-        metric=metric,
-        value=float(value),
-        threshold=float(threshold),
-        action=action,
-        created_at=utcnow(),
-    )
-    # Once per (version, window, feature), also when replicas judge the same window at
-    # once: the insert that loses the race does nothing, and emits nothing.
-    dialect = session.get_bind().dialect.name
-    make_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(
-        make_insert(MonitoringAlert.__table__)  # type: ignore[attr-defined]
-        .values(**alert.model_dump())
-        .on_conflict_do_nothing(index_elements=["model_version_id", "window_start", "feature"])
-        .returning(MonitoringAlert.__table__.c.id)  # type: ignore[attr-defined]
-    )
-    if result.first() is None:
-        return None
-    ledger.emit(
-        session,
-        type="monitoring.threshold_crossed",
-        actor=None,
-        project=version.project_id,
-        objects={"model_version": version.id, "model": version.model_id, "alert": alert.id},
-        details={
-            "feature": feature,
-            "metric": metric,
-            "value_ppm": ppm(value),
-            "threshold_ppm": ppm(threshold),
-            "window_start": window.isoformat(),
-            "action": action,
-            **(extra or {}),
-        },
-    )
-    monitor.metrics.alerts.labels(version.id, feature).inc()
-    return alert
-
-
-# --- outcomes and live quality ---------------------------------------------------------------
+# --- outcomes and suspension ----------------------------------------------------------------
 
 
 def record_outcome(
-    session: Session, *, monitor: Monitor, prediction: Prediction, label: str, actor: str
+    session: Session, *, monitor: Monitored, prediction: Prediction, label: str, actor: str
 ) -> OutcomePublic:
     """Record the true label of a prediction (once) and judge its window's quality."""
-    version = _version(session, prediction.model_version_id)
+    version = get_version(session, prediction.model_version_id)
     if label not in version.label_names:
         raise InvalidInputError(
             f"label {label!r} is not one of the model's labels {version.label_names}",
@@ -316,146 +146,6 @@ def record_outcome(
         correct=correct,
         recorded_at=now,
     )
-
-
-def outcome_rows(
-    session: Session, version: ModelVersion, *, since: datetime | None = None
-) -> list[tuple[str, str, float, datetime, str]]:
-    """(true, predicted, confidence, predicted at, source) of a version's predictions with
-    a known truth: recorded outcomes, and human reviews where no outcome was recorded (a
-    confirmation says the prediction was right; an overturn gives the right label, or the
-    other one of two)."""
-    q = sa_select(
-        col(PredictionOutcome.label),
-        col(PredictionOutcome.predicted_label),
-        col(PredictionOutcome.score_ppm),
-        col(PredictionOutcome.predicted_at),
-        col(PredictionOutcome.prediction_id),
-    ).where(col(PredictionOutcome.model_version_id) == version.id)
-    if since is not None:
-        q = q.where(col(PredictionOutcome.predicted_at) >= since)
-    out: list[tuple[str, str, float, datetime, str]] = []
-    seen: set[str] = set()
-    for t, p, s, at, pid in session.execute(q).all():
-        out.append((t, p, s / PPM, at, "outcome"))
-        seen.add(pid)
-    rq = (
-        sa_select(
-            col(PredictionReview.prediction_id),
-            col(PredictionReview.decision),
-            col(PredictionReview.label),
-            col(Prediction.label),
-            col(Prediction.score_ppm),
-            col(Prediction.created_at),
-        )
-        .join(Prediction, col(Prediction.id) == col(PredictionReview.prediction_id))
-        .where(
-            col(Prediction.model_version_id) == version.id,
-            col(PredictionReview.kind) == "review",
-        )
-        .order_by(col(PredictionReview.created_at))
-    )
-    if since is not None:
-        rq = rq.where(col(Prediction.created_at) >= since)
-    latest: dict[str, tuple[str, str, float, datetime]] = {}
-    names = list(version.label_names)
-    for pid, decision, new_label, predicted, score, at in session.execute(rq).all():
-        if pid in seen:
-            continue
-        if decision == "confirmed":
-            truth: str | None = predicted
-        elif decision == "overturned":
-            others = [n for n in names if n != predicted]
-            truth = new_label or (others[0] if len(others) == 1 else None)
-        else:
-            truth = None
-        if truth is None:
-            latest.pop(pid, None)
-            continue
-        latest[pid] = (truth, predicted, score / PPM, at)  # the latest review wins
-    out.extend((t, p, c, at, "review") for t, p, c, at in latest.values())
-    return out
-
-
-def accuracy_floor(cfg: MonitoringSettings, approval: dict[str, Any]) -> float | None:
-    if cfg.accuracy_floor is not None:
-        return cfg.accuracy_floor
-    acc = approval.get("accuracy")
-    return max(0.0, float(acc) - cfg.accuracy_drop) if acc is not None else None
-
-
-def below(q: dict[str, Any], floor: float | None, min_outcomes: int) -> bool:
-    """Whether a window's quality is judged and its accuracy is under the floor."""
-    acc, n = q.get("accuracy"), q.get("outcomes") or 0
-    return floor is not None and acc is not None and n >= min_outcomes and acc < floor
-
-
-def judge_quality(
-    session: Session, *, monitor: Monitor, version: ModelVersion, window: datetime
-) -> dict[str, Any]:
-    cfg = monitor.config
-    end = window + timedelta(seconds=cfg.window_s)
-    rows = [
-        (t, p, c) for t, p, c, at, _s in outcome_rows(session, version, since=window) if at < end
-    ]
-    q = quality(rows, version.label_names)
-    for metric in ("accuracy", "macro_f1", "ece"):
-        if q.get(metric) is not None:
-            monitor.metrics.quality.labels(version.id, metric).set(float(q[metric]))  # type: ignore[arg-type]
-    _ref, approval, _src = get_reference(session, version)
-    floor = accuracy_floor(cfg, approval)
-    if below(q, floor, cfg.min_outcomes) and floor is not None:
-        acc = float(q["accuracy"])  # type: ignore[arg-type]
-        suspend = cfg.auto_suspend and version.state == VersionState.approved.value
-        alert = raise_alert(
-            session,
-            monitor=monitor,
-            version=version,
-            window=window,
-            feature="accuracy",
-            metric="floor",
-            value=float(acc),
-            threshold=floor,
-            action="suspend" if suspend else "alert",
-            extra={"outcomes": q["outcomes"]},
-        )
-        if alert is not None and suspend:
-            suspend_version(session, monitor=monitor, version=version, alert=alert)
-    return q
-
-
-def suspend_version(
-    session: Session, *, monitor: Monitor, version: ModelVersion, alert: MonitoringAlert
-) -> None:
-    """approved → suspended: it stops serving (every replica within the state TTL)."""
-    result = session.execute(
-        update(ModelVersion.__table__)  # type: ignore[attr-defined]
-        .where(
-            and_(
-                ModelVersion.__table__.c.id == version.id,  # type: ignore[attr-defined]
-                ModelVersion.__table__.c.state == VersionState.approved.value,  # type: ignore[attr-defined]
-            )
-        )
-        .values(state=SUSPENDED)
-    )
-    if not result.rowcount:  # type: ignore[attr-defined]
-        return
-    session.expire(version)
-    ledger.emit(
-        session,
-        type="model_version.suspended",
-        actor=None,
-        project=version.project_id,
-        objects={"model_version": version.id, "model": version.model_id, "alert": alert.id},
-        details={
-            "from_state": VersionState.approved.value,
-            "reason": "live-quality-below-floor",
-            "value_ppm": ppm(alert.value),
-            "threshold_ppm": ppm(alert.threshold),
-            "window_start": alert.window_start.isoformat(),
-        },
-    )
-    monitor.metrics.suspensions.labels(version.id).inc()
 
 
 def resume_version(
@@ -592,13 +282,77 @@ def monitoring_view(
     quality, alerts, reviews. Used by the API, the CLI and the report."""
     model = session.get(Model, version.model_id)
     reference, approval, source = get_reference(session, version)
+    floor = accuracy_floor(cfg, approval)
+    return {
+        "model": model.name if model else version.model_id,
+        "model_id": version.model_id,
+        "model_version_id": version.id,
+        "model_version": version.number,
+        "project": version.project_id,
+        "state": version.state,
+        "labels": list(version.label_names),
+        "window_s": cfg.window_s,
+        "reference": _reference_view(session, version, reference, source),
+        "approval_quality": approval,
+        "thresholds": {
+            **thresholds(cfg),
+            "accuracy_floor": floor,
+            "min_window_count": cfg.min_window_count,
+            "min_outcomes": cfg.min_outcomes,
+            "auto_suspend": cfg.auto_suspend,
+        },
+        "windows": _window_rows(session, version, reference, cfg=cfg, floor=floor, windows=windows),
+        "alerts": _alert_rows(session, version),
+        "reviews": review_summary(session, version.id),
+    }
+
+
+def _reference_view(
+    session: Session, version: ModelVersion, reference: Agg | None, source: str
+) -> dict[str, Any]:
+    """The reference a version is judged against: where it came from, what it holds, and
+    the state of the one built at approval."""
+    return {
+        "source": source,
+        "examples": reference.count if reference is not None else 0,
+        "labels": dict(reference.labels) if reference is not None else {},
+        "features": sorted(
+            f
+            for f, s in (drift_scores(reference, reference) if reference else {}).items()
+            if s is not None
+        ),
+        **reference_status(session, version).model_dump(
+            mode="json",
+            include={
+                "status",
+                "rows_available",
+                "split",
+                "dataset_version_id",
+                "detail",
+                "reason",
+                "updated_at",
+                "rebuild",
+            },
+        ),
+    }
+
+
+def _window_rows(
+    session: Session,
+    version: ModelVersion,
+    reference: Agg | None,
+    *,
+    cfg: MonitoringSettings,
+    floor: float | None,
+    windows: int,
+) -> list[dict[str, Any]]:
+    """The last ``windows`` windows with predictions or outcomes: drift and quality each."""
     aggs = window_aggregates(session, version.id)
     by_window: dict[datetime, list[tuple[str, str, float]]] = defaultdict(list)
     for t, p, c, at, _s in outcome_rows(session, version):
         by_window[window_start(at, cfg.window_s)].append((t, p, c))
     starts = sorted(set(aggs) | set(by_window))[-windows:]
     limits = thresholds(cfg)
-    floor = accuracy_floor(cfg, approval)
     rows = []
     for start in starts:
         live = aggs.get(start, Agg())
@@ -618,64 +372,25 @@ def monitoring_view(
                 "below_floor": below(q, floor, cfg.min_outcomes),
             }
         )
+    return rows
+
+
+def _alert_rows(session: Session, version: ModelVersion) -> list[dict[str, Any]]:
     alerts = session.exec(
         select(MonitoringAlert)
         .where(col(MonitoringAlert.model_version_id) == version.id)
         .order_by(col(MonitoringAlert.created_at))
     ).all()
-    return {
-        "model": model.name if model else version.model_id,
-        "model_id": version.model_id,
-        "model_version_id": version.id,
-        "model_version": version.number,
-        "project": version.project_id,
-        "state": version.state,
-        "labels": list(version.label_names),
-        "window_s": cfg.window_s,
-        "reference": {
-            "source": source,
-            "examples": reference.count if reference is not None else 0,
-            "labels": dict(reference.labels) if reference is not None else {},
-            "features": sorted(
-                f
-                for f, s in (drift_scores(reference, reference) if reference else {}).items()
-                if s is not None
-            ),
-            **reference_status(session, version).model_dump(
-                mode="json",
-                include={
-                    "status",
-                    "rows_available",
-                    "split",
-                    "dataset_version_id",
-                    "detail",
-                    "reason",
-                    "updated_at",
-                    "rebuild",
-                },
-            ),
-        },
-        "approval_quality": approval,
-        "thresholds": {
-            **limits,
-            "accuracy_floor": floor,
-            "min_window_count": cfg.min_window_count,
-            "min_outcomes": cfg.min_outcomes,
-            "auto_suspend": cfg.auto_suspend,
-        },
-        "windows": rows,
-        "alerts": [
-            {
-                "id": a.id,
-                "window_start": a.window_start,
-                "feature": a.feature,
-                "metric": a.metric,
-                "value": a.value,
-                "threshold": a.threshold,
-                "action": a.action,
-                "created_at": a.created_at,
-            }
-            for a in alerts
-        ],
-        "reviews": review_summary(session, version.id),
-    }
+    return [
+        {
+            "id": a.id,
+            "window_start": a.window_start,
+            "feature": a.feature,
+            "metric": a.metric,
+            "value": a.value,
+            "threshold": a.threshold,
+            "action": a.action,
+            "created_at": a.created_at,
+        }
+        for a in alerts
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -107,3 +109,23 @@ class MonitoringSettings(BaseSettings):
 def get_monitoring_settings() -> MonitoringSettings:
     """Read fresh each time (cheap): tests change the environment between runs."""
     return MonitoringSettings()
+
+
+_settings_cache: tuple[float, MonitoringSettings] | None = None
+
+
+def get_monitoring_settings_cached() -> MonitoringSettings:
+    """The settings, read at most once a second (the hot path reads them per request)."""
+    global _settings_cache
+    now = time.monotonic()
+    cached = _settings_cache
+    if cached is None or now - cached[0] > 1.0:
+        cached = _settings_cache = (now, get_monitoring_settings())
+    return cached[1]
+
+
+def refresh_settings() -> MonitoringSettings:
+    """Read the settings again now (tests change the environment)."""
+    global _settings_cache
+    _settings_cache = None
+    return get_monitoring_settings_cached()

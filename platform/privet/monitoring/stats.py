@@ -13,12 +13,19 @@ import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 CONF_BINS = 10
 LENGTH_EDGES = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 """Upper edges (exclusive) of the input-length bins; the last bin is open."""
 EPS = 1e-4
+
+
+def window_start(at: datetime, window_s: int) -> datetime:
+    """The start of the ``window_s``-second window ``at`` falls in (aligned to the epoch)."""
+    ts = int(at.timestamp())
+    return datetime.fromtimestamp(ts - ts % window_s, UTC)
 
 
 def conf_bin(p: float) -> int:

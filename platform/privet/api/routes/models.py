@@ -24,7 +24,7 @@ from privet.models.tables import (
     RetireRequest,
 )
 from privet.monitoring import reference as monitoring_reference
-from privet.monitoring.hub import get_monitoring_settings_cached
+from privet.monitoring.settings import get_monitoring_settings_cached
 from privet.monitoring.tables import ApprovedVersionPublic
 
 router = APIRouter(prefix="/v1/projects/{project_id}", tags=["models"])

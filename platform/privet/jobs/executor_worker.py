@@ -4,6 +4,9 @@
 progress, cancellation, reaping, ledger events, budget and registration — overriding only
 its hook `train_job(job, config, train, eval, progress=, should_cancel=)`, which hands the
 training to an executor.
+
+It lives in jobs, not in `privet.executors`: jobs use executors, and executors (where one
+training runs) know nothing of the job queue, so imports run jobs → executors → training.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from privet.training import TrainingConfig, TrainingResult
 from privet.training.data import LabelledTexts
 from privet.training.progress import ProgressEvent
 
-log = logging.getLogger("privet.executors.worker")
+log = logging.getLogger("privet.executors.worker")  # the logger's name from before the move
 
 
 class ExecutorWorker(Worker):

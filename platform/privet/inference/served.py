@@ -1,0 +1,79 @@
+"""A model version in memory: its classifier and the micro-batcher feeding it.
+
+Loaded on first use (torch and transformers import here, not when the service starts)
+and kept in the service's ``ModelCache`` until evicted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session
+
+from privet.inference.batcher import MicroBatcher
+from privet.inference.cache import CacheMetrics
+from privet.inference.settings import InferenceSettings
+from privet.inference.versions import VersionInfo, load_weights
+
+if TYPE_CHECKING:  # torch and transformers load on the first prediction, not at import
+    from privet.inference.classifier import Classifier, Scores
+
+log = logging.getLogger("privet.inference")
+
+
+@dataclass
+class ServedModel:
+    """A cached version: its classifier and the micro-batcher feeding it."""
+
+    classifier: Classifier
+    batcher: MicroBatcher[str, Scores]
+
+    @property
+    def nbytes(self) -> int:
+        return self.classifier.nbytes
+
+    def close(self) -> None:
+        self.batcher.close(wait=False)
+
+
+def load_served(
+    session: Session,
+    *,
+    runtime: Any,
+    info: VersionInfo,
+    config: InferenceSettings,
+    metrics: CacheMetrics,
+) -> ServedModel:
+    """Decrypt the version's weights (``runtime``: key provider and blob store), build its
+    classifier and start its micro-batcher."""
+    from privet.inference.classifier import Classifier, set_threads
+
+    set_threads(config.torch_threads)
+    loaded = load_weights(session=session, runtime=runtime, info=info)
+    classifier = Classifier.from_weights(
+        loaded.weights,
+        base_model=info.base_model,
+        label_names=info.label_names,
+        max_length=min(config.max_length, loaded.max_length),
+        version_id=info.id,
+    )
+    del loaded
+    log.info(
+        "model version loaded",
+        extra={"model_version": info.id, "bytes": classifier.nbytes},
+    )
+
+    def on_batch(requests: int, items: int) -> None:
+        metrics.batch_requests.observe(requests)
+        metrics.batch_items.observe(items)
+
+    batcher: MicroBatcher[str, Scores] = MicroBatcher(
+        classifier.predict,
+        max_items=config.batch_max_items,
+        max_wait_s=config.batch_max_wait_ms / 1000.0,
+        name=f"privet-batcher-{info.id}",
+        on_batch=on_batch,
+    )
+    return ServedModel(classifier, batcher)
