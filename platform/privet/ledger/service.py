@@ -27,7 +27,8 @@ from sqlmodel import Session
 
 from privet.db import READ_ONLY, is_sqlite
 from privet.kit.errors import InvalidInputError, NotFoundError
-from privet.ledger.sequencer import Ledger, _node_reader, get_ledger
+from privet.ledger.sequencer import Ledger, get_ledger
+from privet.ledger.storage import node_reader as _node_reader
 from privet.ledger.tables import (
     LedgerCheckpoint,
     LedgerEntry,
