@@ -207,8 +207,8 @@ def test_load_many_clients_every_prediction_is_a_ledger_event(
     from privet.db import session_scope
     from privet.inference.tables import Prediction
     from privet.ledger.sequencer import get_ledger
-    from privet.ledger.service import verify_ledger
     from privet.ledger.tables import LedgerLeaf
+    from privet.ledger.verify import verify_ledger
 
     seconds = float(os.environ.get("PRIVET_INFERENCE_LOAD_SECONDS", "15"))
     clients = int(os.environ.get("PRIVET_INFERENCE_LOAD_CLIENTS", "64"))

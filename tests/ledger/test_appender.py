@@ -27,8 +27,8 @@ from privet.ledger.appender import (
     stop_appender,
 )
 from privet.ledger.sequencer import Ledger
-from privet.ledger.service import verify_ledger
 from privet.ledger.settings import LedgerSettings
+from privet.ledger.verify import verify_ledger
 
 
 def _entries(engine: Engine) -> dict[int, dict]:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 
 from privet.db import session_scope
 from privet.ledger.sequencer import Ledger
-from privet.ledger.service import verify_ledger
+from privet.ledger.verify import verify_ledger
 from tests.ledger._workers import append_worker
 
 PROCS = 4

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from privet.ledger.emit import EventSpec, encode_events
-from privet.ledger.sequencer import Ledger
+from privet.ledger.integrate import leaf_hashes
+from privet.ledger.leaf_rows import leaf_columns
 from privet_audit.merkle import leaf_hash
 
 NOW = datetime(2026, 11, 30, 1, 2, 3, 456789, tzinfo=UTC)
@@ -116,7 +117,8 @@ def test_leaf_columns_match_the_reference_rows(created: datetime | None) -> None
     ]
     entries = [row["event"] for row in encode_events(specs)] + ODD_ENTRIES
     rows = [(100 + i, data, created) for i, data in enumerate(entries)]
-    leaves, objects, hashes = Ledger.__new__(Ledger)._leaf_columns(rows, 7, NOW)
+    hashes = leaf_hashes(rows)
+    leaves, objects = leaf_columns(rows, hashes, 7, NOW)
     ref_leaves, ref_objects, ref_hashes = _reference_rows(rows, 7, NOW)
     assert hashes == ref_hashes
     assert leaves == _columns(ref_leaves, list(leaves))

@@ -25,8 +25,8 @@ from privet.db import create_db_engine, is_sqlite, session_scope
 from privet.ledger import emit
 from privet.ledger.emit import EventSpec, emit_many
 from privet.ledger.sequencer import Ledger
-from privet.ledger.service import verify_ledger
 from privet.ledger.settings import LedgerSettings
+from privet.ledger.verify import verify_ledger
 
 
 class _Rollback(Exception):

@@ -1,4 +1,4 @@
-"""Service functions behind the audit routes, and the `privet audit` CLI."""
+"""Query, export and verify functions behind the audit routes, and the `privet audit` CLI."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 from privet.db import session_scope
 from privet.kit.errors import InvalidInputError, NotFoundError
 from privet.kit.ids import utcnow
-from privet.ledger import EventSpec, emit, emit_many
-from privet.ledger import service as svc
+from privet.ledger import EventSpec, emit, emit_many, queries
+from privet.ledger.export import export_bundle
 from privet.ledger.sequencer import Ledger
+from privet.ledger.verify import verify_ledger
 from privet_audit.bundle import verify_bundle
 from privet_audit.checkpoint import open_checkpoint
 from privet_audit.merkle import leaf_hash, verify_consistency, verify_inclusion
@@ -49,7 +50,7 @@ def filled(engine: Engine, ledger: Ledger) -> Engine:
 
 def test_checkpoint(filled: Engine, ledger: Ledger) -> None:
     with session_scope(filled) as s:
-        cp = svc.get_checkpoint(session=s)
+        cp = queries.get_checkpoint(session=s)
     assert cp.tree_size == 72 and cp.origin == "privet.local/ledger"
     assert open_checkpoint(cp.note, ledger.verifier).root.hex() == cp.root_hash
     assert cp.verifier_key == str(ledger.verifier)
@@ -57,14 +58,14 @@ def test_checkpoint(filled: Engine, ledger: Ledger) -> None:
 
 def test_checkpoint_before_any(engine: Engine, ledger: Ledger, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError), session_scope(engine) as s:
-        svc.get_checkpoint(session=s)
+        queries.get_checkpoint(session=s)
     # an empty log gets a size-0 checkpoint on request, and exports and verifies
     head = ledger.integrate_now()
     assert head.checkpoint_size == 0 and head.checkpoint_note
     with session_scope(engine) as s:
-        assert svc.get_checkpoint(session=s).tree_size == 0
-        assert svc.verify_ledger(session=s, trusted_checkpoint=head.checkpoint_note).ok
-        svc.export_bundle(session=s, out=tmp_path / "empty.bundle")
+        assert queries.get_checkpoint(session=s).tree_size == 0
+        assert verify_ledger(session=s, trusted_checkpoint=head.checkpoint_note).ok
+        export_bundle(session=s, out=tmp_path / "empty.bundle")
     assert verify_bundle(tmp_path / "empty.bundle", trusted_checkpoint=head.checkpoint_note).ok
     assert ledger.integrate_now().checkpoint_size == 0  # not signed twice
     with session_scope(engine) as s:
@@ -74,38 +75,40 @@ def test_checkpoint_before_any(engine: Engine, ledger: Ledger, tmp_path: Path) -
 
 def test_events_filters_and_paging(filled: Engine) -> None:
     with session_scope(filled) as s:
-        page = svc.list_events(session=s, limit=10)
+        page = queries.list_events(session=s, limit=10)
         assert [e.index for e in page.items] == list(range(10)) and page.next_start == 10
         assert page.tree_size == 72
         assert leaf_hash(page.items[0].entry.encode()).hex() == page.items[0].leaf_hash
-        assert svc.list_events(session=s, start=70, limit=10).next_start is None
-        typed = svc.list_events(session=s, type="auth.decision")
+        assert queries.list_events(session=s, start=70, limit=10).next_start is None
+        typed = queries.list_events(session=s, type="auth.decision")
         assert [e.index for e in typed.items] == [71]
         assert typed.items[0].event["outcome"] == "deny"
-        by_obj = svc.list_events(session=s, object_id="mv_1", limit=1000)
+        by_obj = queries.list_events(session=s, object_id="mv_1", limit=1000)
         assert len(by_obj.items) == len([i for i in range(70) if i % 3 == 1])
         assert all(e.event["objects"]["model_version"] == "mv_1" for e in by_obj.items)
-        by_project = svc.list_events(session=s, project="prj_2", type="model.predicted")
+        by_project = queries.list_events(session=s, project="prj_2", type="model.predicted")
         assert len(by_project.items) == 35
         # paging through a filter
-        first = svc.list_events(session=s, object_id="mv_0", limit=5)
-        second = svc.list_events(session=s, object_id="mv_0", limit=5, start=first.next_start or 0)
+        first = queries.list_events(session=s, object_id="mv_0", limit=5)
+        second = queries.list_events(
+            session=s, object_id="mv_0", limit=5, start=first.next_start or 0
+        )
         assert first.items[-1].index < second.items[0].index
         now = utcnow()
-        assert len(svc.list_events(session=s, since=now + timedelta(hours=1)).items) == 0
-        assert len(svc.list_events(session=s, until=now + timedelta(hours=1)).items) == 72
-        assert svc.list_events(session=s, actor="prn_b").items[0].index == 71
+        assert len(queries.list_events(session=s, since=now + timedelta(hours=1)).items) == 0
+        assert len(queries.list_events(session=s, until=now + timedelta(hours=1)).items) == 72
+        assert queries.list_events(session=s, actor="prn_b").items[0].index == 71
         with pytest.raises(InvalidInputError):
-            svc.list_events(session=s, limit=0)
+            queries.list_events(session=s, limit=0)
         with pytest.raises(InvalidInputError, match="timezone"):
-            svc.list_events(session=s, since=now.replace(tzinfo=None))
+            queries.list_events(session=s, since=now.replace(tzinfo=None))
 
 
 def test_inclusion_proofs(filled: Engine, ledger: Ledger) -> None:
     with session_scope(filled) as s:
         for size in (1, 50, 72):
             for index in {0, size // 2, size - 1}:
-                p = svc.get_inclusion_proof(session=s, index=index, tree_size=size)
+                p = queries.get_inclusion_proof(session=s, index=index, tree_size=size)
                 verify_inclusion(
                     bytes.fromhex(p.leaf_hash),
                     index,
@@ -113,23 +116,23 @@ def test_inclusion_proofs(filled: Engine, ledger: Ledger) -> None:
                     [bytes.fromhex(h) for h in p.hashes],
                     bytes.fromhex(p.root_hash),
                 )
-        latest = svc.get_inclusion_proof(session=s, index=5)
+        latest = queries.get_inclusion_proof(session=s, index=5)
         assert latest.tree_size == 72 and latest.checkpoint is not None
         assert open_checkpoint(latest.checkpoint, ledger.verifier).root.hex() == latest.root_hash
-        by_entry = svc.get_inclusion_proof(session=s, entry_id=1)
+        by_entry = queries.get_inclusion_proof(session=s, entry_id=1)
         assert by_entry.index == 0
         with pytest.raises(InvalidInputError):
-            svc.get_inclusion_proof(session=s, index=72)
+            queries.get_inclusion_proof(session=s, index=72)
         with pytest.raises(InvalidInputError):
-            svc.get_inclusion_proof(session=s, index=1, tree_size=1000)
+            queries.get_inclusion_proof(session=s, index=1, tree_size=1000)
         with pytest.raises(NotFoundError):
-            svc.get_inclusion_proof(session=s, entry_id=10_000)
+            queries.get_inclusion_proof(session=s, entry_id=10_000)
 
 
 def test_consistency_proofs(filled: Engine) -> None:
     with session_scope(filled) as s:
         for size1, size2 in [(0, 72), (1, 72), (50, 72), (33, 64), (72, 72), (7, 8)]:
-            p = svc.get_consistency_proof(session=s, size1=size1, size2=size2)
+            p = queries.get_consistency_proof(session=s, size1=size1, size2=size2)
             verify_consistency(
                 size1,
                 size2,
@@ -137,20 +140,20 @@ def test_consistency_proofs(filled: Engine) -> None:
                 bytes.fromhex(p.root1),
                 bytes.fromhex(p.root2),
             )
-        p = svc.get_consistency_proof(session=s, size1=1)
+        p = queries.get_consistency_proof(session=s, size1=1)
         assert p.size2 == 72 and p.checkpoint1 is not None and p.checkpoint2 is not None
-        assert svc.get_consistency_proof(session=s, size1=50).checkpoint1 is None
+        assert queries.get_consistency_proof(session=s, size1=50).checkpoint1 is None
         with pytest.raises(InvalidInputError):
-            svc.get_consistency_proof(session=s, size1=73, size2=72)
+            queries.get_consistency_proof(session=s, size1=73, size2=72)
 
 
 def test_export_bundle_verifies_offline(filled: Engine, ledger: Ledger, tmp_path: Path) -> None:
     out = tmp_path / "ledger.bundle"
     with session_scope(filled) as s:
-        res = svc.export_bundle(session=s, out=out)
+        res = export_bundle(session=s, out=out)
     assert res.tree_size == 72 and res.checkpoints >= 2 and out.stat().st_size == res.bytes
     with session_scope(filled) as s:
-        kept = svc.get_checkpoint(session=s).note
+        kept = queries.get_checkpoint(session=s).note
     result = verify_bundle(
         out, trusted_checkpoint=kept, strict_events=True, key=str(ledger.verifier)
     )
@@ -196,10 +199,10 @@ def test_long_reads_do_not_block_or_wait_for_writers(filled: Engine, tmp_path: P
     try:
         started = time.monotonic()
         with session_scope(filled) as s:
-            assert svc.verify_ledger(session=s).ok
+            assert verify_ledger(session=s).ok
         with read_session(filled) as s:
-            assert svc.verify_ledger(session=s).ok
-            svc.export_bundle(session=s, out=tmp_path / "b.bundle")
+            assert verify_ledger(session=s).ok
+            export_bundle(session=s, out=tmp_path / "b.bundle")
         assert time.monotonic() - started < 10
     finally:
         writer.rollback()

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, text
 from privet.db import create_db_engine, session_scope
 from privet.ledger import emit
 from privet.ledger.sequencer import Ledger
-from privet.ledger.service import LedgerVerifyReport, verify_ledger
+from privet.ledger.verify import LedgerVerifyReport, verify_ledger
 from privet_audit.checkpoint import Checkpoint, Signer, generate_signing_key, sign_checkpoint
 
 from .conftest import copy_database, drop_database_copy, make_ledger, owner_bypass

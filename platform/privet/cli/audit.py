@@ -26,9 +26,10 @@ from privet.cli.output import Column, OutputOption, console, emit, group, table,
 from privet.config import get_settings
 from privet.db import get_engine, session_scope
 from privet.kit.errors import PrivetError
-from privet.ledger import service
+from privet.ledger.export import export_bundle
+from privet.ledger.queries import CheckpointPublic, get_checkpoint
 from privet.ledger.sequencer import integrate_now
-from privet.ledger.service import LedgerVerifyReport
+from privet.ledger.verify import LedgerVerifyReport, verify_ledger
 
 audit_app = group(
     "Audit ledger: verify, export, checkpoint (here or --remote), events and proofs (client)."
@@ -89,7 +90,7 @@ def verify(
     note = trusted_checkpoint.read_text("utf-8") if trusted_checkpoint else None
     with _progress() as bar, session_scope(engine) as session:
         task = bar.add_task("verifying entries", total=None)
-        report = service.verify_ledger(
+        report = verify_ledger(
             session=session,
             trusted_checkpoint=note,
             key=key,
@@ -129,7 +130,7 @@ def export(
     try:
         with _progress() as bar, session_scope(engine) as session:
             task = bar.add_task("exporting entries", total=None)
-            result = service.export_bundle(
+            result = export_bundle(
                 session=session,
                 out=out,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
@@ -155,7 +156,7 @@ def checkpoint(
 ) -> None:
     """Print the latest signed checkpoint (keep it to verify the log later)."""
     if remote:
-        cp = service.CheckpointPublic.model_validate(call("GET", "/v1/audit/checkpoint"))
+        cp = CheckpointPublic.model_validate(call("GET", "/v1/audit/checkpoint"))
         print(json.dumps(cp.model_dump(mode="json"), indent=2) if as_json else cp.note, end="")
         return
     engine = _engine()
@@ -163,7 +164,7 @@ def checkpoint(
         integrate_now(engine)
     try:
         with session_scope(engine) as session:
-            cp = service.get_checkpoint(session=session)
+            cp = get_checkpoint(session=session)
     except PrivetError as exc:
         _errors.print(f"[bold red]error:[/] {exc.detail}", highlight=False)
         raise typer.Exit(code=1) from exc

@@ -5,8 +5,9 @@ for events with no state change to ride with, durably on their own through the g
 commit (``append_durable``: many callers' events per transaction). One
 sequencer at a time integrates committed entries into an RFC 6962 Merkle tree and signs
 C2SP checkpoints (``start_sequencer`` runs it in the background, ``integrate_now`` runs
-it synchronously). Query, proof, export and verify functions for the routes are in
-``privet.ledger.service``. See docs/LEDGER.md for the design argument.
+it synchronously). The functions behind the audit routes are in ``privet.ledger.queries``
+(events, checkpoints, proofs), ``privet.ledger.export`` (bundles) and
+``privet.ledger.verify`` (the live database). See docs/LEDGER.md for the design argument.
 """
 
 from privet.ledger.appender import (

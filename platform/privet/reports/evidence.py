@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from privet.ledger import service as ledger_service
+from privet.ledger import queries as ledger_service
 from privet.ledger.tables import LedgerLeaf
 
 _leaves = LedgerLeaf.__table__  # type: ignore[attr-defined]

@@ -18,24 +18,26 @@ from starlette.background import BackgroundTask
 from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, SessionDep, action
 from privet.auth import service as auth_service
 from privet.db import read_session
-from privet.ledger import service
+from privet.ledger import queries
+from privet.ledger.export import export_bundle
 from privet.ledger.sequencer import integrate_now
+from privet.ledger.verify import LedgerVerifyReport, verify_ledger
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 AUDIT_LOG = Resource(type="AuditLog", id="ledger")
 
 
-@router.get("/checkpoint", response_model=service.CheckpointPublic)
+@router.get("/checkpoint", response_model=queries.CheckpointPublic)
 def get_checkpoint(
     session: SessionDep, guard: Annotated[Guard, action("audit.checkpoint.read")]
-) -> service.CheckpointPublic:
+) -> queries.CheckpointPublic:
     """The latest signed checkpoint. Keep its note: later logs must be consistent with it."""
     guard.check(AUDIT_LOG)
-    return service.get_checkpoint(session=session)
+    return queries.get_checkpoint(session=session)
 
 
-@router.get("/events", response_model=service.EventPage)
+@router.get("/events", response_model=queries.EventPage)
 def list_events(
     session: SessionDep,
     identity: IdentityDep,
@@ -47,15 +49,15 @@ def list_events(
     since: datetime | None = None,
     until: datetime | None = None,
     start: Annotated[QueryInt, Query(ge=0)] = 0,
-    limit: Annotated[QueryInt, Query(ge=1, le=service.MAX_PAGE)] = 100,
-) -> service.EventPage:
+    limit: Annotated[QueryInt, Query(ge=1, le=queries.MAX_PAGE)] = 100,
+) -> queries.EventPage:
     """Integrated events in index order; filter by type, object, project, actor, time."""
     if project is not None:
         auth_service.get_project(session, project_id=project, viewer=identity)
         guard.check(Resource(type="AuditLog", id="ledger", project_id=project))
     else:
         guard.check(AUDIT_LOG)
-    return service.list_events(
+    return queries.list_events(
         session=session,
         type=type,
         object_id=object_id,
@@ -68,31 +70,31 @@ def list_events(
     )
 
 
-@router.get("/proofs/inclusion", response_model=service.InclusionProofPublic)
+@router.get("/proofs/inclusion", response_model=queries.InclusionProofPublic)
 def inclusion_proof(
     session: SessionDep,
     guard: Annotated[Guard, action("audit.proofs.read")],
     index: Annotated[QueryInt | None, Query(ge=0)] = None,
     entry_id: Annotated[QueryInt | None, Query(ge=1)] = None,
     tree_size: Annotated[QueryInt | None, Query(ge=0)] = None,
-) -> service.InclusionProofPublic:
+) -> queries.InclusionProofPublic:
     """Proof that leaf `index` (or the leaf of `entry_id`) is in the tree of `tree_size`."""
     guard.check(AUDIT_LOG)
-    return service.get_inclusion_proof(
+    return queries.get_inclusion_proof(
         session=session, index=index, entry_id=entry_id, tree_size=tree_size
     )
 
 
-@router.get("/proofs/consistency", response_model=service.ConsistencyProofPublic)
+@router.get("/proofs/consistency", response_model=queries.ConsistencyProofPublic)
 def consistency_proof(
     session: SessionDep,
     guard: Annotated[Guard, action("audit.proofs.read")],
     size1: Annotated[QueryInt, Query(ge=0)],
     size2: Annotated[QueryInt | None, Query(ge=0)] = None,
-) -> service.ConsistencyProofPublic:
+) -> queries.ConsistencyProofPublic:
     """Proof that the tree of `size2` extends the tree of `size1`."""
     guard.check(AUDIT_LOG)
-    return service.get_consistency_proof(session=session, size1=size1, size2=size2)
+    return queries.get_consistency_proof(session=session, size1=size1, size2=size2)
 
 
 @router.get("/export", response_class=FileResponse)
@@ -107,7 +109,7 @@ def export(
     workdir = Path(tempfile.mkdtemp(prefix="export-", dir=runtime.settings.home))
     out = workdir / "privet-audit.bundle"
     with read_session(runtime.engine) as reader:
-        result = service.export_bundle(session=reader, out=out)
+        result = export_bundle(session=reader, out=out)
 
     def cleanup() -> None:
         out.unlink(missing_ok=True)
@@ -121,14 +123,14 @@ def export(
     )
 
 
-@router.post(":verify", response_model=service.LedgerVerifyReport)
+@router.post(":verify", response_model=LedgerVerifyReport)
 def verify(
     session: SessionDep, runtime: RuntimeDep, guard: Annotated[Guard, action("audit.verify")]
-) -> service.LedgerVerifyReport:
+) -> LedgerVerifyReport:
     """Check the live log (leaf hashes, roots, signatures, checkpoint consistency).
     An auditor who distrusts the server verifies an export offline instead."""
     guard.check(AUDIT_LOG)
     session.commit()  # the decision is durable; release the write lock before the long read
     integrate_now(runtime.engine)
     with read_session(runtime.engine) as reader:
-        return service.verify_ledger(session=reader)
+        return verify_ledger(session=reader)

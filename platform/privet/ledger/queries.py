@@ -1,0 +1,279 @@
+"""Reading the ledger for the audit routes and the CLI: the latest checkpoint, events
+(filtered, in index order) and inclusion and consistency proofs over the stored tree.
+
+- ``get_checkpoint``        GET /v1/audit/checkpoint
+- ``list_events``           GET /v1/audit/events
+- ``get_inclusion_proof``   GET /v1/audit/proofs/inclusion
+- ``get_consistency_proof`` GET /v1/audit/proofs/consistency
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, and_, exists, func, select
+from sqlmodel import Session
+
+from privet.kit.errors import InvalidInputError, NotFoundError
+from privet.ledger.sequencer import session_ledger
+from privet.ledger.storage import node_reader
+from privet.ledger.tables import (
+    LedgerCheckpoint,
+    LedgerEntry,
+    LedgerLeaf,
+    LedgerLeafObject,
+    LedgerTreeState,
+)
+from privet_audit.checkpoint import open_checkpoint
+from privet_audit.merkle import EMPTY_ROOT, consistency_proof, inclusion_proof, subtree_hash
+
+__all__ = [
+    "MAX_PAGE",
+    "AuditEventPublic",
+    "CheckpointPublic",
+    "ConsistencyProofPublic",
+    "EventPage",
+    "InclusionProofPublic",
+    "get_checkpoint",
+    "get_consistency_proof",
+    "get_inclusion_proof",
+    "list_events",
+]
+
+_entries = LedgerEntry.__table__  # type: ignore[attr-defined]
+_leaves = LedgerLeaf.__table__  # type: ignore[attr-defined]
+_leaf_objects = LedgerLeafObject.__table__  # type: ignore[attr-defined]
+_states = LedgerTreeState.__table__  # type: ignore[attr-defined]
+_checkpoints = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
+
+MAX_PAGE = 1000
+
+
+class CheckpointPublic(BaseModel):
+    origin: str
+    tree_size: int
+    root_hash: str = Field(description="Hex SHA-256 Merkle root.")
+    note: str = Field(description="The C2SP signed note; keep it to check the log later.")
+    verifier_key: str = Field(description="C2SP verifier key of the log's signing key.")
+    created_at: datetime
+
+
+class AuditEventPublic(BaseModel):
+    index: int = Field(description="Leaf index in the Merkle tree.")
+    entry_id: int
+    leaf_hash: str
+    entry: str = Field(description="The exact canonical JSON the leaf hash commits to.")
+    event: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    items: list[AuditEventPublic]
+    tree_size: int = Field(description="Leaves integrated when the page was read.")
+    next_start: int | None = Field(description="Pass as start= for the next page; null: end.")
+
+
+class InclusionProofPublic(BaseModel):
+    index: int
+    tree_size: int
+    leaf_hash: str
+    hashes: list[str]
+    root_hash: str
+    checkpoint: str | None = Field(description="Signed checkpoint of tree_size, if one exists.")
+
+
+class ConsistencyProofPublic(BaseModel):
+    size1: int
+    size2: int
+    hashes: list[str]
+    root1: str
+    root2: str
+    checkpoint1: str | None
+    checkpoint2: str | None
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _tree_size(conn: Connection) -> int:
+    value = conn.execute(
+        select(_states.c.tree_size).order_by(_states.c.id.desc()).limit(1)
+    ).scalar()
+    return int(value or 0)
+
+
+def _checkpoint_note(conn: Connection, size: int) -> str | None:
+    value = conn.execute(
+        select(_checkpoints.c.note).where(_checkpoints.c.tree_size == size)
+    ).scalar()
+    return str(value) if value is not None else None
+
+
+def _root(conn: Connection, size: int) -> bytes:
+    return EMPTY_ROOT if size == 0 else subtree_hash(0, size, node_reader(conn))
+
+
+# --- queries -----------------------------------------------------------------------------
+
+
+def get_checkpoint(*, session: Session) -> CheckpointPublic:
+    """The latest signed checkpoint; NotFoundError before the first one."""
+    ledger = session_ledger(session)
+    row = (
+        session.connection()
+        .execute(
+            select(_checkpoints.c.tree_size, _checkpoints.c.note, _checkpoints.c.created_at)
+            .order_by(_checkpoints.c.tree_size.desc())
+            .limit(1)
+        )
+        .first()
+    )
+    if row is None:
+        raise NotFoundError("no checkpoint has been signed yet")
+    cp = open_checkpoint(row[1], ledger.verifier)
+    return CheckpointPublic(
+        origin=cp.origin,
+        tree_size=cp.size,
+        root_hash=cp.root.hex(),
+        note=row[1],
+        verifier_key=str(ledger.verifier),
+        created_at=row[2],
+    )
+
+
+def list_events(
+    *,
+    session: Session,
+    type: str | None = None,
+    object_id: str | None = None,
+    project: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    actor: str | None = None,
+    start: int = 0,
+    limit: int = 100,
+) -> EventPage:
+    """Integrated events in index order from ``start``, filtered; ``since`` inclusive,
+    ``until`` exclusive (event time)."""
+    if start < 0:
+        raise InvalidInputError("start must be >= 0")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE}")
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInputError(f"{name} needs a timezone, e.g. 2026-11-29T21:00:00Z")
+    conn = session.connection()
+    conds = [_leaves.c.idx >= start]
+    if type is not None:
+        conds.append(_leaves.c.type == type)
+    if project is not None:
+        conds.append(_leaves.c.project == project)
+    if actor is not None:
+        conds.append(_leaves.c.actor == actor)
+    if since is not None:
+        conds.append(_leaves.c.event_time >= since)
+    if until is not None:
+        conds.append(_leaves.c.event_time < until)
+    if object_id is not None:
+        conds.append(
+            exists().where(
+                _leaf_objects.c.object_id == object_id,
+                _leaf_objects.c.leaf_idx == _leaves.c.idx,
+            )
+        )
+    rows = conn.execute(
+        select(_leaves.c.idx, _leaves.c.entry_id, _leaves.c.leaf_hash, _entries.c.event)
+        .join(_entries, _entries.c.id == _leaves.c.entry_id)
+        .where(and_(*conds))
+        .order_by(_leaves.c.idx)
+        .limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = []
+    for idx, entry_id, lh, event in rows:
+        data = bytes(event)
+        items.append(
+            AuditEventPublic(
+                index=int(idx),
+                entry_id=int(entry_id),
+                leaf_hash=bytes(lh).hex(),
+                entry=data.decode("utf-8", "replace"),
+                event=json.loads(data),
+            )
+        )
+    return EventPage(
+        items=items,
+        tree_size=_tree_size(conn),
+        next_start=int(rows[-1][0]) + 1 if more else None,
+    )
+
+
+def _proof_size(conn: Connection, tree_size: int | None) -> int:
+    integrated = _tree_size(conn)
+    if tree_size is None:
+        value = conn.execute(select(func.max(_checkpoints.c.tree_size))).scalar()
+        if value is None:
+            raise NotFoundError("no checkpoint has been signed yet")
+        tree_size = int(value)
+    if not 0 <= tree_size <= integrated:
+        raise InvalidInputError(
+            f"tree_size {tree_size} is outside the integrated tree (size {integrated})"
+        )
+    return tree_size
+
+
+def get_inclusion_proof(
+    *,
+    session: Session,
+    index: int | None = None,
+    entry_id: int | None = None,
+    tree_size: int | None = None,
+) -> InclusionProofPublic:
+    """Inclusion proof of leaf ``index`` (or of the leaf integrating ``entry_id``) in the
+    tree of ``tree_size`` (default: the latest checkpoint's size)."""
+    conn = session.connection()
+    if (index is None) == (entry_id is None):
+        raise InvalidInputError("give exactly one of index and entry_id")
+    if entry_id is not None:
+        found = conn.execute(select(_leaves.c.idx).where(_leaves.c.entry_id == entry_id)).scalar()
+        if found is None:
+            raise NotFoundError(f"entry {entry_id} is not integrated (yet)")
+        index = int(found)
+    assert index is not None
+    size = _proof_size(conn, tree_size)
+    if not 0 <= index < size:
+        raise InvalidInputError(f"index {index} is not in the tree of size {size}")
+    node = node_reader(conn)
+    hashes = inclusion_proof(index, size, node)
+    return InclusionProofPublic(
+        index=index,
+        tree_size=size,
+        leaf_hash=node(0, index).hex(),
+        hashes=[h.hex() for h in hashes],
+        root_hash=_root(conn, size).hex(),
+        checkpoint=_checkpoint_note(conn, size),
+    )
+
+
+def get_consistency_proof(
+    *, session: Session, size1: int, size2: int | None = None
+) -> ConsistencyProofPublic:
+    """Consistency proof from the tree of ``size1`` to ``size2`` (default: latest
+    checkpoint's size)."""
+    conn = session.connection()
+    size2 = _proof_size(conn, size2)
+    if not 0 <= size1 <= size2:
+        raise InvalidInputError(f"need 0 <= size1 <= size2, got {size1} and {size2}")
+    node = node_reader(conn)
+    return ConsistencyProofPublic(
+        size1=size1,
+        size2=size2,
+        hashes=[h.hex() for h in consistency_proof(size1, size2, node)],
+        root1=_root(conn, size1).hex(),
+        root2=_root(conn, size2).hex(),
+        checkpoint1=_checkpoint_note(conn, size1),
+        checkpoint2=_checkpoint_note(conn, size2),
+    )

@@ -1,0 +1,96 @@
+"""Long reads of the whole log (export, verify): a connection that does not stall the
+writers, and the leaves' entries in index order, chunk by chunk."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, select
+from sqlalchemy import event as sa_event
+from sqlmodel import Session
+
+from privet.db import READ_ONLY, is_sqlite
+from privet.ledger.tables import LedgerEntry, LedgerLeaf
+
+__all__ = ["CHUNK", "LeafEntry", "Progress", "bulk_reader", "iter_leaf_entries"]
+
+_entries = LedgerEntry.__table__  # type: ignore[attr-defined]
+_leaves = LedgerLeaf.__table__  # type: ignore[attr-defined]
+
+#: Leaves read per statement.
+CHUNK = 5000
+
+#: progress(done, total) in leaves.
+Progress = Callable[[int, int], None]
+
+#: (index, entry id, stored leaf hash, entry bytes); None where the row is gone.
+LeafEntry = tuple[int, int | None, bytes | None, bytes | None]
+
+_read_engines: dict[str, Engine] = {}
+_read_engines_lock = threading.Lock()
+
+
+@contextmanager
+def bulk_reader(session: Session) -> Iterator[Connection]:
+    """A connection for long reads (export, verify).
+
+    On SQLite the platform's engine begins every transaction with BEGIN IMMEDIATE, which
+    would hold the database write lock (and stall every writer) for the whole read; long
+    reads use a plain read-only connection instead, whose statements each read a WAL
+    snapshot. The ledger is append-only, so chunks read at different moments agree. On
+    PostgreSQL the session's own connection is used.
+    """
+    bind = session.get_bind()
+    if (
+        not isinstance(bind, Engine)
+        or not is_sqlite(bind)
+        or bind.get_execution_options().get(READ_ONLY)  # privet.db.read_session: a snapshot
+    ):
+        yield session.connection()
+        return
+    url = bind.url.render_as_string(hide_password=False)
+    with _read_engines_lock:
+        engine = _read_engines.get(url)
+        if engine is None:
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+            @sa_event.listens_for(engine, "connect")
+            def _read_only(dbapi_connection: Any, _record: Any) -> None:
+                dbapi_connection.isolation_level = None  # no implicit BEGIN
+                dbapi_connection.execute("PRAGMA query_only=ON")
+                dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+            _read_engines[url] = engine
+    with engine.connect() as conn:
+        yield conn
+
+
+def iter_leaf_entries(
+    conn: Connection, size: int, progress: Progress | None = None
+) -> Iterator[LeafEntry]:
+    """(index, entry id, stored leaf hash, entry bytes) for leaves [0, size) in index
+    order; entry bytes None when the entry row is gone; stops early at a missing index."""
+    start = 0
+    while start < size:
+        end = min(size, start + CHUNK)
+        rows = conn.execute(
+            select(_leaves.c.idx, _leaves.c.entry_id, _leaves.c.leaf_hash, _entries.c.event)
+            .select_from(_leaves.outerjoin(_entries, _entries.c.id == _leaves.c.entry_id))
+            .where(_leaves.c.idx >= start, _leaves.c.idx < end)
+            .order_by(_leaves.c.idx)
+        ).all()
+        for idx, eid, lh, event in rows:
+            yield (
+                int(idx),
+                int(eid) if eid is not None else None,
+                bytes(lh) if lh is not None else None,
+                bytes(event) if event is not None else None,
+            )
+        if progress is not None:
+            progress(end, size)
+        if len(rows) < end - start:
+            return
+        start = end
