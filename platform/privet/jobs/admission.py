@@ -9,6 +9,7 @@ the gateway's guard, only what it decided.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal, Protocol
 
 from sqlmodel import Session
@@ -78,17 +79,17 @@ def admit(
 
     Raises what `prepare_submission` raises for a request that cannot be decided on."""
     admission = prepare_submission(session, project_id=project_id, data=data, source=source)
+    refuse = partial(
+        record_refusal,
+        session,
+        project_id=project_id,
+        data=data,
+        admission=admission,
+        actor=actor,
+    )
     verdict = authorize(actor, project_id, dict(admission.context))
     if not verdict.allowed:
-        job_id = record_refusal(
-            session,
-            project_id=project_id,
-            data=data,
-            admission=admission,
-            actor=actor,
-            reason="policy",
-            policies=verdict.policies,
-        )
+        job_id = refuse(reason="policy", policies=verdict.policies)
         refused_by = ", ".join(verdict.policies) or "default deny"
         error: PrivetError = TrainingRefusedByPolicyError(
             f"{verdict.detail or 'training request refused'}: refused by {refused_by}",
@@ -107,14 +108,7 @@ def admit(
             policy_version=verdict.policy_version,
         )
     except budget.BudgetExceededError as exc:
-        job_id = record_refusal(
-            session,
-            project_id=project_id,
-            data=data,
-            admission=admission,
-            actor=actor,
-            reason="privacy_budget_exceeded",
-        )
+        job_id = refuse(reason="privacy_budget_exceeded")
         over = budget.BudgetExceededError(exc.detail, refused_job_id=job_id, **exc.extensions)
         return Refused(job_id=job_id, reason="privacy_budget_exceeded", policies=[], error=over)
     return Admitted(job=job)
