@@ -11,7 +11,6 @@ memory and the weights leave it only encrypted.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import secrets
 import socket
@@ -26,6 +25,7 @@ from sqlmodel import Session
 from privet.db import session_scope
 from privet.jobs import errortext, queue
 from privet.jobs.catalog import ensure_catalog
+from privet.jobs.records import finite, privacy_record, training_record
 from privet.jobs.settings import JobSettings, get_job_settings
 from privet.jobs.sources import DatasetSource, get_dataset_source
 from privet.jobs.tables import JobEnd, JobState, TrainingJob
@@ -51,10 +51,6 @@ class _Run:
     lost: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 class Worker:
@@ -240,8 +236,8 @@ class Worker:
                     "total_steps": event.total_steps,
                     "epoch": event.epoch,
                     "epochs": event.epochs,
-                    "loss": _finite(event.loss),
-                    "epsilon": _finite(event.epsilon),
+                    "loss": finite(event.loss),
+                    "epsilon": finite(event.epsilon),
                     "updated_at": utcnow().isoformat(),
                 }
 
@@ -336,10 +332,10 @@ class Worker:
     def _succeed(
         self, job: TrainingJob, run: _Run, result: TrainingResult, facts: Any, eval_name: str
     ) -> None:
-        privacy = _privacy_record(result)
+        privacy = privacy_record(result)
         metrics = result.metrics.to_dict()
         metrics.pop("labels", None)
-        training = _training_record(result, eval_name)
+        training = training_record(result, eval_name)
         final_progress = dict(run.progress)
         with session_scope(self.runtime.engine) as session:
             locked = queue.lock_owned(session, job_id=job.id, worker_id=self.worker_id)
@@ -445,45 +441,3 @@ class Worker:
                 actor=None,
             )
         return version.id
-
-
-def _privacy_record(result: TrainingResult) -> dict[str, Any] | None:
-    """The DP guarantee as the job result and the model version record it (None: no DP)."""
-    if result.privacy is None:
-        return None
-    return {
-        "epsilon": result.privacy.epsilon,
-        "delta": result.privacy.delta,
-        "accountant": result.privacy.accountant,
-        "noise_multiplier": result.privacy.noise_multiplier,
-        "max_grad_norm": result.privacy.max_grad_norm,
-        "sample_rate": result.privacy.sample_rate,
-        "steps": result.privacy.steps,
-        "target_epsilon": result.privacy.target_epsilon,
-        "grad_sample_mode": result.privacy.grad_sample_mode,
-        "secure_mode": result.privacy.secure_mode,
-    }
-
-
-def _training_record(result: TrainingResult, eval_name: str) -> dict[str, Any]:
-    """How the model was trained, as the job result and the model version record it."""
-    return {
-        "strategy": result.strategy.strategy,
-        "pooling": result.pooling,
-        "trainable_parameters": result.strategy.trainable_parameters,
-        "total_parameters": result.strategy.total_parameters,
-        "epochs": result.epochs,
-        "steps": result.steps,
-        "logical_batch_size": result.config.logical_batch_size,
-        "physical_batch_size": result.config.physical_batch_size,
-        "learning_rate": result.config.learning_rate,
-        "max_length": result.config.max_length,
-        "seed": result.seed,
-        "train_examples": result.train_examples,
-        "eval_examples": result.eval_examples,
-        "evaluated_on": eval_name,
-        "final_loss": _finite(result.final_loss),
-        "duration_s": round(result.duration_s, 3),
-        "privacy_label": result.privacy_label,
-        **{f"{k}_version": str(v) for k, v in result.versions.items()},
-    }
