@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from privet.compliance.deadlines import add_business_days, add_one_month, deadlines
-from privet.compliance.service import choose_remedy
+from privet.compliance.remedies import choose_remedy
 from privet.compliance.settings import ComplianceSettings
 from privet.reports import charts
 from privet.reports.model import Report, Table

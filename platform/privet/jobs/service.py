@@ -1,9 +1,9 @@
-"""Training-job service functions: admission, submission, listing, cancellation.
+"""Training-job service functions: admission steps, submission, listing, cancellation.
 
-The gateway's route calls `prepare_submission` (facts for the policy decision), the
-policy guard, then `submit` (job row, ledger events and the budget reservation, in the
-request's transaction) or `record_refusal` when policy said no. Workers use
-privet.jobs.queue.
+`privet.jobs.admission.admit` runs the steps in order: `prepare_submission` (facts for
+the policy decision), the caller's policy check, then `submit` (job row, ledger events
+and the budget reservation, in the caller's transaction) or `record_refusal` when policy
+or the budget said no. Workers use privet.jobs.queue.
 """
 
 from __future__ import annotations

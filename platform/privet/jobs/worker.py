@@ -11,7 +11,6 @@ memory and the weights leave it only encrypted.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import secrets
 import socket
@@ -21,9 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlmodel import Session
+
 from privet.db import session_scope
 from privet.jobs import errortext, queue
 from privet.jobs.catalog import ensure_catalog
+from privet.jobs.records import finite, privacy_record, training_record
 from privet.jobs.settings import JobSettings, get_job_settings
 from privet.jobs.sources import DatasetSource, get_dataset_source
 from privet.jobs.tables import JobEnd, JobState, TrainingJob
@@ -49,10 +51,6 @@ class _Run:
     lost: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 class Worker:
@@ -191,69 +189,10 @@ class Worker:
         return train(config, train_data, eval_data, progress=progress, should_cancel=should_cancel)
 
     def _execute(self, job: TrainingJob, run: _Run) -> None:
-        def on_progress(event: ProgressEvent) -> None:
-            with run.lock:
-                run.progress = {
-                    "step": event.step,
-                    "total_steps": event.total_steps,
-                    "epoch": event.epoch,
-                    "epochs": event.epochs,
-                    "loss": _finite(event.loss),
-                    "epsilon": _finite(event.epsilon),
-                    "updated_at": utcnow().isoformat(),
-                }
-
-        def should_cancel() -> bool:
-            return run.cancel_requested or run.lost or self.stop_event.is_set()
-
         try:
-            with session_scope(self.runtime.engine) as session:
-                facts = self.source.facts(
-                    session, project_id=job.project_id, version_id=job.dataset_version_id
-                )
-                splits = self.source.load(session, self.runtime, facts=facts)
-            eval_name, eval_data = next(
-                (name, data)
-                for name, data in (
-                    ("test", splits.test),
-                    ("validation", splits.validation),
-                    ("train", splits.train),
-                )
-                if data is not None
-            )
-            config = self._config(job, contains_personal_data=facts.contains_personal_data)
-            result = self.train_job(
-                job,
-                config,
-                splits.train,
-                eval_data,
-                progress=on_progress,
-                should_cancel=should_cancel,
-            )
-            del splits
+            result, facts, eval_name = self._load_and_train(job, run)
         except TrainingCancelled as exc:
-            if run.lost:
-                log.warning("job %s was taken from this worker; abandoning it", job.id)
-                return
-            with run.lock:
-                progress = dict(run.progress)
-            if run.cancel_requested:
-                state, end, reason = (
-                    JobState.cancelled,
-                    JobEnd.cancelled_on_request,
-                    f"cancelled on request after {exc.steps} step(s)",
-                )
-            else:
-                state, end = JobState.failed, JobEnd.worker_shutdown
-                reason = f"worker {self.worker_id} shut down after {exc.steps} step(s)"
-            self._finish(
-                job,
-                state=state,
-                error=end,
-                reason=reason + "; its ε stays charged",
-                progress=progress,
-                details={"steps": exc.steps},
-            )
+            self._stopped(job, run, exc)
             return
         except Exception as exc:
             # The message may quote a training row: the log gets the class, the job gets
@@ -285,6 +224,77 @@ class Worker:
                 "stays charged",
                 progress=dict(run.progress),
             )
+
+    def _load_and_train(self, job: TrainingJob, run: _Run) -> tuple[TrainingResult, Any, str]:
+        """Decrypt the job's dataset version in memory and train on it; (result, dataset
+        facts, name of the split evaluation used)."""
+
+        def on_progress(event: ProgressEvent) -> None:
+            with run.lock:
+                run.progress = {
+                    "step": event.step,
+                    "total_steps": event.total_steps,
+                    "epoch": event.epoch,
+                    "epochs": event.epochs,
+                    "loss": finite(event.loss),
+                    "epsilon": finite(event.epsilon),
+                    "updated_at": utcnow().isoformat(),
+                }
+
+        def should_cancel() -> bool:
+            return run.cancel_requested or run.lost or self.stop_event.is_set()
+
+        with session_scope(self.runtime.engine) as session:
+            facts = self.source.facts(
+                session, project_id=job.project_id, version_id=job.dataset_version_id
+            )
+            splits = self.source.load(session, self.runtime, facts=facts)
+        eval_name, eval_data = next(
+            (name, data)
+            for name, data in (
+                ("test", splits.test),
+                ("validation", splits.validation),
+                ("train", splits.train),
+            )
+            if data is not None
+        )
+        config = self._config(job, contains_personal_data=facts.contains_personal_data)
+        result = self.train_job(
+            job,
+            config,
+            splits.train,
+            eval_data,
+            progress=on_progress,
+            should_cancel=should_cancel,
+        )
+        del splits
+        return result, facts, eval_name
+
+    def _stopped(self, job: TrainingJob, run: _Run, exc: TrainingCancelled) -> None:
+        """A run that stopped on request, on worker shutdown, or because another worker
+        took the job (then this one abandons it and writes nothing)."""
+        if run.lost:
+            log.warning("job %s was taken from this worker; abandoning it", job.id)
+            return
+        with run.lock:
+            progress = dict(run.progress)
+        if run.cancel_requested:
+            state, end, reason = (
+                JobState.cancelled,
+                JobEnd.cancelled_on_request,
+                f"cancelled on request after {exc.steps} step(s)",
+            )
+        else:
+            state, end = JobState.failed, JobEnd.worker_shutdown
+            reason = f"worker {self.worker_id} shut down after {exc.steps} step(s)"
+        self._finish(
+            job,
+            state=state,
+            error=end,
+            reason=reason + "; its ε stays charged",
+            progress=progress,
+            details={"steps": exc.steps},
+        )
 
     def _finish(
         self,
@@ -322,42 +332,10 @@ class Worker:
     def _succeed(
         self, job: TrainingJob, run: _Run, result: TrainingResult, facts: Any, eval_name: str
     ) -> None:
-        privacy = None
-        if result.privacy is not None:
-            privacy = {
-                "epsilon": result.privacy.epsilon,
-                "delta": result.privacy.delta,
-                "accountant": result.privacy.accountant,
-                "noise_multiplier": result.privacy.noise_multiplier,
-                "max_grad_norm": result.privacy.max_grad_norm,
-                "sample_rate": result.privacy.sample_rate,
-                "steps": result.privacy.steps,
-                "target_epsilon": result.privacy.target_epsilon,
-                "grad_sample_mode": result.privacy.grad_sample_mode,
-                "secure_mode": result.privacy.secure_mode,
-            }
+        privacy = privacy_record(result)
         metrics = result.metrics.to_dict()
         metrics.pop("labels", None)
-        training = {
-            "strategy": result.strategy.strategy,
-            "pooling": result.pooling,
-            "trainable_parameters": result.strategy.trainable_parameters,
-            "total_parameters": result.strategy.total_parameters,
-            "epochs": result.epochs,
-            "steps": result.steps,
-            "logical_batch_size": result.config.logical_batch_size,
-            "physical_batch_size": result.config.physical_batch_size,
-            "learning_rate": result.config.learning_rate,
-            "max_length": result.config.max_length,
-            "seed": result.seed,
-            "train_examples": result.train_examples,
-            "eval_examples": result.eval_examples,
-            "evaluated_on": eval_name,
-            "final_loss": _finite(result.final_loss),
-            "duration_s": round(result.duration_s, 3),
-            "privacy_label": result.privacy_label,
-            **{f"{k}_version": str(v) for k, v in result.versions.items()},
-        }
+        training = training_record(result, eval_name)
         final_progress = dict(run.progress)
         with session_scope(self.runtime.engine) as session:
             locked = queue.lock_owned(session, job_id=job.id, worker_id=self.worker_id)
@@ -381,61 +359,85 @@ class Worker:
                     "steps": result.steps,
                 },
             )
-            # Lock the source version before registering: an erasure that shredded it
-            # while the job ran flags the new version (one that shreds it after this
-            # commits finds the model version among its usages and flags it itself).
-            erased = self.source.lock_erased(session, version_id=facts.version_id)
-            version = models_service.register_version(
+            version_id = self._register(
                 session,
-                runtime=self.runtime,
-                reg=models_service.Registration(
-                    project_id=job.project_id,
-                    model_name=job.model_name,
-                    job_id=job.id,
-                    submitted_by=job.submitted_by,
-                    base_model=result.base_model,
-                    base_model_sha256=result.base_model_sha256,
-                    label_names=list(result.label_names),
-                    purposes=[job.purpose],
-                    dataset_versions=[
-                        {
-                            "id": facts.version_id,
-                            "dataset_id": facts.dataset_id,
-                            "name": facts.name,
-                            "digest": facts.digest,
-                            "rows": facts.row_count,
-                        }
-                    ],
-                    private=result.private,
-                    privacy=privacy,
-                    metrics=metrics,
-                    training=training,
-                    weights=result.weights,
-                    policy_version=getattr(
-                        getattr(self.runtime.authorizer, "engine", None), "version", None
-                    ),
-                ),
+                job,
+                result,
+                facts,
+                privacy=privacy,
+                metrics=metrics,
+                training=training,
             )
-            self.source.record_usage(
-                session, version_id=facts.version_id, kind="model_version", used_by_id=version.id
-            )
-            if erased:
-                models_service.flag_erasure(
-                    session,
-                    version=version,
-                    source=FlagSource.registration,
-                    dataset_version_ids=[facts.version_id],
-                    remedy="retrain",
-                    remedy_rule="erased_during_job",
-                    justification=(
-                        f"dataset version {facts.version_id} was erased while this job ran: "
-                        "the model was trained on rows of data subjects that an erasure "
-                        "removed. Retrain on the dataset's current version, or keep this "
-                        "one only where the erasure policy allows keeping a DP-trained model "
-                        "(resolve-erasure-flags)"
-                    ),
-                    actor=None,
-                )
-            locked.model_version_id = version.id
-            locked.result = {**(locked.result or {}), "model_version_id": version.id}
+            locked.model_version_id = version_id
+            locked.result = {**(locked.result or {}), "model_version_id": version_id}
             session.add(locked)
+
+    def _register(
+        self,
+        session: Session,
+        job: TrainingJob,
+        result: TrainingResult,
+        facts: Any,
+        *,
+        privacy: dict[str, Any] | None,
+        metrics: dict[str, Any],
+        training: dict[str, Any],
+    ) -> str:
+        """Register the trained model version and its dataset usage; flag it at once when
+        its source version was erased while the job ran. Returns the version id."""
+        # Lock the source version before registering: an erasure that shredded it
+        # while the job ran flags the new version (one that shreds it after this
+        # commits finds the model version among its usages and flags it itself).
+        erased = self.source.lock_erased(session, version_id=facts.version_id)
+        version = models_service.register_version(
+            session,
+            runtime=self.runtime,
+            reg=models_service.Registration(
+                project_id=job.project_id,
+                model_name=job.model_name,
+                job_id=job.id,
+                submitted_by=job.submitted_by,
+                base_model=result.base_model,
+                base_model_sha256=result.base_model_sha256,
+                label_names=list(result.label_names),
+                purposes=[job.purpose],
+                dataset_versions=[
+                    {
+                        "id": facts.version_id,
+                        "dataset_id": facts.dataset_id,
+                        "name": facts.name,
+                        "digest": facts.digest,
+                        "rows": facts.row_count,
+                    }
+                ],
+                private=result.private,
+                privacy=privacy,
+                metrics=metrics,
+                training=training,
+                weights=result.weights,
+                policy_version=getattr(
+                    getattr(self.runtime.authorizer, "engine", None), "version", None
+                ),
+            ),
+        )
+        self.source.record_usage(
+            session, version_id=facts.version_id, kind="model_version", used_by_id=version.id
+        )
+        if erased:
+            models_service.flag_erasure(
+                session,
+                version=version,
+                source=FlagSource.registration,
+                dataset_version_ids=[facts.version_id],
+                remedy="retrain",
+                remedy_rule="erased_during_job",
+                justification=(
+                    f"dataset version {facts.version_id} was erased while this job ran: "
+                    "the model was trained on rows of data subjects that an erasure "
+                    "removed. Retrain on the dataset's current version, or keep this "
+                    "one only where the erasure policy allows keeping a DP-trained model "
+                    "(resolve-erasure-flags)"
+                ),
+                actor=None,
+            )
+        return version.id

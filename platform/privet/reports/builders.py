@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from privet.auth.tables import Project
+from privet.compliance import discovery
 from privet.compliance import service as compliance
 from privet.compliance.settings import get_compliance_settings
 from privet.compliance.tables import DataSubjectRequest, RequestType
@@ -838,7 +839,7 @@ def build_request_report(
     )
     if request.type == RequestType.access.value:
         sealed = compliance.unseal_subject(session, runtime=runtime, row=request)
-        findings = compliance.discover(session, runtime=runtime, subject_id=sealed["subject_id"])
+        findings = discovery.discover(session, runtime=runtime, subject_id=sealed["subject_id"])
         shown = (
             sealed["subject_id"]
             if actor == request.submitted_by
@@ -928,7 +929,7 @@ def _step(event: dict[str, Any]) -> str:
     return _STEPS.get(event["type"], str(event["type"]))
 
 
-def _access_tables(report: Report, ev: Evidence, f: compliance.Findings) -> None:
+def _access_tables(report: Report, ev: Evidence, f: discovery.Findings) -> None:
     data_rows = []
     for h in f.datasets:
         dev = ev.events(object_id=h.version_id, types=("dataset.version.created",), limit=5)

@@ -21,7 +21,7 @@ from privet import ledger
 from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, SessionDep, action
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
-from privet.compliance import service
+from privet.compliance import flows, service
 from privet.compliance.tables import (
     DataSubjectRequestCreate,
     DataSubjectRequestPublic,
@@ -29,6 +29,7 @@ from privet.compliance.tables import (
     ProjectComplianceUpdate,
 )
 from privet.db import read_session, session_scope
+from privet.jobs.admission import Authorize, PolicyVerdict
 from privet.kit.errors import NotFoundError
 from privet.ledger.sequencer import integrate_now
 from privet.policy.actions import REPORT_ACTIONS
@@ -45,11 +46,11 @@ FormatQ = Annotated[Literal["json", "csv", "html", "pdf"], Query()]
 RequestIdP = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")]
 
 
-def _retrain_decider(session: Any, runtime: Runtime) -> service.Decide:
+def _retrain_policy(session: Any, runtime: Runtime) -> Authorize:
     """Policy decisions for retraining jobs an erasure submits on behalf of the original
     submitter; each decision is recorded in the ledger like the gateway's own."""
 
-    def decide(identity: Identity, project_id: str, context: dict[str, Any]) -> Any:
+    def authorize(identity: Identity, project_id: str, context: dict[str, Any]) -> PolicyVerdict:
         resource = Resource(type="Project", id=project_id, project_id=project_id)
         decision = runtime.authorizer.decide(
             identity=identity, action="training_job.submit", resource=resource, context=context
@@ -68,9 +69,13 @@ def _retrain_decider(session: Any, runtime: Runtime) -> service.Decide:
                 "on_behalf": "erasure-retrain",
             },
         )
-        return decision.allowed, list(decision.policy_ids), decision.policy_version
+        return PolicyVerdict(
+            allowed=decision.allowed,
+            policies=list(decision.policy_ids),
+            policy_version=decision.policy_version,
+        )
 
-    return decide
+    return authorize
 
 
 @router.post(
@@ -89,12 +94,12 @@ def submit_request(
     access (report prepared), erasure (rows erased, old versions shredded, affected model
     versions flagged with the policy's remedy) or objection (recorded)."""
     guard.check(PLATFORM, {})
-    row = service.submit_request(
+    row = flows.submit_request(
         session,
         runtime=runtime,
         data=body,
         actor=identity,
-        decide=_retrain_decider(session, runtime),
+        authorize=_retrain_policy(session, runtime),
     )
     return service.public(row)
 

@@ -29,7 +29,7 @@ from privet.api.deps import (
 )
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
-from privet.compliance import service as compliance_service
+from privet.compliance import remedies
 from privet.datasets import catalog, erasure, pii, registration, retention, rows
 from privet.datasets.tables import (
     Dataset,
@@ -356,9 +356,7 @@ def erase_subjects(
         actor=identity.principal_id,
     )
     # Model versions trained on the shredded versions cannot be approved until remedied.
-    compliance_service.flag_after_erasure(
-        session, affected=result.affected, actor=identity.principal_id
-    )
+    remedies.flag_after_erasure(session, affected=result.affected, actor=identity.principal_id)
     return result
 
 

@@ -11,7 +11,7 @@ from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep
 from privet.api.routes.inference import get_inference
 from privet.auth import service as auth_service
 from privet.authorization import principal_ref
-from privet.compliance import service as compliance_service
+from privet.compliance import remedies
 from privet.models import service
 from privet.models.tables import (
     ErasureFlagsPublic,
@@ -178,7 +178,7 @@ def resolve_erasure_flags(
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     version = service.get_version(session, project_id=project.id, version_id=version_id)
     guard.check(version_resource(version))
-    compliance_service.resolve_erasure_flags(
+    remedies.resolve_erasure_flags(
         session, version=version, remedy=body.remedy, actor=identity.principal_id
     )
     return service.flags_public(session, version)

@@ -26,11 +26,10 @@ from privet.api.routes.inference import get_inference, prediction_resource, vers
 from privet.auth import service as auth_service
 from privet.inference.tables import Prediction
 from privet.inference.versions import VersionInfo, lookup_version
-from privet.kit.errors import ConflictError, NotFoundError
+from privet.kit.errors import NotFoundError
 from privet.models import service as models_service
 from privet.models.tables import ModelVersion, ModelVersionPublic
-from privet.monitoring import Monitor, attach
-from privet.monitoring import reference as references
+from privet.monitoring import Monitor, attach, reference_flow
 from privet.monitoring import service as monitoring
 from privet.monitoring.tables import (
     OutcomeCreate,
@@ -200,45 +199,23 @@ def build_monitoring_reference(
     auth_service.get_project(session, project_id=project_id, viewer=identity)
     info = _info(session, project_id, model, version)
     guard.check(version_resource(info))
-    row = _row(session, info)
-    monitor = get_monitor(request)
-    if row.state not in references.SERVING_STATES:
-        raise ConflictError(
-            f"model version {row.number} of {info.model_name!r} is {row.state}; a "
-            "monitoring reference is built for approved (or suspended) versions",
-            state=row.state,
-        )
-    try:
-        with session.begin_nested():  # reads only; a database error leaves the request usable
-            computed = references.compute_version_reference(
-                session,
-                runtime=runtime,
-                service=get_inference(request, runtime),
-                version=row,
-                cfg=monitor.config,
-            )
-    except Exception as exc:
-        # Returned, not raised, so the failure event commits with the decision.
-        reason, detail = references.record_failure(
-            session, version=row, exc=exc, actor=identity.principal_id, trigger="rebuild"
-        )
-        error = references.ReferenceBuildError(detail)
+    outcome = reference_flow.rebuild_reference(
+        session,
+        runtime=runtime,
+        version=_row(session, info),
+        model_name=info.model_name,
+        cfg=get_monitor(request).config,
+        service=get_inference(request, runtime),
+        actor=identity.principal_id,
+    )
+    if isinstance(outcome, reference_flow.RebuildFailed):
+        error = outcome.error
         return problem(
             request,
             status=error.status,
             slug=error.slug,
             title=error.title,
-            detail=detail,
-            reason=reason,
-            model_version=row.id,
-            reference_status=references.reference_status(session, row).status,
+            detail=error.detail,
+            **error.extensions,
         )
-    references.store_reference(
-        session,
-        version_id=row.id,
-        project_id=row.project_id,
-        computed=computed,
-        actor=identity.principal_id,
-        trigger="rebuild",
-    )
-    return references.reference_status(session, row)
+    return outcome

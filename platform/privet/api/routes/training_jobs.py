@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query, Request, status
 from privet.api import problems
 from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, SessionDep, action
 from privet.auth import service as auth_service
-from privet.jobs import budget as budget_service
-from privet.jobs import errortext, service
+from privet.auth.identity import Identity
+from privet.jobs import admission, errortext, service
+from privet.jobs.admission import Authorize, PolicyVerdict
 from privet.jobs.tables import TrainingJob, TrainingJobCreate, TrainingJobPublic
 from privet.kit.errors import ForbiddenError
 
@@ -26,10 +27,30 @@ def job_resource(job: TrainingJob) -> Resource:
     )
 
 
-def _last_decision(guard: Guard) -> dict[str, Any]:
-    if guard.recorded:
-        return dict(guard.recorded[-1].details or {})
-    return {}
+def _verdict(guard: Guard, *, allowed: bool, detail: str = "") -> PolicyVerdict:
+    """The guard's last recorded decision; ``detail``: a denial's text."""
+    decision = dict(guard.recorded[-1].details or {}) if guard.recorded else {}
+    return PolicyVerdict(
+        allowed=allowed,
+        policies=list(decision.get("policies") or []),
+        policy_version=decision.get("policy_version"),
+        detail=detail,
+    )
+
+
+def _policy_of(guard: Guard) -> Authorize:
+    """The route's guard as the admission's policy check: the decision is the guard's
+    (recorded like every other), on the project, for the guard's caller."""
+
+    def authorize(identity: Identity, project_id: str, context: dict[str, Any]) -> PolicyVerdict:
+        resource = Resource(type="Project", id=project_id, project_id=project_id)
+        try:
+            guard.check(resource, context)
+        except ForbiddenError as exc:
+            return _verdict(guard, allowed=False, detail=exc.detail)
+        return _verdict(guard, allowed=True)
+
+    return authorize
 
 
 @router.post(
@@ -50,61 +71,20 @@ def submit_job(
     job's ε is reserved against the dataset version's privacy budget. A refusal is
     recorded in the ledger and answered with a problem response; nothing trains."""
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
-    admission = service.prepare_submission(session, project_id=project.id, data=body)
-    resource = Resource(type="Project", id=project.id, project_id=project.id)
-    try:
-        guard.check(resource, dict(admission.context))
-    except ForbiddenError as exc:
-        decision = _last_decision(guard)
-        policies = list(decision.get("policies") or [])
-        job_id = service.record_refusal(
-            session,
-            project_id=project.id,
-            data=body,
-            admission=admission,
-            actor=identity,
-            reason="policy",
-            policies=policies,
-        )
+    outcome = admission.admit(
+        session, project_id=project.id, data=body, actor=identity, authorize=_policy_of(guard)
+    )
+    if isinstance(outcome, admission.Refused):
+        error = outcome.error
         return problems.problem(
             request,
-            status=exc.status,
-            slug="training-refused-by-policy",
-            title="Training request refused by policy",
-            detail=f"{exc.detail}: refused by {', '.join(policies) or 'default deny'}",
-            policies=policies,
-            refused_job_id=job_id,
+            status=error.status,
+            slug=error.slug,
+            title=error.title,
+            detail=error.detail,
+            **error.extensions,
         )
-    decision = _last_decision(guard)
-    try:
-        job = service.submit(
-            session,
-            project_id=project.id,
-            data=body,
-            admission=admission,
-            actor=identity,
-            policies=list(decision.get("policies") or []),
-            policy_version=decision.get("policy_version"),
-        )
-    except budget_service.BudgetExceededError as exc:
-        job_id = service.record_refusal(
-            session,
-            project_id=project.id,
-            data=body,
-            admission=admission,
-            actor=identity,
-            reason="privacy_budget_exceeded",
-        )
-        return problems.problem(
-            request,
-            status=exc.status,
-            slug=exc.slug,
-            title=exc.title,
-            detail=exc.detail,
-            refused_job_id=job_id,
-            **exc.extensions,
-        )
-    return TrainingJobPublic.model_validate(job)
+    return TrainingJobPublic.model_validate(outcome.job)
 
 
 @router.get("", response_model=list[TrainingJobPublic])

@@ -1,0 +1,114 @@
+"""One admission flow for a training request: prepare, policy, budget, submit.
+
+The gateway's route and an erasure's retraining (privet.compliance.flows) both call
+`admit`, so a request is admitted, and a refusal recorded, the same way whoever asks.
+The policy decision comes in as an `Authorize` callable: this package knows nothing of
+the gateway's guard, only what it decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal, Protocol
+
+from sqlmodel import Session
+
+from privet.auth.identity import Identity
+from privet.jobs import budget
+from privet.jobs.service import prepare_submission, record_refusal, submit
+from privet.jobs.sources import DatasetSource
+from privet.jobs.tables import TrainingJob, TrainingJobCreate
+from privet.kit.errors import ForbiddenError, PrivetError
+
+
+@dataclass(frozen=True)
+class PolicyVerdict:
+    """The policy decision on ``training_job.submit``, as recorded by the caller."""
+
+    allowed: bool
+    policies: list[str] = field(default_factory=list)
+    policy_version: str | None = None
+    #: the denial's own text (which rule refused and why); empty when the caller has none
+    detail: str = ""
+
+
+class Authorize(Protocol):
+    """Decide ``training_job.submit`` on ``project_id`` for ``identity`` over the policy
+    context the admission built, recording the decision in the ledger."""
+
+    def __call__(
+        self, identity: Identity, project_id: str, context: dict[str, Any]
+    ) -> PolicyVerdict: ...
+
+
+class TrainingRefusedByPolicyError(ForbiddenError):
+    slug = "training-refused-by-policy"
+    title = "Training request refused by policy"
+
+
+@dataclass(frozen=True)
+class Admitted:
+    job: TrainingJob
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A refused request: its ledgered job id, why, and the problem to answer with
+    (its extensions carry ``refused_job_id``)."""
+
+    job_id: str
+    reason: Literal["policy", "privacy_budget_exceeded"]
+    policies: list[str]
+    error: PrivetError
+
+
+def admit(
+    session: Session,
+    *,
+    project_id: str,
+    data: TrainingJobCreate,
+    actor: Identity,
+    authorize: Authorize,
+    source: DatasetSource | None = None,
+) -> Admitted | Refused:
+    """Admit a training request in ``session``'s transaction: policy decides on the
+    dataset's declarations, then the job's ε is reserved against the dataset version's
+    privacy budget. A refusal is returned (not raised) so that its ledger events commit
+    with the decision; nothing trains.
+
+    Raises what `prepare_submission` raises for a request that cannot be decided on."""
+    admission = prepare_submission(session, project_id=project_id, data=data, source=source)
+    refuse = partial(
+        record_refusal,
+        session,
+        project_id=project_id,
+        data=data,
+        admission=admission,
+        actor=actor,
+    )
+    verdict = authorize(actor, project_id, dict(admission.context))
+    if not verdict.allowed:
+        job_id = refuse(reason="policy", policies=verdict.policies)
+        refused_by = ", ".join(verdict.policies) or "default deny"
+        error: PrivetError = TrainingRefusedByPolicyError(
+            f"{verdict.detail or 'training request refused'}: refused by {refused_by}",
+            policies=verdict.policies,
+            refused_job_id=job_id,
+        )
+        return Refused(job_id=job_id, reason="policy", policies=verdict.policies, error=error)
+    try:
+        job = submit(
+            session,
+            project_id=project_id,
+            data=data,
+            admission=admission,
+            actor=actor,
+            policies=verdict.policies,
+            policy_version=verdict.policy_version,
+        )
+    except budget.BudgetExceededError as exc:
+        job_id = refuse(reason="privacy_budget_exceeded")
+        over = budget.BudgetExceededError(exc.detail, refused_job_id=job_id, **exc.extensions)
+        return Refused(job_id=job_id, reason="privacy_budget_exceeded", policies=[], error=over)
+    return Admitted(job=job)

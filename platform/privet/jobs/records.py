@@ -1,0 +1,56 @@
+"""What a succeeded job records about its run, in its result and its model version's:
+the DP guarantee the accountant reports, and how the model was trained."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from privet.training import TrainingResult
+
+
+def finite(value: float | None) -> float | None:
+    """A float the JSON columns can hold (NaN and ±inf become None)."""
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def privacy_record(result: TrainingResult) -> dict[str, Any] | None:
+    """The DP guarantee as the job result and the model version record it (None: no DP)."""
+    if result.privacy is None:
+        return None
+    return {
+        "epsilon": result.privacy.epsilon,
+        "delta": result.privacy.delta,
+        "accountant": result.privacy.accountant,
+        "noise_multiplier": result.privacy.noise_multiplier,
+        "max_grad_norm": result.privacy.max_grad_norm,
+        "sample_rate": result.privacy.sample_rate,
+        "steps": result.privacy.steps,
+        "target_epsilon": result.privacy.target_epsilon,
+        "grad_sample_mode": result.privacy.grad_sample_mode,
+        "secure_mode": result.privacy.secure_mode,
+    }
+
+
+def training_record(result: TrainingResult, eval_name: str) -> dict[str, Any]:
+    """How the model was trained, as the job result and the model version record it."""
+    return {
+        "strategy": result.strategy.strategy,
+        "pooling": result.pooling,
+        "trainable_parameters": result.strategy.trainable_parameters,
+        "total_parameters": result.strategy.total_parameters,
+        "epochs": result.epochs,
+        "steps": result.steps,
+        "logical_batch_size": result.config.logical_batch_size,
+        "physical_batch_size": result.config.physical_batch_size,
+        "learning_rate": result.config.learning_rate,
+        "max_length": result.config.max_length,
+        "seed": result.seed,
+        "train_examples": result.train_examples,
+        "eval_examples": result.eval_examples,
+        "evaluated_on": eval_name,
+        "final_loss": finite(result.final_loss),
+        "duration_s": round(result.duration_s, 3),
+        "privacy_label": result.privacy_label,
+        **{f"{k}_version": str(v) for k, v in result.versions.items()},
+    }
