@@ -10,11 +10,12 @@ the web framework.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
 
+from privet.auth.identity_cache import IdentityCache
 from privet.auth.oidc import OidcVerifier
 from privet.authorization import CedarAuthorizer, build_authorizer
 from privet.config import Settings
@@ -38,6 +39,8 @@ class Runtime:
     authorizer: CedarAuthorizer
     key_provider: KeyProvider
     blobs: BlobStore
+    #: API-key identities between requests (valid while the auth epoch holds)
+    identities: IdentityCache = field(default_factory=IdentityCache)
 
 
 def pepper_path(settings: Settings) -> Any:
