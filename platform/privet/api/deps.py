@@ -169,6 +169,22 @@ class DecisionLog:
 _XID_ASSIGNED = text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
 
 
+WRITES_ATTR = "__privet_writes_on_safe_method__"
+
+
+def writes_on_safe_method(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a GET route that writes (an audited export records its event in the request's
+    transaction): it gets a writing transaction instead of a read-only snapshot."""
+    setattr(endpoint, WRITES_ATTR, True)
+    return endpoint
+
+
+def _reads_only(request: Request) -> bool:
+    if request.method not in READ_ONLY_METHODS:
+        return False
+    return not getattr(request.scope.get("endpoint"), WRITES_ATTR, False)
+
+
 def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent.
 
@@ -179,12 +195,13 @@ def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
     """
     decisions: list[ledger.EventSpec] = []
     request.state.decision_events = decisions
-    reads_only = request.method in READ_ONLY_METHODS
-    decision_log = DecisionLog(runtime.engine, defer=reads_only)
+    reads_only = _reads_only(request)
+    decision_log = DecisionLog(runtime.engine, defer=request.method in READ_ONLY_METHODS)
     request.state.decision_log = decision_log
     # A safe method's transaction only reads (a snapshot: on SQLite it takes no write lock,
-    # so concurrent GETs do not queue behind each other and the ledger's writers); its
-    # decisions reach the ledger through the group commit.
+    # so concurrent GETs do not queue behind each other and the ledger's writers), unless
+    # its route is marked `writes_on_safe_method`; its decisions reach the ledger through
+    # the group commit.
     try:
         with session_scope(read_only(runtime.engine) if reads_only else runtime.engine) as session:
             decision_log.attach(session)
