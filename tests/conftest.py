@@ -79,7 +79,7 @@ class PgDatabase:
                 for name in conn.execute(
                     text(
                         "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                        "AND tablename <> 'alembic_version'"
+                        "AND tablename NOT IN ('alembic_version', 'auth_epoch')"
                     )
                 ).scalars()
             ]

@@ -47,10 +47,16 @@ READ_ONLY = "privet_read_only"
 
 def _sqlite_begin(conn: Any) -> None:
     # Writers take the write lock at BEGIN so concurrent writers queue instead of failing to
-    # upgrade; read-only sessions read a WAL snapshot and block nobody.
+    # upgrade; read-only sessions read a WAL snapshot and block nobody. A read-only
+    # transaction that tried to write could not upgrade its lock safely under concurrency
+    # (SQLITE_BUSY_SNAPSHOT), so SQLite is told to refuse any write in it at once
+    # (`query_only`): a route or report that writes where it promised to read fails in
+    # every test, not only under load.
     if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("PRAGMA query_only = ON")
         conn.exec_driver_sql("BEGIN")
     else:
+        conn.exec_driver_sql("PRAGMA query_only = OFF")
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -101,11 +107,17 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+def read_only(engine: Engine) -> Engine:
+    """The engine whose transactions only read: on SQLite a WAL snapshot that holds no
+    write lock (and refuses writes); elsewhere the engine itself."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
     """A session for long reads (exports, verification): a consistent snapshot that does not
     hold SQLite's write lock. It must not write."""
-    with Session(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False) as s:
+    with Session(read_only(engine), expire_on_commit=False) as s:
         try:
             yield s
         finally:

@@ -14,11 +14,12 @@ inference declares the observer it calls on each prediction
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
 
+from privet.auth.identity_cache import IdentityCache
 from privet.auth.oidc import OidcVerifier
 from privet.authorization import CedarAuthorizer, build_authorizer
 from privet.config import Settings
@@ -46,6 +47,8 @@ class Runtime:
     blobs: BlobStore
     # Called by the inference service on each predict request (decision rules, drift).
     prediction_observer: PredictionObserver | None = None
+    #: API-key identities between requests (valid while the auth epoch holds)
+    identities: IdentityCache = field(default_factory=IdentityCache)
 
 
 def pepper_path(settings: Settings) -> Any:

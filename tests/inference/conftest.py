@@ -34,11 +34,14 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def classifier_weights(base_model: str, num_labels: int, seed: int = 0) -> bytes:
     """Safetensors bytes of a classifier on a catalog base model (random head)."""
-    from privet.training.catalog import load_base_model
+    from privet.training.catalog import POOLING_METADATA_KEY, load_base_model
     from privet.training.trainer import weights_to_bytes
 
     loaded = load_base_model(base_model, num_labels=num_labels, seed=seed)
-    return weights_to_bytes(loaded.model, {"base_model": base_model})
+    # The pooling travels with the weights, as the trainer writes it (`load_finetuned`
+    # rebuilds the classifier the weights were made for).
+    metadata = {"base_model": base_model, POOLING_METADATA_KEY: loaded.spec.pooling}
+    return weights_to_bytes(loaded.model, metadata)
 
 
 def register_version(

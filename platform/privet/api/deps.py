@@ -24,7 +24,7 @@ from privet.auth import invitations
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.config import Settings
-from privet.db import session_scope
+from privet.db import read_only, read_session, session_scope
 from privet.kit.errors import ForbiddenError, UnauthenticatedError
 from privet.kit.numbers import ascii_int
 from privet.runtime import Runtime
@@ -169,6 +169,22 @@ class DecisionLog:
 _XID_ASSIGNED = text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
 
 
+WRITES_ATTR = "__privet_writes_on_safe_method__"
+
+
+def writes_on_safe_method(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a GET route that writes (an audited export records its event in the request's
+    transaction): it gets a writing transaction instead of a read-only snapshot."""
+    setattr(endpoint, WRITES_ATTR, True)
+    return endpoint
+
+
+def _reads_only(request: Request) -> bool:
+    if request.method not in READ_ONLY_METHODS:
+        return False
+    return not getattr(request.scope.get("endpoint"), WRITES_ATTR, False)
+
+
 def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent.
 
@@ -179,10 +195,15 @@ def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
     """
     decisions: list[ledger.EventSpec] = []
     request.state.decision_events = decisions
+    reads_only = _reads_only(request)
     decision_log = DecisionLog(runtime.engine, defer=request.method in READ_ONLY_METHODS)
     request.state.decision_log = decision_log
+    # A safe method's transaction only reads (a snapshot: on SQLite it takes no write lock,
+    # so concurrent GETs do not queue behind each other and the ledger's writers), unless
+    # its route is marked `writes_on_safe_method`; its decisions reach the ledger through
+    # the group commit.
     try:
-        with session_scope(runtime.engine) as session:
+        with session_scope(read_only(runtime.engine) if reads_only else runtime.engine) as session:
             decision_log.attach(session)
             yield session
     except BaseException:
@@ -216,29 +237,31 @@ def get_identity(request: Request, runtime: RuntimeDep) -> Identity:
             "an invitation token is not an API key: it is accepted only by "
             "POST /v1/invitations:accept, which gives you your own API key"
         )
-    with session_scope(runtime.engine) as session:
-        if token.startswith("pvt_"):
+    if token.startswith("pvt_"):
+        with read_session(runtime.engine) as session:  # reads only: no write lock
             identity = auth_service.authenticate_api_key(
-                session, pepper=runtime.api_key_pepper, presented=token
+                session,
+                pepper=runtime.api_key_pepper,
+                presented=token,
+                cache=runtime.identities,
             )
-        else:
-            if runtime.oidc is None:
-                raise UnauthenticatedError(
-                    "bearer JWTs are not accepted: no OIDC issuer is configured"
-                )
-            claims = runtime.oidc.verify(token)
-            principal = auth_service.principal_for_subject(
-                session, issuer=claims.issuer, subject=claims.subject, name=claims.name
-            )
-            identity = Identity(
-                principal_id=principal.id,
-                kind=principal.kind,
-                name=principal.name,
-                bindings=claims.bindings
-                | auth_service.bindings_of(session, principal_id=principal.id),
-                method="oidc",
-                expires_at=claims.expires_at,
-            )
+        request.state.principal_id = identity.principal_id
+        return identity
+    if runtime.oidc is None:
+        raise UnauthenticatedError("bearer JWTs are not accepted: no OIDC issuer is configured")
+    with session_scope(runtime.engine) as session:  # a first login creates the principal
+        claims = runtime.oidc.verify(token)
+        principal = auth_service.principal_for_subject(
+            session, issuer=claims.issuer, subject=claims.subject, name=claims.name
+        )
+        identity = Identity(
+            principal_id=principal.id,
+            kind=principal.kind,
+            name=principal.name,
+            bindings=claims.bindings | auth_service.bindings_of(session, principal_id=principal.id),
+            method="oidc",
+            expires_at=claims.expires_at,
+        )
     request.state.principal_id = identity.principal_id
     return identity
 

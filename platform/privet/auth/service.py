@@ -6,6 +6,7 @@ record commit or fail together.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -13,8 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from privet import ledger
-from privet.auth import api_keys
+from privet.auth import api_keys, epoch
 from privet.auth.identity import Identity
+from privet.auth.identity_cache import IdentityCache
 from privet.auth.tables import (
     ApiKey,
     ApiKeyCreated,
@@ -391,23 +393,34 @@ def revoke_api_key(session: Session, *, key: ApiKey, actor: str) -> ApiKey:
 _NO_DIGEST = "0" * 64
 
 
-def authenticate_api_key(session: Session, *, pepper: bytes, presented: str) -> Identity:
+def authenticate_api_key(
+    session: Session, *, pepper: bytes, presented: str, cache: IdentityCache | None = None
+) -> Identity:
     """The identity behind a presented key; precise 401s for malformed, unknown, expired or
-    revoked keys (the message never repeats the key)."""
+    revoked keys (the message never repeats the key). With a `cache`, an identity read
+    under the current auth epoch is reused (`privet.auth.identity_cache`)."""
     key_id = api_keys.parse_key_id(presented)
     if key_id is None:
         raise UnauthenticatedError("the API key is malformed (expected pvt_<id>_<secret>)")
+    presented_digest = api_keys.digest(pepper, presented)
+    now = utcnow()
+    auth_epoch = epoch.current(session) if cache is not None else None
+    if cache is not None and auth_epoch is not None:
+        hit = cache.get(presented_digest, epoch=auth_epoch, now=now)
+        if hit is not None:
+            return hit
     row = session.get(ApiKey, key_id)
-    # An unknown key id costs the same HMAC as a known one (no timing signal of which ids exist).
+    # An unknown key id costs the same comparison as a known one (no timing signal of which
+    # ids exist).
     stored = row.digest if row is not None else _NO_DIGEST
-    if not api_keys.matches(pepper, presented, stored) or row is None:
+    if not hmac.compare_digest(presented_digest, stored) or row is None:
         raise UnauthenticatedError("the API key is not valid")
     if row.revoked_at is not None:
         raise UnauthenticatedError("the API key has been revoked")
-    if row.expires_at <= utcnow():
+    if row.expires_at <= now:
         raise UnauthenticatedError("the API key has expired")
     principal = get_principal(session, principal_id=row.principal_id)
-    return Identity(
+    identity = Identity(
         principal_id=principal.id,
         kind=principal.kind,
         name=principal.name,
@@ -417,3 +430,6 @@ def authenticate_api_key(session: Session, *, pepper: bytes, presented: str) -> 
         scope_project_id=row.project_id,
         accountable_id=principal.accountable_human_id,
     )
+    if cache is not None and auth_epoch is not None:
+        cache.put(presented_digest, epoch=auth_epoch, expires_at=row.expires_at, identity=identity)
+    return identity

@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Body, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.deps import (
+    Guard,
+    IdentityDep,
+    Resource,
+    RuntimeDep,
+    SessionDep,
+    action,
+    writes_on_safe_method,
+)
 from privet.api.routes.inference import get_inference
 from privet.auth import service as auth_service
 from privet.authorization import principal_ref
@@ -212,6 +220,7 @@ def retire_version(
     response_class=StreamingResponse,
     responses={200: {"content": {"application/x-tar": {}}}},
 )
+@writes_on_safe_method  # the export's audit event commits with the request
 def export_version(
     project_id: str,
     version_id: str,

@@ -1,0 +1,40 @@
+"""Safe methods read a snapshot without SQLite's write lock, and cannot write (issue 23).
+
+SQLite-only: PostgreSQL reads never queue on a write lock, so there is nothing to refuse.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from privet.db import create_db_engine, read_session, session_scope
+from tests.sqlite_only import db_url  # noqa: F401 - SQLite's locking is what is tested
+
+
+def test_a_read_only_transaction_cannot_write(db_url: str) -> None:  # noqa: F811
+    engine = create_db_engine(db_url)
+    with pytest.raises(OperationalError, match="readonly"), read_session(engine) as s:
+        s.execute(text("UPDATE auth_epoch SET value = value + 1 WHERE id = 1"))
+    with session_scope(engine) as s:  # the same pooled connection writes again afterwards
+        s.execute(text("UPDATE auth_epoch SET value = value + 1 WHERE id = 1"))
+    with read_session(engine) as s:
+        assert s.execute(text("SELECT value FROM auth_epoch")).scalar_one() == 1
+    engine.dispose()
+
+
+def test_a_reader_does_not_wait_for_a_writer(db_url: str) -> None:  # noqa: F811
+    """A read-only snapshot starts while another connection holds the write lock."""
+    engine = create_db_engine(db_url)
+    other = create_db_engine(db_url)
+    with engine.connect() as holder, holder.begin():  # BEGIN IMMEDIATE: the write lock
+        holder.execute(text("UPDATE auth_epoch SET value = 41 WHERE id = 1"))
+        started = time.monotonic()
+        with read_session(other) as s:  # the snapshot from before the writer's change
+            assert s.execute(text("SELECT value FROM auth_epoch")).scalar_one() == 0
+        assert time.monotonic() - started < 5  # did not wait out the 30 s busy timeout
+    other.dispose()
+    engine.dispose()

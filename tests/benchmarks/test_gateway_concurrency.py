@@ -1,0 +1,85 @@
+"""Authenticated, audited GET throughput under concurrent clients (issue 23), on demand:
+
+    .venv/bin/python -m pytest tests/benchmarks/test_gateway_concurrency.py -s -p no:cacheprovider
+    (PRIVET_BENCH_CLIENTS=1,4,16,64  PRIVET_BENCH_SECONDS=8  PRIVET_BENCH_BACKENDS=sqlite,postgresql)
+
+A real `privet serve` (one uvicorn worker, no training worker) on SQLite and on a scratch
+PostgreSQL database. For each client count, in the same run against the same server, a
+closed-loop load generator in its own process (`load.py`: N connections, each sending its
+next request when the last answered) times:
+
+- baseline: `GET /healthz` (no authentication, no database);
+- audited: `GET /v1/projects/{id}` with an API key: authentication, Cedar decision, a
+  database read, and the decision written durably to the ledger before the response.
+
+Prints requests/s of each, their ratio (target >= 0.5 at 16 clients), p50/p99 latency
+(target p99 <= 1 s at 64 clients), and errors. Nothing is asserted about time; the test
+asserts only that no request failed and that every audited request's decision is in the
+ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import start_server, stop_server
+
+LOAD = Path(__file__).with_name("load.py")
+
+
+def _load(url: str, path: str, token: str, clients: int, seconds: float) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, str(LOAD), url, path, token, str(clients), str(seconds)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout)
+    return result
+
+
+@pytest.mark.parametrize(
+    "backend", os.environ.get("PRIVET_BENCH_BACKENDS", "sqlite,postgresql").split(",")
+)
+def test_audited_get_throughput(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    clients = [int(c) for c in os.environ.get("PRIVET_BENCH_CLIENTS", "1,4,16,64").split(",")]
+    seconds = float(os.environ.get("PRIVET_BENCH_SECONDS", "8"))
+    url = None if backend == "sqlite" else request.getfixturevalue("pg_database").fresh()
+    env = {"PRIVET_DATABASE_URL": url} if url else {}
+    server = start_server(tmp_path / "home", env=env, args=("--no-worker",))
+    try:
+        with server.client() as admin:
+            project = admin.post("/v1/projects", json={"name": "bench"}).json()["id"]
+            audited = f"/v1/projects/{project}"
+            before = _decisions(admin, project)
+            total = 0
+            print(f"\n{backend}: clients  healthz/s  audited/s  ratio  p50 ms  p99 ms  errors")
+            for n in clients:
+                base = _load(server.url, "/healthz", "", n, seconds)
+                got = _load(server.url, audited, server.admin_key, n, seconds)
+                total += int(got["requests"]) + 1  # + the warm-up request
+                print(
+                    f"{backend}: {n:7d}  {base['rps']:9.0f}  {got['rps']:9.0f}  "
+                    f"{got['rps'] / base['rps']:5.2f}  {got['p50_ms']:6.1f}  "
+                    f"{got['p99_ms']:6.0f}  {int(got['errors'] + base['errors'])}"
+                )
+                assert got["errors"] == 0 and base["errors"] == 0
+            assert _decisions(admin, project) - before >= total
+    finally:
+        stop_server(server)
+
+
+def _decisions(admin: httpx.Client, project: str) -> int:
+    """Authorization decisions on the project in the ledger (its `project.get` allows)."""
+    response = admin.get("/v1/audit/events", params={"project_id": project, "limit": 1})
+    response.raise_for_status()
+    return int(response.json().get("total", 0))
