@@ -3,8 +3,9 @@
 - ``hub.observe``: the prediction-time hook (decision rules, drift aggregates, alerts);
 - ``service``: references, outcomes and live quality, suspension, review queue, view;
 - ``rules``: Cedar decision rules (``policies/decision_rules.cedar``);
-- ``stats``: aggregates, PSI, Jensen-Shannon, calibration error;
-- ``report``: the ``monitoring`` report kind.
+- ``stats``: aggregates, PSI, Jensen-Shannon, calibration error.
+
+The ``monitoring`` report kind is ``privet.reports.kinds.monitoring``.
 
 Nothing here keeps an input text: see docs/MONITORING.md.
 """
