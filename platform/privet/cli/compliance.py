@@ -15,13 +15,11 @@ from rich.table import Table
 
 from privet.cli.client import call, download
 from privet.cli.output import Output, OutputOption, emit, err, group
+from privet.reports import FORMATS, KINDS
 
 reports_app = group("Compliance reports: RoPA, lineage, budgets, logs, monitoring (client).")
 dsr_app = group("Data-subject requests: access, erasure, objection; their reports (client).")
 console = Console()
-
-KINDS = ("ropa", "model-lineage", "privacy-budget", "access-log", "dsr-log", "monitoring")
-FORMATS = ("json", "csv", "html", "pdf")
 
 
 def _download(path: str, params: dict[str, Any], out: Path) -> int:

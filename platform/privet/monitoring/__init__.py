@@ -7,8 +7,9 @@
 - ``service``: references, outcomes, resumption, review queue, the monitoring view;
 - ``reference``: the reference built at approval; ``metrics``: Prometheus metrics;
 - ``rules``: Cedar decision rules (``policies/decision_rules.cedar``);
-- ``stats``: aggregates, PSI, Jensen-Shannon, calibration error;
-- ``report``: the ``monitoring`` report kind.
+- ``stats``: aggregates, PSI, Jensen-Shannon, calibration error.
+
+The ``monitoring`` report kind is ``privet.reports.kinds.monitoring``.
 
 Nothing here keeps an input text: see docs/MONITORING.md.
 """

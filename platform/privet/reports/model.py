@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from privet.kit.ids import utcnow
+
 FORMAT_VERSION = 1
 
 
@@ -69,6 +71,17 @@ class Report:
             "notes": list(self.notes),
             "ledger": self.ledger,
         }
+
+
+def new_report(kind: str, title: str, *, actor: str, params: dict[str, Any]) -> Report:
+    """An empty report of ``kind``, stamped now; parameters left unset are not listed."""
+    return Report(
+        kind=kind,
+        title=title,
+        generated_at=utcnow(),
+        generated_by=actor,
+        parameters={k: v for k, v in params.items() if v is not None},
+    )
 
 
 def plain(value: Any) -> Any:

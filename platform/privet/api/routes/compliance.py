@@ -3,8 +3,8 @@
 - ``POST /v1/data-subject-requests`` (dsr.submit), ``GET`` list (dsr.list) and detail
   (dsr.read); ``GET /v1/data-subject-requests/{id}/report`` (dsr.read): the answer to the
   request (for access: what the platform holds about the subject) in any format.
-- ``GET /v1/reports/{kind}?format=json|csv|html|pdf`` for kinds ropa, model-lineage,
-  privacy-budget, access-log, dsr-log: one route per kind, each its own action
+- ``GET /v1/reports/{kind}?format=json|csv|html|pdf`` for each kind of the reports
+  registry (``privet.reports.REGISTRY``): one route per kind, each its own action
   ``report.<kind>.read``.
 - ``GET/PUT /v1/projects/{id}/compliance-settings`` (project.read / project.update):
   controller, DPO, subject categories and recipients for the RoPA.
@@ -33,8 +33,15 @@ from privet.jobs.admission import Authorize, PolicyVerdict
 from privet.kit.errors import NotFoundError
 from privet.ledger.sequencer import integrate_now
 from privet.policy.actions import REPORT_ACTIONS
-from privet.reports import KINDS, MEDIA_TYPES, build, build_request_report, filename, render
-from privet.reports.builders import model_version_project
+from privet.reports import (
+    MEDIA_TYPES,
+    REGISTRY,
+    ReportKind,
+    build_request_report,
+    filename,
+    render,
+)
+from privet.reports.scope import model_version_project
 from privet.runtime import Runtime
 
 router = APIRouter(tags=["compliance"])
@@ -230,7 +237,9 @@ def put_settings(
     )
 
 
-def _report_route(kind: str) -> Callable[..., Response]:
+def _report_route(spec: ReportKind) -> Callable[..., Response]:
+    kind = spec.name
+
     def handler(
         session: SessionDep,
         identity: IdentityDep,
@@ -247,7 +256,7 @@ def _report_route(kind: str) -> Callable[..., Response]:
         outcome: Annotated[str | None, Query(pattern="^(allow|deny)$")] = None,
         type: Annotated[str | None, Query(pattern="^(access|erasure|objection)$")] = None,
     ) -> Response:
-        if kind in ("model-lineage", "monitoring") and model_version:
+        if "model_version" in spec.parameters and model_version:
             owner = model_version_project(session, model_version)
             if project is not None and project != owner:
                 raise NotFoundError(
@@ -271,7 +280,7 @@ def _report_route(kind: str) -> Callable[..., Response]:
             "type": type,
         }
         with read_session(runtime.engine) as reader:
-            report = build(kind, reader, runtime, actor=identity.principal_id, params=params)
+            report = spec.build(reader, runtime, actor=identity.principal_id, params=params)
         return _issue(runtime, identity, report, format, project)
 
     handler.__name__ = f"report_{kind.replace('-', '_')}"
@@ -279,10 +288,10 @@ def _report_route(kind: str) -> Callable[..., Response]:
     return handler
 
 
-for _kind in KINDS:
+for _spec in REGISTRY.values():
     router.add_api_route(
-        f"/v1/reports/{_kind}",
-        _report_route(_kind),
+        f"/v1/reports/{_spec.name}",
+        _report_route(_spec),
         methods=["GET"],
         response_class=Response,
         responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}},
