@@ -20,8 +20,8 @@ from sqlmodel import Session, col, select
 
 from privet.kit.errors import ConflictError, NotFoundError
 from privet.kit.numbers import ascii_number
-from privet.models.service import LoadedVersion, load_version
 from privet.models.tables import Model, ModelVersion, VersionState
+from privet.models.weights import LoadedVersion, load_version
 
 
 class VersionNotServingError(ConflictError):

@@ -127,7 +127,8 @@ def _privacy_lines(privacy: dict[str, Any]) -> list[str]:
         if key in privacy:
             label = "clipping norm" if key == "max_grad_norm" else key.replace("_", " ")
             lines.append(f"| {label} | {privacy[key]} |")
-    return lines + [
+    return [
+        *lines,
         "",
         "ε can be recomputed independently from the noise multiplier, sample rate, steps "
         "and δ above (`privet.training.compute_epsilon`).",
