@@ -12,11 +12,11 @@ from privet import ledger
 from privet.kit.errors import ConflictError
 from privet.kit.ids import utcnow
 from privet.models.service import check_no_open_erasure_flag, lock_version
-from privet.models.tables import TRANSITIONS, ModelVersion, VersionState
+from privet.models.tables import TRANSITIONS, ModelVersion, ModelVersionState
 
 
-def _transition(version: ModelVersion, target: VersionState) -> None:
-    if target not in TRANSITIONS[VersionState(version.state)]:
+def _transition(version: ModelVersion, target: ModelVersionState) -> None:
+    if target not in TRANSITIONS[ModelVersionState(version.state)]:
         raise ConflictError(
             f"model version {version.id} is {version.state}; it cannot become {target.value}",
             state=version.state,
@@ -29,9 +29,9 @@ def approve(
     """candidate → approved (segregation of duties is decided by policy before this); never
     while an erasure flag is open (rule `model.erasure-flag-unresolved`)."""
     locked = lock_version(session, version)
-    _transition(locked, VersionState.approved)
+    _transition(locked, ModelVersionState.approved)
     check_no_open_erasure_flag(session, version=locked)
-    locked.state = VersionState.approved.value
+    locked.state = ModelVersionState.approved.value
     locked.approved_at = utcnow()
     locked.approved_by = actor_ref
     session.add(locked)
@@ -51,9 +51,9 @@ def retire(
 ) -> ModelVersion:
     """candidate | approved → retired (no longer serves; kept for audit)."""
     locked = lock_version(session, version)
-    _transition(locked, VersionState.retired)
+    _transition(locked, ModelVersionState.retired)
     previous = locked.state
-    locked.state = VersionState.retired.value
+    locked.state = ModelVersionState.retired.value
     locked.retired_at = utcnow()
     locked.retired_by = actor_ref
     locked.retire_reason = reason

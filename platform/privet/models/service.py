@@ -38,7 +38,7 @@ from privet.models.tables import (
     ModelVersionDetail,
     ModelVersionFlag,
     ModelVersionPublic,
-    VersionState,
+    ModelVersionState,
 )
 
 
@@ -149,7 +149,7 @@ def register_version(session: Session, *, runtime: Any, reg: Registration) -> Mo
         model_id=model.id,
         project_id=reg.project_id,
         number=model.latest_version,
-        state=VersionState.candidate.value,
+        state=ModelVersionState.candidate.value,
         job_id=reg.job_id,
         submitted_by=reg.submitted_by,
         base_model=reg.base_model,

@@ -23,7 +23,7 @@ from privet import ledger
 from privet.crypto import ObjectRef, read_object_bytes
 from privet.kit.errors import ConflictError
 from privet.models.service import get_version, model_name_of
-from privet.models.tables import OBJECT_KIND, WEIGHTS_PART, ModelVersion, VersionState
+from privet.models.tables import OBJECT_KIND, WEIGHTS_PART, ModelVersion, ModelVersionState
 
 EXPORT_CHUNK = 1 << 20
 HF_MODEL_CODE = "modeling_privet.py"
@@ -75,7 +75,7 @@ def load_version(
     Inference calls this for approved versions (the default); a version that is not
     approved raises ConflictError."""
     version = get_version(session, project_id=project_id, version_id=version_id)
-    if require_approved and version.state != VersionState.approved.value:
+    if require_approved and version.state != ModelVersionState.approved.value:
         raise ConflictError(
             f"model version {version_id} is {version.state}; only approved versions serve",
             state=version.state,
@@ -145,7 +145,7 @@ def export_archive(
 
     Returns (file name, chunks). Policy (approved state, admin or grant) is decided by
     the caller's guard before this is called; a non-approved version is still refused."""
-    if version.state != VersionState.approved.value:
+    if version.state != ModelVersionState.approved.value:
         raise ConflictError(
             f"model version {version.id} is {version.state}; only approved versions are exported",
             state=version.state,

@@ -24,7 +24,7 @@ from privet.inference.tables import Prediction, PredictionReview
 from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from privet.kit.ids import new_id, utcnow
 from privet.models import service as models_service
-from privet.models.tables import Model, ModelVersion, VersionState
+from privet.models.tables import Model, ModelVersion, ModelVersionState
 from privet.monitoring.hub import Monitor, window_start
 from privet.monitoring.reference import (
     ComputedReference,
@@ -406,7 +406,7 @@ def judge_quality(
     floor = accuracy_floor(cfg, approval)
     if below(q, floor, cfg.min_outcomes) and floor is not None:
         acc = float(q["accuracy"])  # type: ignore[arg-type]
-        suspend = cfg.auto_suspend and version.state == VersionState.approved.value
+        suspend = cfg.auto_suspend and version.state == ModelVersionState.approved.value
         alert = raise_alert(
             session,
             monitor=monitor,
@@ -433,7 +433,7 @@ def suspend_version(
         .where(
             and_(
                 ModelVersion.__table__.c.id == version.id,  # type: ignore[attr-defined]
-                ModelVersion.__table__.c.state == VersionState.approved.value,  # type: ignore[attr-defined]
+                ModelVersion.__table__.c.state == ModelVersionState.approved.value,  # type: ignore[attr-defined]
             )
         )
         .values(state=SUSPENDED)
@@ -448,7 +448,7 @@ def suspend_version(
         project=version.project_id,
         objects={"model_version": version.id, "model": version.model_id, "alert": alert.id},
         details={
-            "from_state": VersionState.approved.value,
+            "from_state": ModelVersionState.approved.value,
             "reason": "live-quality-below-floor",
             "value_ppm": ppm(alert.value),
             "threshold_ppm": ppm(alert.threshold),
@@ -472,7 +472,7 @@ def resume_version(
                 ModelVersion.__table__.c.state == SUSPENDED,  # type: ignore[attr-defined]
             )
         )
-        .values(state=VersionState.approved.value)
+        .values(state=ModelVersionState.approved.value)
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise ConflictError(
