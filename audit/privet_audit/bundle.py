@@ -12,7 +12,8 @@ Layout (one item per ``\\n``-terminated line, UTF-8):
 A bundle always covers ``[0, N)`` where N is the size of its last checkpoint, so the
 verifier recomputes every root from the entries themselves. Checkpoints come before
 the entries so the verifier knows every size to stop at while streaming, and hashes the
-raw line bytes without decoding anything.
+raw line bytes without decoding anything. The streaming root check itself, shared with
+`verify_entries` (a log held elsewhere), is in `privet_audit.verify`.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from hashlib import sha256
-from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
-from privet_audit.canonical import CanonicalError, canonical_bytes, parse_canonical
+from privet_audit.canonical import canonical_bytes
 from privet_audit.checkpoint import (
     Checkpoint,
     NoteError,
@@ -35,15 +35,24 @@ from privet_audit.checkpoint import (
     check_consistency,
     open_checkpoint,
 )
-from privet_audit.events import event_errors
 from privet_audit.merkle import (
     EMPTY_ROOT,
-    CompactRange,
     MemoryTree,
     NodeFn,
     consistency_proof,
     consistency_proof_ranges,
     root_hash,
+)
+from privet_audit.verify import (
+    BundleError,
+    VerifyResult,
+    failed,
+    load_trusted,
+    parse_key,
+    root_targets,
+    stream_roots,
+    succeeded,
+    verify_entries,
 )
 
 __all__ = [
@@ -60,49 +69,6 @@ __all__ = [
 BUNDLE_FORMAT = "privet-audit-bundle"
 BUNDLE_VERSION = 1
 _CHUNK = 1 << 22  # bytes read at a time while streaming entries
-
-
-class BundleError(ValueError):
-    """A bundle is malformed or fails verification; ``index``/``checkpoint`` locate it."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        entry: int | None = None,
-        entry_range: tuple[int, int] | None = None,
-        checkpoint: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.entry = entry
-        self.entry_range = entry_range
-        self.checkpoint = checkpoint
-
-
-@dataclass
-class VerifyResult:
-    """Outcome of ``verify_bundle``: ``ok`` plus a one-line ``message`` for humans."""
-
-    ok: bool
-    message: str
-    origin: str = ""
-    tree_size: int = 0
-    root: str = ""
-    entries_verified: int = 0
-    checkpoints_verified: int = 0
-    key: str = ""
-    key_source: str = ""  # "pinned" (given by the auditor) or "bundle" (taken from it)
-    trusted_size: int | None = None
-    bad_entry: int | None = None
-    bad_range: tuple[int, int] | None = None
-    bad_checkpoint: int | None = None
-    seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def events_per_second(self) -> float:
-        """Verification throughput."""
-        return self.entries_verified / self.seconds if self.seconds > 0 else 0.0
 
 
 # --------------------------------------------------------------------------- writing
@@ -125,40 +91,11 @@ def write_bundle(
     written to ``<path>.partial`` and renamed only when complete. Returns N.
     """
     verifier = verifier_key if isinstance(verifier_key, Verifier) else Verifier.parse(verifier_key)
-    if not checkpoints:
-        raise BundleError("a bundle needs at least one checkpoint")
-    cps = [open_checkpoint(note, verifier) for note in checkpoints]
-    origin = cps[0].origin
-    for i, cp in enumerate(cps):
-        if cp.origin != origin:
-            raise BundleError(f"checkpoint {i} is for origin {cp.origin!r}, not {origin!r}")
-        if i and cp.size <= cps[i - 1].size:
-            raise BundleError("checkpoints must be in strictly increasing size order")
-    tree_size = cps[-1].size
-    if proofs is None:
-        if node is None:
-            if not isinstance(entries, Sequence):
-                raise BundleError("pass node= or proofs= when entries is not a sequence")
-            if len(entries) < tree_size:
-                raise BundleError(
-                    f"got {len(entries)} entries, the last checkpoint needs {tree_size}"
-                )
-            node = MemoryTree.from_entries(entries[:tree_size]).node
-        sizes = [0] + [cp.size for cp in cps]
-        proofs = [consistency_proof(sizes[i], sizes[i + 1], node) for i in range(len(cps))]
-    if len(proofs) != len(cps):
-        raise BundleError(f"{len(cps)} checkpoints but {len(proofs)} consistency proofs")
-    prev = Checkpoint(origin, 0, EMPTY_ROOT)
-    for i, (cp, proof) in enumerate(zip(cps, proofs, strict=True)):
-        try:
-            check_consistency(prev, cp, proof)
-        except NoteError as exc:
-            raise BundleError(f"checkpoint {i}: {exc}", checkpoint=i) from exc
-        prev = cp
-
+    cps = _open_in_order(checkpoints, verifier)
+    origin, tree_size = cps[0].origin, cps[-1].size
+    proofs = _consistency_proofs(cps, entries, node, proofs)
     final = Path(path)
     partial = final.with_name(final.name + ".partial")
-    count = 0
     with open(partial, "wb") as out:
         header = {
             "format": BUNDLE_FORMAT,
@@ -178,26 +115,80 @@ def write_bundle(
             }
             out.write(canonical_bytes(rec) + b"\n")
             prev_size = cp.size
-        batch: list[bytes] = []
-        for entry in entries:
-            if count >= tree_size:
-                break
-            if not entry or b"\n" in entry:
-                partial.unlink()
-                raise BundleError(f"entry {count} is empty or contains a newline", entry=count)
-            batch.append(entry)
-            count += 1
-            if len(batch) >= 4096:
-                batch.append(b"")
-                out.write(b"\n".join(batch))
-                batch.clear()
-        if batch:
-            batch.append(b"")
-            out.write(b"\n".join(batch))
+        count = _write_entries(out, entries, tree_size, partial)
     if count != tree_size:
         partial.unlink()
         raise BundleError(f"got {count} entries, the last checkpoint needs {tree_size}")
     os.replace(partial, final)
+    return count
+
+
+def _open_in_order(notes: Sequence[str], verifier: Verifier) -> list[Checkpoint]:
+    """The signed checkpoints, all of one origin and in strictly increasing size."""
+    if not notes:
+        raise BundleError("a bundle needs at least one checkpoint")
+    cps = [open_checkpoint(note, verifier) for note in notes]
+    origin = cps[0].origin
+    for i, cp in enumerate(cps):
+        if cp.origin != origin:
+            raise BundleError(f"checkpoint {i} is for origin {cp.origin!r}, not {origin!r}")
+        if i and cp.size <= cps[i - 1].size:
+            raise BundleError("checkpoints must be in strictly increasing size order")
+    return cps
+
+
+def _consistency_proofs(
+    cps: list[Checkpoint],
+    entries: Iterable[bytes],
+    node: NodeFn | None,
+    proofs: Sequence[Sequence[bytes]] | None,
+) -> Sequence[Sequence[bytes]]:
+    """The proof into each checkpoint from the one before (size 0 for the first), given
+    or computed as `write_bundle` says, and checked before anything is written."""
+    tree_size = cps[-1].size
+    if proofs is None:
+        if node is None:
+            if not isinstance(entries, Sequence):
+                raise BundleError("pass node= or proofs= when entries is not a sequence")
+            if len(entries) < tree_size:
+                raise BundleError(
+                    f"got {len(entries)} entries, the last checkpoint needs {tree_size}"
+                )
+            node = MemoryTree.from_entries(entries[:tree_size]).node
+        sizes = [0] + [cp.size for cp in cps]
+        proofs = [consistency_proof(sizes[i], sizes[i + 1], node) for i in range(len(cps))]
+    if len(proofs) != len(cps):
+        raise BundleError(f"{len(cps)} checkpoints but {len(proofs)} consistency proofs")
+    prev = Checkpoint(cps[0].origin, 0, EMPTY_ROOT)
+    for i, (cp, proof) in enumerate(zip(cps, proofs, strict=True)):
+        try:
+            check_consistency(prev, cp, proof)
+        except NoteError as exc:
+            raise BundleError(f"checkpoint {i}: {exc}", checkpoint=i) from exc
+        prev = cp
+    return proofs
+
+
+def _write_entries(out: IO[bytes], entries: Iterable[bytes], tree_size: int, partial: Path) -> int:
+    """Write the first ``tree_size`` entries a line each, in batches; how many there were.
+    An empty entry or one with a newline removes the partial file and raises."""
+    count = 0
+    batch: list[bytes] = []
+    for entry in entries:
+        if count >= tree_size:
+            break
+        if not entry or b"\n" in entry:
+            partial.unlink()
+            raise BundleError(f"entry {count} is empty or contains a newline", entry=count)
+        batch.append(entry)
+        count += 1
+        if len(batch) >= 4096:
+            batch.append(b"")
+            out.write(b"\n".join(batch))
+            batch.clear()
+    if batch:
+        batch.append(b"")
+        out.write(b"\n".join(batch))
     return count
 
 
@@ -336,13 +327,6 @@ def _iter_entry_chunks(f: IO[bytes], total: int) -> Iterator[list[bytes]]:
         )
 
 
-def _load_trusted(note: str, verifier: Verifier, origin: str) -> Checkpoint:
-    try:
-        return open_checkpoint(note, verifier, origin=origin)
-    except NoteError as exc:
-        raise BundleError(f"trusted checkpoint: {exc}") from exc
-
-
 def _locate(
     path: Path, head: _Head, cp_no: int, start: int, end: int
 ) -> tuple[str, tuple[int, int]]:
@@ -378,71 +362,6 @@ def _iter_entry_chunks_lenient(f: IO[bytes], total: int) -> Iterator[list[bytes]
         return
 
 
-def _targets(
-    checkpoints: Sequence[Checkpoint], trusted: Checkpoint | None, tree_size: int
-) -> tuple[dict[int, tuple[str, bytes, int]], list[int]]:
-    """Sizes at which the streamed root must match a signed root: name, root, cp number."""
-    targets: dict[int, tuple[str, bytes, int]] = {}
-    for i, cp in enumerate(checkpoints):
-        targets[cp.size] = (f"checkpoint {i}", cp.root, i)
-    if trusted is not None:
-        if trusted.size > tree_size:
-            raise BundleError(
-                f"rollback or truncation: the trusted checkpoint has size {trusted.size} "
-                f"but the log ends at size {tree_size}",
-                entry=tree_size,
-            )
-        known = targets.get(trusted.size)
-        if known is not None and known[1] != trusted.root:
-            raise BundleError(
-                f"fork: trusted checkpoint and {known[0]} both have size {trusted.size} "
-                "but different roots (the log was rewritten)",
-                checkpoint=known[2],
-            )
-        if known is None:
-            targets[trusted.size] = ("the trusted checkpoint", trusted.root, -1)
-    if 0 in targets:
-        name, root, cp_no = targets.pop(0)
-        if root != EMPTY_ROOT:
-            raise BundleError(f"{name} has size 0 but a non-empty root", checkpoint=cp_no)
-    return targets, sorted(targets)
-
-
-def _fail(result: VerifyResult, exc: BundleError, started: float) -> VerifyResult:
-    result.message = str(exc)
-    result.bad_entry = exc.entry
-    result.bad_range = exc.entry_range
-    result.bad_checkpoint = exc.checkpoint
-    result.seconds = time.perf_counter() - started
-    return result
-
-
-def _succeed(result: VerifyResult, last: Checkpoint, started: float) -> VerifyResult:
-    result.ok = True
-    result.seconds = time.perf_counter() - started
-    result.root = last.root.hex()
-    trusted_note = (
-        f", extends trusted checkpoint of size {result.trusted_size}"
-        if result.trusted_size is not None
-        else ""
-    )
-    result.message = (
-        f"OK: {result.entries_verified} entries, {result.checkpoints_verified} checkpoints "
-        f"of {last.origin} verified (root {last.root.hex()[:16]}… at size {last.size}, "
-        f"key {result.key_source}){trusted_note}"
-    )
-    return result
-
-
-def _parse_key(key: str | Verifier | None) -> Verifier | None:
-    if key is None or isinstance(key, Verifier):
-        return key
-    try:
-        return Verifier.parse(key.strip())
-    except NoteError as exc:
-        raise BundleError(f"bad verifier key: {exc}") from exc
-
-
 def verify_bundle(
     path: str | os.PathLike[str],
     trusted_checkpoint: str | None = None,
@@ -464,7 +383,7 @@ def verify_bundle(
     p = Path(path)
     try:
         with open(p, "rb") as f:
-            head, verifier, result.key_source = _read_head(f, _parse_key(key))
+            head, verifier, result.key_source = _read_head(f, parse_key(key))
             result.origin, result.tree_size = head.origin, head.tree_size
             result.key = str(verifier)
             result.checkpoints_verified = len(head.checkpoints)
@@ -474,157 +393,21 @@ def verify_bundle(
                 )
             trusted = None
             if trusted_checkpoint is not None:
-                trusted = _load_trusted(trusted_checkpoint, verifier, head.origin)
+                trusted = load_trusted(trusted_checkpoint, verifier, head.origin)
                 result.trusted_size = trusted.size
-            targets, stops = _targets(head.checkpoints, trusted, head.tree_size)
+            targets, stops = root_targets(head.checkpoints, trusted, head.tree_size)
 
             def locate(cp_no: int, start: int, end: int) -> tuple[str, tuple[int, int]]:
                 return _locate(p, head, cp_no, start, end)
 
             chunks = _iter_entry_chunks(f, head.tree_size)
-            _stream(chunks, head.tree_size, targets, stops, strict_events, result, locate)
+            stream_roots(chunks, head.tree_size, targets, stops, strict_events, result, locate)
     except BundleError as exc:
-        return _fail(result, exc, started)
+        return failed(result, exc, started)
     except OSError as exc:
         result.message = f"cannot read bundle: {exc}"
         return result
-    return _succeed(result, head.checkpoints[-1], started)
-
-
-def verify_entries(
-    entries: Iterable[bytes],
-    *,
-    checkpoints: Sequence[str],
-    key: str | Verifier,
-    trusted_checkpoint: str | None = None,
-    strict_events: bool = False,
-) -> VerifyResult:
-    """Verify a log held elsewhere (e.g. the live database) the way a bundle is verified.
-
-    ``entries`` yields leaf bytes from index 0 in order; ``checkpoints`` are signed
-    notes in any order: a signature failure names a checkpoint by its position in
-    ``checkpoints``, a root mismatch by its rank in increasing size. Entries past the
-    largest checkpoint are not consumed. Without consistency proofs a root mismatch is
-    located between two checkpoints only.
-    """
-    started = time.perf_counter()
-    result = VerifyResult(ok=False, message="", key_source="pinned")
-    try:
-        verifier = _parse_key(key)
-        assert verifier is not None
-        result.key = str(verifier)
-        if not checkpoints:
-            raise BundleError("no checkpoints to verify against")
-        cps: list[Checkpoint] = []
-        for i, note in enumerate(checkpoints):
-            try:
-                cps.append(open_checkpoint(note, verifier))
-            except NoteError as exc:
-                raise BundleError(f"checkpoint {i}: {exc}", checkpoint=i) from exc
-        order = sorted(range(len(cps)), key=lambda i: cps[i].size)
-        cps = [cps[i] for i in order]
-        for i, cp in enumerate(cps):
-            if cp.origin != cps[0].origin:
-                raise BundleError(f"checkpoint {order[i]} is for another origin {cp.origin!r}")
-            if i and cp.size == cps[i - 1].size and cp.root != cps[i - 1].root:
-                raise BundleError(
-                    f"fork: two checkpoints of size {cp.size} with different roots",
-                    checkpoint=order[i],
-                )
-        cps = [cp for i, cp in enumerate(cps) if not i or cp.size != cps[i - 1].size]
-        result.origin = cps[0].origin
-        result.tree_size = total = cps[-1].size
-        result.checkpoints_verified = len(checkpoints)
-        trusted = None
-        if trusted_checkpoint is not None:
-            trusted = _load_trusted(trusted_checkpoint, verifier, cps[0].origin)
-            result.trusted_size = trusted.size
-        targets, stops = _targets(cps, trusted, total)
-
-        def locate(cp_no: int, start: int, end: int) -> tuple[str, tuple[int, int]]:
-            return "", (start, end)
-
-        _stream(_batches(entries, total), total, targets, stops, strict_events, result, locate)
-    except BundleError as exc:
-        return _fail(result, exc, started)
-    return _succeed(result, cps[-1], started)
-
-
-def _batches(entries: Iterable[bytes], total: int, size: int = 65536) -> Iterator[list[bytes]]:
-    """Group the first ``total`` entries into lists; complain if there are fewer."""
-    it = iter(entries)
-    seen = 0
-    while seen < total:
-        batch = list(islice(it, min(size, total - seen)))
-        if not batch:
-            raise BundleError(
-                f"log truncated: it has {seen} of the {total} entries its checkpoints cover "
-                f"(entries {seen}..{total - 1} missing)",
-                entry=seen,
-            )
-        seen += len(batch)
-        yield batch
-
-
-def _stream(
-    chunks: Iterable[list[bytes]],
-    total: int,
-    targets: dict[int, tuple[str, bytes, int]],
-    stops: list[int],
-    strict_events: bool,
-    result: VerifyResult,
-    locate: Callable[[int, int, int], tuple[str, tuple[int, int]]],
-) -> None:
-    """Hash entries in order, checking the root at each stop size."""
-    tree = CompactRange()
-    sha = sha256
-    stop_i = 0
-    prev_stop = 0
-    for chunk in chunks:
-        if b"" in chunk:
-            bad = tree.size + chunk.index(b"")
-            raise BundleError(f"entry {bad} is empty", entry=bad)
-        if strict_events:
-            _check_events(chunk, tree.size)
-        pos = 0
-        n = len(chunk)
-        while pos < n:
-            stop = stops[stop_i] if stop_i < len(stops) else total
-            take = min(n - pos, stop - tree.size)
-            part = chunk[pos : pos + take]
-            tree.extend([sha(b"\x00" + e).digest() for e in part], collect=False)
-            pos += take
-            if stop_i < len(stops) and tree.size == stop:
-                name, want, cp_no = targets[stop]
-                if tree.root() != want:
-                    how, rng = locate(cp_no, prev_stop, stop)
-                    single = rng[1] - rng[0] == 1
-                    where = f"entry {rng[0]}" if single else f"entries {rng[0]}..{rng[1] - 1}"
-                    raise BundleError(
-                        f"{name} (size {stop}) does not match the entries: {where} "
-                        f"altered, removed, inserted or reordered{how}",
-                        entry=rng[0] if single else None,
-                        entry_range=rng,
-                        checkpoint=cp_no if cp_no >= 0 else None,
-                    )
-                prev_stop = stop
-                stop_i += 1
-        result.entries_verified = tree.size
-
-
-def _check_events(chunk: list[bytes], first: int) -> None:
-    for i, entry in enumerate(chunk):
-        try:
-            value = parse_canonical(entry)
-        except CanonicalError as exc:
-            raise BundleError(
-                f"entry {first + i} is not canonical JSON: {exc}", entry=first + i
-            ) from exc
-        errors = event_errors(value)
-        if errors:
-            raise BundleError(
-                f"entry {first + i} is not a valid event: {errors[0]}", entry=first + i
-            )
+    return succeeded(result, head.checkpoints[-1], started)
 
 
 def inspect_bundle(path: str | os.PathLike[str]) -> dict[str, Any]:

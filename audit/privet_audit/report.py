@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from privet_audit.canonical import CanonicalError, parse_canonical
-from privet_audit.checkpoint import NoteError, Verifier, open_checkpoint
+from privet_audit.checkpoint import Checkpoint, NoteError, Verifier, open_checkpoint
 from privet_audit.merkle import InclusionError, leaf_hash, verify_inclusion
 
 __all__ = ["ReportResult", "verify_report"]
@@ -47,6 +47,30 @@ def _load(report: Mapping[str, Any] | str | os.PathLike[str]) -> Mapping[str, An
     if not isinstance(data, dict):
         raise ValueError("report is not a JSON object")
     return data
+
+
+def _event_error(pos: int, ev: Any, cp: Checkpoint, *, require_canonical: bool) -> str | None:
+    """Why ``ledger.events[pos]`` is not proved to be in the log at ``cp`` (None: it is)."""
+    index = ev.get("index") if isinstance(ev, Mapping) else None
+    if not isinstance(ev, Mapping) or not isinstance(index, int) or isinstance(index, bool):
+        return f"ledger.events[{pos}]: needs an integer index"
+    entry, proof_hex = ev.get("entry"), ev.get("inclusion_proof")
+    if not isinstance(entry, str) or not isinstance(proof_hex, list):
+        return f"ledger.events[{pos}] (index {index}): needs entry and inclusion_proof"
+    raw = entry.encode("utf-8")
+    if require_canonical:
+        try:
+            parse_canonical(raw)
+        except CanonicalError as exc:
+            return f"ledger.events[{pos}] (index {index}): entry {exc}"
+    try:
+        proof = [bytes.fromhex(h) for h in proof_hex]
+        verify_inclusion(leaf_hash(raw), index, cp.size, proof, cp.root)
+    except (TypeError, ValueError) as exc:
+        # InclusionError is a ValueError; keep its precise message.
+        why = str(exc) if isinstance(exc, InclusionError) else f"bad proof encoding: {exc}"
+        return f"ledger.events[{pos}] (index {index}) is not in the log at size {cp.size}: {why}"
+    return None
 
 
 def verify_report(
@@ -96,31 +120,9 @@ def verify_report(
     for pos, ev in enumerate(events):
         index = ev.get("index") if isinstance(ev, Mapping) else None
         result.bad_event, result.bad_index = pos, index if isinstance(index, int) else None
-        if not isinstance(ev, Mapping) or not isinstance(index, int) or isinstance(index, bool):
-            result.message = f"ledger.events[{pos}]: needs an integer index"
-            return result
-        entry, proof_hex = ev.get("entry"), ev.get("inclusion_proof")
-        if not isinstance(entry, str) or not isinstance(proof_hex, list):
-            result.message = (
-                f"ledger.events[{pos}] (index {index}): needs entry and inclusion_proof"
-            )
-            return result
-        raw = entry.encode("utf-8")
-        if require_canonical:
-            try:
-                parse_canonical(raw)
-            except CanonicalError as exc:
-                result.message = f"ledger.events[{pos}] (index {index}): entry {exc}"
-                return result
-        try:
-            proof = [bytes.fromhex(h) for h in proof_hex]
-            verify_inclusion(leaf_hash(raw), index, cp.size, proof, cp.root)
-        except (TypeError, ValueError) as exc:
-            # InclusionError is a ValueError; keep its precise message.
-            why = str(exc) if isinstance(exc, InclusionError) else f"bad proof encoding: {exc}"
-            result.message = (
-                f"ledger.events[{pos}] (index {index}) is not in the log at size {cp.size}: {why}"
-            )
+        error = _event_error(pos, ev, cp, require_canonical=require_canonical)
+        if error is not None:
+            result.message = error
             return result
         result.events_verified += 1
     result.bad_event = result.bad_index = None

@@ -23,7 +23,7 @@ _PRINCIPAL_TYPES = {"user": "User", "service_account": "ServiceAccount", "invita
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class GatewayDecision:
     allowed: bool
     policy_ids: tuple[str, ...]
     policy_version: str
@@ -45,7 +45,7 @@ class CedarAuthorizer:
 
     def decide(
         self, *, identity: Identity, action: str, resource: Any, context: dict[str, Any]
-    ) -> Decision:
+    ) -> GatewayDecision:
         project_id = resource.project_id
         roles = identity.roles_in(project_id) if project_id else identity.platform_roles()
         decision = self.engine.decide(
@@ -61,7 +61,7 @@ class CedarAuthorizer:
             context=context,
             principal_accountable=identity.accountable,
         )
-        return Decision(
+        return GatewayDecision(
             decision.allowed,
             decision.policy_ids,
             decision.policy_version,

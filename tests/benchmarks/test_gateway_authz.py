@@ -29,7 +29,7 @@ def test_gateway_authorization_overhead(tmp_path: Path) -> None:
     from privet.api.app import create_app
     from privet.api.deps import Resource
     from privet.auth import service
-    from privet.authorization import Decision
+    from privet.authorization import GatewayDecision
     from privet.config import Settings
     from privet.db import session_scope
     from privet.runtime import build_runtime
@@ -51,8 +51,8 @@ def test_gateway_authorization_overhead(tmp_path: Path) -> None:
     real_decide = runtime.authorizer.decide
     version = runtime.authorizer.engine.version
 
-    def allow_all(**_: object) -> Decision:
-        return Decision(True, ("bench.allow",), version)
+    def allow_all(**_: object) -> GatewayDecision:
+        return GatewayDecision(True, ("bench.allow",), version)
 
     rounds, per_round = 8, 40
     samples: dict[str, list[float]] = {"health": [], "allow-all": [], "cedar": [], "decide": []}

@@ -93,14 +93,14 @@ def register_version(
 
 def set_state(runtime: Any, version_id: str, state: str) -> None:
     from privet.db import session_scope
-    from privet.models import service
+    from privet.models import lifecycle
     from privet.models.tables import ModelVersion
 
     with session_scope(runtime.engine) as session:
         version = session.get(ModelVersion, version_id)
         assert version is not None
         if state in ("approved", "retired"):
-            action = service.approve if state == "approved" else service.retire
+            action = lifecycle.approve if state == "approved" else lifecycle.retire
             kwargs: dict[str, Any] = {"reason": "test"} if state == "retired" else {}
             action(
                 session,

@@ -24,6 +24,7 @@ def test_worker_trains_and_registers_an_encrypted_version(
     from privet.db import session_scope
     from privet.jobs import budget
     from privet.models import service as models_service
+    from privet.models import weights as models_weights
     from privet.models.card import parse_card
     from privet.training import compute_epsilon
 
@@ -47,7 +48,7 @@ def test_worker_trains_and_registers_an_encrypted_version(
     with session_scope(runtime.engine) as session:
         version = models_service.get_version(session, project_id=project, version_id=version_id)
         assert version.state == "candidate"
-        loaded = models_service.load_version(
+        loaded = models_weights.load_version(
             session,
             runtime=runtime,
             project_id=project,

@@ -118,7 +118,7 @@ def _assert_export_reproduces_the_served_model(runtime, project, vid, folder) ->
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from privet.db import session_scope
-    from privet.models import service
+    from privet.models import weights
 
     config = json.loads((folder / "config.json").read_text())
     assert config["architectures"] == ["MeanPooledBertForSequenceClassification"]
@@ -129,7 +129,7 @@ def _assert_export_reproduces_the_served_model(runtime, project, vid, folder) ->
     assert exported.config.id2label == {0: "0", 1: "1"}
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     with session_scope(runtime.engine) as session:
-        served = service.load_version(
+        served = weights.load_version(
             session, runtime=runtime, project_id=project, version_id=vid
         ).build()
     batch = tokenizer(
@@ -162,14 +162,14 @@ def test_load_version_serves_only_approved_weights(
 ) -> None:  # type: ignore[no-untyped-def]
     from privet.db import session_scope
     from privet.kit.errors import ConflictError
-    from privet.models import service
+    from privet.models import weights
 
     vid = trained["model_version_id"]
     with session_scope(runtime.engine) as session, pytest.raises(ConflictError):
-        service.load_version(session, runtime=runtime, project_id=project, version_id=vid)
+        weights.load_version(session, runtime=runtime, project_id=project, version_id=vid)
     assert client.post(_v(project, vid, ":approve"), headers=approver.headers).status_code == 200
     with session_scope(runtime.engine) as session:
-        loaded = service.load_version(session, runtime=runtime, project_id=project, version_id=vid)
+        loaded = weights.load_version(session, runtime=runtime, project_id=project, version_id=vid)
     built = loaded.build()
     assert loaded.label_names == ("0", "1") and loaded.max_length == 16
     encoded = built.tokenizer(["loan approved"], return_tensors="pt")

@@ -14,10 +14,11 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, StringConstraints, field_validator, model_validator
+from pydantic import StringConstraints, field_validator, model_validator
 from sqlalchemy import JSON, Column, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
+from privet.kit.schemas import Strict
 from privet.kit.types import UTCDateTime
 from privet.models.tables import FLAG_ID_PREFIX as FLAG_ID_PREFIX  # the flags live with
 from privet.models.tables import ModelVersionFlag as ModelVersionFlag  # the model registry
@@ -61,10 +62,6 @@ class Channel(StrEnum):
 class Remedy(StrEnum):
     retrain = "retrain"
     keep_with_dp = "keep_with_dp"
-
-
-class Strict(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
 
 SubjectId = Annotated[str, StringConstraints(min_length=1, max_length=200)]

@@ -32,7 +32,7 @@ from privet.kit.ids import utcnow
 from privet.kit.secretfiles import ensure_private_dir, write_secret_file
 
 KEK_SIZE = 32
-VersionState = Literal["active", "retired"]
+KeyVersionState = Literal["active", "retired"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ class WrappedKey:
 @dataclass(frozen=True, slots=True)
 class KekVersion:
     version: int
-    state: VersionState
+    state: KeyVersionState
     created_at: datetime | None = None
     retired_at: datetime | None = None
 
@@ -145,8 +145,8 @@ class LocalKeyProvider:
     def from_settings(cls, settings: Settings) -> LocalKeyProvider:
         return cls(ensure_local_master_key(settings))
 
-    def _scan(self) -> dict[int, VersionState]:
-        found: dict[int, VersionState] = {}
+    def _scan(self) -> dict[int, KeyVersionState]:
+        found: dict[int, KeyVersionState] = {}
         for path in self._dir.iterdir():
             match = _LOCAL_FILE.match(path.name)
             if match:
@@ -276,9 +276,9 @@ class Pkcs11KeyProvider:
         except self._pkcs11.exceptions.PKCS11Error as exc:
             raise KeyProviderError(f"cannot log in to PKCS#11 token: {exc!r}") from exc
 
-    def _scan(self, session: Any) -> dict[int, VersionState]:
+    def _scan(self, session: Any) -> dict[int, KeyVersionState]:
         attr = self._pkcs11.Attribute
-        found: dict[int, VersionState] = {}
+        found: dict[int, KeyVersionState] = {}
         for obj in session.get_objects({}):
             try:
                 label = obj[attr.LABEL]

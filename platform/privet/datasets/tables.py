@@ -11,10 +11,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, StringConstraints, field_validator, model_validator
+from pydantic import StringConstraints, field_validator, model_validator
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from privet.kit.schemas import Strict
 from privet.kit.types import UTCDateTime
 
 OBJECT_KIND = "dataset_version"
@@ -59,11 +60,7 @@ DatasetName = Annotated[
 ]
 
 
-class Strict(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-
-
-class PrivacyBudget(Strict):
+class PrivacyBudgetDeclaration(Strict):
     epsilon_total: float = Field(
         default=DEFAULT_EPSILON_TOTAL, gt=0, le=100, description="Total ε all training may spend."
     )
@@ -101,7 +98,7 @@ class Declarations(Strict):
     purposes: list[Token] = Field(min_length=1, max_length=32)
     legal_basis: LegalBasis
     retention_days: int = Field(ge=1, le=36500)
-    privacy_budget: PrivacyBudget = Field(default_factory=PrivacyBudget)
+    privacy_budget: PrivacyBudgetDeclaration = Field(default_factory=PrivacyBudgetDeclaration)
     split: SplitSpec = Field(default_factory=SplitSpec)
 
     @field_validator("data_categories", "purposes")

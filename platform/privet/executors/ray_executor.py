@@ -372,15 +372,7 @@ class RayExecutor:
         threads = max(1, int(s.ray_cpus_per_worker))
         actors = [actor_cls.remote(rank, world, threads) for rank in range(world)]
         try:
-            master: tuple[str, int] = (LOOPBACK, 0)
-            if world > 1:
-                nodes = ray.get(
-                    [actor.node.remote() for actor in actors], timeout=s.ray_collective_timeout_s
-                )
-                loopback = collective_network(list(nodes), s) == "loopback"
-                master = ray.get(
-                    actors[0].endpoint.remote(loopback), timeout=s.ray_collective_timeout_s
-                )
+            master = self._master_endpoint(actors)
             futures = [
                 actor.train.remote(
                     key=key,
@@ -413,6 +405,18 @@ class RayExecutor:
         )
         self.last_run = run
         return run
+
+    def _master_endpoint(self, actors: list[Any]) -> tuple[str, int]:
+        """Rank 0's rendezvous address (loopback when all ranks share one node)."""
+        import ray
+
+        if len(actors) == 1:
+            return (LOOPBACK, 0)
+        timeout = self.settings.ray_collective_timeout_s
+        nodes = ray.get([actor.node.remote() for actor in actors], timeout=timeout)
+        loopback = collective_network(list(nodes), self.settings) == "loopback"
+        master: tuple[str, int] = ray.get(actors[0].endpoint.remote(loopback), timeout=timeout)
+        return master
 
     def _refuse_unplaceable(self, world: int) -> None:
         """Refuse what the cluster can never place (the actors would wait forever)."""

@@ -20,8 +20,8 @@ from sqlmodel import Session, col, select
 
 from privet.kit.errors import ConflictError, NotFoundError
 from privet.kit.numbers import ascii_number
-from privet.models.service import LoadedVersion, load_version
-from privet.models.tables import Model, ModelVersion, VersionState
+from privet.models.tables import Model, ModelVersion, ModelVersionState
+from privet.models.weights import LoadedVersion, load_version
 
 
 class VersionNotServingError(ConflictError):
@@ -50,7 +50,7 @@ class VersionInfo:
 
     @property
     def serving(self) -> bool:
-        return self.state == VersionState.approved.value
+        return self.state == ModelVersionState.approved.value
 
 
 def _info(version: ModelVersion, model: Model) -> VersionInfo:
@@ -90,7 +90,7 @@ def lookup_version(session: Session, *, project_id: str, model: str, version: st
     if version == SERVING:
         # The newest approved version; without one, the newest version of any state, so
         # that the policy refuses it (and the refusal is logged) rather than a bare 409.
-        approved = col(ModelVersion.state) == VersionState.approved.value
+        approved = col(ModelVersion.state) == ModelVersionState.approved.value
         row = session.exec(query.where(approved).order_by(newest).limit(1)).first()
         if row is None:
             row = session.exec(query.order_by(newest).limit(1)).first()

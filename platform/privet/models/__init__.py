@@ -1,5 +1,5 @@
 """The model registry: models, versions (candidate → approved → retired), encrypted
 weights, Hugging Face model cards, lineage and audited export.
 
-Inference loads an approved version with `privet.models.service.load_version(...)`.
+Inference loads an approved version with `privet.models.weights.load_version(...)`.
 """

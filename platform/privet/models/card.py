@@ -92,62 +92,53 @@ def card_metadata(
     return plain
 
 
-def render_card(meta: dict[str, Any], *, metrics: dict[str, Any]) -> str:
-    """The README.md of a model version: YAML front matter and the text."""
-    p = meta["privet"]
-    privacy = p["privacy"]
-    training = p["training"]
-    lineage = p["lineage"]
-    lines = [
-        "---",
-        yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(),
-        "---",
-        "",
-        f"# {p['model']} v{p['version']}",
-        "",
-        f"A text classifier fine-tuned from `{meta['base_model']}` (weights SHA-256 "
-        f"`{p['base_model_sha256']}`) with privet, for the purpose(s): "
-        f"{', '.join(p['purposes'])}. Labels: {', '.join(p['labels'])}.",
-        "",
-        "## Privacy",
-        "",
-    ]
-    if privacy.get("differentially_private"):
-        lines += [
-            f"Trained with DP-SGD (Opacus): (ε = {privacy.get('epsilon')}, "
-            f"δ = {privacy.get('delta')})-differential privacy at the level of one training "
-            "example, accounted with the "
-            f"`{privacy.get('accountant')}` accountant.",
-            "",
-            "| quantity | value |",
-            "|---|---|",
-        ]
-        for key in (
-            "epsilon",
-            "delta",
-            "target_epsilon",
-            "accountant",
-            "noise_multiplier",
-            "max_grad_norm",
-            "sample_rate",
-            "steps",
-            "grad_sample_mode",
-            "secure_mode",
-        ):
-            if key in privacy:
-                label = "clipping norm" if key == "max_grad_norm" else key.replace("_", " ")
-                lines.append(f"| {label} | {privacy[key]} |")
-        lines += [
-            "",
-            "ε can be recomputed independently from the noise multiplier, sample rate, steps "
-            "and δ above (`privet.training.compute_epsilon`).",
-        ]
-    else:
-        lines.append(
+_PRIVACY_TABLE_KEYS = (
+    "epsilon",
+    "delta",
+    "target_epsilon",
+    "accountant",
+    "noise_multiplier",
+    "max_grad_norm",
+    "sample_rate",
+    "steps",
+    "grad_sample_mode",
+    "secure_mode",
+)
+
+
+def _privacy_lines(privacy: dict[str, Any]) -> list[str]:
+    """The card's Privacy section body: the DP guarantee with every number needed to
+    recompute it, or the non-private label."""
+    if not privacy.get("differentially_private"):
+        return [
             "**Non-private**: trained without differential privacy, allowed only "
             "because the training data is declared to hold no personal data."
-        )
-    lines += ["", "## Training data", ""]
+        ]
+    lines = [
+        f"Trained with DP-SGD (Opacus): (ε = {privacy.get('epsilon')}, "
+        f"δ = {privacy.get('delta')})-differential privacy at the level of one training "
+        "example, accounted with the "
+        f"`{privacy.get('accountant')}` accountant.",
+        "",
+        "| quantity | value |",
+        "|---|---|",
+    ]
+    for key in _PRIVACY_TABLE_KEYS:
+        if key in privacy:
+            label = "clipping norm" if key == "max_grad_norm" else key.replace("_", " ")
+            lines.append(f"| {label} | {privacy[key]} |")
+    return [
+        *lines,
+        "",
+        "ε can be recomputed independently from the noise multiplier, sample rate, steps "
+        "and δ above (`privet.training.compute_epsilon`).",
+    ]
+
+
+def _data_and_training_lines(p: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """The Training data, Training procedure and Evaluation sections."""
+    training = p["training"]
+    lines = ["", "## Training data", ""]
     for d in p["dataset_versions"]:
         lines.append(
             f"- dataset version `{d['id']}` ({d.get('name') or 'dataset'}), digest "
@@ -171,7 +162,40 @@ def render_card(meta: dict[str, Any], *, metrics: dict[str, Any]) -> str:
             json.dumps(metrics["per_class"], indent=1),
             "```",
         ]
-    lines += [
+    return lines
+
+
+_LIMITATIONS = [
+    "## Limitations",
+    "",
+    "- Trained on a small, organisation-specific dataset; it is not validated for other "
+    "populations, languages or purposes (purpose limitation applies).",
+    "- Differential privacy bounds what the weights reveal about any one training "
+    "example; it does not make the predictions fair or correct. Differential privacy "
+    "usually costs accuracy, more so for rare labels.",
+    "- Evaluation figures come from a held-out split of the same data and may not hold "
+    "after drift; monitor it in production.",
+]
+
+
+def render_card(meta: dict[str, Any], *, metrics: dict[str, Any]) -> str:
+    """The README.md of a model version: YAML front matter and the text."""
+    p = meta["privet"]
+    lines = [
+        "---",
+        yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(),
+        "---",
+        "",
+        f"# {p['model']} v{p['version']}",
+        "",
+        f"A text classifier fine-tuned from `{meta['base_model']}` (weights SHA-256 "
+        f"`{p['base_model_sha256']}`) with privet, for the purpose(s): "
+        f"{', '.join(p['purposes'])}. Labels: {', '.join(p['labels'])}.",
+        "",
+        "## Privacy",
+        "",
+        *_privacy_lines(p["privacy"]),
+        *_data_and_training_lines(p, metrics),
         "",
         "## Intended use",
         "",
@@ -179,20 +203,12 @@ def render_card(meta: dict[str, Any], *, metrics: dict[str, Any]) -> str:
         "in, served only by privet after approval by someone other than its trainer, with "
         "every prediction audited.",
         "",
-        "## Limitations",
-        "",
-        "- Trained on a small, organisation-specific dataset; it is not validated for other "
-        "populations, languages or purposes (purpose limitation applies).",
-        "- Differential privacy bounds what the weights reveal about any one training "
-        "example; it does not make the predictions fair or correct. Differential privacy "
-        "usually costs accuracy, more so for rare labels.",
-        "- Evaluation figures come from a held-out split of the same data and may not hold "
-        "after drift; monitor it in production.",
+        *_LIMITATIONS,
         "",
         "## Lineage",
         "",
     ]
-    for key, value in lineage.items():
+    for key, value in p["lineage"].items():
         lines.append(f"- {key.replace('_', ' ')}: `{value}`")
     return "\n".join(lines) + "\n"
 

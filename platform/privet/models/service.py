@@ -1,28 +1,24 @@
-"""Model registry service: register, read, approve, retire, load and export versions.
+"""Model registry service: register and read versions, and flag them for erasures.
 
-Weights live only inside the encryption envelope (`ObjectRef("model_version", <version
-id>, <project>)`, part ``weights``): they are decrypted into memory for inference
-(`load_version`) or straight into an export's response stream (`export_archive`), never
-into a file.
+State changes (approve, retire) are in `privet.models.lifecycle`; decrypting the weights
+for inference or export in `privet.models.weights`. Weights live only inside the
+encryption envelope (`ObjectRef("model_version", <version id>, <project>)`, part
+``weights``), written here at registration.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import os
-import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from privet import __version__, ledger
 from privet.auth import service as auth_service
-from privet.crypto import ObjectRef, read_object_bytes, write_object_bytes
+from privet.crypto import ObjectRef, write_object_bytes
 from privet.kit.errors import ConflictError, NotFoundError
 from privet.kit.ids import new_id, utcnow
 from privet.models.card import card_metadata, render_card
@@ -30,7 +26,6 @@ from privet.models.tables import (
     ERASURE_FLAG_RULE,
     FLAG_ID_PREFIX,
     OBJECT_KIND,
-    TRANSITIONS,
     WEIGHTS_PART,
     ErasureFlagPublic,
     ErasureFlagsPublic,
@@ -43,7 +38,7 @@ from privet.models.tables import (
     ModelVersionDetail,
     ModelVersionFlag,
     ModelVersionPublic,
-    VersionState,
+    ModelVersionState,
 )
 
 
@@ -54,19 +49,10 @@ class ErasureFlagOpenError(ConflictError):
     title = "Model version flagged by an erasure"
 
 
-EXPORT_CHUNK = 1 << 20
-HF_MODEL_CODE = "modeling_privet.py"
-"""Model code shipped in an export whose architecture stock transformers lacks."""
-
-
 def code_version() -> str:
     """privet's version, plus the build's commit when the deployment sets PRIVET_CODE_VERSION."""
     extra = os.environ.get("PRIVET_CODE_VERSION")
     return f"privet {__version__}" + (f" ({extra})" if extra else "")
-
-
-def weights_ref(version: ModelVersion) -> ObjectRef:
-    return ObjectRef(OBJECT_KIND, version.id, version.project_id)
 
 
 # --- registration (called by the worker) --------------------------------------------------
@@ -158,27 +144,12 @@ def register_version(session: Session, *, runtime: Any, reg: Registration) -> Mo
         "ledger_entry_id": ledger_entry_id,
         "weights_sha256": weights_sha256,
     }
-    meta = card_metadata(
-        model_name=model.name,
-        version_number=model.latest_version,
-        version_id=version_id,
-        base_model=reg.base_model,
-        base_model_sha256=reg.base_model_sha256,
-        label_names=reg.label_names,
-        purposes=reg.purposes,
-        dataset_versions=reg.dataset_versions,
-        private=reg.private,
-        privacy=reg.privacy,
-        training=reg.training,
-        metrics=reg.metrics,
-        lineage=lineage,
-    )
     version = ModelVersion(
         id=version_id,
         model_id=model.id,
         project_id=reg.project_id,
         number=model.latest_version,
-        state=VersionState.candidate.value,
+        state=ModelVersionState.candidate.value,
         job_id=reg.job_id,
         submitted_by=reg.submitted_by,
         base_model=reg.base_model,
@@ -194,13 +165,33 @@ def register_version(session: Session, *, runtime: Any, reg: Registration) -> Mo
         weights_sha256=weights_sha256,
         weights_bytes=len(reg.weights),
         created_at=utcnow(),
-        card=render_card(meta, metrics=reg.metrics),
+        card=_card(reg, model=model, version_id=version_id, lineage=lineage),
         blob_key=stored.blob.key,
         data_key_id=stored.data_key_id,
     )
     session.add(version)
     session.flush()
     return version
+
+
+def _card(reg: Registration, *, model: Model, version_id: str, lineage: dict[str, Any]) -> str:
+    """The new version's model card (README.md), from the registration and its lineage."""
+    meta = card_metadata(
+        model_name=model.name,
+        version_number=model.latest_version,
+        version_id=version_id,
+        base_model=reg.base_model,
+        base_model_sha256=reg.base_model_sha256,
+        label_names=reg.label_names,
+        purposes=reg.purposes,
+        dataset_versions=reg.dataset_versions,
+        private=reg.private,
+        privacy=reg.privacy,
+        training=reg.training,
+        metrics=reg.metrics,
+        lineage=lineage,
+    )
+    return render_card(meta, metrics=reg.metrics)
 
 
 # --- reads -----------------------------------------------------------------------------------
@@ -239,6 +230,16 @@ def version_for_job(session: Session, *, job_id: str) -> ModelVersion | None:
     return session.exec(select(ModelVersion).where(ModelVersion.job_id == job_id)).first()
 
 
+def lock_version(session: Session, version: ModelVersion) -> ModelVersion:
+    """The version's row, locked for this transaction and re-read (state changes)."""
+    return session.exec(
+        select(ModelVersion)
+        .where(ModelVersion.id == version.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def version_attributes(version: ModelVersion) -> dict[str, Any]:
     """The ModelVersion entity's attributes for the policy engine."""
     return {
@@ -260,25 +261,30 @@ def approval_attributes(session: Session, version: ModelVersion) -> dict[str, An
     return attrs
 
 
-def _model_name(session: Session, version: ModelVersion) -> str:
+def model_name_of(session: Session, version: ModelVersion) -> str:
     model = session.get(Model, version.model_id)
     return model.name if model else ""
 
 
 def version_public(session: Session, version: ModelVersion) -> ModelVersionPublic:
     data = version.model_dump()
-    data["model_name"] = _model_name(session, version)
+    data["model_name"] = model_name_of(session, version)
     return ModelVersionPublic.model_validate(data)
 
 
 def version_detail(session: Session, version: ModelVersion) -> ModelVersionDetail:
     data = version.model_dump()
-    data["model_name"] = _model_name(session, version)
+    data["model_name"] = model_name_of(session, version)
     data["erasure_flags"] = [
         ErasureFlagPublic.model_validate(f, from_attributes=True)
         for f in erasure_flags(session, model_version_id=version.id)
     ]
     return ModelVersionDetail.model_validate(data)
+
+
+def model_detail(session: Session, model: Model) -> ModelDetail:
+    versions = [version_public(session, v) for v in list_versions(session, model_id=model.id)]
+    return ModelDetail(**ModelPublic.model_validate(model).model_dump(), versions=versions)
 
 
 # --- erasure flags ---------------------------------------------------------------------------
@@ -363,7 +369,7 @@ def resolve_erasure_flags(
 ) -> list[ModelVersionFlag]:
     """Clear the version's open erasure flags, recording who applied which remedy (the
     caller has checked that the erasure policy allows it). ConflictError if none is open."""
-    locked = _lock(session, version)
+    locked = lock_version(session, version)
     flags = list(erasure_flags(session, model_version_id=locked.id, state=FlagState.open))
     if not flags:
         raise ConflictError(f"model version {locked.id} has no open erasure flag")
@@ -409,237 +415,3 @@ def check_no_open_erasure_flag(session: Session, *, version: ModelVersion) -> No
         flags=[f.id for f in flags],
         dataset_version_ids=erased,
     )
-
-
-def model_detail(session: Session, model: Model) -> ModelDetail:
-    versions = [version_public(session, v) for v in list_versions(session, model_id=model.id)]
-    return ModelDetail(**ModelPublic.model_validate(model).model_dump(), versions=versions)
-
-
-# --- state changes ---------------------------------------------------------------------------
-
-
-def _lock(session: Session, version: ModelVersion) -> ModelVersion:
-    return session.exec(
-        select(ModelVersion)
-        .where(ModelVersion.id == version.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-
-
-def _transition(version: ModelVersion, target: VersionState) -> None:
-    if target not in TRANSITIONS[VersionState(version.state)]:
-        raise ConflictError(
-            f"model version {version.id} is {version.state}; it cannot become {target.value}",
-            state=version.state,
-        )
-
-
-def approve(
-    session: Session, *, version: ModelVersion, actor_id: str, actor_ref: str
-) -> ModelVersion:
-    """candidate → approved (segregation of duties is decided by policy before this); never
-    while an erasure flag is open (rule `model.erasure-flag-unresolved`)."""
-    locked = _lock(session, version)
-    _transition(locked, VersionState.approved)
-    check_no_open_erasure_flag(session, version=locked)
-    locked.state = VersionState.approved.value
-    locked.approved_at = utcnow()
-    locked.approved_by = actor_ref
-    session.add(locked)
-    ledger.emit(
-        session,
-        type="model_version.approved",
-        actor=actor_id,
-        project=locked.project_id,
-        objects={"model": locked.model_id, "model_version": locked.id},
-        digests={"weights": f"sha256:{locked.weights_sha256}"},
-    )
-    return locked
-
-
-def retire(
-    session: Session, *, version: ModelVersion, actor_id: str, actor_ref: str, reason: str | None
-) -> ModelVersion:
-    """candidate | approved → retired (no longer serves; kept for audit)."""
-    locked = _lock(session, version)
-    _transition(locked, VersionState.retired)
-    previous = locked.state
-    locked.state = VersionState.retired.value
-    locked.retired_at = utcnow()
-    locked.retired_by = actor_ref
-    locked.retire_reason = reason
-    session.add(locked)
-    ledger.emit(
-        session,
-        type="model_version.retired",
-        actor=actor_id,
-        project=locked.project_id,
-        objects={"model": locked.model_id, "model_version": locked.id},
-        details={"from_state": previous},
-    )
-    return locked
-
-
-# --- weights for inference and export ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LoadedVersion:
-    """An approved version's weights (plaintext, in memory only) and what is needed to use them."""
-
-    version_id: str
-    project_id: str
-    model_id: str
-    number: int
-    state: str
-    base_model: str
-    label_names: tuple[str, ...]
-    purposes: tuple[str, ...]
-    max_length: int
-    weights: bytes
-    weights_sha256: str
-
-    def build(self, catalog: Any = None) -> Any:
-        """The classifier and tokenizer (privet.training.catalog.LoadedBaseModel)."""
-        from privet.training.catalog import load_finetuned
-
-        return load_finetuned(
-            self.weights,
-            base_model=self.base_model,
-            num_labels=len(self.label_names),
-            catalog=catalog,
-        )
-
-
-def load_version(
-    session: Session,
-    *,
-    runtime: Any,
-    project_id: str,
-    version_id: str,
-    require_approved: bool = True,
-) -> LoadedVersion:
-    """Decrypt a version's weights into memory and check their digest.
-
-    Inference calls this for approved versions (the default); a version that is not
-    approved raises ConflictError."""
-    version = get_version(session, project_id=project_id, version_id=version_id)
-    if require_approved and version.state != VersionState.approved.value:
-        raise ConflictError(
-            f"model version {version_id} is {version.state}; only approved versions serve",
-            state=version.state,
-        )
-    weights = read_object_bytes(
-        session=session,
-        provider=runtime.key_provider,
-        store=runtime.blobs,
-        ref=weights_ref(version),
-        part=WEIGHTS_PART,
-    )
-    if hashlib.sha256(weights).hexdigest() != version.weights_sha256:
-        raise ConflictError(f"model version {version_id}: weights do not match their digest")
-    return LoadedVersion(
-        version_id=version.id,
-        project_id=version.project_id,
-        model_id=version.model_id,
-        number=version.number,
-        state=version.state,
-        base_model=version.base_model,
-        label_names=tuple(version.label_names),
-        purposes=tuple(version.purposes),
-        max_length=int(version.training.get("max_length", 64)),
-        weights=weights,
-        weights_sha256=version.weights_sha256,
-    )
-
-
-def _hf_model_files(version: ModelVersion, weights: bytes, catalog: Any = None) -> dict[str, bytes]:
-    """config.json for the version's architecture, plus the model code when stock
-    transformers has no class for it (mean pooling: loaded with trust_remote_code)."""
-    from privet.training import pooling as pooling_module
-    from privet.training.catalog import CATALOG, build_config, weights_pooling
-
-    spec = (catalog or CATALOG).get(version.base_model)
-    config = build_config(spec, len(version.label_names))
-    config.id2label = dict(enumerate(version.label_names))
-    config.label2id = {name: i for i, name in enumerate(version.label_names)}
-    files: dict[str, bytes] = {}
-    if weights_pooling(weights) == "mean":
-        cls = pooling_module.MeanPooledBertForSequenceClassification.__name__
-        config.architectures = [cls]
-        config.auto_map = {"AutoModelForSequenceClassification": f"{HF_MODEL_CODE[:-3]}.{cls}"}
-        files[HF_MODEL_CODE] = Path(pooling_module.__file__).read_bytes()
-    else:
-        config.architectures = ["BertForSequenceClassification"]
-    text: str = config.to_json_string()
-    return {"config.json": text.encode(), **files}
-
-
-def _tokenizer_files(version: ModelVersion, catalog: Any = None) -> dict[str, bytes]:
-    from privet.training.catalog import CATALOG, CONFIG_FILE, WEIGHTS_FILE, read_verified
-
-    spec = (catalog or CATALOG).get(version.base_model)
-    return {
-        name: read_verified(spec, name)
-        for name in spec.digests
-        if name not in (WEIGHTS_FILE, CONFIG_FILE)
-    }
-
-
-def export_archive(
-    session: Session, *, runtime: Any, version: ModelVersion, actor_id: str, catalog: Any = None
-) -> tuple[str, Iterator[bytes]]:
-    """A Hugging Face folder (config, safetensors, tokenizer, README.md card) as a tar
-    stream, built in memory; the export is ledgered in the caller's transaction.
-
-    Returns (file name, chunks). Policy (approved state, admin or grant) is decided by
-    the caller's guard before this is called; a non-approved version is still refused."""
-    if version.state != VersionState.approved.value:
-        raise ConflictError(
-            f"model version {version.id} is {version.state}; only approved versions are exported",
-            state=version.state,
-        )
-    loaded = load_version(
-        session, runtime=runtime, project_id=version.project_id, version_id=version.id
-    )
-    files: dict[str, bytes] = {
-        **_hf_model_files(version, loaded.weights, catalog),
-        "model.safetensors": loaded.weights,
-        **_tokenizer_files(version, catalog),
-        "README.md": version.card.encode(),
-        "privet_lineage.json": json.dumps(
-            {"model_version": version.id, "lineage": version.lineage}, indent=2
-        ).encode(),
-    }
-    model_name = _model_name(session, version) or "model"
-    folder = f"{model_name}-v{version.number}"
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(f"{folder}/{name}")
-            info.size = len(data)
-            info.mtime = int(version.created_at.timestamp())
-            info.mode = 0o600
-            tar.addfile(info, io.BytesIO(data))
-    archive = buffer.getvalue()
-    ledger.emit(
-        session,
-        type="model_version.exported",
-        actor=actor_id,
-        project=version.project_id,
-        objects={"model": version.model_id, "model_version": version.id},
-        digests={
-            "weights": f"sha256:{version.weights_sha256}",
-            "archive": f"sha256:{hashlib.sha256(archive).hexdigest()}",
-        },
-        details={"format": "huggingface-tar", "bytes": len(archive)},
-    )
-
-    def chunks() -> Iterator[bytes]:
-        view = memoryview(archive)
-        for start in range(0, len(view), EXPORT_CHUNK):
-            yield bytes(view[start : start + EXPORT_CHUNK])
-
-    return f"{folder}.tar", chunks()

@@ -17,18 +17,18 @@ OBJECT_KIND = "model_version"
 WEIGHTS_PART = "weights"
 
 
-class VersionState(StrEnum):
+class ModelVersionState(StrEnum):
     candidate = "candidate"
     approved = "approved"
     suspended = "suspended"  # stopped by monitoring (live quality floor); an approver resumes
     retired = "retired"
 
 
-TRANSITIONS: dict[VersionState, frozenset[VersionState]] = {
-    VersionState.candidate: frozenset({VersionState.approved, VersionState.retired}),
-    VersionState.approved: frozenset({VersionState.retired, VersionState.suspended}),
-    VersionState.suspended: frozenset({VersionState.approved, VersionState.retired}),
-    VersionState.retired: frozenset(),
+TRANSITIONS: dict[ModelVersionState, frozenset[ModelVersionState]] = {
+    ModelVersionState.candidate: frozenset({ModelVersionState.approved, ModelVersionState.retired}),
+    ModelVersionState.approved: frozenset({ModelVersionState.retired, ModelVersionState.suspended}),
+    ModelVersionState.suspended: frozenset({ModelVersionState.approved, ModelVersionState.retired}),
+    ModelVersionState.retired: frozenset(),
 }
 
 
@@ -49,7 +49,7 @@ class Model(ModelBase, table=True):
 
 class ModelVersionBase(SQLModel):
     number: int
-    state: str = Field(default=VersionState.candidate.value, max_length=20)
+    state: str = Field(default=ModelVersionState.candidate.value, max_length=20)
     job_id: str = Field(max_length=40, index=True)
     submitted_by: str = Field(max_length=60, description="Principal ref of the job's submitter.")
     base_model: str = Field(max_length=100)

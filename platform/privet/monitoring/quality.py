@@ -13,7 +13,7 @@ from sqlmodel import Session, col
 
 from privet import ledger
 from privet.inference.tables import Prediction, PredictionReview
-from privet.models.tables import ModelVersion, VersionState
+from privet.models.tables import ModelVersion, ModelVersionState
 from privet.monitoring.alerts import PPM, ppm, raise_alert
 from privet.monitoring.drift import get_reference
 from privet.monitoring.metrics import Monitored
@@ -112,7 +112,7 @@ def judge_quality(
     floor = accuracy_floor(cfg, approval)
     if below(q, floor, cfg.min_outcomes) and floor is not None:
         acc = float(q["accuracy"])  # type: ignore[arg-type]
-        suspend = cfg.auto_suspend and version.state == VersionState.approved.value
+        suspend = cfg.auto_suspend and version.state == ModelVersionState.approved.value
         alert = raise_alert(
             session,
             monitor=monitor,
@@ -139,7 +139,7 @@ def suspend_version(
         .where(
             and_(
                 ModelVersion.__table__.c.id == version.id,  # type: ignore[attr-defined]
-                ModelVersion.__table__.c.state == VersionState.approved.value,  # type: ignore[attr-defined]
+                ModelVersion.__table__.c.state == ModelVersionState.approved.value,  # type: ignore[attr-defined]
             )
         )
         .values(state=SUSPENDED)
@@ -154,7 +154,7 @@ def suspend_version(
         project=version.project_id,
         objects={"model_version": version.id, "model": version.model_id, "alert": alert.id},
         details={
-            "from_state": VersionState.approved.value,
+            "from_state": ModelVersionState.approved.value,
             "reason": "live-quality-below-floor",
             "value_ppm": ppm(alert.value),
             "threshold_ppm": ppm(alert.threshold),

@@ -28,7 +28,7 @@ from sqlmodel import Session
 from privet import ledger
 from privet.kit.errors import ConflictError, PrivetError
 from privet.kit.ids import utcnow
-from privet.models.tables import Model, ModelVersion, VersionState
+from privet.models.tables import Model, ModelVersion, ModelVersionState
 from privet.monitoring.settings import MonitoringSettings
 from privet.monitoring.stats import Agg, quality
 from privet.monitoring.tables import (
@@ -47,7 +47,7 @@ version classifies the same rows (the split's order is recomputed from its own s
 
 PPM = 1_000_000
 
-SERVING_STATES = (VersionState.approved.value, VersionState.suspended.value)
+SERVING_STATES = (ModelVersionState.approved.value, ModelVersionState.suspended.value)
 
 
 class ReferenceBuildError(ConflictError):

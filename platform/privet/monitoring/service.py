@@ -24,7 +24,7 @@ from privet.inference.tables import Prediction, PredictionReview
 from privet.kit.errors import ConflictError, InvalidInputError
 from privet.kit.ids import utcnow
 from privet.models import service as models_service
-from privet.models.tables import Model, ModelVersion, VersionState
+from privet.models.tables import Model, ModelVersion, ModelVersionState
 from privet.monitoring.alerts import PPM
 from privet.monitoring.drift import get_reference, get_version, thresholds, window_aggregates
 from privet.monitoring.metrics import Monitored
@@ -162,7 +162,7 @@ def resume_version(
                 ModelVersion.__table__.c.state == SUSPENDED,  # type: ignore[attr-defined]
             )
         )
-        .values(state=VersionState.approved.value)
+        .values(state=ModelVersionState.approved.value)
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise ConflictError(

@@ -20,7 +20,7 @@ from privet.api.routes.inference import get_inference
 from privet.auth import service as auth_service
 from privet.authorization import principal_ref
 from privet.compliance import remedies
-from privet.models import service
+from privet.models import lifecycle, service, weights
 from privet.models.tables import (
     ErasureFlagsPublic,
     ModelDetail,
@@ -150,7 +150,7 @@ def approve_version(
             attrs=service.approval_attributes(session, version),
         )
     )
-    approved = service.approve(
+    approved = lifecycle.approve(
         session, version=version, actor_id=identity.principal_id, actor_ref=principal_ref(identity)
     )
     monitoring_reference.request_reference(session, version=approved, actor=identity.principal_id)
@@ -205,7 +205,7 @@ def retire_version(
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     version = service.get_version(session, project_id=project.id, version_id=version_id)
     guard.check(version_resource(version))
-    retired = service.retire(
+    retired = lifecycle.retire(
         session,
         version=version,
         actor_id=identity.principal_id,
@@ -234,7 +234,7 @@ def export_version(
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     version = service.get_version(session, project_id=project.id, version_id=version_id)
     guard.check(version_resource(version))
-    name, chunks = service.export_archive(
+    name, chunks = weights.export_archive(
         session, runtime=runtime, version=version, actor_id=identity.principal_id
     )
     return StreamingResponse(
