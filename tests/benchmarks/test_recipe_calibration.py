@@ -38,7 +38,9 @@ GRID = tuple((epochs, lr) for epochs in (3, 6) for lr in (5e-5, 1e-4))
 MAX_LENGTH = 64
 
 
-def _summary(kind: str, name: str, rows: int, result: Any, counts: dict[str, int]) -> dict[str, Any]:
+def _summary(
+    kind: str, name: str, rows: int, result: Any, counts: dict[str, int]
+) -> dict[str, Any]:
     minority = min(counts, key=lambda k: (counts[k], k))
     per_class = {c.label: c.f1 for c in result.metrics.per_class}
     out = {
@@ -135,7 +137,9 @@ def run_grid(name: str, rows: int) -> list[dict[str, Any]]:
             target_epsilon=None,
             contains_personal_data=False,
         )
-        out.append(_record(_summary("non-private", name, rows, train(config, train_set, eval_set), counts)))
+        out.append(
+            _record(_summary("non-private", name, rows, train(config, train_set, eval_set), counts))
+        )
     return out
 
 

@@ -110,6 +110,10 @@ class TrainingConfig:
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError("label_smoothing must be in [0, 1)")
         if any(not 0.0 < w <= 1.0 for _, w in self.class_weights):
-            raise ConfigError("class weights must be in (0, 1]: more would raise the DP sensitivity")
+            raise ConfigError(
+                "class weights must be in (0, 1]: more would raise the DP sensitivity"
+            )
         if self.class_weights and self.private and self.grad_sample_mode != "bk":
-            raise ConfigError("class weights need grad_sample_mode bk (they scale clipped gradients)")
+            raise ConfigError(
+                "class weights need grad_sample_mode bk (they scale clipped gradients)"
+            )

@@ -9,7 +9,7 @@ come from the DP fine-tuning literature, with constants measured on public data 
 - Li et al. 2022, "Large language models can be strong differentially private learners":
   large batches, enough steps, every example clipped (small C), learning rate tied to C;
 - De et al. 2022, "Unlocking high-accuracy differentially private image classification
-  through scale": large batches with many steps, the noise on the mean gradient σC/B as
+  through scale": large batches with many steps, the noise on the mean gradient sigma·C/B as
   the quantity to keep small;
 - Mehta et al. 2023, "Large scale transfer learning for differentially private image
   classification": with little data or a strict ε, train few parameters on top of a strong
@@ -55,7 +55,8 @@ IMBALANCE_THRESHOLD = 3.0
 BALANCE_TEMPER = 0.5
 """w_c = (min count / count_c) ** 0.5: halfway to full balance, so the majority classes
 keep more of their signal (noise does not shrink with the weights)."""
-NON_PRIVATE = {"strategy": "full", "epochs": 6, "lr": 1e-4, "batch": 32}
+NP_STRATEGY, NP_EPOCHS, NP_LR, NP_BATCH = "full", 6, 1e-4, 32
+"""Non-private: a full fine-tune, AdamW (the calibration grid's best; README)."""
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,9 @@ class _Builder:
 
     def set(self, name: str, value: Any, reason: str) -> Any:
         if name in self.inputs.overrides:
-            value, choice = self.inputs.overrides[name], Choice(
-                self.inputs.overrides[name], CALLER, CALLER
+            value, choice = (
+                self.inputs.overrides[name],
+                Choice(self.inputs.overrides[name], CALLER, CALLER),
             )
         else:
             choice = Choice(value, reason)
@@ -147,7 +149,9 @@ def imbalance_ratio(label_counts: Mapping[str, int] | None) -> float:
     return max(counts) / min(counts) if len(counts) >= 2 else 1.0
 
 
-def class_weights(label_counts: Mapping[str, int], temper: float = BALANCE_TEMPER) -> dict[str, float]:
+def class_weights(
+    label_counts: Mapping[str, int], temper: float = BALANCE_TEMPER
+) -> dict[str, float]:
     """Per-class weights in (0, 1]: w_c = (min count / count_c) ** temper; the rarest is 1."""
     smallest = min(c for c in label_counts.values() if c > 0)
     return {k: (smallest / c) ** temper if c > 0 else 1.0 for k, c in sorted(label_counts.items())}
@@ -157,11 +161,14 @@ def _strategy(b: _Builder) -> str:
     i = b.inputs
     if i.strategy != AUTO:
         Strategy.parse(i.strategy)
-        return str(b.set("strategy", i.strategy, CALLER))
+        return str(b.set("strategy", i.strategy, CALLER))  # an override: the caller's
     if not i.private:
         return str(
-            b.set("strategy", NON_PRIVATE["strategy"], "non-private: a full fine-tune, as a "
-                  "team training without DP would")
+            b.set(
+                "strategy",
+                NP_STRATEGY,
+                "non-private: a full fine-tune, as a team training without DP would",
+            )
         )
     signal = i.n * float(i.target_epsilon or 0.0)
     if signal < HEAD_ONLY_BELOW:
@@ -188,8 +195,8 @@ def _schedule(b: _Builder) -> None:
     """Logical batch and epochs (hence the sample rate q = B/n and the steps T)."""
     n = b.inputs.n
     if not b.inputs.private:
-        b.set("logical_batch_size", min(n, NON_PRIVATE["batch"]), "non-private: batch 32")
-        b.set("epochs", NON_PRIVATE["epochs"], "non-private: 6 passes (small data)")
+        b.set("logical_batch_size", min(n, NP_BATCH), "non-private: batch 32")
+        b.set("epochs", NP_EPOCHS, "non-private: 6 passes (small data)")
         return
     batch = min(n, MAX_BATCH, max(MIN_BATCH, math.ceil(n * SAMPLE_FRACTION)))
     batch = int(
@@ -197,7 +204,7 @@ def _schedule(b: _Builder) -> None:
             "logical_batch_size",
             batch,
             f"⌈n/8⌉ within [{MIN_BATCH}, {MAX_BATCH}] and ≤ n: large Poisson batches "
-            "(q ≈ 1/8) keep the noise on the mean gradient, σC/B, small (Li et al. 2022; "
+            "(q ≈ 1/8) keep the noise on the mean gradient, sigma·C/B, small (Li et al. 2022; "
             "De et al. 2022)",
         )
     )
@@ -215,7 +222,7 @@ def _rates(b: _Builder, strategy: str) -> None:
     """Optimizer, learning rates (tied to the clipping norm), schedule, regularisation."""
     if not b.inputs.private:
         b.set("optimizer", "adamw", "non-private: AdamW")
-        b.set("learning_rate", NON_PRIVATE["lr"], "non-private: 1e-4 (calibration grid)")
+        b.set("learning_rate", NP_LR, "non-private: 1e-4 (calibration grid)")
         b.set("head_learning_rate", None, "non-private: the encoder's rate")
         b.set("max_grad_norm", CLIP_NORM, "unused without DP")
     else:
@@ -223,25 +230,36 @@ def _rates(b: _Builder, strategy: str) -> None:
             b.set(
                 "max_grad_norm",
                 CLIP_NORM,
-                "per-example gradient norms of MiniLM-L6 at the start measured 2–5 on "
+                "per-example gradient norms of MiniLM-L6 at the start measured 2 to 5 on "
                 "SST-2/SMS, so C = 1 clips nearly every example: the small-C regime of "
                 "Li et al. 2022, where each example contributes a normalised gradient",
             )
         )
         few = Strategy.parse(strategy).kind in ("bitfit", "head")
         if few:
-            b.set("optimizer", "sgd", "momentum SGD: under DP noise Adam turns noise-only "
-                  "coordinates into ±lr steps; SGD scales noise and signal alike (README)")
+            b.set(
+                "optimizer",
+                "sgd",
+                "momentum SGD: under DP noise Adam turns noise-only "
+                "coordinates into ±lr steps; SGD scales noise and signal alike (README)",
+            )
         else:
             b.set("optimizer", "adamw", "DP-Adam for many trainable parameters (Li et al. 2022)")
         if b.values["optimizer"] == "sgd":
-            b.set("learning_rate", ENCODER_LR_SGD / clip, f"{ENCODER_LR_SGD}/C: measured on "
-                  "SST-2/SMS at C = 1; the step is lr·C when every example is clipped")
-            b.set("head_learning_rate", HEAD_LR_SGD / clip, f"{HEAD_LR_SGD}/C: the head starts "
-                  "random and must move far in few steps")
+            b.set(
+                "learning_rate",
+                ENCODER_LR_SGD / clip,
+                f"{ENCODER_LR_SGD}/C: measured on "
+                "SST-2/SMS at C = 1; the step is lr·C when every example is clipped",
+            )
+            b.set(
+                "head_learning_rate",
+                HEAD_LR_SGD / clip,
+                f"{HEAD_LR_SGD}/C: the head starts random and must move far in few steps",
+            )
         else:
             b.set("learning_rate", ADAM_LR, "Li et al. 2022's DP-Adam rate")
-            b.set("head_learning_rate", ADAM_LR * 10, "10× the encoder's: a random head")
+            b.set("head_learning_rate", ADAM_LR * 10, "10x the encoder's: a random head")
     b.set("lr_schedule", "linear", "linear decay to 0: large early steps, small late noise")
     b.set("weight_decay", 0.0, "none: DP noise already regularises (Li et al. use none)")
     b.set("dropout", None, "the base model's own (MiniLM-L6: 0.1)")
@@ -272,6 +290,8 @@ def choose(inputs: RecipeInputs) -> Recipe:
     """The recipe for `inputs` (pure, deterministic; no noise multiplier yet)."""
     if inputs.n < 1:
         raise accounting.AccountingError("need at least one training example")
+    if inputs.strategy != AUTO:
+        inputs = replace(inputs, overrides={**inputs.overrides, "strategy": inputs.strategy})
     b = _Builder(inputs)
     strategy = _strategy(b)
     _schedule(b)
@@ -300,7 +320,7 @@ def choose(inputs: RecipeInputs) -> Recipe:
 
 
 def with_noise(recipe: Recipe) -> Recipe:
-    """The recipe with its noise multiplier: accounting.plan's smallest σ with ε ≤ target."""
+    """The recipe with its noise multiplier: accounting.plan's smallest sigma with ε ≤ target."""
     config = recipe.config
     if not config.private or config.target_epsilon is None or config.delta is None:
         return recipe
@@ -317,7 +337,8 @@ def with_noise(recipe: Recipe) -> Recipe:
     choices = dict(recipe.choices)
     choices["noise_multiplier"] = Choice(
         plan.noise_multiplier,
-        f"accounting.plan: the smallest σ whose ε ({plan.accountant}) is ≤ {config.target_epsilon:g}"
-        f" for q = {q:.4g}, {steps} steps, δ = {config.delta:.3g} (ε {plan.epsilon:.4g})",
+        f"accounting.plan: the smallest sigma whose ε ({plan.accountant}) is ≤ "
+        f"{config.target_epsilon:g} for q = {q:.4g}, {steps} steps, δ = {config.delta:.3g} "
+        f"(ε {plan.epsilon:.4g})",
     )
     return replace(recipe, choices=choices)
