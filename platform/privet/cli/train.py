@@ -122,6 +122,16 @@ def submit(
     optimizer: Annotated[str | None, typer.Option(help="adamw or sgd (momentum 0.9).")] = None,
     lr_schedule: Annotated[str | None, typer.Option(help="constant or linear.")] = None,
     max_length: Annotated[int | None, typer.Option(help="Tokens kept per text.")] = None,
+    max_grad_norm: Annotated[float | None, typer.Option(help="DP clipping norm C.")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="Weight decay.")] = None,
+    dropout: Annotated[
+        float | None, typer.Option(help="Hidden dropout (default: the base model's).")
+    ] = None,
+    label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing.")] = None,
+    class_balance: Annotated[
+        str | None,
+        typer.Option(help="auto, on or none: per-class weights <= 1 from the label counts."),
+    ] = None,
     purpose: Annotated[
         str | None, typer.Option(help="Default: the dataset's only purpose.")
     ] = None,
@@ -135,7 +145,8 @@ def submit(
 ) -> None:
     """Submit a training job (policy admission and ε reservation happen now).
 
-    Recipe options left out take the API's defaults (GET /openapi.json lists them)."""
+    Recipe options left out are chosen by the auto recipe from the dataset version's public
+    facts (rows, label counts, ε, δ, base model); `train show` lists each value and why."""
     body: dict[str, Any] = {
         "dataset_version_id": dataset_version,
         "base_model": base_model,
@@ -152,6 +163,11 @@ def submit(
         ("optimizer", optimizer),
         ("lr_schedule", lr_schedule),
         ("max_length", max_length),
+        ("max_grad_norm", max_grad_norm),
+        ("weight_decay", weight_decay),
+        ("dropout", dropout),
+        ("label_smoothing", label_smoothing),
+        ("class_balance", class_balance),
         ("target_epsilon", epsilon),
         ("delta", delta),
         ("purpose", purpose),
@@ -164,6 +180,7 @@ def submit(
         console.print(
             f"job [bold]{job['id']}[/] {job['state']} (ε reserved: {job.get('epsilon_reserved')})"
         )
+        _print_recipe(job)
     if not watch:
         if quiet:
             print(job["id"])
@@ -172,6 +189,14 @@ def submit(
     _print_outcome(final, err if quiet else console)
     if quiet:
         print(final["model_version_id"])  # --watch --quiet: the new model version's id
+
+
+def _print_recipe(job: dict[str, Any]) -> None:
+    """One line per hyperparameter: its value and who chose it (the auto recipe's reasons
+    are in `train show`)."""
+    choices = (job.get("recipe") or {}).get("choices") or {}
+    for name, choice in choices.items():
+        console.print(f"  {name} = {choice.get('value')} ({choice.get('source')})", highlight=False)
 
 
 def _print_outcome(job: dict[str, Any], out: Console | None = None) -> None:

@@ -337,6 +337,12 @@ class Worker:
             "logical_batch_size": result.config.logical_batch_size,
             "physical_batch_size": result.config.physical_batch_size,
             "learning_rate": result.config.learning_rate,
+            "head_learning_rate": result.config.head_learning_rate,
+            "optimizer": result.config.optimizer,
+            "weight_decay": result.config.weight_decay,
+            "dropout": result.config.dropout,
+            "label_smoothing": result.config.label_smoothing,
+            "class_weights": dict(result.config.class_weights) or None,
             "max_length": result.config.max_length,
             "seed": result.seed,
             "train_examples": result.train_examples,
@@ -356,6 +362,8 @@ class Worker:
             summary = {
                 "accuracy": metrics.get("accuracy"),
                 "macro_f1": metrics.get("macro_f1"),
+                "worst_class": metrics.get("worst_class"),
+                "worst_class_f1": metrics.get("worst_class_f1"),
                 "examples": metrics.get("examples"),
                 "evaluated_on": eval_name,
             }
