@@ -97,6 +97,32 @@ def watch_job(
             time.sleep(interval)
 
 
+_OPTIONAL_FIELDS = [
+    (name, name)
+    for name in (
+        "strategy",
+        "epochs",
+        "batch_size",
+        "physical_batch_size",
+        "learning_rate",
+        "head_learning_rate",
+        "optimizer",
+        "lr_schedule",
+        "max_length",
+        "max_grad_norm",
+        "weight_decay",
+        "dropout",
+        "label_smoothing",
+        "class_balance",
+        "delta",
+        "purpose",
+        "model_name",
+    )
+] + [("epsilon", "target_epsilon")]
+"""`submit`'s options sent only when given (option name, request field): left out, the
+auto recipe or the API chooses."""
+
+
 @train_app.command("submit")
 def submit(
     project: ProjectArg,
@@ -153,28 +179,8 @@ def submit(
         "seed": seed,
         "private": not non_private,
     }
-    for key, value in (
-        ("strategy", strategy),
-        ("epochs", epochs),
-        ("batch_size", batch_size),
-        ("physical_batch_size", physical_batch_size),
-        ("learning_rate", learning_rate),
-        ("head_learning_rate", head_learning_rate),
-        ("optimizer", optimizer),
-        ("lr_schedule", lr_schedule),
-        ("max_length", max_length),
-        ("max_grad_norm", max_grad_norm),
-        ("weight_decay", weight_decay),
-        ("dropout", dropout),
-        ("label_smoothing", label_smoothing),
-        ("class_balance", class_balance),
-        ("target_epsilon", epsilon),
-        ("delta", delta),
-        ("purpose", purpose),
-        ("model_name", model_name),
-    ):
-        if value is not None:
-            body[key] = value
+    given = locals()
+    body |= {field: given[name] for name, field in _OPTIONAL_FIELDS if given[name] is not None}
     job = call("POST", _jobs(project), json=body)
     if not quiet:
         console.print(

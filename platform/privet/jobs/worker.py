@@ -311,48 +311,10 @@ class Worker:
     def _succeed(
         self, job: TrainingJob, run: _Run, result: TrainingResult, facts: Any, eval_name: str
     ) -> None:
-        privacy = None
-        if result.privacy is not None:
-            privacy = {
-                "epsilon": result.privacy.epsilon,
-                "delta": result.privacy.delta,
-                "accountant": result.privacy.accountant,
-                "noise_multiplier": result.privacy.noise_multiplier,
-                "max_grad_norm": result.privacy.max_grad_norm,
-                "sample_rate": result.privacy.sample_rate,
-                "steps": result.privacy.steps,
-                "target_epsilon": result.privacy.target_epsilon,
-                "grad_sample_mode": result.privacy.grad_sample_mode,
-                "secure_mode": result.privacy.secure_mode,
-            }
+        privacy = _privacy_dict(result)
         metrics = result.metrics.to_dict()
         metrics.pop("labels", None)
-        training = {
-            "strategy": result.strategy.strategy,
-            "pooling": result.pooling,
-            "trainable_parameters": result.strategy.trainable_parameters,
-            "total_parameters": result.strategy.total_parameters,
-            "epochs": result.epochs,
-            "steps": result.steps,
-            "logical_batch_size": result.config.logical_batch_size,
-            "physical_batch_size": result.config.physical_batch_size,
-            "learning_rate": result.config.learning_rate,
-            "head_learning_rate": result.config.head_learning_rate,
-            "optimizer": result.config.optimizer,
-            "weight_decay": result.config.weight_decay,
-            "dropout": result.config.dropout,
-            "label_smoothing": result.config.label_smoothing,
-            "class_weights": dict(result.config.class_weights) or None,
-            "max_length": result.config.max_length,
-            "seed": result.seed,
-            "train_examples": result.train_examples,
-            "eval_examples": result.eval_examples,
-            "evaluated_on": eval_name,
-            "final_loss": _finite(result.final_loss),
-            "duration_s": round(result.duration_s, 3),
-            "privacy_label": result.privacy_label,
-            **{f"{k}_version": str(v) for k, v in result.versions.items()},
-        }
+        training = _training_record(result, eval_name)
         final_progress = dict(run.progress)
         with session_scope(self.runtime.engine) as session:
             locked = queue.lock_owned(session, job_id=job.id, worker_id=self.worker_id)
@@ -417,22 +379,76 @@ class Worker:
                 session, version_id=facts.version_id, kind="model_version", used_by_id=version.id
             )
             if erased:
-                models_service.flag_erasure(
-                    session,
-                    version=version,
-                    source=FlagSource.registration,
-                    dataset_version_ids=[facts.version_id],
-                    remedy="retrain",
-                    remedy_rule="erased_during_job",
-                    justification=(
-                        f"dataset version {facts.version_id} was erased while this job ran: "
-                        "the model was trained on rows of data subjects that an erasure "
-                        "removed. Retrain on the dataset's current version, or keep this "
-                        "one only where the erasure policy allows keeping a DP-trained model "
-                        "(resolve-erasure-flags)"
-                    ),
-                    actor=None,
-                )
+                _flag_erased_during_job(session, version=version, facts=facts)
             locked.model_version_id = version.id
             locked.result = {**(locked.result or {}), "model_version_id": version.id}
             session.add(locked)
+
+
+def _flag_erased_during_job(session: Any, *, version: Any, facts: Any) -> None:
+    """Flag a version whose dataset version was erased while its job ran."""
+    models_service.flag_erasure(
+        session,
+        version=version,
+        source=FlagSource.registration,
+        dataset_version_ids=[facts.version_id],
+        remedy="retrain",
+        remedy_rule="erased_during_job",
+        justification=(
+            f"dataset version {facts.version_id} was erased while this job ran: "
+            "the model was trained on rows of data subjects that an erasure "
+            "removed. Retrain on the dataset's current version, or keep this "
+            "one only where the erasure policy allows keeping a DP-trained model "
+            "(resolve-erasure-flags)"
+        ),
+        actor=None,
+    )
+
+
+def _privacy_dict(result: TrainingResult) -> dict[str, Any] | None:
+    """The DP guarantee as the job's result and the model version record it."""
+    if result.privacy is None:
+        return None
+    p = result.privacy
+    return {
+        "epsilon": p.epsilon,
+        "delta": p.delta,
+        "accountant": p.accountant,
+        "noise_multiplier": p.noise_multiplier,
+        "max_grad_norm": p.max_grad_norm,
+        "sample_rate": p.sample_rate,
+        "steps": p.steps,
+        "target_epsilon": p.target_epsilon,
+        "grad_sample_mode": p.grad_sample_mode,
+        "secure_mode": p.secure_mode,
+    }
+
+
+def _training_record(result: TrainingResult, eval_name: str) -> dict[str, Any]:
+    """How the model was trained (the job's result, the version's record, the card)."""
+    return {
+        "strategy": result.strategy.strategy,
+        "pooling": result.pooling,
+        "trainable_parameters": result.strategy.trainable_parameters,
+        "total_parameters": result.strategy.total_parameters,
+        "epochs": result.epochs,
+        "steps": result.steps,
+        "logical_batch_size": result.config.logical_batch_size,
+        "physical_batch_size": result.config.physical_batch_size,
+        "learning_rate": result.config.learning_rate,
+        "head_learning_rate": result.config.head_learning_rate,
+        "optimizer": result.config.optimizer,
+        "weight_decay": result.config.weight_decay,
+        "dropout": result.config.dropout,
+        "label_smoothing": result.config.label_smoothing,
+        "class_weights": dict(result.config.class_weights) or None,
+        "max_length": result.config.max_length,
+        "seed": result.seed,
+        "train_examples": result.train_examples,
+        "eval_examples": result.eval_examples,
+        "evaluated_on": eval_name,
+        "final_loss": _finite(result.final_loss),
+        "duration_s": round(result.duration_s, 3),
+        "privacy_label": result.privacy_label,
+        **{f"{k}_version": str(v) for k, v in result.versions.items()},
+    }

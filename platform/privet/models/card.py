@@ -112,41 +112,7 @@ def render_card(meta: dict[str, Any], *, metrics: dict[str, Any]) -> str:
         "## Privacy",
         "",
     ]
-    if privacy.get("differentially_private"):
-        lines += [
-            f"Trained with DP-SGD (Opacus): (ε = {privacy.get('epsilon')}, "
-            f"δ = {privacy.get('delta')})-differential privacy at the level of one training "
-            "example, accounted with the "
-            f"`{privacy.get('accountant')}` accountant.",
-            "",
-            "| quantity | value |",
-            "|---|---|",
-        ]
-        for key in (
-            "epsilon",
-            "delta",
-            "target_epsilon",
-            "accountant",
-            "noise_multiplier",
-            "max_grad_norm",
-            "sample_rate",
-            "steps",
-            "grad_sample_mode",
-            "secure_mode",
-        ):
-            if key in privacy:
-                label = "clipping norm" if key == "max_grad_norm" else key.replace("_", " ")
-                lines.append(f"| {label} | {privacy[key]} |")
-        lines += [
-            "",
-            "ε can be recomputed independently from the noise multiplier, sample rate, steps "
-            "and δ above (`privet.training.compute_epsilon`).",
-        ]
-    else:
-        lines.append(
-            "**Non-private**: trained without differential privacy, allowed only "
-            "because the training data is declared to hold no personal data."
-        )
+    lines += _privacy_lines(privacy)
     lines += ["", "## Training data", ""]
     for d in p["dataset_versions"]:
         lines.append(
@@ -197,6 +163,47 @@ def render_card(meta: dict[str, Any], *, metrics: dict[str, Any]) -> str:
     for key, value in lineage.items():
         lines.append(f"- {key.replace('_', ' ')}: `{value}`")
     return "\n".join(lines) + "\n"
+
+
+def _privacy_lines(privacy: dict[str, Any]) -> list[str]:
+    """The card's privacy section: the guarantee and every number needed to recompute it."""
+    lines: list[str] = []
+    if privacy.get("differentially_private"):
+        lines += [
+            f"Trained with DP-SGD (Opacus): (ε = {privacy.get('epsilon')}, "
+            f"δ = {privacy.get('delta')})-differential privacy at the level of one training "
+            "example, accounted with the "
+            f"`{privacy.get('accountant')}` accountant.",
+            "",
+            "| quantity | value |",
+            "|---|---|",
+        ]
+        for key in (
+            "epsilon",
+            "delta",
+            "target_epsilon",
+            "accountant",
+            "noise_multiplier",
+            "max_grad_norm",
+            "sample_rate",
+            "steps",
+            "grad_sample_mode",
+            "secure_mode",
+        ):
+            if key in privacy:
+                label = "clipping norm" if key == "max_grad_norm" else key.replace("_", " ")
+                lines.append(f"| {label} | {privacy[key]} |")
+        lines += [
+            "",
+            "ε can be recomputed independently from the noise multiplier, sample rate, steps "
+            "and δ above (`privet.training.compute_epsilon`).",
+        ]
+    else:
+        lines.append(
+            "**Non-private**: trained without differential privacy, allowed only "
+            "because the training data is declared to hold no personal data."
+        )
+    return lines
 
 
 def _per_class_table(metrics: dict[str, Any]) -> list[str]:
