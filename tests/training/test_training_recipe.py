@@ -192,3 +192,36 @@ def test_class_weights_need_bk_and_stay_at_most_one() -> None:
         TrainingConfig(dropout=1.0).validate(100)
     with pytest.raises(ConfigError, match="label_smoothing"):
         TrainingConfig(label_smoothing=-0.1).validate(100)
+
+
+def test_train_runs_the_auto_recipe_with_weights_dropout_and_smoothing(tiny_catalog) -> None:  # type: ignore[no-untyped-def]
+    from privet.training.data import LabelledTexts
+    from privet.training.trainer import train
+    from tests.training.conftest import make_texts
+
+    data = make_texts(80, seed=1)
+    labels = ["pos" if i % 5 == 0 else "neg" for i in range(80)]  # 4:1
+    train_set = LabelledTexts(list(data.texts), labels)
+    recipe = choose(
+        RecipeInputs(
+            n=80,
+            label_counts={"neg": 64, "pos": 16},
+            target_epsilon=3.0,
+            base_model="tiny-mean",
+            accountant="rdp",  # fast; the PRV path is checked above
+            overrides={"max_length": 16, "dropout": 0.0, "label_smoothing": 0.1, "epochs": 3},
+        )
+    )
+    assert dict(recipe.config.class_weights) == {"neg": 0.5, "pos": 1.0}
+    result = train(recipe.config, train_set, make_texts(20, seed=2), catalog=tiny_catalog)
+    assert result.config.class_weights == (("neg", 0.5), ("pos", 1.0))
+    assert result.config.dropout == 0.0 and result.config.label_smoothing == 0.1
+    p = result.privacy
+    assert p is not None and p.epsilon <= 3.0
+    assert p.epsilon == accounting.compute_epsilon(
+        noise_multiplier=p.noise_multiplier,
+        sample_rate=p.sample_rate,
+        steps=p.steps,
+        delta=p.delta,
+        accountant="rdp",
+    )
