@@ -304,6 +304,11 @@ def choose(inputs: RecipeInputs) -> Recipe:
             CALLER if inputs.delta is not None else "1/(10·n): well below 1/n",
             CALLER if inputs.delta is not None else AUTO,
         )
+        b.choices["noise_multiplier"] = Choice(
+            None,
+            "set when training starts (the job's result): accounting.plan's smallest sigma "
+            "whose ε is at most the target for q = B/n, these steps and δ",
+        )
     else:
         delta = None
     config = TrainingConfig(
