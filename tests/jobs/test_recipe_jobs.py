@@ -31,6 +31,7 @@ def test_a_job_without_hyperparameters_gets_the_auto_recipe_with_reasons(
     assert job["params"]["epochs"] == choices["epochs"]["value"]
     assert job["params"]["batch_size"] == choices["logical_batch_size"]["value"]
     assert job["recipe"]["inputs"]["target_epsilon"] == 3.0
+    assert choices["delta"]["source"] == AUTO and choices["delta"]["value"] == 1e-5
     assert job["recipe"]["inputs"]["n"] < 60  # the training split, not every row
     TrainingJobCreate.model_validate(job["params"])  # a retraining can resubmit them
 

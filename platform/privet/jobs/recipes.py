@@ -71,7 +71,14 @@ def resolve(
     for api, name in API_TO_CONFIG.items():
         params[api] = getattr(recipe.config, name)
     params["class_balance"] = "on" if recipe.config.class_weights else "none"
-    return params, recipe.to_dict()
+    record = recipe.to_dict()
+    if data.private and data.delta is None:
+        record["choices"]["delta"] = {
+            "value": delta,
+            "source": "auto",
+            "reason": "the dataset version's declared δ (each job's δ is at most it)",
+        }
+    return params, record
 
 
 def recorded_class_weights(recipe: dict[str, Any] | None) -> tuple[tuple[str, float], ...]:
