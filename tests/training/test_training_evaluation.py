@@ -26,3 +26,13 @@ def test_class_never_predicted_counts_as_zero() -> None:
     r = metrics_from_predictions([0, 1, 1], [1, 1, 1], ["x", "y"])
     assert r.per_class[0].precision == 0.0 and r.per_class[0].f1 == 0.0
     assert r.macro_f1 == pytest.approx((0.0 + 0.8) / 2)
+
+
+def test_the_worst_class_is_named_with_its_f1() -> None:
+    """A rare class can hide behind a good macro average: the evaluation names it."""
+    from privet.training.evaluation import metrics_from_predictions
+
+    result = metrics_from_predictions([0, 0, 0, 0, 1, 1, 2], [0, 0, 0, 0, 1, 0, 2], ["a", "b", "c"])
+    assert result.worst_class == "b"
+    assert result.worst_class_f1 == min(c.f1 for c in result.per_class) < result.macro_f1
+    assert result.to_dict()["worst_class"] == "b"

@@ -97,6 +97,32 @@ def watch_job(
             time.sleep(interval)
 
 
+_OPTIONAL_FIELDS = [
+    (name, name)
+    for name in (
+        "strategy",
+        "epochs",
+        "batch_size",
+        "physical_batch_size",
+        "learning_rate",
+        "head_learning_rate",
+        "optimizer",
+        "lr_schedule",
+        "max_length",
+        "max_grad_norm",
+        "weight_decay",
+        "dropout",
+        "label_smoothing",
+        "class_balance",
+        "delta",
+        "purpose",
+        "model_name",
+    )
+] + [("epsilon", "target_epsilon")]
+"""`submit`'s options sent only when given (option name, request field): left out, the
+auto recipe or the API chooses."""
+
+
 @train_app.command("submit")
 def submit(
     project: ProjectArg,
@@ -122,6 +148,16 @@ def submit(
     optimizer: Annotated[str | None, typer.Option(help="adamw or sgd (momentum 0.9).")] = None,
     lr_schedule: Annotated[str | None, typer.Option(help="constant or linear.")] = None,
     max_length: Annotated[int | None, typer.Option(help="Tokens kept per text.")] = None,
+    max_grad_norm: Annotated[float | None, typer.Option(help="DP clipping norm C.")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="Weight decay.")] = None,
+    dropout: Annotated[
+        float | None, typer.Option(help="Hidden dropout (default: the base model's).")
+    ] = None,
+    label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing.")] = None,
+    class_balance: Annotated[
+        str | None,
+        typer.Option(help="auto, on or none: per-class weights <= 1 from the label counts."),
+    ] = None,
     purpose: Annotated[
         str | None, typer.Option(help="Default: the dataset's only purpose.")
     ] = None,
@@ -135,35 +171,22 @@ def submit(
 ) -> None:
     """Submit a training job (policy admission and ε reservation happen now).
 
-    Recipe options left out take the API's defaults (GET /openapi.json lists them)."""
+    Recipe options left out are chosen by the auto recipe from the dataset version's public
+    facts (rows, label counts, ε, δ, base model); `train show` lists each value and why."""
     body: dict[str, Any] = {
         "dataset_version_id": dataset_version,
         "base_model": base_model,
         "seed": seed,
         "private": not non_private,
     }
-    for key, value in (
-        ("strategy", strategy),
-        ("epochs", epochs),
-        ("batch_size", batch_size),
-        ("physical_batch_size", physical_batch_size),
-        ("learning_rate", learning_rate),
-        ("head_learning_rate", head_learning_rate),
-        ("optimizer", optimizer),
-        ("lr_schedule", lr_schedule),
-        ("max_length", max_length),
-        ("target_epsilon", epsilon),
-        ("delta", delta),
-        ("purpose", purpose),
-        ("model_name", model_name),
-    ):
-        if value is not None:
-            body[key] = value
+    given = locals()
+    body |= {field: given[name] for name, field in _OPTIONAL_FIELDS if given[name] is not None}
     job = call("POST", _jobs(project), json=body)
     if not quiet:
         console.print(
             f"job [bold]{job['id']}[/] {job['state']} (ε reserved: {job.get('epsilon_reserved')})"
         )
+        _print_recipe(job)
     if not watch:
         if quiet:
             print(job["id"])
@@ -172,6 +195,14 @@ def submit(
     _print_outcome(final, err if quiet else console)
     if quiet:
         print(final["model_version_id"])  # --watch --quiet: the new model version's id
+
+
+def _print_recipe(job: dict[str, Any]) -> None:
+    """One line per hyperparameter: its value and who chose it (the auto recipe's reasons
+    are in `train show`)."""
+    choices = (job.get("recipe") or {}).get("choices") or {}
+    for name, choice in choices.items():
+        console.print(f"  {name} = {choice.get('value')} ({choice.get('source')})", highlight=False)
 
 
 def _print_outcome(job: dict[str, Any], out: Console | None = None) -> None:

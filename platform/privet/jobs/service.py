@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from privet import ledger
 from privet.auth.identity import Identity
 from privet.executors.settings import ExecutorSettings
-from privet.jobs import budget
+from privet.jobs import budget, recipes
 from privet.jobs.catalog import ensure_catalog
 from privet.jobs.sources import DatasetFacts, DatasetSource, get_dataset_source
 from privet.jobs.tables import JobState, TrainingJob, TrainingJobCreate
@@ -104,27 +104,22 @@ def prepare_submission(
 
 def _check_config(data: TrainingJobCreate, *, delta: float | None, facts: DatasetFacts) -> None:
     """Refuse at admission what the trainer would refuse after the ε was charged."""
-    from privet.training.trainer import ConfigError, TrainingConfig  # torch: at admission only
+    from privet.training.config import ConfigError  # torch: at admission only
 
     assert facts.train_rows is not None
-    config = TrainingConfig(
-        base_model=data.base_model,
-        strategy=data.strategy,
-        max_length=data.max_length,
-        epochs=data.epochs,
-        logical_batch_size=data.batch_size,
-        physical_batch_size=data.physical_batch_size,
-        learning_rate=data.learning_rate,
-        head_learning_rate=data.head_learning_rate,
-        optimizer=data.optimizer,
-        lr_schedule=data.lr_schedule,
-        private=data.private,
-        target_epsilon=data.target_epsilon,
-        delta=delta,
-        accountant=data.accountant,
-        max_grad_norm=data.max_grad_norm,
-        contains_personal_data=False,  # whether DP is required is the policy's decision
-    )
+    try:
+        params, record = recipes.resolve(data, facts=facts, delta=delta)
+        config = recipes.config_from_params(
+            params,
+            base_model=data.base_model,
+            private=data.private,
+            target_epsilon=data.target_epsilon,
+            delta=delta,
+            contains_personal_data=False,  # whether DP is required is the policy's decision
+            class_weights=recipes.recorded_class_weights(record),
+        )
+    except (ConfigError, ValueError) as exc:
+        raise InvalidInputError(f"this training request cannot run: {exc}") from exc
     try:
         config.validate(facts.train_rows)
     except (ConfigError, ValueError) as exc:
@@ -228,7 +223,7 @@ def submit(
         # Lock the budget row and check first, so a refusal leaves nothing of the job
         # written and no concurrent request can take the same ε in between.
         budget.lock_and_check(session, facts=facts, epsilon=reserve)
-    params = data.model_dump(mode="json")
+    params, recipe = recipes.resolve(data, facts=facts, delta=admission.delta)
     job = TrainingJob(
         id=job_id,
         project_id=project_id,
@@ -242,6 +237,7 @@ def submit(
         target_epsilon=data.target_epsilon,
         delta=admission.delta,
         params=params,
+        recipe=recipe,
         state=JobState.queued.value,
         submitted_by=principal_ref(actor),
         submitted_by_id=actor.principal_id,

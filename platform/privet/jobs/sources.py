@@ -40,6 +40,8 @@ class DatasetFacts:
     name: str = ""
     train_rows: int | None = None
     """Rows in the recorded training split (δ must stay below 1/train_rows)."""
+    train_label_counts: dict[str, int] | None = None
+    """Training rows per label (the split record's, public metadata): the recipe's input."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,18 @@ class DatasetSource(Protocol):
         """Lock the version's row for this transaction and say whether an erasure has
         shredded it (its rows, which a job may hold in memory, lost data subjects)."""
         ...
+
+
+def _train_label_counts(split: Any, label_counts: Any) -> dict[str, int] | None:
+    """Per-label training rows from the split record, else the version's label counts."""
+    try:
+        return {str(k): int(v["train"]) for k, v in split["label_counts"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        pass
+    try:
+        return {str(k): int(v) for k, v in dict(label_counts).items()} or None
+    except (TypeError, ValueError):
+        return None
 
 
 def _train_rows(split: Any) -> int | None:
@@ -109,6 +123,7 @@ class PlatformDatasetSource:
             active=version.state == "active",
             name=dataset.name if dataset is not None else "",
             train_rows=_train_rows(version.split),
+            train_label_counts=_train_label_counts(version.split, version.label_counts),
         )
 
     def load(self, session: Session, runtime: Any, *, facts: DatasetFacts) -> DatasetSplits:

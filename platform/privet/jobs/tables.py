@@ -38,7 +38,10 @@ Token = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"
 ModelName = Annotated[
     str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$")
 ]
-StrategyText = Annotated[str, StringConstraints(pattern=r"^(full|bitfit|head|top-[1-9][0-9]?)$")]
+StrategyText = Annotated[
+    str, StringConstraints(pattern=r"^(auto|full|bitfit|head|top-[1-9][0-9]?)$")
+]
+AUTO_NOTE = " Null or left out: the auto recipe chooses it (privet.training.recipe)."
 
 
 class TrainingJobCreate(SQLModel):
@@ -57,30 +60,48 @@ class TrainingJobCreate(SQLModel):
     private: bool = Field(default=True, description="DP-SGD; false only for non-personal data.")
     target_epsilon: float | None = Field(default=None, gt=0, le=100)
     delta: float | None = Field(default=None, gt=0, lt=1)
-    epochs: int = Field(default=6, ge=1, le=100)
-    batch_size: int = Field(
-        default=256, ge=1, le=65536, description="Logical (expected Poisson) batch size."
+    epochs: int | None = Field(default=None, ge=1, le=100, description="Passes." + AUTO_NOTE)
+    batch_size: int | None = Field(
+        default=None, ge=1, le=65536, description="Logical (expected Poisson) batch." + AUTO_NOTE
     )
     physical_batch_size: int = Field(default=64, ge=1, le=4096)
-    learning_rate: float = Field(
-        default=0.3, gt=0, le=1, description="Learning rate of the trainable encoder parameters."
-    )
-    max_length: int = Field(default=64, ge=8, le=512)
-    strategy: StrategyText = Field(default="bitfit", description="full, bitfit, head or top-<k>.")
-    head_learning_rate: float | None = Field(
-        default=1.0,
+    learning_rate: float | None = Field(
+        default=None,
         gt=0,
         le=1,
-        description="Learning rate of the classification head (null: learning_rate).",
+        description="Rate of the trainable encoder parameters." + AUTO_NOTE,
     )
-    optimizer: Literal["adamw", "sgd"] = Field(
-        default="sgd", description="sgd (momentum 0.9; best measured under DP), or adamw."
+    max_length: int = Field(default=64, ge=8, le=512)
+    strategy: StrategyText = Field(
+        default="auto", description="auto, full, bitfit, head or top-<k>; auto: the recipe's."
     )
-    lr_schedule: Literal["constant", "linear"] = Field(
-        default="linear", description="Learning rate kept constant or decayed linearly to 0."
+    head_learning_rate: float | None = Field(
+        default=None, gt=0, le=1, description="Rate of the classification head." + AUTO_NOTE
+    )
+    optimizer: Literal["adamw", "sgd"] | None = Field(
+        default=None, description="sgd (momentum 0.9) or adamw." + AUTO_NOTE
+    )
+    lr_schedule: Literal["constant", "linear"] | None = Field(
+        default=None, description="Rate kept constant or decayed linearly to 0." + AUTO_NOTE
+    )
+    weight_decay: float | None = Field(
+        default=None, ge=0, le=1, description="Weight decay." + AUTO_NOTE
+    )
+    dropout: float | None = Field(
+        default=None, ge=0, lt=1, description="Hidden dropout (else the base model's)." + AUTO_NOTE
+    )
+    label_smoothing: float | None = Field(
+        default=None, ge=0, lt=1, description="Label smoothing." + AUTO_NOTE
+    )
+    class_balance: Literal["auto", "on", "none"] = Field(
+        default="auto",
+        description="Per-class weights <= 1 on the clipped gradients, from the version's label "
+        "counts: auto (on when the classes are imbalanced), on, or none.",
     )
     accountant: Literal["prv", "rdp"] = "prv"
-    max_grad_norm: float = Field(default=1.0, gt=0, le=100)
+    max_grad_norm: float | None = Field(
+        default=None, gt=0, le=100, description="DP clipping norm C." + AUTO_NOTE
+    )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     workers: int | None = Field(
         default=None,
@@ -135,6 +156,12 @@ class TrainingJobBase(SQLModel):
     )
     epsilon_reserved: float | None = None
     model_version_id: str | None = Field(default=None, max_length=40)
+    recipe: dict[str, Any] | None = Field(
+        default=None,
+        sa_column=Column(JSON),
+        description="Every hyperparameter the job runs with: chosen by the auto recipe "
+        "(with its reason) or set by the caller, and the public facts it was chosen from.",
+    )
 
 
 class JobEnd(StrEnum):

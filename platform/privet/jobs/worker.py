@@ -23,7 +23,7 @@ from typing import Any
 from sqlmodel import Session
 
 from privet.db import session_scope
-from privet.jobs import errortext, queue
+from privet.jobs import errortext, queue, recipes
 from privet.jobs.catalog import ensure_catalog
 from privet.jobs.records import finite, privacy_record, training_record
 from privet.jobs.settings import JobSettings, get_job_settings
@@ -151,26 +151,15 @@ class Worker:
             beat.join(timeout=10)
 
     def _config(self, job: TrainingJob, *, contains_personal_data: bool) -> TrainingConfig:
-        p = job.params
-        return TrainingConfig(
+        return recipes.config_from_params(
+            job.params,
             base_model=job.base_model,
-            strategy=p.get("strategy", "top-2"),
-            max_length=int(p.get("max_length", 64)),
-            epochs=int(p.get("epochs", 3)),
-            logical_batch_size=int(p.get("batch_size", 256)),
-            physical_batch_size=int(p.get("physical_batch_size", 64)),
-            learning_rate=float(p.get("learning_rate", 2e-3)),
-            head_learning_rate=p.get("head_learning_rate"),
-            optimizer=p.get("optimizer", "adamw"),
-            lr_schedule=p.get("lr_schedule", "constant"),
-            seed=int(p.get("seed", 0)),
             private=job.private,
-            target_epsilon=job.target_epsilon if job.private else None,
-            delta=job.delta if job.private else None,
-            accountant=p.get("accountant", "prv"),
-            max_grad_norm=float(p.get("max_grad_norm", 1.0)),
-            secure_mode=self.settings.secure_noise,
+            target_epsilon=job.target_epsilon,
+            delta=job.delta,
             contains_personal_data=contains_personal_data,
+            secure_mode=self.settings.secure_noise,
+            class_weights=recipes.recorded_class_weights(job.recipe),
         )
 
     def train_job(
@@ -345,6 +334,8 @@ class Worker:
             summary = {
                 "accuracy": metrics.get("accuracy"),
                 "macro_f1": metrics.get("macro_f1"),
+                "worst_class": metrics.get("worst_class"),
+                "worst_class_f1": metrics.get("worst_class_f1"),
                 "examples": metrics.get("examples"),
                 "evaluated_on": eval_name,
             }

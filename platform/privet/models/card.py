@@ -153,6 +153,8 @@ def _data_and_training_lines(p: dict[str, Any], metrics: dict[str, Any]) -> list
         f"On the dataset's recorded `{training.get('evaluated_on', 'test')}` split: "
         + ", ".join(f"{k} = {_num(v, 4)}" for k, v in sorted(summary.items()))
     )
+    if metrics.get("per_class"):
+        lines += ["", *_per_class_table(metrics)]
     if "per_class" in metrics:
         lines += [
             "",
@@ -211,6 +213,27 @@ def render_card(meta: dict[str, Any], *, metrics: dict[str, Any]) -> str:
     for key, value in p["lineage"].items():
         lines.append(f"- {key.replace('_', ' ')}: `{value}`")
     return "\n".join(lines) + "\n"
+
+
+def _per_class_table(metrics: dict[str, Any]) -> list[str]:
+    """Per-class F1 as a table, and the worst class: a rare class that matters can hide
+    behind a good macro average (and DP usually costs rare classes most)."""
+    rows = [c for c in metrics["per_class"] if isinstance(c, dict)]
+    lines = ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for c in rows:
+        lines.append(
+            f"| {c.get('label')} | {_num(c.get('precision'), 4)} | {_num(c.get('recall'), 4)} "
+            f"| {_num(c.get('f1'), 4)} | {c.get('support')} |"
+        )
+    worst = metrics.get("worst_class")
+    if not worst and rows:
+        worst_row = min(rows, key=lambda c: float(c.get("f1") or 0.0))
+        worst, worst_f1 = worst_row.get("label"), worst_row.get("f1")
+    else:
+        worst_f1 = metrics.get("worst_class_f1")
+    if worst:
+        lines += ["", f"Worst class: **{worst}** (F1 {_num(worst_f1, 4)})."]
+    return lines
 
 
 def parse_card(text: str) -> dict[str, Any]:

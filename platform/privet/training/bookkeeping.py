@@ -84,8 +84,14 @@ class BookKeepingClipper:
         self._handles.clear()
         self.reset()
 
-    def backward(self, per_sample_loss: torch.Tensor) -> torch.Tensor:
-        """Set `p.grad = Σᵢ cᵢ ∇ℓᵢ` with cᵢ = min(1, C / ‖∇ℓᵢ‖); return the norms ‖∇ℓᵢ‖."""
+    def backward(
+        self, per_sample_loss: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Set `p.grad = Σᵢ wᵢ cᵢ ∇ℓᵢ` with cᵢ = min(1, C / ‖∇ℓᵢ‖); return the norms ‖∇ℓᵢ‖.
+
+        `weights` (each in (0, 1], e.g. per-class weights) scale the *clipped* gradients:
+        a weight on the loss before clipping would be undone whenever the example is
+        clipped, while wᵢ·cᵢ·∇ℓᵢ keeps it and still has norm at most C."""
         records = self._records
         batch = per_sample_loss.shape[0]
         outputs = [r.output for r in records]
@@ -100,6 +106,8 @@ class BookKeepingClipper:
             partial.append((record, g, {k: v[1] for k, v in terms.items()}))
         norms = sq_norms.sqrt()
         coef = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
+        if weights is not None:
+            coef = coef * weights.to(coef.dtype).clamp(min=0.0, max=1.0)
         for record, g, extra in partial:
             self._clipped_sum(record, g, coef, batch, extra)
         for p in self.params:

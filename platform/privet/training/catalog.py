@@ -214,6 +214,7 @@ def load_base_model(
     num_labels: int,
     seed: int = 0,
     catalog: Catalog | None = None,
+    dropout: float | None = None,
 ) -> LoadedBaseModel:
     """Build a sequence classifier from a verified base model (offline).
 
@@ -231,6 +232,8 @@ def load_base_model(
         if filename not in (WEIGHTS_FILE, CONFIG_FILE):
             read_verified(spec, filename)
     config = build_config(spec, num_labels)
+    if dropout is not None:  # the hidden dropout (and the head's, which follows it)
+        config.hidden_dropout_prob = dropout
     weights = load_safetensors(read_verified(spec, WEIGHTS_FILE))
     torch.manual_seed(seed)
     model = _build_classifier(spec, config, spec.pooling)

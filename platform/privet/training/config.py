@@ -65,6 +65,13 @@ class TrainingConfig:
     contains_personal_data: bool = True
     """Non-private training requires the caller to state this is False."""
     eval_batch_size: int = 128
+    class_weights: tuple[tuple[str, float], ...] = ()
+    """Per-class weights in (0, 1] (label, weight); empty: none. Under DP each example's
+    clipped gradient is multiplied by its class's weight, so it still contributes at most C
+    (see recipe.py); a label without a weight has weight 1."""
+    dropout: float | None = None
+    """Hidden dropout of the encoder and head; None keeps the base model's own."""
+    label_smoothing: float = 0.0
 
     def validate(self, n: int) -> None:
         if not self.private:
@@ -92,4 +99,21 @@ class TrainingConfig:
             raise ConfigError("head_learning_rate must be positive")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {OPTIMIZERS}")
+        self._validate_regularisation()
         Strategy.parse(self.strategy)
+
+    def _validate_regularisation(self) -> None:
+        if self.weight_decay < 0:
+            raise ConfigError("weight_decay must not be negative")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("dropout must be in [0, 1)")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError("label_smoothing must be in [0, 1)")
+        if any(not 0.0 < w <= 1.0 for _, w in self.class_weights):
+            raise ConfigError(
+                "class weights must be in (0, 1]: more would raise the DP sensitivity"
+            )
+        if self.class_weights and self.private and self.grad_sample_mode != "bk":
+            raise ConfigError(
+                "class weights need grad_sample_mode bk (they scale clipped gradients)"
+            )

@@ -1,4 +1,5 @@
-"""Evaluation on a held-out split: accuracy, macro-F1, per-class precision/recall, confusion.
+"""Evaluation on a held-out split: accuracy, macro-F1, per-class precision/recall/F1, the
+worst class, confusion.
 
 Returned as plain data (JSON-ready via `to_dict`) so it can go into the model card and the
 job record unchanged.
@@ -34,6 +35,10 @@ class EvaluationResult:
     labels: tuple[str, ...]
     confusion_matrix: tuple[tuple[int, ...], ...]
     """Rows are true labels, columns predicted labels, both in `labels` order."""
+    worst_class: str = ""
+    """The label with the lowest F1 (the first in `labels` order on a tie): a rare class
+    that matters can hide behind a good macro average."""
+    worst_class_f1: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +68,7 @@ def metrics_from_predictions(
         f1 = _ratio(2 * tp, predicted + actual)
         per_class.append(ClassMetrics(str(name), precision, recall, f1, actual))
     n = len(y_true)
+    worst = min(per_class, key=lambda c: c.f1) if per_class else None
     return EvaluationResult(
         examples=n,
         accuracy=_ratio(sum(matrix[i][i] for i in range(k)), n),
@@ -70,6 +76,8 @@ def metrics_from_predictions(
         per_class=tuple(per_class),
         labels=tuple(str(name) for name in labels),
         confusion_matrix=tuple(tuple(row) for row in matrix),
+        worst_class="" if worst is None else worst.label,
+        worst_class_f1=0.0 if worst is None else worst.f1,
     )
 
 

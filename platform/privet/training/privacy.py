@@ -133,6 +133,8 @@ class PrivateEngine:
         generator: torch.Generator | None = None,
         secure_rng: SecureRandom | None = None,
         world: World = LOCAL,
+        class_weights: torch.Tensor | None = None,
+        label_smoothing: float = 0.0,
     ) -> None:
         if grad_sample_mode not in GRAD_SAMPLE_MODES:
             raise ValueError(f"grad_sample_mode must be one of {GRAD_SAMPLE_MODES}")
@@ -173,7 +175,11 @@ class PrivateEngine:
         _spread_over(self, world)
         self.accountant = create_accountant(mechanism=accountant)
         self.optimizer.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate))
-        base_criterion = nn.CrossEntropyLoss(reduction="mean")
+        if class_weights is not None and self.clipper is None:
+            raise ValueError("class weights need grad_sample_mode bk")
+        self.class_weights = class_weights
+        self.label_smoothing = label_smoothing
+        base_criterion = nn.CrossEntropyLoss(reduction="mean", label_smoothing=label_smoothing)
         self.criterion: Any = base_criterion
         if grad_sample_mode == "ghost":
             self.criterion = DPLossFastGradientClipping(
@@ -208,8 +214,12 @@ class PrivateEngine:
             logits = self.model(**_inputs(batch)).logits
             size = len(batch["labels"])
             if self.clipper is not None:
-                losses = nn.functional.cross_entropy(logits, batch["labels"], reduction="none")
-                self.clipper.backward(losses)
+                labels = batch["labels"]
+                losses = nn.functional.cross_entropy(
+                    logits, labels, reduction="none", label_smoothing=self.label_smoothing
+                )
+                weights = None if self.class_weights is None else self.class_weights[labels]
+                self.clipper.backward(losses, weights)
                 total_loss += float(losses.detach().sum().item())
             else:
                 loss = self.criterion(logits, batch["labels"])
@@ -241,12 +251,20 @@ class NonPrivateEngine:
     noise_additions = 0
 
     def __init__(
-        self, model: nn.Module, optimizer: torch.optim.Optimizer, *, world: World = LOCAL
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        world: World = LOCAL,
+        class_weights: torch.Tensor | None = None,
+        label_smoothing: float = 0.0,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
         self.world = world
-        self.criterion = nn.CrossEntropyLoss(reduction="sum")
+        self.criterion = nn.CrossEntropyLoss(
+            reduction="sum", weight=class_weights, label_smoothing=label_smoothing
+        )
         self.steps = 0
         model.train()
 

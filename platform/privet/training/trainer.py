@@ -268,7 +268,11 @@ def train_part(
     strategy = Strategy.parse(config.strategy)
     _seed_everything(config.seed)
     loaded = load_base_model(
-        config.base_model, num_labels=len(label_names), seed=config.seed, catalog=catalog
+        config.base_model,
+        num_labels=len(label_names),
+        seed=config.seed,
+        catalog=catalog,
+        dropout=config.dropout,
     )
     model: torch.nn.Module = loaded.model
     model.to(world.device)
@@ -280,7 +284,7 @@ def train_part(
         if part is None
         else encode(part, loaded.tokenizer, label_names=label_names, max_length=config.max_length)
     )
-    loop = _step_loop(config, model, n=n, world=world)
+    loop = _step_loop(config, model, n=n, world=world, label_names=label_names)
     loop_started = time.monotonic()
     try:
         last_loss, seen = loop.run(
@@ -307,9 +311,27 @@ def train_part(
     return outcome
 
 
-def _step_loop(config: TrainingConfig, model: torch.nn.Module, *, n: int, world: World) -> StepLoop:
+def class_weight_tensor(
+    config: TrainingConfig, label_names: list[str], device: torch.device | str = "cpu"
+) -> torch.Tensor | None:
+    """The configured class weights in label-index order (1 for a label without one)."""
+    if not config.class_weights:
+        return None
+    weights = dict(config.class_weights)
+    return torch.tensor([float(weights.get(name, 1.0)) for name in label_names], device=device)
+
+
+def _step_loop(
+    config: TrainingConfig,
+    model: torch.nn.Module,
+    *,
+    n: int,
+    world: World,
+    label_names: list[str],
+) -> StepLoop:
     """The engine, schedule and random sources `config` asks for, on this rank."""
     optimizer = make_optimizer(config, model)
+    weights = class_weight_tensor(config, label_names, world.device)
     secure_rng = SecureRandom() if config.secure_mode else None
     plan: accounting.PrivacyPlan | None = None
     engine: PrivateEngine | NonPrivateEngine
@@ -329,10 +351,18 @@ def _step_loop(config: TrainingConfig, model: torch.nn.Module, *, n: int, world:
             generator=None if secure_rng else noise_gen,
             secure_rng=secure_rng,
             world=world,
+            class_weights=weights,
+            label_smoothing=config.label_smoothing,
         )
     else:
         total_steps = math.ceil(n / min(config.logical_batch_size, n)) * config.epochs
-        engine = NonPrivateEngine(model, optimizer, world=world)
+        engine = NonPrivateEngine(
+            model,
+            optimizer,
+            world=world,
+            class_weights=weights,
+            label_smoothing=config.label_smoothing,
+        )
     scheduler = (
         torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: max(0.0, 1.0 - s / max(1, total_steps))

@@ -1,0 +1,132 @@
+"""A job's hyperparameters: the request's fields, completed by the `auto` recipe.
+
+Admission resolves a request once it knows the dataset version's public facts (training
+rows, per-class counts): fields the caller set win, the recipe
+(privet.training.recipe) fills the rest. The job keeps the resolved values in `params`
+(still a valid TrainingJobCreate, so a retraining can resubmit them) and the recipe's
+record, with a reason for every value, in `recipe`; the worker builds its
+TrainingConfig from both with `config_from_params`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from privet.jobs.sources import DatasetFacts
+from privet.jobs.tables import TrainingJobCreate
+
+if TYPE_CHECKING:
+    from privet.training.config import TrainingConfig
+
+API_TO_CONFIG = {
+    "strategy": "strategy",
+    "epochs": "epochs",
+    "batch_size": "logical_batch_size",
+    "learning_rate": "learning_rate",
+    "head_learning_rate": "head_learning_rate",
+    "optimizer": "optimizer",
+    "lr_schedule": "lr_schedule",
+    "max_grad_norm": "max_grad_norm",
+    "weight_decay": "weight_decay",
+    "dropout": "dropout",
+    "label_smoothing": "label_smoothing",
+}
+"""Request fields the recipe may choose, by their TrainingConfig names."""
+_FIXED = ("max_length", "physical_batch_size", "seed", "accountant")
+
+
+def _overrides(data: TrainingJobCreate) -> dict[str, Any]:
+    """TrainingConfig fields the caller set (a null or `auto` leaves the choice to the recipe)."""
+    out: dict[str, Any] = {}
+    for api, name in API_TO_CONFIG.items():
+        value = getattr(data, api)
+        if api in data.model_fields_set and value is not None and value != "auto":
+            out[name] = value
+    out.update({name: getattr(data, name) for name in _FIXED})
+    return out
+
+
+def resolve(
+    data: TrainingJobCreate, *, facts: DatasetFacts, delta: float | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(params, recipe record) of a request on a version: every field resolved."""
+    from privet.training.recipe import RecipeInputs, choose  # torch: at admission only
+
+    n = facts.train_rows if facts.train_rows is not None else facts.row_count
+    recipe = choose(
+        RecipeInputs(
+            n=max(1, n),
+            label_counts=facts.train_label_counts,
+            target_epsilon=data.target_epsilon if data.private else None,
+            delta=delta if data.private else None,
+            base_model=data.base_model,
+            strategy=data.strategy,
+            private=data.private,
+            accountant=data.accountant,
+            class_balance=data.class_balance,
+            overrides=_overrides(data),
+        )
+    )
+    params = data.model_dump(mode="json")
+    for api, name in API_TO_CONFIG.items():
+        params[api] = getattr(recipe.config, name)
+    params["class_balance"] = "on" if recipe.config.class_weights else "none"
+    record = recipe.to_dict()
+    if data.private and data.delta is None:
+        record["choices"]["delta"] = {
+            "value": delta,
+            "source": "auto",
+            "reason": "the dataset version's declared δ (each job's δ is at most it)",
+        }
+    return params, record
+
+
+def recorded_class_weights(recipe: dict[str, Any] | None) -> tuple[tuple[str, float], ...]:
+    """The class weights a job's recipe record holds (none for older jobs)."""
+    choice = ((recipe or {}).get("choices") or {}).get("class_weights") or {}
+    value = choice.get("value") or {}
+    return tuple(sorted((str(k), float(v)) for k, v in dict(value).items()))
+
+
+def config_from_params(
+    p: dict[str, Any],
+    *,
+    base_model: str,
+    private: bool,
+    target_epsilon: float | None,
+    delta: float | None,
+    contains_personal_data: bool,
+    secure_mode: bool = False,
+    class_weights: tuple[tuple[str, float], ...] = (),
+) -> TrainingConfig:
+    """The TrainingConfig of a job's params (defaults: those of jobs admitted before recipes)."""
+    from privet.training.config import TrainingConfig
+
+    def get(key: str, default: Any) -> Any:
+        value = p.get(key)
+        return default if value is None else value
+
+    return TrainingConfig(
+        base_model=base_model,
+        strategy=get("strategy", "top-2"),
+        max_length=int(get("max_length", 64)),
+        epochs=int(get("epochs", 3)),
+        logical_batch_size=int(get("batch_size", 256)),
+        physical_batch_size=int(get("physical_batch_size", 64)),
+        learning_rate=float(get("learning_rate", 2e-3)),
+        head_learning_rate=p.get("head_learning_rate"),
+        optimizer=get("optimizer", "adamw"),
+        lr_schedule=get("lr_schedule", "constant"),
+        weight_decay=float(get("weight_decay", 0.0)),
+        dropout=p.get("dropout"),
+        label_smoothing=float(get("label_smoothing", 0.0)),
+        class_weights=class_weights,
+        seed=int(get("seed", 0)),
+        private=private,
+        target_epsilon=target_epsilon if private else None,
+        delta=delta if private else None,
+        accountant=get("accountant", "prv"),
+        max_grad_norm=float(get("max_grad_norm", 1.0)),
+        secure_mode=secure_mode,
+        contains_personal_data=contains_personal_data,
+    )
