@@ -6,7 +6,6 @@ record commit or fail together.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -413,7 +412,7 @@ def authenticate_api_key(
     # An unknown key id costs the same comparison as a known one (no timing signal of which
     # ids exist).
     stored = row.digest if row is not None else _NO_DIGEST
-    if not hmac.compare_digest(presented_digest, stored) or row is None:
+    if not api_keys.matches(pepper, presented, stored) or row is None:
         raise UnauthenticatedError("the API key is not valid")
     if row.revoked_at is not None:
         raise UnauthenticatedError("the API key has been revoked")

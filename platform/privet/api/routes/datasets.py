@@ -26,6 +26,7 @@ from privet.api.deps import (
     RuntimeDep,
     SessionDep,
     action,
+    writes_on_safe_method,
 )
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
@@ -301,6 +302,7 @@ def get_version(
 
 
 @router.get("/{dataset_id}/versions/{version}/export", response_class=StreamingResponse)
+@writes_on_safe_method  # the export's ledger event commits before the first byte
 def export_version(
     project_id: str,
     dataset_id: str,
