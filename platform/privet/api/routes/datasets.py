@@ -26,6 +26,7 @@ from privet.api.deps import (
     RuntimeDep,
     SessionDep,
     action,
+    project_resource,
 )
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
@@ -49,10 +50,6 @@ from privet.policy.request import upload_context
 from privet.runtime import Runtime
 
 router = APIRouter(prefix="/v1/projects/{project_id}/datasets", tags=["datasets"])
-
-
-def project_resource(project_id: str) -> Resource:
-    return Resource(type="Project", id=project_id, project_id=project_id)
 
 
 def dataset_resource(dataset: Dataset) -> Resource:
