@@ -22,7 +22,7 @@ import yaml
 
 from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv
 from tests.e2e.conftest import Server, named_person_key, start_server, stop_server
-from tests.jobs.conftest import TRAINED
+from tests.jobs.conftest import TRAINED, job_body
 
 TINY = "tiny-e2e"
 
@@ -104,18 +104,7 @@ def _upload(team: Team, rows: list[dict[str, Any]], *, epsilon_total: float) -> 
 
 
 def _submit(team: Team, version: str, **overrides: Any) -> httpx.Response:
-    body: dict[str, Any] = {
-        "dataset_version_id": version,
-        "base_model": TINY,
-        "target_epsilon": 3.0,
-        "strategy": "full",
-        "epochs": 2,
-        "batch_size": 16,
-        "physical_batch_size": 16,
-        "max_length": 16,
-        "learning_rate": 0.01,
-    }
-    body.update(overrides)
+    body = job_body(version, **{"base_model": TINY, **overrides})
     with team.http(team.engineer) as http:
         return http.post(f"/v1/projects/{team.project}/training-jobs", json=body)
 
