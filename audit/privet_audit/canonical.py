@@ -29,7 +29,7 @@ A test compares the two over many generated values.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -97,41 +97,35 @@ def _normalize(obj: Any, path: str) -> Any:
     raise CanonicalError(f"{path}: type {type(obj).__name__} is not allowed in canonical JSON")
 
 
+def _plain_values(values: Iterable[Any], depth: int) -> bool:
+    """The values of a dict or list at ``depth`` (scalars inline, containers recursively)."""
+    if depth > _FAST_DEPTH:
+        return False
+    for value in values:
+        tv = type(value)
+        if tv is str or value is None or tv is bool:
+            continue
+        if tv is int:
+            if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                continue
+            return False
+        if not _plain(value, depth + 1):
+            return False
+    return True
+
+
 def _plain(obj: Any, depth: int) -> bool:
     """True if ``obj`` can take the fast path: exact dict/list/str/int/bool/None, integers
     in range, and keys whose code-point order is their UTF-16 order (no character at or
     above U+D800, which also keeps lone surrogates on the reference path)."""
     t = type(obj)
     if t is dict:
-        if depth > _FAST_DEPTH:
-            return False
-        for key, value in obj.items():
+        for key in obj:
             if type(key) is not str or (not key.isascii() and max(key) >= "\ud800"):
                 return False
-            tv = type(value)
-            if tv is str or value is None or tv is bool:
-                continue
-            if tv is int:
-                if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-                    continue
-                return False
-            if not _plain(value, depth + 1):
-                return False
-        return True
+        return _plain_values(obj.values(), depth)
     if t is list:
-        if depth > _FAST_DEPTH:
-            return False
-        for value in obj:
-            tv = type(value)
-            if tv is str or value is None or tv is bool:
-                continue
-            if tv is int:
-                if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-                    continue
-                return False
-            if not _plain(value, depth + 1):
-                return False
-        return True
+        return _plain_values(obj, depth)
     if t is str or obj is None or t is bool:
         return True
     if t is int:

@@ -143,6 +143,35 @@ def _check_id(value: Any, path: str, errors: list[str], *, nullable: bool) -> No
         errors.append(f"{path}: {value!r} is not an id (1-128 of A-Za-z0-9._:@/-)")
 
 
+def _check_object(oid: Any, path: str, errors: list[str]) -> None:
+    _check_id(oid, path, errors, nullable=False)
+
+
+def _check_digest(dig: Any, path: str, errors: list[str]) -> None:
+    if not isinstance(dig, str) or not _DIGEST_RE.fullmatch(dig):
+        errors.append(f"{path}: {dig!r} is not sha256:<64 hex> or hmac-sha256:<64 hex>")
+
+
+def _check_names(
+    value: Any,
+    field: str,
+    key: str,
+    what: str,
+    errors: list[str],
+    check: Callable[[Any, str, list[str]], None],
+) -> None:
+    """A map of lower_snake names (``objects``, ``digests``): each name, then its value
+    with ``check``."""
+    if not isinstance(value, dict):
+        errors.append(f"$.{field}: must be an object of {key} -> {what}")
+        return
+    for name, item in value.items():
+        if not _is_name(name):
+            errors.append(f"$.{field}: {key} {name!r} is not a lower_snake name")
+        else:
+            check(item, f"$.{field}.{name}", errors)
+
+
 def event_errors(event: Any) -> list[str]:
     """Every way ``event`` departs from the schema (empty list: valid)."""
     if not isinstance(event, dict):
@@ -170,27 +199,9 @@ def event_errors(event: Any) -> list[str]:
     if "project" in event:
         _check_id(event["project"], "$.project", errors, nullable=True)
     if "objects" in event:
-        objs = event["objects"]
-        if not isinstance(objs, dict):
-            errors.append("$.objects: must be an object of kind -> id")
-        else:
-            for kind, oid in objs.items():
-                if not _is_name(kind):
-                    errors.append(f"$.objects: kind {kind!r} is not a lower_snake name")
-                else:
-                    _check_id(oid, f"$.objects.{kind}", errors, nullable=False)
+        _check_names(event["objects"], "objects", "kind", "id", errors, _check_object)
     if "digests" in event:
-        digs = event["digests"]
-        if not isinstance(digs, dict):
-            errors.append("$.digests: must be an object of name -> digest")
-        else:
-            for name, dig in digs.items():
-                if not _is_name(name):
-                    errors.append(f"$.digests: name {name!r} is not a lower_snake name")
-                elif not isinstance(dig, str) or not _DIGEST_RE.fullmatch(dig):
-                    errors.append(
-                        f"$.digests.{name}: {dig!r} is not sha256:<64 hex> or hmac-sha256:<64 hex>"
-                    )
+        _check_names(event["digests"], "digests", "name", "digest", errors, _check_digest)
     if "outcome" in event and event["outcome"] not in OUTCOMES:
         errors.append(f"$.outcome: {event['outcome']!r} is not one of {sorted(OUTCOMES)}")
     if "details" in event:

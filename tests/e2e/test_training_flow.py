@@ -22,6 +22,7 @@ import yaml
 
 from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv
 from tests.e2e.conftest import Server, named_person_key, start_server, stop_server
+from tests.jobs.conftest import TRAINED, job_body
 
 TINY = "tiny-e2e"
 
@@ -103,18 +104,7 @@ def _upload(team: Team, rows: list[dict[str, Any]], *, epsilon_total: float) -> 
 
 
 def _submit(team: Team, version: str, **overrides: Any) -> httpx.Response:
-    body: dict[str, Any] = {
-        "dataset_version_id": version,
-        "base_model": TINY,
-        "target_epsilon": 3.0,
-        "strategy": "full",
-        "epochs": 2,
-        "batch_size": 16,
-        "physical_batch_size": 16,
-        "max_length": 16,
-        "learning_rate": 0.01,
-    }
-    body.update(overrides)
+    body = job_body(version, **{"base_model": TINY, **overrides})
     with team.http(team.engineer) as http:
         return http.post(f"/v1/projects/{team.project}/training-jobs", json=body)
 
@@ -226,13 +216,7 @@ def test_dp_training_flow_end_to_end(team: Team) -> None:
     # dataset's evaluation split, decrypted in memory only: the canary check below covers it).
     events = _events(team, "monitoring.reference_set")
     assert _of_job(events, job_id, version_id) == [
-        "training_job.submitted",
-        "training_job.admitted",
-        "privacy_budget.reserved",
-        "privacy_budget.charged",
-        "training_job.started",
-        "training_job.succeeded",
-        "model_version.registered",
+        *TRAINED,
         "model_version.approved",
         "monitoring.reference_requested",
         "monitoring.reference_set",
@@ -345,9 +329,7 @@ def _cli(team: Team, key: str, *args: str) -> Any:
 
 def test_cli_submit_watch_and_models(team: Team, tmp_path: Path) -> None:
     version = _upload(team, make_rows(80), epsilon_total=5.0)
-    run = _cli(
-        team,
-        team.engineer,
+    submit = (
         "train",
         "submit",
         team.project,
@@ -357,6 +339,11 @@ def test_cli_submit_watch_and_models(team: Team, tmp_path: Path) -> None:
         "3",
         "--base-model",
         TINY,
+    )
+    run = _cli(
+        team,
+        team.engineer,
+        *submit,
         "--strategy",
         "full",
         "--epochs",
@@ -391,17 +378,5 @@ def test_cli_submit_watch_and_models(team: Team, tmp_path: Path) -> None:
     assert exported.returncode == 0, exported.stderr
     with tarfile.open(out) as tar:
         assert any(m.name.endswith("README.md") for m in tar.getmembers())
-    over = _cli(
-        team,
-        team.engineer,
-        "train",
-        "submit",
-        team.project,
-        "--dataset-version",
-        version["id"],
-        "--epsilon",
-        "3",
-        "--base-model",
-        TINY,
-    )
+    over = _cli(team, team.engineer, *submit)
     assert over.returncode == 1 and "409" in over.stderr and "left" in over.stderr

@@ -10,15 +10,16 @@ import time
 import pytest
 from sqlmodel import Session, col, select
 
-from tests.jobs.conftest import ledger_events, submit, types_of
+from tests.jobs.conftest import (
+    TRAINED,
+    get_job,
+    ledger_events,
+    submit,
+    types_of,
+    wait_until_stepping,
+)
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-
-
-def _job(client, caller, project, job_id):  # type: ignore[no-untyped-def]
-    return client.get(
-        f"/v1/projects/{project}/training-jobs/{job_id}", headers=caller.headers
-    ).json()
 
 
 def _submit_with_workers(client, runtime, caller, project, version_id, workers, **kw):  # type: ignore[no-untyped-def]
@@ -60,7 +61,7 @@ def test_two_worker_ray_job_is_charged_registered_once_and_logged_like_a_local_j
     job = _submit_with_workers(client, runtime, engineer, project, dataset_version["id"], 2)
     worker = _ray_worker(runtime, job_settings)
     assert worker.tick() is True
-    done = _job(client, engineer, project, job["id"])
+    done = get_job(client, engineer, project, job["id"])
     assert done["state"] == "succeeded", done["reason"]
     assert done["progress"]["step"] == done["progress"]["total_steps"] > 0
     run = worker.executor.last_run
@@ -84,15 +85,7 @@ def test_two_worker_ray_job_is_charged_registered_once_and_logged_like_a_local_j
             select(ModelVersion).where(col(ModelVersion.job_id) == job["id"])
         ).all()
     assert [v.id for v in versions] == [done["model_version_id"]]
-    assert types_of(ledger_events(runtime, project=project)) == [
-        "training_job.submitted",
-        "training_job.admitted",
-        "privacy_budget.reserved",
-        "privacy_budget.charged",
-        "training_job.started",
-        "training_job.succeeded",
-        "model_version.registered",
-    ]
+    assert types_of(ledger_events(runtime, project=project)) == TRAINED
     # The worker has nothing left to do: the job ran once.
     assert worker.tick() is False
 
@@ -115,14 +108,7 @@ def test_cancelling_a_ray_job_stops_every_worker(
     thread = threading.Thread(target=worker.tick)
     thread.start()
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            state = _job(client, engineer, project, job["id"])
-            if state["state"] == "running" and state["progress"].get("step", 0) > 0:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError("the job never made progress")
+        wait_until_stepping(client, engineer, project, job["id"], timeout=120, poll=0.2)
         asked = time.monotonic()
         response = client.post(
             f"/v1/projects/{project}/training-jobs/{job['id']}:cancel", headers=engineer.headers
@@ -133,7 +119,7 @@ def test_cancelling_a_ray_job_stops_every_worker(
     finally:
         worker.stop()
         thread.join(timeout=60)
-    final = _job(client, engineer, project, job["id"])
+    final = get_job(client, engineer, project, job["id"])
     assert final["state"] == "cancelled", final
     assert final["model_version_id"] is None
     print(f"cancel → every Ray worker stopped in {took:.2f} s")

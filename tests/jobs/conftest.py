@@ -4,6 +4,7 @@ project with an engineer and an approver, and an uploaded dataset version."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,37 @@ def submit(client: Any, caller: Any, project: str, version_id: str, **overrides:
         json=job_body(version_id, **overrides),
         headers=caller.headers,
     )
+
+
+TRAINED = [
+    "training_job.submitted",
+    "training_job.admitted",
+    "privacy_budget.reserved",
+    "privacy_budget.charged",
+    "training_job.started",
+    "training_job.succeeded",
+    "model_version.registered",
+]
+"""The ledger events of a job that trained and registered its version, in order."""
+
+
+def get_job(client: Any, caller: Any, project: str, job_id: str) -> Any:
+    return client.get(
+        f"/v1/projects/{project}/training-jobs/{job_id}", headers=caller.headers
+    ).json()
+
+
+def wait_until_stepping(
+    client: Any, caller: Any, project: str, job_id: str, *, timeout: float, poll: float
+) -> None:
+    """Until the job runs and has taken a step (so a cancel reaches a training loop)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = get_job(client, caller, project, job_id)
+        if state["state"] == "running" and state["progress"].get("step", 0) > 0:
+            return
+        time.sleep(poll)
+    raise AssertionError("the job never made progress")
 
 
 def ledger_events(runtime: Any, *, project: str | None = None) -> list[dict[str, Any]]:

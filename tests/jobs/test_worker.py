@@ -9,13 +9,14 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from tests.jobs.conftest import ledger_events, submit, types_of
-
-
-def _job(client, caller, project, job_id):  # type: ignore[no-untyped-def]
-    return client.get(
-        f"/v1/projects/{project}/training-jobs/{job_id}", headers=caller.headers
-    ).json()
+from tests.jobs.conftest import (
+    TRAINED,
+    get_job,
+    ledger_events,
+    submit,
+    types_of,
+    wait_until_stepping,
+)
 
 
 def test_worker_trains_and_registers_an_encrypted_version(
@@ -30,7 +31,7 @@ def test_worker_trains_and_registers_an_encrypted_version(
 
     job = submit(client, engineer, project, dataset_version["id"]).json()
     assert make_worker().tick() is True
-    done = _job(client, engineer, project, job["id"])
+    done = get_job(client, engineer, project, job["id"])
     assert done["state"] == "succeeded", done["reason"]
     assert done["progress"]["step"] == done["progress"]["total_steps"] > 0
     privacy = done["result"]["privacy"]
@@ -91,15 +92,7 @@ def test_worker_trains_and_registers_an_encrypted_version(
     assert "## Intended use" in card.text and "## Limitations" in card.text
 
     events = types_of(ledger_events(runtime, project=project))
-    assert events == [
-        "training_job.submitted",
-        "training_job.admitted",
-        "privacy_budget.reserved",
-        "privacy_budget.charged",
-        "training_job.started",
-        "training_job.succeeded",
-        "model_version.registered",
-    ]
+    assert events == TRAINED
 
 
 def test_running_job_is_cancelled_within_seconds_and_stays_charged(
@@ -121,14 +114,7 @@ def test_running_job_is_cancelled_within_seconds_and_stays_charged(
     thread = threading.Thread(target=worker.tick)
     thread.start()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            state = _job(client, engineer, project, job["id"])
-            if state["state"] == "running" and state["progress"].get("step", 0) > 0:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the job never made progress")
+        wait_until_stepping(client, engineer, project, job["id"], timeout=60, poll=0.1)
         asked = time.monotonic()
         response = client.post(
             f"/v1/projects/{project}/training-jobs/{job['id']}:cancel", headers=engineer.headers
@@ -139,7 +125,7 @@ def test_running_job_is_cancelled_within_seconds_and_stays_charged(
     finally:
         worker.stop()
         thread.join(timeout=30)
-    final = _job(client, engineer, project, job["id"])
+    final = get_job(client, engineer, project, job["id"])
     assert final["state"] == "cancelled", final
     print(f"cancel → stopped in {took:.2f} s")
     assert took < 10
@@ -175,10 +161,10 @@ def test_dead_worker_job_is_failed_charged_and_the_next_job_runs(
         session.add(row)
     worker = make_worker(heartbeat_timeout_s=30)
     assert worker.tick() is True  # reaps the ghost's job, then runs the second
-    failed = _job(client, engineer, project, first["id"])
+    failed = get_job(client, engineer, project, first["id"])
     assert failed["state"] == "failed"
     assert "stopped sending heartbeats" in failed["reason"]
-    assert _job(client, engineer, project, second["id"])["state"] == "succeeded"
+    assert get_job(client, engineer, project, second["id"])["state"] == "succeeded"
     with session_scope(runtime.engine) as session:
         status = budget.budget_status(session, dataset_version_id=dataset_version["id"])
         versions = session.exec(select(ModelVersion)).all()
@@ -265,7 +251,7 @@ def test_a_failing_job_is_failed_with_its_reason_and_stays_charged(
         assert make_worker().tick() is True
     finally:
         CATALOG.unregister("doomed-tiny")
-    failed = _job(client, engineer, project, job.json()["id"])
+    failed = get_job(client, engineer, project, job.json()["id"])
     assert failed["state"] == "failed"
     assert "CatalogError" in failed["reason"] and "SHA-256" in failed["error_detail"]
     assert failed["error_code"] == "training_error"

@@ -305,6 +305,11 @@ class Resource:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
+def project_resource(project_id: str) -> Resource:
+    """The project itself, for actions on a project's collections (list, create)."""
+    return Resource(type="Project", id=project_id, project_id=project_id)
+
+
 @dataclass(frozen=True, slots=True)
 class Explanation:
     """What a route adds to a refusal by one policy: a sentence for the detail and

@@ -27,6 +27,7 @@ from privet.crypto.errors import (
     InvalidBlobKeyError,
 )
 from privet.crypto.stream import MAGIC, EncryptedStream
+from privet.kit.secretfiles import pid_alive
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}){0,7}$")
 _TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{16}$")
@@ -92,16 +93,6 @@ def _mkdirs(root: Path, path: Path) -> None:
             part.mkdir(mode=0o700, exist_ok=True)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class LocalBlobStore:
     """Blobs as 0600 files under a 0700 directory (PRIVET_HOME/blobs by default).
 
@@ -131,7 +122,7 @@ class LocalBlobStore:
                     continue
                 path = Path(dirpath, name)
                 try:
-                    stale = not _pid_alive(int(match["pid"])) or (
+                    stale = not pid_alive(int(match["pid"])) or (
                         now - path.stat().st_mtime > max_age_s
                     )
                     if stale:

@@ -24,6 +24,25 @@ from privet.kit.errors import InvalidInputError
 _CSV_FIELD_LIMIT = "field larger than field limit"
 
 
+def _checked_batch(
+    lim: DatasetSettings, start: int, records: list[list[str]], ti: int, li: int, si: int | None
+) -> Batch:
+    """A run of well-formed records (all of the header's width) as columns, refused if a
+    value is longer than the limit."""
+    batch = Batch(
+        start=start,
+        texts=[r[ti] for r in records],
+        labels=[r[li] for r in records],
+        subjects=[r[si] for r in records] if si is not None else None,
+    )
+    check_lengths(
+        lim,
+        batch.start,
+        (("text", batch.texts), ("label", batch.labels), ("subject id", batch.subjects)),
+    )
+    return batch
+
+
 def read_csv(
     chunks: Iterable[bytes], decl: Declarations, limits: DatasetSettings | None = None
 ) -> Iterator[Item]:
@@ -67,18 +86,7 @@ def read_csv(
             and len(records[0]) == width
             and len(set(map(len, records))) == 1
         ):
-            batch = Batch(
-                start=before + 1,
-                texts=[r[ti] for r in records],
-                labels=[r[li] for r in records],
-                subjects=[r[si] for r in records] if si is not None else None,
-            )
-            check_lengths(
-                lim,
-                batch.start,
-                (("text", batch.texts), ("label", batch.labels), ("subject id", batch.subjects)),
-            )
-            yield batch
+            yield _checked_batch(lim, before + 1, records, ti, li, si)
             continue
         # slow path: multi-line records, bad encoding, wrong widths, blank lines, errors
         start = before + 1
@@ -133,18 +141,7 @@ def read_tsv(
             and len(fields[0]) == width
             and len(set(map(len, fields))) == 1
         ):
-            batch = Batch(
-                start=first,
-                texts=[f[ti] for f in fields],
-                labels=[f[li] for f in fields],
-                subjects=[f[si] for f in fields] if si is not None else None,
-            )
-            check_lengths(
-                lim,
-                batch.start,
-                (("text", batch.texts), ("label", batch.labels), ("subject id", batch.subjects)),
-            )
-            yield batch
+            yield _checked_batch(lim, first, fields, ti, li, si)
             continue
         for offset, (line, parts) in enumerate(zip(stripped, fields, strict=True)):
             at = first + offset

@@ -21,21 +21,11 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from privet.kit.secretfiles import ensure_private_dir
+from privet.kit.secretfiles import ensure_private_dir, pid_alive
 
 SEGMENT = 64 * 1024
 TAG = 16
 _NAME = re.compile(r"^\.spool-(?P<pid>\d+)-[0-9a-f]{16}\.tmp$")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def clean_orphans(directory: Path, *, max_age_s: float = 24 * 3600) -> int:
@@ -49,7 +39,7 @@ def clean_orphans(directory: Path, *, max_age_s: float = 24 * 3600) -> int:
         if not match:
             continue
         try:
-            if not _pid_alive(int(match["pid"])) or now - path.stat().st_mtime > max_age_s:
+            if not pid_alive(int(match["pid"])) or now - path.stat().st_mtime > max_age_s:
                 path.unlink()
                 removed += 1
         except FileNotFoundError:

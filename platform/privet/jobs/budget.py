@@ -127,6 +127,50 @@ def _event_details(budget: PrivacyBudget, epsilon: float) -> dict[str, Any]:
     }
 
 
+_EVENT_TYPES = {
+    BudgetEntryKind.reserve: "privacy_budget.reserved",
+    BudgetEntryKind.charge: "privacy_budget.charged",
+    BudgetEntryKind.release: "privacy_budget.released",
+}
+
+
+def _record(
+    session: Session,
+    *,
+    budget: PrivacyBudget,
+    dataset_version_id: str,
+    job_id: str,
+    project_id: str,
+    kind: BudgetEntryKind,
+    epsilon: float,
+    actor: str | None,
+) -> None:
+    """Persist a change already made to `budget`: its row, the append-only entry and the
+    ledger event, all in the caller's transaction."""
+    budget.updated_at = utcnow()
+    session.add(budget)
+    entry = _entry(
+        session,
+        budget=budget,
+        dataset_version_id=dataset_version_id,
+        job_id=job_id,
+        kind=kind,
+        epsilon=epsilon,
+    )
+    entry.ledger_entry_id = ledger.emit(
+        session,
+        type=_EVENT_TYPES[kind],
+        actor=actor,
+        project=project_id,
+        objects={
+            "dataset": budget.dataset_id,
+            "dataset_version": dataset_version_id,
+            "training_job": job_id,
+        },
+        details=_event_details(budget, epsilon),
+    )
+
+
 def remaining(session: Session, *, facts: DatasetFacts) -> float:
     """ε still available on the version's dataset (without locking; for messages)."""
     budget = session.get(PrivacyBudget, facts.dataset_id)
@@ -166,27 +210,15 @@ def check_and_reserve(
     """Reserve `epsilon` for `job_id`, or raise BudgetExceededError (nothing reserved)."""
     budget = lock_and_check(session, facts=facts, epsilon=epsilon)
     budget.epsilon_reserved += epsilon
-    budget.updated_at = utcnow()
-    session.add(budget)
-    entry = _entry(
+    _record(
         session,
         budget=budget,
         dataset_version_id=facts.version_id,
         job_id=job_id,
+        project_id=facts.project_id,
         kind=BudgetEntryKind.reserve,
         epsilon=epsilon,
-    )
-    entry.ledger_entry_id = ledger.emit(
-        session,
-        type="privacy_budget.reserved",
         actor=actor,
-        project=facts.project_id,
-        objects={
-            "dataset": budget.dataset_id,
-            "dataset_version": facts.version_id,
-            "training_job": job_id,
-        },
-        details=_event_details(budget, epsilon),
     )
     return budget
 
@@ -215,27 +247,15 @@ def charge(session: Session, *, job: TrainingJob, actor: str | None) -> float:
     epsilon = reservation.epsilon
     budget.epsilon_reserved = max(0.0, budget.epsilon_reserved - epsilon)
     budget.epsilon_charged += epsilon
-    budget.updated_at = utcnow()
-    session.add(budget)
-    entry = _entry(
+    _record(
         session,
         budget=budget,
         dataset_version_id=reservation.dataset_version_id,
         job_id=job.id,
+        project_id=job.project_id,
         kind=BudgetEntryKind.charge,
         epsilon=epsilon,
-    )
-    entry.ledger_entry_id = ledger.emit(
-        session,
-        type="privacy_budget.charged",
         actor=actor,
-        project=job.project_id,
-        objects={
-            "dataset": budget.dataset_id,
-            "dataset_version": reservation.dataset_version_id,
-            "training_job": job.id,
-        },
-        details=_event_details(budget, epsilon),
     )
     return epsilon
 
@@ -258,27 +278,15 @@ def release(session: Session, *, job: TrainingJob, actor: str | None) -> float:
     budget = _locked_for_job(session, reservation)
     epsilon = reservation.epsilon
     budget.epsilon_reserved = max(0.0, budget.epsilon_reserved - epsilon)
-    budget.updated_at = utcnow()
-    session.add(budget)
-    entry = _entry(
+    _record(
         session,
         budget=budget,
         dataset_version_id=reservation.dataset_version_id,
         job_id=job.id,
+        project_id=job.project_id,
         kind=BudgetEntryKind.release,
         epsilon=epsilon,
-    )
-    entry.ledger_entry_id = ledger.emit(
-        session,
-        type="privacy_budget.released",
         actor=actor,
-        project=job.project_id,
-        objects={
-            "dataset": budget.dataset_id,
-            "dataset_version": reservation.dataset_version_id,
-            "training_job": job.id,
-        },
-        details=_event_details(budget, epsilon),
     )
     return epsilon
 

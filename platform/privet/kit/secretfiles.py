@@ -46,3 +46,14 @@ def read_or_create_secret(path: Path, size: int = 32) -> bytes:
     if len(data) != size:
         raise RuntimeError(f"secret file {path} is corrupt: expected {size} bytes")
     return data
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a temp file named after a live writer is kept)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

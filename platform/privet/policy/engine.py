@@ -8,10 +8,10 @@ calls ``reload()`` on SIGHUP. Nothing here knows HTTP.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Concatenate, ParamSpec
 
 import cedarpy
 
@@ -19,12 +19,24 @@ from privet.policy.request import build_request, make_request
 from privet.policy.schemas import (
     AuthzRequest,
     Decision,
-    Entity,
-    EntityRef,
     PolicySetInfo,
     ReloadResult,
 )
 from privet.policy.source import CompiledPolicies, compile_policy_dir, default_policy_dir
+
+P = ParamSpec("P")
+
+
+def _deciding(
+    build: Callable[P, AuthzRequest],
+) -> Callable[Concatenate[PolicyEngine, P], Decision]:
+    """A method that decides what `build` makes: the builder's signature is the method's,
+    so it is written once (in ``privet.policy.request``)."""
+
+    def decide(engine: PolicyEngine, /, *args: P.args, **kwargs: P.kwargs) -> Decision:
+        return engine.evaluate(build(*args, **kwargs))
+
+    return decide
 
 
 class PolicyEngine:
@@ -114,57 +126,10 @@ class PolicyEngine:
             reasons=() if allowed else tuple((p, compiled.reason_of(p)) for p in policy_ids),
         )
 
-    def authorize(
-        self,
-        *,
-        principal: EntityRef,
-        action: str,
-        resource: EntityRef,
-        context: Mapping[str, Any],
-        entities: Iterable[Entity] = (),
-    ) -> Decision:
-        """Decide with explicit entities; ``context`` holds plain values (see ``request``)."""
-        return self.evaluate(
-            make_request(
-                principal=principal,
-                action=action,
-                resource=resource,
-                context=context,
-                entities=entities,
-            )
-        )
+    authorize = _deciding(make_request)
+    """Decide with explicit entities (the keyword arguments of
+    ``privet.policy.request.make_request``); ``context`` holds plain values."""
 
-    def decide(
-        self,
-        *,
-        principal_type: str,
-        principal_id: str,
-        action: str,
-        resource_type: str,
-        resource_id: str,
-        resource_attributes: Mapping[str, Any] | None = None,
-        project_id: str | None = None,
-        roles: Iterable[str] = (),
-        grants: Iterable[str] = (),
-        context: Mapping[str, Any] | None = None,
-        principal_accountable: str | None = None,
-    ) -> Decision:
-        """The gateway's one call per request: build the Cedar request and decide it.
-
-        Arguments are those of ``privet.policy.request.build_request``.
-        """
-        return self.evaluate(
-            build_request(
-                principal_type=principal_type,
-                principal_id=principal_id,
-                action=action,
-                resource_type=resource_type,
-                resource_id=resource_id,
-                resource_attributes=resource_attributes,
-                project_id=project_id,
-                roles=roles,
-                grants=grants,
-                context=context,
-                principal_accountable=principal_accountable,
-            )
-        )
+    decide = _deciding(build_request)
+    """The gateway's one call per request: build the Cedar request from plain values
+    (the keyword arguments of ``privet.policy.request.build_request``) and decide it."""

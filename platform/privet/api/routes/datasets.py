@@ -11,11 +11,13 @@ request's transaction after a second recorded decision that includes the PII sca
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio.from_thread
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import StreamingResponse
+from sqlmodel import Session
 from starlette.requests import ClientDisconnect
 
 from privet.api.deps import (
@@ -26,6 +28,7 @@ from privet.api.deps import (
     RuntimeDep,
     SessionDep,
     action,
+    project_resource,
     writes_on_safe_method,
 )
 from privet.auth import service as auth_service
@@ -50,10 +53,6 @@ from privet.policy.request import upload_context
 from privet.runtime import Runtime
 
 router = APIRouter(prefix="/v1/projects/{project_id}/datasets", tags=["datasets"])
-
-
-def project_resource(project_id: str) -> Resource:
-    return Resource(type="Project", id=project_id, project_id=project_id)
 
 
 def dataset_resource(dataset: Dataset) -> Resource:
@@ -136,16 +135,30 @@ def _admit(
         raise denied
 
 
+@dataclass(frozen=True)
+class _UploadCall:
+    """What both upload routes take besides the path and their action: one dependency, so
+    the two route signatures do not repeat it."""
+
+    request: Request
+    session: Session
+    identity: Identity
+    runtime: Runtime
+
+
+def _upload_call(
+    request: Request, session: SessionDep, identity: IdentityDep, runtime: RuntimeDep
+) -> _UploadCall:
+    return _UploadCall(request=request, session=session, identity=identity, runtime=runtime)
+
+
+UploadCallDep = Annotated[_UploadCall, Depends(_upload_call)]
+
+
 def _upload(
-    *,
-    request: Request,
-    session: SessionDep,
-    identity: Identity,
-    runtime: Runtime,
-    guard: Guard,
-    project_id: str,
-    dataset_id: str | None,
+    call: _UploadCall, guard: Guard, *, project_id: str, dataset_id: str | None
 ) -> UploadResult:
+    request, session, identity, runtime = call.request, call.session, call.identity, call.runtime
     upload: Upload | None = None
     staged: StagedVersion | None = None
     try:
@@ -207,24 +220,11 @@ def _upload(
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=UploadResult)
 def upload_dataset(
-    project_id: str,
-    request: Request,
-    session: SessionDep,
-    identity: IdentityDep,
-    runtime: RuntimeDep,
-    guard: Annotated[Guard, action("dataset.upload")],
+    project_id: str, call: UploadCallDep, guard: Annotated[Guard, action("dataset.upload")]
 ) -> UploadResult:
     """Register a new dataset: multipart/form-data with a `declarations` JSON part first,
     then the `file` part (CSV, TSV, JSON Lines or Parquet)."""
-    return _upload(
-        request=request,
-        session=session,
-        identity=identity,
-        runtime=runtime,
-        guard=guard,
-        project_id=project_id,
-        dataset_id=None,
-    )
+    return _upload(call, guard, project_id=project_id, dataset_id=None)
 
 
 @router.post(
@@ -233,22 +233,11 @@ def upload_dataset(
 def upload_version(
     project_id: str,
     dataset_id: str,
-    request: Request,
-    session: SessionDep,
-    identity: IdentityDep,
-    runtime: RuntimeDep,
+    call: UploadCallDep,
     guard: Annotated[Guard, action("dataset.new_version")],
 ) -> UploadResult:
     """Upload a new immutable version of a dataset (same multipart form as an upload)."""
-    return _upload(
-        request=request,
-        session=session,
-        identity=identity,
-        runtime=runtime,
-        guard=guard,
-        project_id=project_id,
-        dataset_id=dataset_id,
-    )
+    return _upload(call, guard, project_id=project_id, dataset_id=dataset_id)
 
 
 @router.get("", response_model=list[DatasetPublic])

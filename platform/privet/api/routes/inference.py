@@ -15,14 +15,17 @@ history, while GET bodies are dropped by many clients and proxies.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from sqlmodel import Session
 
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
 from privet.api.problems import problem
 from privet.auth import service as auth_service
+from privet.auth.identity import Identity
 from privet.compliance import service as compliance_service
 from privet.inference.service import InferenceService
 from privet.inference.tables import (
@@ -83,18 +86,38 @@ def prediction_resource(prediction: Prediction) -> Resource:
     )
 
 
-def _predict(
-    *,
+@dataclass(frozen=True)
+class _PredictCall:
+    """What both predict routes take besides the path: one dependency, so the two route
+    signatures (which differ only in how the version is named) do not repeat it."""
+
+    request: Request
+    session: Session
+    identity: Identity
+    guard: Guard
+    service: InferenceService
+
+
+def _predict_call(
     request: Request,
-    project_id: str,
-    model: str,
-    version: str,
-    body: PredictRequest,
     session: SessionDep,
     identity: IdentityDep,
-    guard: Guard,
-    service: InferenceService,
+    guard: Annotated[Guard, action("model_version.predict")],
+    service: InferenceDep,
+) -> _PredictCall:
+    return _PredictCall(
+        request=request, session=session, identity=identity, guard=guard, service=service
+    )
+
+
+PredictCallDep = Annotated[_PredictCall, Depends(_predict_call)]
+
+
+def _predict(
+    call: _PredictCall, *, project_id: str, model: str, version: str, body: PredictRequest
 ) -> PredictResponse | JSONResponse:
+    request, session, identity = call.request, call.session, call.identity
+    guard, service = call.guard, call.service
     auth_service.get_project(session, project_id=project_id, viewer=identity)
     info = service.version(session, project_id=project_id, model=model, version=version)
     purpose = body.effective_purpose
@@ -193,27 +216,9 @@ def _objections(
     summary="Classify texts with one model version (approved versions only)",
 )
 def predict_version(
-    request: Request,
-    project_id: str,
-    model: str,
-    version: str,
-    body: PredictRequest,
-    session: SessionDep,
-    identity: IdentityDep,
-    guard: Annotated[Guard, action("model_version.predict")],
-    service: InferenceDep,
+    project_id: str, model: str, version: str, body: PredictRequest, call: PredictCallDep
 ) -> PredictResponse | JSONResponse:
-    return _predict(
-        request=request,
-        project_id=project_id,
-        model=model,
-        version=version,
-        body=body,
-        session=session,
-        identity=identity,
-        guard=guard,
-        service=service,
-    )
+    return _predict(call, project_id=project_id, model=model, version=version, body=body)
 
 
 @router.post(
@@ -222,26 +227,9 @@ def predict_version(
     summary="Classify texts with the model's serving version (its newest approved one)",
 )
 def predict_serving(
-    request: Request,
-    project_id: str,
-    model: str,
-    body: PredictRequest,
-    session: SessionDep,
-    identity: IdentityDep,
-    guard: Annotated[Guard, action("model_version.predict")],
-    service: InferenceDep,
+    project_id: str, model: str, body: PredictRequest, call: PredictCallDep
 ) -> PredictResponse | JSONResponse:
-    return _predict(
-        request=request,
-        project_id=project_id,
-        model=model,
-        version=SERVING,
-        body=body,
-        session=session,
-        identity=identity,
-        guard=guard,
-        service=service,
-    )
+    return _predict(call, project_id=project_id, model=model, version=SERVING, body=body)
 
 
 @router.post(

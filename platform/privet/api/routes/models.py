@@ -14,6 +14,7 @@ from privet.api.deps import (
     RuntimeDep,
     SessionDep,
     action,
+    project_resource,
     writes_on_safe_method,
 )
 from privet.api.routes.inference import get_inference
@@ -47,10 +48,6 @@ def version_resource(version: ModelVersion) -> Resource:
     )
 
 
-def _project_resource(project_id: str) -> Resource:
-    return Resource(type="Project", id=project_id, project_id=project_id)
-
-
 @router.get("/models", response_model=list[ModelPublic])
 def list_models(
     project_id: str,
@@ -59,7 +56,7 @@ def list_models(
     guard: Annotated[Guard, action("model.list")],
 ) -> list[ModelPublic]:
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
-    guard.check(_project_resource(project.id))
+    guard.check(project_resource(project.id))
     return [
         ModelPublic.model_validate(m) for m in service.list_models(session, project_id=project.id)
     ]

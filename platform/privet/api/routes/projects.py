@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, status
 
-from privet.api.deps import Guard, IdentityDep, Resource, SessionDep, action
+from privet.api.deps import Guard, IdentityDep, Resource, SessionDep, action, project_resource
 from privet.auth import capabilities, service
 from privet.auth.tables import (
     ProjectCreate,
@@ -18,10 +18,6 @@ from privet.auth.tables import (
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
 
 PLATFORM = Resource(type="Platform", id="privet")
-
-
-def project_resource(project_id: str) -> Resource:
-    return Resource(type="Project", id=project_id, project_id=project_id)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectPublic)
