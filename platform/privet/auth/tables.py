@@ -6,10 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, StringConstraints
+from pydantic import StringConstraints
 from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from privet.kit.schemas import StrictSchema
 from privet.kit.types import UTCDateTime
 
 
@@ -27,12 +28,6 @@ class Role(StrEnum):
 class PrincipalKind(StrEnum):
     user = "user"
     service_account = "service_account"
-
-
-class StrictSchema(SQLModel):
-    """Request bodies refuse unknown fields, so a typo is an error and not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
 
 # --- projects -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pydantic import StringConstraints, field_validator, model_validator
 from sqlalchemy import JSON, Column, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
-from privet.kit.schemas import Strict
+from privet.kit.schemas import StrictSchema
 from privet.kit.types import UTCDateTime
 from privet.models.tables import FLAG_ID_PREFIX as FLAG_ID_PREFIX  # the flags live with
 from privet.models.tables import ModelVersionFlag as ModelVersionFlag  # the model registry
@@ -68,7 +68,7 @@ SubjectId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
 
 
-class DataSubjectRequestCreate(Strict):
+class DataSubjectRequestCreate(StrictSchema):
     type: RequestType
     subject_id: SubjectId = Field(description="The subject's id as the datasets record it.")
     regime: Regime = Field(default=Regime.gdpr, description="gdpr (Art. 12(3)) or ccpa.")
@@ -169,7 +169,7 @@ class ProjectComplianceSettings(SQLModel, table=True):
     updated_by: str = Field(max_length=40)
 
 
-class ProjectComplianceUpdate(Strict):
+class ProjectComplianceUpdate(StrictSchema):
     controller: str = Field(default="", max_length=200)
     controller_contact: str = Field(default="", max_length=200)
     dpo_contact: str = Field(default="", max_length=200)

@@ -15,7 +15,7 @@ from pydantic import StringConstraints, field_validator, model_validator
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from privet.kit.schemas import Strict
+from privet.kit.schemas import StrictSchema
 from privet.kit.types import UTCDateTime
 
 OBJECT_KIND = "dataset_version"
@@ -60,7 +60,7 @@ DatasetName = Annotated[
 ]
 
 
-class PrivacyBudgetDeclaration(Strict):
+class PrivacyBudgetDeclaration(StrictSchema):
     epsilon_total: float = Field(
         default=DEFAULT_EPSILON_TOTAL, gt=0, le=100, description="Total ε all training may spend."
     )
@@ -72,7 +72,7 @@ class PrivacyBudgetDeclaration(Strict):
     )
 
 
-class SplitSpec(Strict):
+class SplitSpec(StrictSchema):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     validation: float = Field(default=0.1, gt=0, lt=0.5)
     test: float = Field(default=0.1, gt=0, lt=0.5)
@@ -84,7 +84,7 @@ class SplitSpec(Strict):
         return self
 
 
-class Declarations(Strict):
+class Declarations(StrictSchema):
     """What the uploader declares; stored with every version, read by policy and reports."""
 
     text_column: ColumnName
@@ -240,7 +240,7 @@ class UploadResult(DatasetVersionPublic):
     warnings: list[str]
 
 
-class EraseSubjectsRequest(Strict):
+class EraseSubjectsRequest(StrictSchema):
     subject_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
         min_length=1, max_length=10000
     )

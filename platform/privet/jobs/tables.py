@@ -6,10 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, StringConstraints, model_validator
+from pydantic import StringConstraints, model_validator
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from privet.kit.schemas import StrictSchema
 from privet.kit.types import UTCDateTime
 
 
@@ -41,10 +42,8 @@ ModelName = Annotated[
 StrategyText = Annotated[str, StringConstraints(pattern=r"^(full|bitfit|head|top-[1-9][0-9]?)$")]
 
 
-class TrainingJobCreate(SQLModel):
+class TrainingJobCreate(StrictSchema):
     """A training request. Privacy parameters are required for private training."""
-
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
     dataset_version_id: str = Field(min_length=1, max_length=40)
     base_model: str = Field(default="minilm-l6", min_length=1, max_length=100)

@@ -6,10 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import ConfigDict
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from privet.kit.schemas import StrictSchema
 from privet.kit.types import UTCDateTime
 
 OBJECT_KIND = "model_version"
@@ -147,12 +147,10 @@ class ErasureFlagPublic(SQLModel):
     resolved_at: datetime | None
 
 
-class ResolveErasureFlagsRequest(SQLModel):
+class ResolveErasureFlagsRequest(StrictSchema):
     """Clear a version's open erasure flags by recording the remedy applied. Only keeping
     a DP-trained version, where the erasure policy allows it, clears them; the other
     remedy (retraining) replaces the version instead."""
-
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
     remedy: Literal["keep_with_dp"]
 
