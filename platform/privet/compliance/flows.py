@@ -23,12 +23,12 @@ from privet.auth.tables import Principal, Project
 from privet.compliance.deadlines import deadlines
 from privet.compliance.discovery import discover
 from privet.compliance.remedies import choose_remedy, remedy_rule
+from privet.compliance.schemas import DataSubjectRequestCreate
 from privet.compliance.service import record_event, seal_ref, subject_pseudonym
 from privet.compliance.settings import ComplianceSettings, get_compliance_settings
 from privet.compliance.tables import (
     DSR_ID_PREFIX,
     DataSubjectRequest,
-    DataSubjectRequestCreate,
     Remedy,
     RequestState,
     RequestType,
