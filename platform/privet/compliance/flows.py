@@ -38,7 +38,8 @@ from privet.datasets.erasure import erase_subjects_in_project
 from privet.inference import reasons
 from privet.jobs import admission
 from privet.jobs.admission import Authorize
-from privet.jobs.tables import TrainingJob, TrainingJobCreate
+from privet.jobs.schemas import TrainingJobCreate
+from privet.jobs.tables import TrainingJob
 from privet.kit.ids import new_id, utcnow
 from privet.ledger.emit import prose_in
 from privet.models import service as models_service
