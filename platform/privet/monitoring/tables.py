@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from privet.kit.types import UTCDateTime
-from privet.models.tables import ModelVersionPublic
+from privet.models.schemas import ModelVersionPublic
 
 ALERT_ID_PREFIX = "mal"
 AGGREGATE_ID_PREFIX = "mag"
