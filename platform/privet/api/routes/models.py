@@ -32,8 +32,8 @@ from privet.models.schemas import (
 )
 from privet.models.tables import ModelVersion
 from privet.monitoring import reference as monitoring_reference
+from privet.monitoring.schemas import ApprovedVersionPublic
 from privet.monitoring.settings import get_monitoring_settings_cached
-from privet.monitoring.tables import ApprovedVersionPublic
 
 router = APIRouter(prefix="/v1/projects/{project_id}", tags=["models"])
 

@@ -32,7 +32,7 @@ from privet.models.schemas import ModelVersionPublic
 from privet.models.tables import ModelVersion
 from privet.monitoring import Monitor, attach, reference_flow
 from privet.monitoring import service as monitoring
-from privet.monitoring.tables import (
+from privet.monitoring.schemas import (
     OutcomeCreate,
     OutcomePublic,
     ReferenceStatus,
