@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from privet.cli import profiles, signin
-from privet.cli.apikeys import api_keys_app
+from privet.cli.api_keys import api_keys_app
 from privet.cli.compliance import dsr_app, reports_app
 from privet.cli.config import config_app
 from privet.cli.datasets import datasets_app
