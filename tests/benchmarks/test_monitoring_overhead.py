@@ -47,8 +47,8 @@ def run(rounds: int = 4, batches: int = 6, tiny: bool = False) -> dict[str, floa
     from privet import migrate
     from privet.config import Settings
     from privet.db import dispose_engines, get_engine, session_scope
+    from privet.inference.schemas import PredictItem
     from privet.inference.service import InferenceService
-    from privet.inference.tables import PredictItem
     from privet.inference.versions import lookup_version
     from privet.monitoring import refresh_settings
     from privet.training.catalog import CATALOG, DEFAULT_BASE_MODEL, build_tiny_bert

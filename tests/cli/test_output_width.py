@@ -41,7 +41,7 @@ def test_model_card_is_valid_yaml_at_any_width(
 
 
 def test_watch_line_keeps_times_whole_and_rounds_metrics() -> None:
-    from privet.cli.train import _describe, _print_outcome, job_progress
+    from privet.cli.jobs import _describe, _print_outcome, job_progress
 
     job = {
         "id": "job_0123456789abcdefghij",

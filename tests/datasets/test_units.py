@@ -13,8 +13,8 @@ from privet.datasets.delimited import read_csv
 from privet.datasets.ingest import Ingest, decode_rows, encode_row
 from privet.datasets.items import RowError
 from privet.datasets.multipart import MultipartReader, boundary_of
+from privet.datasets.schemas import Declarations
 from privet.datasets.spool import EncryptedSpool, clean_orphans
-from privet.datasets.tables import Declarations
 from privet.kit.errors import InvalidInputError, UnsupportedMediaTypeError
 
 

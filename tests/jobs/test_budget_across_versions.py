@@ -150,7 +150,7 @@ def test_concurrent_reservations_across_versions_never_overspend(
     from privet.db import session_scope
     from privet.jobs import budget
     from privet.jobs import service as jobs_service
-    from privet.jobs.tables import TrainingJobCreate
+    from privet.jobs.schemas import TrainingJobCreate
     from tests.jobs.conftest import job_body
 
     v1 = upload_version(client, admin, project, epsilon_total=8.0)

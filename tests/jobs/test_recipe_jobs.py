@@ -17,7 +17,7 @@ def _post(client: Any, caller: Any, project: str, body: dict[str, Any]) -> Any:
 def test_a_job_without_hyperparameters_gets_the_auto_recipe_with_reasons(
     client, project, engineer, dataset_version
 ) -> None:  # type: ignore[no-untyped-def]
-    from privet.jobs.tables import TrainingJobCreate
+    from privet.jobs.schemas import TrainingJobCreate
     from privet.training.recipe import AUTO, CALLER
 
     body = {"dataset_version_id": dataset_version["id"], "base_model": TINY, "target_epsilon": 3.0}

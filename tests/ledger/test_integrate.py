@@ -17,7 +17,7 @@ from privet.ledger.integrate import (
     integrate,
 )
 from privet_audit.merkle import EMPTY_ROOT, CompactRange, Node, leaf_hash, root_hash
-from tests.audit_lib.test_merkle_vectors import LEAVES, NODE_HASHES, ROOTS
+from tests.audit.test_merkle_vectors import LEAVES, NODE_HASHES, ROOTS
 
 
 class MemoryStorage:

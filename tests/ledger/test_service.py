@@ -162,7 +162,7 @@ def test_export_bundle_verifies_offline(filled: Engine, ledger: Ledger, tmp_path
 
 
 def test_cli_verify_export_checkpoint(filled: Engine, ledger: Ledger, tmp_path: Path) -> None:
-    from privet.cli.audit import audit_app
+    from privet.cli.ledger import audit_app
 
     runner = CliRunner()
     res = runner.invoke(audit_app, ["checkpoint"])

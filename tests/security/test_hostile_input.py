@@ -18,7 +18,8 @@ import pytest
 
 from privet.datasets import formats, pii
 from privet.datasets.items import RowError
-from privet.datasets.tables import DataFormat, Declarations
+from privet.datasets.schemas import Declarations
+from privet.datasets.tables import DataFormat
 from privet.kit.errors import PayloadTooLargeError
 from tests.datasets.conftest import declarations, make_rows, to_csv, to_jsonl, upload
 from tests.sqlite_only import db_url  # noqa: F401 - SQLite only: parsers need no PostgreSQL
@@ -236,7 +237,8 @@ def test_parquet_bomb_memory_is_bounded(tmp_path: Path, python: str) -> None:
 import resource, sys
 from pathlib import Path
 from privet.datasets import formats
-from privet.datasets.tables import DataFormat, Declarations
+from privet.datasets.schemas import Declarations
+from privet.datasets.tables import DataFormat
 from privet.kit.errors import PayloadTooLargeError
 decl = Declarations.model_validate({{"text_column": "text", "label_column": "label",
     "contains_personal_data": False, "purposes": ["x"], "legal_basis": "consent",

@@ -15,14 +15,14 @@ from starlette.types import Scope
 from privet import __version__
 from privet.api import problems
 from privet.api.middleware import RequestContextMiddleware
-from privet.api.routes import api_keys, audit, health, invitations, me, policies, projects
+from privet.api.routes import api_keys, health, invitations, ledger, me, policies, projects
 from privet.api.routes.compliance import router as compliance_router
 from privet.api.routes.datasets import router as datasets_router
 from privet.api.routes.inference import router as inference_router
+from privet.api.routes.jobs import router as jobs_router
 from privet.api.routes.models import router as models_router
 from privet.api.routes.monitoring import attach_monitoring
 from privet.api.routes.monitoring import router as monitoring_router
-from privet.api.routes.training_jobs import router as training_jobs_router
 from privet.config import Settings, get_settings
 from privet.db import session_scope
 from privet.ledger.appender import start_appender, stop_appender
@@ -95,10 +95,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         me.router,
         invitations.router,
         policies.router,
-        audit.router,
+        ledger.router,
         datasets_router,
         inference_router,
-        training_jobs_router,
+        jobs_router,
         models_router,
         compliance_router,
         monitoring_router,

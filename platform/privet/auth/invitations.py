@@ -22,15 +22,8 @@ from sqlmodel import Session, col, select
 from privet import ledger
 from privet.auth import api_keys, capabilities, service
 from privet.auth.identity import Identity
-from privet.auth.tables import (
-    Invitation,
-    InvitationAccepted,
-    InvitationCreate,
-    InvitationCreated,
-    PrincipalKind,
-    Project,
-    Role,
-)
+from privet.auth.schemas import InvitationAccepted, InvitationCreate, InvitationCreated
+from privet.auth.tables import Invitation, PrincipalKind, Project, Role
 from privet.kit.errors import ConflictError, NotFoundError, UnauthenticatedError
 from privet.kit.ids import utcnow
 

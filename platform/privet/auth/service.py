@@ -16,18 +16,8 @@ from privet import ledger
 from privet.auth import api_keys, epoch
 from privet.auth.identity import Identity
 from privet.auth.identity_cache import IdentityCache
-from privet.auth.tables import (
-    ApiKey,
-    ApiKeyCreated,
-    ApiKeyPublic,
-    Principal,
-    PrincipalKind,
-    Project,
-    ProjectCreate,
-    Role,
-    RoleBinding,
-    RoleBindingPublic,
-)
+from privet.auth.schemas import ApiKeyCreated, ApiKeyPublic, ProjectCreate, RoleBindingPublic
+from privet.auth.tables import ApiKey, Principal, PrincipalKind, Project, Role, RoleBinding
 from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError, UnauthenticatedError
 from privet.kit.ids import new_id, utcnow
 

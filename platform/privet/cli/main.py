@@ -8,19 +8,19 @@ import typer
 from rich.console import Console
 
 from privet.cli import profiles, signin
-from privet.cli.apikeys import api_keys_app
-from privet.cli.audit import audit_app
+from privet.cli.api_keys import api_keys_app
 from privet.cli.compliance import dsr_app, reports_app
 from privet.cli.config import config_app
 from privet.cli.datasets import datasets_app
+from privet.cli.jobs import models_app, train_app
 from privet.cli.keys import keys_app
+from privet.cli.ledger import audit_app
 from privet.cli.monitor import monitor_app
 from privet.cli.output import group
 from privet.cli.policy import policy_app
 from privet.cli.predict import predict as predict_command
 from privet.cli.predictions import predictions_app
 from privet.cli.projects import invitations_app, members_app, projects_app
-from privet.cli.train import models_app, train_app
 from privet.cli.worker import worker as worker_command
 from privet.config import Settings, get_settings
 

@@ -23,12 +23,12 @@ from privet.auth.tables import Principal, Project
 from privet.compliance.deadlines import deadlines
 from privet.compliance.discovery import discover
 from privet.compliance.remedies import choose_remedy, remedy_rule
+from privet.compliance.schemas import DataSubjectRequestCreate
 from privet.compliance.service import record_event, seal_ref, subject_pseudonym
 from privet.compliance.settings import ComplianceSettings, get_compliance_settings
 from privet.compliance.tables import (
     DSR_ID_PREFIX,
     DataSubjectRequest,
-    DataSubjectRequestCreate,
     Remedy,
     RequestState,
     RequestType,
@@ -38,7 +38,8 @@ from privet.datasets.erasure import erase_subjects_in_project
 from privet.inference import reasons
 from privet.jobs import admission
 from privet.jobs.admission import Authorize
-from privet.jobs.tables import TrainingJob, TrainingJobCreate
+from privet.jobs.schemas import TrainingJobCreate
+from privet.jobs.tables import TrainingJob
 from privet.kit.ids import new_id, utcnow
 from privet.ledger.emit import prose_in
 from privet.models import service as models_service

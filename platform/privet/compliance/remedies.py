@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from privet.compliance.settings import ComplianceSettings, get_compliance_settings
 from privet.compliance.tables import Remedy
-from privet.datasets.tables import AffectedUsage
+from privet.datasets.schemas import AffectedUsage
 from privet.kit.errors import ConflictError
 from privet.models import service as models_service
 from privet.models.tables import FlagSource, FlagState, ModelVersion, ModelVersionFlag

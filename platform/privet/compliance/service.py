@@ -19,14 +19,16 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from privet import ledger
+from privet.compliance.schemas import (
+    DataSubjectRequestPublic,
+    ProjectCompliancePublic,
+    ProjectComplianceUpdate,
+)
 from privet.compliance.tables import (
     SEAL_KIND,
     SEAL_PROJECT,
     DataSubjectRequest,
-    DataSubjectRequestPublic,
-    ProjectCompliancePublic,
     ProjectComplianceSettings,
-    ProjectComplianceUpdate,
     RequestState,
     RequestType,
 )

@@ -1,7 +1,7 @@
-"""Tables and schemas of the compliance domain: data-subject requests (the request log)
-and each project's controller/DPO facts for the record of processing activities. (Model
-versions flagged by an erasure are `privet.models.tables.ModelVersionFlag`: approval,
-in the registry, checks them.)
+"""Tables of the compliance domain: data-subject requests (the request log) and each
+project's controller/DPO facts for the record of processing activities; their request and
+response schemas are ``privet.compliance.schemas``. (Model versions flagged by an erasure
+are `privet.models.tables.ModelVersionFlag`: approval, in the registry, checks them.)
 
 Nothing here holds a subject identifier in plaintext: a request keeps the subject id and
 the requester's contact sealed with the request's own data key (crypto-shredded when the
@@ -10,15 +10,13 @@ request log entry expires) and the subject's pseudonym (hmac-sha256) for look-up
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import StringConstraints, field_validator, model_validator
 from sqlalchemy import JSON, Column, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
-from privet.kit.schemas import Strict
 from privet.kit.types import UTCDateTime
 from privet.models.tables import FLAG_ID_PREFIX as FLAG_ID_PREFIX  # the flags live with
 from privet.models.tables import ModelVersionFlag as ModelVersionFlag  # the model registry
@@ -64,48 +62,6 @@ class Remedy(StrEnum):
     keep_with_dp = "keep_with_dp"
 
 
-SubjectId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Token = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
-
-
-class DataSubjectRequestCreate(Strict):
-    type: RequestType
-    subject_id: SubjectId = Field(description="The subject's id as the datasets record it.")
-    regime: Regime = Field(default=Regime.gdpr, description="gdpr (Art. 12(3)) or ccpa.")
-    requester: str = Field(
-        default="data subject",
-        min_length=1,
-        max_length=200,
-        description="Who made the request (the subject, an authorised agent...); sealed.",
-    )
-    channel: Channel = Field(
-        default=Channel.api,
-        description="How it was received: email, web_form, letter, phone, in_person, api "
-        "or other (an enumeration: describe the sender in `requester`, which is sealed).",
-    )
-    received_date: date | None = Field(
-        default=None, description="When the request was received (default: today, UTC)."
-    )
-    purposes: list[Token] = Field(
-        default_factory=list,
-        max_length=32,
-        description="Objection only: the purposes objected to (empty: all processing).",
-    )
-
-    @field_validator("received_date")
-    @classmethod
-    def _not_in_future(cls, value: date | None) -> date | None:
-        if value is not None and value > datetime.now(UTC).date():
-            raise ValueError("received_date cannot be in the future")
-        return value
-
-    @model_validator(mode="after")
-    def _purposes_for_objection(self) -> DataSubjectRequestCreate:
-        if self.purposes and self.type != RequestType.objection:
-            raise ValueError("purposes apply to objection requests only")
-        return self
-
-
 class DataSubjectRequest(SQLModel, table=True):
     """One entry of the request log (CCPA §7101: kept at least 24 months)."""
 
@@ -132,27 +88,6 @@ class DataSubjectRequest(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
-class DataSubjectRequestPublic(SQLModel):
-    """A request as the API shows it: no subject id (use the report for that)."""
-
-    id: str
-    type: str
-    regime: str
-    state: str
-    channel: str
-    purposes: list[str]
-    received_at: datetime
-    acknowledge_due: datetime | None
-    acknowledged_at: datetime | None
-    due_at: datetime
-    completed_at: datetime | None
-    retain_until: datetime
-    submitted_by: str
-    outcome: str | None
-    on_time: bool | None = Field(description="Completed by its deadline (null: still open).")
-    result: dict[str, Any]
-
-
 class ProjectComplianceSettings(SQLModel, table=True):
     """What the RoPA needs beyond dataset declarations (GDPR Art. 30(1)(a), (d), (e))."""
 
@@ -167,22 +102,3 @@ class ProjectComplianceSettings(SQLModel, table=True):
     transfers: str = Field(default="", max_length=500)
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_by: str = Field(max_length=40)
-
-
-class ProjectComplianceUpdate(Strict):
-    controller: str = Field(default="", max_length=200)
-    controller_contact: str = Field(default="", max_length=200)
-    dpo_contact: str = Field(default="", max_length=200)
-    subject_categories: list[Annotated[str, StringConstraints(max_length=100)]] = Field(
-        default_factory=list, max_length=32
-    )
-    recipients: list[Annotated[str, StringConstraints(max_length=200)]] = Field(
-        default_factory=list, max_length=32
-    )
-    transfers: str = Field(default="", max_length=500)
-
-
-class ProjectCompliancePublic(ProjectComplianceUpdate):
-    project_id: str
-    updated_at: datetime | None = None
-    updated_by: str | None = None

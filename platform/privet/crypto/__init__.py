@@ -6,7 +6,6 @@ See docs/ENCRYPTION.md for the format and for plugging in another key provider.
 
 from privet.crypto.blobs import BlobInfo, BlobStore, LocalBlobStore, check_blob_key
 from privet.crypto.datakeys import (
-    DataKey,
     DataKeyHandle,
     KeyStatus,
     RetireReport,
@@ -64,6 +63,7 @@ from privet.crypto.stream import (
     seal,
     unseal,
 )
+from privet.crypto.tables import DataKey
 
 __all__ = [
     "SEGMENT_SIZE",

@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint, func, update
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
 
 from privet.crypto.errors import (
     DataKeyDestroyedError,
@@ -25,38 +24,14 @@ from privet.crypto.errors import (
 from privet.crypto.providers import KekVersion, KeyProvider, WrappedKey
 from privet.crypto.refs import ObjectRef
 from privet.crypto.stream import DATA_KEY_SIZE
+from privet.crypto.tables import DataKey
 from privet.kit.errors import ConflictError
 from privet.kit.ids import new_id, utcnow
-from privet.kit.types import UTCDateTime
 
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) during long operations."""
 
 _REPORT_LIMIT = 100
-
-
-class DataKey(SQLModel, table=True):
-    """A wrapped data key and the object it protects. `wrapped_key` is NULL once shredded."""
-
-    __tablename__ = "data_keys"
-    __table_args__ = (
-        UniqueConstraint("object_kind", "object_id", name="uq_data_keys_object"),
-        Index("ix_data_keys_kek", "kek_id", "kek_version"),
-    )
-
-    id: str = Field(primary_key=True, max_length=40)
-    object_kind: str = Field(max_length=100)
-    object_id: str = Field(max_length=100)
-    project_id: str = Field(max_length=100, index=True)
-    wrapped_key: bytes | None = Field(default=None, sa_column=Column(LargeBinary()))
-    kek_id: str = Field(max_length=200)
-    kek_version: int
-    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    destroyed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-
-    @property
-    def ref(self) -> ObjectRef:
-        return ObjectRef(self.object_kind, self.object_id, self.project_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,17 +15,12 @@ from typing import BinaryIO
 from sqlmodel import Session
 
 from privet.crypto.blobs import BlobInfo, BlobStore
-from privet.crypto.datakeys import (
-    DataKey,
-    DataKeyHandle,
-    create_data_key,
-    shred,
-    unwrap_data_key,
-)
+from privet.crypto.datakeys import DataKeyHandle, create_data_key, shred, unwrap_data_key
 from privet.crypto.errors import DataKeyNotFoundError
 from privet.crypto.providers import KeyProvider
 from privet.crypto.refs import ObjectRef, check_part
 from privet.crypto.stream import SEGMENT_SIZE, ChunkReader, Source, decrypt_stream, encrypt_stream
+from privet.crypto.tables import DataKey
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Iterator
 from privet.datasets.items import BATCH_ROWS, Batch, Columns, Item, RowError
 from privet.datasets.limits import check_lengths, check_row, resolve, text_too_long
 from privet.datasets.lines import decoded, text_lines
+from privet.datasets.schemas import Declarations
 from privet.datasets.settings import DatasetSettings
-from privet.datasets.tables import Declarations
 from privet.kit.errors import InvalidInputError
 
 _CSV_FIELD_LIMIT = "field larger than field limit"

@@ -20,16 +20,9 @@ from privet.datasets.items import Row
 from privet.datasets.pseudonym import pseudonymisation_key, pseudonymise
 from privet.datasets.registration import register_version
 from privet.datasets.rows import iter_version_rows
+from privet.datasets.schemas import AffectedUsage, DatasetVersionPublic, Declarations, ErasureResult
 from privet.datasets.shredding import shred_version
-from privet.datasets.tables import (
-    AffectedUsage,
-    Dataset,
-    DatasetVersion,
-    DatasetVersionPublic,
-    Declarations,
-    ErasureResult,
-    VersionState,
-)
+from privet.datasets.tables import Dataset, DatasetVersion, VersionState
 from privet.datasets.upload import StagedVersion, stage_rows
 from privet.kit.errors import InvalidInputError
 

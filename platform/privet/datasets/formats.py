@@ -23,8 +23,9 @@ from privet.datasets.items import Item
 from privet.datasets.jsonl import read_jsonl
 from privet.datasets.limits import resolve
 from privet.datasets.parquet import read_parquet
+from privet.datasets.schemas import Declarations
 from privet.datasets.settings import DatasetSettings
-from privet.datasets.tables import DataFormat, Declarations
+from privet.datasets.tables import DataFormat
 from privet.kit.errors import UnsupportedMediaTypeError
 
 _EXTENSIONS = {

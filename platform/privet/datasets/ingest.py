@@ -22,9 +22,12 @@ from typing import Any
 
 from privet.datasets.items import Batch, Item, Row, RowError
 from privet.datasets.pii import PiiScan, may_hold_pii
-from privet.datasets.tables import MAX_LABELS, MIN_ROWS_PER_LABEL, Declarations
+from privet.datasets.schemas import Declarations
 from privet.kit.errors import InvalidInputError
 
+MIN_ROWS_PER_LABEL = 3
+"""Each label needs one row in each of train, validation and test."""
+MAX_LABELS = 1000
 MAX_REPORTED_ERRORS = 20
 BATCH_CHARS = 256 * 1024
 _enc = encode_basestring  # what json.dumps(..., ensure_ascii=False) uses for strings

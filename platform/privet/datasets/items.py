@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from privet.datasets.tables import Declarations
+from privet.datasets.schemas import Declarations
 from privet.kit.errors import InvalidInputError
 
 Row = tuple[int, str, str, str | None]

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator
 from privet.datasets.items import Columns, Item, RowError, scalar
 from privet.datasets.limits import check_row, resolve
 from privet.datasets.lines import BOM, physical_lines
+from privet.datasets.schemas import Declarations
 from privet.datasets.settings import DatasetSettings
-from privet.datasets.tables import Declarations
 
 
 def read_jsonl(

@@ -15,9 +15,9 @@ from typing import Any
 
 from privet.datasets.items import Columns, Item, RowError, scalar
 from privet.datasets.limits import decoded_too_large, resolve, text_too_long
+from privet.datasets.schemas import Declarations
 from privet.datasets.settings import PARQUET_EXPANSION_FLOOR, DatasetSettings
 from privet.datasets.spool import EncryptedSpool
-from privet.datasets.tables import Declarations
 from privet.kit.errors import InvalidInputError, PayloadTooLargeError
 
 MAX_ROW_GROUP_BYTES = 256 << 20

@@ -14,14 +14,9 @@ from sqlmodel import Session, select
 
 from privet import ledger
 from privet.crypto import DataKey
+from privet.datasets.schemas import Declarations, UploadResult
 from privet.datasets.split import split_record
-from privet.datasets.tables import (
-    Dataset,
-    DatasetVersion,
-    Declarations,
-    UploadResult,
-    VersionState,
-)
+from privet.datasets.tables import Dataset, DatasetVersion, VersionState
 from privet.datasets.upload import StagedVersion
 from privet.kit.errors import ConflictError, InvalidInputError
 from privet.kit.ids import new_id, utcnow

@@ -13,14 +13,9 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from privet.crypto import BlobStore
+from privet.datasets.schemas import AffectedUsage, SweepResult
 from privet.datasets.shredding import shred_version
-from privet.datasets.tables import (
-    OBJECT_KIND,
-    AffectedUsage,
-    DatasetVersion,
-    SweepResult,
-    VersionState,
-)
+from privet.datasets.tables import OBJECT_KIND, DatasetVersion, VersionState
 from privet.kit.ids import utcnow
 
 SYSTEM_ACTOR = "system:datasets"

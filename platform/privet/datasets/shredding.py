@@ -16,7 +16,8 @@ from sqlmodel import Session
 from privet import ledger
 from privet.crypto import BlobStore, shred
 from privet.datasets.rows import version_ref
-from privet.datasets.tables import AffectedUsage, DatasetVersion, VersionState
+from privet.datasets.schemas import AffectedUsage
+from privet.datasets.tables import DatasetVersion, VersionState
 from privet.datasets.usage import usages_of
 from privet.kit.ids import utcnow
 

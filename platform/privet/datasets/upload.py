@@ -26,7 +26,8 @@ from privet.datasets import formats, spool
 from privet.datasets.ingest import Ingest, SourceCounter
 from privet.datasets.items import Item
 from privet.datasets.multipart import MultipartReader, Part, boundary_of
-from privet.datasets.tables import OBJECT_KIND, DataFormat, Declarations, UploadDeclarations
+from privet.datasets.schemas import Declarations, UploadDeclarations
+from privet.datasets.tables import OBJECT_KIND, DataFormat
 from privet.kit.errors import ConflictError, InvalidInputError, UnsupportedMediaTypeError
 from privet.kit.ids import new_id
 

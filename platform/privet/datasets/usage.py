@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from privet.datasets.tables import AffectedUsage, DatasetVersion, DatasetVersionUsage, VersionState
+from privet.datasets.schemas import AffectedUsage
+from privet.datasets.tables import DatasetVersion, DatasetVersionUsage, VersionState
 from privet.kit.errors import NotFoundError
 from privet.kit.ids import utcnow
 

@@ -17,8 +17,8 @@ from sqlmodel import Session
 
 from privet import ledger
 from privet.config import Settings
+from privet.inference.schemas import PredictionOut, PredictItem
 from privet.inference.served import ServedModel
-from privet.inference.tables import PredictionOut, PredictItem
 from privet.inference.versions import VersionInfo
 
 if TYPE_CHECKING:  # torch loads on the first prediction, not at import

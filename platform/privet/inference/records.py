@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from privet import ledger
 from privet.inference.digests import Digester
 from privet.inference.observer import PredictionBatch
-from privet.inference.tables import PREDICTION_ID_PREFIX, PredictionOut, PredictItem
+from privet.inference.schemas import PredictionOut, PredictItem
+from privet.inference.tables import PREDICTION_ID_PREFIX
 from privet.inference.versions import VersionInfo
 from privet.kit.ids import new_id
 

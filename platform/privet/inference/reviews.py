@@ -17,14 +17,13 @@ from privet.auth import service as auth_service
 from privet.crypto import KeyProvider
 from privet.inference import reasons
 from privet.inference.digests import Digester
+from privet.inference.schemas import ReviewCreate, ReviewPublic
 from privet.inference.tables import (
     REVIEW_ID_PREFIX,
     Prediction,
     PredictionReview,
-    ReviewCreate,
     ReviewDecision,
     ReviewKind,
-    ReviewPublic,
 )
 from privet.kit.errors import InvalidInputError, NotFoundError
 from privet.kit.ids import new_id, utcnow

@@ -31,17 +31,17 @@ from privet.inference.cache import ModelCache, inference_metrics
 from privet.inference.digests import Digester
 from privet.inference.observer import PredictionObserver
 from privet.inference.records import prediction_batch
-from privet.inference.served import ServedModel, load_served
-from privet.inference.settings import InferenceSettings, get_inference_settings
-from privet.inference.tables import (
+from privet.inference.schemas import (
     ExplanationOut,
-    Prediction,
     PredictionOut,
     PredictItem,
     ReviewCreate,
     ReviewPublic,
     TokenAttribution,
 )
+from privet.inference.served import ServedModel, load_served
+from privet.inference.settings import InferenceSettings, get_inference_settings
+from privet.inference.tables import Prediction
 from privet.inference.versions import VersionDirectory, VersionInfo
 from privet.kit.errors import InvalidInputError, NotFoundError
 from privet.kit.ids import utcnow

@@ -16,9 +16,10 @@ from sqlmodel import Session
 
 from privet.auth.identity import Identity
 from privet.jobs import budget
+from privet.jobs.schemas import TrainingJobCreate
 from privet.jobs.service import prepare_submission, record_refusal, submit
 from privet.jobs.sources import DatasetSource
-from privet.jobs.tables import TrainingJob, TrainingJobCreate
+from privet.jobs.tables import TrainingJob
 from privet.kit.errors import ForbiddenError, PrivetError
 
 

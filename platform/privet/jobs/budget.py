@@ -25,14 +25,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from privet import ledger
+from privet.jobs.schemas import PrivacyBudgetPublic
 from privet.jobs.sources import DatasetFacts
-from privet.jobs.tables import (
-    BudgetEntryKind,
-    PrivacyBudget,
-    PrivacyBudgetEntry,
-    PrivacyBudgetPublic,
-    TrainingJob,
-)
+from privet.jobs.tables import BudgetEntryKind, PrivacyBudget, PrivacyBudgetEntry, TrainingJob
 from privet.kit.errors import ConflictError, NotFoundError
 from privet.kit.ids import new_id, utcnow
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from privet.jobs.sources import DatasetFacts
-from privet.jobs.tables import TrainingJobCreate
+from privet.jobs.schemas import TrainingJobCreate
 
 if TYPE_CHECKING:
     from privet.training.config import TrainingConfig

@@ -19,8 +19,9 @@ from privet.auth.identity import Identity
 from privet.executors.settings import ExecutorSettings
 from privet.jobs import budget, recipes
 from privet.jobs.catalog import ensure_catalog
+from privet.jobs.schemas import TrainingJobCreate
 from privet.jobs.sources import DatasetFacts, DatasetSource, get_dataset_source
-from privet.jobs.tables import JobState, TrainingJob, TrainingJobCreate
+from privet.jobs.tables import JobState, TrainingJob
 from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from privet.kit.ids import new_id, utcnow
 from privet.policy.request import training_context

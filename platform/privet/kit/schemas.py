@@ -1,4 +1,4 @@
-"""Base classes shared by the domain packages' request schemas."""
+"""The one base of request bodies, shared by every domain's ``schemas.py``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pydantic import ConfigDict
 from sqlmodel import SQLModel
 
 
-class Strict(SQLModel):
+class StrictSchema(SQLModel):
     """A request body that refuses unknown fields: a misspelt field is a 422, not a
     silently ignored declaration."""
 

@@ -22,22 +22,24 @@ from privet.crypto import ObjectRef, write_object_bytes
 from privet.kit.errors import ConflictError, NotFoundError
 from privet.kit.ids import new_id, utcnow
 from privet.models.card import card_metadata, render_card
+from privet.models.schemas import (
+    ErasureFlagPublic,
+    ErasureFlagsPublic,
+    ModelDetail,
+    ModelPublic,
+    ModelVersionDetail,
+    ModelVersionPublic,
+)
 from privet.models.tables import (
     ERASURE_FLAG_RULE,
     FLAG_ID_PREFIX,
     OBJECT_KIND,
     WEIGHTS_PART,
-    ErasureFlagPublic,
-    ErasureFlagsPublic,
     FlagSource,
     FlagState,
     Model,
-    ModelDetail,
-    ModelPublic,
     ModelVersion,
-    ModelVersionDetail,
     ModelVersionFlag,
-    ModelVersionPublic,
     ModelVersionState,
 )
 

@@ -1,12 +1,12 @@
-"""Tables and schemas of the model registry: models and their versions."""
+"""Tables of the model registry: models, their versions and erasure flags (request and
+response schemas: ``privet.models.schemas``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import ConfigDict
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -130,65 +130,3 @@ class ModelVersionFlag(SQLModel, table=True):
     resolution: str | None = Field(default=None, max_length=20)
     resolved_by: str | None = Field(default=None, max_length=40)
     resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-
-
-class ErasureFlagPublic(SQLModel):
-    id: str
-    request_id: str | None
-    source: str
-    state: str
-    dataset_version_ids: list[str]
-    remedy: str
-    justification: str
-    retrain_job_id: str | None
-    created_at: datetime
-    resolution: str | None
-    resolved_by: str | None
-    resolved_at: datetime | None
-
-
-class ResolveErasureFlagsRequest(SQLModel):
-    """Clear a version's open erasure flags by recording the remedy applied. Only keeping
-    a DP-trained version, where the erasure policy allows it, clears them; the other
-    remedy (retraining) replaces the version instead."""
-
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-
-    remedy: Literal["keep_with_dp"]
-
-
-class ErasureFlagsPublic(SQLModel):
-    model_version_id: str
-    state: str
-    erasure_flags: list[ErasureFlagPublic]
-
-
-class ModelVersionPublic(ModelVersionBase):
-    id: str
-    model_id: str
-    model_name: str
-    project_id: str
-
-
-class ModelVersionDetail(ModelVersionPublic):
-    card: str
-    erasure_flags: list[ErasureFlagPublic] = Field(
-        default_factory=list,
-        description="Erasures that removed rows it was trained on; an open one blocks approval.",
-    )
-
-
-class ModelPublic(ModelBase):
-    id: str
-    project_id: str
-    created_at: datetime
-    created_by: str
-    latest_version: int
-
-
-class ModelDetail(ModelPublic):
-    versions: list[ModelVersionPublic]
-
-
-class RetireRequest(SQLModel):
-    reason: str | None = Field(default=None, max_length=500)

@@ -29,6 +29,7 @@ from privet import ledger
 from privet.kit.errors import ConflictError, PrivetError
 from privet.kit.ids import utcnow
 from privet.models.tables import Model, ModelVersion, ModelVersionState
+from privet.monitoring.schemas import ReferenceStatus
 from privet.monitoring.settings import MonitoringSettings
 from privet.monitoring.stats import Agg, quality
 from privet.monitoring.tables import (
@@ -36,7 +37,6 @@ from privet.monitoring.tables import (
     REFERENCE_PENDING,
     REFERENCE_READY,
     MonitoringReference,
-    ReferenceStatus,
 )
 
 log = logging.getLogger("privet.monitoring")

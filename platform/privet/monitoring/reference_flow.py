@@ -18,8 +18,8 @@ from sqlmodel import Session
 from privet.kit.errors import ConflictError
 from privet.models.tables import ModelVersion
 from privet.monitoring import reference as references
+from privet.monitoring.schemas import ReferenceStatus
 from privet.monitoring.settings import MonitoringSettings
-from privet.monitoring.tables import ReferenceStatus
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from privet.monitoring.reference import (
     reference_status,
     store_reference,
 )
+from privet.monitoring.schemas import OutcomePublic, QueueItem, ReviewQueue
 from privet.monitoring.settings import MonitoringSettings, get_monitoring_settings_cached
 from privet.monitoring.stats import Agg, drift_scores, quality, window_start
 from privet.monitoring.tables import (
@@ -42,11 +43,8 @@ from privet.monitoring.tables import (
     REFER,
     MonitoringAlert,
     MonitoringReference,
-    OutcomePublic,
     PredictionDecision,
     PredictionOutcome,
-    QueueItem,
-    ReviewQueue,
 )
 
 # --- references ----------------------------------------------------------------------------

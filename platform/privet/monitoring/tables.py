@@ -1,6 +1,7 @@
 """Monitoring tables: decisions shaped by rules, outcomes, drift aggregates, references,
 alerts. Nothing here holds an input text, a token or a subject id: ids, labels, counts,
-histograms and moments of the model's own outputs only (see docs/MONITORING.md).
+histograms and moments of the model's own outputs only (see docs/MONITORING.md). Request
+and response schemas: ``privet.monitoring.schemas``.
 """
 
 from __future__ import annotations
@@ -8,13 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic import Field as PField
 from sqlalchemy import JSON, Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from privet.kit.types import UTCDateTime
-from privet.models.tables import ModelVersionPublic
 
 ALERT_ID_PREFIX = "mal"
 AGGREGATE_ID_PREFIX = "mag"
@@ -120,70 +118,3 @@ class MonitoringAlert(SQLModel, table=True):
     threshold: float
     action: str = Field(default="alert", max_length=20)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-
-
-# --- HTTP schemas ---------------------------------------------------------------------------
-
-
-class OutcomeCreate(BaseModel):
-    label: str = PField(min_length=1, max_length=100, description="The true label.")
-
-
-class OutcomePublic(BaseModel):
-    prediction_id: str
-    model_version_id: str
-    label: str
-    predicted_label: str
-    correct: bool
-    recorded_at: datetime
-
-
-class QueueItem(BaseModel):
-    prediction_id: str
-    model_version_id: str
-    status: str
-    rules: list[str]
-    label: str
-    score: float
-    purpose: str
-    created_at: datetime
-    review: str | None = None
-    reviewed_label: str | None = None
-    reviewed_at: datetime | None = None
-
-
-class ReviewQueue(BaseModel):
-    items: list[QueueItem]
-    open: int
-
-
-class ResumeRequest(BaseModel):
-    reason: str = PField(default="", max_length=500)
-
-
-class ReferenceStatus(BaseModel):
-    """Where a version's drift reference stands, and how to rebuild it."""
-
-    model_version_id: str
-    status: str = PField(
-        description="ready | pending | failed | none (no reference row: only label drift "
-        "is scored, against the evaluation's confusion matrix)"
-    )
-    source: str | None = None
-    examples: int = PField(default=0, description="Rows classified for the reference.")
-    rows_available: int | None = PField(
-        default=None, description="Rows in the split it was built from (before sampling)."
-    )
-    split: str | None = None
-    dataset_version_id: str | None = None
-    detail: str | None = None
-    reason: str | None = PField(default=None, description="Why the last build failed (slug).")
-    updated_at: datetime | None = None
-    rebuild: str = PField(description="POST this path to (re)build the reference.")
-
-
-class ApprovedVersionPublic(ModelVersionPublic):
-    """An approved version, and its monitoring reference (built after the approval
-    commits: ``pending`` in the approval's answer)."""
-
-    monitoring_reference: ReferenceStatus | None = None

@@ -13,7 +13,7 @@ from fastapi import APIRouter, status
 
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
 from privet.auth import capabilities, service
-from privet.auth.tables import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
+from privet.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from privet.kit.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])

@@ -22,7 +22,7 @@ from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, 
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.compliance import flows, service
-from privet.compliance.tables import (
+from privet.compliance.schemas import (
     DataSubjectRequestCreate,
     DataSubjectRequestPublic,
     ProjectCompliancePublic,

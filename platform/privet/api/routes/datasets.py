@@ -35,17 +35,16 @@ from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.compliance import remedies
 from privet.datasets import catalog, erasure, pii, registration, retention, rows
-from privet.datasets.tables import (
-    Dataset,
+from privet.datasets.schemas import (
     DatasetDetail,
     DatasetPublic,
-    DatasetVersion,
     DatasetVersionPublic,
     EraseSubjectsRequest,
     ErasureResult,
     SweepResult,
     UploadResult,
 )
+from privet.datasets.tables import Dataset, DatasetVersion
 from privet.datasets.upload import DRAIN_ON, StagedVersion, Upload, open_upload
 from privet.db import read_session, session_scope
 from privet.kit.errors import ForbiddenError, InvalidInputError

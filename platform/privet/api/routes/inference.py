@@ -27,16 +27,16 @@ from privet.api.problems import problem
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.compliance import service as compliance_service
-from privet.inference.service import InferenceService
-from privet.inference.tables import (
+from privet.inference.schemas import (
     ExplainRequest,
     ExplanationOut,
-    Prediction,
     PredictRequest,
     PredictResponse,
     ReviewCreate,
     ReviewPublic,
 )
+from privet.inference.service import InferenceService
+from privet.inference.tables import Prediction
 from privet.inference.versions import SERVING, VersionInfo, VersionNotServingError
 from privet.kit.errors import ForbiddenError
 from privet.policy.request import predict_context

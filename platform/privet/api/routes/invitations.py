@@ -18,7 +18,7 @@ from privet.api.deps import (
     get_invitation_identity,
 )
 from privet.auth import capabilities, invitations, service
-from privet.auth.tables import (
+from privet.auth.schemas import (
     InvitationAccept,
     InvitationAccepted,
     InvitationCreate,

@@ -22,19 +22,19 @@ from privet.auth import service as auth_service
 from privet.authorization import principal_ref
 from privet.compliance import remedies
 from privet.models import lifecycle, service, weights
-from privet.models.tables import (
+from privet.models.schemas import (
     ErasureFlagsPublic,
     ModelDetail,
     ModelPublic,
-    ModelVersion,
     ModelVersionDetail,
     ModelVersionPublic,
     ResolveErasureFlagsRequest,
     RetireRequest,
 )
+from privet.models.tables import ModelVersion
 from privet.monitoring import reference as monitoring_reference
+from privet.monitoring.schemas import ApprovedVersionPublic
 from privet.monitoring.settings import get_monitoring_settings_cached
-from privet.monitoring.tables import ApprovedVersionPublic
 
 router = APIRouter(prefix="/v1/projects/{project_id}", tags=["models"])
 

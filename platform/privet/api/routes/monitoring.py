@@ -28,10 +28,11 @@ from privet.inference.tables import Prediction
 from privet.inference.versions import VersionInfo, lookup_version
 from privet.kit.errors import NotFoundError
 from privet.models import service as models_service
-from privet.models.tables import ModelVersion, ModelVersionPublic
+from privet.models.schemas import ModelVersionPublic
+from privet.models.tables import ModelVersion
 from privet.monitoring import Monitor, attach, reference_flow
 from privet.monitoring import service as monitoring
-from privet.monitoring.tables import (
+from privet.monitoring.schemas import (
     OutcomeCreate,
     OutcomePublic,
     ReferenceStatus,

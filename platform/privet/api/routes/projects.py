@@ -8,12 +8,7 @@ from fastapi import APIRouter, status
 
 from privet.api.deps import Guard, IdentityDep, Resource, SessionDep, action, project_resource
 from privet.auth import capabilities, service
-from privet.auth.tables import (
-    ProjectCreate,
-    ProjectPublic,
-    RoleBindingCreate,
-    RoleBindingPublic,
-)
+from privet.auth.schemas import ProjectCreate, ProjectPublic, RoleBindingCreate, RoleBindingPublic
 
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
 

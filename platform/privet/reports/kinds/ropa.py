@@ -57,7 +57,7 @@ MODEL_COLUMNS = [
 def security_measures(runtime: Any) -> list[dict[str, Any]]:
     """Art. 32 measures as the live configuration has them."""
     from privet.crypto.settings import CryptoSettings
-    from privet.datasets.tables import DEFAULT_EPSILON_TOTAL
+    from privet.datasets.schemas import DEFAULT_EPSILON_TOTAL
     from privet.ledger.settings import get_ledger_settings
 
     crypto = CryptoSettings()

@@ -12,7 +12,8 @@ from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.jobs import admission, errortext, service
 from privet.jobs.admission import Authorize, PolicyVerdict
-from privet.jobs.tables import TrainingJob, TrainingJobCreate, TrainingJobPublic
+from privet.jobs.schemas import TrainingJobCreate, TrainingJobPublic
+from privet.jobs.tables import TrainingJob
 from privet.kit.errors import ForbiddenError
 
 router = APIRouter(prefix="/v1/projects/{project_id}/training-jobs", tags=["training jobs"])

@@ -1,0 +1,130 @@
+"""Request and response schemas of training jobs and the privacy budget (their tables:
+``privet.jobs.tables``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import StringConstraints, model_validator
+from sqlmodel import Field, SQLModel
+
+from privet.jobs.tables import TrainingJobBase
+from privet.kit.schemas import StrictSchema
+
+Token = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+ModelName = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$")
+]
+StrategyText = Annotated[
+    str, StringConstraints(pattern=r"^(auto|full|bitfit|head|top-[1-9][0-9]?)$")
+]
+AUTO_NOTE = " Null or left out: the auto recipe chooses it (privet.training.recipe)."
+
+
+class TrainingJobCreate(StrictSchema):
+    """A training request. Privacy parameters are required for private training."""
+
+    dataset_version_id: str = Field(min_length=1, max_length=40)
+    base_model: str = Field(default="minilm-l6", min_length=1, max_length=100)
+    purpose: Token | None = Field(
+        default=None, description="Purpose of the model; default: the dataset's only purpose."
+    )
+    model_name: ModelName | None = Field(
+        default=None, description="Registry model the result becomes a version of."
+    )
+    private: bool = Field(default=True, description="DP-SGD; false only for non-personal data.")
+    target_epsilon: float | None = Field(default=None, gt=0, le=100)
+    delta: float | None = Field(default=None, gt=0, lt=1)
+    epochs: int | None = Field(default=None, ge=1, le=100, description="Passes." + AUTO_NOTE)
+    batch_size: int | None = Field(
+        default=None, ge=1, le=65536, description="Logical (expected Poisson) batch." + AUTO_NOTE
+    )
+    physical_batch_size: int = Field(default=64, ge=1, le=4096)
+    learning_rate: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Rate of the trainable encoder parameters." + AUTO_NOTE,
+    )
+    max_length: int = Field(default=64, ge=8, le=512)
+    strategy: StrategyText = Field(
+        default="auto", description="auto, full, bitfit, head or top-<k>; auto: the recipe's."
+    )
+    head_learning_rate: float | None = Field(
+        default=None, gt=0, le=1, description="Rate of the classification head." + AUTO_NOTE
+    )
+    optimizer: Literal["adamw", "sgd"] | None = Field(
+        default=None, description="sgd (momentum 0.9) or adamw." + AUTO_NOTE
+    )
+    lr_schedule: Literal["constant", "linear"] | None = Field(
+        default=None, description="Rate kept constant or decayed linearly to 0." + AUTO_NOTE
+    )
+    weight_decay: float | None = Field(
+        default=None, ge=0, le=1, description="Weight decay." + AUTO_NOTE
+    )
+    dropout: float | None = Field(
+        default=None, ge=0, lt=1, description="Hidden dropout (else the base model's)." + AUTO_NOTE
+    )
+    label_smoothing: float | None = Field(
+        default=None, ge=0, lt=1, description="Label smoothing." + AUTO_NOTE
+    )
+    class_balance: Literal["auto", "on", "none"] = Field(
+        default="auto",
+        description="Per-class weights <= 1 on the clipped gradients, from the version's label "
+        "counts: auto (on when the classes are imbalanced), on, or none.",
+    )
+    accountant: Literal["prv", "rdp"] = "prv"
+    max_grad_norm: float | None = Field(
+        default=None, gt=0, le=100, description="DP clipping norm C." + AUTO_NOTE
+    )
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="Data-parallel training processes (Ray executor); default from settings.",
+    )
+
+    @model_validator(mode="after")
+    def _privacy(self) -> TrainingJobCreate:
+        if self.private and self.target_epsilon is None:
+            raise ValueError("target_epsilon is required for private (DP) training")
+        if not self.private and (self.target_epsilon is not None or self.delta is not None):
+            raise ValueError("non-private training takes no target_epsilon or delta")
+        return self
+
+
+class TrainingJobPublic(TrainingJobBase):
+    id: str
+    error_detail: str | None = Field(
+        default=None,
+        description="The failure's own text (e.g. the exception message), for the job's "
+        "readers; sealed at rest, shown on GET of one job.",
+    )
+
+
+BUDGET_SCOPE_NOTE = (
+    "dataset-wide: one budget for every version of the dataset (new uploads and the "
+    "versions erasure derives); ε spent or reserved on any version counts against all"
+)
+
+
+class PrivacyBudgetPublic(SQLModel):
+    scope: Literal["dataset"] = "dataset"
+    note: str = BUDGET_SCOPE_NOTE
+    dataset_id: str
+    dataset_version_id: str | None = Field(
+        default=None, description="The version asked about; the totals are the dataset's."
+    )
+    project_id: str
+    epsilon_total: float
+    delta: float
+    epsilon_reserved: float
+    epsilon_charged: float
+    epsilon_remaining: float
+    delta_charged: float = Field(
+        default=0.0,
+        description="Sum of the δ of the charged jobs: the dataset's δ under basic "
+        "sequential composition.",
+    )
+    entries: list[dict[str, Any]]
