@@ -64,7 +64,14 @@ def create_db_engine(url: str) -> Engine:
     """A new engine with the platform's connection settings for the URL's backend."""
     url = normalize_url(url)
     if is_sqlite(url):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # Connections to a file are cheap; a pool smaller than the server's request threads
+        # (anyio's 40) made requests past the 15th wait out the 30 s pool timeout.
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=8,
+            max_overflow=64,
+        )
 
         # Let SQLAlchemy, not pysqlite, decide when transactions start.
         @event.listens_for(engine, "connect")

@@ -38,3 +38,13 @@ def test_a_reader_does_not_wait_for_a_writer(db_url: str) -> None:  # noqa: F811
         assert time.monotonic() - started < 5  # did not wait out the 30 s busy timeout
     other.dispose()
     engine.dispose()
+
+
+def test_the_pool_outnumbers_the_request_threads(db_url: str) -> None:  # noqa: F811
+    """Every request thread (anyio's limiter: 40) can hold a connection while the ledger's
+    writer and sequencer hold theirs: with a smaller pool, requests past the 15th waited out
+    the 30 s pool timeout at 16 concurrent clients (tests/benchmarks/test_gateway_concurrency)."""
+    engine = create_db_engine(db_url)
+    capacity = engine.pool.size() + engine.pool._max_overflow  # type: ignore[attr-defined]
+    assert capacity >= 40 + 2
+    engine.dispose()

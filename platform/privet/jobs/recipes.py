@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from privet.jobs.sources import DatasetFacts
 from privet.jobs.schemas import TrainingJobCreate
+from privet.jobs.sources import DatasetFacts
 
 if TYPE_CHECKING:
     from privet.training.config import TrainingConfig
