@@ -29,7 +29,7 @@ from privet.crypto.providers import (
     ensure_local_master_key,
     key_provider_from_settings,
 )
-from privet.crypto.settings import CryptoSettings
+from privet.crypto.settings import get_crypto_settings
 from privet.db import get_engine
 from privet.inference.observer import PredictionObserver
 from privet.kit.secretfiles import ensure_private_dir, read_or_create_secret
@@ -70,7 +70,7 @@ def build_runtime(settings: Settings) -> Runtime:
             subject_claim=settings.oidc_subject_claim,
             roles_claim=settings.oidc_roles_claim,
         )
-    crypto_settings = CryptoSettings()
+    crypto_settings = get_crypto_settings()
     if crypto_settings.key_provider == "local":
         ensure_local_master_key(settings)
     return Runtime(
@@ -100,7 +100,7 @@ def build_worker_runtime(settings: Settings) -> WorkerRuntime:
     """Open the database and the key provider; read no other secret. The local master key
     must exist already (the gateway or `privet init` creates it): a worker never creates
     one."""
-    crypto_settings = CryptoSettings()
+    crypto_settings = get_crypto_settings()
     if crypto_settings.key_provider == "local":
         from privet.crypto.providers import LocalKeyProvider, local_kek_dir
 

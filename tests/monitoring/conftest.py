@@ -24,16 +24,16 @@ from tests.inference.conftest import (  # noqa: F401 - fixtures re-exported
 @pytest.fixture(autouse=True)
 def _monitoring_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Aggregates are flushed on every request; small windows are judged."""
-    from privet.monitoring import refresh_settings
+    from privet.config import clear_settings_caches
 
     monkeypatch.setenv("PRIVET_MONITORING_FLUSH_EVERY", "1")
     monkeypatch.setenv("PRIVET_MONITORING_JUDGE_INTERVAL_S", "0")
     monkeypatch.setenv("PRIVET_MONITORING_MIN_WINDOW_COUNT", "40")
     monkeypatch.setenv("PRIVET_MONITORING_MIN_OUTCOMES", "20")
-    refresh_settings()
+    clear_settings_caches()
     yield
     monkeypatch.undo()
-    refresh_settings()
+    clear_settings_caches()
 
 
 class Clock:

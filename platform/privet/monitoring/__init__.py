@@ -15,6 +15,5 @@ Nothing here keeps an input text: see docs/MONITORING.md.
 """
 
 from privet.monitoring.hub import Monitor, attach, monitor_for, observe
-from privet.monitoring.settings import refresh_settings
 
-__all__ = ["Monitor", "attach", "monitor_for", "observe", "refresh_settings"]
+__all__ = ["Monitor", "attach", "monitor_for", "observe"]

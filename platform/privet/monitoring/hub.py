@@ -41,7 +41,7 @@ from privet.kit.ids import new_id, utcnow
 from privet.monitoring import drift
 from privet.monitoring.metrics import MonitoringMetrics
 from privet.monitoring.rules import DecisionRules, RuleDecision
-from privet.monitoring.settings import MonitoringSettings, get_monitoring_settings_cached
+from privet.monitoring.settings import MonitoringSettings, get_monitoring_settings
 from privet.monitoring.stats import Agg, window_start
 from privet.monitoring.tables import (
     AGGREGATE_ID_PREFIX,
@@ -79,7 +79,7 @@ class Monitor:
 
     @property
     def config(self) -> MonitoringSettings:
-        return get_monitoring_settings_cached()
+        return get_monitoring_settings()
 
     # --- the embedding sketch ----------------------------------------------------------------
 
@@ -293,7 +293,7 @@ def monitor_for(engine: Engine, settings: Any) -> Monitor:
 def observe(service: ObservedService, session: Session, batch: PredictionBatch) -> None:
     """The ``PredictionObserver`` the runtime gives the inference service (see
     ``Monitor.observe``)."""
-    cfg = get_monitoring_settings_cached()
+    cfg = get_monitoring_settings()
     if not (cfg.enabled or cfg.decision_rules):
         return
     monitor_for(service.engine, service.settings).observe(service, session, batch)
@@ -303,7 +303,6 @@ __all__ = [
     "FINAL",
     "Monitor",
     "attach",
-    "get_monitoring_settings_cached",  # lives in ``settings``; monitoring/report.py reads it here
     "monitor_for",
     "observe",
     "window_start",

@@ -56,11 +56,11 @@ MODEL_COLUMNS = [
 
 def security_measures(runtime: Any) -> list[dict[str, Any]]:
     """Art. 32 measures as the live configuration has them."""
-    from privet.crypto.settings import CryptoSettings
+    from privet.crypto.settings import get_crypto_settings
     from privet.datasets.tables import DEFAULT_EPSILON_TOTAL
     from privet.ledger.settings import get_ledger_settings
 
-    crypto = CryptoSettings()
+    crypto = get_crypto_settings()
     provider = (
         "hardware security module (PKCS#11)"
         if crypto.key_provider == "pkcs11"
