@@ -101,13 +101,9 @@ class PgDatabase:
         database owner can) after closing whatever the previous test left connected."""
         from sqlalchemy import text
 
-        from privet.db import dispose_engines
-        from privet.ledger import sequencer
+        from privet.kit.process_state import reset_process_state
 
-        sequencer.stop_sequencer()
-        with sequencer._ledgers_lock:
-            sequencer._ledgers.clear()
-        dispose_engines()
+        reset_process_state()  # sequencers, appenders, ledgers, engines: all of them
         with self.admin.connect() as conn:
             conn.execute(
                 text(

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, text
 
 from privet.config import Settings, clear_settings_caches
 from privet.db import create_db_engine, is_sqlite
-from privet.ledger.sequencer import Ledger, _ledgers, _ledgers_lock
+from privet.ledger.sequencer import Ledger, set_ledger
 from privet.ledger.settings import LedgerSettings
 from privet.ledger.tables import LEDGER_TABLES
 
@@ -50,8 +50,7 @@ def make_ledger(engine: Engine, home: Path, **overrides: object) -> Ledger:
     """A Ledger bound to ``engine`` and registered as the process-wide one for it."""
     ls = LedgerSettings(**overrides)  # type: ignore[arg-type]
     ledger = Ledger(engine, Settings(home=home), ls)
-    with _ledgers_lock:
-        _ledgers[engine.url.render_as_string(hide_password=False)] = ledger
+    set_ledger(ledger)
     return ledger
 
 
