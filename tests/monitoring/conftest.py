@@ -51,11 +51,10 @@ class Clock:
 def clock(app: Any, runtime: Any, monkeypatch: pytest.MonkeyPatch) -> Clock:
     """One clock for prediction times and monitoring windows (the start of a window)."""
     from privet.kit.ids import utcnow
-    from privet.monitoring import monitor_for
     from privet.monitoring.hub import window_start
 
     clk = Clock(window_start(utcnow(), 3600) - timedelta(hours=6))
-    monitor = monitor_for(runtime.engine, runtime.settings)
+    monitor = runtime.monitoring.monitor
     monkeypatch.setattr(monitor, "clock", clk)
     monkeypatch.setattr("privet.inference.service.utcnow", clk)
     return clk

@@ -29,7 +29,7 @@ from privet.inference.versions import VersionInfo, lookup_version
 from privet.kit.errors import NotFoundError
 from privet.models import service as models_service
 from privet.models.tables import ModelVersion, ModelVersionPublic
-from privet.monitoring import Monitor, attach, reference_flow
+from privet.monitoring import Monitor, reference_flow
 from privet.monitoring import service as monitoring
 from privet.monitoring.tables import (
     OutcomeCreate,
@@ -45,11 +45,7 @@ router = APIRouter(prefix="/v1/projects", tags=["monitoring"])
 
 def attach_monitoring(app: FastAPI) -> Monitor:
     runtime: Runtime = app.state.runtime
-    return attach(
-        runtime.engine,
-        policy_engine=runtime.authorizer.engine,
-        registry=getattr(app.state, "metrics_registry", None),
-    )
+    return runtime.monitoring.attach(registry=getattr(app.state, "metrics_registry", None))
 
 
 def get_monitor(request: Request) -> Monitor:
