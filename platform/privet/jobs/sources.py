@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlmodel import Session, select
 
+from privet.crypto.context import SealedStorage
 from privet.kit.errors import NotFoundError
 from privet.kit.process_state import ProcessRegistry
 
@@ -59,7 +60,9 @@ class DatasetSource(Protocol):
         """The version's facts, or NotFoundError when it is not in `project_id`."""
         ...
 
-    def load(self, session: Session, runtime: Any, *, facts: DatasetFacts) -> DatasetSplits:
+    def load(
+        self, session: Session, runtime: SealedStorage, *, facts: DatasetFacts
+    ) -> DatasetSplits:
         """The version's rows, decrypted in memory, by split."""
         ...
 
@@ -127,7 +130,9 @@ class PlatformDatasetSource:
             train_label_counts=_train_label_counts(version.split, version.label_counts),
         )
 
-    def load(self, session: Session, runtime: Any, *, facts: DatasetFacts) -> DatasetSplits:
+    def load(
+        self, session: Session, runtime: SealedStorage, *, facts: DatasetFacts
+    ) -> DatasetSplits:
         from privet.datasets.rows import load_version_rows
 
         rows = load_version_rows(
