@@ -19,7 +19,7 @@ from privet.monitoring.service import monitoring_view
 from privet.monitoring.settings import get_monitoring_settings
 from privet.reports import charts
 from privet.reports.evidence import Evidence, refs
-from privet.reports.kind import ReportKind
+from privet.reports.kind import ReportKind, ReportRuntime
 from privet.reports.model import Chart, Report, Table, new_report
 
 INTRO = (
@@ -230,7 +230,7 @@ def _charts(windows: list[dict[str, Any]], th: dict[str, Any]) -> list[Chart]:
 
 def build_monitoring(
     session: Session,
-    runtime: Any,
+    runtime: ReportRuntime,
     *,
     actor: str,
     model_version_id: str,
@@ -276,7 +276,9 @@ def build_monitoring(
     return report
 
 
-def _build(session: Session, runtime: Any, *, actor: str, params: Mapping[str, Any]) -> Report:
+def _build(
+    session: Session, runtime: ReportRuntime, *, actor: str, params: Mapping[str, Any]
+) -> Report:
     return build_monitoring(
         session,
         runtime,
