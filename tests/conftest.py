@@ -43,6 +43,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """Every test reads the environment as it finds it: settings are cached per process
+    (``privet.config.settings_getter``), and tests change PRIVET_* variables. A test that
+    sets one part-way through calls ``clear_settings_caches()`` itself."""
+    from privet.config import clear_settings_caches
+
+    clear_settings_caches()
+    yield
+    clear_settings_caches()
+
+
 # --- databases ----------------------------------------------------------------------------
 
 
@@ -89,13 +101,9 @@ class PgDatabase:
         database owner can) after closing whatever the previous test left connected."""
         from sqlalchemy import text
 
-        from privet.db import dispose_engines
-        from privet.ledger import sequencer
+        from privet.kit.process_state import reset_process_state
 
-        sequencer.stop_sequencer()
-        with sequencer._ledgers_lock:
-            sequencer._ledgers.clear()
-        dispose_engines()
+        reset_process_state()  # sequencers, appenders, ledgers, engines: all of them
         with self.admin.connect() as conn:
             conn.execute(
                 text(

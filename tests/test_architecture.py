@@ -94,9 +94,15 @@ FLOORS: tuple[Floor, ...] = (
     ),
     Floor(
         "foundation",
-        ("privet", "privet.config", "privet.db", "privet.kit", "privet_audit"),
-        "the version, core settings, engines and sessions, small shared tools (errors, "
-        "ids, numbers, logs); the offline verifier, which imports nothing of privet",
+        ("privet", "privet.config", "privet.db", "privet_audit"),
+        "the version, core settings and the one way every package reads its own, engines "
+        "and sessions; the offline verifier, which imports nothing of privet",
+    ),
+    Floor(
+        "tools",
+        ("privet.kit",),
+        "small shared tools (errors, ids, numbers, logs) and the process state: the few "
+        "registries that are one per process, not one per runtime",
     ),
 )
 

@@ -1,15 +1,53 @@
-"""One Settings object for the whole platform, read from PRIVET_* environment variables.
+"""The platform's core Settings, read from PRIVET_* environment variables, and the one way
+every package reads its own settings.
 
 Every default is the embedded mode: SQLite and key files under PRIVET_HOME, a local worker.
+
+Settings live beside the code they configure (``privet.config`` for the core, each
+domain's ``settings.py`` for the rest), and every one of them ends in the same getter::
+
+    @settings_getter
+    def get_x_settings() -> XSettings:
+        return XSettings()
+
+The environment of a running process does not change, so it is read once per process; a
+process that needs other values is restarted with them. Tests change the environment
+between and inside tests: ``clear_settings_caches()`` makes every getter read it again
+(tests/conftest.py calls it before and after each test; a test that sets a PRIVET_*
+variable part-way through calls it after doing so).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable
+from functools import _lru_cache_wrapper, lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "clear_settings_caches", "get_settings", "settings_getter"]
+
+T = TypeVar("T")
+
+#: Every getter made by ``settings_getter``, so that ``clear_settings_caches`` needs to
+#: know no package.
+_getters: list[_lru_cache_wrapper[object]] = []
+
+
+def settings_getter(read: Callable[[], T]) -> _lru_cache_wrapper[T]:
+    """Cache ``read`` (it takes no arguments: one value per process) and register it with
+    ``clear_settings_caches``."""
+    cached = lru_cache(maxsize=1)(read)
+    _getters.append(cached)
+    return cached
+
+
+def clear_settings_caches() -> None:
+    """Forget every cached settings object: the next read sees the environment as it is."""
+    for getter in _getters:
+        getter.cache_clear()
 
 
 class Settings(BaseSettings):
@@ -77,7 +115,7 @@ class Settings(BaseSettings):
         return self.home / "blobs"
 
 
-@lru_cache
+@settings_getter
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""
     return Settings()

@@ -6,7 +6,6 @@ The schema is created only by Alembic migrations (`privet db upgrade`), never by
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,8 +14,14 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-_engines: dict[str, Engine] = {}
-_engines_lock = threading.Lock()
+from privet.kit.process_state import ProcessRegistry
+
+_engines: ProcessRegistry[str, Engine] = ProcessRegistry(
+    "db.engines",
+    why="one connection pool per database URL, shared by every Runtime of the process and "
+    "by the code that has none (CLI commands, migrations, workers' helpers)",
+    close=Engine.dispose,
+)
 
 
 def normalize_url(url: str) -> str:
@@ -87,19 +92,13 @@ def create_db_engine(url: str) -> Engine:
 def get_engine(url: str) -> Engine:
     """The process-wide engine for a URL (created on first use)."""
     url = normalize_url(url)
-    with _engines_lock:
-        engine = _engines.get(url)
-        if engine is None:
-            engine = _engines[url] = create_db_engine(url)
-        return engine
+    return _engines.get_or_create(url, lambda: create_db_engine(url))
 
 
 def dispose_engines() -> None:
-    """Close every pooled connection (tests and forked workers call this)."""
-    with _engines_lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
+    """Close every pooled connection and forget the engines (tests and forked workers
+    call this)."""
+    _engines.reset()
 
 
 @contextmanager

@@ -9,7 +9,12 @@ the web framework.
 
 The runtime is also where packages that must not import each other are wired together:
 inference declares the observer it calls on each prediction
-(``privet.inference.observer.PredictionObserver``) and the runtime gives it monitoring's.
+(``privet.inference.observer.PredictionObserver``) and the runtime gives it the
+``observe`` of its own monitor (``privet.monitoring.MonitorSlot``).
+
+What is per runtime lives here; the few maps that must be one per process (engines per
+URL, the ledger's sequencers and writers per database: reached from a session alone, and
+shared by every runtime of the process) are ``privet.kit.process_state`` registries.
 """
 
 from __future__ import annotations
@@ -29,11 +34,11 @@ from privet.crypto.providers import (
     ensure_local_master_key,
     key_provider_from_settings,
 )
-from privet.crypto.settings import CryptoSettings
+from privet.crypto.settings import get_crypto_settings
 from privet.db import get_engine
 from privet.inference.observer import PredictionObserver
 from privet.kit.secretfiles import ensure_private_dir, read_or_create_secret
-from privet.monitoring import observe as monitoring_observe
+from privet.monitoring import MonitorSlot
 
 
 @dataclass
@@ -45,6 +50,8 @@ class Runtime:
     authorizer: CedarAuthorizer
     key_provider: KeyProvider
     blobs: BlobStore
+    #: This runtime's monitor (drift aggregates, decision rules), made on first use.
+    monitoring: MonitorSlot
     # Called by the inference service on each predict request (decision rules, drift).
     prediction_observer: PredictionObserver | None = None
     #: API-key identities between requests (valid while the auth epoch holds)
@@ -70,18 +77,21 @@ def build_runtime(settings: Settings) -> Runtime:
             subject_claim=settings.oidc_subject_claim,
             roles_claim=settings.oidc_roles_claim,
         )
-    crypto_settings = CryptoSettings()
+    crypto_settings = get_crypto_settings()
     if crypto_settings.key_provider == "local":
         ensure_local_master_key(settings)
+    authorizer = build_authorizer(settings)
+    monitoring = MonitorSlot(authorizer.engine)
     return Runtime(
         settings=settings,
         engine=get_engine(settings.effective_database_url),
         api_key_pepper=read_or_create_secret(pepper_path(settings)),
         oidc=oidc,
-        authorizer=build_authorizer(settings),
+        authorizer=authorizer,
         key_provider=key_provider_from_settings(settings, crypto_settings),
         blobs=LocalBlobStore(settings.blobs_dir),
-        prediction_observer=monitoring_observe,
+        monitoring=monitoring,
+        prediction_observer=monitoring.observe,
     )
 
 
@@ -100,7 +110,7 @@ def build_worker_runtime(settings: Settings) -> WorkerRuntime:
     """Open the database and the key provider; read no other secret. The local master key
     must exist already (the gateway or `privet init` creates it): a worker never creates
     one."""
-    crypto_settings = CryptoSettings()
+    crypto_settings = get_crypto_settings()
     if crypto_settings.key_provider == "local":
         from privet.crypto.providers import LocalKeyProvider, local_kek_dir
 

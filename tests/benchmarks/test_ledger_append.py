@@ -38,10 +38,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from privet.config import get_settings
+from privet.config import clear_settings_caches
 from privet.db import create_db_engine, is_sqlite
 from privet.ledger.sequencer import Ledger
-from privet.ledger.settings import get_ledger_settings
 from tests.ledger._workers import append_worker, group_append_worker, raw_commit_worker
 
 N = int(os.environ.get("PRIVET_BENCH_APPENDS", "2000"))
@@ -77,8 +76,7 @@ def _setup(db_url: str, durability: str, tmp_path: Path, monkeypatch: pytest.Mon
         monkeypatch.setenv("PRIVET_BENCH_RELAXED", "1")
     monkeypatch.setenv("PRIVET_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PRIVET_DATABASE_URL", db_url)
-    get_settings.cache_clear()
-    get_ledger_settings.cache_clear()
+    clear_settings_caches()
     return "SQLite" if is_sqlite(db_url) else "PostgreSQL"
 
 

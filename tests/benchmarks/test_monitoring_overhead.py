@@ -45,12 +45,11 @@ PURPOSE = "credit_scoring"
 def run(rounds: int = 4, batches: int = 6, tiny: bool = False) -> dict[str, float]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from privet import migrate
-    from privet.config import Settings
+    from privet.config import Settings, clear_settings_caches
     from privet.db import dispose_engines, get_engine, session_scope
     from privet.inference.schemas import PredictItem
     from privet.inference.service import InferenceService
     from privet.inference.versions import lookup_version
-    from privet.monitoring import refresh_settings
     from privet.training.catalog import CATALOG, DEFAULT_BASE_MODEL, build_tiny_bert
     from tests.inference.conftest import WORDS, classifier_weights, register_version
 
@@ -91,7 +90,7 @@ def run(rounds: int = 4, batches: int = 6, tiny: bool = False) -> dict[str, floa
         """(wall seconds, CPU seconds of this process: every thread, the batcher's too)."""
         os.environ["PRIVET_MONITORING_ENABLED"] = "true" if enabled else "false"
         os.environ["PRIVET_MONITORING_DECISION_RULES"] = "true" if enabled else "false"
-        refresh_settings()
+        clear_settings_caches()
         wall, cpu = time.perf_counter(), time.process_time()
         for items in data:
             with session_scope(runtime.engine) as session:
@@ -109,7 +108,7 @@ def run(rounds: int = 4, batches: int = 6, tiny: bool = False) -> dict[str, floa
             runs[enabled].append(timed(enabled))
     os.environ.pop("PRIVET_MONITORING_ENABLED", None)
     os.environ.pop("PRIVET_MONITORING_DECISION_RULES", None)
-    refresh_settings()
+    clear_settings_caches()
     dispose_engines()
     n = BATCH * batches
     out: dict[str, float] = {}

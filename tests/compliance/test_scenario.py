@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from privet.config import clear_settings_caches
 from tests.compliance.conftest import INPUT_CANARY, ROW_CANARY, SUBJECT
 from tests.datasets.conftest import declarations, make_rows, to_csv, upload
 from tests.jobs.conftest import TINY
@@ -81,6 +82,7 @@ def test_access_erasure_and_every_report(
 ) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PRIVET_COMPLIANCE_KEEP_MAX_EPSILON", "2")
     monkeypatch.setenv("PRIVET_INFERENCE_STATE_TTL_S", "0")
+    clear_settings_caches()
     projects = {}
     for name in ("retail", "claims"):
         r = client.post("/v1/projects", json={"name": name}, headers=admin.headers)

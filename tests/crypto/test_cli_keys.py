@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from privet import crypto
 from privet.cli.keys import keys_app
-from privet.config import Settings, get_settings
+from privet.config import Settings, clear_settings_caches
 from privet.db import dispose_engines, session_scope
 
 
@@ -22,9 +22,9 @@ def cli_env(
     monkeypatch.setenv("PRIVET_HOME", str(home_settings.home))
     monkeypatch.delenv("PRIVET_DATABASE_URL", raising=False)
     monkeypatch.delenv("PRIVET_KEY_PROVIDER", raising=False)
-    get_settings.cache_clear()
+    clear_settings_caches()
     yield
-    get_settings.cache_clear()
+    clear_settings_caches()
     dispose_engines()
 
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from privet import crypto
-from privet.config import Settings
+from privet.config import Settings, clear_settings_caches
 from privet.db import session_scope
 
 SoftHsm = Any  # the conftest fixture type; conftest modules are not importable
@@ -28,6 +28,7 @@ def hsm_provider(
     monkeypatch.setenv("PRIVET_PKCS11_TOKEN", softhsm.token)
     monkeypatch.setenv("PRIVET_PKCS11_PIN", softhsm.pin)
     monkeypatch.setenv("PRIVET_PKCS11_KEY_LABEL", f"kek-{secrets.token_hex(4)}")
+    clear_settings_caches()
     provider = crypto.key_provider_from_settings(home_settings)
     assert isinstance(provider, crypto.Pkcs11KeyProvider)
     return provider

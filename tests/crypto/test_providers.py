@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from privet import crypto
-from privet.config import Settings
+from privet.config import Settings, clear_settings_caches
 from privet.crypto.providers import local_kek_dir
 from privet.kit.errors import ConflictError
 
@@ -91,6 +91,7 @@ def test_factory_defaults_to_local(
     home_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("PRIVET_KEY_PROVIDER", raising=False)
+    clear_settings_caches()
     provider = crypto.key_provider_from_settings(home_settings)
     assert isinstance(provider, crypto.LocalKeyProvider)
     assert isinstance(provider, crypto.KeyProvider)
@@ -104,6 +105,7 @@ def test_factory_pkcs11_names_missing_settings(
     monkeypatch.delenv("PRIVET_PKCS11_MODULE", raising=False)
     monkeypatch.setenv("PRIVET_PKCS11_TOKEN", "tok")
     monkeypatch.delenv("PRIVET_PKCS11_PIN", raising=False)
+    clear_settings_caches()
     with pytest.raises(crypto.KeyProviderError) as info:
         crypto.key_provider_from_settings(home_settings)
     assert "PRIVET_PKCS11_MODULE" in info.value.detail

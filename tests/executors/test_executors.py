@@ -12,16 +12,21 @@ from tests.jobs.conftest import submit
 
 
 def test_settings_pick_the_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+    from privet.config import clear_settings_caches
     from privet.executors.settings import get_executor_settings
 
     monkeypatch.delenv("PRIVET_EXECUTOR", raising=False)
     monkeypatch.delenv("PRIVET_RAY_ADDRESS", raising=False)
+    clear_settings_caches()
     assert get_executor_settings().effective_executor == "local"
     monkeypatch.setenv("PRIVET_RAY_ADDRESS", "10.0.0.5:6379")
+    clear_settings_caches()
     assert get_executor_settings().effective_executor == "ray"
     monkeypatch.setenv("PRIVET_EXECUTOR", "local")
+    clear_settings_caches()
     assert get_executor_settings().effective_executor == "local"
     monkeypatch.setenv("PRIVET_RAY_GPUS_PER_WORKER", "0.5")
+    clear_settings_caches()
     assert get_executor_settings().ray_gpus_per_worker == 0.5
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from privet.config import clear_settings_caches
+
 WORDS = (
     "the loan was approved rejected good bad late payment customer income high low risk "
     "fine paid on time never missed account closed debt credit card balance"
@@ -141,6 +143,7 @@ def make_version(runtime: Any, tiny_base: Any) -> Callable[..., Any]:
 def _fast_state_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
     """State changes are seen at once in tests (the retirement test sets its own TTL)."""
     monkeypatch.setenv("PRIVET_INFERENCE_STATE_TTL_S", "0")
+    clear_settings_caches()
 
 
 def predict_path(project_id: str, model: str, version: str | int | None = None) -> str:

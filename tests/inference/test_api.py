@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from privet.config import clear_settings_caches
+
 PURPOSE = "credit_scoring"
 TEXTS = ["the customer paid on time", "late payment and high debt", "account closed"]
 
@@ -134,6 +136,7 @@ def test_retired_version_stops_within_the_state_ttl(
     import time
 
     monkeypatch.setenv("PRIVET_INFERENCE_STATE_TTL_S", "0.5")
+    clear_settings_caches()
     version = make_version(project)
     caller = make_caller("predictor", project)
     assert (
@@ -191,6 +194,7 @@ def test_bad_requests_are_422_and_leave_nothing(
     r = client.post(url, json={"items": []}, headers=app.headers)
     assert r.status_code == 422
     monkeypatch.setenv("PRIVET_INFERENCE_MAX_ITEMS", "2")
+    clear_settings_caches()
     client.app.state.inference = None  # settings are read when the service is built
     r = client.post(url, json=_items(TEXTS), headers=app.headers)
     assert r.status_code == 422 and "at most 2" in r.json()["detail"]

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, text
 
-from privet.config import Settings, get_settings
+from privet.config import Settings, clear_settings_caches
 from privet.db import create_db_engine, is_sqlite
-from privet.ledger.sequencer import Ledger, _ledgers, _ledgers_lock
-from privet.ledger.settings import LedgerSettings, get_ledger_settings
+from privet.ledger.sequencer import Ledger, set_ledger
+from privet.ledger.settings import LedgerSettings
 from privet.ledger.tables import LEDGER_TABLES
 
 PG_ADMIN_URL = os.environ.get(
@@ -29,31 +29,28 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     monkeypatch.setenv("PRIVET_HOME", str(home))
-    get_settings.cache_clear()
-    get_ledger_settings.cache_clear()
+    clear_settings_caches()
     yield home
-    get_settings.cache_clear()
-    get_ledger_settings.cache_clear()
+    clear_settings_caches()
 
 
 @pytest.fixture
 def engine(db_url: str, home: Path) -> Iterator[Engine]:
     monkey = pytest.MonkeyPatch()
     monkey.setenv("PRIVET_DATABASE_URL", db_url)
-    get_settings.cache_clear()
+    clear_settings_caches()
     eng = create_db_engine(db_url)
     yield eng
     eng.dispose()
     monkey.undo()
-    get_settings.cache_clear()
+    clear_settings_caches()
 
 
 def make_ledger(engine: Engine, home: Path, **overrides: object) -> Ledger:
     """A Ledger bound to ``engine`` and registered as the process-wide one for it."""
     ls = LedgerSettings(**overrides)  # type: ignore[arg-type]
     ledger = Ledger(engine, Settings(home=home), ls)
-    with _ledgers_lock:
-        _ledgers[engine.url.render_as_string(hide_password=False)] = ledger
+    set_ledger(ledger)
     return ledger
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from privet.config import clear_settings_caches
 from tests.jobs.conftest import ledger_events, submit
 
 SUBJECT = "cust-00003"  # a row of make_rows() in the fixture's dataset version
@@ -156,6 +157,7 @@ def test_keeping_needs_the_policy_to_allow_it(
     mv = _train(client, runtime, job_settings, engineer, project, dataset_version["id"])
     _erase_dataset(client, admin, project, dataset_version["dataset_id"])
     monkeypatch.setenv("PRIVET_COMPLIANCE_ERASURE_REMEDY", "retrain")
+    clear_settings_caches()
     refused = _resolve(client, admin, project, mv)
     assert refused.status_code == 409, refused.text
     assert "retrain" in refused.json()["detail"]

@@ -24,16 +24,16 @@ from tests.inference.conftest import (  # noqa: F401 - fixtures re-exported
 @pytest.fixture(autouse=True)
 def _monitoring_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Aggregates are flushed on every request; small windows are judged."""
-    from privet.monitoring import refresh_settings
+    from privet.config import clear_settings_caches
 
     monkeypatch.setenv("PRIVET_MONITORING_FLUSH_EVERY", "1")
     monkeypatch.setenv("PRIVET_MONITORING_JUDGE_INTERVAL_S", "0")
     monkeypatch.setenv("PRIVET_MONITORING_MIN_WINDOW_COUNT", "40")
     monkeypatch.setenv("PRIVET_MONITORING_MIN_OUTCOMES", "20")
-    refresh_settings()
+    clear_settings_caches()
     yield
     monkeypatch.undo()
-    refresh_settings()
+    clear_settings_caches()
 
 
 class Clock:
@@ -51,11 +51,10 @@ class Clock:
 def clock(app: Any, runtime: Any, monkeypatch: pytest.MonkeyPatch) -> Clock:
     """One clock for prediction times and monitoring windows (the start of a window)."""
     from privet.kit.ids import utcnow
-    from privet.monitoring import monitor_for
     from privet.monitoring.hub import window_start
 
     clk = Clock(window_start(utcnow(), 3600) - timedelta(hours=6))
-    monitor = monitor_for(runtime.engine, runtime.settings)
+    monitor = runtime.monitoring.monitor
     monkeypatch.setattr(monitor, "clock", clk)
     monkeypatch.setattr("privet.inference.service.utcnow", clk)
     return clk

@@ -132,12 +132,12 @@ def test_monitoring_off_still_applies_decision_rules(
     """Aggregates can be turned off; decision rules stay on unless turned off apart."""
     from sqlmodel import select
 
+    from privet.config import clear_settings_caches
     from privet.db import session_scope
-    from privet.monitoring import refresh_settings
     from privet.monitoring.tables import MonitoringAggregate
 
     monkeypatch.setenv("PRIVET_MONITORING_ENABLED", "false")
-    refresh_settings()
+    clear_settings_caches()
     make_version(project)
     app = make_caller("predictor", project)
     preds = _predict(client, paths.predict(project, "risk", 1), app.headers, TEXTS)
@@ -147,7 +147,7 @@ def test_monitoring_off_still_applies_decision_rules(
         assert session.exec(select(MonitoringAggregate)).all() == []
 
     monkeypatch.setenv("PRIVET_MONITORING_DECISION_RULES", "false")
-    refresh_settings()
+    clear_settings_caches()
     preds = _predict(client, paths.predict(project, "risk", 1), app.headers, TEXTS)
     assert all(p["decision"] == "final" and p["decision_rules"] == [] for p in preds)
     assert "decision" not in events("prediction.made")[-1]["details"]

@@ -177,11 +177,11 @@ def test_a_failed_build_keeps_the_approval_and_can_be_rerun(
     events,
     monkeypatch,
 ) -> None:  # type: ignore[no-untyped-def]
+    from privet.config import clear_settings_caches
     from privet.db import session_scope
     from privet.jobs import sources
     from privet.kit.errors import ServiceUnavailableError
     from privet.models.tables import ModelVersion
-    from privet.monitoring import refresh_settings
     from privet.monitoring.tables import MonitoringReference
 
     dataset_version, vid = train(client, admin, engineer, project, make_worker)
@@ -243,7 +243,7 @@ def test_a_failed_build_keeps_the_approval_and_can_be_rerun(
 
     # With the store back, and a cap below the split's size: a fixed-seed sample.
     monkeypatch.setenv("PRIVET_MONITORING_REFERENCE_MAX_ROWS", "25")
-    refresh_settings()
+    clear_settings_caches()
     ok = client.post(rebuild, headers=approver.headers)
     assert ok.status_code == 200, ok.text
     status = ok.json()

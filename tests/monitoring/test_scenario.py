@@ -38,14 +38,14 @@ def _stream(client: Any, path: str, headers: Any, texts: list[str]) -> list[dict
 def test_shift_is_detected_alerted_and_suspends(
     client, app, runtime, make_caller, project, make_version, paths, events, clock, monkeypatch
 ) -> None:
+    from privet.config import clear_settings_caches
     from privet.db import session_scope
     from privet.inference.service import InferenceService
     from privet.inference.versions import lookup_version
-    from privet.monitoring import refresh_settings
     from privet.monitoring.service import build_reference
 
     monkeypatch.setenv("PRIVET_MONITORING_AUTO_SUSPEND", "true")
-    refresh_settings()
+    clear_settings_caches()
     rng = random.Random(7)
     version = make_version(project)
     predictor = make_caller("predictor", project)

@@ -63,12 +63,12 @@ def test_small_embedding_sketches_are_never_written(monkeypatch: pytest.MonkeyPa
     window) or drops them (window over): a stored sketch never describes a few texts."""
     from datetime import timedelta
 
+    from privet.config import clear_settings_caches
     from privet.kit.ids import utcnow
-    from privet.monitoring import refresh_settings
     from privet.monitoring.hub import Monitor, window_start
 
     monkeypatch.setenv("PRIVET_MONITORING_MIN_SKETCH_COUNT", "5")
-    refresh_settings()
+    clear_settings_caches()
     written: list[dict] = []
 
     class FakeSession:
@@ -93,4 +93,4 @@ def test_small_embedding_sketches_are_never_written(monkeypatch: pytest.MonkeyPa
     monitor.flush(FakeSession())  # type: ignore[arg-type]
     assert written[-1]["data"]["emb_n"] == 5 and written[-1]["count"] == 0
     monkeypatch.delenv("PRIVET_MONITORING_MIN_SKETCH_COUNT")
-    refresh_settings()
+    clear_settings_caches()

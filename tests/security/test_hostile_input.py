@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from privet.config import clear_settings_caches
 from privet.datasets import formats, pii
 from privet.datasets.items import RowError
 from privet.datasets.schemas import Declarations
@@ -119,6 +120,7 @@ def test_a_text_over_the_per_text_limit_is_refused_while_reading(
     fmt: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PRIVET_DATASETS_MAX_TEXT_CHARS", "1000")
+    clear_settings_caches()
     big = "word " * 400  # 2000 characters
     if fmt == "csv":
         head = [b"text,label\n", b"fine,0\n", f"{big},1\n".encode()]
@@ -269,6 +271,7 @@ def test_parquet_single_huge_cell_is_refused(
     import pyarrow as pa
 
     monkeypatch.setenv("PRIVET_DATASETS_MAX_TEXT_CHARS", "1000")
+    clear_settings_caches()
     table = pa.table({"text": ["ok", "x" * 5000, "ok"], "label": ["0", "1", "0"]})
     with pytest.raises(PayloadTooLargeError) as caught:
         _read_parquet(_parquet(table), tmp_path)
@@ -290,6 +293,7 @@ def test_api_refuses_a_huge_cell_with_a_413_naming_the_limit(
     client, admin, project, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PRIVET_DATASETS_MAX_TEXT_CHARS", "5000")
+    clear_settings_caches()
     rows = make_rows(30)
     rows[4]["text"] = "a" * 30_000 + "@" + "a" * 30_000
     body = _problem(upload(client, admin.headers, project, to_csv(rows)), 413)

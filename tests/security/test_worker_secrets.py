@@ -104,14 +104,17 @@ def test_multi_host_training_is_refused_unless_the_network_is_trusted(
     """Ranks on several nodes all-reduce un-noised clipped gradients in plaintext over
     gloo/NCCL: refused unless PRIVET_TRAINING_TRUSTED_NETWORK=true; ranks on one node talk
     over loopback."""
+    from privet.config import clear_settings_caches
     from privet.executors.ray_executor import UntrustedNetworkError, collective_network
     from privet.executors.settings import get_executor_settings
 
     monkeypatch.delenv("PRIVET_TRAINING_TRUSTED_NETWORK", raising=False)
+    clear_settings_caches()
     settings = get_executor_settings()
     assert settings.training_trusted_network is False
     assert collective_network(["10.0.0.5", "10.0.0.5"], settings) == "loopback"
     with pytest.raises(UntrustedNetworkError, match="PRIVET_TRAINING_TRUSTED_NETWORK"):
         collective_network(["10.0.0.5", "10.0.0.6"], settings)
     monkeypatch.setenv("PRIVET_TRAINING_TRUSTED_NETWORK", "true")
+    clear_settings_caches()
     assert collective_network(["10.0.0.5", "10.0.0.6"], get_executor_settings()) == "network"

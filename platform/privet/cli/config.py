@@ -7,6 +7,7 @@ domain's `settings.py`); this command is the one place that shows them all toget
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -16,26 +17,27 @@ from rich.console import Console
 from rich.table import Table
 
 from privet.cli.output import group
-from privet.compliance.settings import ComplianceSettings
-from privet.config import Settings
-from privet.crypto.settings import CryptoSettings
-from privet.datasets.settings import DatasetSettings
-from privet.executors.settings import ExecutorSettings
-from privet.inference.settings import InferenceSettings
-from privet.jobs.settings import JobSettings
-from privet.ledger.settings import LedgerSettings
-from privet.monitoring.settings import MonitoringSettings
+from privet.compliance.settings import get_compliance_settings
+from privet.config import get_settings
+from privet.crypto.settings import get_crypto_settings
+from privet.datasets.settings import get_dataset_settings
+from privet.executors.settings import get_executor_settings
+from privet.inference.settings import get_inference_settings
+from privet.jobs.settings import get_job_settings
+from privet.ledger.settings import get_ledger_settings
+from privet.monitoring.settings import get_monitoring_settings
 
-SECTIONS: tuple[tuple[str, type[BaseSettings]], ...] = (
-    ("core", Settings),
-    ("crypto", CryptoSettings),
-    ("ledger", LedgerSettings),
-    ("datasets", DatasetSettings),
-    ("jobs", JobSettings),
-    ("executors", ExecutorSettings),
-    ("inference", InferenceSettings),
-    ("compliance", ComplianceSettings),
-    ("monitoring", MonitoringSettings),
+#: Each section's getter: the values this process runs with (``privet.config``).
+SECTIONS: tuple[tuple[str, Callable[[], BaseSettings]], ...] = (
+    ("core", get_settings),
+    ("crypto", get_crypto_settings),
+    ("ledger", get_ledger_settings),
+    ("datasets", get_dataset_settings),
+    ("jobs", get_job_settings),
+    ("executors", get_executor_settings),
+    ("inference", get_inference_settings),
+    ("compliance", get_compliance_settings),
+    ("monitoring", get_monitoring_settings),
 )
 
 config_app = group("Show the effective configuration (PRIVET_* variables).")
@@ -45,9 +47,10 @@ console = Console()
 def settings_rows() -> list[dict[str, Any]]:
     """One row per setting: section, environment variable, current value, description."""
     rows = []
-    for section, cls in SECTIONS:
+    for section, read in SECTIONS:
+        current = read()
+        cls = type(current)
         prefix = str(cls.model_config.get("env_prefix", ""))
-        current = cls()
         for name, field in cls.model_fields.items():
             value = getattr(current, name)
             shown = "********" if isinstance(value, SecretStr) and value else value

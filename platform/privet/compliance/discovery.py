@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from privet.auth.tables import Project
 from privet.compliance.service import get_project_settings, subject_pseudonym
+from privet.crypto.context import ServiceRuntime
 from privet.datasets.rows import iter_version_rows
 from privet.datasets.tables import Dataset, DatasetVersion, VersionState
 from privet.datasets.usage import usages_of
@@ -93,7 +94,7 @@ def _project_names(session: Session) -> dict[str, str]:
     return {p.id: p.name for p in session.exec(select(Project)).all()}
 
 
-def discover(session: Session, *, runtime: Any, subject_id: str) -> Findings:
+def discover(session: Session, *, runtime: ServiceRuntime, subject_id: str) -> Findings:
     """Every active dataset version holding the subject's rows (decrypted in memory and
     scanned), the model versions trained on those versions, and the predictions recorded
     about the subject, across every project."""

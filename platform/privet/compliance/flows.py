@@ -34,6 +34,7 @@ from privet.compliance.tables import (
     RequestType,
 )
 from privet.crypto import create_data_key, seal
+from privet.crypto.context import ServiceRuntime
 from privet.datasets.erasure import erase_subjects_in_project
 from privet.inference import reasons
 from privet.jobs import admission
@@ -51,7 +52,7 @@ from privet.models.tables import FlagSource, ModelVersion
 def submit_request(
     session: Session,
     *,
-    runtime: Any,
+    runtime: ServiceRuntime,
     data: DataSubjectRequestCreate,
     actor: Identity,
     authorize: Authorize | None = None,
@@ -109,7 +110,7 @@ def submit_request(
 def _log_request(
     session: Session,
     *,
-    runtime: Any,
+    runtime: ServiceRuntime,
     data: DataSubjectRequestCreate,
     actor: Identity,
     config: ComplianceSettings,
@@ -175,7 +176,7 @@ def _log_request(
 def _record_objection(
     session: Session,
     *,
-    runtime: Any,
+    runtime: ServiceRuntime,
     row: DataSubjectRequest,
     data: DataSubjectRequestCreate,
     actor: Identity,
@@ -231,7 +232,7 @@ class _Erased:
 def _erase(
     session: Session,
     *,
-    runtime: Any,
+    runtime: ServiceRuntime,
     row: DataSubjectRequest,
     subject_id: str,
     actor: Identity,
@@ -254,7 +255,9 @@ def _erase(
     }
 
 
-def _erase_rows(session: Session, *, runtime: Any, subject_id: str, actor: Identity) -> _Erased:
+def _erase_rows(
+    session: Session, *, runtime: ServiceRuntime, subject_id: str, actor: Identity
+) -> _Erased:
     results = []
     for project in session.exec(select(Project).order_by(col(Project.id))).all():
         results.extend(

@@ -33,6 +33,7 @@ from privet.compliance.tables import (
     RequestType,
 )
 from privet.crypto import ObjectRef, shred, unseal, unwrap_data_key
+from privet.crypto.context import SealedStorage, ServiceRuntime
 from privet.crypto.errors import DataKeyDestroyedError
 from privet.datasets.pseudonym import pseudonymisation_key, pseudonymise
 from privet.kit.errors import NotFoundError, PrivetError
@@ -56,7 +57,7 @@ def seal_ref(request_id: str) -> ObjectRef:
     return ObjectRef(SEAL_KIND, request_id, SEAL_PROJECT)
 
 
-def subject_pseudonym(runtime: Any, subject_id: str) -> str:
+def subject_pseudonym(runtime: ServiceRuntime, subject_id: str) -> str:
     return pseudonymise(pseudonymisation_key(runtime.settings), subject_id)
 
 
@@ -105,7 +106,9 @@ def record_event(
     )
 
 
-def unseal_subject(session: Session, *, runtime: Any, row: DataSubjectRequest) -> dict[str, str]:
+def unseal_subject(
+    session: Session, *, runtime: SealedStorage, row: DataSubjectRequest
+) -> dict[str, str]:
     """The sealed {subject_id, requester} of a request (only for the subject's own report)."""
     if row.sealed is None:
         raise SubjectIdUnavailableError(f"request {row.id}: its subject id was shredded")

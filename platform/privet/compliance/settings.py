@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from privet.config import settings_getter
+
 REQUEST_LOG_MIN_DAYS = 730
 """CCPA regulations §7101: keep the request log at least 24 months."""
 
@@ -41,5 +43,7 @@ class ComplianceSettings(BaseSettings):
     )
 
 
+@settings_getter
 def get_compliance_settings() -> ComplianceSettings:
+    """The process's ComplianceSettings, read once (``privet.config.settings_getter``)."""
     return ComplianceSettings()

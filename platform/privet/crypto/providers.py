@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.keywrap import (
 
 from privet.config import Settings
 from privet.crypto.errors import KeyProviderError, KeyUnavailableError
-from privet.crypto.settings import CryptoSettings
+from privet.crypto.settings import CryptoSettings, get_crypto_settings
 from privet.kit.errors import ConflictError
 from privet.kit.ids import utcnow
 from privet.kit.secretfiles import ensure_private_dir, write_secret_file
@@ -416,7 +416,7 @@ def key_provider_from_settings(
 
     A PKCS#11 token with no master key yet gets version 1, as `privet init` does locally.
     """
-    crypto = crypto or CryptoSettings()
+    crypto = crypto or get_crypto_settings()
     if crypto.key_provider == "local":
         return LocalKeyProvider.from_settings(settings)
     missing = [

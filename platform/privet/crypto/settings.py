@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from privet.config import settings_getter
+
 
 class CryptoSettings(BaseSettings):
     """Which master-key provider to use and how to reach it."""
@@ -31,3 +33,9 @@ class CryptoSettings(BaseSettings):
         max_length=64,
         description="Label prefix of the master key objects in the token (`<label>.v<n>`).",
     )
+
+
+@settings_getter
+def get_crypto_settings() -> CryptoSettings:
+    """The process's CryptoSettings, read once (``privet.config.settings_getter``)."""
+    return CryptoSettings()

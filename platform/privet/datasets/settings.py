@@ -9,6 +9,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from privet.config import settings_getter
+
 PARQUET_EXPANSION_FLOOR = 64 << 20
 """Decoded Parquet text up to this size is never refused for its expansion ratio."""
 
@@ -41,5 +43,7 @@ class DatasetSettings(BaseSettings):
     )
 
 
+@settings_getter
 def get_dataset_settings() -> DatasetSettings:
+    """The process's DatasetSettings, read once (``privet.config.settings_getter``)."""
     return DatasetSettings()

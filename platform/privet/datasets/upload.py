@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +29,17 @@ from privet.datasets.schemas import Declarations, UploadDeclarations
 from privet.datasets.tables import OBJECT_KIND, DataFormat
 from privet.kit.errors import ConflictError, InvalidInputError, UnsupportedMediaTypeError
 from privet.kit.ids import new_id
+from privet.kit.process_state import ProcessRegistry
 
 MAX_DECLARATIONS_BYTES = 64 * 1024
 
 # --- housekeeping ---------------------------------------------------------------------------
 
-_cleaned: set[Path] = set()
-_cleaned_lock = threading.Lock()
+_cleaned: ProcessRegistry[Path, bool] = ProcessRegistry(
+    "datasets.cleaned_spools",
+    why="orphaned spool files are removed once per process and spool directory, before "
+    "its first upload, whichever Runtime receives it",
+)
 
 
 def spool_dir(settings: Settings) -> Path:
@@ -51,13 +54,12 @@ def clean_at_start(settings: Settings) -> int:
     before its first upload even if the start-up hook is not wired.
     """
     directory = spool_dir(settings)
-    with _cleaned_lock:
-        _cleaned.add(directory)
+    _cleaned.set(directory, True)
     return spool.clean_orphans(directory)
 
 
 def _clean_once(settings: Settings) -> None:
-    if spool_dir(settings) not in _cleaned:
+    if _cleaned.get(spool_dir(settings)) is None:
         clean_at_start(settings)
 
 

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from privet.config import settings_getter
+
 
 class ExecutorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PRIVET_", extra="ignore")
@@ -82,6 +84,7 @@ class ExecutorSettings(BaseSettings):
         return "ray" if self.ray_address else "local"
 
 
+@settings_getter
 def get_executor_settings() -> ExecutorSettings:
-    """Read fresh each time (cheap): tests change the environment between runs."""
+    """The process's ExecutorSettings, read once (``privet.config.settings_getter``)."""
     return ExecutorSettings()

@@ -43,6 +43,9 @@ class CacheMetrics:
     batch_requests: Histogram
 
 
+#: The metrics made in each Prometheus registry, kept as long as that registry lives (the
+#: gateway's belongs to its app). A registry refuses a metric name twice, so they cannot
+#: be forgotten earlier: not a ``privet.kit.process_state`` registry that tests empty.
 _metrics: weakref.WeakKeyDictionary[CollectorRegistry, CacheMetrics] = weakref.WeakKeyDictionary()
 _metrics_lock = threading.Lock()
 

@@ -1,7 +1,7 @@
 """What inference tells an observer of each predict request, and what it may ask back.
 
 Inference declares this seam and calls it; it knows no observer. The runtime
-(``privet.runtime.build_runtime``) wires monitoring in (``privet.monitoring.observe``:
+(``privet.runtime.build_runtime``) wires monitoring in (its ``MonitorSlot.observe``:
 decision rules, drift aggregates, alerts), so imports run monitoring → inference and
 never back.
 """
@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from privet import ledger
 from privet.config import Settings
+from privet.crypto.context import ServiceRuntime
 from privet.inference.schemas import PredictionOut, PredictItem
 from privet.inference.served import ServedModel
 from privet.inference.versions import VersionInfo
@@ -56,3 +57,11 @@ class PredictionObserver(Protocol):
     def __call__(
         self, service: ObservedService, session: Session, batch: PredictionBatch
     ) -> None: ...
+
+
+class ObservedRuntime(ServiceRuntime, Protocol):
+    """What the inference service is built from (``InferenceService.from_runtime``): a
+    ``privet.runtime.Runtime``, which plugs its monitor in as the observer."""
+
+    @property
+    def prediction_observer(self) -> PredictionObserver | None: ...

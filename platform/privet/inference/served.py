@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
+from privet.crypto.context import SealedStorage
 from privet.inference.batcher import MicroBatcher
 from privet.inference.cache import CacheMetrics
 from privet.inference.settings import InferenceSettings
@@ -41,7 +42,7 @@ class ServedModel:
 def load_served(
     session: Session,
     *,
-    runtime: Any,
+    runtime: SealedStorage,
     info: VersionInfo,
     config: InferenceSettings,
     metrics: CacheMetrics,

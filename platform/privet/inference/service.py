@@ -29,7 +29,7 @@ from privet.inference import reviews
 from privet.inference.batcher import BatcherClosedError
 from privet.inference.cache import ModelCache, inference_metrics
 from privet.inference.digests import Digester
-from privet.inference.observer import PredictionObserver
+from privet.inference.observer import ObservedRuntime, PredictionObserver
 from privet.inference.records import prediction_batch
 from privet.inference.schemas import (
     ExplanationOut,
@@ -81,7 +81,7 @@ class InferenceService:
 
     @classmethod
     def from_runtime(
-        cls, runtime: Any, *, registry: CollectorRegistry | None = None
+        cls, runtime: ObservedRuntime, *, registry: CollectorRegistry | None = None
     ) -> InferenceService:
         return cls(
             settings=runtime.settings,
@@ -89,7 +89,7 @@ class InferenceService:
             key_provider=runtime.key_provider,
             blobs=runtime.blobs,
             registry=registry,
-            observer=getattr(runtime, "prediction_observer", None),
+            observer=runtime.prediction_observer,
         )
 
     # --- versions and the cache ------------------------------------------------------------

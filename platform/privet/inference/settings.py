@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from privet.config import settings_getter
+
 
 class InferenceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PRIVET_INFERENCE_", extra="ignore")
@@ -59,6 +61,7 @@ class InferenceSettings(BaseSettings):
     )
 
 
+@settings_getter
 def get_inference_settings() -> InferenceSettings:
-    """Read fresh each time (cheap): tests change the environment between runs."""
+    """The process's InferenceSettings, read once (``privet.config.settings_getter``)."""
     return InferenceSettings()

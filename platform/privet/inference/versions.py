@@ -13,11 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
+from privet.crypto.context import SealedStorage
 from privet.kit.errors import ConflictError, NotFoundError
 from privet.kit.numbers import ascii_number
 from privet.models.tables import Model, ModelVersion, ModelVersionState
@@ -137,7 +137,7 @@ class VersionDirectory:
             self._entries.clear()
 
 
-def load_weights(*, session: Session, runtime: Any, info: VersionInfo) -> LoadedVersion:
+def load_weights(*, session: Session, runtime: SealedStorage, info: VersionInfo) -> LoadedVersion:
     """Decrypt a version's weights into memory (the registry checks their SHA-256).
 
     Any state loads: the caller has decided that this version may run (an approved one

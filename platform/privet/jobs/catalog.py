@@ -13,14 +13,17 @@ privet.training.pooling).
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 from privet.jobs.settings import get_job_settings
+from privet.kit.process_state import ProcessRegistry
 from privet.training.catalog import CATALOG, BaseModelSpec, Catalog, CatalogError
 
-_loaded: set[str] = set()
-_lock = threading.Lock()
+_loaded: ProcessRegistry[str, list[str]] = ProcessRegistry(
+    "jobs.extra_catalogs",
+    why="the base-model catalog (privet.training.catalog.CATALOG) is one per process, so "
+    "an extra catalog file is registered in it once per process; the names it added",
+)
 
 
 def write_catalog_file(path: Path, specs: list[BaseModelSpec]) -> Path:
@@ -68,9 +71,5 @@ def ensure_catalog() -> Catalog:
     """The process catalog, with PRIVET_JOBS_EXTRA_CATALOG's entries registered once."""
     path = get_job_settings().extra_catalog
     if path is not None:
-        key = str(path)
-        with _lock:
-            if key not in _loaded:
-                load_extra_catalog(path)
-                _loaded.add(key)
+        _loaded.get_or_create(str(path), lambda: load_extra_catalog(path))
     return CATALOG

@@ -17,7 +17,7 @@ from typing import Any
 
 from privet.executors.base import Executor, JobSpec, LocalExecutor
 from privet.executors.settings import ExecutorSettings, get_executor_settings
-from privet.jobs.worker import Worker
+from privet.jobs.worker import Worker, WorkerContext
 from privet.training import TrainingConfig, TrainingResult
 from privet.training.data import LabelledTexts
 from privet.training.progress import ProgressEvent
@@ -30,7 +30,7 @@ class ExecutorWorker(Worker):
 
     def __init__(
         self,
-        runtime: Any,
+        runtime: WorkerContext,
         *,
         executor: Executor,
         executor_settings: ExecutorSettings | None = None,
@@ -77,7 +77,7 @@ def make_executor(settings: ExecutorSettings | None = None) -> Executor:
 
 
 def make_worker(
-    runtime: Any,
+    runtime: WorkerContext,
     *,
     worker_id: str | None = None,
     executor_settings: ExecutorSettings | None = None,

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from privet import ledger
 from privet.auth.identity import Identity
-from privet.executors.settings import ExecutorSettings
+from privet.executors.settings import get_executor_settings
 from privet.jobs import budget, recipes
 from privet.jobs.catalog import ensure_catalog
 from privet.jobs.schemas import TrainingJobCreate
@@ -126,7 +126,7 @@ def _check_config(data: TrainingJobCreate, *, delta: float | None, facts: Datase
     except (ConfigError, ValueError) as exc:
         raise InvalidInputError(f"this training request cannot run: {exc}") from exc
     if data.workers is not None:
-        limit = ExecutorSettings().ray_max_workers
+        limit = get_executor_settings().ray_max_workers
         if data.workers > limit:
             raise InvalidInputError(
                 f"workers must be at most {limit} (PRIVET_RAY_MAX_WORKERS), got {data.workers}"

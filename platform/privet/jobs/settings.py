@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from privet.config import settings_getter
+
 
 class JobSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PRIVET_JOBS_", extra="ignore")
@@ -48,6 +50,7 @@ class JobSettings(BaseSettings):
     )
 
 
+@settings_getter
 def get_job_settings() -> JobSettings:
-    """Read fresh each time (cheap): tests change the environment between runs."""
+    """The process's JobSettings, read once (``privet.config.settings_getter``)."""
     return JobSettings()

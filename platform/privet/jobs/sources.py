@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlmodel import Session, select
 
+from privet.crypto.context import SealedStorage
 from privet.kit.errors import NotFoundError
+from privet.kit.process_state import ProcessRegistry
 
 if TYPE_CHECKING:
     from privet.training.data import LabelledTexts
@@ -58,7 +60,9 @@ class DatasetSource(Protocol):
         """The version's facts, or NotFoundError when it is not in `project_id`."""
         ...
 
-    def load(self, session: Session, runtime: Any, *, facts: DatasetFacts) -> DatasetSplits:
+    def load(
+        self, session: Session, runtime: SealedStorage, *, facts: DatasetFacts
+    ) -> DatasetSplits:
         """The version's rows, decrypted in memory, by split."""
         ...
 
@@ -126,7 +130,9 @@ class PlatformDatasetSource:
             train_label_counts=_train_label_counts(version.split, version.label_counts),
         )
 
-    def load(self, session: Session, runtime: Any, *, facts: DatasetFacts) -> DatasetSplits:
+    def load(
+        self, session: Session, runtime: SealedStorage, *, facts: DatasetFacts
+    ) -> DatasetSplits:
         from privet.datasets.rows import load_version_rows
 
         rows = load_version_rows(
@@ -165,14 +171,21 @@ class PlatformDatasetSource:
         return usage.lock_erased(session, dataset_version_id=version_id)
 
 
-_source: DatasetSource | None = None
+_installed: ProcessRegistry[str, DatasetSource] = ProcessRegistry(
+    "jobs.dataset_source",
+    why="a test installs another dataset source for the whole process: admission, the "
+    "worker and reference building each ask for it, some with no Runtime at hand",
+)
 
 
 def get_dataset_source() -> DatasetSource:
-    return _source if _source is not None else PlatformDatasetSource()
+    installed = _installed.get("source")
+    return installed if installed is not None else PlatformDatasetSource()
 
 
 def set_dataset_source(source: DatasetSource | None) -> None:
     """Install another source (tests); None restores the platform's."""
-    global _source
-    _source = source
+    if source is None:
+        _installed.pop("source")
+    else:
+        _installed.set("source", source)

@@ -18,10 +18,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
+from privet.authorization import CedarAuthorizer
+from privet.crypto.context import ServiceRuntime
 from privet.db import session_scope
 from privet.jobs import errortext, queue, recipes
 from privet.jobs.catalog import ensure_catalog
@@ -53,12 +55,20 @@ class _Run:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+class WorkerContext(ServiceRuntime, Protocol):
+    """What a job worker needs of its runtime: a ``privet.runtime.WorkerRuntime`` (the
+    gateway's ``Runtime`` in tests), which stands above jobs."""
+
+    @property
+    def authorizer(self) -> CedarAuthorizer: ...
+
+
 class Worker:
     """A job worker over one runtime (its own database engine, keys and blob store)."""
 
     def __init__(
         self,
-        runtime: Any,
+        runtime: WorkerContext,
         *,
         worker_id: str | None = None,
         settings: JobSettings | None = None,

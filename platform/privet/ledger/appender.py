@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -38,6 +37,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from privet.kit.process_state import ProcessRegistry
 from privet.ledger.emit import (
     EventSpec,
     encode_events,
@@ -326,23 +326,24 @@ class GroupCommitAppender:
 
 # --- one appender per engine and process ------------------------------------------------
 
-_appenders: dict[int, tuple[Engine, GroupCommitAppender]] = {}
-_registry_lock = threading.Lock()
+_appenders: ProcessRegistry[int, tuple[Engine, GroupCommitAppender]] = ProcessRegistry(
+    "ledger.appenders",
+    why="one group-commit writer per engine and process, reached from an engine alone "
+    "(append_durable) by every Runtime and request of the process",
+    close=lambda hit: hit[1].stop(30.0),
+    threads=True,
+    clear_after_fork=True,  # the parent's writer threads do not exist in a forked child
+)
 
 
 def get_appender(engine: Engine) -> GroupCommitAppender:
     """This process's appender for ``engine`` (created on first use; its writer thread
     starts on the first append)."""
-    hit = _appenders.get(id(engine))  # the common case needs no lock (a dict read)
-    if hit is not None and hit[0] is engine and not hit[1].closed:
-        return hit[1]
-    with _registry_lock:
-        hit = _appenders.get(id(engine))
-        if hit is not None and hit[0] is engine and not hit[1].closed:
-            return hit[1]
-        appender = GroupCommitAppender(engine)
-        _appenders[id(engine)] = (engine, appender)
-        return appender
+    return _appenders.get_or_create(
+        id(engine),
+        lambda: (engine, GroupCommitAppender(engine)),
+        stale=lambda hit: hit[0] is not engine or hit[1].closed,
+    )[1]
 
 
 def append_durable_many(
@@ -373,23 +374,13 @@ def start_appender(engine: Engine) -> GroupCommitAppender:
 def stop_appender(engine: Engine | None = None, timeout: float | None = 30.0) -> None:
     """Drain and stop the appender of ``engine`` (all of them when None). Appends made
     afterwards start a new one."""
-    with _registry_lock:
-        if engine is None:
-            stopping = [a for _, a in _appenders.values()]
-            _appenders.clear()
-        else:
-            hit = _appenders.pop(id(engine), None)
-            stopping = [hit[1]] if hit is not None and hit[0] is engine else []
+    if engine is None:
+        stopping = [a for _, a in _appenders.take_all()]
+    else:
+        hit = _appenders.pop(id(engine))
+        stopping = [hit[1]] if hit is not None and hit[0] is engine else []
     for appender in stopping:
         appender.stop(timeout)
 
 
-def _after_fork_in_child() -> None:
-    # The parent's writer threads do not exist in a forked child: start afresh.
-    global _registry_lock
-    _registry_lock = threading.Lock()
-    _appenders.clear()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(stop_appender)

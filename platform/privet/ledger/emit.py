@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from privet.kit.ids import utcnow
+from privet.kit.process_state import ProcessRegistry
 from privet.ledger.settings import get_ledger_settings
 from privet.ledger.tables import LedgerEntry
 from privet_audit.canonical import CanonicalError
@@ -228,14 +229,17 @@ def _driver_call(conn: Connection, statement: str, call: Callable[[Any], Any]) -
         cursor.close()
 
 
-_binders: dict[tuple[int, str], Callable[[Any], Any] | None] = {}
+_binders: ProcessRegistry[tuple[int, str], Callable[[Any], Any] | None] = ProcessRegistry(
+    "ledger.binders",
+    why="SQLAlchemy's bind processor of a column type for a dialect, worked out once per "
+    "process for the ledger's own driver-level inserts (the tables are module-level too)",
+)
 
 
 def _binder(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
-    key = (id(type_), dialect.name)
-    if key not in _binders:
-        _binders[key] = type_.dialect_impl(dialect).bind_processor(dialect)
-    return _binders[key]
+    return _binders.get_or_create(
+        (id(type_), dialect.name), lambda: type_.dialect_impl(dialect).bind_processor(dialect)
+    )
 
 
 def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -381,9 +385,20 @@ class _WriterQueue:
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def close(self) -> None:
+        """Close this process's lock file (a forked child's copy is its parent's)."""
+        if self.fd is not None and self.pid == os.getpid():
+            os.close(self.fd)
+        self.fd = None
 
-_writer_queues: dict[str, _WriterQueue] = {}
-_writer_queues_guard = threading.Lock()
+
+_writer_queues: ProcessRegistry[str, _WriterQueue] = ProcessRegistry(
+    "ledger.writer_queues",
+    why="one thread lock and one flock per SQLite file and process: the ledger's writers "
+    "(appender, sequencer) of every Runtime queue on the same one",
+    close=_WriterQueue.close,
+    clear_after_fork=True,  # a forked child opens its own lock file
+)
 
 
 def ledger_write_lock(engine: Engine) -> contextlib.AbstractContextManager[None]:
@@ -404,21 +419,9 @@ def ledger_write_lock(engine: Engine) -> contextlib.AbstractContextManager[None]
     Never take it while this thread holds an open SQLite write transaction."""
     if engine.url.get_backend_name() != "sqlite":
         return contextlib.nullcontext()
-    key = str(engine.url.database)
-    with _writer_queues_guard:
-        queue = _writer_queues.get(key)
-        if queue is None:
-            queue = _writer_queues[key] = _WriterQueue(engine.url.database)
+    database = engine.url.database
+    queue = _writer_queues.get_or_create(str(database), lambda: _WriterQueue(database))
     return queue.hold()
-
-
-def _reset_writer_queues_in_child() -> None:
-    global _writer_queues_guard
-    _writer_queues_guard = threading.Lock()
-    _writer_queues.clear()
-
-
-os.register_at_fork(after_in_child=_reset_writer_queues_in_child)
 
 
 # --- commit hook: wake the in-process integrator after a commit that emitted events ------

@@ -3,7 +3,6 @@ writers, and the leaves' entries in index order, chunk by chunk."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy import event as sa_event
 from sqlmodel import Session
 
 from privet.db import READ_ONLY, is_sqlite
+from privet.kit.process_state import ProcessRegistry
 from privet.ledger.tables import LedgerEntry, LedgerLeaf
 
 __all__ = ["CHUNK", "LeafEntry", "Progress", "bulk_reader", "iter_leaf_entries"]
@@ -29,8 +29,24 @@ Progress = Callable[[int, int], None]
 #: (index, entry id, stored leaf hash, entry bytes); None where the row is gone.
 LeafEntry = tuple[int, int | None, bytes | None, bytes | None]
 
-_read_engines: dict[str, Engine] = {}
-_read_engines_lock = threading.Lock()
+_read_engines: ProcessRegistry[str, Engine] = ProcessRegistry(
+    "ledger.read_engines",
+    why="long reads get a plain read-only SQLite engine per database, and the reader "
+    "sees only a session",
+    close=Engine.dispose,
+)
+
+
+def _read_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @sa_event.listens_for(engine, "connect")
+    def _read_only(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # no implicit BEGIN
+        dbapi_connection.execute("PRAGMA query_only=ON")
+        dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+    return engine
 
 
 @contextmanager
@@ -52,18 +68,7 @@ def bulk_reader(session: Session) -> Iterator[Connection]:
         yield session.connection()
         return
     url = bind.url.render_as_string(hide_password=False)
-    with _read_engines_lock:
-        engine = _read_engines.get(url)
-        if engine is None:
-            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-            @sa_event.listens_for(engine, "connect")
-            def _read_only(dbapi_connection: Any, _record: Any) -> None:
-                dbapi_connection.isolation_level = None  # no implicit BEGIN
-                dbapi_connection.execute("PRAGMA query_only=ON")
-                dbapi_connection.execute("PRAGMA busy_timeout=30000")
-
-            _read_engines[url] = engine
+    engine = _read_engines.get_or_create(url, lambda: _read_engine(url))
     with engine.connect() as conn:
         yield conn
 

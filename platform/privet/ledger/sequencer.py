@@ -54,6 +54,7 @@ from sqlmodel import Session
 
 from privet.config import Settings, get_settings
 from privet.kit.ids import utcnow
+from privet.kit.process_state import ProcessRegistry
 from privet.ledger.checkpoints import Checkpointer
 from privet.ledger.dialects import SequencerDialect, dialect_of
 from privet.ledger.emit import ledger_write_lock, on_commit_with_events
@@ -73,6 +74,7 @@ __all__ = [
     "get_ledger",
     "integrate_now",
     "session_ledger",
+    "set_ledger",
     "start_sequencer",
     "stop_sequencer",
 ]
@@ -222,18 +224,26 @@ class Ledger:
 
 # --- process-wide ledgers and the background integrator ------------------------------
 
-_ledgers: dict[str, Ledger] = {}
-_ledgers_lock = threading.Lock()
+_ledgers: ProcessRegistry[str, Ledger] = ProcessRegistry(
+    "ledger.ledgers",
+    why="services reach the ledger from a session alone (session_ledger), and every "
+    "Runtime, worker and CLI command of the process must share one tree border and one "
+    "checkpointer per database",
+)
+
+
+def _key(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
 
 
 def get_ledger(engine: Engine, settings: Settings | None = None) -> Ledger:
     """The process-wide ``Ledger`` for an engine (created on first use)."""
-    key = engine.url.render_as_string(hide_password=False)
-    with _ledgers_lock:
-        ledger = _ledgers.get(key)
-        if ledger is None:
-            ledger = _ledgers[key] = Ledger(engine, settings or get_settings())
-        return ledger
+    return _ledgers.get_or_create(_key(engine), lambda: Ledger(engine, settings or get_settings()))
+
+
+def set_ledger(ledger: Ledger) -> None:
+    """Make ``ledger`` the process-wide one of its engine (tests give it their settings)."""
+    _ledgers.set(_key(ledger.engine), ledger)
 
 
 def session_ledger(session: Session) -> Ledger:
@@ -319,7 +329,13 @@ class LedgerSequencer:
             log.exception("final ledger sequencer pass failed")
 
 
-_sequencers: dict[str, LedgerSequencer] = {}
+_sequencers: ProcessRegistry[str, LedgerSequencer] = ProcessRegistry(
+    "ledger.sequencers",
+    why="one background integrator per database and process, whoever starts it (the "
+    "gateway's lifespan, a worker); its commit hook wakes it after any session's commit",
+    close=LedgerSequencer.stop,
+    threads=True,
+)
 
 
 def start_sequencer(engine: Engine, settings: Settings | None = None) -> LedgerSequencer:
@@ -327,25 +343,18 @@ def start_sequencer(engine: Engine, settings: Settings | None = None) -> LedgerS
 
     The server calls it at startup and each worker process after it starts (after any
     fork); both call ``stop_sequencer`` at shutdown."""
-    key = engine.url.render_as_string(hide_password=False)
-    with _ledgers_lock:
-        seq = _sequencers.get(key)
-    if seq is None:
-        seq = LedgerSequencer(get_ledger(engine, settings))
-        with _ledgers_lock:
-            seq = _sequencers.setdefault(key, seq)
+    seq = _sequencers.get_or_create(
+        _key(engine), lambda: LedgerSequencer(get_ledger(engine, settings))
+    )
     seq.start()
     return seq
 
 
 def stop_sequencer(engine: Engine | None = None) -> None:
     """Stop the background integrator(s) (all of them when ``engine`` is None)."""
-    with _ledgers_lock:
-        if engine is None:
-            seqs = list(_sequencers.values())
-            _sequencers.clear()
-        else:
-            s = _sequencers.pop(engine.url.render_as_string(hide_password=False), None)
-            seqs = [s] if s else []
-    for seq in seqs:
+    if engine is None:
+        _sequencers.reset()
+        return
+    seq = _sequencers.pop(_key(engine))
+    if seq is not None:
         seq.stop()

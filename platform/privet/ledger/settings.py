@@ -7,10 +7,10 @@ without touching the platform's Settings; ``privet.config.Settings`` still provi
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from privet.config import settings_getter
 
 
 class LedgerSettings(BaseSettings):
@@ -71,6 +71,7 @@ class LedgerSettings(BaseSettings):
     )
 
 
-@lru_cache
+@settings_getter
 def get_ledger_settings() -> LedgerSettings:
+    """The process's LedgerSettings, read once (``privet.config.settings_getter``)."""
     return LedgerSettings()

@@ -6,16 +6,19 @@ backup restore) still cannot produce checkpoints that verify under the log's key
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
+from privet.kit.process_state import ProcessRegistry
 from privet.kit.secretfiles import write_secret_file
 from privet_audit.checkpoint import Signer, Verifier, generate_signing_key
 
 __all__ = ["load_signer", "signing_key_path"]
 
-_lock = threading.Lock()
-_cache: dict[tuple[Path, str], Signer] = {}
+_signers: ProcessRegistry[tuple[Path, str], Signer] = ProcessRegistry(
+    "ledger.signers",
+    why="the signing key file is read (or created) once per process, whichever Runtime, "
+    "worker or CLI command signs first",
+)
 
 
 def signing_key_path(secrets_dir: Path, file_name: str) -> Path:
@@ -29,14 +32,13 @@ def load_signer(secrets_dir: Path, file_name: str, origin: str) -> Signer:
     once agree on one key.
     """
     path = signing_key_path(secrets_dir, file_name)
-    with _lock:
-        signer = _cache.get((path, origin))
-        if signer is None:
-            if not path.exists():
-                write_secret_file(path, generate_signing_key())
-            signer = Signer.from_pem(origin, path.read_bytes())
-            _cache[(path, origin)] = signer
-        return signer
+
+    def load() -> Signer:
+        if not path.exists():
+            write_secret_file(path, generate_signing_key())
+        return Signer.from_pem(origin, path.read_bytes())
+
+    return _signers.get_or_create((path, origin), load)
 
 
 def verifier_for(signer: Signer) -> Verifier:

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from privet import __version__, ledger
 from privet.auth import service as auth_service
 from privet.crypto import ObjectRef, write_object_bytes
+from privet.crypto.context import SealedStorage
 from privet.kit.errors import ConflictError, NotFoundError
 from privet.kit.ids import new_id, utcnow
 from privet.models.card import card_metadata, render_card
@@ -104,7 +105,9 @@ class Registration:
     policy_version: str | None
 
 
-def register_version(session: Session, *, runtime: Any, reg: Registration) -> ModelVersion:
+def register_version(
+    session: Session, *, runtime: SealedStorage, reg: Registration
+) -> ModelVersion:
     """Encrypt the weights, write the model card and lineage, ledger the registration.
 
     Everything joins the caller's transaction (the job's completion)."""

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from privet import ledger
 from privet.crypto import ObjectRef, read_object_bytes
+from privet.crypto.context import SealedStorage
 from privet.kit.errors import ConflictError
 from privet.models.service import get_version, model_name_of
 from privet.models.tables import OBJECT_KIND, WEIGHTS_PART, ModelVersion, ModelVersionState
@@ -65,7 +66,7 @@ class LoadedVersion:
 def load_version(
     session: Session,
     *,
-    runtime: Any,
+    runtime: SealedStorage,
     project_id: str,
     version_id: str,
     require_approved: bool = True,
@@ -138,7 +139,12 @@ def _tokenizer_files(version: ModelVersion, catalog: Any = None) -> dict[str, by
 
 
 def export_archive(
-    session: Session, *, runtime: Any, version: ModelVersion, actor_id: str, catalog: Any = None
+    session: Session,
+    *,
+    runtime: SealedStorage,
+    version: ModelVersion,
+    actor_id: str,
+    catalog: Any = None,
 ) -> tuple[str, Iterator[bytes]]:
     """A Hugging Face folder (config, safetensors, tokenizer, README.md card) as a tar
     stream, built in memory; the export is ledgered in the caller's transaction.

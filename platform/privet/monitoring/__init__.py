@@ -1,7 +1,8 @@
 """Monitoring and decision governance of served models (issue 12).
 
-- ``hub.observe``: the prediction-time hook (decision rules, drift aggregates, alerts),
-  the inference service's ``PredictionObserver`` (``privet.runtime`` wires it in);
+- ``hub``: the prediction-time hook (decision rules, drift aggregates, alerts): each
+  runtime's ``MonitorSlot.observe`` is the inference service's ``PredictionObserver``
+  (``privet.runtime`` wires it in);
 - ``drift``: a window judged against the version's reference; ``quality``: outcomes
   against the accuracy floor, automatic suspension; ``alerts``: crossed thresholds;
 - ``service``: references, outcomes, resumption, review queue, the monitoring view;
@@ -14,7 +15,6 @@ The ``monitoring`` report kind is ``privet.reports.kinds.monitoring``.
 Nothing here keeps an input text: see docs/MONITORING.md.
 """
 
-from privet.monitoring.hub import Monitor, attach, monitor_for, observe
-from privet.monitoring.settings import refresh_settings
+from privet.monitoring.hub import Monitor, MonitorSlot
 
-__all__ = ["Monitor", "attach", "monitor_for", "observe", "refresh_settings"]
+__all__ = ["Monitor", "MonitorSlot"]

@@ -1,6 +1,7 @@
 """The prediction-time hook: decision rules, drift aggregates and drift alerts.
 
-``observe`` is the inference service's ``PredictionObserver`` (the runtime wires it in):
+``MonitorSlot.observe`` is the inference service's ``PredictionObserver`` (the runtime
+wires it in):
 it is called once per predict request with the request's rows, events and responses
 before they are written. It
 
@@ -17,8 +18,8 @@ before they are written. It
    and records an alert (row + ``monitoring.threshold_crossed`` ledger event) the first
    time a feature crosses its threshold in a window.
 
-One ``Monitor`` per database engine (one per process and runtime); the gateway attaches
-it with the policy engine and metrics registry of its runtime (``attach``).
+One ``Monitor`` per runtime (``MonitorSlot``, made with the runtime's policy engine); the
+gateway attaches it with its metrics registry first.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Engine, insert
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from privet.inference.observer import ObservedService, PredictionBatch
@@ -41,7 +42,7 @@ from privet.kit.ids import new_id, utcnow
 from privet.monitoring import drift
 from privet.monitoring.metrics import MonitoringMetrics
 from privet.monitoring.rules import DecisionRules, RuleDecision
-from privet.monitoring.settings import MonitoringSettings, get_monitoring_settings_cached
+from privet.monitoring.settings import MonitoringSettings, get_monitoring_settings
 from privet.monitoring.stats import Agg, window_start
 from privet.monitoring.tables import (
     AGGREGATE_ID_PREFIX,
@@ -79,7 +80,7 @@ class Monitor:
 
     @property
     def config(self) -> MonitoringSettings:
-        return get_monitoring_settings_cached()
+        return get_monitoring_settings()
 
     # --- the embedding sketch ----------------------------------------------------------------
 
@@ -260,51 +261,46 @@ def _queue_row(
     }
 
 
-# --- one monitor per database engine -------------------------------------------------------
-
-_monitors: weakref.WeakKeyDictionary[Engine, Monitor] = weakref.WeakKeyDictionary()
-_monitors_lock = threading.Lock()
+# --- one monitor per runtime ---------------------------------------------------------------
 
 
-def attach(
-    engine: Engine, *, policy_engine: Any, registry: CollectorRegistry | None = None
-) -> Monitor:
-    """Create (or return) the monitor of ``engine`` with the gateway's policy engine and
-    metrics registry."""
-    with _monitors_lock:
-        found = _monitors.get(engine)
-        if found is None:
-            found = _monitors[engine] = Monitor(policy_engine=policy_engine, registry=registry)
-        return found
+class MonitorSlot:
+    """The monitor of one runtime, made on first use.
 
+    ``privet.runtime`` keeps one per Runtime and gives its ``observe`` to the inference
+    service as the ``PredictionObserver``. The gateway makes the monitor first
+    (``attach``), so that its metrics land in the gateway's registry (``/metrics``)."""
 
-def monitor_for(engine: Engine, settings: Any) -> Monitor:
-    """The monitor of ``engine``; without an attached one (an InferenceService used
-    outside the gateway), one with the policy directory of ``settings``."""
-    with _monitors_lock:
-        found = _monitors.get(engine)
-    if found is not None:
-        return found
-    from privet.policy import PolicyEngine
+    def __init__(self, policy_engine: Any) -> None:
+        self._policy_engine = policy_engine
+        self._monitor: Monitor | None = None
+        self._lock = threading.Lock()
 
-    return attach(engine, policy_engine=PolicyEngine.load(settings.policy_dir))
+    def attach(self, registry: CollectorRegistry | None = None) -> Monitor:
+        """The monitor; made now, with ``registry`` for its metrics, if there is none."""
+        found = self._monitor
+        if found is not None:
+            return found
+        with self._lock:
+            if self._monitor is None:
+                self._monitor = Monitor(policy_engine=self._policy_engine, registry=registry)
+            return self._monitor
 
+    @property
+    def monitor(self) -> Monitor:
+        return self.attach()
 
-def observe(service: ObservedService, session: Session, batch: PredictionBatch) -> None:
-    """The ``PredictionObserver`` the runtime gives the inference service (see
-    ``Monitor.observe``)."""
-    cfg = get_monitoring_settings_cached()
-    if not (cfg.enabled or cfg.decision_rules):
-        return
-    monitor_for(service.engine, service.settings).observe(service, session, batch)
+    def observe(self, service: ObservedService, session: Session, batch: PredictionBatch) -> None:
+        """The ``PredictionObserver`` (see ``Monitor.observe``)."""
+        cfg = get_monitoring_settings()
+        if not (cfg.enabled or cfg.decision_rules):
+            return
+        self.attach().observe(service, session, batch)
 
 
 __all__ = [
     "FINAL",
     "Monitor",
-    "attach",
-    "get_monitoring_settings_cached",  # lives in ``settings``; monitoring/report.py reads it here
-    "monitor_for",
-    "observe",
+    "MonitorSlot",
     "window_start",
 ]

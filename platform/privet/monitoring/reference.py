@@ -26,6 +26,7 @@ from typing import Any
 from sqlmodel import Session
 
 from privet import ledger
+from privet.crypto.context import ServiceRuntime
 from privet.kit.errors import ConflictError, PrivetError
 from privet.kit.ids import utcnow
 from privet.models.tables import Model, ModelVersion, ModelVersionState
@@ -137,7 +138,12 @@ def evaluation_split(version: ModelVersion) -> str:
 
 
 def compute_version_reference(
-    session: Session, *, runtime: Any, service: Any, version: ModelVersion, cfg: MonitoringSettings
+    session: Session,
+    *,
+    runtime: ServiceRuntime,
+    service: Any,
+    version: ModelVersion,
+    cfg: MonitoringSettings,
 ) -> ComputedReference:
     """Decrypt the version's evaluation split in memory, sample it, classify it with the
     version's own weights and aggregate. Reads only (it writes nothing)."""
@@ -372,7 +378,12 @@ def reference_status(session: Session, version: ModelVersion) -> ReferenceStatus
 
 
 def build_after_approval(
-    *, runtime: Any, service: Any, version_id: str, actor: str | None, cfg: MonitoringSettings
+    *,
+    runtime: ServiceRuntime,
+    service: Any,
+    version_id: str,
+    actor: str | None,
+    cfg: MonitoringSettings,
 ) -> str:
     """Build an approved version's reference after the approval committed (a background
     task of the approval request). Reads and classifies in a read-only session (SQLite's

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from privet.crypto.context import ServiceRuntime
 from privet.kit.errors import ConflictError
 from privet.models.tables import ModelVersion
 from privet.monitoring import reference as references
@@ -33,7 +34,7 @@ class RebuildFailed:
 def rebuild_reference(
     session: Session,
     *,
-    runtime: Any,
+    runtime: ServiceRuntime,
     service: Any,
     version: ModelVersion,
     model_name: str,

@@ -36,7 +36,7 @@ from privet.monitoring.reference import (
     store_reference,
 )
 from privet.monitoring.schemas import OutcomePublic, QueueItem, ReviewQueue
-from privet.monitoring.settings import MonitoringSettings, get_monitoring_settings_cached
+from privet.monitoring.settings import MonitoringSettings, get_monitoring_settings
 from privet.monitoring.stats import Agg, drift_scores, quality, window_start
 from privet.monitoring.tables import (
     PENDING_REVIEW,
@@ -66,7 +66,7 @@ def build_reference(
 
     The platform builds a version's reference itself at approval, from its evaluation
     split (``privet.monitoring.reference``); this is the same for texts at hand."""
-    cfg = get_monitoring_settings_cached()
+    cfg = get_monitoring_settings()
     classifier = service.served(session, info).classifier
     agg, q = classify_aggregates(
         classifier,

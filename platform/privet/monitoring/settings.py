@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from privet.config import settings_getter
 
 
 class MonitoringSettings(BaseSettings):
@@ -106,26 +106,9 @@ class MonitoringSettings(BaseSettings):
     )
 
 
+@settings_getter
 def get_monitoring_settings() -> MonitoringSettings:
-    """Read fresh each time (cheap): tests change the environment between runs."""
+    """The process's MonitoringSettings, read once (``privet.config.settings_getter``).
+
+    The hot path reads them on every predict request: a cached object costs nothing."""
     return MonitoringSettings()
-
-
-_settings_cache: tuple[float, MonitoringSettings] | None = None
-
-
-def get_monitoring_settings_cached() -> MonitoringSettings:
-    """The settings, read at most once a second (the hot path reads them per request)."""
-    global _settings_cache
-    now = time.monotonic()
-    cached = _settings_cache
-    if cached is None or now - cached[0] > 1.0:
-        cached = _settings_cache = (now, get_monitoring_settings())
-    return cached[1]
-
-
-def refresh_settings() -> MonitoringSettings:
-    """Read the settings again now (tests change the environment)."""
-    global _settings_cache
-    _settings_cache = None
-    return get_monitoring_settings_cached()

@@ -13,14 +13,25 @@ from typing import Any, Protocol
 
 from sqlmodel import Session
 
+from privet.authorization import CedarAuthorizer
+from privet.crypto.context import ServiceRuntime
 from privet.kit.errors import InvalidInputError
 from privet.reports.model import Report
 from privet.reports.render import FORMATS
 
 
+class ReportRuntime(ServiceRuntime, Protocol):
+    """What a report may use of the runtime (a ``privet.runtime.Runtime``, which stands
+    above reports): its storage (a request's sealed subject, the subject's rows) and its
+    authorizer (the policy version in force)."""
+
+    @property
+    def authorizer(self) -> CedarAuthorizer: ...
+
+
 class Builder(Protocol):
     def __call__(
-        self, session: Session, runtime: Any, *, actor: str, params: Mapping[str, Any]
+        self, session: Session, runtime: ReportRuntime, *, actor: str, params: Mapping[str, Any]
     ) -> Report: ...
 
 
@@ -34,7 +45,7 @@ class ReportKind:
     formats: tuple[str, ...] = FORMATS
 
     def build(
-        self, session: Session, runtime: Any, *, actor: str, params: Mapping[str, Any]
+        self, session: Session, runtime: ReportRuntime, *, actor: str, params: Mapping[str, Any]
     ) -> Report:
         """Refuse a missing required parameter (422), then build (unused params ignored)."""
         for name in self.required:

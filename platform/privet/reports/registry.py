@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session
 
 from privet.kit.errors import NotFoundError
-from privet.reports.kind import ReportKind
+from privet.reports.kind import ReportKind, ReportRuntime
 from privet.reports.kinds import (
     access_log,
     dsr_log,
@@ -48,7 +48,7 @@ def get_kind(kind: str) -> ReportKind:
 
 
 def build(
-    kind: str, session: Session, runtime: Any, *, actor: str, params: Mapping[str, Any]
+    kind: str, session: Session, runtime: ReportRuntime, *, actor: str, params: Mapping[str, Any]
 ) -> Report:
     """Build ``kind`` with the route's parameters (unused ones ignored)."""
     return get_kind(kind).build(session, runtime, actor=actor, params=params)

@@ -34,7 +34,7 @@ from privet.models.schemas import (
 from privet.models.tables import ModelVersion
 from privet.monitoring import reference as monitoring_reference
 from privet.monitoring.schemas import ApprovedVersionPublic
-from privet.monitoring.settings import get_monitoring_settings_cached
+from privet.monitoring.settings import get_monitoring_settings
 
 router = APIRouter(prefix="/v1/projects/{project_id}", tags=["models"])
 
@@ -157,7 +157,7 @@ def approve_version(
         service=get_inference(request, runtime),
         version_id=approved.id,
         actor=identity.principal_id,
-        cfg=get_monitoring_settings_cached(),
+        cfg=get_monitoring_settings(),
     )
     public = service.version_public(session, approved)
     return ApprovedVersionPublic(

@@ -30,7 +30,7 @@ from privet.kit.errors import NotFoundError
 from privet.models import service as models_service
 from privet.models.schemas import ModelVersionPublic
 from privet.models.tables import ModelVersion
-from privet.monitoring import Monitor, attach, reference_flow
+from privet.monitoring import Monitor, reference_flow
 from privet.monitoring import service as monitoring
 from privet.monitoring.schemas import (
     OutcomeCreate,
@@ -46,11 +46,7 @@ router = APIRouter(prefix="/v1/projects", tags=["monitoring"])
 
 def attach_monitoring(app: FastAPI) -> Monitor:
     runtime: Runtime = app.state.runtime
-    return attach(
-        runtime.engine,
-        policy_engine=runtime.authorizer.engine,
-        registry=getattr(app.state, "metrics_registry", None),
-    )
+    return runtime.monitoring.attach(registry=getattr(app.state, "metrics_registry", None))
 
 
 def get_monitor(request: Request) -> Monitor:

@@ -15,7 +15,7 @@ from privet.kit.errors import InvalidInputError
 from privet.ledger.queries import AuditEventPublic
 from privet.reports import charts
 from privet.reports.evidence import Evidence
-from privet.reports.kind import ReportKind
+from privet.reports.kind import ReportKind, ReportRuntime
 from privet.reports.model import Chart, Report, Table, new_report
 
 PerAction = dict[str, Counter[str]]
@@ -91,7 +91,7 @@ def _chart(per_action: PerAction) -> Chart:
 
 def build_access_log(
     session: Session,
-    runtime: Any,
+    runtime: ReportRuntime,
     *,
     actor: str,
     since: datetime | None = None,
@@ -147,7 +147,9 @@ def build_access_log(
     return report
 
 
-def _build(session: Session, runtime: Any, *, actor: str, params: Mapping[str, Any]) -> Report:
+def _build(
+    session: Session, runtime: ReportRuntime, *, actor: str, params: Mapping[str, Any]
+) -> Report:
     return build_access_log(
         session,
         runtime,

@@ -14,7 +14,7 @@ from privet.compliance import service as compliance
 from privet.compliance.settings import get_compliance_settings
 from privet.reports import charts
 from privet.reports.evidence import Evidence, refs
-from privet.reports.kind import ReportKind
+from privet.reports.kind import ReportKind, ReportRuntime
 from privet.reports.model import Chart, Report, Table, new_report
 
 DSR_COLUMNS = [
@@ -36,7 +36,7 @@ DSR_COLUMNS = [
 
 def build_dsr_log(
     session: Session,
-    runtime: Any,
+    runtime: ReportRuntime,
     *,
     actor: str,
     since: datetime | None = None,
@@ -90,7 +90,9 @@ def build_dsr_log(
     return report
 
 
-def _build(session: Session, runtime: Any, *, actor: str, params: Mapping[str, Any]) -> Report:
+def _build(
+    session: Session, runtime: ReportRuntime, *, actor: str, params: Mapping[str, Any]
+) -> Report:
     return build_dsr_log(
         session,
         runtime,

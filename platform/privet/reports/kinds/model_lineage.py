@@ -19,7 +19,7 @@ from privet.models.tables import Model, ModelVersion, ModelVersionFlag
 from privet.monitoring.service import review_summary
 from privet.reports import charts
 from privet.reports.evidence import Evidence, refs
-from privet.reports.kind import ReportKind
+from privet.reports.kind import ReportKind, ReportRuntime
 from privet.reports.model import Chart, Report, Table, new_report
 
 Served = Sequence[tuple[str, str, int]]
@@ -235,7 +235,7 @@ def _served_chart(served: Served) -> Chart:
 
 
 def build_model_lineage(
-    session: Session, runtime: Any, *, actor: str, model_version_id: str
+    session: Session, runtime: ReportRuntime, *, actor: str, model_version_id: str
 ) -> Report:
     version = session.get(ModelVersion, model_version_id)
     if version is None:
@@ -275,7 +275,9 @@ def build_model_lineage(
     return report
 
 
-def _build(session: Session, runtime: Any, *, actor: str, params: Mapping[str, Any]) -> Report:
+def _build(
+    session: Session, runtime: ReportRuntime, *, actor: str, params: Mapping[str, Any]
+) -> Report:
     return build_model_lineage(
         session, runtime, actor=actor, model_version_id=params["model_version"]
     )

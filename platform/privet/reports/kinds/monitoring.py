@@ -16,10 +16,10 @@ from privet.kit.errors import NotFoundError
 from privet.ledger.queries import AuditEventPublic
 from privet.models.tables import ModelVersion
 from privet.monitoring.service import monitoring_view
-from privet.monitoring.settings import get_monitoring_settings_cached
+from privet.monitoring.settings import get_monitoring_settings
 from privet.reports import charts
 from privet.reports.evidence import Evidence, refs
-from privet.reports.kind import ReportKind
+from privet.reports.kind import ReportKind, ReportRuntime
 from privet.reports.model import Chart, Report, Table, new_report
 
 INTRO = (
@@ -230,7 +230,7 @@ def _charts(windows: list[dict[str, Any]], th: dict[str, Any]) -> list[Chart]:
 
 def build_monitoring(
     session: Session,
-    runtime: Any,
+    runtime: ReportRuntime,
     *,
     actor: str,
     model_version_id: str,
@@ -239,9 +239,7 @@ def build_monitoring(
     version = session.get(ModelVersion, model_version_id)
     if version is None or (project_id is not None and version.project_id != project_id):
         raise NotFoundError(f"model version {model_version_id!r} does not exist")
-    view = monitoring_view(
-        session, version=version, cfg=get_monitoring_settings_cached(), windows=1000
-    )
+    view = monitoring_view(session, version=version, cfg=get_monitoring_settings(), windows=1000)
     ev = Evidence(session)
     alert_events = ev.events(object_id=version.id, types=("monitoring.",), limit=500)
     state_events = ev.events(
@@ -278,7 +276,9 @@ def build_monitoring(
     return report
 
 
-def _build(session: Session, runtime: Any, *, actor: str, params: Mapping[str, Any]) -> Report:
+def _build(
+    session: Session, runtime: ReportRuntime, *, actor: str, params: Mapping[str, Any]
+) -> Report:
     return build_monitoring(
         session,
         runtime,

@@ -13,7 +13,7 @@ from privet.datasets.tables import Dataset, DatasetVersion
 from privet.jobs.tables import PrivacyBudget, PrivacyBudgetEntry, TrainingJob
 from privet.reports import charts
 from privet.reports.evidence import Evidence
-from privet.reports.kind import ReportKind
+from privet.reports.kind import ReportKind, ReportRuntime
 from privet.reports.model import Chart, Report, Table, new_report
 
 Points = list[tuple[datetime, float]]
@@ -159,7 +159,7 @@ def _tables(totals: list[dict[str, Any]], history: list[dict[str, Any]]) -> list
 
 def build_privacy_budget(
     session: Session,
-    runtime: Any,
+    runtime: ReportRuntime,
     *,
     actor: str,
     project_id: str | None = None,
@@ -202,7 +202,9 @@ def build_privacy_budget(
     return report
 
 
-def _build(session: Session, runtime: Any, *, actor: str, params: Mapping[str, Any]) -> Report:
+def _build(
+    session: Session, runtime: ReportRuntime, *, actor: str, params: Mapping[str, Any]
+) -> Report:
     return build_privacy_budget(
         session,
         runtime,

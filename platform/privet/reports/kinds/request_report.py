@@ -13,6 +13,7 @@ from privet.compliance import discovery
 from privet.compliance import service as compliance
 from privet.compliance.tables import DataSubjectRequest, RequestType
 from privet.reports.evidence import Evidence
+from privet.reports.kind import ReportRuntime
 from privet.reports.kinds.subject_access import access_tables
 from privet.reports.model import Report, Table, new_report
 
@@ -55,7 +56,7 @@ def _facts(request: DataSubjectRequest) -> list[tuple[str, Any]]:
 
 def _access(
     session: Session,
-    runtime: Any,
+    runtime: ReportRuntime,
     *,
     actor: str,
     request: DataSubjectRequest,
@@ -126,7 +127,7 @@ def _erasure(request: DataSubjectRequest, report: Report, ev: Evidence) -> None:
 
 
 def build_request_report(
-    session: Session, runtime: Any, *, actor: str, request: DataSubjectRequest
+    session: Session, runtime: ReportRuntime, *, actor: str, request: DataSubjectRequest
 ) -> Report:
     """The answer to one request: for access, what the platform holds about the subject;
     for erasure and objection, what was done.

@@ -13,7 +13,7 @@ from privet.compliance import service as compliance
 from privet.datasets import catalog as datasets_catalog
 from privet.models.tables import Model, ModelVersion
 from privet.reports.evidence import Evidence, refs
-from privet.reports.kind import ReportKind
+from privet.reports.kind import ReportKind, ReportRuntime
 from privet.reports.model import Report, Table, new_report
 from privet.reports.scope import projects_in_scope
 
@@ -54,13 +54,13 @@ MODEL_COLUMNS = [
 ]
 
 
-def security_measures(runtime: Any) -> list[dict[str, Any]]:
+def security_measures(runtime: ReportRuntime) -> list[dict[str, Any]]:
     """Art. 32 measures as the live configuration has them."""
-    from privet.crypto.settings import CryptoSettings
+    from privet.crypto.settings import get_crypto_settings
     from privet.datasets.schemas import DEFAULT_EPSILON_TOTAL
     from privet.ledger.settings import get_ledger_settings
 
-    crypto = CryptoSettings()
+    crypto = get_crypto_settings()
     provider = (
         "hardware security module (PKCS#11)"
         if crypto.key_provider == "pkcs11"
@@ -178,7 +178,7 @@ def _model_rows(session: Session, project: Project) -> list[dict[str, Any]]:
 
 
 def build_ropa(
-    session: Session, runtime: Any, *, actor: str, project_id: str | None = None
+    session: Session, runtime: ReportRuntime, *, actor: str, project_id: str | None = None
 ) -> Report:
     ev = Evidence(session)
     report = new_report(
@@ -230,7 +230,9 @@ def build_ropa(
     return report
 
 
-def _build(session: Session, runtime: Any, *, actor: str, params: Mapping[str, Any]) -> Report:
+def _build(
+    session: Session, runtime: ReportRuntime, *, actor: str, params: Mapping[str, Any]
+) -> Report:
     return build_ropa(session, runtime, actor=actor, project_id=params.get("project"))
 
 
