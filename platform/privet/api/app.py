@@ -28,6 +28,7 @@ from privet.db import session_scope
 from privet.ledger.appender import start_appender, stop_appender
 from privet.ledger.sequencer import start_sequencer, stop_sequencer
 from privet.runtime import Runtime, build_runtime
+from privet.training.catalog import import_transformers
 
 log = logging.getLogger("privet.app")
 
@@ -46,6 +47,9 @@ def _lifespan(runtime: Runtime):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """Run the ledger's group commit and integrator, reload policies on SIGHUP."""
+        # transformers' lazy modules are not thread-safe on first use: resolve them here,
+        # in one thread, before request threads load models (catalog.import_transformers).
+        import_transformers()
         start_sequencer(runtime.engine, runtime.settings)
         start_appender(runtime.engine)
         loop = asyncio.get_running_loop()

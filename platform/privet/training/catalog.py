@@ -8,13 +8,14 @@ a swapped or corrupted file is refused instead of silently trained on.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:  # torch and transformers load only where a model is built (not in the API)
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -155,6 +156,47 @@ def read_verified(spec: BaseModelSpec, filename: str) -> bytes:
     return data
 
 
+_TRANSFORMERS_LOCK = threading.RLock()
+P = ParamSpec("P")
+R = TypeVar("R")
+_TRANSFORMERS_NAMES = (
+    "AutoConfig",
+    "AutoModelForSequenceClassification",
+    "AutoTokenizer",
+    "BertConfig",
+    "BertModel",
+    "BertTokenizer",
+)
+
+
+def _one_at_a_time(load: Callable[P, R]) -> Callable[P, R]:
+    """Model loading in one thread at a time (under the same re-entrant lock as the
+    imports): the first load imports transformers' lazy submodules, which is not
+    thread-safe (`module 'transformers' has no attribute 'AutoConfig'` with two loads at
+    once); a load is CPU-bound anyway."""
+
+    @functools.wraps(load)
+    def serialized(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _TRANSFORMERS_LOCK:
+            return load(*args, **kwargs)
+
+    return serialized
+
+
+def import_transformers() -> None:
+    """Resolve the transformers names this module uses, once, under a lock: its lazy module
+    is not thread-safe on first use (two gateway threads loading the first model at once
+    got `ImportError: cannot import name 'AutoTokenizer'`). The gateway calls it at start-up,
+    before it serves a request; afterwards `from transformers import ...` only reads a
+    resolved attribute."""
+    with _TRANSFORMERS_LOCK:
+        import transformers
+
+        for name in _TRANSFORMERS_NAMES:
+            getattr(transformers, name)
+        import privet.training.pooling  # noqa: F401 - transformers' BERT modules, at once
+
+
 def verify(spec: BaseModelSpec) -> None:
     """Check every pinned file of a base model; raises CatalogError on the first mismatch."""
     for filename in spec.digests:
@@ -162,6 +204,7 @@ def verify(spec: BaseModelSpec) -> None:
 
 
 def build_config(spec: BaseModelSpec, num_labels: int) -> Any:
+    import_transformers()
     from transformers import AutoConfig
 
     raw = json.loads(read_verified(spec, CONFIG_FILE))
@@ -178,6 +221,7 @@ def classifier_class(pooling: str) -> Any:
 
         return MeanPooledBertForSequenceClassification
     if pooling == "cls":
+        import_transformers()
         from transformers import AutoModelForSequenceClassification
 
         return AutoModelForSequenceClassification
@@ -208,6 +252,7 @@ def weights_pooling(weights: bytes) -> str:
     return pooling
 
 
+@_one_at_a_time
 def load_base_model(
     name: str = DEFAULT_BASE_MODEL,
     *,
@@ -224,6 +269,8 @@ def load_base_model(
     """
     import torch
     from safetensors.torch import load as load_safetensors
+
+    import_transformers()
     from transformers import AutoTokenizer
 
     spec = (catalog or CATALOG).get(name)
@@ -259,6 +306,7 @@ def load_tokenizer(
     name: str = DEFAULT_BASE_MODEL, *, catalog: Catalog | None = None
 ) -> PreTrainedTokenizerBase:
     """The verified tokenizer of a catalog model, without loading its weights."""
+    import_transformers()
     from transformers import AutoTokenizer
 
     spec = (catalog or CATALOG).get(name)
@@ -268,6 +316,7 @@ def load_tokenizer(
     return AutoTokenizer.from_pretrained(str(spec.path), local_files_only=True)
 
 
+@_one_at_a_time
 def load_finetuned(
     weights: bytes,
     *,
@@ -278,6 +327,8 @@ def load_finetuned(
     """Rebuild a fine-tuned classifier from safetensors bytes (as returned by `train`),
     with the pooling recorded in the weights (not the catalog's current choice)."""
     from safetensors.torch import load as load_safetensors
+
+    import_transformers()
     from transformers import AutoTokenizer
 
     spec = (catalog or CATALOG).get(base_model)
@@ -309,6 +360,8 @@ def build_tiny_bert(
     """Write a tiny random BERT base model folder and return its pinned spec (for tests)."""
     import torch
     from safetensors.torch import save as save_safetensors
+
+    import_transformers()
     from transformers import BertConfig, BertModel, BertTokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
