@@ -69,9 +69,14 @@ def seed(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
+    bar = Progress(*columns, console=_errors, transient=True)
+    task = bar.add_task("seeding", total=events)
+
+    def advance(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
     try:
-        with Progress(*columns, console=_errors, transient=True) as bar:
-            task = bar.add_task("seeding", total=events)
+        with bar:
             result = seed_ledger(
                 engine=engine,
                 events=events,
@@ -79,7 +84,7 @@ def seed(
                 start=_start(start),
                 batch=batch,
                 force=force,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                progress=advance,
             )
     except PrivetError as exc:
         _errors.print(f"[bold red]error:[/] {exc.detail}", highlight=False)

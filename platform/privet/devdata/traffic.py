@@ -194,36 +194,38 @@ class BankTraffic:
         return [self._decision(who, action, kind, obj, allow=rng.random() > 0.02)]
 
     def _outcome(self) -> list[EventSpec]:
-        a, rng = self.actors, self.rng
-        if not a.predictions:
-            return self._predict()
-        pid, who = rng.choice(a.predictions), rng.choice(a.predictors)
-        return [
-            self._decision(who, "prediction.outcome", "prediction", pid),
-            EventSpec(
-                type="prediction.outcome_recorded",
-                actor=who,
-                project=a.project,
-                objects={"prediction": pid, "model_version": a.model_versions[-1]},
-                details={"outcome": rng.choice(_LABELS), "matches": rng.random() < 0.9},
-            ),
-        ]
+        rng = self.rng
+        details = {"outcome": rng.choice(_LABELS), "matches": rng.random() < 0.9}
+        return self._about_prediction(
+            self.actors.predictors, "prediction.outcome", "prediction.outcome_recorded", details
+        )
 
     def _contest(self) -> list[EventSpec]:
+        return self._about_prediction(
+            self.actors.approvers,
+            "prediction.review",
+            "prediction.contested",
+            {"channel": "customer_service"},
+            digests={"reason": _digest(self.rng)},
+        )
+
+    def _about_prediction(
+        self,
+        people: list[str],
+        action: str,
+        type_: str,
+        details: dict[str, Any],
+        digests: dict[str, str] | None = None,
+    ) -> list[EventSpec]:
+        """A later request about a recent prediction: its decision, then its event."""
         a, rng = self.actors, self.rng
         if not a.predictions:
             return self._predict()
-        pid, who = rng.choice(a.predictions), rng.choice(a.approvers)
+        pid, who = rng.choice(a.predictions), rng.choice(people)
+        on = {"prediction": pid, "model_version": a.model_versions[-1]}
         return [
-            self._decision(who, "prediction.review", "prediction", pid),
-            EventSpec(
-                type="prediction.contested",
-                actor=who,
-                project=a.project,
-                objects={"prediction": pid, "model_version": a.model_versions[-1]},
-                digests={"reason": _digest(rng)},
-                details={"channel": "customer_service"},
-            ),
+            self._decision(who, action, "prediction", pid),
+            EventSpec(type_, who, a.project, on, digests, details=details),
         ]
 
     def _dsr(self) -> list[EventSpec]:
