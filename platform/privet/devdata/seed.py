@@ -6,7 +6,9 @@ Events are encoded and inserted by the functions every writer uses (``encode_eve
 integrated by the process's ``Ledger`` in ordinary sequencer passes, which write the
 leaves, object index, nodes and tree states and sign checkpoints at the configured
 cadence. Nothing is written around the ledger, so ``privet audit verify`` passes on the
-result and queries, proofs and reports see what production would hold.
+result and queries, proofs and reports see what production would hold. The project and
+the people of the traffic are created first by the auth services (``people``), so the
+project exists and every actor is a principal with a role in it.
 
 The seeded log is bracketed by two events, ``dev.seed_started`` and
 ``dev.seed_finished`` (in the log for good: a seeded database says so). A database
@@ -27,10 +29,11 @@ from sqlalchemy import Connection, Engine, text
 
 from privet import migrate
 from privet.db import session_scope
+from privet.devdata.people import create_people
 from privet.devdata.traffic import DEFAULT_START, BankTraffic
 from privet.kit.errors import ConflictError, InvalidInputError
 from privet.ledger.emit import EventSpec, encode_events, insert_entries
-from privet.ledger.sequencer import get_ledger
+from privet.ledger.sequencer import Ledger, get_ledger
 
 __all__ = ["MAX_EVENTS", "SEED_FINISHED", "SEED_STARTED", "SeedError", "SeedResult", "seed_ledger"]
 
@@ -95,9 +98,13 @@ def seed_ledger(
     counts: Counter[str] = Counter()
     details = {"events": events, "seed": seed, "start": start.date().isoformat()}
     _append(engine, [EventSpec(SEED_STARTED, None, details=details)], None, counts)
+    ledger = get_ledger(engine)
+    before = ledger.integrate_now(checkpoint=False).size
+    with session_scope(engine) as session:
+        create_people(session, traffic.actors)
+    counts.update(_types_from(engine, ledger, before))
     stream = traffic.events()
     done = 0
-    ledger = get_ledger(engine)
     while done < events:
         chunk = [pair for _, pair in zip(range(min(batch, events - done)), stream, strict=False)]
         _append(engine, [spec for _, spec in chunk], [at for at, _ in chunk], counts)
@@ -124,6 +131,17 @@ def _append(
     with session_scope(engine) as session:
         insert_entries(session, encode_events(specs, at=at))
     counts.update(spec.type for spec in specs)
+
+
+def _types_from(engine: Engine, ledger: Ledger, start: int) -> dict[str, int]:
+    """The event types of the leaves from index ``start`` on (once integrated)."""
+    ledger.integrate_now(checkpoint=False)
+    with engine.connect() as conn:
+        rows = conn.execute(_TYPES_FROM, {"start": start}).all()
+    return {str(kind): int(n) for kind, n in rows}
+
+
+_TYPES_FROM = text("SELECT type, count(*) FROM ledger_leaves WHERE idx >= :start GROUP BY type")
 
 
 def _prepare(engine: Engine, force: bool) -> None:
