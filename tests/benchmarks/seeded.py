@@ -10,8 +10,8 @@ is a file; a PostgreSQL cache is a database named after the key (on ``PRIVET_TES
 server). Each comes with its PRIVET_HOME, whose signing key signed its checkpoints.
 
 The cached database is shared by every run: treat it as read-only, and take
-``writable_copy`` for a benchmark that writes (SQLite: a file copy; PostgreSQL:
-``CREATE DATABASE ... TEMPLATE``).
+the ``seeded_copy`` fixture (``writable_copy``) for a benchmark that writes (SQLite: a
+file copy; PostgreSQL: ``CREATE DATABASE ... TEMPLATE``, dropped after the test).
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class SeededLedger:
         clear_settings_caches()
 
     def writable_copy(self, tmp_path: Path) -> str:
-        """A copy to write into (dropped with the test's tmp_path / at session end)."""
+        """A copy to write into: a file in ``tmp_path``, or a database that ``drop_copy``
+        drops (the ``seeded_copy`` fixture does both)."""
         if self.backend == "sqlite":
             target = tmp_path / "seeded-copy.db"
             shutil.copyfile(self.url.removeprefix("sqlite:///"), target)
@@ -84,6 +85,12 @@ class SeededLedger:
             admin.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_name(self.url)}"'))
         return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+    def drop_copy(self, url: str) -> None:
+        """Drop a PostgreSQL copy (a SQLite copy goes with its tmp_path)."""
+        if self.backend != "sqlite":
+            with _pg_admin() as admin:
+                admin.execute(text(f'DROP DATABASE IF EXISTS "{_pg_name(url)}" WITH (FORCE)'))
 
 
 @contextlib.contextmanager
