@@ -44,7 +44,7 @@ def _start(value: str) -> datetime:
 def seed(
     events: Annotated[int, typer.Option(help="How many ledger events to write.")] = 10_000,
     seed_value: Annotated[
-        int, typer.Option("--seed", help="Random seed: the same seed and size, the same events.")
+        int, typer.Option("--seed", help="Random seed: the same seed and size, the same traffic.")
     ] = 0,
     start: Annotated[
         str, typer.Option(help="First day of the year of traffic (ISO 8601, UTC).")
@@ -59,7 +59,8 @@ def seed(
     ] = False,
 ) -> None:
     """Write EVENTS events of a bank's year (predictions, decisions, jobs, DSRs, datasets)
-    through the real ledger path, integrated and checkpointed; migrates an empty database."""
+    through the real ledger path, integrated and checkpointed, for a new project and its
+    people; migrates an empty database."""
     engine = get_engine(database_url or get_settings().effective_database_url)
     columns = (
         TextColumn("seeding"),
