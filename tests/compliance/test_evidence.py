@@ -6,6 +6,7 @@ limit. On SQLite and PostgreSQL (``db_url``)."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -15,11 +16,13 @@ from typing import Any, cast
 
 import pytest
 from sqlalchemy import Engine, event
+from sqlmodel import select
 
 from privet.config import clear_settings_caches
 from privet.db import read_session, session_scope
 from privet.ledger import EventSpec, emit_many, queries
 from privet.ledger.sequencer import Ledger
+from privet.ledger.tables import LedgerEntry
 from privet.reports.evidence import Evidence
 from privet.reports.kind import ReportRuntime
 from privet.reports.kinds.access_log import build_access_log
@@ -32,8 +35,8 @@ NO_RUNTIME = cast(ReportRuntime, None)
 """The access-log builder reads only the session (its runtime parameter is unused)."""
 
 
-def _decisions(engine: Engine, n: int, *, actor: str = "prn_app") -> None:
-    with session_scope(engine) as s:
+def _decisions(eng: Engine, n: int, *, actor: str = "prn_app") -> None:
+    with session_scope(eng) as s:
         emit_many(
             s,
             [
@@ -51,18 +54,18 @@ def _decisions(engine: Engine, n: int, *, actor: str = "prn_app") -> None:
 
 
 @contextmanager
-def counted(engine: Engine) -> Iterator[list[str]]:
-    """The SQL statements run on ``engine`` inside the block."""
+def counted(eng: Engine) -> Iterator[list[str]]:
+    """The SQL statements run on ``eng`` inside the block."""
     statements: list[str] = []
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    event.listen(engine, "before_cursor_execute", before)
+    event.listen(eng, "before_cursor_execute", before)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", before)
+        event.remove(eng, "before_cursor_execute", before)
 
 
 @pytest.fixture
@@ -169,6 +172,44 @@ def test_pdf_is_refused_above_the_row_limit(
             assert "format=csv" in refused.value.detail
             assert refused.value.extensions == {"limit": 100, "rows": 297}
             assert render(report, "csv")  # the other formats stream at any size
+    finally:
+        monkeypatch.delenv("PRIVET_COMPLIANCE_MAX_PDF_ROWS")
+        clear_settings_caches()
+
+
+def test_the_api_streams_reports_and_refuses_a_large_pdf(  # type: ignore[no-untyped-def]
+    client, admin, runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(3):  # each authenticated request writes an auth.decision
+        assert client.get("/v1/projects", headers=admin.headers).status_code == 200
+    r = client.get("/v1/reports/access-log", params={"format": "csv"}, headers=admin.headers)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert "range_tree_size" in r.text
+    # the streamed document's digest is recorded once the last byte is out
+    digest = "sha256:" + hashlib.sha256(r.content).hexdigest()
+    with session_scope(runtime.engine) as s:
+        events = [json.loads(e) for e in s.exec(select(LedgerEntry.event)).all()]
+    issued = [e for e in events if e["type"] == "report.issued"]
+    assert issued and issued[-1]["digests"]["document"] == digest
+
+    monkeypatch.setenv("PRIVET_COMPLIANCE_MAX_PDF_ROWS", "2")
+    clear_settings_caches()
+    try:
+        r = client.get("/v1/reports/access-log", params={"format": "pdf"}, headers=admin.headers)
+        assert r.status_code == 422, r.text
+        problem = r.json()
+        assert problem["type"].endswith("report-too-large") and problem["limit"] == 2
+        assert "PDF row limit of 2" in problem["detail"] and "format=csv" in problem["detail"]
+        r = client.get(
+            "/v1/reports/access-log",
+            params={"format": "json", "since": "2000-01-01T00:00:00Z"},
+            headers=admin.headers,
+        )
+        assert r.status_code == 200
+        doc = r.json()
+        assert doc["report"]["range"]["since"] == "2000-01-01T00:00:00+00:00"
+        assert doc["report"]["range"]["tree_size"] == doc["ledger"]["tree_size"]
+        assert verify_report(doc).ok
     finally:
         monkeypatch.delenv("PRIVET_COMPLIANCE_MAX_PDF_ROWS")
         clear_settings_caches()

@@ -116,34 +116,10 @@ class Evidence:
                     continue
                 yield item
 
-    def events(
-        self,
-        *,
-        object_id: str | None = None,
-        type: str | None = None,
-        types: Sequence[str] | None = None,
-        project: str | None = None,
-        actor: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 1000,
-        cite: bool = True,
-    ) -> list[Event]:
-        """The first ``limit`` of ``iter_events``; each is cited unless ``cite`` is false."""
-        found = list(
-            islice(
-                self.iter_events(
-                    object_id=object_id,
-                    type=type,
-                    types=types,
-                    project=project,
-                    actor=actor,
-                    since=since,
-                    until=until,
-                ),
-                limit,
-            )
-        )
+    def events(self, *, limit: int = 1000, cite: bool = True, **filters: Any) -> list[Event]:
+        """The first ``limit`` of ``iter_events(**filters)``; each is cited unless ``cite``
+        is false."""
+        found = list(islice(self.iter_events(**filters), limit))
         if cite:
             for item in found:
                 self.cite(item)
@@ -172,17 +148,8 @@ class Evidence:
             .all()
         )
         out = {int(e): int(i) for e, i in rows if int(i) < self.size}
-        missing = sorted(set(out.values()) - set(self._events))
-        for start in range(0, len(missing), ledger_service.MAX_PAGE):
-            part = set(missing[start : start + ledger_service.MAX_PAGE])
-            page = ledger_service.list_events(
-                session=self.session, start=min(part), limit=ledger_service.MAX_PAGE
-            )
-            for item in page.items:
-                if item.index in part:
-                    self.cite(item)
-            for index in part - set(self._events):
-                self.cite_index(index)
+        for index in out.values():
+            self.cite_index(index)
         return out
 
     def cite_index(self, index: int) -> None:
