@@ -152,6 +152,7 @@ def _fill_worker(url: str, home: str, start: int, end: int, results: Any) -> Non
     results.put({})
 
 
+@pytest.mark.timeout(7200)  # big sizes (10^6 events) run for long
 def test_access_log_report_scaling(db_url: str, tmp_path: Path) -> None:
     backend = "sqlite" if db_url.startswith("sqlite") else "postgres"
     if BACKENDS not in ("both", backend):

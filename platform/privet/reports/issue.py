@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from privet import ledger
-from privet.db import session_scope
+from privet.db import read_session, session_scope
 from privet.reports.model import Report
 from privet.reports.render import check_format, iter_render, render
 
@@ -80,3 +82,24 @@ def issue_stream(
             close()
 
     return chunks()
+
+
+def stream_report(
+    engine: Engine,
+    build: Callable[[Session], Report],
+    fmt: str,
+    *,
+    actor: str,
+    project: str | None,
+) -> tuple[Report, Iterator[bytes]]:
+    """Build a report on a read session held until its stream ends (its rows and cited
+    events are read again as it is rendered) and return it with its chunks; a refusal
+    or a failed build closes the session and raises before any byte is sent."""
+    stack = ExitStack()
+    try:
+        report = build(stack.enter_context(read_session(engine)))
+        chunks = issue_stream(engine, report, fmt, actor=actor, project=project, close=stack.close)
+    except BaseException:
+        stack.close()
+        raise
+    return report, chunks

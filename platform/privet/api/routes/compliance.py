@@ -11,7 +11,6 @@
 """
 
 from collections.abc import Callable
-from contextlib import ExitStack
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -42,7 +41,7 @@ from privet.reports import (
     build_request_report,
     filename,
 )
-from privet.reports.issue import issue_stream, issue_whole
+from privet.reports.issue import issue_whole, stream_report
 from privet.reports.scope import model_version_project
 from privet.runtime import Runtime
 
@@ -260,23 +259,13 @@ def _report_route(spec: ReportKind) -> Callable[..., Response]:
             with read_session(runtime.engine) as reader:
                 report = spec.build(reader, runtime, actor=identity.principal_id, params=params)
                 return _issue(runtime, identity, report, format, project)
-        # JSON, CSV, HTML stream from a read session held until the last byte is out; the
-        # digest is recorded in the ledger (report.issued) when the stream completes.
-        stack = ExitStack()
-        try:
-            reader = stack.enter_context(read_session(runtime.engine))
-            report = spec.build(reader, runtime, actor=identity.principal_id, params=params)
-            chunks = issue_stream(
-                runtime.engine,
-                report,
-                format,
-                actor=identity.principal_id,
-                project=project,
-                close=stack.close,
-            )
-        except BaseException:
-            stack.close()
-            raise
+        report, chunks = stream_report(
+            runtime.engine,
+            lambda reader: spec.build(reader, runtime, actor=identity.principal_id, params=params),
+            format,
+            actor=identity.principal_id,
+            project=project,
+        )
         return StreamingResponse(
             chunks,
             media_type=MEDIA_TYPES[format],
