@@ -196,13 +196,14 @@ def subtree_hash(begin: int, end: int, node: NodeFn) -> bytes:
         raise ValueError(f"empty range [{begin}, {end})")
     parts: list[bytes] = []
     pos = begin
-    n = end - begin
-    for level in range(n.bit_length() - 1, -1, -1):
-        if n >> level & 1:
-            if pos & ((1 << level) - 1):
-                raise ValueError(f"range [{begin}, {end}) is not a subtree of the log")
-            parts.append(node(level, pos >> level))
-            pos += 1 << level
+    rest = end - begin
+    while rest:  # one step per set bit, largest first (a perfect subtree: one step)
+        level = rest.bit_length() - 1
+        if pos & ((1 << level) - 1):
+            raise ValueError(f"range [{begin}, {end}) is not a subtree of the log")
+        parts.append(node(level, pos >> level))
+        pos += 1 << level
+        rest ^= 1 << level
     acc = parts[-1]
     for h in reversed(parts[:-1]):
         acc = node_hash(h, acc)

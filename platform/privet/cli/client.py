@@ -98,14 +98,21 @@ def fail(response: httpx.Response) -> NoReturn:
 
 
 def download(path: str, out: Path, params: dict[str, Any] | None = None) -> int:
-    """Stream a GET response into `out` (bounded memory); returns the bytes written."""
-    with client() as http, http.stream("GET", path, params=params) as resp:
-        if resp.status_code >= 400:
-            resp.read()
-            fail(resp)
-        total = 0
-        with out.open("wb") as fh:
-            for chunk in resp.iter_bytes():
-                fh.write(chunk)
-                total += len(chunk)
+    """Stream a GET response into `out` (bounded memory); returns the bytes written. The
+    bytes go to `out`.part first, renamed to `out` only once the response is complete, so
+    a stream cut short leaves no half-written file."""
+    part = out.with_name(out.name + ".part")
+    try:
+        with client() as http, http.stream("GET", path, params=params) as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                fail(resp)
+            total = 0
+            with part.open("wb") as fh:
+                for chunk in resp.iter_bytes():
+                    fh.write(chunk)
+                    total += len(chunk)
+        part.replace(out)
+    finally:
+        part.unlink(missing_ok=True)
     return total

@@ -5,6 +5,7 @@ Client commands: they talk to a running server (PRIVET_URL, PRIVET_API_KEY).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,8 +39,14 @@ def export(
     dataset_version: Annotated[
         str | None, typer.Option(help="privacy-budget: one dataset version.")
     ] = None,
-    since: Annotated[str | None, typer.Option(help="access-log/dsr-log: from (ISO time).")] = None,
-    until: Annotated[str | None, typer.Option(help="access-log/dsr-log: until (ISO time).")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="access-log/dsr-log: events from this time on (ISO 8601, with zone)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="access-log/dsr-log: events before this time (ISO 8601, with zone)."),
+    ] = None,
     principal: Annotated[str | None, typer.Option(help="access-log: one principal id.")] = None,
     action: Annotated[str | None, typer.Option(help="access-log: one action.")] = None,
     outcome: Annotated[str | None, typer.Option(help="access-log: allow or deny.")] = None,
@@ -72,7 +79,17 @@ def export(
         total = _download(
             f"/v1/reports/{kind}", {k: v for k, v in params.items() if v is not None}, out
         )
-    console.print(f"wrote {out} ({total} bytes)")
+    digest = _sha256(out)
+    console.print(f"wrote {out} ({total} bytes, {digest}; the ledger's report.issued names it)")
+
+
+def _sha256(path: Path) -> str:
+    """The file's digest as the server records it in ``report.issued``."""
+    sha = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(block)
+    return "sha256:" + sha.hexdigest()
 
 
 @dsr_app.command("submit")

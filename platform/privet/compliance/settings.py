@@ -39,7 +39,16 @@ class ComplianceSettings(BaseSettings):
     ccpa_acknowledge_business_days: int = Field(default=10, ge=1, le=10)
     ccpa_response_days: int = Field(default=45, ge=1, le=45)
     max_report_rows: int = Field(
-        default=5000, ge=10, description="Most rows (and cited events) in one access-log report."
+        default=10_000_000,
+        ge=10,
+        description="Most rows (and cited events) in one access-log report; JSON, CSV and "
+        "HTML stream them with bounded memory.",
+    )
+    max_pdf_rows: int = Field(
+        default=5000,
+        ge=1,
+        description="Most table rows in a PDF report (laid out whole in memory); a larger "
+        "report is refused with a 422 pointing to CSV.",
     )
 
 

@@ -18,8 +18,8 @@ from sqlalchemy import Connection, and_, exists, func, select
 from sqlmodel import Session
 
 from privet.kit.errors import InvalidInputError, NotFoundError
+from privet.ledger.proofs import BatchedNodes, keys_read, tree_root
 from privet.ledger.sequencer import session_ledger
-from privet.ledger.storage import node_reader
 from privet.ledger.tables import (
     LedgerCheckpoint,
     LedgerEntry,
@@ -28,7 +28,7 @@ from privet.ledger.tables import (
     LedgerTreeState,
 )
 from privet_audit.checkpoint import open_checkpoint
-from privet_audit.merkle import EMPTY_ROOT, consistency_proof, inclusion_proof, subtree_hash
+from privet_audit.merkle import consistency_proof, inclusion_proof
 
 __all__ = [
     "MAX_PAGE",
@@ -109,10 +109,6 @@ def _checkpoint_note(conn: Connection, size: int) -> str | None:
         select(_checkpoints.c.note).where(_checkpoints.c.tree_size == size)
     ).scalar()
     return str(value) if value is not None else None
-
-
-def _root(conn: Connection, size: int) -> bytes:
-    return EMPTY_ROOT if size == 0 else subtree_hash(0, size, node_reader(conn))
 
 
 # --- queries -----------------------------------------------------------------------------
@@ -246,14 +242,15 @@ def get_inclusion_proof(
     size = _proof_size(conn, tree_size)
     if not 0 <= index < size:
         raise InvalidInputError(f"index {index} is not in the tree of size {size}")
-    node = node_reader(conn)
+    node = BatchedNodes(conn)
+    node.prefetch([(0, index), *keys_read(lambda n: inclusion_proof(index, size, n))])
     hashes = inclusion_proof(index, size, node)
     return InclusionProofPublic(
         index=index,
         tree_size=size,
         leaf_hash=node(0, index).hex(),
         hashes=[h.hex() for h in hashes],
-        root_hash=_root(conn, size).hex(),
+        root_hash=tree_root(node, size).hex(),
         checkpoint=_checkpoint_note(conn, size),
     )
 
@@ -267,13 +264,14 @@ def get_consistency_proof(
     size2 = _proof_size(conn, size2)
     if not 0 <= size1 <= size2:
         raise InvalidInputError(f"need 0 <= size1 <= size2, got {size1} and {size2}")
-    node = node_reader(conn)
+    node = BatchedNodes(conn)
+    node.prefetch(keys_read(lambda n: consistency_proof(size1, size2, n)))
     return ConsistencyProofPublic(
         size1=size1,
         size2=size2,
         hashes=[h.hex() for h in consistency_proof(size1, size2, node)],
-        root1=_root(conn, size1).hex(),
-        root2=_root(conn, size2).hex(),
+        root1=tree_root(node, size1).hex(),
+        root2=tree_root(node, size2).hex(),
         checkpoint1=_checkpoint_note(conn, size1),
         checkpoint2=_checkpoint_note(conn, size2),
     )

@@ -6,6 +6,7 @@ The JSON form is the report of record (it carries the ledger evidence that
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -14,22 +15,43 @@ from privet.kit.ids import utcnow
 
 FORMAT_VERSION = 1
 
+Lazy = Callable[[Iterable[Any]], Any]
+"""What becomes of a long list when a report is turned into JSON: ``list`` (the whole
+report in memory) or a marker the streaming renderer fills in (render.py)."""
+
+
+class Rows:
+    """A table's rows read again each time they are iterated (``count`` known from the
+    builder's first pass), so a report of a million rows is never held in memory."""
+
+    def __init__(self, produce: Callable[[], Iterator[dict[str, Any]]], count: int) -> None:
+        self._produce, self.count = produce, count
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self._produce()
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
 
 @dataclass
 class Table:
     name: str
     title: str
     columns: list[tuple[str, str]]  # (key, label)
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] | Rows = field(default_factory=list)
     intro: str = ""
     empty: str = "None."
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, lazy: Lazy = list) -> dict[str, Any]:
         return {
             "name": self.name,
             "title": self.title,
             "columns": [{"key": k, "label": label} for k, label in self.columns],
-            "rows": [{k: plain(r.get(k)) for k, _l in self.columns} for r in self.rows],
+            "rows": lazy({k: plain(r.get(k)) for k, _l in self.columns} for r in self.rows),
         }
 
 
@@ -55,7 +77,23 @@ class Report:
     ledger: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    @property
+    def range(self) -> dict[str, Any]:
+        """What the report covers: first/last cited ledger index, the checkpoint's tree
+        size and the time window (see ``evidence.Evidence.coverage``)."""
+        empty = dict.fromkeys(("tree_size", "first_index", "last_index", "since", "until"))
+        return {**empty, **(self.ledger.get("range") or {})}
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(t.rows) for t in self.tables)
+
+    def to_json(self, lazy: Lazy = list) -> dict[str, Any]:
+        """The report of record; ``lazy`` decides what becomes of the table rows and the
+        cited events (default: lists)."""
+        ledger = dict(self.ledger)
+        if "events" in ledger:
+            ledger["events"] = lazy(ledger["events"])
         return {
             "report": {
                 "kind": self.kind,
@@ -64,12 +102,13 @@ class Report:
                 "generated_at": self.generated_at.isoformat(),
                 "generated_by": self.generated_by,
                 "parameters": plain(self.parameters),
+                "range": self.range,
             },
             "summary": {label: plain(value) for label, value in self.facts},
             "data": plain(self.data),
-            "tables": [t.to_json() for t in self.tables],
+            "tables": [t.to_json(lazy) for t in self.tables],
             "notes": list(self.notes),
-            "ledger": self.ledger,
+            "ledger": ledger,
         }
 
 

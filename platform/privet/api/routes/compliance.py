@@ -10,12 +10,12 @@
   controller, DPO, subject categories and recipients for the RoPA.
 """
 
-import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
+from fastapi.responses import StreamingResponse
 
 from privet import ledger
 from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, SessionDep, action
@@ -28,7 +28,7 @@ from privet.compliance.schemas import (
     ProjectCompliancePublic,
     ProjectComplianceUpdate,
 )
-from privet.db import read_session, session_scope
+from privet.db import read_session
 from privet.jobs.admission import Authorize, PolicyVerdict
 from privet.kit.errors import NotFoundError
 from privet.ledger.sequencer import integrate_now
@@ -36,11 +36,12 @@ from privet.policy.actions import REPORT_ACTIONS
 from privet.reports import (
     MEDIA_TYPES,
     REGISTRY,
+    Report,
     ReportKind,
     build_request_report,
     filename,
-    render,
 )
+from privet.reports.issue import issue_whole, stream_report
 from privet.reports.scope import model_version_project
 from privet.runtime import Runtime
 
@@ -140,51 +141,26 @@ def get_request(
     return service.public(service.get_request(session, request_id=request_id))
 
 
-def _issue(
-    runtime: Runtime, identity: Identity, report: Any, fmt: str, project: str | None
-) -> Response:
-    """Render, record the issued document's SHA-256 in the ledger (so a copy can later be
-    matched to what the platform issued), and answer with it."""
-    content = render(report, fmt)
-    digest = "sha256:" + hashlib.sha256(content).hexdigest()
-    with session_scope(runtime.engine) as session:
-        ledger.emit(
-            session,
-            type="report.issued",
-            actor=identity.principal_id,
-            project=project,
-            objects={
-                "report": report.kind,
-                **(
-                    {"data_subject_request": report.data["request_id"]}
-                    if report.kind == "dsr"
-                    else {}
-                ),
-            },
-            digests={"document": digest},
-            details={
-                "format": fmt,
-                "tree_size": report.ledger.get("tree_size"),
-                "cited_events": len(report.ledger.get("events", [])),
-            },
-        )
-    response = _file(content, fmt, filename(report, fmt))
-    response.headers["X-Privet-Report-Digest"] = digest
-    return response
-
-
-def _file(content: bytes, fmt: str, name: str) -> Response:
+def _headers(fmt: str, name: str) -> dict[str, str]:
     disposition = "inline" if fmt in ("html", "json") else "attachment"
-    return Response(
-        content,
-        media_type=MEDIA_TYPES[fmt],
-        headers={
-            "Content-Disposition": f'{disposition}; filename="{name}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
-        },
+    return {
+        "Content-Disposition": f'{disposition}; filename="{name}"',
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    }
+
+
+def _issue(
+    runtime: Runtime, identity: Identity, report: Report, fmt: str, project: str | None
+) -> Response:
+    """The whole document, its SHA-256 recorded in the ledger and sent as a header."""
+    content, digest = issue_whole(
+        runtime.engine, report, fmt, actor=identity.principal_id, project=project
     )
+    headers = _headers(fmt, filename(report, fmt))
+    headers["X-Privet-Report-Digest"] = digest
+    return Response(content, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
 @router.get("/v1/data-subject-requests/{request_id}/report")
@@ -279,9 +255,22 @@ def _report_route(spec: ReportKind) -> Callable[..., Response]:
             "outcome": outcome,
             "type": type,
         }
-        with read_session(runtime.engine) as reader:
-            report = spec.build(reader, runtime, actor=identity.principal_id, params=params)
-        return _issue(runtime, identity, report, format, project)
+        if format == "pdf":
+            with read_session(runtime.engine) as reader:
+                report = spec.build(reader, runtime, actor=identity.principal_id, params=params)
+                return _issue(runtime, identity, report, format, project)
+        report, chunks = stream_report(
+            runtime.engine,
+            lambda reader: spec.build(reader, runtime, actor=identity.principal_id, params=params),
+            format,
+            actor=identity.principal_id,
+            project=project,
+        )
+        return StreamingResponse(
+            chunks,
+            media_type=MEDIA_TYPES[format],
+            headers=_headers(format, filename(report, format)),
+        )
 
     handler.__name__ = f"report_{kind.replace('-', '_')}"
     handler.__doc__ = f"The `{kind}` report in JSON, CSV, HTML or PDF, with ledger evidence."

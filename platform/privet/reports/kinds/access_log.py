@@ -1,11 +1,16 @@
 """The ``access-log`` kind: authorization decisions with their deciding policies, and a
-chart of allow/deny per action (at most ``max_rows`` rows)."""
+chart of allow/deny per action (at most ``max_rows`` rows).
+
+Built in one pass that only counts (summary, chart, range); the rows and their cited
+events are read again, page by page, as the report is rendered, so memory stays bounded
+at any number of decisions."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from sqlmodel import Session
@@ -16,7 +21,7 @@ from privet.ledger.queries import AuditEventPublic
 from privet.reports import charts
 from privet.reports.evidence import Evidence
 from privet.reports.kind import ReportKind, ReportRuntime
-from privet.reports.model import Chart, Report, Table, new_report
+from privet.reports.model import Chart, Report, Rows, Table, new_report
 
 PerAction = dict[str, Counter[str]]
 """Action → outcome ("allow"/"deny") → decisions listed."""
@@ -47,31 +52,52 @@ def _row(item: AuditEventPublic, act: str) -> dict[str, Any]:
     }
 
 
-def _rows(
+Decisions = Callable[[], Iterator[tuple[AuditEventPublic, str]]]
+"""Reads the listed decisions (event, action) again, in index order, on each call."""
+
+
+def _decisions(
     ev: Evidence,
-    found: list[AuditEventPublic],
     *,
+    principal: str | None,
+    project_id: str | None,
     action: str | None,
     outcome: str | None,
-    max_rows: int,
-) -> tuple[list[dict[str, Any]], PerAction, bool]:
-    """The decisions that pass the filters (cited), counts per action, and whether more
-    than ``max_rows`` matched."""
-    rows: list[dict[str, Any]] = []
+) -> Decisions:
+    def read() -> Iterator[tuple[AuditEventPublic, str]]:
+        found = ev.iter_events(
+            type="auth.decision",
+            actor=principal,
+            project=project_id,
+            since=ev.since,
+            until=ev.until,
+        )
+        for item in found:
+            e = item.event
+            act = e["details"].get("action", "")
+            if (action and act != action) or (outcome and e["outcome"] != outcome):
+                continue
+            yield item, act
+
+    return read
+
+
+def _tally(decisions: Decisions, max_rows: int) -> tuple[int, PerAction, set[str], int, int]:
+    """One pass for the summary and the chart: count (max_rows + 1: more than listed),
+    per action, principals, first and last index (the rows are read again when
+    rendered)."""
     per_action: PerAction = {}
-    for item in found:
-        e = item.event
-        act = e["details"].get("action", "")
-        if action and act != action:
-            continue
-        if outcome and e["outcome"] != outcome:
-            continue
-        if len(rows) >= max_rows:
-            return rows, per_action, True
-        ev.cite_index(item.index)
-        per_action.setdefault(act, Counter())[e["outcome"]] += 1
-        rows.append(_row(item, act))
-    return rows, per_action, False
+    principals: set[str] = set()
+    count, first, last = 0, -1, -1
+    for item, act in decisions():
+        if count == max_rows:
+            return count + 1, per_action, principals, first, last
+        per_action.setdefault(act, Counter())[item.event["outcome"]] += 1
+        principals.add(item.event["actor"])
+        first = item.index if count == 0 else first
+        last = item.index
+        count += 1
+    return count, per_action, principals, first, last
 
 
 def _chart(per_action: PerAction) -> Chart:
@@ -104,7 +130,7 @@ def build_access_log(
 ) -> Report:
     if outcome not in (None, "allow", "deny"):
         raise InvalidInputError("outcome must be allow or deny")
-    ev = Evidence(session)
+    ev = Evidence(session, since=since, until=until)
     report = new_report(
         "access-log",
         "Access decisions",
@@ -118,24 +144,22 @@ def build_access_log(
             "project": project_id,
         },
     )
-    found = ev.events(
-        type="auth.decision",
-        actor=principal,
-        project=project_id,
-        since=since,
-        until=until,
-        limit=max_rows * 20,
-        cite=False,
+    decisions = _decisions(
+        ev, principal=principal, project_id=project_id, action=action, outcome=outcome
     )
-    rows, per_action, truncated = _rows(
-        ev, found, action=action, outcome=outcome, max_rows=max_rows
+    count, per_action, principals, first, last = _tally(decisions, max_rows)
+    truncated = count > max_rows
+    count = min(count, max_rows)
+    ev.cite_stream(
+        lambda: (i for i, _a in islice(decisions(), count)), count=count, first=first, last=last
     )
+    rows = Rows(lambda: (_row(i, a) for i, a in islice(decisions(), count)), count)
     report.tables = [Table("decisions", "Decisions", DECISION_COLUMNS, rows)]
     report.facts = [
-        ("Decisions", len(rows)),
+        ("Decisions", count),
         ("Allowed", sum(c["allow"] for c in per_action.values())),
         ("Denied", sum(c["deny"] for c in per_action.values())),
-        ("Principals", len({r["principal"] for r in rows})),
+        ("Principals", len(principals)),
     ]
     if truncated:
         report.notes.append(

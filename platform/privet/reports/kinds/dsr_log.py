@@ -43,7 +43,7 @@ def build_dsr_log(
     until: datetime | None = None,
     type: str | None = None,
 ) -> Report:
-    ev = Evidence(session)
+    ev = Evidence(session, since=since, until=until)
     report = new_report(
         "dsr-log",
         "Data-subject request log",

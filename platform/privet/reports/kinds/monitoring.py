@@ -68,7 +68,7 @@ def _overturned(ev: Evidence, reviews: dict[str, Any]) -> list[AuditEventPublic]
             if e.event.get("details", {}).get("decision") == "overturned"
         ]
     for e in found:
-        ev.cite_index(e.index)
+        ev.cite(e)
     return found
 
 
