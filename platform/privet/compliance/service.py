@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from privet import ledger
 from privet.compliance.schemas import (
@@ -38,6 +39,7 @@ from privet.crypto.errors import DataKeyDestroyedError
 from privet.datasets.pseudonym import pseudonymisation_key, pseudonymise
 from privet.kit.errors import NotFoundError, PrivetError
 from privet.kit.ids import utcnow
+from privet.kit.paging import Keyset, Page
 from privet.models.tables import ModelVersionFlag
 
 SYSTEM_ACTOR = "system:compliance"
@@ -189,6 +191,54 @@ def list_requests(
             col(DataSubjectRequest.received_at).desc(), col(DataSubjectRequest.id)
         ).limit(limit)
     ).all()
+
+
+REQUEST_ORDER = Keyset(
+    columns=(col(DataSubjectRequest.received_at), col(DataSubjectRequest.id)),
+    kinds=(datetime, str),
+    descending=True,
+)
+"""The request log lists newest first; (received_at, id) is the keyset (migration 0017)."""
+
+
+def requests_statement(
+    *,
+    type: str | None = None,
+    state: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: str | None = None,
+    limit: int = 100,
+) -> SelectOfScalar[DataSubjectRequest]:
+    """The page query of ``page_requests`` (the plan tests EXPLAIN it)."""
+    query = select(DataSubjectRequest)
+    if type:
+        query = query.where(DataSubjectRequest.type == type)
+    if state:
+        query = query.where(DataSubjectRequest.state == state)
+    if since:
+        query = query.where(col(DataSubjectRequest.received_at) >= since)
+    if until:
+        query = query.where(col(DataSubjectRequest.received_at) < until)
+    return REQUEST_ORDER.page(query, after=after, limit=limit)
+
+
+def page_requests(
+    session: Session,
+    *,
+    type: str | None = None,
+    state: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: str | None = None,
+    limit: int = 100,
+) -> Page[DataSubjectRequest]:
+    """A page of the request log, newest first, from the cursor ``after``."""
+    stmt = requests_statement(
+        type=type, state=state, since=since, until=until, after=after, limit=limit
+    )
+    rows = session.exec(stmt).all()
+    return REQUEST_ORDER.split(rows, limit=limit, key=lambda r: (r.received_at, r.id))
 
 
 def get_request(session: Session, *, request_id: str) -> DataSubjectRequest:

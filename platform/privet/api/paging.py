@@ -1,0 +1,28 @@
+"""The HTTP side of keyset paging (privet.kit.paging) for lists that answer a bare JSON
+array: the array stays as it was (clients that read it keep working), the page's size is
+``limit``, and the next page's address is in the ``Link`` header (RFC 8288, ``rel="next"``,
+with the opaque cursor as ``after=``); no header means the last page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import Query, Request, Response
+
+from privet.api.deps import QueryInt
+from privet.kit.paging import MAX_PAGE
+
+AfterQuery = Annotated[
+    str | None,
+    Query(description="The cursor of the next page, from the previous page's Link header."),
+]
+LimitQuery = Annotated[QueryInt, Query(ge=1, le=MAX_PAGE, description="Rows per page.")]
+
+
+def link_next(request: Request, response: Response, cursor: str | None) -> None:
+    """Point the response at the next page (same filters, ``after=cursor``)."""
+    if cursor is None:
+        return
+    params = {**request.query_params, "after": cursor}
+    response.headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
