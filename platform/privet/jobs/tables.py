@@ -35,7 +35,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 
 
 class TrainingJobBase(SQLModel):
-    project_id: str = Field(max_length=40, index=True)
+    project_id: str = Field(max_length=40)
     dataset_version_id: str = Field(max_length=40, index=True)
     dataset_id: str | None = Field(default=None, max_length=40)
     dataset_digest: str | None = Field(default=None, max_length=80)

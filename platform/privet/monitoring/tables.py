@@ -35,7 +35,7 @@ class PredictionDecision(SQLModel, table=True):
     )
 
     prediction_id: str = Field(primary_key=True, max_length=40)
-    project_id: str = Field(max_length=40, index=True)
+    project_id: str = Field(max_length=40)
     model_version_id: str = Field(max_length=40, index=True)
     status: str = Field(max_length=20, description="pending_review | refer")
     rules: list[str] = Field(sa_column=Column(JSON, nullable=False))

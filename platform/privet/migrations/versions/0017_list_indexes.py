@@ -1,7 +1,8 @@
 """Indexes for keyset paging (issue 23): one per filter of every list that grows with
 traffic, each ending in the list's order key, so that a page is an index range already in
-order (no sort, no OFFSET). The single-column type and project indexes of the ledger's
-leaves are replaced by (type, idx) and (project, idx), which serve the same lookups.
+order (no sort, no OFFSET). Single-column indexes that a new one starts with (the
+ledger's type and project, the project of jobs and of queue items) are dropped: the new
+index serves the same lookups, and a planner offered both picked the old one and sorted.
 
 Revision ID: 0017_list_indexes
 Revises: 0016_job_recipe
@@ -46,6 +47,8 @@ INDEXES: tuple[tuple[str, str, list[str]], ...] = (
 REPLACED = (
     ("ix_ledger_leaves_type", "ledger_leaves", ["type"]),
     ("ix_ledger_leaves_project", "ledger_leaves", ["project"]),
+    ("ix_training_jobs_project_id", "training_jobs", ["project_id"]),
+    ("ix_prediction_decisions_project_id", "prediction_decisions", ["project_id"]),
 )
 
 
