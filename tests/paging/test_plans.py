@@ -133,7 +133,9 @@ MID = T0 + timedelta(seconds=N // 2)
 def test_job_pages_use_an_index(pg: Connection, state: str | None, deep: bool) -> None:
     after = _mid(JOB_ORDER, (MID, "job_00015000")) if deep else None
     stmt = jobs_statement(project_id="prj_30", state=state, after=after, limit=100)
-    index = "ix_training_jobs_project_state_created" if state else "ix_training_jobs_project_created"
+    index = (
+        "ix_training_jobs_project_state_created" if state else "ix_training_jobs_project_created"
+    )
     assert_indexed(pg, stmt, table="training_jobs", index=index)
 
 
