@@ -23,7 +23,9 @@ def test_list_commands_follow_the_cursor(cli, client, admin, runtime) -> None:  
     rows: list[dict[str, Any]] = json.loads(first.stdout)
     assert [r["id"] for r in rows] == [f"job_{i:08d}" for i in range(24, 14, -1)]
     cursor = first.stderr.split("--after ")[1].split()[0]
-    second = cli("train", "list", project, "--limit", "10", "--after", cursor, "-o", "json", key=key)
+    second = cli(
+        "train", "list", project, "--limit", "10", "--after", cursor, "-o", "json", key=key
+    )
     assert [r["id"] for r in json.loads(second.stdout)][0] == "job_00000014"
 
     everything = cli("train", "list", project, "--limit", "10", "--all", "-o", "json", key=key)
