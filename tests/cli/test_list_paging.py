@@ -26,7 +26,7 @@ def test_list_commands_follow_the_cursor(cli, client, admin, runtime) -> None:  
     second = cli(
         "train", "list", project, "--limit", "10", "--after", cursor, "-o", "json", key=key
     )
-    assert [r["id"] for r in json.loads(second.stdout)][0] == "job_00000014"
+    assert json.loads(second.stdout)[0]["id"] == "job_00000014"
 
     everything = cli("train", "list", project, "--limit", "10", "--all", "-o", "json", key=key)
     assert len(json.loads(everything.stdout)) == 25 and "--after" not in everything.stderr
