@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Select, and_, func, select
@@ -37,6 +37,7 @@ __all__ = [
     "CheckpointPublic",
     "ConsistencyProofPublic",
     "EventPage",
+    "EventQuery",
     "InclusionProofPublic",
     "events_statement",
     "get_checkpoint",
@@ -149,21 +150,26 @@ def _check_window(since: datetime | None, until: datetime | None) -> None:
             raise InvalidInputError(f"{name} needs a timezone, e.g. 2026-11-29T21:00:00Z")
 
 
-def events_statement(
-    *,
-    type: str | None = None,
-    object_id: str | None = None,
-    project: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    actor: str | None = None,
-    start: int = 0,
-    limit: int = 100,
-) -> Select[Any]:
+class EventQuery(TypedDict, total=False):
+    """The filters and the page of ``list_events`` (all optional)."""
+
+    type: str | None
+    object_id: str | None
+    project: str | None
+    since: datetime | None
+    until: datetime | None
+    actor: str | None
+    start: int
+    limit: int
+
+
+def events_statement(**query: Unpack[EventQuery]) -> Select[Any]:
     """The page query of ``list_events`` (the plan tests EXPLAIN it). Leaf index is the
     keyset: ``start`` is a lower bound, so a deep page is an index range, never OFFSET.
     With ``object_id`` the page is driven by ``ledger_leaf_objects``' primary key
     (object_id, leaf_idx), already in leaf order."""
+    start, limit = query.get("start", 0), query.get("limit", 100)
+    since, until, object_id = query.get("since"), query.get("until"), query.get("object_id")
     if start < 0:
         raise InvalidInputError("start must be >= 0", rule="cursor")
     check_limit(limit)
@@ -176,11 +182,10 @@ def events_statement(
         stmt = stmt.where(_leaf_objects.c.object_id == object_id)
     stmt = stmt.join(_entries, _entries.c.id == _leaves.c.entry_id)
     conds = [key >= start]
-    for column, value in ((_leaves.c.type, type), (_leaves.c.project, project)):
+    for name in ("type", "project", "actor"):
+        value = query.get(name)
         if value is not None:
-            conds.append(column == value)
-    if actor is not None:
-        conds.append(_leaves.c.actor == actor)
+            conds.append(_leaves.c[name] == value)
     if since is not None:
         conds.append(_leaves.c.event_time >= since)
     if until is not None:
@@ -188,30 +193,11 @@ def events_statement(
     return stmt.where(and_(*conds)).order_by(key).limit(limit + 1)
 
 
-def list_events(
-    *,
-    session: Session,
-    type: str | None = None,
-    object_id: str | None = None,
-    project: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    actor: str | None = None,
-    start: int = 0,
-    limit: int = 100,
-) -> EventPage:
+def list_events(*, session: Session, **query: Unpack[EventQuery]) -> EventPage:
     """Integrated events in index order from ``start``, filtered; ``since`` inclusive,
     ``until`` exclusive (event time)."""
-    stmt = events_statement(
-        type=type,
-        object_id=object_id,
-        project=project,
-        since=since,
-        until=until,
-        actor=actor,
-        start=start,
-        limit=limit,
-    )
+    stmt = events_statement(**query)
+    limit = query.get("limit", 100)
     conn = session.connection()
     rows = conn.execute(stmt).all()
     more = len(rows) > limit
