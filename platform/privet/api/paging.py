@@ -6,7 +6,7 @@ with the opaque cursor as ``after=``); no header means the last page."""
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import Query, Request, Response
 
@@ -25,4 +25,5 @@ def link_next(request: Request, response: Response, cursor: str | None) -> None:
     if cursor is None:
         return
     params = {**request.query_params, "after": cursor}
-    response.headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+    path = quote(request.url.path, safe="/:@")  # percent-encoded: nothing breaks the header
+    response.headers["Link"] = f'<{path}?{urlencode(params)}>; rel="next"'
