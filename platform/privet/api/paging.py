@@ -5,7 +5,7 @@ with the opaque cursor as ``after=``); no header means the last page."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import Query, Request, Response
@@ -18,6 +18,19 @@ AfterQuery = Annotated[
     Query(description="The cursor of the next page, from the previous page's Link header."),
 ]
 LimitQuery = Annotated[QueryInt, Query(ge=1, le=MAX_PAGE, description="Rows per page.")]
+
+NEXT_LINK: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            "Link": {
+                "description": 'The next page: `<path?...&after=CURSOR>; rel="next"`; '
+                "absent on the last page.",
+                "schema": {"type": "string"},
+            }
+        }
+    }
+}
+"""OpenAPI ``responses`` of a route that answers a page with ``link_next``."""
 
 
 def link_next(request: Request, response: Response, cursor: str | None) -> None:

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from privet import ledger
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
-from privet.api.paging import AfterQuery, LimitQuery, link_next
+from privet.api.paging import NEXT_LINK, AfterQuery, LimitQuery, link_next
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.compliance import flows, service
@@ -112,7 +112,9 @@ def submit_request(
     return service.public(row)
 
 
-@router.get("/v1/data-subject-requests", response_model=list[DataSubjectRequestPublic])
+@router.get(
+    "/v1/data-subject-requests", response_model=list[DataSubjectRequestPublic], responses=NEXT_LINK
+)
 def list_requests(
     request: Request,
     response: Response,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from privet.api import problems
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
-from privet.api.paging import AfterQuery, LimitQuery, link_next
+from privet.api.paging import NEXT_LINK, AfterQuery, LimitQuery, link_next
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.jobs import admission, errortext, service
@@ -89,7 +89,7 @@ def submit_job(
     return TrainingJobPublic.model_validate(outcome.job)
 
 
-@router.get("", response_model=list[TrainingJobPublic])
+@router.get("", response_model=list[TrainingJobPublic], responses=NEXT_LINK)
 def list_jobs(
     project_id: str,
     request: Request,
