@@ -4,6 +4,9 @@ order (no sort, no OFFSET). Single-column indexes that a new one starts with (th
 ledger's type and project, the project of jobs and of queue items) are dropped: the new
 index serves the same lookups, and a planner offered both picked the old one and sorted.
 
+On a large database the index builds take a while and hold writes to the ledger and
+job tables (plain CREATE INDEX): run it in a maintenance window, then ANALYZE.
+
 Revision ID: 0017_list_indexes
 Revises: 0016_job_recipe
 """
