@@ -45,10 +45,11 @@ FLOORS: tuple[Floor, ...] = (
     ),
     Floor(
         "wiring",
-        ("privet.runtime",),
+        ("privet.devdata", "privet.runtime"),
         "the process-wide objects built once from Settings (engine, keys, blob store, "
         "authorizer), and the plugs between packages that must not import each other "
-        "(monitoring as inference's prediction observer)",
+        "(monitoring as inference's prediction observer); development data (`privet dev "
+        "seed`: a year of traffic through the real ledger path)",
     ),
     Floor(
         "reports",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from privet.cli.datasets import multipart_frame
 from tests.conftest import SHARED_DATA
 from tests.datasets.conftest import declarations, make_rows, to_csv
 from tests.e2e.conftest import Server, start_server, stop_server
@@ -22,18 +23,9 @@ SST2 = SHARED_DATA / "sst2" / "train.tsv"
 
 
 def multipart(decl: dict, filename: str, content: bytes) -> tuple[bytes, bytes, str]:
-    """(head, tail, content type) around the file bytes of an upload."""
-    boundary = uuid.uuid4().hex
-    head = (
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="declarations"\r\n'
-        "Content-Type: application/json\r\n\r\n"
-        f"{json.dumps(decl)}\r\n"
-        f"--{boundary}\r\n"
-        f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
+    """(head, tail, content type) around the file bytes of an upload, framed as the CLI
+    frames it."""
+    boundary, head, tail = multipart_frame(filename, decl)
     return head, tail, f"multipart/form-data; boundary={boundary}"
 
 

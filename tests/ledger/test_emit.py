@@ -79,3 +79,22 @@ def test_emit_refuses_bad_events(engine: Engine, kwargs: dict, needle: str) -> N
     with pytest.raises(LedgerEventError, match=needle), session_scope(engine) as s:
         emit(s, **args)
     assert _count(engine) == 0
+
+
+def test_encode_events_stamps_each_event_with_its_given_time() -> None:
+    from datetime import UTC, datetime
+
+    from privet.ledger.emit import encode_events
+
+    specs = [EventSpec("auth.decision", "usr_a", outcome="allow"), EventSpec("x.y", None)]
+    times = [datetime(2026, 3, 1, 9, 30, tzinfo=UTC), datetime(2026, 3, 1, 9, 31, 5, 7, UTC)]
+    rows = encode_events(specs, at=times)
+    assert [json.loads(r["event"])["time"] for r in rows] == [
+        "2026-03-01T09:30:00.000000Z",
+        "2026-03-01T09:31:05.000007Z",
+    ]
+    assert [r["created_at"] for r in rows] == times
+    with pytest.raises(LedgerEventError, match="one time per event"):
+        encode_events(specs, at=times[:1])
+    with pytest.raises(LedgerEventError, match="timezone-aware"):
+        encode_events(specs[:1], at=[datetime(2026, 3, 1)])  # naive: refused

@@ -51,6 +51,22 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def error_problem(
+    request: Request | None, error: PrivetError, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The problem response of a privet error: raised (the exception handler) or returned
+    by a service as a refusal that must not roll back what it recorded."""
+    return problem(
+        request,
+        status=error.status,
+        slug=error.slug,
+        title=error.title,
+        detail=error.detail,
+        headers=headers,
+        **error.extensions,
+    )
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [
         {
@@ -65,15 +81,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _on_privet_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PrivetError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return problem(
-        request,
-        status=exc.status,
-        slug=exc.slug,
-        title=exc.title,
-        detail=exc.detail,
-        headers=headers,
-        **exc.extensions,
-    )
+    return error_problem(request, exc, headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

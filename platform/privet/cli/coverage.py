@@ -3,6 +3,9 @@ so. A test (tests/cli/test_coverage.py) fails for an operation of the app that i
 neither table, and for a command named here that does not exist.
 
 Operations are "METHOD /path" with every path parameter written `{}` (names may differ).
+The mapping goes from the API to the CLI: server-side commands with no route (`privet db
+upgrade`, `privet worker`, `privet dev seed`, which must never be reachable over HTTP)
+have nothing to map.
 """
 
 from __future__ import annotations

@@ -79,10 +79,10 @@ FormatOption = Annotated[
 ]
 
 
-def _multipart(file: Path, decl: dict[str, Any]) -> tuple[str, bytes, bytes]:
-    """The boundary and the bytes around FILE: the declarations part comes first (the
-    server reads it before the file), then the file part's headers; the file streams
-    between head and tail."""
+def multipart_frame(filename: str, decl: dict[str, Any]) -> tuple[str, bytes, bytes]:
+    """The boundary and the bytes around an uploaded file: the declarations part comes
+    first (the server reads it before the file), then the file part's headers; the file
+    streams between head and tail."""
     boundary = uuid.uuid4().hex
     head = (
         f"--{boundary}\r\n"
@@ -90,7 +90,7 @@ def _multipart(file: Path, decl: dict[str, Any]) -> tuple[str, bytes, bytes]:
         "Content-Type: application/json\r\n\r\n"
         f"{json.dumps(decl)}\r\n"
         f"--{boundary}\r\n"
-        f'Content-Disposition: form-data; name="file"; filename="{file.name}"\r\n'
+        f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
@@ -99,7 +99,7 @@ def _multipart(file: Path, decl: dict[str, Any]) -> tuple[str, bytes, bytes]:
 
 def _post_file(path: str, file: Path, decl: dict[str, Any]) -> Any:
     """POST FILE with its declarations, streamed with a progress bar on stderr."""
-    boundary, head, tail = _multipart(file, decl)
+    boundary, head, tail = multipart_frame(file.name, decl)
     length = len(head) + file.stat().st_size + len(tail)
     with Progress(
         TextColumn("{task.description}"),

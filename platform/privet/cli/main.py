@@ -12,6 +12,7 @@ from privet.cli.api_keys import api_keys_app
 from privet.cli.compliance import dsr_app, reports_app
 from privet.cli.config import config_app
 from privet.cli.datasets import datasets_app
+from privet.cli.dev import dev_app
 from privet.cli.jobs import models_app, train_app
 from privet.cli.keys import keys_app
 from privet.cli.ledger import audit_app
@@ -47,6 +48,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(reports_app, name="reports")
 app.add_typer(dsr_app, name="dsr")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(dev_app, name="dev")
 app.command("worker")(worker_command)
 app.command("predict")(predict_command)
 app.command("login")(signin.login)

@@ -111,6 +111,17 @@ def _pick_version(versions: list[KekVersion], version: int | None, key_id: str) 
 _LOCAL_FILE = re.compile(r"^v(\d+)\.(key|retired)$")
 
 
+def _cannot_open(wrapped: WrappedKey) -> KeyUnavailableError:
+    """The one refusal of both providers when the named master key version does not open a
+    wrapped key (the wrong version, or modified bytes)."""
+    return KeyUnavailableError(
+        f"master key version {wrapped.kek_version} cannot open this wrapped key "
+        "(wrong version or modified)",
+        kek_id=wrapped.kek_id,
+        kek_version=wrapped.kek_version,
+    )
+
+
 def local_kek_dir(settings: Settings) -> Path:
     """Where the local master key versions live (`v<n>.key`, 0600; `v<n>.retired`)."""
     return settings.secrets_dir / "kek"
@@ -207,12 +218,7 @@ class LocalKeyProvider:
         try:
             return aes_key_unwrap_with_padding(self._kek(wrapped.kek_version), wrapped.wrapped)
         except InvalidUnwrap:
-            raise KeyUnavailableError(
-                f"master key version {wrapped.kek_version} cannot open this wrapped key "
-                "(wrong version or modified)",
-                kek_id=wrapped.kek_id,
-                kek_version=wrapped.kek_version,
-            ) from None
+            raise _cannot_open(wrapped) from None
 
     def create_version(self) -> int:
         ensure_private_dir(self._dir)
@@ -371,12 +377,7 @@ class Pkcs11KeyProvider:
                     template={p.Attribute.SENSITIVE: False, p.Attribute.EXTRACTABLE: True},
                 )
             except p.exceptions.PKCS11Error:
-                raise KeyUnavailableError(
-                    f"master key version {wrapped.kek_version} cannot open this wrapped key "
-                    "(wrong version or modified)",
-                    kek_id=wrapped.kek_id,
-                    kek_version=wrapped.kek_version,
-                ) from None
+                raise _cannot_open(wrapped) from None
             try:
                 return bytes(temp[p.Attribute.VALUE])
             finally:

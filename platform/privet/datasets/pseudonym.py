@@ -9,15 +9,10 @@ no identifier. Destroying the secret makes the pseudonyms unlinkable.
 
 from __future__ import annotations
 
-import hmac
-from hashlib import sha256
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from privet.config import Settings
-from privet.kit.secretfiles import read_or_create_secret
+from privet.kit.secretfiles import derived_hmac_key, hmac_tag
 
 SECRET_FILE = "subject_pseudonym_secret"  # noqa: S105 - a file name, not a secret
 _INFO = b"privet/datasets/subject-pseudonym/v1"
@@ -29,10 +24,9 @@ def secret_path(settings: Settings) -> Path:
 
 def pseudonymisation_key(settings: Settings) -> bytes:
     """The HMAC key for subject pseudonyms (derived from the 0600 secret file)."""
-    secret = read_or_create_secret(secret_path(settings))
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret)
+    return derived_hmac_key(secret_path(settings), _INFO)
 
 
 def pseudonymise(key: bytes, subject_id: str) -> str:
     """``hmac-sha256:<hex>`` of a subject id: the only form a subject id takes in events."""
-    return "hmac-sha256:" + hmac.new(key, subject_id.encode("utf-8"), sha256).hexdigest()
+    return hmac_tag(key, subject_id)

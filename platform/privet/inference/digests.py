@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from hashlib import sha256
 from pathlib import Path
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from privet.config import Settings
 from privet.datasets.pseudonym import pseudonymisation_key, pseudonymise
-from privet.kit.secretfiles import read_or_create_secret
+from privet.kit.secretfiles import derived_hmac_key, hmac_tag
 
 SECRET_FILE = "prediction_input_secret"  # noqa: S105 - a file name, not a secret
 _INFO = b"privet/inference/input-digest/v1"
@@ -34,13 +30,12 @@ def secret_path(settings: Settings) -> Path:
 
 def input_digest_key(settings: Settings) -> bytes:
     """The HMAC key for input digests (derived from the 0600 secret file)."""
-    secret = read_or_create_secret(secret_path(settings))
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret)
+    return derived_hmac_key(secret_path(settings), _INFO)
 
 
 def input_digest(key: bytes, text: str) -> str:
     """``hmac-sha256:<hex>`` of the exact UTF-8 bytes of a text."""
-    return "hmac-sha256:" + hmac.new(key, text.encode("utf-8"), sha256).hexdigest()
+    return hmac_tag(key, text)
 
 
 @dataclass(frozen=True, slots=True)

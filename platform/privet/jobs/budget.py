@@ -238,21 +238,7 @@ def charge(session: Session, *, job: TrainingJob, actor: str | None) -> float:
     reservation = _reservation(session, job)
     if reservation is None:
         return 0.0
-    budget = _locked_for_job(session, reservation)
-    epsilon = reservation.epsilon
-    budget.epsilon_reserved = max(0.0, budget.epsilon_reserved - epsilon)
-    budget.epsilon_charged += epsilon
-    _record(
-        session,
-        budget=budget,
-        dataset_version_id=reservation.dataset_version_id,
-        job_id=job.id,
-        project_id=job.project_id,
-        kind=BudgetEntryKind.charge,
-        epsilon=epsilon,
-        actor=actor,
-    )
-    return epsilon
+    return _settle(session, reservation, job=job, kind=BudgetEntryKind.charge, actor=actor)
 
 
 def release(session: Session, *, job: TrainingJob, actor: str | None) -> float:
@@ -270,16 +256,31 @@ def release(session: Session, *, job: TrainingJob, actor: str | None) -> float:
     ).first()
     if charged is not None:
         raise ConflictError("this job's ε was already charged or released; it is never refunded")
+    return _settle(session, reservation, job=job, kind=BudgetEntryKind.release, actor=actor)
+
+
+def _settle(
+    session: Session,
+    reservation: PrivacyBudgetEntry,
+    *,
+    job: TrainingJob,
+    kind: BudgetEntryKind,
+    actor: str | None,
+) -> float:
+    """Turn a job's reservation into a charge (spent) or a release (returned): the reserved
+    ε leaves the reservation either way, and only a charge adds to what was spent."""
     budget = _locked_for_job(session, reservation)
     epsilon = reservation.epsilon
     budget.epsilon_reserved = max(0.0, budget.epsilon_reserved - epsilon)
+    if kind is BudgetEntryKind.charge:
+        budget.epsilon_charged += epsilon
     _record(
         session,
         budget=budget,
         dataset_version_id=reservation.dataset_version_id,
         job_id=job.id,
         project_id=job.project_id,
-        kind=BudgetEntryKind.release,
+        kind=kind,
         epsilon=epsilon,
         actor=actor,
     )

@@ -5,9 +5,14 @@ Creation is atomic and exclusive, so two processes starting at once agree on one
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
+from hashlib import sha256
 from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -46,6 +51,20 @@ def read_or_create_secret(path: Path, size: int = 32) -> bytes:
     if len(data) != size:
         raise RuntimeError(f"secret file {path} is corrupt: expected {size} bytes")
     return data
+
+
+def derived_hmac_key(path: Path, info: bytes) -> bytes:
+    """An HMAC key derived (HKDF-SHA256, ``info`` naming its one use) from the secret file at
+    ``path``: one secret per use, so destroying one (e.g. the subject pseudonyms') leaves the
+    others working."""
+    secret = read_or_create_secret(path)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
+
+
+def hmac_tag(key: bytes, text: str) -> str:
+    """``hmac-sha256:<hex>`` of the UTF-8 bytes of ``text``: the form keyed digests take in
+    events (a plain hash of a short text could be found by hashing guesses)."""
+    return "hmac-sha256:" + hmac.new(key, text.encode("utf-8"), sha256).hexdigest()
 
 
 def pid_alive(pid: int) -> bool:

@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert
@@ -155,22 +156,37 @@ def emit(
     return emit_many(session, [spec])[0]
 
 
-def encode_events(events: Sequence[EventSpec]) -> list[dict[str, Any]]:
+def encode_events(
+    events: Sequence[EventSpec], *, at: Sequence[datetime] | None = None
+) -> list[dict[str, Any]]:
     """Validate and canonically encode events into ``ledger_entries`` rows (no database).
 
-    Raises ``LedgerEventError`` for the first event that breaks the schema or is too large.
-    The group-commit appender calls this in the caller's thread, so a bad event fails its
-    own caller and never joins a batch."""
+    Every event is stamped now, unless ``at`` gives each its own (timezone-aware) time: a
+    replay of past traffic (``privet dev seed``) writes what the platform would have
+    written then. Raises ``LedgerEventError`` for the first event that breaks the schema
+    or is too large. The group-commit appender calls this in the caller's thread, so a
+    bad event fails its own caller and never joins a batch."""
     limit = get_ledger_settings().max_event_bytes
-    now = utcnow()
-    time = format_time(now)
-    return [{"event": _encode(spec, time, limit), "created_at": now} for spec in events]
+    if at is None:
+        now = utcnow()
+        time = format_time(now)
+        return [{"event": _encode(spec, time, limit), "created_at": now} for spec in events]
+    if len(at) != len(events):
+        raise LedgerEventError(f"{len(events)} events but {len(at)} times: one time per event")
+    try:
+        return [
+            {"event": _encode(spec, format_time(when), limit), "created_at": when}
+            for spec, when in zip(events, at, strict=True)
+        ]
+    except EventError as exc:  # format_time: a naive datetime
+        raise LedgerEventError(f"audit event time refused: {exc}") from exc
 
 
 def driver_insert_many(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
     """``INSERT`` ``rows`` (dicts with the same keys) into ``table`` through the database
-    driver's ``executemany`` (sqlite3, psycopg), in ``conn``'s transaction, each value bound
-    exactly as SQLAlchemy binds it (the column type's bind processor).
+    driver (sqlite3: ``executemany``; psycopg: one ``INSERT ... SELECT FROM unnest`` of one
+    array per column), in ``conn``'s transaction, each value bound exactly as SQLAlchemy
+    binds it (the column type's bind processor).
 
     SQLAlchemy's own executemany spends most of an append's CPU building parameters row by
     row; the ledger's writers (the appender, the sequencer) insert many small rows per
@@ -188,16 +204,25 @@ def driver_insert_columns(conn: Connection, table: Any, columns: dict[str, list[
     if not names_list or not columns[names_list[0]]:
         return
     # table.c[name]: a KeyError for anything but the table's own columns, so the names
-    # in the statement come from its metadata, never from input.
+    # (and types) in the statement come from its metadata, never from input.
     binders = [_binder(table.c[name].type, conn.dialect) for name in names_list]
     names = ", ".join(f'"{name}"' for name in names_list)
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    marks = ", ".join([mark] * len(names_list))
-    statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
     values = [
         columns[name] if bind is None else _bind_column(columns[name], bind)
         for name, bind in zip(names_list, binders, strict=True)
     ]
+    if conn.dialect.name == "postgresql":
+        # One statement, one array per column, sent in binary (%b): psycopg's executemany
+        # sends and adapts every row on its own, and text arrays escape every element;
+        # together that was most of a sequencer pass's time.
+        arrays = ", ".join(
+            f"%b::{table.c[name].type.compile(dialect=conn.dialect)}[]" for name in names_list
+        )
+        statement = f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({arrays})'  # noqa: S608
+        _driver_call(conn, statement, lambda cur: cur.execute(statement, values))
+        return
+    marks = ", ".join(["?"] * len(names_list))
+    statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
     params = list(zip(*values, strict=True))
     _driver_call(conn, statement, lambda cur: cur.executemany(statement, params))
 
@@ -284,10 +309,11 @@ def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int
 
 #: PostgreSQL: one statement for a batch; the ids come from the sequence as the rows are
 #: inserted in ``ORDER BY n`` order, so sorted ids map to the rows in order (the same
-#: assumption SQLAlchemy's own "insertmanyvalues" makes for a serial primary key).
+#: assumption SQLAlchemy's own "insertmanyvalues" makes for a serial primary key). The
+#: arrays go in binary (%b): a text array escapes every element of every event.
 _PG_INSERT_MANY = (
     "INSERT INTO ledger_entries (event, created_at) "
-    "SELECT u.e, u.t FROM unnest(%s::bytea[], %s::timestamptz[]) WITH ORDINALITY AS u(e, t, n) "
+    "SELECT u.e, u.t FROM unnest(%b::bytea[], %b::timestamptz[]) WITH ORDINALITY AS u(e, t, n) "
     "ORDER BY u.n RETURNING id"
 )
 

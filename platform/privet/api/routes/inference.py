@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
-from privet.api.problems import problem
+from privet.api.problems import error_problem, problem
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.compliance import service as compliance_service
@@ -141,14 +141,7 @@ def _predict(
             model_version=info.id,
             state=info.state,
         )
-        return problem(
-            request,
-            status=error.status,
-            slug=error.slug,
-            title=error.title,
-            detail=error.detail,
-            **error.extensions,
-        )
+        return error_problem(request, error)
     refused = _objections(request, session, info, body, purpose, identity.principal_id, service)
     if refused is not None:
         return refused

@@ -78,14 +78,7 @@ def submit_job(
     )
     if isinstance(outcome, admission.Refused):
         error = outcome.error
-        return problems.problem(
-            request,
-            status=error.status,
-            slug=error.slug,
-            title=error.title,
-            detail=error.detail,
-            **error.extensions,
-        )
+        return problems.error_problem(request, error)
     return TrainingJobPublic.model_validate(outcome.job)
 
 

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 
 from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, SessionDep, action
 from privet.api.paging import AfterQuery, LimitQuery
-from privet.api.problems import problem
+from privet.api.problems import error_problem
 from privet.api.routes.inference import get_inference, prediction_resource, version_resource
 from privet.auth import service as auth_service
 from privet.inference.tables import Prediction
@@ -212,12 +212,5 @@ def build_monitoring_reference(
     )
     if isinstance(outcome, reference_flow.RebuildFailed):
         error = outcome.error
-        return problem(
-            request,
-            status=error.status,
-            slug=error.slug,
-            title=error.title,
-            detail=error.detail,
-            **error.extensions,
-        )
+        return error_problem(request, error)
     return outcome
