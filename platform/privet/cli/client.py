@@ -51,6 +51,13 @@ def call_with(url: str, key: str, method: str, path: str, **kwargs: Any) -> Any:
 
 
 def _send(make: Callable[[], httpx.Client], method: str, path: str, **kwargs: Any) -> Any:
+    response = _response(make, method, path, **kwargs)
+    return response.json() if response.content else None
+
+
+def _response(
+    make: Callable[[], httpx.Client], method: str, path: str, **kwargs: Any
+) -> httpx.Response:
     try:
         with make() as http:
             response = http.request(method, path, **kwargs)
@@ -62,7 +69,26 @@ def _send(make: Callable[[], httpx.Client], method: str, path: str, **kwargs: An
         raise typer.Exit(2) from exc
     if response.status_code >= 400:
         fail(response)
-    return response.json() if response.content else None
+    return response
+
+
+def call_pages(
+    path: str, params: dict[str, Any], *, all_pages: bool
+) -> tuple[list[Any], str | None]:
+    """GET a list that answers a bare array and names its next page in a ``Link`` header
+    (keyset paging): one page, or with ``all_pages`` every page to the end. Returns the
+    rows and the cursor of the page after them (None: the end)."""
+    rows: list[Any] = []
+    url: str | None = path
+    cursor: str | None = None
+    while url is not None:
+        response = _response(client, "GET", url, params=params if url == path else None)
+        rows += response.json()
+        url = response.links.get("next", {}).get("url")
+        cursor = httpx.URL(url).params.get("after") if url else None
+        if not all_pages:
+            break
+    return rows, cursor
 
 
 def fetch_text(path: str) -> str:

@@ -14,8 +14,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from privet.cli.client import call, download
-from privet.cli.output import Output, OutputOption, emit, err, group
+from privet.cli.client import call, call_pages, download
+from privet.cli.output import (
+    AfterOption,
+    AllPagesOption,
+    LimitOption,
+    Output,
+    OutputOption,
+    emit,
+    err,
+    group,
+    next_page_hint,
+)
 from privet.reports import FORMATS, KINDS
 
 reports_app = group("Compliance reports: RoPA, lineage, budgets, logs, monitoring (client).")
@@ -135,13 +145,18 @@ def submit(
 def list_requests(
     type: Annotated[str | None, typer.Option(help="access, erasure or objection.")] = None,
     state: Annotated[str | None, typer.Option(help="received, acknowledged, completed.")] = None,
+    after: AfterOption = None,
+    limit: LimitOption = 100,
+    all_pages: AllPagesOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
     output: OutputOption = None,
 ) -> None:
-    """The request log (newest first)."""
-    params = {k: v for k, v in {"type": type, "state": state}.items() if v}
-    rows = call("GET", "/v1/data-subject-requests", params=params)
+    """The request log, newest first (one page, or --all)."""
+    wanted = {"type": type, "state": state, "after": after, "limit": limit}
+    params = {k: v for k, v in wanted.items() if v}
+    rows, cursor = call_pages("/v1/data-subject-requests", params, all_pages=all_pages)
     emit(rows, Output.json if as_json else output, render=_render_requests)
+    next_page_hint(cursor)
 
 
 def _render_requests(rows: list[dict[str, Any]]) -> None:

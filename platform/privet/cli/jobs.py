@@ -22,8 +22,21 @@ from rich.progress import (
 )
 from rich.table import Column as TableColumn
 
-from privet.cli.client import call, download, fetch_text
-from privet.cli.output import Column, OutputOption, QuietOption, emit, err, group, human, table
+from privet.cli.client import call, call_pages, download, fetch_text
+from privet.cli.output import (
+    AfterOption,
+    AllPagesOption,
+    Column,
+    LimitOption,
+    OutputOption,
+    QuietOption,
+    emit,
+    err,
+    group,
+    human,
+    next_page_hint,
+    table,
+)
 
 train_app = group("Training jobs: submit (and watch), list, show, cancel (client).")
 models_app = group("The model registry: list, show, card, approve, retire, resume, export.")
@@ -232,12 +245,17 @@ def watch_cmd(project: ProjectArg, job_id: str) -> None:
 def list_cmd(
     project: ProjectArg,
     state: Annotated[str | None, typer.Option(help="Only jobs in this state.")] = None,
+    after: AfterOption = None,
+    limit: LimitOption = 100,
+    all_pages: AllPagesOption = False,
     output: OutputOption = None,
 ) -> None:
-    """Training jobs of a project, newest first."""
-    params = {"state": state} if state else None
+    """Training jobs of a project, newest first (one page, or --all)."""
+    params = {k: v for k, v in {"state": state, "after": after, "limit": limit}.items() if v}
+    rows, cursor = call_pages(_jobs(project), params, all_pages=all_pages)
     columns = ["id", "state", "base_model", "target_epsilon", "model_version_id", "created_at"]
-    emit(call("GET", _jobs(project), params=params), output, columns=columns)
+    emit(rows, output, columns=columns)
+    next_page_hint(cursor)
 
 
 @train_app.command("show")

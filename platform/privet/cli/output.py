@@ -50,6 +50,22 @@ OutputOption = Annotated[
 ]
 
 
+AfterOption = Annotated[
+    str | None,
+    typer.Option("--after", help="Start after this cursor (printed under the previous page)."),
+]
+LimitOption = Annotated[int, typer.Option("--limit", help="Rows per page (1 to 1000).")]
+AllPagesOption = Annotated[
+    bool, typer.Option("--all", help="Follow the pages to the end of the list.")
+]
+
+
+def next_page_hint(cursor: str | None) -> None:
+    """Say how to ask for the next page (on stderr: stdout stays parseable)."""
+    if cursor:
+        err.print(f"more: --after {cursor}", highlight=False, markup=False)
+
+
 QuietOption = Annotated[
     bool,
     typer.Option("--quiet", "-q", help="Print only the new object's id or secret (scripts)."),

@@ -16,7 +16,18 @@ from typing import Annotated, Any
 import typer
 
 from privet.cli.client import call
-from privet.cli.output import Column, OutputOption, console, emit, group, human, table
+from privet.cli.output import (
+    AfterOption,
+    Column,
+    LimitOption,
+    OutputOption,
+    console,
+    emit,
+    group,
+    human,
+    next_page_hint,
+    table,
+)
 
 predictions_app = group("Reviews, contests, outcomes, explanations and the review queue.")
 
@@ -106,13 +117,14 @@ def explain(
 def queue(
     project: ProjectArg,
     status: Annotated[str, typer.Option(help="open, closed or all.")] = "open",
-    limit: Annotated[int, typer.Option(help="At most this many items.")] = 200,
+    after: AfterOption = None,
+    limit: LimitOption = 200,
     output: OutputOption = None,
 ) -> None:
-    """The review queue: predictions held for a human (pending_review, refer)."""
-    data = call(
-        "GET", f"/v1/projects/{project}/review-queue", params={"status": status, "limit": limit}
-    )
+    """The review queue: predictions held for a human (pending_review, refer), a page at
+    a time, oldest first."""
+    params = {"status": status, "limit": limit, **({"after": after} if after else {})}
+    data = call("GET", f"/v1/projects/{project}/review-queue", params=params)
 
     def render(view: dict[str, Any]) -> None:
         items = view["items"]
@@ -120,5 +132,6 @@ def queue(
         if items:
             columns = ["prediction_id", "status", "rules", "label", "score", "purpose"]
             console.print(table(items, [*columns, "created_at", "review"]))
+        next_page_hint(view.get("next"))
 
     emit(data, output, render=render)

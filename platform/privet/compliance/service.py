@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from privet import ledger
 from privet.compliance.schemas import (
@@ -38,6 +39,7 @@ from privet.crypto.errors import DataKeyDestroyedError
 from privet.datasets.pseudonym import pseudonymisation_key, pseudonymise
 from privet.kit.errors import NotFoundError, PrivetError
 from privet.kit.ids import utcnow
+from privet.kit.paging import Keyset, Page
 from privet.models.tables import ModelVersionFlag
 
 SYSTEM_ACTOR = "system:compliance"
@@ -166,29 +168,63 @@ def objecting_subjects(
 # --- reads -------------------------------------------------------------------------------------
 
 
+class RequestFilters(TypedDict, total=False):
+    """What the request log can be filtered by (``received_at`` window: since inclusive,
+    until exclusive)."""
+
+    type: str | None
+    state: str | None
+    since: datetime | None
+    until: datetime | None
+
+
 def list_requests(
+    session: Session, *, limit: int = 1000, **filters: Unpack[RequestFilters]
+) -> Sequence[DataSubjectRequest]:
+    """Every request of the window, newest first, up to ``limit`` (the request report;
+    the API pages with ``page_requests``)."""
+    query = _requests(filters)
+    return session.exec(query.order_by(*REQUEST_ORDER.order_by()).limit(limit)).all()
+
+
+def _requests(filters: RequestFilters) -> SelectOfScalar[DataSubjectRequest]:
+    query = select(DataSubjectRequest)
+    if kind := filters.get("type"):
+        query = query.where(DataSubjectRequest.type == kind)
+    if state := filters.get("state"):
+        query = query.where(DataSubjectRequest.state == state)
+    if since := filters.get("since"):
+        query = query.where(col(DataSubjectRequest.received_at) >= since)
+    if until := filters.get("until"):
+        query = query.where(col(DataSubjectRequest.received_at) < until)
+    return query
+
+
+REQUEST_ORDER = Keyset(
+    columns=(col(DataSubjectRequest.received_at), col(DataSubjectRequest.id)),
+    kinds=(datetime, str),
+    descending=True,
+)
+"""The request log lists newest first; (received_at, id) is the keyset (migration 0017)."""
+
+
+def requests_statement(
+    *, after: str | None = None, limit: int = 100, **filters: Unpack[RequestFilters]
+) -> SelectOfScalar[DataSubjectRequest]:
+    """The page query of ``page_requests`` (the plan tests EXPLAIN it)."""
+    return REQUEST_ORDER.page(_requests(filters), after=after, limit=limit)
+
+
+def page_requests(
     session: Session,
     *,
-    type: str | None = None,
-    state: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = 1000,
-) -> Sequence[DataSubjectRequest]:
-    query = select(DataSubjectRequest)
-    if type:
-        query = query.where(DataSubjectRequest.type == type)
-    if state:
-        query = query.where(DataSubjectRequest.state == state)
-    if since:
-        query = query.where(col(DataSubjectRequest.received_at) >= since)
-    if until:
-        query = query.where(col(DataSubjectRequest.received_at) < until)
-    return session.exec(
-        query.order_by(
-            col(DataSubjectRequest.received_at).desc(), col(DataSubjectRequest.id)
-        ).limit(limit)
-    ).all()
+    after: str | None = None,
+    limit: int = 100,
+    **filters: Unpack[RequestFilters],
+) -> Page[DataSubjectRequest]:
+    """A page of the request log, newest first, from the cursor ``after``."""
+    rows = session.exec(requests_statement(after=after, limit=limit, **filters)).all()
+    return REQUEST_ORDER.split(rows, limit=limit, key=lambda r: (r.received_at, r.id))
 
 
 def get_request(session: Session, *, request_id: str) -> DataSubjectRequest:

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, String
+from sqlalchemy import JSON, Column, Index, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
 from privet.kit.types import UTCDateTime
@@ -66,6 +66,12 @@ class DataSubjectRequest(SQLModel, table=True):
     """One entry of the request log (CCPA §7101: kept at least 24 months)."""
 
     __tablename__ = "data_subject_requests"
+    #: the pages of GET /v1/data-subject-requests, newest first, per filter (0017)
+    __table_args__ = (
+        Index("ix_data_subject_requests_received", "received_at", "id"),
+        Index("ix_data_subject_requests_type_received", "type", "received_at", "id"),
+        Index("ix_data_subject_requests_state_received", "state", "received_at", "id"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     type: str = Field(max_length=20)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from privet import ledger
 from privet.auth.identity import Identity
@@ -24,6 +26,7 @@ from privet.jobs.sources import DatasetFacts, DatasetSource, get_dataset_source
 from privet.jobs.tables import JobState, TrainingJob
 from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from privet.kit.ids import new_id, utcnow
+from privet.kit.paging import Keyset, Page
 from privet.policy.request import training_context
 from privet.training.accounting import reservation_amount
 
@@ -276,14 +279,36 @@ def submit(
     return job
 
 
-def list_jobs(
-    session: Session, *, project_id: str, state: str | None = None, limit: int = 100
-) -> Sequence[TrainingJob]:
+JOB_ORDER = Keyset(
+    columns=(col(TrainingJob.created_at), col(TrainingJob.id)),
+    kinds=(datetime, str),
+    descending=True,
+)
+"""Jobs list newest first; (created_at, id) is the keyset (indexes of migration 0017)."""
+
+
+def jobs_statement(
+    *, project_id: str, state: str | None = None, after: str | None = None, limit: int = 100
+) -> SelectOfScalar[TrainingJob]:
+    """The page query of ``list_jobs`` (the plan tests EXPLAIN it)."""
     query = select(TrainingJob).where(TrainingJob.project_id == project_id)
     if state:
         query = query.where(TrainingJob.state == state)
-    query = query.order_by(col(TrainingJob.created_at).desc(), col(TrainingJob.id)).limit(limit)
-    return session.exec(query).all()
+    return JOB_ORDER.page(query, after=after, limit=limit)
+
+
+def list_jobs(
+    session: Session,
+    *,
+    project_id: str,
+    state: str | None = None,
+    after: str | None = None,
+    limit: int = 100,
+) -> Page[TrainingJob]:
+    """A page of the project's jobs, newest first, from the cursor ``after``."""
+    stmt = jobs_statement(project_id=project_id, state=state, after=after, limit=limit)
+    rows = session.exec(stmt).all()
+    return JOB_ORDER.split(rows, limit=limit, key=lambda j: (j.created_at, j.id))
 
 
 def get_job(session: Session, *, project_id: str, job_id: str) -> TrainingJob:

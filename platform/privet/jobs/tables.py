@@ -35,7 +35,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 
 
 class TrainingJobBase(SQLModel):
-    project_id: str = Field(max_length=40, index=True)
+    project_id: str = Field(max_length=40)
     dataset_version_id: str = Field(max_length=40, index=True)
     dataset_id: str | None = Field(default=None, max_length=40)
     dataset_digest: str | None = Field(default=None, max_length=80)
@@ -91,7 +91,12 @@ class JobEnd(StrEnum):
 
 class TrainingJob(TrainingJobBase, table=True):
     __tablename__ = "training_jobs"
-    __table_args__ = (Index("ix_training_jobs_state_created", "state", "created_at"),)
+    __table_args__ = (
+        Index("ix_training_jobs_state_created", "state", "created_at"),
+        #: the pages of GET /v1/projects/{id}/jobs, with and without ?state= (0017)
+        Index("ix_training_jobs_project_created", "project_id", "created_at", "id"),
+        Index("ix_training_jobs_project_state_created", "project_id", "state", "created_at", "id"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     #: the failure's own text (an exception message may quote a training row), sealed

@@ -19,7 +19,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlmodel import Field, SQLModel
 
 from privet.kit.types import UTCDateTime
@@ -48,12 +57,19 @@ class LedgerEntry(SQLModel, table=True):
 
 class LedgerLeaf(SQLModel, table=True):
     __tablename__ = "ledger_leaves"
+    #: One index per filter of GET /v1/audit/events, ending in ``idx`` so that a filtered
+    #: page is an index range already in leaf order (no sort; migration 0017).
+    __table_args__ = (
+        Index("ix_ledger_leaves_type_idx", "type", "idx"),
+        Index("ix_ledger_leaves_project_idx", "project", "idx"),
+        Index("ix_ledger_leaves_actor_idx", "actor", "idx"),
+    )
 
     idx: int = Field(sa_column=Column(BigId, primary_key=True, autoincrement=False))
     entry_id: int = Field(sa_column=Column(BigId, nullable=False, unique=True))
     leaf_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
-    type: str = Field(sa_column=Column(String(64), nullable=False, index=True))
-    project: str | None = Field(default=None, sa_column=Column(String(128), index=True))
+    type: str = Field(sa_column=Column(String(64), nullable=False))
+    project: str | None = Field(default=None, sa_column=Column(String(128)))
     actor: str | None = Field(default=None, sa_column=Column(String(128)))
     event_time: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     integrated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -40,6 +40,9 @@ class QueueItem(BaseModel):
 class ReviewQueue(BaseModel):
     items: list[QueueItem]
     open: int
+    next: str | None = PField(
+        default=None, description="Pass as after= for the next page; null: the last page."
+    )
 
 
 class ResumeRequest(BaseModel):

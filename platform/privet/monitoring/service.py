@@ -16,13 +16,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, update
+from sqlalchemy import Exists, and_, exists, func, update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from privet import ledger
 from privet.inference.tables import Prediction, PredictionReview
 from privet.kit.errors import ConflictError, InvalidInputError
 from privet.kit.ids import utcnow
+from privet.kit.paging import Keyset
 from privet.models import service as models_service
 from privet.models.tables import Model, ModelVersion, ModelVersionState
 from privet.monitoring.alerts import PPM
@@ -183,52 +185,80 @@ def resume_version(
 # --- the review queue ------------------------------------------------------------------------
 
 
+QUEUE_ORDER = Keyset(
+    columns=(col(PredictionDecision.created_at), col(PredictionDecision.prediction_id)),
+    kinds=(datetime, str),
+)
+"""The review queue lists oldest first; (created_at, prediction_id) is the keyset."""
+
+
+def _closed() -> Exists:
+    """A review of kind ``review`` closes an item (a contest does not)."""
+    return exists().where(
+        col(PredictionReview.prediction_id) == col(PredictionDecision.prediction_id),
+        col(PredictionReview.kind) == "review",
+    )
+
+
+def queue_statement(
+    *, project_id: str, status: str = "open", after: str | None = None, limit: int = 200
+) -> SelectOfScalar[PredictionDecision]:
+    """The page query of ``review_queue`` (the plan tests EXPLAIN it)."""
+    query = select(PredictionDecision).where(col(PredictionDecision.project_id) == project_id)
+    if status == "open":
+        query = query.where(~_closed())
+    elif status == "closed":
+        query = query.where(_closed())
+    return QUEUE_ORDER.page(query, after=after, limit=limit)
+
+
 def review_queue(
-    session: Session, *, project_id: str, status: str = "open", limit: int = 200
+    session: Session,
+    *,
+    project_id: str,
+    status: str = "open",
+    after: str | None = None,
+    limit: int = 200,
 ) -> ReviewQueue:
-    """Predictions the decision rules kept from being final, and how reviews closed them
-    (a review of kind ``review`` closes an item; a contest does not)."""
-    decisions = session.exec(
-        select(PredictionDecision)
-        .where(col(PredictionDecision.project_id) == project_id)
-        .order_by(col(PredictionDecision.created_at))
+    """A page of the predictions the decision rules kept from being final, and how reviews
+    closed them; ``open`` counts every open item of the project."""
+    rows = session.exec(
+        queue_statement(project_id=project_id, status=status, after=after, limit=limit)
     ).all()
-    ids = [d.prediction_id for d in decisions]
+    page = QUEUE_ORDER.split(rows, limit=limit, key=lambda d: (d.created_at, d.prediction_id))
     reviews: dict[str, PredictionReview] = {}
-    for start in range(0, len(ids), 500):
-        for review in session.exec(
-            select(PredictionReview)
-            .where(
-                col(PredictionReview.prediction_id).in_(ids[start : start + 500]),
-                col(PredictionReview.kind) == "review",
-            )
-            .order_by(col(PredictionReview.created_at))
-        ).all():
-            reviews[review.prediction_id] = review
-    items: list[QueueItem] = []
-    open_count = 0
-    for d in decisions:
-        r = reviews.get(d.prediction_id)
-        if r is None:
-            open_count += 1
-        if (status == "open" and r is not None) or (status == "closed" and r is None):
-            continue
-        items.append(
-            QueueItem(
-                prediction_id=d.prediction_id,
-                model_version_id=d.model_version_id,
-                status=d.status,
-                rules=list(d.rules),
-                label=d.label,
-                score=d.score_ppm / PPM,
-                purpose=d.purpose,
-                created_at=d.created_at,
-                review=r.decision if r else None,
-                reviewed_label=r.label if r else None,
-                reviewed_at=r.created_at if r else None,
-            )
+    for review in session.exec(
+        select(PredictionReview)
+        .where(
+            col(PredictionReview.prediction_id).in_([d.prediction_id for d in page.items]),
+            col(PredictionReview.kind) == "review",
         )
-    return ReviewQueue(items=items[:limit], open=open_count)
+        .order_by(col(PredictionReview.created_at))
+    ).all():
+        reviews[review.prediction_id] = review
+    open_count = session.exec(
+        select(func.count())
+        .select_from(PredictionDecision)
+        .where(col(PredictionDecision.project_id) == project_id, ~_closed())
+    ).one()
+    items = [_queue_item(d, reviews.get(d.prediction_id)) for d in page.items]
+    return ReviewQueue(items=items, open=open_count, next=page.next)
+
+
+def _queue_item(d: PredictionDecision, r: PredictionReview | None) -> QueueItem:
+    return QueueItem(
+        prediction_id=d.prediction_id,
+        model_version_id=d.model_version_id,
+        status=d.status,
+        rules=list(d.rules),
+        label=d.label,
+        score=d.score_ppm / PPM,
+        purpose=d.purpose,
+        created_at=d.created_at,
+        review=r.decision if r else None,
+        reviewed_label=r.label if r else None,
+        reviewed_at=r.created_at if r else None,
+    )
 
 
 def review_summary(session: Session, version_id: str) -> dict[str, Any]:

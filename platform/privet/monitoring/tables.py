@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, String, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from privet.kit.types import UTCDateTime
@@ -27,9 +27,15 @@ class PredictionDecision(SQLModel, table=True):
     until a human review (``prediction_reviews``, kind ``review``) closes it."""
 
     __tablename__ = "prediction_decisions"
+    #: the pages of GET /v1/projects/{id}/review-queue, in queue order (migration 0017)
+    __table_args__ = (
+        Index(
+            "ix_prediction_decisions_project_created", "project_id", "created_at", "prediction_id"
+        ),
+    )
 
     prediction_id: str = Field(primary_key=True, max_length=40)
-    project_id: str = Field(max_length=40, index=True)
+    project_id: str = Field(max_length=40)
     model_version_id: str = Field(max_length=40, index=True)
     status: str = Field(max_length=20, description="pending_review | refer")
     rules: list[str] = Field(sa_column=Column(JSON, nullable=False))

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from privet import ledger
-from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, SessionDep, action
+from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.paging import NEXT_LINK, AfterQuery, LimitQuery, link_next
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.compliance import flows, service
@@ -112,21 +113,26 @@ def submit_request(
     return service.public(row)
 
 
-@router.get("/v1/data-subject-requests", response_model=list[DataSubjectRequestPublic])
+@router.get(
+    "/v1/data-subject-requests", response_model=list[DataSubjectRequestPublic], responses=NEXT_LINK
+)
 def list_requests(
+    request: Request,
+    response: Response,
     session: SessionDep,
     guard: Annotated[Guard, action("dsr.list")],
     type: Annotated[str | None, Query(pattern="^(access|erasure|objection)$")] = None,
     state: Annotated[
         str | None, Query(pattern="^(received|acknowledged|completed|refused)$")
     ] = None,
-    limit: Annotated[QueryInt, Query(ge=1, le=1000)] = 100,
+    after: AfterQuery = None,
+    limit: LimitQuery = 100,
 ) -> list[DataSubjectRequestPublic]:
+    """A page of the request log, newest first; the next page is in the Link header."""
     guard.check(PLATFORM)
-    return [
-        service.public(r)
-        for r in service.list_requests(session, type=type, state=state, limit=limit)
-    ]
+    page = service.page_requests(session, type=type, state=state, after=after, limit=limit)
+    link_next(request, response, page.next)
+    return [service.public(r) for r in page.items]
 
 
 def _request_resource(request_id: str) -> Resource:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from privet.api import problems
-from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, SessionDep, action
+from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.paging import NEXT_LINK, AfterQuery, LimitQuery, link_next
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.jobs import admission, errortext, service
@@ -81,21 +82,26 @@ def submit_job(
     return TrainingJobPublic.model_validate(outcome.job)
 
 
-@router.get("", response_model=list[TrainingJobPublic])
+@router.get("", response_model=list[TrainingJobPublic], responses=NEXT_LINK)
 def list_jobs(
     project_id: str,
+    request: Request,
+    response: Response,
     session: SessionDep,
     identity: IdentityDep,
     guard: Annotated[Guard, action("training_job.list")],
     state: Annotated[
         str | None, Query(pattern="^(queued|running|succeeded|failed|cancelled)$")
     ] = None,
-    limit: Annotated[QueryInt, Query(ge=1, le=1000)] = 100,
+    after: AfterQuery = None,
+    limit: LimitQuery = 100,
 ) -> list[TrainingJobPublic]:
+    """A page of the project's jobs, newest first; the next page is in the Link header."""
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     guard.check(Resource(type="Project", id=project.id, project_id=project.id))
-    jobs = service.list_jobs(session, project_id=project.id, state=state, limit=limit)
-    return [TrainingJobPublic.model_validate(j) for j in jobs]
+    page = service.list_jobs(session, project_id=project.id, state=state, after=after, limit=limit)
+    link_next(request, response, page.next)
+    return [TrainingJobPublic.model_validate(j) for j in page.items]
 
 
 @router.get("/{job_id}", response_model=TrainingJobPublic)

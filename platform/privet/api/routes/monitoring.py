@@ -21,6 +21,7 @@ from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, SessionDep, action
+from privet.api.paging import AfterQuery, LimitQuery
 from privet.api.problems import error_problem
 from privet.api.routes.inference import get_inference, prediction_resource, version_resource
 from privet.auth import service as auth_service
@@ -75,11 +76,15 @@ def get_review_queue(
     identity: IdentityDep,
     guard: Annotated[Guard, action("review_queue.read")],
     status: Annotated[Literal["open", "closed", "all"], Query()] = "open",
-    limit: Annotated[QueryInt, Query(ge=1, le=1000)] = 200,
+    after: AfterQuery = None,
+    limit: LimitQuery = 200,
 ) -> ReviewQueue:
+    """A page, oldest first; pass ``next`` as ``after`` for the following page."""
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     guard.check(Resource(type="Project", id=project.id, project_id=project.id))
-    return monitoring.review_queue(session, project_id=project.id, status=status, limit=limit)
+    return monitoring.review_queue(
+        session, project_id=project.id, status=status, after=after, limit=limit
+    )
 
 
 @router.post(
