@@ -10,23 +10,13 @@ import torch
 from safetensors.torch import load as load_safetensors
 
 from privet.training.catalog import Catalog
-from privet.training.config import ConfigError, TrainingConfig
+from privet.training.config import ConfigError
 from privet.training.data import LabelledTexts
 from privet.training.trainer import train
 from privet.training.warmstart import WarmStart, load_initial, run_label_names
+from tests.training.test_training_trainer import CONFIG as TRAINER_CONFIG
 
-CONFIG = TrainingConfig(
-    base_model="tiny",
-    strategy="full",
-    max_length=12,
-    epochs=1,
-    logical_batch_size=40,
-    physical_batch_size=16,
-    learning_rate=5e-3,
-    target_epsilon=3.0,
-    seed=7,
-    dropout=0.0,
-)
+CONFIG = replace(TRAINER_CONFIG, strategy="full", epochs=1, dropout=0.0)
 
 
 def test_a_warm_start_loads_the_parents_weights_before_training(

@@ -57,14 +57,9 @@ class ExecutorWorker(Worker):
                 raise ConfigError(
                     f"warm start runs on the local executor only, not on {self.executor.name}"
                 )
+            p, cancel = progress, should_cancel
             return super().train_job(
-                job,
-                config,
-                train_data,
-                eval_data,
-                progress=progress,
-                should_cancel=should_cancel,
-                init=init,
+                job, config, train_data, eval_data, progress=p, should_cancel=cancel, init=init
             )
         spec = JobSpec.from_job(job, default_workers=self.executor_settings.ray_default_workers)
         return self.executor.train(
