@@ -127,6 +127,18 @@ def test_warm_start_trains_from_the_parent_and_records_both_datasets(  # type: i
     ]
     assert registered[0]["objects"]["init_model_version"] == parent
 
+    # An erasure in the parent's dataset reaches the child through the parent's weights.
+    erased = client.post(
+        f"/v1/projects/{project}/datasets/{dataset_version['dataset_id']}:erase-subjects",
+        json={"subject_ids": ["cust-00003"]},
+        headers=admin.headers,
+    )
+    assert erased.status_code == 200, erased.text
+    flags = client.get(
+        f"/v1/projects/{project}/model-versions/{child}", headers=engineer.headers
+    ).json()["erasure_flags"]
+    assert [f["dataset_version_ids"] for f in flags] == [[dataset_version["id"]]]
+
 
 def cold_job_id(runtime: Any, version_id: str) -> str:
     from privet.db import session_scope
