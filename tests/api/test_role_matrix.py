@@ -99,6 +99,7 @@ MATRIX: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ),
     ("GET", "/v1/projects/{project_id}/training-jobs"): ("project", READERS),
     ("GET", "/v1/projects/{project_id}/training-jobs/{job_id}"): ("project", READERS),
+    ("GET", "/v1/projects/{project_id}/training-jobs/{job_id}/history"): ("project", READERS),
     ("POST", "/v1/projects/{project_id}/training-jobs/{job_id}:cancel"): ("project", ADMIN),
     ("GET", "/v1/projects/{project_id}/models"): ("project", MODEL_READERS),
     ("GET", "/v1/projects/{project_id}/models/{model_id}"): ("project", MODEL_READERS),

@@ -54,6 +54,7 @@ COMMANDS: dict[str, str] = {
     "POST /v1/projects/{}/training-jobs": "train submit",
     "GET /v1/projects/{}/training-jobs": "train list",
     "GET /v1/projects/{}/training-jobs/{}": "train show",
+    "GET /v1/projects/{}/training-jobs/{}/history": "train history",
     "POST /v1/projects/{}/training-jobs/{}:cancel": "train cancel",
     "GET /v1/projects/{}/models": "models list",
     "GET /v1/projects/{}/models/{}": "models list",

@@ -38,7 +38,7 @@ from privet.cli.output import (
     table,
 )
 
-train_app = group("Training jobs: submit (and watch), list, show, cancel (client).")
+train_app = group("Training jobs: submit (and watch), list, show, history, cancel (client).")
 models_app = group("The model registry: list, show, card, approve, retire, resume, export.")
 console = Console()
 
@@ -130,8 +130,9 @@ _OPTIONAL_FIELDS = [
         "delta",
         "purpose",
         "model_name",
+        "base_model",
     )
-] + [("epsilon", "target_epsilon")]
+] + [("epsilon", "target_epsilon"), ("init_from", "init_from_model_version_id")]
 """`submit`'s options sent only when given (option name, request field): left out, the
 auto recipe or the API chooses."""
 
@@ -144,7 +145,10 @@ def submit(
         float | None, typer.Option(help="Target ε (required unless --non-private).")
     ] = None,
     delta: Annotated[float | None, typer.Option(help="δ (default: the dataset's).")] = None,
-    base_model: Annotated[str, typer.Option(help="Allow-listed base model.")] = "minilm-l6",
+    base_model: Annotated[
+        str | None,
+        typer.Option(help="Allow-listed base model (default: minilm-l6, or the --init-from's)."),
+    ] = None,
     strategy: Annotated[
         str | None, typer.Option(help="full, bitfit, head or top-<k> (default: the API's).")
     ] = None,
@@ -175,6 +179,13 @@ def submit(
         str | None, typer.Option(help="Default: the dataset's only purpose.")
     ] = None,
     model_name: Annotated[str | None, typer.Option(help="Registry model name.")] = None,
+    init_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Warm start: an approved model version id of the project (same base model "
+            "and labels) to train from; only this job's dataset is charged."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (sampling, noise, initial head).")] = 0,
     non_private: Annotated[
         bool, typer.Option("--non-private", help="No DP (only for non-personal data).")
@@ -188,7 +199,6 @@ def submit(
     facts (rows, label counts, ε, δ, base model); `train show` lists each value and why."""
     body: dict[str, Any] = {
         "dataset_version_id": dataset_version,
-        "base_model": base_model,
         "seed": seed,
         "private": not non_private,
     }
@@ -262,6 +272,29 @@ def list_cmd(
 def show(project: ProjectArg, job_id: str, output: OutputOption = None) -> None:
     """One job (state, progress, metrics, reason)."""
     emit(call("GET", f"{_jobs(project)}/{job_id}"), output)
+
+
+HISTORY_COLUMNS: list[Column | str] = ["step", "epoch", "loss", "epsilon", "examples"]
+EPOCH_COLUMNS: list[Column | str] = ["epoch", "steps", "last_step", "mean_loss", "epsilon"]
+
+
+@train_app.command("history")
+def history(project: ProjectArg, job_id: str, output: OutputOption = None) -> None:
+    """A job's training curve: loss and ε at evenly spaced steps (at most 1,000) and a
+    summary per epoch, stored when the job ends."""
+    data = call("GET", f"{_jobs(project)}/{job_id}/history")
+
+    def render(h: dict[str, Any]) -> None:
+        if not h["points"]:
+            console.print(f"job {h['job_id']} ({h['state']}): no history yet", highlight=False)
+            return
+        title = f"job {h['job_id']} ({h['state']}): every {h['stride']} of {h['total_steps']} steps"
+        console.print(table(h["points"], HISTORY_COLUMNS, title=title))
+        console.print(table(h["epochs"], EPOCH_COLUMNS, title="per epoch"))
+        if h.get("epsilon") is not None:
+            console.print(f"ε reported by the job: {human(h['epsilon'])}", highlight=False)
+
+    emit(data, output, render=render)
 
 
 @train_app.command("cancel")

@@ -15,12 +15,13 @@ from typing import Any, Literal, Protocol
 from sqlmodel import Session
 
 from privet.auth.identity import Identity
-from privet.jobs import budget
+from privet.jobs import budget, warmstart
 from privet.jobs.schemas import TrainingJobCreate
 from privet.jobs.service import prepare_submission, record_refusal, submit
 from privet.jobs.sources import DatasetSource
 from privet.jobs.tables import TrainingJob
 from privet.kit.errors import ForbiddenError, PrivetError
+from privet.models.tables import ModelVersion
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,13 @@ class Authorize(Protocol):
     def __call__(
         self, identity: Identity, project_id: str, context: dict[str, Any]
     ) -> PolicyVerdict: ...
+
+
+class MayRead(Protocol):
+    """Decide ``model_version.read`` on the version a warm start trains from, for
+    ``identity``, recording the decision in the ledger."""
+
+    def __call__(self, identity: Identity, version: ModelVersion) -> PolicyVerdict: ...
 
 
 class TrainingRefusedByPolicyError(ForbiddenError):
@@ -72,13 +80,19 @@ def admit(
     actor: Identity,
     authorize: Authorize,
     source: DatasetSource | None = None,
+    may_read: MayRead | None = None,
 ) -> Admitted | Refused:
     """Admit a training request in ``session``'s transaction: policy decides on the
     dataset's declarations, then the job's ε is reserved against the dataset version's
     privacy budget. A refusal is returned (not raised) so that its ledger events commit
     with the decision; nothing trains.
 
-    Raises what `prepare_submission` raises for a request that cannot be decided on."""
+    A warm start (``init_from_model_version_id``) is refused unless ``may_read`` allows the
+    caller to read that version (without it: refused). Raises what `prepare_submission`
+    and `warmstart.check_compatible` raise for a request that cannot be decided on."""
+    parent = warmstart.find_parent(session, project_id=project_id, data=data)
+    if parent is not None:
+        data = warmstart.inherit_base_model(data, parent)
     admission = prepare_submission(session, project_id=project_id, data=data, source=source)
     refuse = partial(
         record_refusal,
@@ -91,13 +105,26 @@ def admit(
     verdict = authorize(actor, project_id, dict(admission.context))
     if not verdict.allowed:
         job_id = refuse(reason="policy", policies=verdict.policies)
-        refused_by = ", ".join(verdict.policies) or "default deny"
-        error: PrivetError = TrainingRefusedByPolicyError(
-            f"{verdict.detail or 'training request refused'}: refused by {refused_by}",
-            policies=verdict.policies,
-            refused_job_id=job_id,
+        return _policy_refusal(job_id, verdict, verdict.detail or "training request refused")
+    if parent is not None:
+        # The right to read the version before anything about it is checked: a caller who
+        # may not read it learns nothing of its state, labels or purposes.
+        read = (
+            may_read(actor, parent)
+            if may_read is not None
+            else PolicyVerdict(allowed=False, detail="no decision on reading it was made")
         )
-        return Refused(job_id=job_id, reason="policy", policies=verdict.policies, error=error)
+        if not read.allowed:
+            job_id = refuse(reason="policy", policies=read.policies)
+            return _policy_refusal(
+                job_id,
+                read,
+                f"warm start from model version {parent.id} refused: the caller may not "
+                f"read it (model_version.read): {read.detail or 'denied'}",
+            )
+        warmstart.check_compatible(
+            session, parent, data=data, facts=admission.facts, purpose=admission.purpose
+        )
     try:
         job = submit(
             session,
@@ -113,3 +140,11 @@ def admit(
         over = budget.BudgetExceededError(exc.detail, refused_job_id=job_id, **exc.extensions)
         return Refused(job_id=job_id, reason="privacy_budget_exceeded", policies=[], error=over)
     return Admitted(job=job)
+
+
+def _policy_refusal(job_id: str, verdict: PolicyVerdict, what: str) -> Refused:
+    refused_by = ", ".join(verdict.policies) or "default deny"
+    error = TrainingRefusedByPolicyError(
+        f"{what}: refused by {refused_by}", policies=verdict.policies, refused_job_id=job_id
+    )
+    return Refused(job_id=job_id, reason="policy", policies=verdict.policies, error=error)

@@ -18,9 +18,10 @@ from typing import Any
 from privet.executors.base import Executor, JobSpec, LocalExecutor
 from privet.executors.settings import ExecutorSettings, get_executor_settings
 from privet.jobs.worker import Worker, WorkerContext
-from privet.training import TrainingConfig, TrainingResult
+from privet.training import ConfigError, TrainingConfig, TrainingResult
 from privet.training.data import LabelledTexts
 from privet.training.progress import ProgressEvent
+from privet.training.warmstart import WarmStart
 
 log = logging.getLogger("privet.executors.worker")  # the logger's name from before the move
 
@@ -49,7 +50,17 @@ class ExecutorWorker(Worker):
         *,
         progress: Callable[[ProgressEvent], None],
         should_cancel: Callable[[], bool],
+        init: WarmStart | None = None,
     ) -> TrainingResult:
+        if init is not None:  # admission refuses a warm start unless training is local
+            if self.executor.name != "local":
+                raise ConfigError(
+                    f"warm start runs on the local executor only, not on {self.executor.name}"
+                )
+            p, cancel = progress, should_cancel
+            return super().train_job(
+                job, config, train_data, eval_data, progress=p, should_cancel=cancel, init=init
+            )
         spec = JobSpec.from_job(job, default_workers=self.executor_settings.ray_default_workers)
         return self.executor.train(
             spec, config, train_data, eval_data, progress=progress, should_cancel=should_cancel

@@ -78,6 +78,14 @@ class TrainingJobCreate(StrictSchema):
         default=None, gt=0, le=100, description="DP clipping norm C." + AUTO_NOTE
     )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    init_from_model_version_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="Warm start: train from this approved model version of the project "
+        "(same base model and labels) instead of the base model. Its ε stays charged to its "
+        "own datasets; this job charges only its own dataset version's budget.",
+    )
     workers: int | None = Field(
         default=None,
         ge=1,
@@ -128,3 +136,44 @@ class PrivacyBudgetPublic(SQLModel):
         "sequential composition.",
     )
     entries: list[dict[str, Any]]
+
+
+class HistoryPoint(SQLModel):
+    step: int
+    epoch: int
+    loss: float | None = Field(description="Mean training loss of the step's Poisson batch.")
+    epsilon: float | None = Field(description="Cumulative ε after the step (null: no DP).")
+    examples: int
+
+
+class EpochSummary(SQLModel):
+    epoch: int
+    steps: int
+    last_step: int
+    mean_loss: float | None = Field(description="Mean of the epoch's step losses.")
+    epsilon: float | None = Field(description="Cumulative ε at the epoch's end.")
+
+
+HISTORY_NOTE = (
+    "training loss and ε as the job's progress reports them, kept at evenly spaced steps; "
+    "no validation metric: per-epoch validation on private data would need a DP release "
+    "charged to the dataset's budget"
+)
+
+
+class TrainingJobHistoryPublic(SQLModel):
+    job_id: str
+    state: str
+    note: str = HISTORY_NOTE
+    total_steps: int | None = Field(
+        default=None, description="Steps planned; null until the job has ended."
+    )
+    stride: int | None = Field(
+        default=None, description="Every stride-th step is kept, with the first and the last."
+    )
+    max_points: int
+    epsilon: float | None = Field(
+        default=None, description="The ε the job reports (its privacy record), if it succeeded."
+    )
+    points: list[HistoryPoint]
+    epochs: list[EpochSummary]

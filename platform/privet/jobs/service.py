@@ -150,12 +150,15 @@ def _submitted_event(
     purpose: str,
     actor: Identity,
 ) -> None:
+    objects = {"training_job": job_id, "dataset_version": facts.version_id}
+    if data.init_from_model_version_id is not None:  # a warm start: the version it starts from
+        objects["init_model_version"] = data.init_from_model_version_id
     ledger.emit(
         session,
         type="training_job.submitted",
         actor=actor.principal_id,
         project=project_id,
-        objects={"training_job": job_id, "dataset_version": facts.version_id},
+        objects=objects,
         digests={"dataset_version": facts.digest} if facts.digest.startswith("sha256:") else None,
         details={
             "base_model": data.base_model,
@@ -248,6 +251,7 @@ def submit(
         created_at=utcnow(),
         progress={},
         epsilon_reserved=reserve,
+        init_from_model_version_id=data.init_from_model_version_id,
     )
     _submitted_event(
         session,

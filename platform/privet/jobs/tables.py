@@ -71,6 +71,12 @@ class TrainingJobBase(SQLModel):
     )
     epsilon_reserved: float | None = None
     model_version_id: str | None = Field(default=None, max_length=40)
+    init_from_model_version_id: str | None = Field(
+        default=None,
+        max_length=40,
+        description="The approved model version whose weights the job starts from (a warm "
+        "start); null: the base model's.",
+    )
     recipe: dict[str, Any] | None = Field(
         default=None,
         sa_column=Column(JSON),
@@ -159,3 +165,24 @@ class PrivacyBudgetEntry(SQLModel, table=True):
     epsilon: float
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     ledger_entry_id: int | None = None
+
+
+# --- training history ------------------------------------------------------------------------
+
+
+class TrainingJobHistory(SQLModel, table=True):
+    """A job's training curve, written when the job ends (privet.jobs.history): loss and
+    cumulative ε at evenly spaced steps (at most ``history.MAX_POINTS``) and a summary
+    per epoch. Loss is the mean over each step's Poisson batch, as the job's progress
+    already shows it; no validation metric on private data is stored here."""
+
+    __tablename__ = "training_job_histories"
+
+    job_id: str = Field(primary_key=True, max_length=40)
+    project_id: str = Field(max_length=40, index=True)
+    total_steps: int
+    stride: int
+    """Every `stride`-th step is kept, with the first and the last."""
+    points: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    epochs: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -25,7 +25,7 @@ from sqlmodel import Session
 from privet.authorization import CedarAuthorizer
 from privet.crypto.context import ServiceRuntime
 from privet.db import session_scope
-from privet.jobs import errortext, queue, recipes
+from privet.jobs import errortext, history, queue, recipes, warmstart
 from privet.jobs.catalog import ensure_catalog
 from privet.jobs.records import finite, privacy_record, training_record
 from privet.jobs.settings import JobSettings, get_job_settings
@@ -33,10 +33,11 @@ from privet.jobs.sources import DatasetSource, get_dataset_source
 from privet.jobs.tables import JobEnd, JobState, TrainingJob
 from privet.kit.ids import utcnow
 from privet.models import service as models_service
-from privet.models.tables import FlagSource
+from privet.models.tables import FlagSource, ModelVersion
 from privet.training import TrainingCancelled, TrainingConfig, TrainingResult, train
 from privet.training.data import LabelledTexts
 from privet.training.progress import ProgressEvent
+from privet.training.warmstart import WarmStart
 
 log = logging.getLogger("privet.jobs.worker")
 
@@ -51,6 +52,9 @@ class _Run:
     progress: dict[str, Any] = field(default_factory=dict)
     cancel_requested: bool = False
     lost: bool = False
+    history: history.HistoryRecorder = field(default_factory=history.HistoryRecorder)
+    parent: dict[str, Any] | None = None
+    """What the new version records of the one a warm start began from."""
     done: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -181,11 +185,20 @@ class Worker:
         *,
         progress: Callable[[ProgressEvent], None],
         should_cancel: Callable[[], bool],
+        init: WarmStart | None = None,
     ) -> TrainingResult:
         """The hook executors override to train elsewhere (e.g. on Ray); by default
-        `privet.training.train` in this process. It must raise TrainingCancelled when
-        `should_cancel()` turns true and never write data or weights to disk."""
-        return train(config, train_data, eval_data, progress=progress, should_cancel=should_cancel)
+        `privet.training.train` in this process, from `init`'s weights when given (a warm
+        start). It must raise TrainingCancelled when `should_cancel()` turns true and never
+        write data or weights to disk."""
+        return train(
+            config,
+            train_data,
+            eval_data,
+            progress=progress,
+            should_cancel=should_cancel,
+            init=init,
+        )
 
     def _execute(self, job: TrainingJob, run: _Run) -> None:
         try:
@@ -208,6 +221,7 @@ class Worker:
                 exc=exc,
                 reason=f"training failed ({errortext.class_name(exc)}); its ε stays charged",
                 progress=progress,
+                recorder=run.history,
             )
             return
         try:
@@ -222,6 +236,7 @@ class Worker:
                 reason=f"registering the model failed ({errortext.class_name(exc)}); its ε "
                 "stays charged",
                 progress=dict(run.progress),
+                recorder=run.history,
             )
 
     def _load_and_train(self, job: TrainingJob, run: _Run) -> tuple[TrainingResult, Any, str]:
@@ -229,6 +244,7 @@ class Worker:
         facts, name of the split evaluation used)."""
 
         def on_progress(event: ProgressEvent) -> None:
+            run.history.add(event)
             with run.lock:
                 run.progress = {
                     "step": event.step,
@@ -248,6 +264,9 @@ class Worker:
                 session, project_id=job.project_id, version_id=job.dataset_version_id
             )
             splits = self.source.load(session, self.runtime, facts=facts)
+            init = warmstart.load_init(session, self.runtime, job)
+            parent = session.get(ModelVersion, init.source) if init is not None else None
+            run.parent = None if parent is None else warmstart.parent_record(parent)
         eval_name, eval_data = next(
             (name, data)
             for name, data in (
@@ -265,8 +284,9 @@ class Worker:
             eval_data,
             progress=on_progress,
             should_cancel=should_cancel,
+            init=init,
         )
-        del splits
+        del splits, init
         return result, facts, eval_name
 
     def _stopped(self, job: TrainingJob, run: _Run, exc: TrainingCancelled) -> None:
@@ -293,6 +313,7 @@ class Worker:
             reason=reason + "; its ε stays charged",
             progress=progress,
             details={"steps": exc.steps},
+            recorder=run.history,
         )
 
     def _finish(
@@ -305,11 +326,14 @@ class Worker:
         progress: dict[str, Any],
         exc: BaseException | None = None,
         details: dict[str, Any] | None = None,
+        recorder: history.HistoryRecorder | None = None,
     ) -> None:
         with session_scope(self.runtime.engine) as session:
             locked = queue.lock_owned(session, job_id=job.id, worker_id=self.worker_id)
             if locked is None:
                 return
+            if recorder is not None:  # the curve up to where it stopped
+                history.save(session, job=locked, recorder=recorder)
             if exc is not None:
                 errortext.seal_error(
                     session,
@@ -360,6 +384,7 @@ class Worker:
                     "steps": result.steps,
                 },
             )
+            history.save(session, job=locked, recorder=run.history)
             version_id = self._register(
                 session,
                 job,
@@ -368,6 +393,7 @@ class Worker:
                 privacy=privacy,
                 metrics=metrics,
                 training=training,
+                parent=run.parent,
             )
             locked.model_version_id = version_id
             locked.result = {**(locked.result or {}), "model_version_id": version_id}
@@ -383,13 +409,23 @@ class Worker:
         privacy: dict[str, Any] | None,
         metrics: dict[str, Any],
         training: dict[str, Any],
+        parent: dict[str, Any] | None,
     ) -> str:
-        """Register the trained model version and its dataset usage; flag it at once when
+        """Register the trained model version and its dataset usage (a warm start's also
+        its parent's dataset versions, so their erasures find it); flag it at once when
         its source version was erased while the job ran. Returns the version id."""
         # Lock the source version before registering: an erasure that shredded it
         # while the job ran flags the new version (one that shreds it after this
         # commits finds the model version among its usages and flags it itself).
         erased = self.source.lock_erased(session, version_id=facts.version_id)
+        own = {
+            "id": facts.version_id,
+            "dataset_id": facts.dataset_id,
+            "name": facts.name,
+            "digest": facts.digest,
+            "rows": facts.row_count,
+        }
+        datasets, privacy = warmstart.with_parent([own], privacy, job_id=job.id, parent=parent)
         version = models_service.register_version(
             session,
             runtime=self.runtime,
@@ -402,15 +438,7 @@ class Worker:
                 base_model_sha256=result.base_model_sha256,
                 label_names=list(result.label_names),
                 purposes=[job.purpose],
-                dataset_versions=[
-                    {
-                        "id": facts.version_id,
-                        "dataset_id": facts.dataset_id,
-                        "name": facts.name,
-                        "digest": facts.digest,
-                        "rows": facts.row_count,
-                    }
-                ],
+                dataset_versions=datasets,
                 private=result.private,
                 privacy=privacy,
                 metrics=metrics,
@@ -419,11 +447,16 @@ class Worker:
                 policy_version=getattr(
                     getattr(self.runtime.authorizer, "engine", None), "version", None
                 ),
+                parent=None if parent is None else parent["lineage"],
             ),
         )
-        self.source.record_usage(
-            session, version_id=facts.version_id, kind="model_version", used_by_id=version.id
-        )
+        for dataset_version in datasets:
+            self.source.record_usage(
+                session,
+                version_id=dataset_version["id"],
+                kind="model_version",
+                used_by_id=version.id,
+            )
         if erased:
             models_service.flag_erasure(
                 session,

@@ -132,7 +132,33 @@ def _privacy_lines(privacy: dict[str, Any]) -> list[str]:
         "",
         "ε can be recomputed independently from the noise multiplier, sample rate, steps "
         "and δ above (`privet.training.compute_epsilon`).",
+        *_by_dataset_lines(privacy.get("epsilon_by_dataset")),
     ]
+
+
+def _by_dataset_lines(spent: Any) -> list[str]:
+    """A warm-started version: which dataset's budget paid which ε. Each budget is the
+    dataset's own; training from released DP weights is post-processing, so the earlier
+    datasets were not charged again."""
+    if not spent:
+        return []
+    lines = [
+        "",
+        "Warm-started from an approved version: its weights carry the ε earlier jobs spent "
+        "on their own datasets (charged to those datasets' budgets when they ran; starting "
+        "from released DP weights is post-processing and charges them nothing more). This "
+        "version's job spent the last row's ε on its own dataset only.",
+        "",
+        "| dataset | dataset versions | ε | δ | job |",
+        "|---|---|---|---|---|",
+    ]
+    for entry in spent:
+        versions = ", ".join(f"`{v}`" for v in entry.get("dataset_version_ids") or [])
+        lines.append(
+            f"| {entry.get('dataset_id')} | {versions} | {_num(entry.get('epsilon'))} "
+            f"| {_num(entry.get('delta'))} | {entry.get('training_job')} |"
+        )
+    return lines
 
 
 def _data_and_training_lines(p: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
@@ -140,9 +166,11 @@ def _data_and_training_lines(p: dict[str, Any], metrics: dict[str, Any]) -> list
     training = p["training"]
     lines = ["", "## Training data", ""]
     for d in p["dataset_versions"]:
+        via = d.get("via_model_version")
         lines.append(
             f"- dataset version `{d['id']}` ({d.get('name') or 'dataset'}), digest "
             f"`{d.get('digest')}`, {d.get('rows', '?')} rows"
+            + (f" (through the warm start from model version `{via}`)" if via else "")
         )
     lines += ["", "## Training procedure", "", "| setting | value |", "|---|---|"]
     for key, value in training.items():

@@ -103,6 +103,9 @@ class Registration:
     training: dict[str, Any]
     weights: bytes
     policy_version: str | None
+    parent: dict[str, Any] | None = None
+    """A warm start's parent (id, number, weights digest, job, dataset versions): recorded
+    in the lineage as `init_from_model_version`."""
 
 
 def register_version(
@@ -132,7 +135,12 @@ def register_version(
         type="model_version.registered",
         actor=None,
         project=reg.project_id,
-        objects={"model": model.id, "model_version": version_id, "training_job": reg.job_id},
+        objects={
+            "model": model.id,
+            "model_version": version_id,
+            "training_job": reg.job_id,
+            **({"init_model_version": reg.parent["id"]} if reg.parent else {}),
+        },
         digests={"weights": f"sha256:{weights_sha256}"},
         details={
             "number": model.latest_version,
@@ -141,7 +149,7 @@ def register_version(
             "dataset_versions": [d["id"] for d in reg.dataset_versions],
         },
     )
-    lineage = {
+    lineage: dict[str, Any] = {
         "training_job": reg.job_id,
         "dataset_versions": [d["id"] for d in reg.dataset_versions],
         "code_version": code_version(),
@@ -149,6 +157,8 @@ def register_version(
         "ledger_entry_id": ledger_entry_id,
         "weights_sha256": weights_sha256,
     }
+    if reg.parent is not None:
+        lineage["init_from_model_version"] = reg.parent
     version = ModelVersion(
         id=version_id,
         model_id=model.id,

@@ -46,6 +46,7 @@ _EXPORTS = {
     "TrainingResult": "trainer",
     "privacy_plan": "trainer",
     "train": "trainer",
+    "WarmStart": "warmstart",
 }
 
 
@@ -71,6 +72,7 @@ __all__ = [
     "TrainingCancelled",
     "TrainingConfig",
     "TrainingResult",
+    "WarmStart",
     "compute_epsilon",
     "load_base_model",
     "load_finetuned",

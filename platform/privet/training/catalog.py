@@ -323,19 +323,34 @@ def load_finetuned(
     base_model: str = DEFAULT_BASE_MODEL,
     num_labels: int,
     catalog: Catalog | None = None,
+    dropout: float | None = None,
+    for_training: bool = False,
 ) -> LoadedBaseModel:
     """Rebuild a fine-tuned classifier from safetensors bytes (as returned by `train`),
-    with the pooling recorded in the weights (not the catalog's current choice)."""
+    with the pooling recorded in the weights (not the catalog's current choice).
+
+    `for_training` (a warm start): the tokenizer files are checked against their pinned
+    digests as for a base model, `dropout` applies, and the model is left in training
+    mode (Opacus captures no activations in eval mode)."""
     from safetensors.torch import load as load_safetensors
 
     import_transformers()
     from transformers import AutoTokenizer
 
     spec = (catalog or CATALOG).get(base_model)
+    if for_training:
+        for filename in spec.digests:
+            if filename not in (WEIGHTS_FILE, CONFIG_FILE):
+                read_verified(spec, filename)
     config = build_config(spec, num_labels)
+    if dropout is not None:
+        config.hidden_dropout_prob = dropout
     model = _build_classifier(spec, config, weights_pooling(weights))
     model.load_state_dict(load_safetensors(weights), strict=True)
-    model.eval()  # type: ignore[no-untyped-call]
+    if for_training:
+        model.train()
+    else:
+        model.eval()  # type: ignore[no-untyped-call]
     tokenizer = AutoTokenizer.from_pretrained(str(spec.path), local_files_only=True)
     return LoadedBaseModel(spec=spec, model=model, tokenizer=tokenizer, num_labels=num_labels)
 

@@ -26,12 +26,11 @@ from privet.training.catalog import (
     BaseModelSpec,
     Catalog,
     LoadedBaseModel,
-    load_base_model,
 )
 from privet.training.config import ConfigError as ConfigError
 from privet.training.config import NonPrivateRefused as NonPrivateRefused
 from privet.training.config import TrainingConfig as TrainingConfig
-from privet.training.data import LabelledTexts, encode, label_names_for
+from privet.training.data import LabelledTexts, encode
 from privet.training.evaluation import EvaluationResult, evaluate
 from privet.training.noise import SecureRandom
 from privet.training.privacy import (
@@ -51,6 +50,7 @@ from privet.training.strategies import (
     apply_strategy,
     is_head_parameter,
 )
+from privet.training.warmstart import WarmStart, load_initial, run_label_names
 from privet.training.world import LOCAL, World
 
 NON_PRIVATE_LABEL = "non-private (no differential privacy)"
@@ -221,8 +221,10 @@ def train(
     progress: ProgressCallback | None = None,
     should_cancel: CancelCheck | None = None,
     catalog: Catalog | None = None,
+    init: WarmStart | None = None,
 ) -> TrainingResult:
-    """Fine-tune `config.base_model` on `train_data`, evaluate on `eval_data`.
+    """Fine-tune `config.base_model` (or the classifier `init` holds: a warm start) on
+    `train_data`, evaluate on `eval_data`.
 
     Raises ConfigError/NonPrivateRefused before touching the data when the request is not
     allowed, TrainingCancelled when `should_cancel()` turns true (checked before every
@@ -235,10 +237,11 @@ def train(
         train_data,
         eval_data,
         n=n,
-        label_names=label_names_for(train_data),
+        label_names=run_label_names(train_data, init),
         progress=progress,
         should_cancel=should_cancel,
         catalog=catalog,
+        init=init,
     )
     assert outcome.result is not None
     return outcome.result
@@ -255,11 +258,13 @@ def train_part(
     progress: ProgressCallback | None = None,
     should_cancel: CancelCheck | None = None,
     catalog: Catalog | None = None,
+    init: WarmStart | None = None,
 ) -> RankOutcome:
     """Run `world.rank`'s part of `train(config, all n rows, eval_data)` (see world.py).
 
     `part` is this rank's rows (all of them in a world of one, else `shard(...)`; None
-    when the shard is empty), `label_names` those of all n rows (a shard may miss one).
+    when the shard is empty), `label_names` those of all n rows (a shard may miss one),
+    `init` the weights to start from instead of the base model's (a warm start).
     The head needs `eval_data` and gets the `TrainingResult` in its outcome. Raises
     TrainingCancelled on every rank when any rank's `should_cancel()` turned true.
     """
@@ -267,13 +272,7 @@ def train_part(
     config.validate(n)
     strategy = Strategy.parse(config.strategy)
     _seed_everything(config.seed)
-    loaded = load_base_model(
-        config.base_model,
-        num_labels=len(label_names),
-        seed=config.seed,
-        catalog=catalog,
-        dropout=config.dropout,
-    )
+    loaded = load_initial(config, label_names=label_names, init=init, catalog=catalog)
     model: torch.nn.Module = loaded.model
     model.to(world.device)
     applied = apply_strategy(model, strategy)

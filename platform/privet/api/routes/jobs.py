@@ -1,4 +1,5 @@
-"""Training jobs: submit (policy admission + privacy-budget reservation), list, read, cancel."""
+"""Training jobs: submit (policy admission + privacy-budget reservation), list, read, cancel,
+and the training history."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from fastapi import APIRouter, Query, Request, Response, status
 from privet.api import problems
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
 from privet.api.paging import NEXT_LINK, AfterQuery, LimitQuery, link_next
+from privet.api.routes.models import version_resource
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
-from privet.jobs import admission, errortext, service
-from privet.jobs.admission import Authorize, PolicyVerdict
-from privet.jobs.schemas import TrainingJobCreate, TrainingJobPublic
+from privet.jobs import admission, errortext, history, service
+from privet.jobs.admission import Authorize, MayRead, PolicyVerdict
+from privet.jobs.schemas import TrainingJobCreate, TrainingJobHistoryPublic, TrainingJobPublic
 from privet.jobs.tables import TrainingJob
 from privet.kit.errors import ForbiddenError
+from privet.models.tables import ModelVersion
 
 router = APIRouter(prefix="/v1/projects/{project_id}/training-jobs", tags=["training jobs"])
 
@@ -55,6 +58,28 @@ def _policy_of(guard: Guard) -> Authorize:
     return authorize
 
 
+def _may_read_of(guard: Guard) -> MayRead:
+    """`model_version.read` on a warm start's version, decided and recorded like the
+    route's own decision, for the same caller."""
+
+    def may_read(identity: Identity, version: ModelVersion) -> PolicyVerdict:
+        reader = Guard(
+            action="model_version.read",
+            identity=identity,
+            runtime=guard.runtime,
+            session=guard.session,
+            recorded=guard.recorded,
+            decisions=guard.decisions,
+        )
+        try:
+            reader.check(version_resource(version))
+        except ForbiddenError as exc:
+            return _verdict(reader, allowed=False, detail=exc.detail)
+        return _verdict(reader, allowed=True)
+
+    return may_read
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -74,7 +99,12 @@ def submit_job(
     recorded in the ledger and answered with a problem response; nothing trains."""
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     outcome = admission.admit(
-        session, project_id=project.id, data=body, actor=identity, authorize=_policy_of(guard)
+        session,
+        project_id=project.id,
+        data=body,
+        actor=identity,
+        authorize=_policy_of(guard),
+        may_read=_may_read_of(guard),
     )
     if isinstance(outcome, admission.Refused):
         error = outcome.error
@@ -120,6 +150,22 @@ def get_job(
     public = TrainingJobPublic.model_validate(job)
     public.error_detail = errortext.error_detail(session, provider=runtime.key_provider, job=job)
     return public
+
+
+@router.get("/{job_id}/history", response_model=TrainingJobHistoryPublic)
+def get_job_history(
+    project_id: str,
+    job_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("training_job.read")],
+) -> TrainingJobHistoryPublic:
+    """The job's training curve (loss and ε at evenly spaced steps, at most 1,000 points,
+    and a summary per epoch), stored when the job ends; its readers are the job's."""
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    job = service.get_job(session, project_id=project.id, job_id=job_id)
+    guard.check(job_resource(job))
+    return history.history_public(session, job=job)
 
 
 @router.post("/{job_id}:cancel", response_model=TrainingJobPublic)
