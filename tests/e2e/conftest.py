@@ -111,25 +111,13 @@ def named_person_key(
     Approvals and review decisions need a named person other than the one accountable for
     the work (service accounts answer to the human who created them), and users' keys are
     not minted for them by someone else over the API."""
-    from privet.auth import service
-    from privet.auth.tables import PrincipalKind, Role
     from privet.config import Settings
     from privet.db import session_scope
     from privet.runtime import build_runtime
+    from tests.conftest import mint_key, seed_principal
 
     runtime = build_runtime(Settings(home=home, database_url=database_url))
     with session_scope(runtime.engine) as session:
-        person = service.create_principal(session, kind=PrincipalKind.user, name=name, actor=None)
-        service.bind_role(
-            session, principal_id=person.id, role=Role(role), project_id=project, actor=person.id
-        )
-        created = service.create_api_key(
-            session,
-            pepper=runtime.api_key_pepper,
-            principal_id=person.id,
-            name=f"{name} key",
-            ttl_days=1,
-            actor=person.id,
-            project_id=project,
-        )
-    return created.key
+        person = seed_principal(session, role, project, name)
+        created = mint_key(session, runtime, person.id, f"{name} key", project_id=project)
+    return str(created.key)

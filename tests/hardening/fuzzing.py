@@ -29,6 +29,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from tests.conftest import bootstrap_admin_key, mint_key, seed_principal
+
 ROLES = ("admin", "data_steward", "ml_engineer", "approver", "auditor", "predictor")
 
 
@@ -61,8 +63,6 @@ def build_target(home: Path, database_url: str | None = None) -> Target:
     dataset, so that real ids exist for the fuzzer to aim at."""
     from privet import migrate
     from privet.api.app import create_app
-    from privet.auth import service
-    from privet.auth.tables import PrincipalKind, Role
     from privet.config import Settings
     from privet.db import create_db_engine, session_scope
     from privet.runtime import build_runtime
@@ -76,17 +76,7 @@ def build_target(home: Path, database_url: str | None = None) -> Target:
     runtime = build_runtime(settings)
     app = create_app(runtime=runtime)
     headers: dict[str, dict[str, str]] = {"anonymous": {}}
-    with session_scope(runtime.engine) as session:
-        root = service.bootstrap_admin(session)
-        key = service.create_api_key(
-            session,
-            pepper=runtime.api_key_pepper,
-            principal_id=root.id,
-            name="fuzz root",
-            ttl_days=1,
-            actor=root.id,
-        ).key
-    headers["platform_admin"] = {"Authorization": f"Bearer {key}"}
+    headers["platform_admin"] = bootstrap_admin_key(runtime, "fuzz root").headers
 
     from fastapi.testclient import TestClient
 
@@ -99,25 +89,8 @@ def build_target(home: Path, database_url: str | None = None) -> Target:
 
     def caller(role: str | None, name: str) -> dict[str, str]:
         with session_scope(runtime.engine) as session:
-            principal = service.create_principal(
-                session, kind=PrincipalKind.user, name=name, actor=None
-            )
-            if role is not None:
-                service.bind_role(
-                    session,
-                    principal_id=principal.id,
-                    role=Role(role),
-                    project_id=project_id,
-                    actor=principal.id,
-                )
-            made = service.create_api_key(
-                session,
-                pepper=runtime.api_key_pepper,
-                principal_id=principal.id,
-                name=name,
-                ttl_days=1,
-                actor=principal.id,
-            )
+            principal = seed_principal(session, role, project_id, name)
+            made = mint_key(session, runtime, principal.id, name)
         return {"Authorization": f"Bearer {made.key}"}
 
     for role in ROLES:

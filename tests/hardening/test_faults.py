@@ -63,11 +63,10 @@ def _tiny_catalog(root: Path) -> tuple[Path, Any]:
 def _build(root: Path, *, database_url: str | None = None, home: Path | None = None) -> Stack:
     """A server (no training worker), a project with an approved tiny model and a
     predictor key, on `home` (default root/home)."""
-    from privet.auth import service as auth_service
-    from privet.auth.tables import PrincipalKind, Role
     from privet.config import Settings
-    from privet.db import dispose_engines, session_scope
+    from privet.db import dispose_engines
     from privet.runtime import build_runtime
+    from tests.conftest import predictor_key
     from tests.inference.conftest import classifier_weights, register_version
 
     catalog, spec = _tiny_catalog(root)
@@ -84,21 +83,7 @@ def _build(root: Path, *, database_url: str | None = None, home: Path | None = N
     register_version(
         runtime, project, base_model=spec.name, weights=classifier_weights(spec.name, 2)
     )
-    with session_scope(runtime.engine) as session:
-        app = auth_service.create_principal(
-            session, kind=PrincipalKind.service_account, name="scoring", actor=creator
-        )
-        auth_service.bind_role(
-            session, principal_id=app.id, role=Role.predictor, project_id=project, actor=app.id
-        )
-        key = auth_service.create_api_key(
-            session,
-            pepper=runtime.api_key_pepper,
-            principal_id=app.id,
-            name="scoring",
-            ttl_days=1,
-            actor=app.id,
-        ).key
+    key = predictor_key(runtime, project, name="scoring", key_name="scoring", creator=creator)
     dispose_engines()
     return Stack(server, server.admin_key, home, env, project, key, database_url)
 

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import predictor_key
 from tests.e2e.conftest import Server, start_server, stop_server
 from tests.inference.conftest import LABELS, PURPOSE, classifier_weights, register_version
 
@@ -59,10 +60,8 @@ def _served(
 ) -> Iterator[Served]:
     """``replicas`` servers on one home (same keys) and one database; the first is
     ``server``, all of them ``replicas``."""
-    from privet.auth import service as auth_service
-    from privet.auth.tables import PrincipalKind, Role
     from privet.config import Settings
-    from privet.db import dispose_engines, session_scope
+    from privet.db import dispose_engines
     from privet.jobs.catalog import write_catalog_file
     from privet.runtime import build_runtime
 
@@ -88,25 +87,9 @@ def _served(
             base_model=tiny_base.name,
             weights=classifier_weights(tiny_base.name, len(LABELS)),
         )
-        with session_scope(runtime.engine) as session:
-            app = auth_service.create_principal(
-                session, kind=PrincipalKind.service_account, name="scoring-app", actor=creator
-            )
-            auth_service.bind_role(
-                session,
-                principal_id=app.id,
-                role=Role.predictor,
-                project_id=project,
-                actor=app.id,
-            )
-            key = auth_service.create_api_key(
-                session,
-                pepper=runtime.api_key_pepper,
-                principal_id=app.id,
-                name="app key",
-                ttl_days=1,
-                actor=app.id,
-            ).key
+        key = predictor_key(
+            runtime, project, name="scoring-app", key_name="app key", creator=creator
+        )
         yield Served(server, servers, runtime, project, version.id, key)
     finally:
         for each in servers:

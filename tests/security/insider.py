@@ -41,10 +41,9 @@ from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import text
 
-WORDS = (
-    "loan application approved denied income rent employer balance late payment claim "
-    "policy car house repair water damage complaint branch service fee account card"
-).split()
+from tests.conftest import mint_key, seed_principal
+from tests.datasets.conftest import WORDS, declarations
+
 ROLES = ("admin", "data_steward", "ml_engineer", "approver", "auditor", "predictor")
 REPORT_KINDS = ("ropa", "model-lineage", "privacy-budget", "access-log", "dsr-log", "monitoring")
 EPSILON_TOTAL = 4.0
@@ -152,18 +151,7 @@ def _rows(n: int, seed: int) -> tuple[bytes, list[str]]:
 
 
 def _declarations(name: str, total: float) -> dict[str, Any]:
-    return {
-        "name": name,
-        "text_column": "text",
-        "label_column": "label",
-        "subject_id_column": "customer",
-        "contains_personal_data": True,
-        "data_categories": ["financial"],
-        "purposes": ["credit_scoring"],
-        "legal_basis": "contract",
-        "retention_days": 365,
-        "privacy_budget": {"epsilon_total": total, "delta": 1e-5},
-    }
+    return declarations(name=name, privacy_budget={"epsilon_total": total, "delta": 1e-5})
 
 
 def _parse_time(value: str) -> datetime:
@@ -333,32 +321,14 @@ class InsiderMachine(RuleBasedStateMachine):
         """A human and an unscoped key, made by the operator (the service layer), like the
         tests' make_caller."""
         from privet.auth import service
-        from privet.auth.tables import PrincipalKind, Role
         from privet.db import session_scope
 
         with session_scope(self.runtime.engine) as session:
             if label == "platform-admin":
                 principal = service.bootstrap_admin(session)
             else:
-                principal = service.create_principal(
-                    session, kind=PrincipalKind.user, name=label, actor=None
-                )
-                if role is not None:
-                    service.bind_role(
-                        session,
-                        principal_id=principal.id,
-                        role=Role(role),
-                        project_id=project,
-                        actor=principal.id,
-                    )
-            created = service.create_api_key(
-                session,
-                pepper=self.runtime.api_key_pepper,
-                principal_id=principal.id,
-                name=f"{label} key",
-                ttl_days=3650,
-                actor=principal.id,
-            )
+                principal = seed_principal(session, role, project, label)
+            created = mint_key(session, self.runtime, principal.id, f"{label} key", ttl_days=3650)
         for row in self._db("SELECT id FROM role_bindings WHERE principal_id = :p", p=principal.id):
             self.bindings[row.id] = "seed"
         self._add_principal(Principal(id=principal.id, label=label, kind="user"))
