@@ -32,6 +32,22 @@ def declarations(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
+def reader_declarations(**overrides: Any) -> Any:
+    """The fewest validated declarations a reader needs (no personal data): ``Declarations``."""
+    from privet.datasets.schemas import Declarations
+
+    base: dict[str, Any] = {
+        "text_column": "text",
+        "label_column": "label",
+        "contains_personal_data": False,
+        "purposes": ["x"],
+        "legal_basis": "consent",
+        "retention_days": 1,
+    }
+    base.update(overrides)
+    return Declarations.model_validate(base)
+
+
 def make_rows(n: int = 60, *, seed: int = 1, labels: tuple[str, ...] = ("0", "1")) -> list[dict]:
     rng = random.Random(seed)
     return [

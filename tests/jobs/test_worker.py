@@ -4,18 +4,17 @@ reaped with their ε charged; a job is claimed exactly once by concurrent worker
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 from sqlmodel import select
 
 from tests.jobs.conftest import (
     TRAINED,
+    cancel_once_stepping,
     get_job,
     ledger_events,
     submit,
     types_of,
-    wait_until_stepping,
 )
 
 
@@ -110,21 +109,10 @@ def test_running_job_is_cancelled_within_seconds_and_stays_charged(
         batch_size=4,
         physical_batch_size=4,
     ).json()
-    worker = make_worker()
-    thread = threading.Thread(target=worker.tick)
-    thread.start()
-    try:
-        wait_until_stepping(client, engineer, project, job["id"], timeout=60, poll=0.1)
-        asked = time.monotonic()
-        response = client.post(
-            f"/v1/projects/{project}/training-jobs/{job['id']}:cancel", headers=engineer.headers
-        )
-        assert response.status_code == 200 and response.json()["state"] == "running"
-        thread.join(timeout=30)
-        took = time.monotonic() - asked
-    finally:
-        worker.stop()
-        thread.join(timeout=30)
+    response, took = cancel_once_stepping(
+        client, engineer, project, job["id"], make_worker(), timeout=60, poll=0.1, join=30
+    )
+    assert response.status_code == 200 and response.json()["state"] == "running"
     final = get_job(client, engineer, project, job["id"])
     assert final["state"] == "cancelled", final
     print(f"cancel → stopped in {took:.2f} s")
