@@ -24,7 +24,13 @@ import pytest
 
 from tests.conftest import predictor_key
 from tests.e2e.conftest import Server, start_server, stop_server
-from tests.inference.conftest import LABELS, PURPOSE, classifier_weights, register_version
+from tests.inference.conftest import (
+    LABELS,
+    PURPOSE,
+    classifier_weights,
+    register_version,
+    scan_files,
+)
 
 CANARY = "CANARY-7f3a91-zebra-quartz"
 SUBJECT_CANARY = "SUBJECT-CANARY-5d20c4"
@@ -101,15 +107,6 @@ def _predict_url(served: Served) -> str:
     return f"/v1/projects/{served.project}/models/risk/versions/1:predict"
 
 
-def _scan(root: Path, needles: list[bytes]) -> list[str]:
-    found = []
-    for path in root.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            found += [f"{path}: {n!r}" for n in needles if n in data]
-    return found
-
-
 @pytest.mark.slow
 def test_canary_input_never_reaches_disk_or_logs(tmp_path: Path, tiny_base: Any) -> None:
     text = f"late payment {CANARY} on the credit card"
@@ -139,8 +136,8 @@ def test_canary_input_never_reaches_disk_or_logs(tmp_path: Path, tiny_base: Any)
             SUBJECT_CANARY.encode(),
             SUBJECT_CANARY.encode("utf-16-le"),
         ]
-        assert _scan(served.server.home, needles) == []
-        assert _scan(served.server.home, [b"scoring-app"])  # the scan does see the database
+        assert scan_files(served.server.home, needles) == []
+        assert scan_files(served.server.home, [b"scoring-app"])  # the scan does see the database
         assert CANARY not in log_text and SUBJECT_CANARY not in log_text
         assert "model version loaded" in log_text  # the DEBUG log was written and read
 
