@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +100,20 @@ def server(tmp_path: Path) -> Iterator[Server]:
     srv = start_server(tmp_path / "home")
     yield srv
     stop_server(srv)
+
+
+def tiny_catalog_file(root: Path, name: str, words: Sequence[str] | None = None) -> Path:
+    """A tiny pinned BERT ``name`` built under ``root`` (its vocabulary ``words``, default the
+    dataset tests' WORDS), in the catalog file a server is given through
+    PRIVET_JOBS_EXTRA_CATALOG."""
+    from privet.jobs.catalog import write_catalog_file
+    from privet.training.catalog import build_tiny_bert
+    from tests.datasets.conftest import WORDS
+
+    spec = build_tiny_bert(
+        root / "model", name=name, words=words or WORDS, max_position_embeddings=64
+    )
+    return write_catalog_file(root / "catalog.json", [spec])
 
 
 def named_person_key(

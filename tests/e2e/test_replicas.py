@@ -25,7 +25,14 @@ import httpx
 import pytest
 
 from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv
-from tests.e2e.conftest import PRIVET, Server, named_person_key, start_server, stop_server
+from tests.e2e.conftest import (
+    PRIVET,
+    Server,
+    named_person_key,
+    start_server,
+    stop_server,
+    tiny_catalog_file,
+)
 
 TINY = "tiny-replicas"
 JOBS = 20
@@ -36,12 +43,7 @@ PURPOSE = "credit_scoring"
 
 @pytest.fixture(scope="module")
 def tiny_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from privet.jobs.catalog import write_catalog_file
-    from privet.training.catalog import build_tiny_bert
-
-    root = tmp_path_factory.mktemp("tiny-replicas")
-    spec = build_tiny_bert(root / "model", name=TINY, words=WORDS, max_position_embeddings=64)
-    return write_catalog_file(root / "catalog.json", [spec])
+    return tiny_catalog_file(tmp_path_factory.mktemp("tiny-replicas"), TINY)
 
 
 @pytest.fixture

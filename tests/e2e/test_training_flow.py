@@ -20,8 +20,14 @@ import httpx
 import pytest
 import yaml
 
-from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv
-from tests.e2e.conftest import Server, named_person_key, start_server, stop_server
+from tests.datasets.conftest import declarations, make_rows, to_csv
+from tests.e2e.conftest import (
+    Server,
+    named_person_key,
+    start_server,
+    stop_server,
+    tiny_catalog_file,
+)
 from tests.jobs.conftest import TRAINED, job_body
 
 TINY = "tiny-e2e"
@@ -30,12 +36,7 @@ TINY = "tiny-e2e"
 @pytest.fixture(scope="module")
 def tiny_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny pinned BERT offered to the server through PRIVET_JOBS_EXTRA_CATALOG."""
-    from privet.jobs.catalog import write_catalog_file
-    from privet.training.catalog import build_tiny_bert
-
-    root = tmp_path_factory.mktemp("tiny-e2e")
-    spec = build_tiny_bert(root / "model", name=TINY, words=WORDS, max_position_embeddings=64)
-    return write_catalog_file(root / "catalog.json", [spec])
+    return tiny_catalog_file(tmp_path_factory.mktemp("tiny-e2e"), TINY)
 
 
 @dataclass
