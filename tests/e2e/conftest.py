@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -100,6 +101,19 @@ def server(tmp_path: Path) -> Iterator[Server]:
     srv = start_server(tmp_path / "home")
     yield srv
     stop_server(srv)
+
+
+def project_events(http: httpx.Client, project: str) -> list[dict[str, Any]]:
+    """Every integrated ledger event of ``project``, read page by page from /v1/audit/events."""
+    events: list[dict[str, Any]] = []
+    start: int | None = 0
+    while start is not None:
+        page = http.get(
+            "/v1/audit/events", params={"project": project, "start": start, "limit": 1000}
+        ).json()
+        events += [item["event"] for item in page["items"]]
+        start = page["next_start"]
+    return events
 
 
 def tiny_catalog_file(root: Path, name: str, words: Sequence[str] | None = None) -> Path:

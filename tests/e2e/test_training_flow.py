@@ -24,11 +24,12 @@ from tests.datasets.conftest import declarations, make_rows, to_csv
 from tests.e2e.conftest import (
     Server,
     named_person_key,
+    project_events,
     start_server,
     stop_server,
     tiny_catalog_file,
 )
-from tests.jobs.conftest import TRAINED, job_body
+from tests.jobs.conftest import LONG_JOB, TRAINED, job_body
 
 TINY = "tiny-e2e"
 
@@ -135,16 +136,8 @@ def _events(team: Team, expect_type: str, timeout: float = 120) -> list[dict[str
     """The project's integrated ledger events, waiting until `expect_type` is in."""
     deadline = time.monotonic() + timeout
     while True:
-        events: list[dict[str, Any]] = []
-        start: int | None = 0
         with team.http() as http:
-            while start is not None:
-                page = http.get(
-                    "/v1/audit/events",
-                    params={"project": team.project, "start": start, "limit": 1000},
-                ).json()
-                events += [item["event"] for item in page["items"]]
-                start = page["next_start"]
+            events = project_events(http, team.project)
         if any(e["type"] == expect_type for e in events) or time.monotonic() > deadline:
             return events
         time.sleep(0.3)
@@ -248,7 +241,7 @@ def test_worker_sigkill_mid_training(tmp_path: Path, tiny_catalog: Path) -> None
     try:
         team = _team(server)
         version = _upload(team, make_rows(80), epsilon_total=5.0)
-        slow = _submit(team, version["id"], epochs=100, batch_size=4, physical_batch_size=4)
+        slow = _submit(team, version["id"], **LONG_JOB)
         assert slow.status_code == 201, slow.text
         job_id = slow.json()["id"]
         running = _wait(

@@ -8,6 +8,8 @@ import pytest
 from sqlmodel import Session, col, select
 
 from tests.jobs.conftest import (
+    CANCELLED,
+    LONG_JOB,
     TRAINED,
     cancel_once_stepping,
     get_job,
@@ -91,15 +93,7 @@ def test_cancelling_a_ray_job_stops_every_worker(
     client, runtime, project, engineer, dataset_version, job_settings, ray_local
 ) -> None:  # type: ignore[no-untyped-def]
     job = _submit_with_workers(
-        client,
-        runtime,
-        engineer,
-        project,
-        dataset_version["id"],
-        2,
-        epochs=100,
-        batch_size=4,
-        physical_batch_size=4,
+        client, runtime, engineer, project, dataset_version["id"], 2, **LONG_JOB
     )
     worker = _ray_worker(runtime, job_settings)
     response, took = cancel_once_stepping(
@@ -111,7 +105,4 @@ def test_cancelling_a_ray_job_stops_every_worker(
     assert final["model_version_id"] is None
     print(f"cancel → every Ray worker stopped in {took:.2f} s")
     assert took < 30
-    assert types_of(ledger_events(runtime, project=project))[-2:] == [
-        "training_job.cancel_requested",
-        "training_job.cancelled",
-    ]
+    assert types_of(ledger_events(runtime, project=project))[-2:] == CANCELLED

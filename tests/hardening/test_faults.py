@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv
-from tests.e2e.conftest import PRIVET, Server, start_server, stop_server
+from tests.e2e.conftest import PRIVET, Server, project_events, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -120,19 +120,9 @@ def _predict(http: httpx.Client, stack: Stack, n: int = 8) -> httpx.Response:
 
 
 def _events(stack: Stack, type_prefix: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    start: int | None = 0
     with stack.http() as http:
-        while start is not None:
-            page = http.get(
-                "/v1/audit/events",
-                params={"project": stack.project, "start": start, "limit": 1000},
-            ).json()
-            events += [
-                i["event"] for i in page["items"] if i["event"]["type"].startswith(type_prefix)
-            ]
-            start = page["next_start"]
-    return events
+        events = project_events(http, stack.project)
+    return [e for e in events if e["type"].startswith(type_prefix)]
 
 
 def _wait_ready(stack: Stack, timeout: float = 60) -> None:

@@ -122,6 +122,10 @@ TRAINED = [
     "model_version.registered",
 ]
 """The ledger events of a job that trained and registered its version, in order."""
+CANCELLED = ["training_job.cancel_requested", "training_job.cancelled"]
+"""The last ledger events of a job cancelled while it ran."""
+LONG_JOB = {"epochs": 100, "batch_size": 4, "physical_batch_size": 4}
+"""Overrides for a job that trains long enough to be cancelled mid-way."""
 
 
 def get_job(client: Any, caller: Any, project: str, job_id: str) -> Any:

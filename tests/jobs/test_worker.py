@@ -9,6 +9,8 @@ from datetime import timedelta
 from sqlmodel import select
 
 from tests.jobs.conftest import (
+    CANCELLED,
+    LONG_JOB,
     TRAINED,
     cancel_once_stepping,
     get_job,
@@ -100,15 +102,7 @@ def test_running_job_is_cancelled_within_seconds_and_stays_charged(
     from privet.db import session_scope
     from privet.jobs import budget
 
-    job = submit(
-        client,
-        engineer,
-        project,
-        dataset_version["id"],
-        epochs=100,
-        batch_size=4,
-        physical_batch_size=4,
-    ).json()
+    job = submit(client, engineer, project, dataset_version["id"], **LONG_JOB).json()
     response, took = cancel_once_stepping(
         client, engineer, project, job["id"], make_worker(), timeout=60, poll=0.1, join=30
     )
@@ -121,10 +115,7 @@ def test_running_job_is_cancelled_within_seconds_and_stays_charged(
     with session_scope(runtime.engine) as session:
         status = budget.budget_status(session, dataset_version_id=dataset_version["id"])
     assert status is not None and status.epsilon_charged == 3.0
-    assert types_of(ledger_events(runtime, project=project))[-2:] == [
-        "training_job.cancel_requested",
-        "training_job.cancelled",
-    ]
+    assert types_of(ledger_events(runtime, project=project))[-2:] == CANCELLED
 
 
 def test_dead_worker_job_is_failed_charged_and_the_next_job_runs(
