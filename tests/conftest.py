@@ -304,6 +304,45 @@ def predictor_key(runtime: Any, project_id: str, *, name: str, key_name: str, cr
         return str(mint_key(session, runtime, app.id, key_name).key)
 
 
+def trust_oidc_key(runtime: Any, jwks: Path, *, issuer: str, audience: str, kid: str) -> Any:
+    """A new RSA signing key, published as ``kid`` in a JWKS file at ``jwks``, and ``runtime``
+    trusting the tokens it signs for ``issuer`` and ``audience`` (subject ``sub``, roles
+    ``privet_roles``)."""
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    from privet.auth.oidc import OidcVerifier
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid=kid, use="sig", alg="RS256")
+    jwks.write_text(json.dumps({"keys": [jwk]}))
+    runtime.oidc = OidcVerifier(
+        issuer=issuer,
+        audience=audience,
+        jwks=str(jwks),
+        subject_claim="sub",
+        roles_claim="privet_roles",
+    )
+    return key
+
+
+def token_claims(
+    issuer: str, audience: str, subject: str, *, issued_at: bool = False, **claims: Any
+) -> dict[str, Any]:
+    """The claims of a token for ``subject`` that expires in five minutes (with ``iat`` when
+    ``issued_at``), then ``claims``."""
+    import time
+
+    now = int(time.time())
+    base: dict[str, Any] = {"iss": issuer, "aud": audience, "sub": subject, "exp": now + 300}
+    if issued_at:
+        base["iat"] = now
+    return {**base, **claims}
+
+
 @pytest.fixture
 def admin(runtime) -> Caller:  # type: ignore[no-untyped-def]
     """The platform-wide bootstrap admin."""

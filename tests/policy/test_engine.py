@@ -187,24 +187,20 @@ def test_decimal_rounding_never_lets_a_job_through(engine: PolicyEngine) -> None
     assert tiny_over.policy_ids == ("data.epsilon-ceiling.financial",)
 
 
-def test_too_precise_decimals_are_refused() -> None:
+@pytest.mark.parametrize(
+    ("action", "context"),
+    [("training_job.submit", {"epsilon": 3.00001}), ("project.read", {"when": object()})],
+    ids=["too-precise-decimal", "not-a-cedar-value"],
+)
+def test_too_precise_decimals_are_refused(action: str, context: dict[str, object]) -> None:
     with pytest.raises(PolicyRequestError):
         build_request(
             principal_type="User",
             principal_id="a",
-            action="training_job.submit",
+            action=action,
             resource_type="Project",
             resource_id="p1",
-            context={"epsilon": 3.00001},
-        )
-    with pytest.raises(PolicyRequestError):
-        build_request(
-            principal_type="User",
-            principal_id="a",
-            action="project.read",
-            resource_type="Project",
-            resource_id="p1",
-            context={"when": object()},
+            context=context,
         )
 
 

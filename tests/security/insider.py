@@ -361,18 +361,23 @@ class InsiderMachine(RuleBasedStateMachine):
         self._upload(self.keys["steward-A"], "A", seed=1)
         self._upload(self.keys["admin-B"], "B", seed=2)
 
-    def _add_service_account(self, key: Key, project: str, role: str, label: str) -> Key | None:
+    def _add_member(self, key: Key, project_id: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """POST a membership as ``key``: the binding made (recorded with the grant that
+        allowed it), or None when refused."""
         grant = self._grant(key, "member.add")
-        response = self.call(
-            key,
-            "POST",
-            f"/v1/projects/{self.projects[project]}/members",
-            json={"service_account_name": label, "role": role},
-        )
+        response = self.call(key, "POST", f"/v1/projects/{project_id}/members", json=body)
         if response.status_code != 201:
             return None
-        body = response.json()
-        self.bindings[body["id"]] = grant
+        made: dict[str, Any] = response.json()
+        self.bindings[made["id"]] = grant
+        return made
+
+    def _add_service_account(self, key: Key, project: str, role: str, label: str) -> Key | None:
+        body = self._add_member(
+            key, self.projects[project], {"service_account_name": label, "role": role}
+        )
+        if body is None:
+            return None
         sa = body["principal_id"]
         self._add_principal(
             Principal(
@@ -468,15 +473,7 @@ class InsiderMachine(RuleBasedStateMachine):
         key = self._key(data, "granter", ("admin",))
         project = self._project(data)
         target = self._principal(data, "principal")
-        grant = self._grant(key, "member.add")
-        response = self.call(
-            key,
-            "POST",
-            f"/v1/projects/{project}/members",
-            json={"principal_id": target, "role": role},
-        )
-        if response.status_code == 201:
-            self.bindings[response.json()["id"]] = grant
+        self._add_member(key, project, {"principal_id": target, "role": role})
 
     @precondition(lambda self: self.has_invitations)
     @rule(data=st.data(), role=st.sampled_from(ROLES), accept=st.booleans())
