@@ -92,20 +92,24 @@ def to_parquet(rows: list[dict], *, row_group_size: int = 16) -> bytes:
 
 def upload(
     client: Any,
-    headers: dict[str, str],
+    headers: dict[str, str] | None,
     project_id: str,
     content: bytes,
     *,
     filename: str = "loans.csv",
+    content_type: str = "application/octet-stream",
     decl: dict[str, Any] | None = None,
     dataset_id: str | None = None,
 ) -> Any:
+    """POST a dataset (or, with ``dataset_id``, its next version) as multipart: the
+    declarations and the file. ``headers`` None: the client's own (an httpx client to a
+    server, already keyed)."""
     path = f"/v1/projects/{project_id}/datasets"
     if dataset_id is not None:
         path += f"/{dataset_id}/versions"
     files = {
         "declarations": (None, json.dumps(decl or declarations()), "application/json"),
-        "file": (filename, content, "application/octet-stream"),
+        "file": (filename, content, content_type),
     }
     return client.post(path, files=files, headers=headers)
 

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv
+from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv, upload
 from tests.e2e.conftest import (
     PRIVET,
     Server,
@@ -157,15 +157,9 @@ def test_two_gateways_and_two_workers_behave_as_one_system(cluster: Any) -> None
         )
         predictor_id, predictor = _member(http, project, "predictor")
         decl = declarations(privacy_budget={"epsilon_total": 25.0, "delta": 1e-5})
-        upload = http.post(
-            f"/v1/projects/{project}/datasets",
-            files={
-                "declarations": (None, json.dumps(decl), "application/json"),
-                "file": ("loans.csv", to_csv(make_rows(40)), "application/octet-stream"),
-            },
-        )
-        assert upload.status_code == 201, upload.text
-        version = upload.json()["id"]
+        uploaded = upload(http, None, project, to_csv(make_rows(40)), decl=decl)
+        assert uploaded.status_code == 201, uploaded.text
+        version = uploaded.json()["id"]
 
     # 20 jobs, alternating between the gateways.
     body = {
@@ -317,16 +311,10 @@ def test_privet_worker_trains_on_ray_when_ray_address_is_set(
         with server.client() as http:
             project = http.post("/v1/projects", json={"name": "ray"}).json()["id"]
             _, engineer = _member(http, project, "ml_engineer")
-            upload = http.post(
-                f"/v1/projects/{project}/datasets",
-                files={
-                    "declarations": (None, json.dumps(declarations()), "application/json"),
-                    "file": ("loans.csv", to_csv(make_rows(40)), "application/octet-stream"),
-                },
-            )
-            assert upload.status_code == 201, upload.text
+            uploaded = upload(http, None, project, to_csv(make_rows(40)))
+            assert uploaded.status_code == 201, uploaded.text
         body = {
-            "dataset_version_id": upload.json()["id"],
+            "dataset_version_id": uploaded.json()["id"],
             "base_model": TINY,
             "target_epsilon": 2.0,
             "strategy": "full",

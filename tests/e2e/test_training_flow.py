@@ -5,7 +5,6 @@ SIGKILLed mid-training; budget refusal; no plaintext data or weights on disk."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import tarfile
@@ -20,7 +19,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.datasets.conftest import declarations, make_rows, to_csv
+from tests.datasets.conftest import declarations, make_rows, to_csv, upload
 from tests.e2e.conftest import (
     Server,
     named_person_key,
@@ -94,13 +93,7 @@ def _team(server: Server) -> Team:
 def _upload(team: Team, rows: list[dict[str, Any]], *, epsilon_total: float) -> dict[str, Any]:
     decl = declarations(privacy_budget={"epsilon_total": epsilon_total, "delta": 1e-5})
     with team.http() as http:
-        response = http.post(
-            f"/v1/projects/{team.project}/datasets",
-            files={
-                "declarations": (None, json.dumps(decl), "application/json"),
-                "file": ("loans.csv", to_csv(rows), "application/octet-stream"),
-            },
-        )
+        response = upload(http, None, team.project, to_csv(rows), decl=decl)
     assert response.status_code == 201, response.text
     return dict(response.json())
 

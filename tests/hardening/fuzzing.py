@@ -99,18 +99,18 @@ def build_target(home: Path, database_url: str | None = None) -> Target:
 
     ids = {"project_id": project_id}
     with TestClient(app) as client:
-        from tests.datasets.conftest import declarations, make_rows, to_csv
+        from tests.datasets.conftest import make_rows, to_csv, upload
 
-        upload = client.post(
-            f"/v1/projects/{project_id}/datasets",
-            headers=headers["platform_admin"],
-            files={
-                "declarations": (None, json.dumps(declarations()), "application/json"),
-                "file": ("fuzz.csv", to_csv(make_rows(30)), "text/csv"),
-            },
+        uploaded = upload(
+            client,
+            headers["platform_admin"],
+            project_id,
+            to_csv(make_rows(30)),
+            filename="fuzz.csv",
+            content_type="text/csv",
         )
-        if upload.status_code == 201:
-            body = upload.json()
+        if uploaded.status_code == 201:
+            body = uploaded.json()
             ids["dataset_id"] = body.get("dataset_id") or body.get("dataset", {}).get("id", "")
             ids["version"] = str(body.get("version", 1))
         keys = client.get("/v1/api-keys", headers=headers["platform_admin"])

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv
+from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv, upload
 from tests.e2e.conftest import PRIVET, Server, project_events, start_server, stop_server
 
 pytestmark = pytest.mark.slow
@@ -175,7 +175,7 @@ def test_sigkill_during_dataset_upload(stack: Stack) -> None:
                 sent.set()
                 time.sleep(0.05)
 
-    def upload() -> None:
+    def send() -> None:
         try:
             with stack.http(timeout=120) as http:
                 outcome["response"] = http.post(
@@ -186,7 +186,7 @@ def test_sigkill_during_dataset_upload(stack: Stack) -> None:
         except httpx.HTTPError as exc:
             outcome["error"] = exc
 
-    thread = threading.Thread(target=upload)
+    thread = threading.Thread(target=send)
     thread.start()
     assert sent.wait(60)
     _kill(stack)
@@ -197,12 +197,14 @@ def test_sigkill_during_dataset_upload(stack: Stack) -> None:
     with stack.http() as http:
         after = http.get(f"/v1/projects/{stack.project}/datasets").json()
         assert [d["id"] for d in after] == [d["id"] for d in before]  # nothing half-registered
-        ok = http.post(
-            f"/v1/projects/{stack.project}/datasets",
-            files={
-                "declarations": (None, json.dumps(declarations(name="after")), "application/json"),
-                "file": ("a.csv", to_csv(make_rows(30)), "text/csv"),
-            },
+        ok = upload(
+            http,
+            None,
+            stack.project,
+            to_csv(make_rows(30)),
+            filename="a.csv",
+            content_type="text/csv",
+            decl=declarations(name="after"),
         )
         assert ok.status_code == 201, ok.text
     spools = [p for p in stack.home.rglob("*") if "spool" in str(p) and p.is_file()]
