@@ -1,5 +1,7 @@
 """Shared fixtures: a fresh, migrated database on SQLite *and* PostgreSQL for every test that
-asks for one, a runtime and app on it, and authenticated clients per role."""
+asks for one, a runtime and app on it, and authenticated clients per role. The helpers behind
+them (principals, keys, OIDC signing keys and claims) serve the tests, fuzzers and benchmarks
+that build their own runtime: ``from tests.conftest import ...``."""
 
 from __future__ import annotations
 
