@@ -1,5 +1,7 @@
 """Shared fixtures: a fresh, migrated database on SQLite *and* PostgreSQL for every test that
-asks for one, a runtime and app on it, and authenticated clients per role."""
+asks for one, a runtime and app on it, and authenticated clients per role. The helpers behind
+them (principals, keys, OIDC signing keys and claims) serve the tests, fuzzers and benchmarks
+that build their own runtime: ``from tests.conftest import ...``."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -230,53 +233,133 @@ class Caller:
         return {"Authorization": f"Bearer {self.key}"}
 
 
-@pytest.fixture
-def admin(runtime) -> Caller:  # type: ignore[no-untyped-def]
-    """The platform-wide bootstrap admin."""
+def seed_principal(
+    session: Any,
+    role: str | None,
+    project_id: str | None,
+    name: str,
+    *,
+    kind: str = "user",
+    actor: str | None = None,
+) -> Any:
+    """A new principal made by the operator (the service layer), holding ``role`` in
+    ``project_id`` (no binding when ``role`` is None), bound on its own behalf."""
+    from privet.auth import service
+    from privet.auth.tables import PrincipalKind, Role
+
+    principal = service.create_principal(session, kind=PrincipalKind(kind), name=name, actor=actor)
+    if role is not None:
+        service.bind_role(
+            session,
+            principal_id=principal.id,
+            role=Role(role),
+            project_id=project_id,
+            actor=principal.id,
+        )
+    return principal
+
+
+def mint_key(
+    session: Any,
+    runtime: Any,
+    principal_id: str,
+    name: str,
+    *,
+    ttl_days: int = 1,
+    project_id: str | None = None,
+) -> Any:
+    """A key minted by the service layer for ``principal_id`` on its own behalf (the
+    ``ApiKeyCreated``: ``.key`` is the secret)."""
+    from privet.auth import service
+
+    return service.create_api_key(
+        session,
+        pepper=runtime.api_key_pepper,
+        principal_id=principal_id,
+        name=name,
+        ttl_days=ttl_days,
+        actor=principal_id,
+        project_id=project_id,
+    )
+
+
+def bootstrap_admin_key(runtime: Any, name: str) -> Caller:
+    """The platform-wide bootstrap admin with a one-day key named ``name``."""
     from privet.auth import service
     from privet.db import session_scope
 
     with session_scope(runtime.engine) as session:
         principal = service.bootstrap_admin(session)
-        created = service.create_api_key(
-            session,
-            pepper=runtime.api_key_pepper,
-            principal_id=principal.id,
-            name="test admin",
-            ttl_days=1,
-            actor=principal.id,
-        )
+        created = mint_key(session, runtime, principal.id, name)
     return Caller(principal.id, created.key)
+
+
+def predictor_key(runtime: Any, project_id: str, *, name: str, key_name: str, creator: str) -> str:
+    """The key of a new service account ``name``, made by ``creator``, holding the predictor
+    role in ``project_id`` (an application that scores with the project's models)."""
+    from privet.db import session_scope
+
+    with session_scope(runtime.engine) as session:
+        app = seed_principal(
+            session, "predictor", project_id, name, kind="service_account", actor=creator
+        )
+        return str(mint_key(session, runtime, app.id, key_name).key)
+
+
+def trust_oidc_key(runtime: Any, jwks: Path, *, issuer: str, audience: str, kid: str) -> Any:
+    """A new RSA signing key, published as ``kid`` in a JWKS file at ``jwks``, and ``runtime``
+    trusting the tokens it signs for ``issuer`` and ``audience`` (subject ``sub``, roles
+    ``privet_roles``)."""
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    from privet.auth.oidc import OidcVerifier
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid=kid, use="sig", alg="RS256")
+    jwks.write_text(json.dumps({"keys": [jwk]}))
+    runtime.oidc = OidcVerifier(
+        issuer=issuer,
+        audience=audience,
+        jwks=str(jwks),
+        subject_claim="sub",
+        roles_claim="privet_roles",
+    )
+    return key
+
+
+def token_claims(
+    issuer: str, audience: str, subject: str, *, issued_at: bool = False, **claims: Any
+) -> dict[str, Any]:
+    """The claims of a token for ``subject`` that expires in five minutes (with ``iat`` when
+    ``issued_at``), then ``claims``."""
+    import time
+
+    now = int(time.time())
+    base: dict[str, Any] = {"iss": issuer, "aud": audience, "sub": subject, "exp": now + 300}
+    if issued_at:
+        base["iat"] = now
+    return {**base, **claims}
+
+
+@pytest.fixture
+def admin(runtime) -> Caller:  # type: ignore[no-untyped-def]
+    """The platform-wide bootstrap admin."""
+    return bootstrap_admin_key(runtime, "test admin")
 
 
 @pytest.fixture
 def make_caller(runtime) -> Callable[..., Caller]:  # type: ignore[no-untyped-def]
     """make_caller(role, project_id) → a new principal holding that role there, with a key."""
-    from privet.auth import service
-    from privet.auth.tables import PrincipalKind, Role
     from privet.db import session_scope
 
     def make(role: str | None, project_id: str | None, name: str = "tester") -> Caller:
         with session_scope(runtime.engine) as session:
-            principal = service.create_principal(
-                session, kind=PrincipalKind.user, name=name, actor=None
-            )
-            if role is not None:
-                service.bind_role(
-                    session,
-                    principal_id=principal.id,
-                    role=Role(role),
-                    project_id=project_id,
-                    actor=principal.id,
-                )
-            created = service.create_api_key(
-                session,
-                pepper=runtime.api_key_pepper,
-                principal_id=principal.id,
-                name=f"{name} key",
-                ttl_days=1,
-                actor=principal.id,
-            )
+            principal = seed_principal(session, role, project_id, name)
+            created = mint_key(session, runtime, principal.id, f"{name} key")
         return Caller(principal.id, created.key)
 
     return make

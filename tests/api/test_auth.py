@@ -3,7 +3,6 @@ projects, and keys that never appear in plaintext at rest or in logs."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import timedelta
@@ -16,6 +15,7 @@ from sqlalchemy import text
 
 from privet.auth.tables import ApiKey
 from privet.kit.ids import utcnow
+from tests.conftest import token_claims, trust_oidc_key
 
 PROBLEM = "application/problem+json"
 
@@ -193,36 +193,15 @@ ISSUER, AUDIENCE = "https://idp.test", "privet-api"
 @pytest.fixture
 def oidc(tmp_path, runtime):  # type: ignore[no-untyped-def]
     """A locally generated signing key, its JWKS file, and a runtime that trusts it."""
-    from jwt.algorithms import RSAAlgorithm
-
-    from privet.auth.oidc import OidcVerifier
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
-    jwk.update(kid="k1", use="sig", alg="RS256")
-    jwks = tmp_path / "jwks.json"
-    jwks.write_text(json.dumps({"keys": [jwk]}))
-    runtime.oidc = OidcVerifier(
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        jwks=str(jwks),
-        subject_claim="sub",
-        roles_claim="privet_roles",
+    return trust_oidc_key(
+        runtime, tmp_path / "jwks.json", issuer=ISSUER, audience=AUDIENCE, kid="k1"
     )
-    return key
 
 
 def _token(key, **overrides) -> str:  # type: ignore[no-untyped-def]
-    now = int(time.time())
-    claims = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "alice@bank",
-        "exp": now + 300,
-        "iat": now,
-        "name": "Alice",
-        "privet_roles": [],
-    }
+    claims = token_claims(
+        ISSUER, AUDIENCE, "alice@bank", issued_at=True, name="Alice", privet_roles=[]
+    )
     headers = {"kid": overrides.pop("kid", "k1")}
     claims.update(overrides)
     return jwt.encode(claims, key, algorithm="RS256", headers=headers)

@@ -80,6 +80,14 @@ def test_project_auditor_sees_only_their_project(client, admin, make_caller, run
     assert client.get("/v1/audit/export", headers=auditor.headers).status_code == 403
 
 
+def _offline_verify(bundle: Path, key: str) -> subprocess.CompletedProcess[str]:
+    """``privet-audit verify`` of an exported bundle against the verifier key."""
+    auditor = str(Path(sys.executable).with_name("privet-audit"))
+    return subprocess.run(
+        [auditor, "verify", str(bundle), "--key", key], capture_output=True, text=True
+    )
+
+
 def test_export_verifies_offline_and_live(client, admin, runtime, tmp_path) -> None:  # type: ignore[no-untyped-def]
     _activity(client, admin)
     response = client.get("/v1/audit/export", headers=admin.headers)
@@ -89,31 +97,11 @@ def test_export_verifies_offline_and_live(client, admin, runtime, tmp_path) -> N
     cp = client.get("/v1/audit/checkpoint", headers=admin.headers).json()
     key_file = tmp_path / "key"
     key_file.write_text(cp["verifier_key"])
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("privet-audit")),
-            "verify",
-            str(bundle),
-            "--key",
-            cp["verifier_key"],
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result = _offline_verify(bundle, cp["verifier_key"])
     assert result.returncode == 0, result.stdout + result.stderr
     tampered = tmp_path / "tampered.jsonl"
     tampered.write_bytes(response.content.replace(b'"member.added"', b'"member.addex"', 1))
-    bad = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("privet-audit")),
-            "verify",
-            str(tampered),
-            "--key",
-            cp["verifier_key"],
-        ],
-        capture_output=True,
-        text=True,
-    )
+    bad = _offline_verify(tampered, cp["verifier_key"])
     assert bad.returncode == 1
     live = client.post("/v1/audit:verify", headers=admin.headers).json()
     assert live["ok"] is True and live["entries_verified"] >= 10

@@ -19,7 +19,8 @@ import pytest
 from privet.api.deps import Resource, iter_api_routes, route_actions
 from privet.auth.identity import Identity
 from privet.authorization import CedarAuthorizer
-from privet.policy import PolicyEngine, predict_context, training_context, upload_context
+from privet.policy import PolicyEngine, predict_context, upload_context
+from tests.policy.helpers import credit_training_context
 
 ROLES = ("admin", "data_steward", "ml_engineer", "approver", "auditor", "predictor")
 ALL = frozenset(ROLES)
@@ -190,17 +191,7 @@ def _context(action: str) -> dict[str, Any]:
     if action in ("dataset.upload", "dataset.new_version"):
         return upload_context(contains_personal_data=True, pii_suspected=False)
     if action == "training_job.submit":
-        return training_context(
-            purpose="credit_scoring",
-            dataset_contains_personal_data=True,
-            dataset_categories=["contact"],
-            dataset_purposes=["credit_scoring"],
-            dataset_epsilon_limit=8,
-            dp=True,
-            epsilon=3,
-            base_model="minilm-l6",
-            base_model_allowlisted=True,
-        )
+        return credit_training_context(epsilon=3, categories=["contact"], epsilon_limit=8)
     if action == "model_version.predict":
         return predict_context(purpose="credit_scoring")
     return {}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from privet.training.data import LabelledTexts
@@ -33,16 +33,22 @@ def _pick(texts: Sequence[str], labels: Sequence[str], ids: Sequence[int]) -> La
     return LabelledTexts([texts[i] for i in ids], [labels[i] for i in ids])
 
 
+def by_label(labels: Sequence[str], ids: Iterable[int] | None = None) -> dict[str, list[int]]:
+    """The `ids` (default: every row) of each label, in order."""
+    groups: dict[str, list[int]] = {}
+    for i in range(len(labels)) if ids is None else ids:
+        groups.setdefault(labels[i], []).append(i)
+    return groups
+
+
 def _stratified(labels: Sequence[str], ids: Sequence[int], rows: int, seed: int) -> list[int]:
     """`rows` of `ids`, stratified by label, shuffled with `seed`."""
     rng = random.Random(seed)
-    by_label: dict[str, list[int]] = {}
-    for i in ids:
-        by_label.setdefault(labels[i], []).append(i)
+    groups = by_label(labels, ids)
     total = len(ids)
     out: list[int] = []
-    for label in sorted(by_label):
-        group = by_label[label]
+    for label in sorted(groups):
+        group = groups[label]
         rng.shuffle(group)
         out += group[: max(2, round(len(group) * rows / total))]
     rng.shuffle(out)
@@ -51,13 +57,11 @@ def _stratified(labels: Sequence[str], ids: Sequence[int], rows: int, seed: int)
 
 def _split(labels: Sequence[str], test_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     rng = random.Random(seed)
-    by_label: dict[str, list[int]] = {}
-    for i, label in enumerate(labels):
-        by_label.setdefault(label, []).append(i)
+    groups = by_label(labels)
     train: list[int] = []
     test: list[int] = []
-    for label in sorted(by_label):
-        group = by_label[label]
+    for label in sorted(groups):
+        group = groups[label]
         rng.shuffle(group)
         cut = round(len(group) * test_fraction)
         test += group[:cut]
@@ -65,7 +69,8 @@ def _split(labels: Sequence[str], test_fraction: float, seed: int) -> tuple[list
     return train, test
 
 
-def _label_first_tsv(path: Path) -> tuple[list[str], list[str]]:
+def label_first_tsv(path: Path) -> tuple[list[str], list[str]]:
+    """SST-2 style: header line, then `label<TAB>text`, LF or CRLF line ends: (texts, labels)."""
     with path.open(encoding="utf-8", newline="") as fh:
         lines = fh.read().splitlines()
     texts, labels = [], []
@@ -87,11 +92,24 @@ def _trec(path: Path) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
+def sms_spam_collection() -> tuple[list[str], list[str]]:
+    """Every row of the SMS Spam Collection: (texts, labels)."""
+    texts: list[str] = []
+    labels: list[str] = []
+    raw = (SHARED_DATA / "sms_spam" / "SMSSpamCollection").read_text(encoding="utf-8")
+    for line in raw.splitlines():
+        if "\t" in line:
+            label, text = line.split("\t", 1)
+            labels.append(label.strip())
+            texts.append(text.strip())
+    return texts, labels
+
+
 def load(name: str, rows: int, seed: int = 0) -> tuple[LabelledTexts, LabelledTexts]:
     """(train subset of `rows`, fixed evaluation set) of a calibration data set."""
     if name == "sst2":
-        texts, labels = _label_first_tsv(SHARED_DATA / "sst2" / "train.tsv")
-        dev_texts, dev_labels = _label_first_tsv(SHARED_DATA / "sst2" / "dev.tsv")
+        texts, labels = label_first_tsv(SHARED_DATA / "sst2" / "train.tsv")
+        dev_texts, dev_labels = label_first_tsv(SHARED_DATA / "sst2" / "dev.tsv")
         ids = _stratified(labels, range(len(labels)), rows, seed)
         return _pick(texts, labels, ids), LabelledTexts(dev_texts, dev_labels)
     if name == "trec":
@@ -100,13 +118,7 @@ def load(name: str, rows: int, seed: int = 0) -> tuple[LabelledTexts, LabelledTe
         ids = _stratified(labels, range(len(labels)), rows, seed)
         return _pick(texts, labels, ids), LabelledTexts(test_texts, test_labels)
     if name == "sms":
-        texts, labels = [], []
-        raw = (SHARED_DATA / "sms_spam" / "SMSSpamCollection").read_text(encoding="utf-8")
-        for line in raw.splitlines():
-            if "\t" in line:
-                label, text = line.split("\t", 1)
-                labels.append(label.strip())
-                texts.append(text.strip())
+        texts, labels = sms_spam_collection()
     elif name == "waimai":
         with (SHARED_DATA / "waimai_10k" / "waimai_10k.csv").open(encoding="utf-8") as fh:
             reader = csv.reader(fh)

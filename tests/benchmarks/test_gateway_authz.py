@@ -19,6 +19,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from tests.conftest import bootstrap_admin_key
+
 
 def _p50_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
@@ -36,16 +38,7 @@ def test_gateway_authorization_overhead(tmp_path: Path) -> None:
 
     runtime = build_runtime(Settings(home=tmp_path / "home"))
     migrate.upgrade(runtime.engine)
-    with session_scope(runtime.engine) as session:
-        admin = service.bootstrap_admin(session)
-        key = service.create_api_key(
-            session,
-            pepper=runtime.api_key_pepper,
-            principal_id=admin.id,
-            name="bench",
-            ttl_days=1,
-            actor=admin.id,
-        ).key
+    key = bootstrap_admin_key(runtime, "bench").key
     headers = {"Authorization": f"Bearer {key}"}
     app = create_app(runtime=runtime)
     real_decide = runtime.authorizer.decide

@@ -64,12 +64,11 @@ def run(rounds: int = 4, batches: int = 6, singles: int = 200) -> dict[str, floa
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from privet.auth import service as auth_service
-    from privet.auth.tables import PrincipalKind, Role
     from privet.config import Settings
-    from privet.db import dispose_engines, session_scope
+    from privet.db import dispose_engines
     from privet.runtime import build_runtime
     from privet.training.catalog import DEFAULT_BASE_MODEL, load_finetuned
+    from tests.conftest import predictor_key
     from tests.e2e.conftest import start_server, stop_server
     from tests.inference.conftest import classifier_weights, register_version
 
@@ -90,21 +89,7 @@ def run(rounds: int = 4, batches: int = 6, singles: int = 200) -> dict[str, floa
         register_version(
             runtime, project, base_model=DEFAULT_BASE_MODEL, weights=weights, max_length=LENGTH
         )
-        with session_scope(runtime.engine) as session:
-            app = auth_service.create_principal(
-                session, kind=PrincipalKind.service_account, name="bench-app", actor=creator
-            )
-            auth_service.bind_role(
-                session, principal_id=app.id, role=Role.predictor, project_id=project, actor=app.id
-            )
-            key = auth_service.create_api_key(
-                session,
-                pepper=runtime.api_key_pepper,
-                principal_id=app.id,
-                name="bench",
-                ttl_days=1,
-                actor=app.id,
-            ).key
+        key = predictor_key(runtime, project, name="bench-app", key_name="bench", creator=creator)
 
         loaded = load_finetuned(weights, base_model=DEFAULT_BASE_MODEL, num_labels=2)
         model, tokenizer = loaded.model.eval(), loaded.tokenizer

@@ -28,7 +28,6 @@ only), which removes the per-commit fsync and shows the ledger's own ceiling.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import subprocess
 import time
@@ -41,7 +40,12 @@ from sqlalchemy import text
 from privet.config import clear_settings_caches
 from privet.db import create_db_engine, is_sqlite
 from privet.ledger.sequencer import Ledger
-from tests.ledger._workers import append_worker, group_append_worker, raw_commit_worker
+from tests.ledger._workers import (
+    append_worker,
+    group_append_worker,
+    raw_commit_worker,
+    run_writers,
+)
 
 N = int(os.environ.get("PRIVET_BENCH_APPENDS", "2000"))
 THREADS = int(os.environ.get("PRIVET_BENCH_THREADS", "16"))
@@ -50,34 +54,25 @@ _BASELINES: dict[tuple[str, int, str], float] = {}
 
 
 def _run(target, url: str, writers: int, n: int, **kwargs: Any) -> tuple[float, list[dict]]:  # type: ignore[no-untyped-def]
-    ctx = mp.get_context("spawn")
-    go = ctx.Event()
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=target, args=(url, w, n, go, results), kwargs=kwargs)
-        for w in range(writers)
-    ]
-    for p in procs:
-        p.start()
-    time.sleep(1.5)
-    started = time.perf_counter()
-    go.set()
-    reports = [results.get(timeout=600) for _ in procs]
-    elapsed = time.perf_counter() - started
-    for p in procs:
-        p.join(60)
+    elapsed, reports, _ = run_writers(
+        target, url, writers, n, settle=1.5, timeout=600, join=60, **kwargs
+    )
     errors = [e for r in reports for e in r["errors"]]
     assert not errors, errors[:3]
     return elapsed, reports
 
 
-def _setup(db_url: str, durability: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def _setup(
+    db_url: str, writers: int, durability: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, float, int]:
+    """The environment of a case: (backend name, baseline transactions/s, appends in all)."""
     if durability == "relaxed":
         monkeypatch.setenv("PRIVET_BENCH_RELAXED", "1")
     monkeypatch.setenv("PRIVET_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PRIVET_DATABASE_URL", db_url)
     clear_settings_caches()
-    return "SQLite" if is_sqlite(db_url) else "PostgreSQL"
+    backend = "SQLite" if is_sqlite(db_url) else "PostgreSQL"
+    return backend, _baseline(db_url, backend, writers, durability), writers * N
 
 
 def _baseline(db_url: str, backend: str, writers: int, durability: str) -> float:
@@ -124,9 +119,7 @@ def _load() -> str:
 def test_ledger_append_rate(
     db_url: str, writers: int, durability: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    backend = _setup(db_url, durability, tmp_path, monkeypatch)
-    base_rate = _baseline(db_url, backend, writers, durability)
-    total = writers * N
+    backend, base_rate, total = _setup(db_url, writers, durability, tmp_path, monkeypatch)
     ledger_s, _ = _run(append_worker, db_url, writers, N)
     rate = total / ledger_s
     integrated_at_end, drain = _lag(db_url, total)
@@ -145,9 +138,7 @@ def test_ledger_append_rate(
 def test_group_commit_append_rate(
     db_url: str, writers: int, durability: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    backend = _setup(db_url, durability, tmp_path, monkeypatch)
-    base_rate = _baseline(db_url, backend, writers, durability)
-    total = writers * N
+    backend, base_rate, total = _setup(db_url, writers, durability, tmp_path, monkeypatch)
     seconds, reports = _run(group_append_worker, db_url, writers, N, threads=THREADS)
     written = [i for r in reports for i in r["ids"]]
     assert len(written) == len(set(written)) == total

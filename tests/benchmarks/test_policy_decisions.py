@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,58 +22,19 @@ from typing import Any
 
 import cedarpy
 
-from privet.policy import (
-    Action,
-    PolicyEngine,
-    build_request,
-    default_policy_dir,
-    predict_context,
-    training_context,
-)
+if not __package__:  # run as a script: the repository root, for `tests.policy`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-MV_ATTRS = {
-    "project": "p1",
-    "state": "approved",
-    "submitted_by": "User:bob",
-    "purposes": ["credit_scoring"],
-}
+from privet.policy import PolicyEngine, build_request, default_policy_dir
+from tests.policy.helpers import model_version_request, submit_request
 
 
 def _decide_predict(engine: PolicyEngine) -> Any:
-    return engine.decide(
-        principal_type="ServiceAccount",
-        principal_id="app",
-        action=Action.MODEL_VERSION_PREDICT,
-        resource_type="ModelVersion",
-        resource_id="mv1",
-        resource_attributes=MV_ATTRS,
-        project_id="p1",
-        roles=["predictor"],
-        context=predict_context(purpose="credit_scoring"),
-    )
+    return engine.decide(**model_version_request())
 
 
 def _decide_train(engine: PolicyEngine) -> Any:
-    return engine.decide(
-        principal_type="User",
-        principal_id="alice",
-        action=Action.TRAINING_JOB_SUBMIT,
-        resource_type="Project",
-        resource_id="p1",
-        project_id="p1",
-        roles=["ml_engineer"],
-        context=training_context(
-            purpose="credit_scoring",
-            dataset_contains_personal_data=True,
-            dataset_categories=["financial"],
-            dataset_purposes=["credit_scoring"],
-            dataset_epsilon_limit=10.0,
-            dp=True,
-            epsilon=3.0,
-            base_model="minilm-l6",
-            base_model_allowlisted=True,
-        ),
-    )
+    return engine.decide(**submit_request(epsilon=3.0))
 
 
 def _measure(fn: Callable[[], Any], seconds: float) -> dict[str, float]:
@@ -99,17 +61,7 @@ def run(seconds: float = 1.0, policy_dir: Path | None = None) -> dict[str, dict[
     directory = policy_dir or default_policy_dir()
     engine = PolicyEngine.load(directory)
     assert _decide_predict(engine).allowed and _decide_train(engine).allowed
-    prepared = build_request(
-        principal_type="ServiceAccount",
-        principal_id="app",
-        action=Action.MODEL_VERSION_PREDICT,
-        resource_type="ModelVersion",
-        resource_id="mv1",
-        resource_attributes=MV_ATTRS,
-        project_id="p1",
-        roles=["predictor"],
-        context=predict_context(purpose="credit_scoring"),
-    )
+    prepared = build_request(**model_version_request())
     policy_text = "\n".join(
         p.read_text() for p in sorted(directory.glob("*.cedar"), key=lambda p: p.name)
     )

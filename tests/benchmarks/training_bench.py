@@ -30,6 +30,8 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+if not __package__:  # run as a script: the repository root, for `tests.benchmarks`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch
 
@@ -38,6 +40,7 @@ from privet.training.data import LabelledTexts, encode
 from privet.training.privacy import NonPrivateEngine, PrivateEngine
 from privet.training.strategies import Strategy, apply_strategy
 from privet.training.trainer import TrainingConfig, TrainingResult, train
+from tests.benchmarks.calibration_data import by_label, label_first_tsv, sms_spam_collection
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("PRIVET_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -54,17 +57,7 @@ def _env_int(name: str, default: int) -> int:
 
 def read_tsv_label_first(path: Path) -> LabelledTexts:
     """SST-2 style: header line, then `label<TAB>text`, LF or CRLF line ends."""
-    texts: list[str] = []
-    labels: list[str] = []
-    with path.open(encoding="utf-8", newline="") as fh:
-        lines = fh.read().splitlines()
-    for line in lines[1:]:
-        if not line.strip():
-            continue
-        label, _, text = line.partition("\t")
-        texts.append(text.strip())
-        labels.append(label.strip())
-    return LabelledTexts(texts, labels)
+    return LabelledTexts(*label_first_tsv(path))
 
 
 def sst2(train_rows: int, eval_rows: int | None = None) -> tuple[LabelledTexts, LabelledTexts]:
@@ -84,21 +77,11 @@ def sms_spam(
     rows: int | None = None, test_fraction: float = 0.2, seed: int = 0
 ) -> tuple[LabelledTexts, LabelledTexts]:
     """Stratified fixed-seed train/test split of the SMS Spam Collection."""
-    texts: list[str] = []
-    labels: list[str] = []
-    raw = (SHARED_DATA / "sms_spam" / "SMSSpamCollection").read_text(encoding="utf-8")
-    for line in raw.splitlines():
-        if "\t" in line:
-            label, text = line.split("\t", 1)
-            labels.append(label.strip())
-            texts.append(text.strip())
+    texts, labels = sms_spam_collection()
     rng = random.Random(seed)
-    by_label: dict[str, list[int]] = {}
-    for i, label in enumerate(labels):
-        by_label.setdefault(label, []).append(i)
     train_idx: list[int] = []
     test_idx: list[int] = []
-    for idx in by_label.values():
+    for idx in by_label(labels).values():
         rng.shuffle(idx)
         if rows is not None:  # keep the class ratio when subsampling
             idx = idx[: max(2, round(len(idx) * rows / len(labels)))]

@@ -128,30 +128,14 @@ def test_requests_erasure_objection_and_log(client, admin, make_caller, runtime)
     assert {"dsr.received", "dsr.acknowledged", "dsr.completed"} <= types
 
     # Project-scoped reports: a project's steward reads its own RoPA, not another's.
-    assert (
-        client.get(
-            "/v1/reports/ropa", params={"project": a}, headers=project_steward.headers
-        ).status_code
-        == 200
-    )
-    assert (
-        client.get(
-            "/v1/reports/ropa", params={"project": b}, headers=project_steward.headers
-        ).status_code
-        == 404
-    )
-    assert (
-        client.get(
-            "/v1/reports/privacy-budget", params={"project": a}, headers=engineer.headers
-        ).status_code
-        == 200
-    )
-    assert (
-        client.get(
-            "/v1/reports/model-lineage", params={"model_version": "mv_nope"}, headers=admin.headers
-        ).status_code
-        == 404
-    )
+    for kind, params, caller, status in [
+        ("ropa", {"project": a}, project_steward, 200),
+        ("ropa", {"project": b}, project_steward, 404),
+        ("privacy-budget", {"project": a}, engineer, 200),
+        ("model-lineage", {"model_version": "mv_nope"}, admin, 404),
+    ]:
+        got = client.get(f"/v1/reports/{kind}", params=params, headers=caller.headers)
+        assert got.status_code == status, (kind, params, got.text)
     assert client.get("/v1/reports/model-lineage", headers=admin.headers).status_code == 422
     assert (
         client.get("/v1/reports/ropa", params={"format": "xml"}, headers=admin.headers).status_code

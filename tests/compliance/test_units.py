@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -59,19 +60,17 @@ def test_remedy_follows_the_setting(
     assert why and (expected != "keep_with_dp" or "differential privacy" in why)
 
 
+def _one_cell_report(value: str, ledger: dict[str, Any]) -> Report:
+    """A report of one table with one cell holding ``value``."""
+    table = Table("t", "T", [("a", "A")], [{"a": value}])
+    return Report("dsr-log", "t", datetime.now(UTC), "prn", {}, tables=[table], ledger=ledger)
+
+
 def test_csv_cells_that_start_a_formula_are_neutralised() -> None:
     for bad in ("=1+1", "+cmd", "-2", "@SUM(A1)", "\t=x"):
         assert neutralise(bad).startswith("'")
     assert neutralise("plain") == "plain"
-    report = Report(
-        "dsr-log",
-        "t",
-        datetime.now(UTC),
-        "prn",
-        {},
-        tables=[Table("t", "T", [("a", "A")], [{"a": '=HYPERLINK("x")'}])],
-        ledger={"tree_size": 0, "root_hash": ""},
-    )
+    report = _one_cell_report('=HYPERLINK("x")', {"tree_size": 0, "root_hash": ""})
     assert "'=HYPERLINK" in to_csv(report).decode()
 
 
@@ -82,21 +81,14 @@ def test_chart_text_is_escaped() -> None:
 
 
 def test_html_escapes_values() -> None:
-    report = Report(
-        "dsr-log",
-        "t",
-        datetime.now(UTC),
-        "prn",
-        {},
-        tables=[Table("t", "T", [("a", "A")], [{"a": "<img src=x onerror=1>"}])],
-        ledger={
-            "tree_size": 0,
-            "root_hash": "",
-            "origin": "o",
-            "events": [],
-            "checkpoint": "",
-            "verifier_key": "",
-        },
-    )
+    ledger = {
+        "tree_size": 0,
+        "root_hash": "",
+        "origin": "o",
+        "events": [],
+        "checkpoint": "",
+        "verifier_key": "",
+    }
+    report = _one_cell_report("<img src=x onerror=1>", ledger)
     html = to_html(report)
     assert "<img" not in html and "&lt;img" in html

@@ -32,6 +32,22 @@ def declarations(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
+def reader_declarations(**overrides: Any) -> Any:
+    """The fewest validated declarations a reader needs (no personal data): ``Declarations``."""
+    from privet.datasets.schemas import Declarations
+
+    base: dict[str, Any] = {
+        "text_column": "text",
+        "label_column": "label",
+        "contains_personal_data": False,
+        "purposes": ["x"],
+        "legal_basis": "consent",
+        "retention_days": 1,
+    }
+    base.update(overrides)
+    return Declarations.model_validate(base)
+
+
 def make_rows(n: int = 60, *, seed: int = 1, labels: tuple[str, ...] = ("0", "1")) -> list[dict]:
     rng = random.Random(seed)
     return [
@@ -76,20 +92,24 @@ def to_parquet(rows: list[dict], *, row_group_size: int = 16) -> bytes:
 
 def upload(
     client: Any,
-    headers: dict[str, str],
+    headers: dict[str, str] | None,
     project_id: str,
     content: bytes,
     *,
     filename: str = "loans.csv",
+    content_type: str = "application/octet-stream",
     decl: dict[str, Any] | None = None,
     dataset_id: str | None = None,
 ) -> Any:
+    """POST a dataset (or, with ``dataset_id``, its next version) as multipart: the
+    declarations and the file. ``headers`` None: the client's own (an httpx client to a
+    server, already keyed)."""
     path = f"/v1/projects/{project_id}/datasets"
     if dataset_id is not None:
         path += f"/{dataset_id}/versions"
     files = {
         "declarations": (None, json.dumps(decl or declarations()), "application/json"),
-        "file": (filename, content, "application/octet-stream"),
+        "file": (filename, content, content_type),
     }
     return client.post(path, files=files, headers=headers)
 

@@ -3,7 +3,6 @@ uploads (client disconnect, server SIGKILLed) that must leave nothing behind."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -16,7 +15,7 @@ import pytest
 
 from privet.cli.datasets import multipart_frame
 from tests.conftest import SHARED_DATA
-from tests.datasets.conftest import declarations, make_rows, to_csv
+from tests.datasets.conftest import declarations, make_rows, to_csv, upload
 from tests.e2e.conftest import Server, start_server, stop_server
 
 SST2 = SHARED_DATA / "sst2" / "train.tsv"
@@ -169,13 +168,7 @@ def test_server_killed_midway_leaves_nothing_after_restart(tmp_path: Path) -> No
         _assert_nothing_registered(again, project)
         _plaintext_check(again, tmpdir, canary)
         with again.client() as http:  # and the platform still works
-            ok = http.post(
-                f"/v1/projects/{project}/datasets",
-                files={
-                    "declarations": (None, json.dumps(declarations()), "application/json"),
-                    "file": ("loans.csv", to_csv(make_rows(30)), "text/csv"),
-                },
-            )
+            ok = upload(http, None, project, to_csv(make_rows(30)), content_type="text/csv")
             assert ok.status_code == 201, ok.text
     finally:
         stop_server(again)
@@ -190,16 +183,8 @@ def test_parquet_spool_is_ciphertext_and_removed(served) -> None:  # type: ignor
     canary = f"CANARY-{uuid.uuid4().hex}"
     rows[5]["text"] = canary
     with server.client() as http:
-        response = http.post(
-            f"/v1/projects/{project}/datasets",
-            files={
-                "declarations": (None, json.dumps(declarations()), "application/json"),
-                "file": (
-                    "loans.parquet",
-                    to_parquet(rows, row_group_size=500),
-                    "application/octet-stream",
-                ),
-            },
+        response = upload(
+            http, None, project, to_parquet(rows, row_group_size=500), filename="loans.parquet"
         )
     assert response.status_code == 201, response.text
     assert response.json()["row_count"] == 3000

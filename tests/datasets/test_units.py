@@ -16,6 +16,7 @@ from privet.datasets.multipart import MultipartReader, boundary_of
 from privet.datasets.schemas import Declarations
 from privet.datasets.spool import EncryptedSpool, clean_orphans
 from privet.kit.errors import InvalidInputError, UnsupportedMediaTypeError
+from tests.datasets.conftest import reader_declarations
 
 
 @pytest.mark.parametrize(
@@ -128,22 +129,9 @@ def test_multipart_errors() -> None:
         part.read_all(100)
 
 
-def _decl(**kw: object) -> Declarations:
-    base: dict[str, object] = {
-        "text_column": "text",
-        "label_column": "label",
-        "contains_personal_data": False,
-        "purposes": ["x"],
-        "legal_basis": "consent",
-        "retention_days": 1,
-    }
-    base.update(kw)
-    return Declarations.model_validate(base)
-
-
 def test_csv_quoted_newlines_bom_and_line_numbers() -> None:
     data = '\ufefftext,label\r\n"multi\r\nline, quoted",1\r\nplain,0\r\n"bad"x,1\r\n'.encode()
-    rows = list(read_csv([data[:5], data[5:17], data[17:]], _decl()))
+    rows = list(read_csv([data[:5], data[5:17], data[17:]], reader_declarations()))
     assert rows[0] == (2, "multi\r\nline, quoted", "1", None)
     assert rows[1] == (4, "plain", "0", None)
     assert isinstance(rows[2], RowError) and rows[2].line == 5
@@ -157,7 +145,7 @@ def test_format_detection() -> None:
 
 
 def test_canonical_form_roundtrip_and_digest() -> None:
-    ingest = Ingest(_decl(), check_minimums=False)
+    ingest = Ingest(reader_declarations(), check_minimums=False)
     rows = [(1, 'héllo "x"', "a", None), (2, "b\nc", "b", None)]
     content = b"".join(ingest.canonical(rows))
     assert content == encode_row('héllo "x"', "a", None) + encode_row("b\nc", "b", None)
@@ -184,7 +172,7 @@ def test_batched_fast_path_equals_row_path_across_formats() -> None:
     rows = make_rows(5000, seed=4)
     rows[1500]["text"] = 'two\nlines, "quoted"'  # multi-line CSV record inside a batch
     rows[3000]["text"] = "mail me: x@y.org"
-    decl = _decl(subject_id_column="customer", contains_personal_data=True)
+    decl = reader_declarations(subject_id_column="customer", contains_personal_data=True)
     csv_ingest, csv_content = _ingest_content("csv", to_csv(rows), decl)
     rows[1500]["text"] = "two lines, quoted"
     csv_rows = list(decode_rows([csv_content]))
@@ -204,7 +192,7 @@ def test_errors_in_later_batches_have_exact_line_numbers() -> None:
 
     rows = make_rows(4000, seed=5)
     rows[1999]["text"] = " "  # line 2001
-    decl = _decl(subject_id_column="customer", contains_personal_data=True)
+    decl = reader_declarations(subject_id_column="customer", contains_personal_data=True)
     for fmt, encode in (("csv", to_csv), ("tsv", to_tsv)):
         lines = encode(rows).split(b"\r\n")
         lines[3499] = b"caf\xe9" + lines[3499]  # line 3500: bad UTF-8

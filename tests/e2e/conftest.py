@@ -10,9 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -102,6 +103,33 @@ def server(tmp_path: Path) -> Iterator[Server]:
     stop_server(srv)
 
 
+def project_events(http: httpx.Client, project: str) -> list[dict[str, Any]]:
+    """Every integrated ledger event of ``project``, read page by page from /v1/audit/events."""
+    events: list[dict[str, Any]] = []
+    start: int | None = 0
+    while start is not None:
+        page = http.get(
+            "/v1/audit/events", params={"project": project, "start": start, "limit": 1000}
+        ).json()
+        events += [item["event"] for item in page["items"]]
+        start = page["next_start"]
+    return events
+
+
+def tiny_catalog_file(root: Path, name: str, words: Sequence[str] | None = None) -> Path:
+    """A tiny pinned BERT ``name`` built under ``root`` (its vocabulary ``words``, default the
+    dataset tests' WORDS), in the catalog file a server is given through
+    PRIVET_JOBS_EXTRA_CATALOG."""
+    from privet.jobs.catalog import write_catalog_file
+    from privet.training.catalog import build_tiny_bert
+    from tests.datasets.conftest import WORDS
+
+    spec = build_tiny_bert(
+        root / "model", name=name, words=words or WORDS, max_position_embeddings=64
+    )
+    return write_catalog_file(root / "catalog.json", [spec])
+
+
 def named_person_key(
     home: Path, project: str, role: str, *, name: str, database_url: str | None = None
 ) -> str:
@@ -111,25 +139,13 @@ def named_person_key(
     Approvals and review decisions need a named person other than the one accountable for
     the work (service accounts answer to the human who created them), and users' keys are
     not minted for them by someone else over the API."""
-    from privet.auth import service
-    from privet.auth.tables import PrincipalKind, Role
     from privet.config import Settings
     from privet.db import session_scope
     from privet.runtime import build_runtime
+    from tests.conftest import mint_key, seed_principal
 
     runtime = build_runtime(Settings(home=home, database_url=database_url))
     with session_scope(runtime.engine) as session:
-        person = service.create_principal(session, kind=PrincipalKind.user, name=name, actor=None)
-        service.bind_role(
-            session, principal_id=person.id, role=Role(role), project_id=project, actor=person.id
-        )
-        created = service.create_api_key(
-            session,
-            pepper=runtime.api_key_pepper,
-            principal_id=person.id,
-            name=f"{name} key",
-            ttl_days=1,
-            actor=person.id,
-            project_id=project,
-        )
-    return created.key
+        person = seed_principal(session, role, project, name)
+        created = mint_key(session, runtime, person.id, f"{name} key", project_id=project)
+    return str(created.key)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import PRIVET, Server, start_server, stop_server
+from tests.e2e.conftest import PRIVET, Server, start_server, stop_server, tiny_catalog_file
 
 REPO = Path(__file__).resolve().parents[2]
 BUDGET_S = 15 * 60  # the budget for the whole guide on this CPU
@@ -103,15 +103,8 @@ def _run_guide(tmp_path: Path, *, base_model: str | None, env: dict[str, str]) -
 
 @pytest.fixture(scope="module")
 def tiny_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from privet.jobs.catalog import write_catalog_file
-    from privet.training.catalog import build_tiny_bert
-
     words = sorted(set(re.findall(r"[a-z]+", "\n".join(quick_start_blocks()))))
-    root = tmp_path_factory.mktemp("tiny-first-hour")
-    spec = build_tiny_bert(
-        root / "model", name="tiny-quickstart", words=words, max_position_embeddings=64
-    )
-    return write_catalog_file(root / "catalog.json", [spec])
+    return tiny_catalog_file(tmp_path_factory.mktemp("tiny-first-hour"), "tiny-quickstart", words)
 
 
 @pytest.mark.slow

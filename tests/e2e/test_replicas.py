@@ -24,8 +24,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv
-from tests.e2e.conftest import PRIVET, Server, named_person_key, start_server, stop_server
+from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv, upload
+from tests.e2e.conftest import (
+    PRIVET,
+    Server,
+    named_person_key,
+    start_server,
+    stop_server,
+    tiny_catalog_file,
+)
 
 TINY = "tiny-replicas"
 JOBS = 20
@@ -36,12 +43,7 @@ PURPOSE = "credit_scoring"
 
 @pytest.fixture(scope="module")
 def tiny_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from privet.jobs.catalog import write_catalog_file
-    from privet.training.catalog import build_tiny_bert
-
-    root = tmp_path_factory.mktemp("tiny-replicas")
-    spec = build_tiny_bert(root / "model", name=TINY, words=WORDS, max_position_embeddings=64)
-    return write_catalog_file(root / "catalog.json", [spec])
+    return tiny_catalog_file(tmp_path_factory.mktemp("tiny-replicas"), TINY)
 
 
 @pytest.fixture
@@ -155,15 +157,9 @@ def test_two_gateways_and_two_workers_behave_as_one_system(cluster: Any) -> None
         )
         predictor_id, predictor = _member(http, project, "predictor")
         decl = declarations(privacy_budget={"epsilon_total": 25.0, "delta": 1e-5})
-        upload = http.post(
-            f"/v1/projects/{project}/datasets",
-            files={
-                "declarations": (None, json.dumps(decl), "application/json"),
-                "file": ("loans.csv", to_csv(make_rows(40)), "application/octet-stream"),
-            },
-        )
-        assert upload.status_code == 201, upload.text
-        version = upload.json()["id"]
+        uploaded = upload(http, None, project, to_csv(make_rows(40)), decl=decl)
+        assert uploaded.status_code == 201, uploaded.text
+        version = uploaded.json()["id"]
 
     # 20 jobs, alternating between the gateways.
     body = {
@@ -315,16 +311,10 @@ def test_privet_worker_trains_on_ray_when_ray_address_is_set(
         with server.client() as http:
             project = http.post("/v1/projects", json={"name": "ray"}).json()["id"]
             _, engineer = _member(http, project, "ml_engineer")
-            upload = http.post(
-                f"/v1/projects/{project}/datasets",
-                files={
-                    "declarations": (None, json.dumps(declarations()), "application/json"),
-                    "file": ("loans.csv", to_csv(make_rows(40)), "application/octet-stream"),
-                },
-            )
-            assert upload.status_code == 201, upload.text
+            uploaded = upload(http, None, project, to_csv(make_rows(40)))
+            assert uploaded.status_code == 201, uploaded.text
         body = {
-            "dataset_version_id": upload.json()["id"],
+            "dataset_version_id": uploaded.json()["id"],
             "base_model": TINY,
             "target_epsilon": 2.0,
             "strategy": "full",

@@ -5,7 +5,6 @@ SIGKILLed mid-training; budget refusal; no plaintext data or weights on disk."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import tarfile
@@ -20,9 +19,16 @@ import httpx
 import pytest
 import yaml
 
-from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv
-from tests.e2e.conftest import Server, named_person_key, start_server, stop_server
-from tests.jobs.conftest import TRAINED, job_body
+from tests.datasets.conftest import declarations, make_rows, to_csv, upload
+from tests.e2e.conftest import (
+    Server,
+    named_person_key,
+    project_events,
+    start_server,
+    stop_server,
+    tiny_catalog_file,
+)
+from tests.jobs.conftest import LONG_JOB, TRAINED, job_body
 
 TINY = "tiny-e2e"
 
@@ -30,12 +36,7 @@ TINY = "tiny-e2e"
 @pytest.fixture(scope="module")
 def tiny_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny pinned BERT offered to the server through PRIVET_JOBS_EXTRA_CATALOG."""
-    from privet.jobs.catalog import write_catalog_file
-    from privet.training.catalog import build_tiny_bert
-
-    root = tmp_path_factory.mktemp("tiny-e2e")
-    spec = build_tiny_bert(root / "model", name=TINY, words=WORDS, max_position_embeddings=64)
-    return write_catalog_file(root / "catalog.json", [spec])
+    return tiny_catalog_file(tmp_path_factory.mktemp("tiny-e2e"), TINY)
 
 
 @dataclass
@@ -92,13 +93,7 @@ def _team(server: Server) -> Team:
 def _upload(team: Team, rows: list[dict[str, Any]], *, epsilon_total: float) -> dict[str, Any]:
     decl = declarations(privacy_budget={"epsilon_total": epsilon_total, "delta": 1e-5})
     with team.http() as http:
-        response = http.post(
-            f"/v1/projects/{team.project}/datasets",
-            files={
-                "declarations": (None, json.dumps(decl), "application/json"),
-                "file": ("loans.csv", to_csv(rows), "application/octet-stream"),
-            },
-        )
+        response = upload(http, None, team.project, to_csv(rows), decl=decl)
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -134,16 +129,8 @@ def _events(team: Team, expect_type: str, timeout: float = 120) -> list[dict[str
     """The project's integrated ledger events, waiting until `expect_type` is in."""
     deadline = time.monotonic() + timeout
     while True:
-        events: list[dict[str, Any]] = []
-        start: int | None = 0
         with team.http() as http:
-            while start is not None:
-                page = http.get(
-                    "/v1/audit/events",
-                    params={"project": team.project, "start": start, "limit": 1000},
-                ).json()
-                events += [item["event"] for item in page["items"]]
-                start = page["next_start"]
+            events = project_events(http, team.project)
         if any(e["type"] == expect_type for e in events) or time.monotonic() > deadline:
             return events
         time.sleep(0.3)
@@ -247,7 +234,7 @@ def test_worker_sigkill_mid_training(tmp_path: Path, tiny_catalog: Path) -> None
     try:
         team = _team(server)
         version = _upload(team, make_rows(80), epsilon_total=5.0)
-        slow = _submit(team, version["id"], epochs=100, batch_size=4, physical_batch_size=4)
+        slow = _submit(team, version["id"], **LONG_JOB)
         assert slow.status_code == 201, slow.text
         job_id = slow.json()["id"]
         running = _wait(

@@ -4,19 +4,18 @@ the global sample rate, and its model version registered exactly once."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from sqlmodel import Session, col, select
 
 from tests.jobs.conftest import (
+    CANCELLED,
+    LONG_JOB,
     TRAINED,
+    cancel_once_stepping,
     get_job,
     ledger_events,
     submit,
     types_of,
-    wait_until_stepping,
 )
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -94,37 +93,16 @@ def test_cancelling_a_ray_job_stops_every_worker(
     client, runtime, project, engineer, dataset_version, job_settings, ray_local
 ) -> None:  # type: ignore[no-untyped-def]
     job = _submit_with_workers(
-        client,
-        runtime,
-        engineer,
-        project,
-        dataset_version["id"],
-        2,
-        epochs=100,
-        batch_size=4,
-        physical_batch_size=4,
+        client, runtime, engineer, project, dataset_version["id"], 2, **LONG_JOB
     )
     worker = _ray_worker(runtime, job_settings)
-    thread = threading.Thread(target=worker.tick)
-    thread.start()
-    try:
-        wait_until_stepping(client, engineer, project, job["id"], timeout=120, poll=0.2)
-        asked = time.monotonic()
-        response = client.post(
-            f"/v1/projects/{project}/training-jobs/{job['id']}:cancel", headers=engineer.headers
-        )
-        assert response.status_code == 200
-        thread.join(timeout=60)
-        took = time.monotonic() - asked
-    finally:
-        worker.stop()
-        thread.join(timeout=60)
+    response, took = cancel_once_stepping(
+        client, engineer, project, job["id"], worker, timeout=120, poll=0.2, join=60
+    )
+    assert response.status_code == 200
     final = get_job(client, engineer, project, job["id"])
     assert final["state"] == "cancelled", final
     assert final["model_version_id"] is None
     print(f"cancel → every Ray worker stopped in {took:.2f} s")
     assert took < 30
-    assert types_of(ledger_events(runtime, project=project))[-2:] == [
-        "training_job.cancel_requested",
-        "training_job.cancelled",
-    ]
+    assert types_of(ledger_events(runtime, project=project))[-2:] == CANCELLED

@@ -29,6 +29,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from tests.conftest import bootstrap_admin_key, mint_key, seed_principal
+
 ROLES = ("admin", "data_steward", "ml_engineer", "approver", "auditor", "predictor")
 
 
@@ -61,8 +63,6 @@ def build_target(home: Path, database_url: str | None = None) -> Target:
     dataset, so that real ids exist for the fuzzer to aim at."""
     from privet import migrate
     from privet.api.app import create_app
-    from privet.auth import service
-    from privet.auth.tables import PrincipalKind, Role
     from privet.config import Settings
     from privet.db import create_db_engine, session_scope
     from privet.runtime import build_runtime
@@ -76,17 +76,7 @@ def build_target(home: Path, database_url: str | None = None) -> Target:
     runtime = build_runtime(settings)
     app = create_app(runtime=runtime)
     headers: dict[str, dict[str, str]] = {"anonymous": {}}
-    with session_scope(runtime.engine) as session:
-        root = service.bootstrap_admin(session)
-        key = service.create_api_key(
-            session,
-            pepper=runtime.api_key_pepper,
-            principal_id=root.id,
-            name="fuzz root",
-            ttl_days=1,
-            actor=root.id,
-        ).key
-    headers["platform_admin"] = {"Authorization": f"Bearer {key}"}
+    headers["platform_admin"] = bootstrap_admin_key(runtime, "fuzz root").headers
 
     from fastapi.testclient import TestClient
 
@@ -99,25 +89,8 @@ def build_target(home: Path, database_url: str | None = None) -> Target:
 
     def caller(role: str | None, name: str) -> dict[str, str]:
         with session_scope(runtime.engine) as session:
-            principal = service.create_principal(
-                session, kind=PrincipalKind.user, name=name, actor=None
-            )
-            if role is not None:
-                service.bind_role(
-                    session,
-                    principal_id=principal.id,
-                    role=Role(role),
-                    project_id=project_id,
-                    actor=principal.id,
-                )
-            made = service.create_api_key(
-                session,
-                pepper=runtime.api_key_pepper,
-                principal_id=principal.id,
-                name=name,
-                ttl_days=1,
-                actor=principal.id,
-            )
+            principal = seed_principal(session, role, project_id, name)
+            made = mint_key(session, runtime, principal.id, name)
         return {"Authorization": f"Bearer {made.key}"}
 
     for role in ROLES:
@@ -126,18 +99,18 @@ def build_target(home: Path, database_url: str | None = None) -> Target:
 
     ids = {"project_id": project_id}
     with TestClient(app) as client:
-        from tests.datasets.conftest import declarations, make_rows, to_csv
+        from tests.datasets.conftest import make_rows, to_csv, upload
 
-        upload = client.post(
-            f"/v1/projects/{project_id}/datasets",
-            headers=headers["platform_admin"],
-            files={
-                "declarations": (None, json.dumps(declarations()), "application/json"),
-                "file": ("fuzz.csv", to_csv(make_rows(30)), "text/csv"),
-            },
+        uploaded = upload(
+            client,
+            headers["platform_admin"],
+            project_id,
+            to_csv(make_rows(30)),
+            filename="fuzz.csv",
+            content_type="text/csv",
         )
-        if upload.status_code == 201:
-            body = upload.json()
+        if uploaded.status_code == 201:
+            body = uploaded.json()
             ids["dataset_id"] = body.get("dataset_id") or body.get("dataset", {}).get("id", "")
             ids["version"] = str(body.get("version", 1))
         keys = client.get("/v1/api-keys", headers=headers["platform_admin"])

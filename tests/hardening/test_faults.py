@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv
-from tests.e2e.conftest import PRIVET, Server, start_server, stop_server
+from tests.datasets.conftest import WORDS, declarations, make_rows, to_csv, upload
+from tests.e2e.conftest import PRIVET, Server, project_events, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -63,11 +63,10 @@ def _tiny_catalog(root: Path) -> tuple[Path, Any]:
 def _build(root: Path, *, database_url: str | None = None, home: Path | None = None) -> Stack:
     """A server (no training worker), a project with an approved tiny model and a
     predictor key, on `home` (default root/home)."""
-    from privet.auth import service as auth_service
-    from privet.auth.tables import PrincipalKind, Role
     from privet.config import Settings
-    from privet.db import dispose_engines, session_scope
+    from privet.db import dispose_engines
     from privet.runtime import build_runtime
+    from tests.conftest import predictor_key
     from tests.inference.conftest import classifier_weights, register_version
 
     catalog, spec = _tiny_catalog(root)
@@ -84,21 +83,7 @@ def _build(root: Path, *, database_url: str | None = None, home: Path | None = N
     register_version(
         runtime, project, base_model=spec.name, weights=classifier_weights(spec.name, 2)
     )
-    with session_scope(runtime.engine) as session:
-        app = auth_service.create_principal(
-            session, kind=PrincipalKind.service_account, name="scoring", actor=creator
-        )
-        auth_service.bind_role(
-            session, principal_id=app.id, role=Role.predictor, project_id=project, actor=app.id
-        )
-        key = auth_service.create_api_key(
-            session,
-            pepper=runtime.api_key_pepper,
-            principal_id=app.id,
-            name="scoring",
-            ttl_days=1,
-            actor=app.id,
-        ).key
+    key = predictor_key(runtime, project, name="scoring", key_name="scoring", creator=creator)
     dispose_engines()
     return Stack(server, server.admin_key, home, env, project, key, database_url)
 
@@ -135,19 +120,9 @@ def _predict(http: httpx.Client, stack: Stack, n: int = 8) -> httpx.Response:
 
 
 def _events(stack: Stack, type_prefix: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    start: int | None = 0
     with stack.http() as http:
-        while start is not None:
-            page = http.get(
-                "/v1/audit/events",
-                params={"project": stack.project, "start": start, "limit": 1000},
-            ).json()
-            events += [
-                i["event"] for i in page["items"] if i["event"]["type"].startswith(type_prefix)
-            ]
-            start = page["next_start"]
-    return events
+        events = project_events(http, stack.project)
+    return [e for e in events if e["type"].startswith(type_prefix)]
 
 
 def _wait_ready(stack: Stack, timeout: float = 60) -> None:
@@ -200,7 +175,7 @@ def test_sigkill_during_dataset_upload(stack: Stack) -> None:
                 sent.set()
                 time.sleep(0.05)
 
-    def upload() -> None:
+    def send() -> None:
         try:
             with stack.http(timeout=120) as http:
                 outcome["response"] = http.post(
@@ -211,7 +186,7 @@ def test_sigkill_during_dataset_upload(stack: Stack) -> None:
         except httpx.HTTPError as exc:
             outcome["error"] = exc
 
-    thread = threading.Thread(target=upload)
+    thread = threading.Thread(target=send)
     thread.start()
     assert sent.wait(60)
     _kill(stack)
@@ -222,12 +197,14 @@ def test_sigkill_during_dataset_upload(stack: Stack) -> None:
     with stack.http() as http:
         after = http.get(f"/v1/projects/{stack.project}/datasets").json()
         assert [d["id"] for d in after] == [d["id"] for d in before]  # nothing half-registered
-        ok = http.post(
-            f"/v1/projects/{stack.project}/datasets",
-            files={
-                "declarations": (None, json.dumps(declarations(name="after")), "application/json"),
-                "file": ("a.csv", to_csv(make_rows(30)), "text/csv"),
-            },
+        ok = upload(
+            http,
+            None,
+            stack.project,
+            to_csv(make_rows(30)),
+            filename="a.csv",
+            content_type="text/csv",
+            decl=declarations(name="after"),
         )
         assert ok.status_code == 201, ok.text
     spools = [p for p in stack.home.rglob("*") if "spool" in str(p) and p.is_file()]

@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import Caller
+from tests.conftest import Caller, token_claims, trust_oidc_key
 from tests.datasets.conftest import declarations, make_rows, to_csv
 from tests.hardening.secrets_scan import leaks
 
@@ -163,34 +162,15 @@ def test_revoked_key_is_refused_on_every_route(world: World, make_caller) -> Non
 
 
 def _jwks_runtime(world: World, tmp_path: Path) -> rsa.RSAPrivateKey:
-    from jwt.algorithms import RSAAlgorithm
-
-    from privet.auth.oidc import OidcVerifier
-
-    trusted = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = json.loads(RSAAlgorithm.to_jwk(trusted.public_key()))
-    jwk.update(kid="trusted", use="sig", alg="RS256")
-    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
-    world.runtime.oidc = OidcVerifier(
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        jwks=str(tmp_path / "jwks.json"),
-        subject_claim="sub",
-        roles_claim="privet_roles",
+    key: rsa.RSAPrivateKey = trust_oidc_key(
+        world.runtime, tmp_path / "jwks.json", issuer=ISSUER, audience=AUDIENCE, kid="trusted"
     )
-    return trusted
+    return key
 
 
 def test_forged_jwts_are_refused_on_every_route(world: World, tmp_path: Path) -> None:
     trusted = _jwks_runtime(world, tmp_path)
-    now = int(time.time())
-    claims = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "mallory",
-        "exp": now + 300,
-        "privet_roles": ["admin"],  # asks for platform admin
-    }
+    claims = token_claims(ISSUER, AUDIENCE, "mallory", privet_roles=["admin"])  # platform admin
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public_pem = trusted.public_key().public_bytes(
         encoding=__import__("cryptography").hazmat.primitives.serialization.Encoding.PEM,

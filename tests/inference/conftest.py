@@ -4,6 +4,7 @@ model versions (through the registry's own service) in any state."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +33,17 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Any:
     )
     CATALOG.register(spec, replace=True)
     return spec
+
+
+def scan_files(root: Path, needles: list[bytes]) -> list[str]:
+    """Every file under ``root`` (databases, blobs, logs) that holds one of ``needles``:
+    ``"<path>: <needle>"`` per find, empty when none is at rest anywhere."""
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            found += [f"{path}: {n!r}" for n in needles if n in data]
+    return found
 
 
 def classifier_weights(base_model: str, num_labels: int, seed: int = 0) -> bytes:

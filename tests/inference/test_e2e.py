@@ -22,8 +22,15 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import predictor_key
 from tests.e2e.conftest import Server, start_server, stop_server
-from tests.inference.conftest import LABELS, PURPOSE, classifier_weights, register_version
+from tests.inference.conftest import (
+    LABELS,
+    PURPOSE,
+    classifier_weights,
+    register_version,
+    scan_files,
+)
 
 CANARY = "CANARY-7f3a91-zebra-quartz"
 SUBJECT_CANARY = "SUBJECT-CANARY-5d20c4"
@@ -59,10 +66,8 @@ def _served(
 ) -> Iterator[Served]:
     """``replicas`` servers on one home (same keys) and one database; the first is
     ``server``, all of them ``replicas``."""
-    from privet.auth import service as auth_service
-    from privet.auth.tables import PrincipalKind, Role
     from privet.config import Settings
-    from privet.db import dispose_engines, session_scope
+    from privet.db import dispose_engines
     from privet.jobs.catalog import write_catalog_file
     from privet.runtime import build_runtime
 
@@ -88,25 +93,9 @@ def _served(
             base_model=tiny_base.name,
             weights=classifier_weights(tiny_base.name, len(LABELS)),
         )
-        with session_scope(runtime.engine) as session:
-            app = auth_service.create_principal(
-                session, kind=PrincipalKind.service_account, name="scoring-app", actor=creator
-            )
-            auth_service.bind_role(
-                session,
-                principal_id=app.id,
-                role=Role.predictor,
-                project_id=project,
-                actor=app.id,
-            )
-            key = auth_service.create_api_key(
-                session,
-                pepper=runtime.api_key_pepper,
-                principal_id=app.id,
-                name="app key",
-                ttl_days=1,
-                actor=app.id,
-            ).key
+        key = predictor_key(
+            runtime, project, name="scoring-app", key_name="app key", creator=creator
+        )
         yield Served(server, servers, runtime, project, version.id, key)
     finally:
         for each in servers:
@@ -116,15 +105,6 @@ def _served(
 
 def _predict_url(served: Served) -> str:
     return f"/v1/projects/{served.project}/models/risk/versions/1:predict"
-
-
-def _scan(root: Path, needles: list[bytes]) -> list[str]:
-    found = []
-    for path in root.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            found += [f"{path}: {n!r}" for n in needles if n in data]
-    return found
 
 
 @pytest.mark.slow
@@ -156,8 +136,8 @@ def test_canary_input_never_reaches_disk_or_logs(tmp_path: Path, tiny_base: Any)
             SUBJECT_CANARY.encode(),
             SUBJECT_CANARY.encode("utf-16-le"),
         ]
-        assert _scan(served.server.home, needles) == []
-        assert _scan(served.server.home, [b"scoring-app"])  # the scan does see the database
+        assert scan_files(served.server.home, needles) == []
+        assert scan_files(served.server.home, [b"scoring-app"])  # the scan does see the database
         assert CANARY not in log_text and SUBJECT_CANARY not in log_text
         assert "model version loaded" in log_text  # the DEBUG log was written and read
 

@@ -4,6 +4,7 @@ project with an engineer and an approver, and an uploaded dataset version."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -121,6 +122,10 @@ TRAINED = [
     "model_version.registered",
 ]
 """The ledger events of a job that trained and registered its version, in order."""
+CANCELLED = ["training_job.cancel_requested", "training_job.cancelled"]
+"""The last ledger events of a job cancelled while it ran."""
+LONG_JOB = {"epochs": 100, "batch_size": 4, "physical_batch_size": 4}
+"""Overrides for a job that trains long enough to be cancelled mid-way."""
 
 
 def get_job(client: Any, caller: Any, project: str, job_id: str) -> Any:
@@ -140,6 +145,57 @@ def wait_until_stepping(
             return
         time.sleep(poll)
     raise AssertionError("the job never made progress")
+
+
+def cancel_once_stepping(
+    client: Any,
+    caller: Any,
+    project: str,
+    job_id: str,
+    worker: Any,
+    *,
+    timeout: float,
+    poll: float,
+    join: float,
+) -> tuple[Any, float]:
+    """Run ``worker.tick()`` in a thread and ask to cancel the job once it is stepping: the
+    cancel response and the seconds from asking until the worker returned."""
+    thread = threading.Thread(target=worker.tick)
+    thread.start()
+    try:
+        wait_until_stepping(client, caller, project, job_id, timeout=timeout, poll=poll)
+        asked = time.monotonic()
+        response = client.post(
+            f"/v1/projects/{project}/training-jobs/{job_id}:cancel", headers=caller.headers
+        )
+        thread.join(timeout=join)
+        took = time.monotonic() - asked
+    finally:
+        worker.stop()
+        thread.join(timeout=join)
+    return response, took
+
+
+def race(n: int, attempt: Callable[[int], None], *, refused: type[Exception]) -> list[str]:
+    """``attempt(0)`` … ``attempt(n - 1)`` in ``n`` threads released together: the sorted
+    outcomes, "ok" for each that returned and "refused" for each that raised ``refused``."""
+    outcomes: list[str] = []
+    barrier = threading.Barrier(n)
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            attempt(i)
+            outcomes.append("ok")
+        except refused:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return sorted(outcomes)
 
 
 def ledger_events(runtime: Any, *, project: str | None = None) -> list[dict[str, Any]]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
+
+from tests.jobs.conftest import race
 
 
 def _facts(version_id: str = "dsv_budget", total: float = 8.0):  # type: ignore[no-untyped-def]
@@ -29,26 +29,15 @@ def test_concurrent_reservations_never_overspend(runtime) -> None:  # type: igno
     from privet.jobs import budget
 
     facts = _facts(total=8.0)
-    outcomes: list[str] = []
-    barrier = threading.Barrier(8)
 
     def reserve(i: int) -> None:
-        barrier.wait()
-        try:
-            with session_scope(runtime.engine) as session:
-                budget.check_and_reserve(
-                    session, facts=facts, job_id=f"job_{i}", epsilon=3.0, actor="u"
-                )
-            outcomes.append("ok")
-        except budget.BudgetExceededError:
-            outcomes.append("refused")
+        with session_scope(runtime.engine) as session:
+            budget.check_and_reserve(
+                session, facts=facts, job_id=f"job_{i}", epsilon=3.0, actor="u"
+            )
 
-    threads = [threading.Thread(target=reserve, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert sorted(outcomes) == ["ok", "ok"] + ["refused"] * 6
+    outcomes = race(8, reserve, refused=budget.BudgetExceededError)
+    assert outcomes == ["ok", "ok"] + ["refused"] * 6
     with session_scope(runtime.engine) as session:
         status = budget.budget_status(session, dataset_version_id=facts.version_id)
     assert status is not None

@@ -7,11 +7,10 @@ with a fresh budget.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from tests.datasets.conftest import declarations, make_rows, to_csv, upload
-from tests.jobs.conftest import submit, upload_version
+from tests.jobs.conftest import race, submit, upload_version
 
 
 def _charge_next(make_worker: Any, runtime: Any) -> str:
@@ -23,6 +22,15 @@ def _charge_next(make_worker: Any, runtime: Any) -> str:
         job = queue.claim_next(session, worker_id="w-test")
         assert job is not None
         return job.id
+
+
+def _upload_again(
+    client: Any, admin: Any, project: str, dataset_id: str, *, epsilon_total: float, seed: int = 1
+) -> Any:
+    """60 new rows uploaded as the next version of ``dataset_id``, declaring ``epsilon_total``."""
+    body = declarations(privacy_budget={"epsilon_total": epsilon_total, "delta": 1e-5})
+    rows = to_csv(make_rows(60, seed=seed))
+    return upload(client, admin.headers, project, rows, decl=body, dataset_id=dataset_id)
 
 
 def _status(runtime: Any, version_id: str) -> Any:
@@ -82,15 +90,7 @@ def test_a_new_upload_of_the_same_dataset_shares_its_budget(
     assert submit(client, engineer, project, v1["id"], target_epsilon=3.0).status_code == 201
     _charge_next(make_worker, runtime)
 
-    body = declarations(privacy_budget={"epsilon_total": 5.0, "delta": 1e-5})
-    again = upload(
-        client,
-        admin.headers,
-        project,
-        to_csv(make_rows(60, seed=2)),
-        decl=body,
-        dataset_id=v1["dataset_id"],
-    )
+    again = _upload_again(client, admin, project, v1["dataset_id"], epsilon_total=5.0, seed=2)
     assert again.status_code == 201, again.text
     v2 = again.json()
     assert v2["number"] == 2
@@ -102,15 +102,7 @@ def test_a_new_upload_of_the_same_dataset_shares_its_budget(
 
 def test_a_new_version_cannot_raise_the_dataset_total(client, admin, project) -> None:  # type: ignore[no-untyped-def]
     v1 = upload_version(client, admin, project, epsilon_total=8.0)
-    body = declarations(privacy_budget={"epsilon_total": 10.0, "delta": 1e-5})
-    raised = upload(
-        client,
-        admin.headers,
-        project,
-        to_csv(make_rows(60)),
-        decl=body,
-        dataset_id=v1["dataset_id"],
-    )
+    raised = _upload_again(client, admin, project, v1["dataset_id"], epsilon_total=10.0)
     assert raised.status_code == 409, raised.text
     problem = raised.json()
     assert problem["type"].endswith("/privacy-budget-increase")
@@ -123,15 +115,7 @@ def test_a_lower_total_on_a_new_version_lowers_the_dataset_budget(
 ) -> None:  # type: ignore[no-untyped-def]
     v1 = upload_version(client, admin, project, epsilon_total=8.0)
     assert submit(client, engineer, project, v1["id"], target_epsilon=3.0).status_code == 201
-    body = declarations(privacy_budget={"epsilon_total": 4.0, "delta": 1e-5})
-    v2 = upload(
-        client,
-        admin.headers,
-        project,
-        to_csv(make_rows(60)),
-        decl=body,
-        dataset_id=v1["dataset_id"],
-    ).json()
+    v2 = _upload_again(client, admin, project, v1["dataset_id"], epsilon_total=4.0).json()
     assert v2["epsilon_total"] == 4.0
     # The stricter declaration holds for every version, v1 included: 4 - 3 = 1 left.
     for version in (v1, v2):
@@ -154,13 +138,8 @@ def test_concurrent_reservations_across_versions_never_overspend(
     from tests.jobs.conftest import job_body
 
     v1 = upload_version(client, admin, project, epsilon_total=8.0)
-    v2 = upload(
-        client,
-        admin.headers,
-        project,
-        to_csv(make_rows(60, seed=3)),
-        dataset_id=v1["dataset_id"],
-    ).json()
+    # The default declarations: the same total of 8.
+    v2 = _upload_again(client, admin, project, v1["dataset_id"], epsilon_total=8.0, seed=3).json()
     identity = Identity(
         principal_id=engineer.principal_id,
         kind="user",
@@ -168,28 +147,20 @@ def test_concurrent_reservations_across_versions_never_overspend(
         bindings=frozenset(),
         method="api_key",
     )
-    outcomes: list[str] = []
-    barrier = threading.Barrier(6)
+    bodies = [
+        TrainingJobCreate.model_validate(job_body((v1, v2)[i % 2]["id"], target_epsilon=3.0))
+        for i in range(6)
+    ]
 
     def one(i: int) -> None:
-        version = (v1, v2)[i % 2]["id"]
-        data = TrainingJobCreate.model_validate(job_body(version, target_epsilon=3.0))
-        barrier.wait()
-        try:
-            with session_scope(runtime.engine) as session:
-                admission = jobs_service.prepare_submission(session, project_id=project, data=data)
-                jobs_service.submit(
-                    session, project_id=project, data=data, admission=admission, actor=identity
-                )
-            outcomes.append("ok")
-        except budget.BudgetExceededError:
-            outcomes.append("refused")
+        data = bodies[i]
+        with session_scope(runtime.engine) as session:
+            admission = jobs_service.prepare_submission(session, project_id=project, data=data)
+            jobs_service.submit(
+                session, project_id=project, data=data, admission=admission, actor=identity
+            )
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert sorted(outcomes) == ["ok", "ok"] + ["refused"] * 4
+    outcomes = race(6, one, refused=budget.BudgetExceededError)
+    assert outcomes == ["ok", "ok"] + ["refused"] * 4
     status = _status(runtime, v2["id"])
     assert status is not None and status.epsilon_reserved == 6.0 and status.epsilon_remaining == 2.0

@@ -4,18 +4,19 @@ reaped with their ε charged; a job is claimed exactly once by concurrent worker
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 from sqlmodel import select
 
 from tests.jobs.conftest import (
+    CANCELLED,
+    LONG_JOB,
     TRAINED,
+    cancel_once_stepping,
     get_job,
     ledger_events,
     submit,
     types_of,
-    wait_until_stepping,
 )
 
 
@@ -101,30 +102,11 @@ def test_running_job_is_cancelled_within_seconds_and_stays_charged(
     from privet.db import session_scope
     from privet.jobs import budget
 
-    job = submit(
-        client,
-        engineer,
-        project,
-        dataset_version["id"],
-        epochs=100,
-        batch_size=4,
-        physical_batch_size=4,
-    ).json()
-    worker = make_worker()
-    thread = threading.Thread(target=worker.tick)
-    thread.start()
-    try:
-        wait_until_stepping(client, engineer, project, job["id"], timeout=60, poll=0.1)
-        asked = time.monotonic()
-        response = client.post(
-            f"/v1/projects/{project}/training-jobs/{job['id']}:cancel", headers=engineer.headers
-        )
-        assert response.status_code == 200 and response.json()["state"] == "running"
-        thread.join(timeout=30)
-        took = time.monotonic() - asked
-    finally:
-        worker.stop()
-        thread.join(timeout=30)
+    job = submit(client, engineer, project, dataset_version["id"], **LONG_JOB).json()
+    response, took = cancel_once_stepping(
+        client, engineer, project, job["id"], make_worker(), timeout=60, poll=0.1, join=30
+    )
+    assert response.status_code == 200 and response.json()["state"] == "running"
     final = get_job(client, engineer, project, job["id"])
     assert final["state"] == "cancelled", final
     print(f"cancel → stopped in {took:.2f} s")
@@ -133,10 +115,7 @@ def test_running_job_is_cancelled_within_seconds_and_stays_charged(
     with session_scope(runtime.engine) as session:
         status = budget.budget_status(session, dataset_version_id=dataset_version["id"])
     assert status is not None and status.epsilon_charged == 3.0
-    assert types_of(ledger_events(runtime, project=project))[-2:] == [
-        "training_job.cancel_requested",
-        "training_job.cancelled",
-    ]
+    assert types_of(ledger_events(runtime, project=project))[-2:] == CANCELLED
 
 
 def test_dead_worker_job_is_failed_charged_and_the_next_job_runs(

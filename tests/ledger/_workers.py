@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -31,6 +32,41 @@ def _make_engine(url: str) -> Any:
             cur.close()
 
     return engine
+
+
+def run_writers(
+    target: Callable[..., None],
+    url: str,
+    writers: int,
+    n: int,
+    *,
+    settle: float,
+    timeout: float,
+    join: float,
+    **kwargs: Any,
+) -> tuple[float, list[dict[str, Any]], list[int | None]]:
+    """Spawn ``writers`` processes of ``target`` (each ``n`` appends), give them ``settle``
+    seconds to start, release them together: the seconds until every one reported, the
+    reports, and the exit codes."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    go = ctx.Event()
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=target, args=(url, w, n, go, results), kwargs=kwargs)
+        for w in range(writers)
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(settle)
+    started = time.perf_counter()
+    go.set()
+    reports = [results.get(timeout=timeout) for _ in procs]
+    elapsed = time.perf_counter() - started
+    for p in procs:
+        p.join(join)
+    return elapsed, reports, [p.exitcode for p in procs]
 
 
 def append_worker(

@@ -4,16 +4,13 @@ leaf indexes and a consistent tree."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import time
-
 import pytest
 from sqlalchemy import Engine, text
 
 from privet.db import session_scope
 from privet.ledger.sequencer import Ledger
 from privet.ledger.verify import verify_ledger
-from tests.ledger._workers import append_worker
+from tests.ledger._workers import append_worker, run_writers
 
 PROCS = 4
 PER_PROC = 2000
@@ -21,23 +18,10 @@ PER_PROC = 2000
 
 @pytest.mark.slow
 def test_four_processes_append_8000(engine: Engine, ledger: Ledger, db_url: str) -> None:
-    ctx = mp.get_context("spawn")
-    go = ctx.Event()
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=append_worker, args=(db_url, w, PER_PROC, go, results))
-        for w in range(PROCS)
-    ]
-    for p in procs:
-        p.start()
-    time.sleep(0.5)
-    started = time.perf_counter()
-    go.set()
-    reports = [results.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(30)
-        assert p.exitcode == 0
-    elapsed = time.perf_counter() - started
+    elapsed, reports, exitcodes = run_writers(
+        append_worker, db_url, PROCS, PER_PROC, settle=0.5, timeout=120, join=30
+    )
+    assert exitcodes == [0] * PROCS
     errors = [e for r in reports for e in r["errors"]]
     assert not errors, errors[:5]
     written = [i for r in reports for i in r["ids"]]

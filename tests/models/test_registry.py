@@ -28,6 +28,18 @@ def _v(project: str, version_id: str, suffix: str = "") -> str:
     return f"/v1/projects/{project}/model-versions/{version_id}{suffix}"
 
 
+def _set_submitter(runtime: Any, version_id: str, principal_id: str) -> None:
+    """Record ``principal_id`` as the user who submitted the version's training job."""
+    from privet.db import session_scope
+    from privet.models.tables import ModelVersion
+
+    with session_scope(runtime.engine) as session:
+        row = session.get(ModelVersion, version_id)
+        assert row is not None
+        row.submitted_by = f"User:{principal_id}"
+        session.add(row)
+
+
 def test_submitter_cannot_approve_an_approver_can(
     client, runtime, make_caller, project, engineer, approver, trained
 ) -> None:  # type: ignore[no-untyped-def]
@@ -36,21 +48,10 @@ def test_submitter_cannot_approve_an_approver_can(
     both = make_caller("approver", project, name="engineer-too")
     own = client.post(_v(project, vid, ":approve"), headers=engineer.headers)
     assert own.status_code == 403
-    from privet.db import session_scope
-    from privet.models.tables import ModelVersion
-
-    with session_scope(runtime.engine) as session:
-        row = session.get(ModelVersion, vid)
-        assert row is not None
-        row.submitted_by = f"User:{both.principal_id}"
-        session.add(row)
+    _set_submitter(runtime, vid, both.principal_id)
     sod = client.post(_v(project, vid, ":approve"), headers=both.headers)
     assert sod.status_code == 403
-    with session_scope(runtime.engine) as session:
-        row = session.get(ModelVersion, vid)
-        assert row is not None
-        row.submitted_by = f"User:{engineer.principal_id}"
-        session.add(row)
+    _set_submitter(runtime, vid, engineer.principal_id)
     ok = client.post(_v(project, vid, ":approve"), headers=approver.headers)
     assert ok.status_code == 200, ok.text
     assert ok.json()["state"] == "approved"

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.compliance.conftest import check_csv, check_html, check_json, check_pdf
+from tests.inference.conftest import scan_files
 
 PURPOSE = "credit_scoring"
 CANARY = "monicanary qx93"
-
-
-def _scan(root: Path, needles: list[bytes]) -> list[str]:
-    found = []
-    for path in root.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            found += [f"{path}: {n!r}" for n in needles if n in data]
-    return found
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -72,8 +63,8 @@ def test_no_monitored_text_at_rest(
     assert CANARY not in report.text
     dispose_engines()  # checkpoint the SQLite WAL into the database file
     needles = [CANARY.encode(), CANARY.encode("utf-16-le")]
-    assert _scan(tmp_path, needles) == []
-    assert _scan(tmp_path, [project.encode()])  # the scan does see the database
+    assert scan_files(tmp_path, needles) == []
+    assert scan_files(tmp_path, [project.encode()])  # the scan does see the database
     assert CANARY not in caplog.text
 
 

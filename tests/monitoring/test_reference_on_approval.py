@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.datasets.conftest import WORDS, declarations, to_csv, upload
+from tests.inference.conftest import scan_files
 from tests.jobs.conftest import (  # noqa: F401 - fixtures
     approver,
     engineer,
@@ -26,7 +27,6 @@ from tests.jobs.conftest import (  # noqa: F401 - fixtures
     submit,
     tiny_model,
 )
-from tests.monitoring.test_canary_report import _scan
 
 PURPOSE = "credit_scoring"
 OTHER_WORDS = (
@@ -315,6 +315,6 @@ def test_no_validation_text_at_rest_after_the_reference(
     assert view.status_code == 200 and CANARY not in view.text
     dispose_engines()  # checkpoint the SQLite WAL into the database file
     needles = [CANARY.encode(), CANARY.encode("utf-16-le")]
-    assert _scan(Path(tmp_path), needles) == []
-    assert _scan(Path(tmp_path), [vid.encode()])  # the scan does see the database
+    assert scan_files(Path(tmp_path), needles) == []
+    assert scan_files(Path(tmp_path), [vid.encode()])  # the scan does see the database
     assert CANARY not in caplog.text

@@ -20,18 +20,9 @@ from privet.policy import (
     build_request,
     decimal_down,
     decimal_up,
-    predict_context,
-    training_context,
 )
 
-from .helpers import replace_in
-
-MV_ATTRS = {
-    "project": "p1",
-    "state": "approved",
-    "submitted_by": "User:bob",
-    "purposes": ["credit_scoring"],
-}
+from .helpers import MV_ATTRS, model_version_request, replace_in, submit_request
 
 
 @pytest.fixture(scope="module")
@@ -40,26 +31,7 @@ def engine(shipped_dir: Path) -> PolicyEngine:
 
 
 def submit(engine: PolicyEngine, *, epsilon: float, categories: tuple[str, ...] = ("financial",)):
-    return engine.decide(
-        principal_type="User",
-        principal_id="alice",
-        action=Action.TRAINING_JOB_SUBMIT,
-        resource_type="Project",
-        resource_id="p1",
-        project_id="p1",
-        roles=["ml_engineer"],
-        context=training_context(
-            purpose="credit_scoring",
-            dataset_contains_personal_data=True,
-            dataset_categories=categories,
-            dataset_purposes=["credit_scoring"],
-            dataset_epsilon_limit=10.0,
-            dp=True,
-            epsilon=epsilon,
-            base_model="minilm-l6",
-            base_model_allowlisted=True,
-        ),
-    )
+    return engine.decide(**submit_request(epsilon=epsilon, categories=categories))
 
 
 def test_every_policy_has_a_unique_id_and_location(engine: PolicyEngine) -> None:
@@ -119,15 +91,9 @@ def test_every_action_has_policy_test_cases(shipped_dir: Path) -> None:
 
 def test_allow_carries_the_permit_ids(engine: PolicyEngine) -> None:
     decision = engine.decide(
-        principal_type="User",
-        principal_id="alice",
-        action=Action.MODEL_VERSION_PREDICT,
-        resource_type="ModelVersion",
-        resource_id="mv1",
-        resource_attributes=MV_ATTRS,
-        project_id="p1",
-        roles=["predictor", "approver"],
-        context=predict_context(purpose="credit_scoring"),
+        **model_version_request(
+            principal_type="User", principal_id="alice", roles=["predictor", "approver"]
+        )
     )
     assert decision.allowed and decision.outcome == "allow" and decision.reason == "permit"
     assert decision.policy_ids == ("role.predictor",)
@@ -138,15 +104,7 @@ def test_allow_carries_the_permit_ids(engine: PolicyEngine) -> None:
 
 def test_forbid_carries_the_forbid_ids(engine: PolicyEngine) -> None:
     decision = engine.decide(
-        principal_type="ServiceAccount",
-        principal_id="app",
-        action=Action.MODEL_VERSION_PREDICT,
-        resource_type="ModelVersion",
-        resource_id="mv1",
-        resource_attributes={**MV_ATTRS, "state": "retired"},
-        project_id="p1",
-        roles=["predictor"],
-        context=predict_context(purpose="marketing"),
+        **model_version_request(attributes={**MV_ATTRS, "state": "retired"}, purpose="marketing")
     )
     assert not decision.allowed and decision.reason == "forbid"
     assert decision.policy_ids == (
@@ -172,14 +130,9 @@ def test_no_permit_is_a_deny_by_default(engine: PolicyEngine) -> None:
 def test_missing_fact_fails_closed(engine: PolicyEngine) -> None:
     # Without the purpose a forbid could not be evaluated: the request is denied, not allowed.
     decision = engine.decide(
-        principal_type="User",
-        principal_id="alice",
-        action=Action.MODEL_VERSION_PREDICT,
-        resource_type="ModelVersion",
-        resource_id="mv1",
-        resource_attributes=MV_ATTRS,
-        project_id="p1",
-        roles=["admin"],
+        **model_version_request(
+            principal_type="User", principal_id="alice", roles=["admin"], purpose=None
+        )
     )
     assert not decision.allowed and decision.reason == "error"
     assert any("purpose" in e for e in decision.errors)
@@ -188,14 +141,14 @@ def test_missing_fact_fails_closed(engine: PolicyEngine) -> None:
 def test_missing_resource_attribute_fails_closed(engine: PolicyEngine) -> None:
     attrs = {k: v for k, v in MV_ATTRS.items() if k != "submitted_by"}
     decision = engine.decide(
-        principal_type="User",
-        principal_id="alice",
-        action=Action.MODEL_VERSION_APPROVE,
-        resource_type="ModelVersion",
-        resource_id="mv1",
-        resource_attributes=attrs,
-        project_id="p1",
-        roles=["approver"],
+        **model_version_request(
+            principal_type="User",
+            principal_id="alice",
+            action=Action.MODEL_VERSION_APPROVE,
+            roles=["approver"],
+            attributes=attrs,
+            purpose=None,
+        )
     )
     assert not decision.allowed and decision.errors
 
@@ -234,24 +187,20 @@ def test_decimal_rounding_never_lets_a_job_through(engine: PolicyEngine) -> None
     assert tiny_over.policy_ids == ("data.epsilon-ceiling.financial",)
 
 
-def test_too_precise_decimals_are_refused() -> None:
+@pytest.mark.parametrize(
+    ("action", "context"),
+    [("training_job.submit", {"epsilon": 3.00001}), ("project.read", {"when": object()})],
+    ids=["too-precise-decimal", "not-a-cedar-value"],
+)
+def test_too_precise_decimals_are_refused(action: str, context: dict[str, object]) -> None:
     with pytest.raises(PolicyRequestError):
         build_request(
             principal_type="User",
             principal_id="a",
-            action="training_job.submit",
+            action=action,
             resource_type="Project",
             resource_id="p1",
-            context={"epsilon": 3.00001},
-        )
-    with pytest.raises(PolicyRequestError):
-        build_request(
-            principal_type="User",
-            principal_id="a",
-            action="project.read",
-            resource_type="Project",
-            resource_id="p1",
-            context={"when": object()},
+            context=context,
         )
 
 

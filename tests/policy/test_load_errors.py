@@ -47,32 +47,39 @@ def test_schema_violation_names_file_line_and_policy(policy_copy: Path) -> None:
     assert "model.only-approved-versions-serve" in err.message
 
 
-def test_unknown_action_is_a_validation_error(policy_copy: Path) -> None:
-    (policy_copy / "zz_extra.cedar").write_text(
-        '// extra\n\n@id("extra.one")\npermit (principal, action, resource);\n\n'
-        '@id("extra.two")\npermit (principal, action == Action::"dataset.nuke", resource);\n'
-    )
+@pytest.mark.parametrize(
+    ("text", "line", "named"),
+    [
+        (
+            '// extra\n\n@id("extra.one")\npermit (principal, action, resource);\n\n'
+            '@id("extra.two")\npermit (principal, action == Action::"dataset.nuke", resource);\n',
+            6,
+            None,
+        ),
+        (
+            '@id("extra.one")\npermit (principal, action, resource);\n\n'
+            "// no id here\nforbid (principal, action, resource);\n",
+            5,
+            "@id",
+        ),
+        (
+            '@id("role.admin")\npermit (principal, action == Action::"project.read", resource);\n',
+            1,
+            "role_admin.cedar",
+        ),
+    ],
+    ids=["unknown-action-is-a-validation-error", "no-id-is-refused", "duplicate-id-names-both"],
+)
+def test_an_added_policy_file_is_refused_at_its_line(
+    policy_copy: Path, text: str, line: int, named: str | None
+) -> None:
+    """An unknown action (a validation error), a policy without an id, an id used twice
+    (the message names the other file too)."""
+    (policy_copy / "zz_extra.cedar").write_text(text)
     err = load_error(policy_copy)
-    assert (err.file.name, err.line) == ("zz_extra.cedar", 6)
-
-
-def test_policy_without_id_is_refused(policy_copy: Path) -> None:
-    (policy_copy / "zz_extra.cedar").write_text(
-        '@id("extra.one")\npermit (principal, action, resource);\n\n'
-        "// no id here\nforbid (principal, action, resource);\n"
-    )
-    err = load_error(policy_copy)
-    assert (err.file.name, err.line) == ("zz_extra.cedar", 5)
-    assert "@id" in err.message
-
-
-def test_duplicate_id_names_both_files(policy_copy: Path) -> None:
-    (policy_copy / "zz_extra.cedar").write_text(
-        '@id("role.admin")\npermit (principal, action == Action::"project.read", resource);\n'
-    )
-    err = load_error(policy_copy)
-    assert (err.file.name, err.line) == ("zz_extra.cedar", 1)
-    assert "role_admin.cedar" in err.message
+    assert (err.file.name, err.line) == ("zz_extra.cedar", line)
+    if named is not None:
+        assert named in err.message
 
 
 def test_schema_syntax_error_names_schema_line(policy_copy: Path) -> None:

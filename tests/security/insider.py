@@ -41,10 +41,9 @@ from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import text
 
-WORDS = (
-    "loan application approved denied income rent employer balance late payment claim "
-    "policy car house repair water damage complaint branch service fee account card"
-).split()
+from tests.conftest import mint_key, seed_principal
+from tests.datasets.conftest import WORDS, declarations
+
 ROLES = ("admin", "data_steward", "ml_engineer", "approver", "auditor", "predictor")
 REPORT_KINDS = ("ropa", "model-lineage", "privacy-budget", "access-log", "dsr-log", "monitoring")
 EPSILON_TOTAL = 4.0
@@ -152,18 +151,7 @@ def _rows(n: int, seed: int) -> tuple[bytes, list[str]]:
 
 
 def _declarations(name: str, total: float) -> dict[str, Any]:
-    return {
-        "name": name,
-        "text_column": "text",
-        "label_column": "label",
-        "subject_id_column": "customer",
-        "contains_personal_data": True,
-        "data_categories": ["financial"],
-        "purposes": ["credit_scoring"],
-        "legal_basis": "contract",
-        "retention_days": 365,
-        "privacy_budget": {"epsilon_total": total, "delta": 1e-5},
-    }
+    return declarations(name=name, privacy_budget={"epsilon_total": total, "delta": 1e-5})
 
 
 def _parse_time(value: str) -> datetime:
@@ -333,32 +321,14 @@ class InsiderMachine(RuleBasedStateMachine):
         """A human and an unscoped key, made by the operator (the service layer), like the
         tests' make_caller."""
         from privet.auth import service
-        from privet.auth.tables import PrincipalKind, Role
         from privet.db import session_scope
 
         with session_scope(self.runtime.engine) as session:
             if label == "platform-admin":
                 principal = service.bootstrap_admin(session)
             else:
-                principal = service.create_principal(
-                    session, kind=PrincipalKind.user, name=label, actor=None
-                )
-                if role is not None:
-                    service.bind_role(
-                        session,
-                        principal_id=principal.id,
-                        role=Role(role),
-                        project_id=project,
-                        actor=principal.id,
-                    )
-            created = service.create_api_key(
-                session,
-                pepper=self.runtime.api_key_pepper,
-                principal_id=principal.id,
-                name=f"{label} key",
-                ttl_days=3650,
-                actor=principal.id,
-            )
+                principal = seed_principal(session, role, project, label)
+            created = mint_key(session, self.runtime, principal.id, f"{label} key", ttl_days=3650)
         for row in self._db("SELECT id FROM role_bindings WHERE principal_id = :p", p=principal.id):
             self.bindings[row.id] = "seed"
         self._add_principal(Principal(id=principal.id, label=label, kind="user"))
@@ -391,18 +361,23 @@ class InsiderMachine(RuleBasedStateMachine):
         self._upload(self.keys["steward-A"], "A", seed=1)
         self._upload(self.keys["admin-B"], "B", seed=2)
 
-    def _add_service_account(self, key: Key, project: str, role: str, label: str) -> Key | None:
+    def _add_member(self, key: Key, project_id: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """POST a membership as ``key``: the binding made (recorded with the grant that
+        allowed it), or None when refused."""
         grant = self._grant(key, "member.add")
-        response = self.call(
-            key,
-            "POST",
-            f"/v1/projects/{self.projects[project]}/members",
-            json={"service_account_name": label, "role": role},
-        )
+        response = self.call(key, "POST", f"/v1/projects/{project_id}/members", json=body)
         if response.status_code != 201:
             return None
-        body = response.json()
-        self.bindings[body["id"]] = grant
+        made: dict[str, Any] = response.json()
+        self.bindings[made["id"]] = grant
+        return made
+
+    def _add_service_account(self, key: Key, project: str, role: str, label: str) -> Key | None:
+        body = self._add_member(
+            key, self.projects[project], {"service_account_name": label, "role": role}
+        )
+        if body is None:
+            return None
         sa = body["principal_id"]
         self._add_principal(
             Principal(
@@ -498,15 +473,7 @@ class InsiderMachine(RuleBasedStateMachine):
         key = self._key(data, "granter", ("admin",))
         project = self._project(data)
         target = self._principal(data, "principal")
-        grant = self._grant(key, "member.add")
-        response = self.call(
-            key,
-            "POST",
-            f"/v1/projects/{project}/members",
-            json={"principal_id": target, "role": role},
-        )
-        if response.status_code == 201:
-            self.bindings[response.json()["id"]] = grant
+        self._add_member(key, project, {"principal_id": target, "role": role})
 
     @precondition(lambda self: self.has_invitations)
     @rule(data=st.data(), role=st.sampled_from(ROLES), accept=st.booleans())

@@ -19,10 +19,16 @@ import pytest
 from privet.config import clear_settings_caches
 from privet.datasets import formats, pii
 from privet.datasets.items import RowError
-from privet.datasets.schemas import Declarations
 from privet.datasets.tables import DataFormat
 from privet.kit.errors import PayloadTooLargeError
-from tests.datasets.conftest import declarations, make_rows, to_csv, to_jsonl, upload
+from tests.datasets.conftest import (
+    declarations,
+    make_rows,
+    reader_declarations,
+    to_csv,
+    to_jsonl,
+    upload,
+)
 from tests.sqlite_only import db_url  # noqa: F401 - SQLite only: parsers need no PostgreSQL
 
 
@@ -89,19 +95,6 @@ def test_pii_scan_of_a_large_adversarial_cell_is_fast() -> None:
 # --- readers: per-text, per-line and total-decoded limits, enforced while reading --------
 
 
-def _decl(**kw: Any) -> Declarations:
-    base: dict[str, Any] = {
-        "text_column": "text",
-        "label_column": "label",
-        "contains_personal_data": False,
-        "purposes": ["x"],
-        "legal_basis": "consent",
-        "retention_days": 1,
-    }
-    base.update(kw)
-    return Declarations.model_validate(base)
-
-
 def _then_fail(head: list[bytes], more: bytes, at_most: int) -> Iterator[bytes]:
     """`head`, then `more` repeated: the test fails if a reader pulls more than `at_most`
     chunks after the head, i.e. if it reads on past a limit instead of stopping."""
@@ -135,7 +128,10 @@ def test_a_text_over_the_per_text_limit_is_refused_while_reading(
         ]
         more = b'{"text": "fine", "label": "0"}\n' * 100
     rows = formats.read_rows(
-        DataFormat(fmt), _then_fail(head, more, 20), _decl(), spool_dir=Path("/nonexistent")
+        DataFormat(fmt),
+        _then_fail(head, more, 20),
+        reader_declarations(),
+        spool_dir=Path("/nonexistent"),
     )
     with pytest.raises(PayloadTooLargeError) as caught:
         _drain(rows)
@@ -151,7 +147,7 @@ def test_jsonl_line_limit_is_a_setting_and_far_below_8_mib(monkeypatch: pytest.M
     rows = formats.read_rows(
         DataFormat.jsonl,
         iter([line[i : i + 65536] for i in range(0, len(line), 65536)]),
-        _decl(),
+        reader_declarations(),
         spool_dir=Path("/nonexistent"),
     )
     with pytest.raises(PayloadTooLargeError) as caught:
@@ -162,7 +158,11 @@ def test_jsonl_line_limit_is_a_setting_and_far_below_8_mib(monkeypatch: pytest.M
 
 def test_deeply_nested_json_line_is_a_row_error_not_a_crash() -> None:
     lines = [b'{"text": "fine", "label": "0"}\n', b"[" * 200_000 + b"\n"]
-    items = _drain(formats.read_rows(DataFormat.jsonl, iter(lines), _decl(), spool_dir=Path("/x")))
+    items = _drain(
+        formats.read_rows(
+            DataFormat.jsonl, iter(lines), reader_declarations(), spool_dir=Path("/x")
+        )
+    )
     errors = [i for i in items if isinstance(i, RowError)]
     assert [e.line for e in errors] == [2] and "nest" in errors[0].problem
 
@@ -200,7 +200,9 @@ def _plain_bomb(codec: str, rows: int = 1600, width: int = 50_000) -> bytes:
 
 def _read_parquet(data: bytes, tmp_path: Path) -> list[Any]:
     chunks = iter([data[i : i + 65536] for i in range(0, len(data), 65536)])
-    return _drain(formats.read_rows(DataFormat.parquet, chunks, _decl(), spool_dir=tmp_path))
+    return _drain(
+        formats.read_rows(DataFormat.parquet, chunks, reader_declarations(), spool_dir=tmp_path)
+    )
 
 
 @pytest.mark.parametrize("codec", ["zstd", "gzip", "snappy"])

@@ -6,10 +6,11 @@ database of its own, migrated step by step)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from privet import migrate
 from privet.kit.ids import utcnow
@@ -23,43 +24,46 @@ def engine(unmigrated_engine: Engine) -> Engine:
     return unmigrated_engine
 
 
+def _insert(conn: Connection, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+    """Rows written as they stood before the migration (straight SQL, no current model)."""
+    names = columns.split()
+    values = ", ".join(f":{c}" for c in names)
+    statement = text(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({values})")
+    conn.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+
+
 def test_service_accounts_get_their_first_project_and_it_goes_down(engine: Engine) -> None:
     migrate.upgrade(engine, BEFORE)
     now = utcnow()
-    rows = {
-        "projects": [("prj_a", "a"), ("prj_b", "b")],
-        "principals": [("usr_1", "user"), ("sa_1", "service_account"), ("sa_2", "service_account")],
-    }
+    later = now + timedelta(seconds=5)
     with engine.begin() as conn:
-        for pid, name in rows["projects"]:
-            conn.execute(
-                text(
-                    "INSERT INTO projects (id, name, description, created_at, created_by) "
-                    "VALUES (:id, :name, '', :at, 'usr_1')"
-                ),
-                {"id": pid, "name": name, "at": now},
-            )
-        for pid, kind in rows["principals"]:
-            conn.execute(
-                text(
-                    "INSERT INTO principals (id, kind, name, created_at) "
-                    "VALUES (:id, :kind, :id, :at)"
-                ),
-                {"id": pid, "kind": kind, "at": now},
-            )
-        bindings = [
-            ("rb_1", "usr_1", "prj_a", now),
-            ("rb_2", "sa_1", "prj_b", now),  # sa_1: created in b, later also bound in a
-            ("rb_3", "sa_1", "prj_a", now + timedelta(seconds=5)),
-        ]
-        for bid, principal, project, at in bindings:
-            conn.execute(
-                text(
-                    "INSERT INTO role_bindings (id, principal_id, role, project_id, created_at,"
-                    " created_by) VALUES (:id, :p, 'predictor', :prj, :at, 'usr_1')"
-                ),
-                {"id": bid, "p": principal, "prj": project, "at": at},
-            )
+        _insert(
+            conn,
+            "projects",
+            "id name description created_at created_by",
+            [("prj_a", "a", "", now, "usr_1"), ("prj_b", "b", "", now, "usr_1")],
+        )
+        _insert(
+            conn,
+            "principals",
+            "id kind name created_at",
+            [
+                ("usr_1", "user", "usr_1", now),
+                ("sa_1", "service_account", "sa_1", now),
+                ("sa_2", "service_account", "sa_2", now),
+            ],
+        )
+        _insert(
+            conn,
+            "role_bindings",
+            "id principal_id role project_id created_at created_by",
+            [
+                ("rb_1", "usr_1", "predictor", "prj_a", now, "usr_1"),
+                # sa_1: created in b, later also bound in a
+                ("rb_2", "sa_1", "predictor", "prj_b", now, "usr_1"),
+                ("rb_3", "sa_1", "predictor", "prj_a", later, "usr_1"),
+            ],
+        )
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == migrate.head_revision(engine)
     with engine.connect() as conn:

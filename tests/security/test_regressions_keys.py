@@ -37,6 +37,11 @@ def _refused(response: Any, policy: str) -> dict[str, Any]:
     return body
 
 
+def _mint(client: Any, headers: dict[str, str], body: dict[str, Any]) -> Any:
+    """POST /v1/api-keys: mint the key ``body`` asks for, as the caller of ``headers``."""
+    return client.post("/v1/api-keys", json=body, headers=headers)
+
+
 def _service_account(client: Any, caller: Caller, project: str, role: str, name: str) -> str:
     response = client.post(
         f"/v1/projects/{project}/members",
@@ -62,10 +67,10 @@ def test_project_admin_cannot_mint_a_key_for_the_platform_admin(client, admin, s
     project = client.get(f"/v1/projects/{mine}", headers=project_admin.headers).json()
     target = project["created_by"]
     assert target == admin.principal_id
-    response = client.post(
-        "/v1/api-keys",
-        json={"name": "borrowed", "principal_id": target, "project_id": mine},
-        headers=project_admin.headers,
+    response = _mint(
+        client,
+        project_admin.headers,
+        {"name": "borrowed", "principal_id": target, "project_id": mine},
     )
     body = _refused(response, "keys.users-keys-are-their-own")
     assert "invitation" in body["detail"]
@@ -76,10 +81,10 @@ def test_project_admin_cannot_mint_a_key_for_the_platform_admin(client, admin, s
 def test_project_admin_cannot_mint_a_key_for_a_user_member(client, setting, make_caller) -> None:  # type: ignore[no-untyped-def]
     mine, project_admin = setting["mine"], setting["project_admin"]
     approver = make_caller("approver", mine, name="approver")
-    response = client.post(
-        "/v1/api-keys",
-        json={"name": "for you", "principal_id": approver.principal_id, "project_id": mine},
-        headers=project_admin.headers,
+    response = _mint(
+        client,
+        project_admin.headers,
+        {"name": "for you", "principal_id": approver.principal_id, "project_id": mine},
     )
     _refused(response, "keys.users-keys-are-their-own")
 
@@ -87,19 +92,15 @@ def test_project_admin_cannot_mint_a_key_for_a_user_member(client, setting, make
 def test_scoped_key_cannot_mint_an_unscoped_key_for_itself(client, setting) -> None:  # type: ignore[no-untyped-def]
     """(b) `any.own-api-keys` let a project-scoped key mint an unscoped one."""
     mine, theirs, project_admin = setting["mine"], setting["theirs"], setting["project_admin"]
-    scoped = client.post(
-        "/v1/api-keys", json={"name": "scoped", "project_id": mine}, headers=project_admin.headers
-    )
+    scoped = _mint(client, project_admin.headers, {"name": "scoped", "project_id": mine})
     assert scoped.status_code == 201, scoped.text
     scoped_key = scoped.json()["key"]
     for body in ({"name": "wider"}, {"name": "elsewhere", "project_id": theirs}):
-        response = client.post("/v1/api-keys", json=body, headers=_bearer(scoped_key))
+        response = _mint(client, _bearer(scoped_key), body)
         assert response.status_code in (403, 404), response.text
         if response.status_code == 403:
             _refused(response, "keys.scope-no-wider")
-    same = client.post(
-        "/v1/api-keys", json={"name": "same", "project_id": mine}, headers=_bearer(scoped_key)
-    )
+    same = _mint(client, _bearer(scoped_key), {"name": "same", "project_id": mine})
     assert same.status_code == 201, same.text
     assert same.json()["project_id"] == mine
 
@@ -109,15 +110,9 @@ def test_unscoped_own_key_from_a_scoped_key_is_refused_with_the_rule(
 ) -> None:  # type: ignore[no-untyped-def]
     mine = setting["mine"]
     sa = _service_account(client, admin, mine, "predictor", "app")
-    key = client.post(
-        "/v1/api-keys",
-        json={"name": "app", "principal_id": sa, "project_id": mine},
-        headers=admin.headers,
-    )
+    key = _mint(client, admin.headers, {"name": "app", "principal_id": sa, "project_id": mine})
     assert key.status_code == 201, key.text
-    response = client.post(
-        "/v1/api-keys", json={"name": "unscoped"}, headers=_bearer(key.json()["key"])
-    )
+    response = _mint(client, _bearer(key.json()["key"]), {"name": "unscoped"})
     body = _refused(response, "keys.scope-no-wider")
     assert mine in body["detail"]
 
@@ -127,16 +122,12 @@ def test_full_chain_to_another_project_is_closed(client, admin, setting) -> None
     mine, theirs, project_admin = setting["mine"], setting["theirs"], setting["project_admin"]
     target = client.get(f"/v1/projects/{mine}", headers=project_admin.headers).json()["created_by"]
     credentials = [project_admin.key]
-    step1 = client.post(
-        "/v1/api-keys",
-        json={"name": "step1", "principal_id": target, "project_id": mine},
-        headers=project_admin.headers,
+    step1 = _mint(
+        client, project_admin.headers, {"name": "step1", "principal_id": target, "project_id": mine}
     )
     if step1.status_code == 201:
         credentials.append(step1.json()["key"])
-        step2 = client.post(
-            "/v1/api-keys", json={"name": "step2"}, headers=_bearer(credentials[-1])
-        )
+        step2 = _mint(client, _bearer(credentials[-1]), {"name": "step2"})
         if step2.status_code == 201:
             credentials.append(step2.json()["key"])
     for key in credentials:
@@ -151,18 +142,12 @@ def test_full_chain_to_another_project_is_closed(client, admin, setting) -> None
 def test_project_admin_mints_keys_only_for_its_own_service_accounts(client, admin, setting) -> None:  # type: ignore[no-untyped-def]
     mine, theirs, project_admin = setting["mine"], setting["theirs"], setting["project_admin"]
     own_sa = _service_account(client, project_admin, mine, "predictor", "scoring-app")
-    ok = client.post(
-        "/v1/api-keys",
-        json={"name": "app", "principal_id": own_sa, "project_id": mine},
-        headers=project_admin.headers,
+    ok = _mint(
+        client, project_admin.headers, {"name": "app", "principal_id": own_sa, "project_id": mine}
     )
     assert ok.status_code == 201, ok.text
     assert ok.json()["project_id"] == mine and ok.json()["principal_id"] == own_sa
-    unscoped = client.post(
-        "/v1/api-keys",
-        json={"name": "app", "principal_id": own_sa},
-        headers=project_admin.headers,
-    )
+    unscoped = _mint(client, project_admin.headers, {"name": "app", "principal_id": own_sa})
     _refused(unscoped, "keys.service-account-of-the-project")
     # A service account of another project, bound into mine, is still not mine to key.
     foreign_sa = _service_account(client, admin, theirs, "admin", "their-robot")
@@ -172,20 +157,16 @@ def test_project_admin_mints_keys_only_for_its_own_service_accounts(client, admi
         headers=project_admin.headers,
     )
     assert bound.status_code == 201, bound.text
-    foreign = client.post(
-        "/v1/api-keys",
-        json={"name": "hijack", "principal_id": foreign_sa, "project_id": mine},
-        headers=project_admin.headers,
+    foreign = _mint(
+        client,
+        project_admin.headers,
+        {"name": "hijack", "principal_id": foreign_sa, "project_id": mine},
     )
     _refused(foreign, "keys.service-account-of-the-project")
     # The refusal names no project the caller has no role in (found by the insider
     # machine's long profile: the detail used to name the service account's project).
     unbound_sa = _service_account(client, admin, theirs, "predictor", "their-app")
-    probe = client.post(
-        "/v1/api-keys",
-        json={"name": "probe", "principal_id": unbound_sa},
-        headers=project_admin.headers,
-    )
+    probe = _mint(client, project_admin.headers, {"name": "probe", "principal_id": unbound_sa})
     _refused(probe, "keys.service-account-of-the-project")
     assert theirs not in probe.text
 
@@ -194,24 +175,20 @@ def test_minted_lifetime_is_no_wider_than_the_minting_key(client, setting) -> No
     mine, project_admin = setting["mine"], setting["project_admin"]  # its key lives 1 day
     mine_keys = client.get("/v1/api-keys", headers=project_admin.headers).json()
     minting_expiry = datetime.fromisoformat(mine_keys[0]["expires_at"])
-    too_long = client.post(
-        "/v1/api-keys", json={"name": "long", "ttl_days": 30}, headers=project_admin.headers
-    )
+    too_long = _mint(client, project_admin.headers, {"name": "long", "ttl_days": 30})
     _refused(too_long, "keys.lifetime-no-wider")
-    default = client.post("/v1/api-keys", json={"name": "dflt"}, headers=project_admin.headers)
+    default = _mint(client, project_admin.headers, {"name": "dflt"})
     assert default.status_code == 201, default.text
     assert datetime.fromisoformat(default.json()["expires_at"]) <= minting_expiry
     sa = _service_account(client, project_admin, mine, "predictor", "app")
-    sa_key = client.post(
-        "/v1/api-keys",
-        json={"name": "app", "principal_id": sa, "project_id": mine, "ttl_days": 365},
-        headers=project_admin.headers,
+    sa_key = _mint(
+        client,
+        project_admin.headers,
+        {"name": "app", "principal_id": sa, "project_id": mine, "ttl_days": 365},
     )
     _refused(sa_key, "keys.lifetime-no-wider")
-    clamped = client.post(
-        "/v1/api-keys",
-        json={"name": "app", "principal_id": sa, "project_id": mine},
-        headers=project_admin.headers,
+    clamped = _mint(
+        client, project_admin.headers, {"name": "app", "principal_id": sa, "project_id": mine}
     )
     assert clamped.status_code == 201, clamped.text
     expires = datetime.fromisoformat(clamped.json()["expires_at"])
@@ -223,24 +200,20 @@ def test_project_admin_revokes_only_its_service_accounts_keys(
 ) -> None:  # type: ignore[no-untyped-def]
     mine, project_admin = setting["mine"], setting["project_admin"]
     member = make_caller("approver", mine, name="member")
-    scoped = client.post(
-        "/v1/api-keys", json={"name": "mine", "project_id": mine}, headers=member.headers
-    )
+    scoped = _mint(client, member.headers, {"name": "mine", "project_id": mine})
     assert scoped.status_code == 201, scoped.text
     refused = client.delete(f"/v1/api-keys/{scoped.json()['id']}", headers=project_admin.headers)
     _refused(refused, "keys.revoke-own-or-project-service-accounts")
     still = client.get("/v1/projects", headers=_bearer(scoped.json()["key"]))
     assert still.status_code == 200
     sa = _service_account(client, project_admin, mine, "predictor", "app")
-    sa_key = client.post(
-        "/v1/api-keys",
-        json={"name": "app", "principal_id": sa, "project_id": mine},
-        headers=project_admin.headers,
+    sa_key = _mint(
+        client, project_admin.headers, {"name": "app", "principal_id": sa, "project_id": mine}
     ).json()
     revoked = client.delete(f"/v1/api-keys/{sa_key['id']}", headers=project_admin.headers)
     assert revoked.status_code == 200 and revoked.json()["revoked_at"], revoked.text
     # Own keys, always; a platform admin revokes any key (incident response).
     own = client.delete(f"/v1/api-keys/{scoped.json()['id']}", headers=member.headers)
     assert own.status_code == 200, own.text
-    other = client.post("/v1/api-keys", json={"name": "x"}, headers=member.headers).json()
+    other = _mint(client, member.headers, {"name": "x"}).json()
     assert client.delete(f"/v1/api-keys/{other['id']}", headers=admin.headers).status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 import torch
@@ -21,6 +22,12 @@ def _setup(
     apply_strategy(loaded.model, Strategy.parse(strategy))
     enc = encode(texts, loaded.tokenizer, label_names=["neg", "pos"], max_length=12)
     return loaded.model, enc
+
+
+def _private(model: nn.Module, *, lr: float, **engine: Any) -> PrivateEngine:
+    """A PrivateEngine over plain SGD (learning rate ``lr``) on the trainable parameters."""
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr)
+    return PrivateEngine(model, opt, **engine)
 
 
 def _crafted(enc: EncodedDataset, n: int) -> dict[str, torch.Tensor]:
@@ -72,10 +79,9 @@ def test_clipping_bounds_per_sample_gradients(
     assert min(norms) < clip < max(norms)
     expected, _ = _manual_clipped_mean(reference, batch, clip)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
-    engine = PrivateEngine(
+    engine = _private(
         model,
-        opt,
+        lr=1.0,
         noise_multiplier=0.0,
         max_grad_norm=clip,
         sample_rate=0.5,
@@ -98,10 +104,9 @@ def test_noise_is_added_once_per_logical_step(
     tiny_catalog: Catalog, train_texts: LabelledTexts
 ) -> None:
     model, enc = _setup(tiny_catalog, train_texts, strategy="top-1")
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    engine = PrivateEngine(
+    engine = _private(
         model,
-        opt,
+        lr=0.1,
         noise_multiplier=1.0,
         max_grad_norm=1.0,
         sample_rate=0.2,
@@ -141,10 +146,9 @@ def test_noise_changes_the_update_and_sigma_zero_is_deterministic(
 ) -> None:
     def run(sigma: float, seed: int) -> torch.Tensor:
         model, enc = _setup(tiny_catalog, train_texts, strategy="head")
-        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
-        engine = PrivateEngine(
+        engine = _private(
             model,
-            opt,
+            lr=1.0,
             noise_multiplier=sigma,
             max_grad_norm=1.0,
             sample_rate=0.1,
@@ -169,10 +173,9 @@ def test_empty_poisson_batch_is_a_pure_noise_step(
 ) -> None:
     model, enc = _setup(tiny_catalog, train_texts, strategy="head")
     before = model.classifier.weight.detach().clone()
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
-    engine = PrivateEngine(
+    engine = _private(
         model,
-        opt,
+        lr=1.0,
         noise_multiplier=1.0,
         max_grad_norm=1.0,
         sample_rate=0.01,
