@@ -26,12 +26,15 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+if not __package__:  # run as a script: the repository root, for `tests.benchmarks`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 OUT = os.environ.get("PRIVET_BENCH_OUT", "/tmp/privet-recipe-calibration.jsonl")
 GRID = tuple((epochs, lr) for epochs in (3, 6) for lr in (5e-5, 1e-4))
