@@ -15,6 +15,7 @@ PRIVET_BENCH_OUT, default /tmp/privet-recipe-calibration.jsonl):
     python tests/benchmarks/test_recipe_calibration.py dp sst2 1000 3
     python tests/benchmarks/test_recipe_calibration.py grid sst2 1000
 
+PRIVET_BENCH_GRID=6:1e-4 runs only those cells of the grid.
 PRIVET_BENCH_THREADS sets torch's threads (2 on the shared 2-core machine; run with nice).
 """
 
@@ -112,7 +113,7 @@ def run_dp(name: str, rows: int, epsilon: float) -> dict[str, Any]:
     started = time.monotonic()
     result = train(replace(recipe.config, max_length=MAX_LENGTH), train_set, eval_set)
     row = _summary("dp-auto", name, rows, result, counts)
-    row["class_balance"] = recipe.config.class_balance
+    row["class_weights"] = dict(recipe.config.class_weights or ())
     row["wall_s"] = round(time.monotonic() - started)
     return _record(row)
 
@@ -126,7 +127,11 @@ def run_grid(name: str, rows: int) -> list[dict[str, Any]]:
     train_set, eval_set = load(name, rows)
     counts = _counts(train_set.labels)
     out = []
-    for epochs, lr in GRID:
+    only = os.environ.get("PRIVET_BENCH_GRID")  # e.g. "6:1e-4": one cell of the grid
+    cells = (
+        [(int(e), float(r)) for e, r in (c.split(":") for c in only.split(","))] if only else GRID
+    )
+    for epochs, lr in cells:
         config = TrainingConfig(
             strategy="full",
             max_length=MAX_LENGTH,
