@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from privet.db import session_scope
 from privet.kit.errors import InvalidInputError, NotFoundError
 from privet.kit.ids import utcnow
-from privet.ledger import EventSpec, emit, emit_many, queries
+from privet.ledger import EventSpec, emit, emit_many, proofs, queries
 from privet.ledger.export import export_bundle
 from privet.ledger.sequencer import Ledger
 from privet.ledger.verify import verify_ledger
@@ -127,6 +127,20 @@ def test_inclusion_proofs(filled: Engine, ledger: Ledger) -> None:
             queries.get_inclusion_proof(session=s, index=1, tree_size=1000)
         with pytest.raises(NotFoundError):
             queries.get_inclusion_proof(session=s, entry_id=10_000)
+
+
+def test_batched_proofs_of_dense_sparse_and_mixed_leaves(filled: Engine) -> None:
+    """``proofs.inclusion_proofs`` (ranges for runs of leaves, lists for the rest, in
+    chunks) gives the proof ``get_inclusion_proof`` gives, leaf by leaf."""
+    picks = [0, 1, 2, 3, 5, 9, 10, 11, 12, 13, 30, 40, 41, 44, 60, 61, 62, 70, 71]
+    with session_scope(filled) as s:
+        for size in (72, 64, 45):
+            want = [i for i in picks if i < size]
+            for chunk in (1, 4, 1000):
+                got = proofs.inclusion_proofs(s.connection(), want, size, chunk=chunk)
+                for index, proof in got:
+                    one = queries.get_inclusion_proof(session=s, index=index, tree_size=size)
+                    assert [h.hex() for h in proof] == one.hashes
 
 
 def test_consistency_proofs(filled: Engine) -> None:
