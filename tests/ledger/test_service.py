@@ -104,6 +104,18 @@ def test_events_filters_and_paging(filled: Engine) -> None:
             queries.list_events(session=s, since=now.replace(tzinfo=None))
 
 
+def test_event_rows_are_list_events_without_the_model(filled: Engine) -> None:
+    """``iter_event_rows`` pages through what ``list_events`` lists (same filters)."""
+    with session_scope(filled) as s:
+        for query in ({}, {"actor": "prn_b"}, {"start": 30}, {"type": "zzz.none"}):
+            want = queries.list_events(session=s, limit=1000, **query).items  # type: ignore[arg-type]
+            for limit in (7, 1000):
+                rows = list(queries.iter_event_rows(session=s, limit=limit, **query))  # type: ignore[arg-type]
+                assert [(r.index, r.entry, r.event) for r in rows] == [
+                    (e.index, e.entry, e.event) for e in want
+                ]
+
+
 def test_inclusion_proofs(filled: Engine, ledger: Ledger) -> None:
     with session_scope(filled) as s:
         for size in (1, 50, 72):

@@ -15,7 +15,7 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -27,7 +27,22 @@ from privet.ledger.tables import LedgerLeaf
 _leaves = LedgerLeaf.__table__  # type: ignore[attr-defined]
 
 Event = ledger_service.AuditEventPublic
-EventStream = Callable[[], Iterator[Event]]
+EventRow = ledger_service.EventRow
+
+
+class Cited(Protocol):
+    """What a citation needs of an event (an ``Event`` or, by the thousand, an
+    ``EventRow``)."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def entry(self) -> str: ...
+    @property
+    def event(self) -> dict[str, Any]: ...
+
+
+EventStream = Callable[[], Iterator[Cited]]
 """Reads cited events again, in index order, each time it is called."""
 
 
@@ -44,7 +59,8 @@ class CitedEvents:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         ev = self._ev
         nodes = BatchedNodes(ev.session.connection())
-        items = _unique(heapq.merge(ev.cited, *(s() for s in ev.streams), key=lambda i: i.index))
+        cited: Iterator[Cited] = iter(ev.cited)
+        items = _unique(heapq.merge(cited, *(s() for s in ev.streams), key=lambda i: i.index))
         while chunk := list(islice(items, PROOF_CHUNK)):
             proofs = inclusion_proofs(
                 ev.session.connection(), [i.index for i in chunk], ev.size, nodes=nodes
@@ -59,7 +75,7 @@ class CitedEvents:
                 }
 
 
-def _unique(items: Iterable[Event]) -> Iterator[Event]:
+def _unique(items: Iterable[Cited]) -> Iterator[Cited]:
     last = -1
     for item in items:
         if item.index != last:
@@ -115,6 +131,30 @@ class Evidence:
                 if types and not any(item.event["type"].startswith(t) for t in types):
                     continue
                 yield item
+
+    def iter_rows(
+        self,
+        *,
+        type: str | None = None,
+        project: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[EventRow]:
+        """``iter_events`` as light rows (index, entry, parsed event), for reports that
+        read events by the thousand."""
+        rows = ledger_service.iter_event_rows(
+            session=self.session,
+            type=type,
+            project=project,
+            actor=actor,
+            since=since,
+            until=until,
+        )
+        for row in rows:
+            if row.index >= self.size:
+                return
+            yield row
 
     def events(self, *, limit: int = 1000, cite: bool = True, **filters: Any) -> list[Event]:
         """The first ``limit`` of ``iter_events(**filters)``; each is cited unless ``cite``

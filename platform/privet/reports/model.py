@@ -125,6 +125,8 @@ def new_report(kind: str, title: str, *, actor: str, params: dict[str, Any]) -> 
 
 def plain(value: Any) -> Any:
     """JSON-ready values: datetimes as ISO 8601, sets as sorted lists."""
+    if isinstance(value, str | int | float | None):  # most cells: as they are
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):

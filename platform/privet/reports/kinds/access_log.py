@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from privet.compliance.settings import get_compliance_settings
 from privet.kit.errors import InvalidInputError
-from privet.ledger.queries import AuditEventPublic
+from privet.ledger.queries import EventRow
 from privet.reports import charts
 from privet.reports.evidence import Evidence
 from privet.reports.kind import ReportKind, ReportRuntime
@@ -38,7 +38,7 @@ DECISION_COLUMNS = [
 ]
 
 
-def _row(item: AuditEventPublic, act: str) -> dict[str, Any]:
+def _row(item: EventRow, act: str) -> dict[str, Any]:
     e = item.event
     return {
         "index": f"#{item.index}",
@@ -52,7 +52,7 @@ def _row(item: AuditEventPublic, act: str) -> dict[str, Any]:
     }
 
 
-Decisions = Callable[[], Iterator[tuple[AuditEventPublic, str]]]
+Decisions = Callable[[], Iterator[tuple[EventRow, str]]]
 """Reads the listed decisions (event, action) again, in index order, on each call."""
 
 
@@ -64,8 +64,8 @@ def _decisions(
     action: str | None,
     outcome: str | None,
 ) -> Decisions:
-    def read() -> Iterator[tuple[AuditEventPublic, str]]:
-        found = ev.iter_events(
+    def read() -> Iterator[tuple[EventRow, str]]:
+        found = ev.iter_rows(
             type="auth.decision",
             actor=principal,
             project=project_id,
