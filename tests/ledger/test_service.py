@@ -233,3 +233,13 @@ def test_long_reads_do_not_block_or_wait_for_writers(filled: Engine, tmp_path: P
     finally:
         writer.rollback()
         writer.close()
+
+
+def test_entry_parse_is_json_loads() -> None:
+    import json
+
+    for text in ['{"a":[1,2.5,"\\u00e9"]}', ' {"a":1} ', "[]", '"x"']:
+        assert queries._parse(text) == json.loads(text)
+    for bad in ["", '{"a":1}x', "{", "nope"]:
+        with pytest.raises(json.JSONDecodeError):
+            queries._parse(bad)

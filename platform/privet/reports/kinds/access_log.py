@@ -39,6 +39,7 @@ DECISION_COLUMNS = [
 
 
 def _row(item: EventRow, act: str) -> dict[str, Any]:
+    """A decision as its JSON row: the columns in order, JSON-ready (``Rows.ready``)."""
     e = item.event
     return {
         "index": f"#{item.index}",
@@ -153,7 +154,7 @@ def build_access_log(
     ev.cite_stream(
         lambda: (i for i, _a in islice(decisions(), count)), count=count, first=first, last=last
     )
-    rows = Rows(lambda: (_row(i, a) for i, a in islice(decisions(), count)), count)
+    rows = Rows(lambda: (_row(i, a) for i, a in islice(decisions(), count)), count, ready=True)
     report.tables = [Table("decisions", "Decisions", DECISION_COLUMNS, rows)]
     report.facts = [
         ("Decisions", count),
