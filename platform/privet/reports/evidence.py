@@ -6,7 +6,8 @@ Proofs are built a chunk of events at a time from a few batched reads of the sto
 (``privet.ledger.proofs``), and the checkpoint is read once per report. Events a report
 cites by the thousand (the rows of an access log) are cited as a stream: a function that
 reads them again, in index order, when the evidence is rendered, so they are never all
-held in memory.
+held in memory; such a stream yields light ``EventRow``s (index, entry, parsed event:
+``Evidence.iter_rows``), not a model per event.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -132,26 +133,11 @@ class Evidence:
                     continue
                 yield item
 
-    def iter_rows(
-        self,
-        *,
-        type: str | None = None,
-        project: str | None = None,
-        actor: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[EventRow]:
-        """``iter_events`` as light rows (index, entry, parsed event), for reports that
-        read events by the thousand."""
-        rows = ledger_service.iter_event_rows(
-            session=self.session,
-            type=type,
-            project=project,
-            actor=actor,
-            since=since,
-            until=until,
-        )
-        for row in rows:
+    def iter_rows(self, **query: Unpack[ledger_service.EventQuery]) -> Iterator[EventRow]:
+        """Events under the checkpoint matching ``query`` (the filters of ``list_events``)
+        as light rows (index, entry, parsed event), for reports that read events by the
+        thousand."""
+        for row in ledger_service.iter_event_rows(session=self.session, **query):
             if row.index >= self.size:
                 return
             yield row

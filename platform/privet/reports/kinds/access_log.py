@@ -3,7 +3,9 @@ chart of allow/deny per action (at most ``max_rows`` rows).
 
 Built in one pass that only counts (summary, chart, range); the rows and their cited
 events are read again, page by page, as the report is rendered, so memory stays bounded
-at any number of decisions."""
+at any number of decisions. Each pass reads only the leaf index and the entry of each
+decision (``Evidence.iter_rows``) and parses it once; the rows go out as built
+(``Rows(ready=True)``)."""
 
 from __future__ import annotations
 
