@@ -195,8 +195,7 @@ def subtree_keys(begin: int, end: int) -> list[tuple[int, int]]:
     if end <= begin:
         raise ValueError(f"empty range [{begin}, {end})")
     keys: list[tuple[int, int]] = []
-    pos = begin
-    rest = end - begin
+    pos, rest = begin, end - begin
     while rest:  # one step per set bit, largest first
         level = rest.bit_length() - 1
         if pos & ((1 << level) - 1):
@@ -208,11 +207,8 @@ def subtree_keys(begin: int, end: int) -> list[tuple[int, int]]:
 
 
 def subtree_hash(begin: int, end: int, node: NodeFn) -> bytes:
-    """MTH of leaves [begin, end) where ``begin`` is aligned as in the RFC 6962 tree.
-
-    Decomposes the range into perfect subtrees (``subtree_keys``) and folds them from
-    the right.
-    """
+    """MTH of leaves [begin, end) (``begin`` aligned as in the RFC 6962 tree): its perfect
+    subtrees (``subtree_keys``) folded from the right."""
     parts = subtree_keys(begin, end)
     acc = node(*parts[-1])
     for key in reversed(parts[:-1]):
@@ -238,26 +234,17 @@ def inclusion_proof(index: int, size: int, node: NodeFn) -> list[bytes]:
     return proof
 
 
-class _PathWalk:
-    """The top-down RFC 6962 walk to a leaf, kept between leaves: the walk to the next
-    leaf restarts only below the deepest range that holds both, so leaves in order cost
-    O(1) new proof elements each (amortised) instead of O(log n)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        #: Range [begin, end) the leaf went into at each split, top down.
-        self.ranges: list[tuple[int, int]] = []
-
-    def to(self, index: int) -> tuple[int, list[tuple[int, int]]]:
-        """Walk to leaf ``index``: (proof elements kept from the last leaf, top down;
-        the leaf ranges of the new elements, top down)."""
-        if not 0 <= index < self.size:
-            raise ValueError(f"leaf index {index} is outside the tree of size {self.size}")
-        ranges = self.ranges
+def _walks(indexes: Iterable[int], size: int) -> Iterator[tuple[int, list[tuple[int, int]]]]:
+    """The RFC 6962 walk to each leaf, top down: (proof elements kept from the previous
+    leaf, leaf ranges of the new ones). It restarts below the deepest range holding both
+    leaves, so leaves in order cost O(1) new elements each (amortised), not O(log n)."""
+    ranges: list[tuple[int, int]] = []  # the range the leaf went into at each split
+    for index in indexes:
+        if not 0 <= index < size:
+            raise ValueError(f"leaf index {index} is outside the tree of size {size}")
         while ranges and not ranges[-1][0] <= index < ranges[-1][1]:
             ranges.pop()
-        kept = len(ranges)
-        begin, end = ranges[-1] if ranges else (0, self.size)
+        begin, end = ranges[-1] if ranges else (0, size)
         new: list[tuple[int, int]] = []
         while end - begin > 1:
             k = 1 << ((end - begin - 1).bit_length() - 1)  # largest power of two below
@@ -268,17 +255,14 @@ class _PathWalk:
                 new.append((begin, begin + k))
                 begin += k
             ranges.append((begin, end))
-        return kept, new
+        yield len(ranges) - len(new), new
 
 
 def inclusion_proofs(indexes: Iterable[int], size: int, node: NodeFn) -> Iterator[list[bytes]]:
-    """``inclusion_proof(index, size, node)`` for each of ``indexes``, in order: one walk
-    shared by the leaves, so a run of neighbouring leaves only hashes the lowest levels
-    of each path (cheapest in increasing order; any order is correct)."""
-    walk = _PathWalk(size)
+    """``inclusion_proof(index, size, node)`` of each of ``indexes`` from one shared walk:
+    neighbouring leaves only redo the lowest levels (increasing order is cheapest)."""
     top_down: list[bytes] = []
-    for index in indexes:
-        kept, new = walk.to(index)
+    for kept, new in _walks(indexes, size):
         del top_down[kept:]
         top_down.extend(subtree_hash(b, e, node) for b, e in new)
         yield top_down[::-1]
@@ -287,11 +271,9 @@ def inclusion_proofs(indexes: Iterable[int], size: int, node: NodeFn) -> Iterato
 def inclusion_proof_keys(indexes: Iterable[int], size: int) -> set[tuple[int, int]]:
     """The nodes (level, index) ``inclusion_proofs(indexes, size, node)`` reads, from
     the same walk (to read them in one batch before building the proofs)."""
-    walk = _PathWalk(size)
     keys: set[tuple[int, int]] = set()
-    for index in indexes:
-        for begin, end in walk.to(index)[1]:
-            keys.update(subtree_keys(begin, end))
+    for _kept, new in _walks(indexes, size):
+        keys.update(key for begin, end in new for key in subtree_keys(begin, end))
     return keys
 
 
