@@ -10,7 +10,7 @@ serve any proof with O(log n) look-ups through a ``node(level, index)`` callable
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -26,11 +26,14 @@ __all__ = [
     "consistency_proof",
     "consistency_proof_ranges",
     "inclusion_proof",
+    "inclusion_proof_keys",
+    "inclusion_proofs",
     "leaf_hash",
     "node_hash",
     "root_from_inclusion_proof",
     "root_hash",
     "subtree_hash",
+    "subtree_keys",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -186,27 +189,30 @@ class CompactRange:
         return out
 
 
-def subtree_hash(begin: int, end: int, node: NodeFn) -> bytes:
-    """MTH of leaves [begin, end) where ``begin`` is aligned as in the RFC 6962 tree.
-
-    Decomposes the range into perfect subtrees (at most log n look-ups) and folds them
-    from the right.
-    """
+def subtree_keys(begin: int, end: int) -> list[tuple[int, int]]:
+    """The perfect subtrees (level, index) that make up leaves [begin, end), largest
+    first: what ``subtree_hash`` reads (at most log n; a perfect subtree: one)."""
     if end <= begin:
         raise ValueError(f"empty range [{begin}, {end})")
-    parts: list[bytes] = []
-    pos = begin
-    rest = end - begin
-    while rest:  # one step per set bit, largest first (a perfect subtree: one step)
+    keys: list[tuple[int, int]] = []
+    pos, rest = begin, end - begin
+    while rest:  # one step per set bit, largest first
         level = rest.bit_length() - 1
         if pos & ((1 << level) - 1):
             raise ValueError(f"range [{begin}, {end}) is not a subtree of the log")
-        parts.append(node(level, pos >> level))
+        keys.append((level, pos >> level))
         pos += 1 << level
         rest ^= 1 << level
-    acc = parts[-1]
-    for h in reversed(parts[:-1]):
-        acc = node_hash(h, acc)
+    return keys
+
+
+def subtree_hash(begin: int, end: int, node: NodeFn) -> bytes:
+    """MTH of leaves [begin, end) (``begin`` aligned as in the RFC 6962 tree): its perfect
+    subtrees (``subtree_keys``) folded from the right."""
+    parts = subtree_keys(begin, end)
+    acc = node(*parts[-1])
+    for key in reversed(parts[:-1]):
+        acc = node_hash(node(*key), acc)
     return acc
 
 
@@ -226,6 +232,49 @@ def inclusion_proof(index: int, size: int, node: NodeFn) -> list[bytes]:
             begin += k
     proof.reverse()
     return proof
+
+
+def _walks(indexes: Iterable[int], size: int) -> Iterator[tuple[int, list[tuple[int, int]]]]:
+    """The RFC 6962 walk to each leaf, top down: (proof elements kept from the previous
+    leaf, leaf ranges of the new ones). It restarts below the deepest range holding both
+    leaves, so leaves in order cost O(1) new elements each (amortised), not O(log n)."""
+    ranges: list[tuple[int, int]] = []  # the range the leaf went into at each split
+    for index in indexes:
+        if not 0 <= index < size:
+            raise ValueError(f"leaf index {index} is outside the tree of size {size}")
+        while ranges and not ranges[-1][0] <= index < ranges[-1][1]:
+            ranges.pop()
+        begin, end = ranges[-1] if ranges else (0, size)
+        new: list[tuple[int, int]] = []
+        while end - begin > 1:
+            k = 1 << ((end - begin - 1).bit_length() - 1)  # largest power of two below
+            if index < begin + k:
+                new.append((begin + k, end))
+                end = begin + k
+            else:
+                new.append((begin, begin + k))
+                begin += k
+            ranges.append((begin, end))
+        yield len(ranges) - len(new), new
+
+
+def inclusion_proofs(indexes: Iterable[int], size: int, node: NodeFn) -> Iterator[list[bytes]]:
+    """``inclusion_proof(index, size, node)`` of each of ``indexes`` from one shared walk:
+    neighbouring leaves only redo the lowest levels (increasing order is cheapest)."""
+    top_down: list[bytes] = []
+    for kept, new in _walks(indexes, size):
+        del top_down[kept:]
+        top_down.extend(subtree_hash(b, e, node) for b, e in new)
+        yield top_down[::-1]
+
+
+def inclusion_proof_keys(indexes: Iterable[int], size: int) -> set[tuple[int, int]]:
+    """The nodes (level, index) ``inclusion_proofs(indexes, size, node)`` reads, from
+    the same walk (to read them in one batch before building the proofs)."""
+    keys: set[tuple[int, int]] = set()
+    for _kept, new in _walks(indexes, size):
+        keys.update(key for begin, end in new for key in subtree_keys(begin, end))
+    return keys
 
 
 def consistency_proof(size1: int, size2: int, node: NodeFn) -> list[bytes]:

@@ -13,9 +13,12 @@ from privet_audit.merkle import (
     ConsistencyError,
     InclusionError,
     MemoryTree,
+    NodeFn,
     consistency_proof,
     consistency_proof_ranges,
     inclusion_proof,
+    inclusion_proof_keys,
+    inclusion_proofs,
     leaf_hash,
     root_hash,
     verify_consistency,
@@ -108,3 +111,57 @@ def test_consistency_generation_and_verification_agree(data: st.DataObject, n: i
         if size1 != size2:
             with pytest.raises(ConsistencyError):
                 verify_consistency(size1, size2, proof, r2, r1)
+
+
+def _recording(tree: MemoryTree, seen: set[tuple[int, int]]) -> NodeFn:
+    def node(level: int, index: int) -> bytes:
+        seen.add((level, index))
+        return tree.node(level, index)
+
+    return node
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(1, 600))
+def test_batch_proofs_equal_inclusion_proof_for_every_leaf(n: int) -> None:
+    """``inclusion_proofs`` over all leaves in order equals ``inclusion_proof`` of each,
+    and reads exactly the nodes ``inclusion_proof_keys`` names (sizes mostly not powers
+    of two)."""
+    tree = MemoryTree(leaves(n))
+    seen: set[tuple[int, int]] = set()
+    got = list(inclusion_proofs(range(n), n, _recording(tree, seen)))
+    assert got == [inclusion_proof(i, n, tree.node) for i in range(n)]
+    assert seen == inclusion_proof_keys(range(n), n)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 32, 33, 64, 255, 256, 257])
+def test_batch_proofs_at_and_around_powers_of_two(n: int) -> None:
+    tree = MemoryTree(leaves(n))
+    for size in {n, max(1, n - 1)}:
+        got = list(inclusion_proofs(range(size), size, tree.node))
+        assert got == [inclusion_proof(i, size, tree.node) for i in range(size)]
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), n=st.integers(1, 400))
+def test_batch_proofs_of_any_leaves_in_any_order(data: st.DataObject, n: int) -> None:
+    """Sparse, repeated and unordered leaves (and a tree smaller than the stored one)."""
+    size = data.draw(st.integers(1, n))
+    picks = data.draw(st.lists(st.integers(0, size - 1), max_size=60))
+    if data.draw(st.booleans()):
+        picks.sort()
+    tree = MemoryTree(leaves(n))
+    seen: set[tuple[int, int]] = set()
+    got = list(inclusion_proofs(picks, size, _recording(tree, seen)))
+    assert got == [inclusion_proof(i, size, tree.node) for i in picks]
+    assert seen == inclusion_proof_keys(picks, size)
+    for i, proof in zip(picks, got, strict=True):
+        verify_inclusion(tree.node(0, i), i, size, proof, tree.root(size))
+
+
+def test_batch_proofs_refuse_a_leaf_outside_the_tree() -> None:
+    tree = MemoryTree(leaves(5))
+    with pytest.raises(ValueError, match="outside the tree"):
+        list(inclusion_proofs([0, 5], 5, tree.node))
+    with pytest.raises(ValueError, match="outside the tree"):
+        inclusion_proof_keys([-1], 5)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from privet.db import session_scope
 from privet.kit.errors import InvalidInputError, NotFoundError
 from privet.kit.ids import utcnow
-from privet.ledger import EventSpec, emit, emit_many, queries
+from privet.ledger import EventSpec, emit, emit_many, proofs, queries
 from privet.ledger.export import export_bundle
 from privet.ledger.sequencer import Ledger
 from privet.ledger.verify import verify_ledger
@@ -104,6 +104,18 @@ def test_events_filters_and_paging(filled: Engine) -> None:
             queries.list_events(session=s, since=now.replace(tzinfo=None))
 
 
+def test_event_rows_are_list_events_without_the_model(filled: Engine) -> None:
+    """``iter_event_rows`` pages through what ``list_events`` lists (same filters)."""
+    with session_scope(filled) as s:
+        for query in ({}, {"actor": "prn_b"}, {"start": 30}, {"type": "zzz.none"}):
+            want = queries.list_events(session=s, limit=1000, **query).items  # type: ignore[arg-type]
+            for limit in (7, 1000):
+                rows = list(queries.iter_event_rows(session=s, limit=limit, **query))  # type: ignore[arg-type]
+                assert [(r.index, r.entry, r.event) for r in rows] == [
+                    (e.index, e.entry, e.event) for e in want
+                ]
+
+
 def test_inclusion_proofs(filled: Engine, ledger: Ledger) -> None:
     with session_scope(filled) as s:
         for size in (1, 50, 72):
@@ -127,6 +139,20 @@ def test_inclusion_proofs(filled: Engine, ledger: Ledger) -> None:
             queries.get_inclusion_proof(session=s, index=1, tree_size=1000)
         with pytest.raises(NotFoundError):
             queries.get_inclusion_proof(session=s, entry_id=10_000)
+
+
+def test_batched_proofs_of_dense_sparse_and_mixed_leaves(filled: Engine) -> None:
+    """``proofs.inclusion_proofs`` (ranges for runs of leaves, lists for the rest, in
+    chunks) gives the proof ``get_inclusion_proof`` gives, leaf by leaf."""
+    picks = [0, 1, 2, 3, 5, 9, 10, 11, 12, 13, 30, 40, 41, 44, 60, 61, 62, 70, 71]
+    with session_scope(filled) as s:
+        for size in (72, 64, 45):
+            want = [i for i in picks if i < size]
+            for chunk in (1, 4, 1000):
+                got = proofs.inclusion_proofs(s.connection(), want, size, chunk=chunk)
+                for index, proof in got:
+                    one = queries.get_inclusion_proof(session=s, index=index, tree_size=size)
+                    assert [h.hex() for h in proof] == one.hashes
 
 
 def test_consistency_proofs(filled: Engine) -> None:
@@ -207,3 +233,13 @@ def test_long_reads_do_not_block_or_wait_for_writers(filled: Engine, tmp_path: P
     finally:
         writer.rollback()
         writer.close()
+
+
+def test_entry_parse_is_json_loads() -> None:
+    import json
+
+    for text in ['{"a":[1,2.5,"\\u00e9"]}', ' {"a":1} ', "[]", '"x"']:
+        assert queries._parse(text) == json.loads(text)
+    for bad in ["", '{"a":1}x', "{", "nope"]:
+        with pytest.raises(json.JSONDecodeError):
+            queries._parse(bad)

@@ -6,7 +6,8 @@ Proofs are built a chunk of events at a time from a few batched reads of the sto
 (``privet.ledger.proofs``), and the checkpoint is read once per report. Events a report
 cites by the thousand (the rows of an access log) are cited as a stream: a function that
 reads them again, in index order, when the evidence is rendered, so they are never all
-held in memory.
+held in memory; such a stream yields light ``EventRow``s (index, entry, parsed event:
+``Evidence.iter_rows``), not a model per event.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol, Unpack
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -27,7 +28,22 @@ from privet.ledger.tables import LedgerLeaf
 _leaves = LedgerLeaf.__table__  # type: ignore[attr-defined]
 
 Event = ledger_service.AuditEventPublic
-EventStream = Callable[[], Iterator[Event]]
+EventRow = ledger_service.EventRow
+
+
+class Cited(Protocol):
+    """What a citation needs of an event (an ``Event`` or, by the thousand, an
+    ``EventRow``)."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def entry(self) -> str: ...
+    @property
+    def event(self) -> dict[str, Any]: ...
+
+
+EventStream = Callable[[], Iterator[Cited]]
 """Reads cited events again, in index order, each time it is called."""
 
 
@@ -44,7 +60,8 @@ class CitedEvents:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         ev = self._ev
         nodes = BatchedNodes(ev.session.connection())
-        items = _unique(heapq.merge(ev.cited, *(s() for s in ev.streams), key=lambda i: i.index))
+        cited: Iterator[Cited] = iter(ev.cited)
+        items = _unique(heapq.merge(cited, *(s() for s in ev.streams), key=lambda i: i.index))
         while chunk := list(islice(items, PROOF_CHUNK)):
             proofs = inclusion_proofs(
                 ev.session.connection(), [i.index for i in chunk], ev.size, nodes=nodes
@@ -59,7 +76,7 @@ class CitedEvents:
                 }
 
 
-def _unique(items: Iterable[Event]) -> Iterator[Event]:
+def _unique(items: Iterable[Cited]) -> Iterator[Cited]:
     last = -1
     for item in items:
         if item.index != last:
@@ -115,6 +132,15 @@ class Evidence:
                 if types and not any(item.event["type"].startswith(t) for t in types):
                     continue
                 yield item
+
+    def iter_rows(self, **query: Unpack[ledger_service.EventQuery]) -> Iterator[EventRow]:
+        """Events under the checkpoint matching ``query`` (the filters of ``list_events``)
+        as light rows (index, entry, parsed event), for reports that read events by the
+        thousand."""
+        for row in ledger_service.iter_event_rows(session=self.session, **query):
+            if row.index >= self.size:
+                return
+            yield row
 
     def events(self, *, limit: int = 1000, cite: bool = True, **filters: Any) -> list[Event]:
         """The first ``limit`` of ``iter_events(**filters)``; each is cited unless ``cite``

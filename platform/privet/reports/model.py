@@ -22,10 +22,14 @@ report in memory) or a marker the streaming renderer fills in (render.py)."""
 
 class Rows:
     """A table's rows read again each time they are iterated (``count`` known from the
-    builder's first pass), so a report of a million rows is never held in memory."""
+    builder's first pass), so a report of a million rows is never held in memory.
+    ``ready``: each row is already what ``Table.to_json`` makes of it (the table's columns,
+    in order, JSON-ready values), so it is passed on as it is."""
 
-    def __init__(self, produce: Callable[[], Iterator[dict[str, Any]]], count: int) -> None:
-        self._produce, self.count = produce, count
+    def __init__(
+        self, produce: Callable[[], Iterator[dict[str, Any]]], count: int, *, ready: bool = False
+    ) -> None:
+        self._produce, self.count, self.ready = produce, count, ready
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self._produce()
@@ -47,11 +51,12 @@ class Table:
     empty: str = "None."
 
     def to_json(self, lazy: Lazy = list) -> dict[str, Any]:
+        rows = ({k: plain(r.get(k)) for k, _l in self.columns} for r in self.rows)
         return {
             "name": self.name,
             "title": self.title,
             "columns": [{"key": k, "label": label} for k, label in self.columns],
-            "rows": lazy({k: plain(r.get(k)) for k, _l in self.columns} for r in self.rows),
+            "rows": lazy(self.rows if isinstance(self.rows, Rows) and self.rows.ready else rows),
         }
 
 
@@ -125,6 +130,8 @@ def new_report(kind: str, title: str, *, actor: str, params: dict[str, Any]) -> 
 
 def plain(value: Any) -> Any:
     """JSON-ready values: datetimes as ISO 8601, sets as sorted lists."""
+    if isinstance(value, str | int | float | None):  # most cells: as they are
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):

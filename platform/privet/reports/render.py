@@ -31,6 +31,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Bytes gathered before a chunk of a streamed report is handed on.
 CHUNK_BYTES = 64 * 1024
+#: ``json.dumps(item, ensure_ascii=False)`` without building an encoder per item.
+_dump_item = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class RendererUnavailableError(PrivetError):
@@ -98,7 +100,7 @@ def iter_json(report: Report) -> Iterator[bytes]:
         for number, after in zip(pieces[1::2], pieces[2::2], strict=True):
             yield "["
             for n, item in enumerate(lazies[int(number)]):
-                yield ("," if n else "") + "\n" + json.dumps(item, ensure_ascii=False)
+                yield ("," if n else "") + "\n" + _dump_item(item)
             yield "]" + after
 
     return _chunks(parts())

@@ -3,7 +3,9 @@ chart of allow/deny per action (at most ``max_rows`` rows).
 
 Built in one pass that only counts (summary, chart, range); the rows and their cited
 events are read again, page by page, as the report is rendered, so memory stays bounded
-at any number of decisions."""
+at any number of decisions. Each pass reads only the leaf index and the entry of each
+decision (``Evidence.iter_rows``) and parses it once; the rows go out as built
+(``Rows(ready=True)``)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from sqlmodel import Session
 
 from privet.compliance.settings import get_compliance_settings
 from privet.kit.errors import InvalidInputError
-from privet.ledger.queries import AuditEventPublic
+from privet.ledger.queries import EventRow
 from privet.reports import charts
 from privet.reports.evidence import Evidence
 from privet.reports.kind import ReportKind, ReportRuntime
@@ -38,7 +40,8 @@ DECISION_COLUMNS = [
 ]
 
 
-def _row(item: AuditEventPublic, act: str) -> dict[str, Any]:
+def _row(item: EventRow, act: str) -> dict[str, Any]:
+    """A decision as its JSON row: the columns in order, JSON-ready (``Rows.ready``)."""
     e = item.event
     return {
         "index": f"#{item.index}",
@@ -52,7 +55,7 @@ def _row(item: AuditEventPublic, act: str) -> dict[str, Any]:
     }
 
 
-Decisions = Callable[[], Iterator[tuple[AuditEventPublic, str]]]
+Decisions = Callable[[], Iterator[tuple[EventRow, str]]]
 """Reads the listed decisions (event, action) again, in index order, on each call."""
 
 
@@ -64,8 +67,8 @@ def _decisions(
     action: str | None,
     outcome: str | None,
 ) -> Decisions:
-    def read() -> Iterator[tuple[AuditEventPublic, str]]:
-        found = ev.iter_events(
+    def read() -> Iterator[tuple[EventRow, str]]:
+        found = ev.iter_rows(
             type="auth.decision",
             actor=principal,
             project=project_id,
@@ -153,7 +156,7 @@ def build_access_log(
     ev.cite_stream(
         lambda: (i for i, _a in islice(decisions(), count)), count=count, first=first, last=last
     )
-    rows = Rows(lambda: (_row(i, a) for i, a in islice(decisions(), count)), count)
+    rows = Rows(lambda: (_row(i, a) for i, a in islice(decisions(), count)), count, ready=True)
     report.tables = [Table("decisions", "Decisions", DECISION_COLUMNS, rows)]
     report.facts = [
         ("Decisions", count),
