@@ -15,7 +15,8 @@ PRIVET_BENCH_OUT, default /tmp/privet-recipe-calibration.jsonl):
     python tests/benchmarks/test_recipe_calibration.py dp sst2 1000 3
     python tests/benchmarks/test_recipe_calibration.py grid sst2 1000
 
-PRIVET_BENCH_GRID=6:1e-4 runs only those cells of the grid.
+PRIVET_BENCH_GRID=6:1e-4 runs only those cells of the grid; PRIVET_BENCH_CLASS_BALANCE=none
+turns the recipe's class weights off (a diagnosis, not the default).
 PRIVET_BENCH_THREADS sets torch's threads (2 on the shared 2-core machine; run with nice).
 """
 
@@ -106,6 +107,7 @@ def run_dp(name: str, rows: int, epsilon: float) -> dict[str, Any]:
             target_epsilon=epsilon,
             delta=None,
             base_model="minilm-l6",
+            class_balance=os.environ.get("PRIVET_BENCH_CLASS_BALANCE", "auto"),
         )
     )
     for key, value in recipe.reasons().items():
