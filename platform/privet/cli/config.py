@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.table import Table
 
+from privet.basemodels.settings import get_base_model_settings
 from privet.cli.output import group
 from privet.compliance.settings import get_compliance_settings
 from privet.config import get_settings
@@ -34,6 +35,7 @@ SECTIONS: tuple[tuple[str, Callable[[], BaseSettings]], ...] = (
     ("ledger", get_ledger_settings),
     ("datasets", get_dataset_settings),
     ("jobs", get_job_settings),
+    ("base models", get_base_model_settings),
     ("executors", get_executor_settings),
     ("inference", get_inference_settings),
     ("compliance", get_compliance_settings),
