@@ -24,7 +24,7 @@ from typing import Any
 from privet.devdata.rows import DomainRows
 from privet.ledger.emit import EventSpec
 
-__all__ = ["DEFAULT_START", "YEAR", "Actors", "BankTraffic"]
+__all__ = ["DEFAULT_START", "RETRAIN_EVERY", "YEAR", "Actors", "BankTraffic"]
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 YEAR = timedelta(days=365)
@@ -38,7 +38,6 @@ _EPISODES: tuple[tuple[str, float], ...] = (
     ("contest", 0.002),
     ("dsr", 0.004),
     ("dataset_version", 0.0006),
-    ("training", 0.0012),
     ("audit", 0.0012),
 )
 _READS = (
@@ -64,6 +63,8 @@ _LENGTH = {
     "audit": 1,
 }
 _PURPOSES = ("credit_decision", "fraud_screening")
+#: how often the model is retrained (and a new version approved) in a large seed
+RETRAIN_EVERY = timedelta(days=30)
 #: how requests arrive (``privet.compliance.tables.Channel``)
 _CHANNELS = ("email", "web_form", "letter")
 _STEP = timedelta(milliseconds=3)
@@ -144,16 +145,21 @@ class BankTraffic:
     def events(self) -> Iterator[tuple[datetime, EventSpec]]:
         """The year opens with a dataset version, the training and approval of the model
         that serves, and a data-subject request (so even a small seed has every kind of
-        event); then requests come as the weights say."""
+        event); then requests come as the weights say, and the model is retrained on a
+        calendar (``RETRAIN_EVERY``; less often in a small seed, so that training stays
+        under ~1 % of its events): each version serves until the next is approved."""
         done, step = 0, self.span / max(self.total, 1)
         opening = ["dataset_version", "training", "dsr"]
+        every = max(RETRAIN_EVERY, step * 1000)
+        retrain = self.start + every
         while done < self.total:
             self._at = at = self.start + step * done
-            episode = (
-                opening.pop(0)
-                if opening
-                else self.rng.choices(self._names, cum_weights=self._cum)[0]
-            )
+            if opening:
+                episode = opening.pop(0)
+            elif at >= retrain:
+                episode, retrain = "training", retrain + every
+            else:
+                episode = self.rng.choices(self._names, cum_weights=self._cum)[0]
             if not self._fits(episode, self.total - done):
                 episode = "audit"
             for k, spec in enumerate(getattr(self, f"_{episode}")()):
