@@ -9,18 +9,27 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
+from sqlmodel import select as sqlselect
 from typer.testing import CliRunner
 
 from privet import ledger
+from privet.compliance.tables import DataSubjectRequest
 from privet.config import clear_settings_caches
+from privet.datasets.tables import DatasetVersion
 from privet.db import create_db_engine, session_scope
 from privet.devdata import SeedError, seed_ledger
+from privet.inference.tables import Prediction
+from privet.jobs.tables import TrainingJob
 from privet.ledger.tables import LedgerCheckpoint, LedgerEntry, LedgerLeaf, LedgerLeafObject
 from privet.ledger.verify import verify_ledger
+from privet.models.tables import ModelVersion
+from privet.reports.kinds.dsr_log import build_dsr_log
+from privet.reports.kinds.model_lineage import build_model_lineage
 
 SETUP = ("principal.created", "project.created", "member.added")
 KINDS = {
@@ -135,3 +144,68 @@ def test_privet_dev_seed_command(engine: Engine, db_url: str) -> None:
     assert "refusing to seed" in refused.output and "--force" in refused.output
     bad = runner.invoke(app, ["dev", "seed", "--events", "0", "--database-url", db_url])
     assert bad.exit_code == 1 and "events must be between 1" in bad.output
+
+
+def _events(engine: Engine) -> list[dict[str, Any]]:
+    entries = LedgerEntry.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(select(entries.c.event).order_by(entries.c.id)).scalars()
+        return [json.loads(bytes(e)) for e in rows]
+
+
+def test_the_seed_writes_the_domain_rows_its_events_name(engine: Engine) -> None:
+    """Every prediction, job, model version, dataset version and request the log names
+    has its row, with the event's ids, digests and times; the reports that read those
+    tables agree with the log."""
+    result = seed_ledger(engine=engine, events=900, batch=130)
+    events = _events(engine)
+
+    def of(kind: str) -> list[dict[str, Any]]:
+        return [e for e in events if e["type"] == kind]
+
+    with Session(engine) as session:
+        predictions = {p.id: p for p in session.exec(sqlselect(Prediction)).all()}
+        versions = {v.id: v for v in session.exec(sqlselect(ModelVersion)).all()}
+        jobs = {j.id: j for j in session.exec(sqlselect(TrainingJob)).all()}
+        requests = {r.id: r for r in session.exec(sqlselect(DataSubjectRequest)).all()}
+        datasets = {d.id: d for d in session.exec(sqlselect(DatasetVersion)).all()}
+        made = of("prediction.made")
+        assert len(predictions) == len(made) == result.rows["predictions"] > 300
+        for e in made:
+            p = predictions[e["objects"]["prediction"]]
+            assert (p.model_version_id, p.input_digest, p.subject_digest, p.label) == (
+                e["objects"]["model_version"],
+                e["digests"]["input"],
+                e["digests"].get("subject"),
+                e["details"]["label"],
+            )
+            assert p.created_at.isoformat().replace("+00:00", "Z").startswith(e["time"][:19])
+        registered = of("model_version.registered")
+        assert len(versions) == len(jobs) == len(registered) >= 1
+        for e in registered:
+            v = versions[e["objects"]["model_version"]]
+            assert f"sha256:{v.weights_sha256}" == e["digests"]["weights"]
+            assert v.number == e["details"]["number"] and v.state == "approved"
+            assert jobs[v.job_id].model_version_id == v.id
+            assert jobs[v.job_id].dataset_version_id in datasets
+        received = of("dsr.received")
+        assert len(requests) == len(received) >= 1
+        for e in received:
+            r = requests[e["objects"]["data_subject_request"]]
+            assert r.due_at.isoformat() == e["details"]["due_at"]
+            assert r.subject_digest == e["digests"]["subject"]
+        for e in of("dataset.version.created"):
+            d = datasets[e["objects"]["dataset_version"]]
+            assert (d.digest, d.number) == (e["digests"]["content"], e["details"]["number"])
+        log = build_dsr_log(session, None, actor="usr_auditor")  # type: ignore[arg-type]
+        assert dict(log.facts)["Requests"] == len(received)
+        busiest = max(versions, key=lambda v: sum(e["objects"]["model_version"] == v for e in made))
+        lineage = build_model_lineage(
+            session,
+            None,  # type: ignore[arg-type]
+            actor="usr_auditor",
+            model_version_id=busiest,
+        )
+        served = sum(e["objects"]["model_version"] == busiest for e in made)
+        assert dict(lineage.facts)["Predictions served"] == served > 0
+    assert _verified(engine) == result.events

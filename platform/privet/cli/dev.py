@@ -98,3 +98,6 @@ def seed(
     )
     for kind, count in result.by_type.items():
         _console.print(f"  {count:>10,}  {kind}", highlight=False)
+    _console.print("rows written beside them:", highlight=False)
+    for table, count in result.rows.items():
+        _console.print(f"  {count:>10,}  {table}", highlight=False)

@@ -25,11 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, func, select, text
 
 from privet import migrate
+from privet.auth.tables import Project
 from privet.db import session_scope
 from privet.devdata.people import create_people
+from privet.devdata.rows import DomainRows
 from privet.devdata.traffic import DEFAULT_START, BankTraffic
 from privet.kit.errors import ConflictError, InvalidInputError
 from privet.ledger.emit import EventSpec, encode_events, insert_entries
@@ -65,6 +67,8 @@ class SeedResult:
     checkpoint_size: int
     project: str
     by_type: dict[str, int] = field(default_factory=dict)
+    #: domain rows written, by table
+    rows: dict[str, int] = field(default_factory=dict)
 
     @property
     def events_per_second(self) -> float:
@@ -94,7 +98,9 @@ def seed_ledger(
         raise InvalidInputError("start must be a timezone-aware time (e.g. 2026-01-01T00:00Z)")
     _prepare(engine, force)
     began = time.perf_counter()
-    traffic = BankTraffic(total=events, seed=seed, start=start)
+    with engine.connect() as conn:
+        run = int(conn.execute(select(func.count()).select_from(Project)).scalar_one())
+    traffic = BankTraffic(total=events, seed=seed, start=start, run=run)
     counts: Counter[str] = Counter()
     details = {"events": events, "seed": seed, "start": start.date().isoformat()}
     _append(engine, [EventSpec(SEED_STARTED, None, details=details)], None, counts)
@@ -107,7 +113,7 @@ def seed_ledger(
     done = 0
     while done < events:
         chunk = [pair for _, pair in zip(range(min(batch, events - done)), stream, strict=False)]
-        _append(engine, [spec for _, spec in chunk], [at for at, _ in chunk], counts)
+        _append(engine, [spec for _, spec in chunk], [at for at, _ in chunk], counts, traffic.rows)
         ledger.integrate_now(checkpoint=False)  # ordinary passes: checkpoints as configured
         done += len(chunk)
         if progress is not None:
@@ -121,15 +127,23 @@ def seed_ledger(
         checkpoint_size=head.checkpoint_size,
         project=traffic.actors.project,
         by_type=dict(counts.most_common()),
+        rows=dict(traffic.rows.written),
     )
 
 
 def _append(
-    engine: Engine, specs: list[EventSpec], at: list[datetime] | None, counts: Counter[str]
+    engine: Engine,
+    specs: list[EventSpec],
+    at: list[datetime] | None,
+    counts: Counter[str],
+    rows: DomainRows | None = None,
 ) -> None:
-    """One transaction of events, as any writer commits them."""
+    """One transaction of events (and the domain rows they name), as any writer commits
+    them."""
     with session_scope(engine) as session:
         insert_entries(session, encode_events(specs, at=at))
+        if rows is not None:
+            rows.flush(session.connection())
     counts.update(spec.type for spec in specs)
 
 
