@@ -219,9 +219,12 @@ def test_recipe_selects_only_with_enough_validation_rows() -> None:
     assert choose(replace(base, validation_rows=5, selection="on")).config.selection_share > 0
     none = choose(replace(base, validation_rows=10_000, selection="none"))
     assert none.config.selection_share == 0.0 and none.config.patience is None
-    assert choose(base).config.selection_share == 0.0  # no validation split
+    assert choose(base).config.selection_share == 0.0  # no split counts recorded
+    assert choose(replace(base, validation_rows=0)).config.selection_share == 0.0
     with pytest.raises(ConfigError, match="validation split"):
-        choose(replace(base, selection="on"))
+        choose(replace(base, validation_rows=0, selection="on"))
+    with pytest.raises(ConfigError, match="validation split"):
+        choose(replace(base, validation_rows=0, overrides={"selection_share": 0.2}))
     caller = choose(replace(base, validation_rows=500, overrides={"selection_share": 0.3}))
     assert caller.config.selection_share == 0.3
     assert caller.choices["selection_share"].source == "set by the caller"

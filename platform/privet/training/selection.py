@@ -262,12 +262,15 @@ class SelectionInputs:
 def recipe_choices(i: SelectionInputs) -> list[RecipeChoice]:
     """`selection_share` and `patience` for the auto recipe, each with its reason."""
     off = None
-    if i.selection == "on" and i.private and not i.validation_rows:
-        raise ConfigError("selection on needs a validation split: the dataset version has none")
+    asked = i.selection == "on" or float(i.overrides.get("selection_share") or 0.0) > 0.0
+    if asked and i.private and i.validation_rows == 0:
+        raise ConfigError("model selection needs a validation split: the dataset version has none")
     if not i.private:
         off = "off: no DP, the model is evaluated on the test split only"
     elif i.selection == "none":
         off = "off: selection none (nothing is released, no ε spent on it)"
+    elif i.validation_rows is None:
+        off = "off: the dataset version records no split counts"
     elif not i.validation_rows:
         off = "off: the dataset version has no validation split"
     elif i.epochs < 2:
