@@ -185,12 +185,8 @@ def submit(
             "in the job's target), stop early."
         ),
     ] = None,
-    selection_share: Annotated[
-        float | None, typer.Option(help="Share of the target ε for model selection.")
-    ] = None,
-    patience: Annotated[
-        int | None, typer.Option(help="Epochs without a better validation F1 before stopping.")
-    ] = None,
+    selection_share: Annotated[float | None, typer.Option(help="Share of ε for selection.")] = None,
+    patience: Annotated[int | None, typer.Option(help="Epochs to wait for a better F1.")] = None,
     purpose: Annotated[
         str | None, typer.Option(help="Default: the dataset's only purpose.")
     ] = None,
@@ -220,7 +216,11 @@ def submit(
     }
     given = locals()
     body |= {field: given[name] for name, field in _OPTIONAL_FIELDS if given[name] is not None}
-    job = call("POST", _jobs(project), json=body)
+    _submitted(project, call("POST", _jobs(project), json=body), watch=watch, quiet=quiet)
+
+
+def _submitted(project: str, job: dict[str, Any], *, watch: bool, quiet: bool) -> None:
+    """What `submit` prints: the job and its recipe, then (--watch) its progress and end."""
     if not quiet:
         console.print(
             f"job [bold]{job['id']}[/] {job['state']} (ε reserved: {job.get('epsilon_reserved')})"

@@ -159,6 +159,18 @@ class Selector:
                 if name in self.best_state:
                     p.copy_(self.best_state[name].to(p.device))
 
+    def finish(
+        self, model: nn.Module, config: TrainingConfig, validation_examples: int
+    ) -> SelectionRecord:
+        """Restore the kept epoch's weights into `model`; the run's selection record."""
+        self.restore(model)
+        return self.record(
+            share=config.selection_share,
+            releases_planned=config.epochs,
+            epochs=config.epochs,
+            validation_examples=validation_examples,
+        )
+
     def record(
         self, *, share: float, releases_planned: int, epochs: int, validation_examples: int
     ) -> SelectionRecord:

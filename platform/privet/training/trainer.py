@@ -310,15 +310,8 @@ def train_part(
     if world.is_head:
         if eval_data is None:
             raise ValueError("the head rank needs the evaluation data")
-        selected = None
-        if selector is not None:  # keep-best: the chosen epoch's weights, from memory
-            selector.restore(model)
-            selected = selector.record(
-                share=config.selection_share,
-                releases_planned=config.epochs,
-                epochs=config.epochs,
-                validation_examples=validation_rows,
-            )
+        # keep-best: the chosen epoch's weights back from memory, and what was selected
+        selected = None if selector is None else selector.finish(model, config, validation_rows)
         result = _result(config, loop, loaded, applied, label_names, eval_data, last_loss, started)
         outcome.result = replace(result, selection=selected)
     return outcome
