@@ -112,3 +112,36 @@ def test_executor_worker_hands_training_to_its_executor(
         f"/v1/projects/{project}/training-jobs/{second['id']}", headers=engineer.headers
     ).json()["state"]
     assert state == "succeeded"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_executor_without_the_validation_split_trains_without_selection(
+    client, runtime, project, engineer, dataset_version, job_settings
+) -> None:  # type: ignore[no-untyped-def]
+    """Executors other than the local one do not carry the validation split yet: a job that
+    asked for model selection trains without it, all its ε on training, and says so."""
+    from privet.executors.base import LocalExecutor
+    from privet.executors.settings import ExecutorSettings
+    from privet.jobs.executor_worker import make_worker
+
+    class Elsewhere(LocalExecutor):
+        name = "elsewhere"
+
+    job = submit(
+        client, engineer, project, dataset_version["id"], selection="on", selection_share=0.2
+    ).json()
+    assert job["params"]["selection_share"] == 0.2
+    worker = make_worker(
+        runtime,
+        executor=Elsewhere(),
+        executor_settings=ExecutorSettings(executor="ray"),
+        settings=job_settings,
+    )
+    assert worker.tick() is True
+    done = client.get(
+        f"/v1/projects/{project}/training-jobs/{job['id']}", headers=engineer.headers
+    ).json()
+    assert done["state"] == "succeeded", done["reason"]
+    privacy = done["result"]["privacy"]
+    assert privacy["selection_releases"] == 0 and privacy["epsilon_selection"] == 0.0
+    assert done["result"]["training"]["selection"] is None

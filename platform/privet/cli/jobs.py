@@ -127,6 +127,9 @@ _OPTIONAL_FIELDS = [
         "dropout",
         "label_smoothing",
         "class_balance",
+        "selection",
+        "selection_share",
+        "patience",
         "delta",
         "purpose",
         "model_name",
@@ -175,6 +178,15 @@ def submit(
         str | None,
         typer.Option(help="auto, on or none: per-class weights <= 1 from the label counts."),
     ] = None,
+    selection: Annotated[
+        str | None,
+        typer.Option(
+            help="auto, on or none: keep the best epoch on DP validation releases (their ε is "
+            "in the job's target), stop early."
+        ),
+    ] = None,
+    selection_share: Annotated[float | None, typer.Option(help="Share of ε for selection.")] = None,
+    patience: Annotated[int | None, typer.Option(help="Epochs to wait for a better F1.")] = None,
     purpose: Annotated[
         str | None, typer.Option(help="Default: the dataset's only purpose.")
     ] = None,
@@ -204,7 +216,11 @@ def submit(
     }
     given = locals()
     body |= {field: given[name] for name, field in _OPTIONAL_FIELDS if given[name] is not None}
-    job = call("POST", _jobs(project), json=body)
+    _submitted(project, call("POST", _jobs(project), json=body), watch=watch, quiet=quiet)
+
+
+def _submitted(project: str, job: dict[str, Any], *, watch: bool, quiet: bool) -> None:
+    """What `submit` prints: the job and its recipe, then (--watch) its progress and end."""
     if not quiet:
         console.print(
             f"job [bold]{job['id']}[/] {job['state']} (ε reserved: {job.get('epsilon_reserved')})"
@@ -276,6 +292,12 @@ def show(project: ProjectArg, job_id: str, output: OutputOption = None) -> None:
 
 HISTORY_COLUMNS: list[Column | str] = ["step", "epoch", "loss", "epsilon", "examples"]
 EPOCH_COLUMNS: list[Column | str] = ["epoch", "steps", "last_step", "mean_loss", "epsilon"]
+SELECTION_COLUMNS: list[Column | str] = [
+    *EPOCH_COLUMNS,
+    "validation_accuracy",
+    "validation_macro_f1",
+    "best",
+]
 
 
 @train_app.command("history")
@@ -290,9 +312,19 @@ def history(project: ProjectArg, job_id: str, output: OutputOption = None) -> No
             return
         title = f"job {h['job_id']} ({h['state']}): every {h['stride']} of {h['total_steps']} steps"
         console.print(table(h["points"], HISTORY_COLUMNS, title=title))
-        console.print(table(h["epochs"], EPOCH_COLUMNS, title="per epoch"))
+        selection = h.get("selection")
+        columns = SELECTION_COLUMNS if selection else EPOCH_COLUMNS
+        console.print(table(h["epochs"], columns, title="per epoch"))
         if h.get("epsilon") is not None:
             console.print(f"ε reported by the job: {human(h['epsilon'])}", highlight=False)
+        if selection:
+            console.print(
+                f"kept epoch {selection['kept_epoch']} of {selection['epochs_run']} run"
+                f"{' (stopped early)' if selection['stopped_early'] else ''}; ε training "
+                f"{human(selection['epsilon_training'])} + selection "
+                f"{human(selection['epsilon_selection'])} (validation releases)",
+                highlight=False,
+            )
 
     emit(data, output, render=render)
 

@@ -166,6 +166,36 @@ def _record(
     )
 
 
+def record_selection(session: Session, *, job: TrainingJob, privacy: dict[str, Any] | None) -> None:
+    """Ledger how a succeeded job's charged ε split between training and model selection
+    (the per-epoch DP validation releases), when it selected: the charge itself is the
+    reservation (the target), and this says what the total composed from."""
+    if not privacy or not privacy.get("selection_releases"):
+        return
+    reservation = _reservation(session, job)
+    ledger.emit(
+        session,
+        type="privacy_budget.accounted",
+        actor=None,
+        project=job.project_id,
+        objects={
+            **({"dataset": job.dataset_id} if job.dataset_id else {}),
+            "dataset_version": job.dataset_version_id,
+            "training_job": job.id,
+        },
+        details={
+            "budget_scope": "dataset",
+            "epsilon_charged": eps_text(None if reservation is None else reservation.epsilon),
+            "epsilon": eps_text(privacy.get("epsilon")),
+            "epsilon_training": eps_text(privacy.get("epsilon_training")),
+            "epsilon_selection": eps_text(privacy.get("epsilon_selection")),
+            "selection_noise_multiplier": eps_text(privacy.get("selection_noise_multiplier")),
+            "selection_releases": str(privacy.get("selection_releases")),
+            "accountant": privacy.get("accountant"),
+        },
+    )
+
+
 def remaining(session: Session, *, facts: DatasetFacts) -> float:
     """ε still available on the version's dataset (without locking; for messages)."""
     budget = session.get(PrivacyBudget, facts.dataset_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from privet.executors.base import Executor, JobSpec, LocalExecutor
@@ -51,16 +52,29 @@ class ExecutorWorker(Worker):
         progress: Callable[[ProgressEvent], None],
         should_cancel: Callable[[], bool],
         init: WarmStart | None = None,
+        validation: LabelledTexts | None = None,
     ) -> TrainingResult:
-        if init is not None:  # admission refuses a warm start unless training is local
-            if self.executor.name != "local":
-                raise ConfigError(
-                    f"warm start runs on the local executor only, not on {self.executor.name}"
-                )
-            p, cancel = progress, should_cancel
-            return super().train_job(
-                job, config, train_data, eval_data, progress=p, should_cancel=cancel, init=init
+        if init is not None and self.executor.name != "local":
+            # admission refuses a warm start unless training is local
+            raise ConfigError(
+                f"warm start runs on the local executor only, not on {self.executor.name}"
             )
+        if init is not None or self.executor.name == "local":
+            return super().train_job(
+                job,
+                config,
+                train_data,
+                eval_data,
+                progress=progress,
+                should_cancel=should_cancel,
+                init=init,
+                validation=validation,
+            )
+        if config.selection_share > 0:
+            # The executors do not carry the validation split yet: train without model
+            # selection (its ε goes to training; the record says no selection ran).
+            log.warning("job %s: model selection runs on the local executor only", job.id)
+            config = replace(config, selection_share=0.0, patience=None)
         spec = JobSpec.from_job(job, default_workers=self.executor_settings.ray_default_workers)
         return self.executor.train(
             spec, config, train_data, eval_data, progress=progress, should_cancel=should_cancel

@@ -7,16 +7,17 @@ evenly sampled and always ends at the ε the job reports. Per-epoch summaries ar
 from every step, not only the kept ones.
 
 What is stored is what the job's progress already shows step by step (the mean training
-loss of each Poisson batch and the accountant's ε). Validation metrics on the private
-validation split are not computed per epoch: releasing them would need a DP mechanism
-whose ε is charged to the dataset's budget, which privet does not have yet.
+loss of each Poisson batch and the accountant's ε of the training steps). With model
+selection (privet.training.selection) each epoch's summary also holds the validation
+accuracy and macro-F1 computed from that epoch's DP release of the confusion matrix (its
+ε is in the job's total, charged to the same budget), and whether it was a new best.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
@@ -25,6 +26,9 @@ from privet.jobs.schemas import EpochSummary, HistoryPoint, TrainingJobHistoryPu
 from privet.jobs.tables import TrainingJob, TrainingJobHistory
 from privet.kit.ids import utcnow
 from privet.training.progress import ProgressEvent
+
+if TYPE_CHECKING:
+    from privet.training import TrainingResult
 
 MAX_POINTS = 1000
 
@@ -52,6 +56,17 @@ class HistoryRecorder:
     points: list[dict[str, Any]] = field(default_factory=list)
     last: dict[str, Any] | None = None
     epochs: dict[int, _Epoch] = field(default_factory=dict)
+    validation: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Per epoch: the DP validation release's metrics (model selection only)."""
+
+    def add_selection(self, result: TrainingResult) -> None:
+        """The run's per-epoch validation releases (nothing without model selection)."""
+        for r in result.selection.epochs if result.selection is not None else ():
+            self.validation[r.epoch] = {
+                "validation_accuracy": finite(r.accuracy),
+                "validation_macro_f1": finite(r.macro_f1),
+                "best": r.best,
+            }
 
     def add(self, event: ProgressEvent) -> None:
         self.total_steps = event.total_steps
@@ -88,6 +103,7 @@ class HistoryRecorder:
                 "last_step": e.last_step,
                 "mean_loss": e.loss_sum / e.losses if e.losses else None,
                 "epsilon": e.epsilon,
+                **self.validation.get(number, {}),
             }
             for number, e in sorted(self.epochs.items())
         ]
@@ -118,6 +134,10 @@ def history_public(session: Session, *, job: TrainingJob) -> TrainingJobHistoryP
     """The job's history (empty until the job has ended: `progress` shows a running one)."""
     row = session.get(TrainingJobHistory, job.id)
     privacy = (job.result or {}).get("privacy") or {}
+    selection = ((job.result or {}).get("training") or {}).get("selection")
+    if selection is not None:
+        split = ("epsilon", "epsilon_training", "epsilon_selection", "selection_noise_multiplier")
+        selection = {**selection, **{k: privacy.get(k) for k in split}}
     return TrainingJobHistoryPublic(
         job_id=job.id,
         state=job.state,
@@ -127,4 +147,5 @@ def history_public(session: Session, *, job: TrainingJob) -> TrainingJobHistoryP
         epsilon=privacy.get("epsilon"),
         points=[HistoryPoint.model_validate(p) for p in row.points] if row else [],
         epochs=[EpochSummary.model_validate(e) for e in row.epochs] if row else [],
+        selection=selection,
     )

@@ -30,6 +30,8 @@ API_TO_CONFIG = {
     "weight_decay": "weight_decay",
     "dropout": "dropout",
     "label_smoothing": "label_smoothing",
+    "selection_share": "selection_share",
+    "patience": "patience",
 }
 """Request fields the recipe may choose, by their TrainingConfig names."""
 _FIXED = ("max_length", "physical_batch_size", "seed", "accountant")
@@ -65,6 +67,8 @@ def resolve(
             accountant=data.accountant,
             class_balance=data.class_balance,
             overrides=_overrides(data),
+            validation_rows=facts.validation_rows,
+            selection=data.selection,
         )
     )
     params = data.model_dump(mode="json")
@@ -121,6 +125,8 @@ def config_from_params(
         dropout=p.get("dropout"),
         label_smoothing=float(get("label_smoothing", 0.0)),
         class_weights=class_weights,
+        selection_share=float(get("selection_share", 0.0)) if private else 0.0,
+        patience=p.get("patience"),
         seed=int(get("seed", 0)),
         private=private,
         target_epsilon=target_epsilon if private else None,

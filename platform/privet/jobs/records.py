@@ -29,7 +29,20 @@ def privacy_record(result: TrainingResult) -> dict[str, Any] | None:
         "target_epsilon": result.privacy.target_epsilon,
         "grad_sample_mode": result.privacy.grad_sample_mode,
         "secure_mode": result.privacy.secure_mode,
+        "epsilon_training": result.privacy.epsilon_training,
+        "epsilon_selection": result.privacy.epsilon_selection,
+        "selection_noise_multiplier": result.privacy.selection_noise_multiplier,
+        "selection_releases": result.privacy.selection_releases,
     }
+
+
+def selection_record(result: TrainingResult) -> dict[str, Any] | None:
+    """What model selection did (None: off); its per-epoch releases go to the history."""
+    if result.selection is None:
+        return None
+    record: dict[str, Any] = result.selection.to_dict()
+    record.pop("epochs", None)
+    return record
 
 
 def training_record(result: TrainingResult, eval_name: str) -> dict[str, Any]:
@@ -56,6 +69,7 @@ def training_record(result: TrainingResult, eval_name: str) -> dict[str, Any]:
         "eval_examples": result.eval_examples,
         "evaluated_on": eval_name,
         "final_loss": finite(result.final_loss),
+        "selection": selection_record(result),
         "duration_s": round(result.duration_s, 3),
         "privacy_label": result.privacy_label,
         **{f"{k}_version": str(v) for k, v in result.versions.items()},

@@ -73,6 +73,22 @@ class TrainingJobCreate(StrictSchema):
         description="Per-class weights <= 1 on the clipped gradients, from the version's label "
         "counts: auto (on when the classes are imbalanced), on, or none.",
     )
+    selection: Literal["auto", "on", "none"] = Field(
+        default="auto",
+        description="Model selection on the validation split, released with DP noise and "
+        "charged to the same ε: keep the best epoch, stop early. auto (on with at least 200 "
+        "validation rows), on, or none (nothing released, no ε spent on it).",
+    )
+    selection_share: float | None = Field(
+        default=None, ge=0, le=0.5, description="Share of the target ε for selection." + AUTO_NOTE
+    )
+    patience: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="Epochs without a better noisy validation macro-F1 before stopping."
+        + AUTO_NOTE,
+    )
     accountant: Literal["prv", "rdp"] = "prv"
     max_grad_norm: float | None = Field(
         default=None, gt=0, le=100, description="DP clipping norm C." + AUTO_NOTE
@@ -99,6 +115,8 @@ class TrainingJobCreate(StrictSchema):
             raise ValueError("target_epsilon is required for private (DP) training")
         if not self.private and (self.target_epsilon is not None or self.delta is not None):
             raise ValueError("non-private training takes no target_epsilon or delta")
+        if self.selection == "none" and self.selection_share:
+            raise ValueError("selection none takes no selection_share")
         return self
 
 
@@ -151,13 +169,22 @@ class EpochSummary(SQLModel):
     steps: int
     last_step: int
     mean_loss: float | None = Field(description="Mean of the epoch's step losses.")
-    epsilon: float | None = Field(description="Cumulative ε at the epoch's end.")
+    epsilon: float | None = Field(description="Cumulative ε of training at the epoch's end.")
+    validation_accuracy: float | None = Field(
+        default=None, description="Accuracy on the validation split, from the DP release."
+    )
+    validation_macro_f1: float | None = Field(
+        default=None, description="Macro-F1 on the validation split, from the DP release."
+    )
+    best: bool | None = Field(
+        default=None, description="A new best noisy macro-F1 (null: no model selection)."
+    )
 
 
 HISTORY_NOTE = (
-    "training loss and ε as the job's progress reports them, kept at evenly spaced steps; "
-    "no validation metric: per-epoch validation on private data would need a DP release "
-    "charged to the dataset's budget"
+    "training loss and ε of the training steps as the job's progress reports them, kept at "
+    "evenly spaced steps; validation metrics per epoch only with model selection, computed "
+    "from a confusion matrix released with Gaussian noise whose ε is in the job's total"
 )
 
 
@@ -177,3 +204,8 @@ class TrainingJobHistoryPublic(SQLModel):
     )
     points: list[HistoryPoint]
     epochs: list[EpochSummary]
+    selection: dict[str, Any] | None = Field(
+        default=None,
+        description="Model selection (null: off): kept epoch, epochs run, whether it stopped "
+        "early, the noise and the ε split (training, selection).",
+    )

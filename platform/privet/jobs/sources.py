@@ -44,6 +44,8 @@ class DatasetFacts:
     """Rows in the recorded training split (δ must stay below 1/train_rows)."""
     train_label_counts: dict[str, int] | None = None
     """Training rows per label (the split record's, public metadata): the recipe's input."""
+    validation_rows: int | None = None
+    """Rows in the recorded validation split (model selection needs some)."""
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,9 @@ def _train_label_counts(split: Any, label_counts: Any) -> dict[str, int] | None:
         return None
 
 
-def _train_rows(split: Any) -> int | None:
+def _split_rows(split: Any, name: str = "train") -> int | None:
     try:
-        return int(split["counts"]["train"])
+        return int(split["counts"][name])
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -126,7 +128,8 @@ class PlatformDatasetSource:
             delta=float(version.delta),
             active=version.state == "active",
             name=dataset.name if dataset is not None else "",
-            train_rows=_train_rows(version.split),
+            train_rows=_split_rows(version.split),
+            validation_rows=_split_rows(version.split, "validation"),
             train_label_counts=_train_label_counts(version.split, version.label_counts),
         )
 

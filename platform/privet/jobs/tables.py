@@ -174,7 +174,7 @@ class TrainingJobHistory(SQLModel, table=True):
     """A job's training curve, written when the job ends (privet.jobs.history): loss and
     cumulative ε at evenly spaced steps (at most ``history.MAX_POINTS``) and a summary
     per epoch. Loss is the mean over each step's Poisson batch, as the job's progress
-    already shows it; no validation metric on private data is stored here."""
+    already shows it; validation metrics only from model selection's DP releases."""
 
     __tablename__ = "training_job_histories"
 

@@ -25,7 +25,7 @@ from sqlmodel import Session
 from privet.authorization import CedarAuthorizer
 from privet.crypto.context import ServiceRuntime
 from privet.db import session_scope
-from privet.jobs import errortext, history, queue, recipes, warmstart
+from privet.jobs import budget, errortext, history, queue, recipes, warmstart
 from privet.jobs.catalog import ensure_catalog
 from privet.jobs.records import finite, privacy_record, training_record
 from privet.jobs.settings import JobSettings, get_job_settings
@@ -186,11 +186,13 @@ class Worker:
         progress: Callable[[ProgressEvent], None],
         should_cancel: Callable[[], bool],
         init: WarmStart | None = None,
+        validation: LabelledTexts | None = None,
     ) -> TrainingResult:
         """The hook executors override to train elsewhere (e.g. on Ray); by default
         `privet.training.train` in this process, from `init`'s weights when given (a warm
-        start). It must raise TrainingCancelled when `should_cancel()` turns true and never
-        write data or weights to disk."""
+        start), selecting the epoch on `validation` when the config says so. It must raise
+        TrainingCancelled when `should_cancel()` turns true and never write data or
+        weights to disk."""
         return train(
             config,
             train_data,
@@ -198,6 +200,7 @@ class Worker:
             progress=progress,
             should_cancel=should_cancel,
             init=init,
+            validation=validation,
         )
 
     def _execute(self, job: TrainingJob, run: _Run) -> None:
@@ -285,8 +288,10 @@ class Worker:
             progress=on_progress,
             should_cancel=should_cancel,
             init=init,
+            validation=splits.validation,
         )
         del splits, init
+        run.history.add_selection(result)
         return result, facts, eval_name
 
     def _stopped(self, job: TrainingJob, run: _Run, exc: TrainingCancelled) -> None:
@@ -385,6 +390,7 @@ class Worker:
                 },
             )
             history.save(session, job=locked, recorder=run.history)
+            budget.record_selection(session, job=locked, privacy=privacy)
             version_id = self._register(
                 session,
                 job,

@@ -94,6 +94,8 @@ def card_metadata(
 
 _PRIVACY_TABLE_KEYS = (
     "epsilon",
+    "epsilon_training",
+    "epsilon_selection",
     "delta",
     "target_epsilon",
     "accountant",
@@ -103,6 +105,8 @@ _PRIVACY_TABLE_KEYS = (
     "steps",
     "grad_sample_mode",
     "secure_mode",
+    "selection_noise_multiplier",
+    "selection_releases",
 )
 
 
@@ -127,11 +131,22 @@ def _privacy_lines(privacy: dict[str, Any]) -> list[str]:
         if key in privacy:
             label = "clipping norm" if key == "max_grad_norm" else key.replace("_", " ")
             lines.append(f"| {label} | {privacy[key]} |")
+    if privacy.get("selection_releases"):
+        lines += [
+            "",
+            f"ε includes model selection: after each epoch the validation confusion matrix "
+            f"was released with Gaussian noise (std {privacy.get('selection_noise_multiplier')}"
+            f" counts, sensitivity 1; {privacy.get('selection_releases')} releases planned), "
+            "composed with training in one accountant. The total is the full schedule's even "
+            "when training stopped early. epsilon training is training alone; epsilon "
+            "selection is what the releases add.",
+        ]
     return [
         *lines,
         "",
         "ε can be recomputed independently from the noise multiplier, sample rate, steps "
-        "and δ above (`privet.training.compute_epsilon`).",
+        "and δ above, with the selection noise multiplier and releases when there are any "
+        "(`privet.training.compute_epsilon`).",
         *_by_dataset_lines(privacy.get("epsilon_by_dataset")),
     ]
 

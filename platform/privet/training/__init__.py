@@ -41,7 +41,7 @@ _EXPORTS = {
     "Strategy": "strategies",
     "ConfigError": "config",
     "NonPrivateRefused": "config",
-    "PrivacyRecord": "trainer",
+    "PrivacyRecord": "guarantee",
     "TrainingConfig": "config",
     "TrainingResult": "trainer",
     "privacy_plan": "trainer",

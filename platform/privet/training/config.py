@@ -14,6 +14,8 @@ from privet.training.privacy import GRAD_SAMPLE_MODES
 from privet.training.strategies import Strategy
 
 OPTIMIZERS = ("adamw", "sgd")
+MAX_SELECTION_SHARE = 0.5
+"""At most half the target ε for selection: the model itself must get the most."""
 
 
 class ConfigError(ValueError):
@@ -72,6 +74,12 @@ class TrainingConfig:
     dropout: float | None = None
     """Hidden dropout of the encoder and head; None keeps the base model's own."""
     label_smoothing: float = 0.0
+    selection_share: float = 0.0
+    """Share of the target ε for model selection (selection.py): per-epoch validation
+    releases, keep-best and early stopping. 0: off, nothing released, nothing spent."""
+    patience: int | None = None
+    """With selection: stop after this many epochs without a better noisy macro-F1
+    (None: run every epoch, still keeping the best)."""
 
     def validate(self, n: int) -> None:
         if not self.private:
@@ -113,6 +121,12 @@ class TrainingConfig:
             raise ConfigError(
                 "class weights must be in (0, 1]: more would raise the DP sensitivity"
             )
+        if not 0.0 <= self.selection_share <= MAX_SELECTION_SHARE:
+            raise ConfigError(f"selection_share must be in [0, {MAX_SELECTION_SHARE}]")
+        if self.selection_share > 0 and not self.private:
+            raise ConfigError("model selection is a DP mechanism: it needs private training")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError("patience must be at least 1 epoch")
         if self.class_weights and self.private and self.grad_sample_mode != "bk":
             raise ConfigError(
                 "class weights need grad_sample_mode bk (they scale clipped gradients)"

@@ -82,8 +82,15 @@ def metrics_from_predictions(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data: EncodedDataset, *, batch_size: int = 128) -> torch.Tensor:
-    """Predicted label indices, in eval mode (restores the previous mode afterwards)."""
+def predict(
+    model: nn.Module,
+    data: EncodedDataset,
+    *,
+    batch_size: int = 128,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Predicted label indices (on the CPU), in eval mode (restores the previous mode
+    afterwards); batches go to `device` when given (a model still on its training GPU)."""
     was_training = model.training
     model.eval()
     preds = []
@@ -91,8 +98,10 @@ def predict(model: nn.Module, data: EncodedDataset, *, batch_size: int = 128) ->
         for start in range(0, len(data), batch_size):
             batch = data.batch(range(start, min(start + batch_size, len(data))))
             batch.pop("labels")
+            if device is not None:
+                batch = {k: v.to(device) for k, v in batch.items()}
             logits = model(**batch).logits
-            preds.append(logits.argmax(dim=-1))
+            preds.append(logits.argmax(dim=-1).cpu())
     finally:
         model.train(was_training)
     return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)

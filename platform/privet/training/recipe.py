@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from privet.training import accounting
+from privet.training import accounting, selection
 from privet.training.catalog import DEFAULT_BASE_MODEL
 from privet.training.config import TrainingConfig
 from privet.training.strategies import Strategy
@@ -75,6 +75,9 @@ class RecipeInputs:
     """`auto` (weights when the classes are imbalanced), `on` or `none`."""
     overrides: Mapping[str, Any] = field(default_factory=dict)
     """TrainingConfig fields the caller set explicitly: they win."""
+    validation_rows: int | None = None
+    selection: str = AUTO
+    """Model selection on DP validation releases: `auto`, `on` or `none` (selection.py)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ class Recipe:
                 "strategy": i.strategy,
                 "private": i.private,
                 "class_balance": i.class_balance,
+                "validation_rows": i.validation_rows,
+                "selection": i.selection,
             },
             "choices": {
                 k: {"value": _plain(c.value), "source": c.source, "reason": c.reason}
@@ -297,6 +302,16 @@ def choose(inputs: RecipeInputs) -> Recipe:
     _schedule(b)
     _rates(b, strategy)
     _balance(b)
+    for c in selection.recipe_choices(
+        selection.SelectionInputs(
+            private=inputs.private,
+            selection=inputs.selection,
+            validation_rows=inputs.validation_rows,
+            epochs=int(b.values["epochs"]),
+            overrides=dict(inputs.overrides),
+        )
+    ):
+        b.set(c.name, c.value, c.reason)
     if inputs.private:
         delta = inputs.delta if inputs.delta is not None else accounting.default_delta(inputs.n)
         b.choices["delta"] = Choice(
@@ -338,6 +353,8 @@ def with_noise(recipe: Recipe) -> Recipe:
         sample_rate=q,
         steps=steps,
         accountant=config.accountant,
+        selection_share=config.selection_share,
+        selection_releases=config.epochs if config.selection_share > 0 else 0,
     )
     choices = dict(recipe.choices)
     choices["noise_multiplier"] = Choice(

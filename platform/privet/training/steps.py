@@ -9,6 +9,7 @@ The same loop runs a single-process run and every rank of a data-parallel one; t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -61,10 +62,13 @@ class StepLoop:
         local_n: int,
         progress: ProgressCallback,
         should_cancel: CancelCheck,
+        on_epoch_end: Callable[[int], bool] | None = None,
     ) -> tuple[float, int]:
         """Every step; returns the last (global mean) loss and the examples this rank saw.
 
-        Raises TrainingCancelled, on every rank, when any rank's `should_cancel()` is true.
+        `on_epoch_end(epoch)` runs on every rank after each epoch (model selection); true
+        stops the run there (it must agree across ranks). Raises TrainingCancelled, on
+        every rank, when any rank's `should_cancel()` is true.
         """
         world = self.world
         last_loss, seen, step = float("nan"), 0, 0
@@ -103,6 +107,8 @@ class StepLoop:
                             examples=everywhere,
                         )
                     )
+            if on_epoch_end is not None and on_epoch_end(epoch):
+                break
         return last_loss, seen
 
 

@@ -12,7 +12,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import opacus
@@ -32,6 +32,7 @@ from privet.training.config import NonPrivateRefused as NonPrivateRefused
 from privet.training.config import TrainingConfig as TrainingConfig
 from privet.training.data import LabelledTexts, encode
 from privet.training.evaluation import EvaluationResult, evaluate
+from privet.training.guarantee import PrivacyRecord, privacy_record
 from privet.training.noise import SecureRandom
 from privet.training.privacy import (
     NonPrivateEngine,
@@ -43,6 +44,8 @@ from privet.training.progress import (
     ignore_progress,
     never_cancel,
 )
+from privet.training.selection import SelectionRecord
+from privet.training.selection import build as build_selection
 from privet.training.steps import StepLoop
 from privet.training.strategies import (
     AppliedStrategy,
@@ -55,22 +58,6 @@ from privet.training.world import LOCAL, World
 
 NON_PRIVATE_LABEL = "non-private (no differential privacy)"
 PRIVATE_LABEL = "differentially private (DP-SGD)"
-
-
-@dataclass(frozen=True)
-class PrivacyRecord:
-    """The DP guarantee of a finished run; ε == accounting.compute_epsilon(the other four)."""
-
-    epsilon: float
-    delta: float
-    noise_multiplier: float
-    sample_rate: float
-    steps: int
-    accountant: str
-    max_grad_norm: float
-    target_epsilon: float
-    grad_sample_mode: str
-    secure_mode: bool
 
 
 @dataclass(frozen=True)
@@ -97,6 +84,8 @@ class TrainingResult:
     duration_s: float
     versions: dict[str, str]
     weights: bytes = field(repr=False)
+    selection: SelectionRecord | None = None
+    """Model selection's per-epoch releases and the kept epoch (None: off)."""
 
     @property
     def weights_sha256(self) -> str:
@@ -174,6 +163,8 @@ def privacy_plan(config: TrainingConfig, n: int) -> accounting.PrivacyPlan:
         sample_rate=sample_rate,
         steps=total_steps,
         accountant=config.accountant,
+        selection_share=config.selection_share,
+        selection_releases=config.epochs if config.selection_share > 0 else 0,
     )
 
 
@@ -222,9 +213,11 @@ def train(
     should_cancel: CancelCheck | None = None,
     catalog: Catalog | None = None,
     init: WarmStart | None = None,
+    validation: LabelledTexts | None = None,
 ) -> TrainingResult:
     """Fine-tune `config.base_model` (or the classifier `init` holds: a warm start) on
-    `train_data`, evaluate on `eval_data`.
+    `train_data`, evaluate on `eval_data`; with `config.selection_share`, select the epoch
+    on DP releases over `validation` (selection.py).
 
     Raises ConfigError/NonPrivateRefused before touching the data when the request is not
     allowed, TrainingCancelled when `should_cancel()` turns true (checked before every
@@ -242,6 +235,7 @@ def train(
         should_cancel=should_cancel,
         catalog=catalog,
         init=init,
+        validation=validation,
     )
     assert outcome.result is not None
     return outcome.result
@@ -259,6 +253,7 @@ def train_part(
     should_cancel: CancelCheck | None = None,
     catalog: Catalog | None = None,
     init: WarmStart | None = None,
+    validation: LabelledTexts | None = None,
 ) -> RankOutcome:
     """Run `world.rank`'s part of `train(config, all n rows, eval_data)` (see world.py).
 
@@ -290,6 +285,16 @@ def train_part(
         )
     )
     loop = _step_loop(config, model, n=n, world=world, label_names=label_names)
+    selector, on_epoch_end, validation_rows = build_selection(
+        config,
+        loop.plan,
+        model,
+        validation,
+        tokenizer=loaded.tokenizer,
+        label_names=label_names,
+        world=world,
+        secure_rng=loop.secure_rng,
+    )
     loop_started = time.monotonic()
     try:
         last_loss, seen = loop.run(
@@ -297,6 +302,7 @@ def train_part(
             local_n=0 if part is None else len(part.texts),
             progress=progress or ignore_progress,
             should_cancel=should_cancel or never_cancel,
+            on_epoch_end=on_epoch_end,
         )
     finally:
         loop.engine.close()
@@ -310,9 +316,10 @@ def train_part(
     if world.is_head:
         if eval_data is None:
             raise ValueError("the head rank needs the evaluation data")
-        outcome.result = _result(
-            config, loop, loaded, applied, label_names, eval_data, last_loss, started
-        )
+        # keep-best: the chosen epoch's weights back from memory, and what was selected
+        selected = None if selector is None else selector.finish(model, config, validation_rows)
+        result = _result(config, loop, loaded, applied, label_names, eval_data, last_loss, started)
+        outcome.result = replace(result, selection=selected)
     return outcome
 
 
@@ -390,35 +397,6 @@ def _step_loop(
     )
 
 
-def _privacy_record(
-    config: TrainingConfig, plan: accounting.PrivacyPlan, engine: PrivateEngine
-) -> PrivacyRecord:
-    """The run's DP guarantee, ε recomputed from the four numbers on record (and checked
-    against the engine's own accountant)."""
-    epsilon = accounting.compute_epsilon(
-        noise_multiplier=plan.noise_multiplier,
-        sample_rate=plan.sample_rate,
-        steps=engine.steps,
-        delta=plan.delta,
-        accountant=plan.accountant,
-    )
-    tracked = engine.epsilon(plan.delta)
-    if not math.isclose(tracked, epsilon, rel_tol=1e-9, abs_tol=1e-12):
-        raise RuntimeError(f"accountant drift: tracked ε {tracked} != recomputed {epsilon}")
-    return PrivacyRecord(
-        epsilon=epsilon,
-        delta=plan.delta,
-        noise_multiplier=plan.noise_multiplier,
-        sample_rate=plan.sample_rate,
-        steps=engine.steps,
-        accountant=plan.accountant,
-        max_grad_norm=config.max_grad_norm,
-        target_epsilon=plan.target_epsilon,
-        grad_sample_mode=config.grad_sample_mode,
-        secure_mode=config.secure_mode,
-    )
-
-
 def _result(
     config: TrainingConfig,
     loop: StepLoop,
@@ -444,7 +422,9 @@ def _result(
     privacy = None
     if loop.plan is not None:
         assert isinstance(loop.engine, PrivateEngine)
-        privacy = _privacy_record(config, loop.plan, loop.engine)
+        privacy = privacy_record(
+            config, loop.plan, steps_run=loop.engine.steps, tracked=loop.engine.epsilon
+        )
     return TrainingResult(
         private=config.private,
         privacy_label=PRIVATE_LABEL if config.private else NON_PRIVATE_LABEL,
