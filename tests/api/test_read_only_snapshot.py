@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
 from privet.db import create_db_engine, read_session, session_scope
@@ -23,6 +23,35 @@ def test_a_read_only_transaction_cannot_write(db_url: str) -> None:  # noqa: F81
         s.execute(text("UPDATE auth_epoch SET value = value + 1 WHERE id = 1"))
     with read_session(engine) as s:
         assert s.execute(text("SELECT value FROM auth_epoch")).scalar_one() == 1
+    engine.dispose()
+
+
+def test_query_only_is_set_only_when_the_mode_changes(db_url: str) -> None:  # noqa: F811
+    """Setting a flag pragma expires every prepared statement of the connection: set before
+    every BEGIN, it made each transaction re-prepare all of its statements (issue 19, the
+    ledger's group commit ~5 % slower). Writes after writes, or reads after reads, on one
+    pooled connection set nothing; each change of mode sets it once."""
+    engine = create_db_engine(db_url)
+    pragmas: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "query_only" in statement:
+            pragmas.append(statement)
+
+    bump = text("UPDATE auth_epoch SET value = value + 1 WHERE id = 1")
+    for _ in range(3):
+        with session_scope(engine) as s:
+            s.execute(bump)
+    assert pragmas == []  # a new connection starts with query_only off
+    for _ in range(2):
+        with read_session(engine) as s:
+            assert s.execute(text("SELECT value FROM auth_epoch")).scalar_one() == 3
+    assert pragmas == ["PRAGMA query_only = ON"]
+    for _ in range(2):
+        with session_scope(engine) as s:
+            s.execute(bump)
+    assert pragmas == ["PRAGMA query_only = ON", "PRAGMA query_only = OFF"]
     engine.dispose()
 
 
