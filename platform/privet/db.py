@@ -113,10 +113,17 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+_READ_ONLY_ENGINE = "_privet_read_only_engine"
+
+
 def read_only(engine: Engine) -> Engine:
     """The engine whose transactions only read: on SQLite a WAL snapshot that holds no
-    write lock (and refuses writes); elsewhere the engine itself."""
-    return engine.execution_options(**{READ_ONLY: True})
+    write lock (and refuses writes); elsewhere the engine itself. Made once per engine and
+    kept on it (every read-only request asks for it)."""
+    found: Engine | None = engine.__dict__.get(_READ_ONLY_ENGINE)
+    if found is None:
+        found = engine.__dict__[_READ_ONLY_ENGINE] = engine.execution_options(**{READ_ONLY: True})
+    return found
 
 
 @contextmanager
