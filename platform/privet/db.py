@@ -77,12 +77,15 @@ def create_db_engine(url: str) -> Engine:
     """A new engine with the platform's connection settings for the URL's backend."""
     url = normalize_url(url)
     if is_sqlite(url):
-        # Connections to a file are cheap; a pool smaller than the server's request threads
-        # (anyio's 40) made requests past the 15th wait out the 30 s pool timeout.
+        # A pool smaller than the server's request threads (anyio's 40) made requests past
+        # the 15th wait out the 30 s pool timeout. The pool keeps as many idle connections as
+        # there are request threads (and the ledger's writer and sequencer): an overflow
+        # connection is closed when it is returned, and opening one (file, WAL index,
+        # pragmas) costs a request more than its query.
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=8,
+            pool_size=48,
             max_overflow=64,
         )
 
@@ -94,7 +97,9 @@ def create_db_engine(url: str) -> Engine:
 
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # Kept connections for every request thread (anyio's 40) but a few: past pool_size each
+    # request would open a new server connection (a backend process) and close it again.
+    return create_engine(url, pool_pre_ping=True, pool_size=30, max_overflow=10)
 
 
 def get_engine(url: str) -> Engine:
@@ -121,10 +126,17 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+_READ_ONLY_ENGINE = "_privet_read_only_engine"
+
+
 def read_only(engine: Engine) -> Engine:
     """The engine whose transactions only read: on SQLite a WAL snapshot that holds no
-    write lock (and refuses writes); elsewhere the engine itself."""
-    return engine.execution_options(**{READ_ONLY: True})
+    write lock (and refuses writes); elsewhere the engine itself. Made once per engine and
+    kept on it (every read-only request asks for it)."""
+    found: Engine | None = engine.__dict__.get(_READ_ONLY_ENGINE)
+    if found is None:
+        found = engine.__dict__[_READ_ONLY_ENGINE] = engine.execution_options(**{READ_ONLY: True})
+    return found
 
 
 @contextmanager

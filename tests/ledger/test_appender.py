@@ -5,6 +5,7 @@ is committed when append_durable returns."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -18,7 +19,13 @@ import pytest
 from sqlalchemy import Engine, text
 
 from privet.db import create_db_engine, is_sqlite, session_scope
-from privet.ledger import EventSpec, LedgerEventError, append_durable, append_durable_many
+from privet.ledger import (
+    EventSpec,
+    LedgerEventError,
+    append_durable,
+    append_durable_many,
+    append_durable_many_async,
+)
 from privet.ledger.appender import (
     AppenderClosed,
     GroupCommitAppender,
@@ -353,3 +360,63 @@ def test_a_connection_lost_between_batches_is_replaced(engine: Engine) -> None:
         app.stop()
     assert sorted(_entries(engine)) == first + second
     assert app.failed_batches == 0 and app.batches == 2
+
+
+# --- awaited on an event loop (the gateway) -------------------------------------------------
+
+
+def test_async_appends_give_each_awaiting_caller_its_own_ids(engine: Engine) -> None:
+    async def many() -> list[list[int]]:
+        calls = [append_durable_many_async(engine, [_spec(i), _spec(100 + i)]) for i in range(20)]
+        return await asyncio.gather(*calls)
+
+    try:
+        got = asyncio.run(many())
+    finally:
+        stop_appender(engine)
+    entries = _entries(engine)
+    assert sorted(i for ids in got for i in ids) == sorted(entries)
+    for n, ids in enumerate(got):
+        assert [entries[i]["details"]["n"] for i in ids] == [n, 100 + n]
+
+
+def test_an_async_append_waits_for_its_commit_without_blocking_the_loop(engine: Engine) -> None:
+    """While another connection holds the database the append cannot commit: the awaiting
+    task is not done, and the loop goes on running other code meanwhile (a blocking wait
+    would have finished the task, or hung the loop, before the check)."""
+
+    async def scenario() -> tuple[bool, list[int], int]:
+        with engine.connect() as holder:
+            if is_sqlite(engine):
+                holder.exec_driver_sql("SELECT 1")  # the engine begins with BEGIN IMMEDIATE
+            else:
+                holder.execute(text("LOCK TABLE ledger_entries IN ACCESS EXCLUSIVE MODE"))
+            task = asyncio.create_task(append_durable_many_async(engine, [_spec(7)]))
+            for _ in range(3):
+                await asyncio.sleep(0.01)  # the task submits and waits; the loop runs on
+            waiting = not task.done()
+            holder.rollback()
+        ids = await task
+        return waiting, ids, len(_entries(engine))
+
+    try:
+        waiting, ids, count = asyncio.run(scenario())
+    finally:
+        stop_appender(engine)
+    assert waiting
+    assert count == 1 and _entries(engine)[ids[0]]["details"]["n"] == 7
+
+
+def test_an_async_append_of_a_failed_batch_raises_in_its_caller(
+    engine: Engine, poison: None
+) -> None:
+    async def poisoned() -> None:
+        await append_durable_many_async(engine, [EventSpec("test.poison", "prn_t")])
+
+    try:
+        with pytest.raises(LedgerAppendError, match="rolled back"):
+            asyncio.run(poisoned())
+        assert asyncio.run(append_durable_many_async(engine, [_spec(1)]))
+    finally:
+        stop_appender(engine)
+    assert len(_entries(engine)) == 1

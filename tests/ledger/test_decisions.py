@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from privet.api.deps import DecisionLog
+from privet.api.decisions import DecisionLog
 from privet.db import session_scope
 from privet.ledger import EventSpec, emit
 from privet.ledger.appender import GroupCommitAppender, get_appender, stop_appender

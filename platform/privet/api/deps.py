@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from pydantic import BeforeValidator
-from sqlalchemy import Engine, text
-from sqlalchemy import event as sa_event
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from privet import ledger
+from privet.api.decisions import DecisionLog, RequestSession
 from privet.auth import invitations
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
@@ -32,7 +32,11 @@ from privet.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in the
+# thread pool, and each such hop costs the event loop more than the work itself.
+
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -40,7 +44,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
@@ -50,123 +54,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 #: A query integer: ASCII digits only (pydantic alone also takes "1_0", " 1" and "+1").
 QueryInt = Annotated[int, BeforeValidator(ascii_int)]
 
-#: Requests that change no state by definition of HTTP; their decisions are deferred (below).
+#: Requests that change no state by definition of HTTP; their decisions are deferred
+#: (`privet.api.decisions.DecisionLog`).
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-class DecisionLog:
-    """Where each of a request's authorization decisions is on its way to the ledger.
-
-    A decision is an event exactly once, and durable before the response is sent:
-
-    * **In the request's transaction** (``defer=False``, methods that change state): the
-      guard emits it into the session at once, so it commits with the change. If that
-      transaction rolls back (a denial, a conflict, a crash in the service), the decision
-      is written again after the rollback through the group commit.
-    * **Deferred** (``defer=True``, GET/HEAD/OPTIONS): the decision waits. When the session
-      commits, a transaction that wrote anything takes the decisions with it (emitted just
-      before its commit, so they commit with whatever the request changed); a transaction
-      that wrote nothing commits nothing, and the decisions are appended durably through
-      the group commit right after it (many requests' decisions per durable commit). So
-      ``session.commit()`` returning still means "the decisions so far are durable", which
-      the routes that commit early (exports) rely on. Whether a transaction wrote is asked
-      of the database, not guessed from the method: SQLite's ``total_changes`` against its
-      value when the transaction began, PostgreSQL's ``pg_current_xact_id_if_assigned()``
-      (a transaction gets an xid with its first write).
-
-    Group-commit appends happen only once the session's transaction has ended, never while
-    it holds SQLite's write lock (the appender needs it).
-    """
-
-    def __init__(self, engine: Engine, *, defer: bool) -> None:
-        self.engine = engine
-        self.defer = defer
-        #: decided, in no transaction yet (deferred, or rolled back)
-        self.pending: list[ledger.EventSpec] = []
-        #: emitted into the session's open (root) transaction, not committed yet
-        self.in_transaction: list[ledger.EventSpec] = []
-        self._root_began = False
-        self._changes_at_begin: int | None = None
-        self._committed_root: Any = None
-
-    def attach(self, session: Session) -> None:
-        sa_event.listen(session, "after_begin", self._after_begin)
-        sa_event.listen(session, "before_commit", self._before_commit)
-        sa_event.listen(session, "after_commit", self._after_commit)
-        sa_event.listen(session, "after_transaction_end", self._after_transaction_end)
-
-    def record(self, session: Session, event: ledger.EventSpec) -> None:
-        if self.defer:
-            self.pending.append(event)
-        else:
-            ledger.emit_many(session, [event])
-            self.in_transaction.append(event)
-
-    def write_outstanding(self) -> None:
-        """Append every decision not committed yet, durably (group commit); the request's
-        transaction must have ended. Raises if the ledger cannot take them."""
-        events = self.in_transaction + self.pending  # in_transaction: only after a failure
-        self.in_transaction, self.pending = [], []
-        if events:
-            try:
-                ledger.append_durable_many(self.engine, events)
-            except BaseException:
-                self.pending = events + self.pending
-                raise
-
-    # -- session events ------------------------------------------------------------------
-
-    def _after_begin(self, session: Session, transaction: Any, connection: Any) -> None:
-        if transaction.parent is not None:
-            return
-        self._root_began = True
-        if connection.dialect.name == "sqlite":
-            self._changes_at_begin = connection.connection.driver_connection.total_changes
-
-    def _wrote(self, session: Session) -> bool:
-        """Has the open root transaction changed anything in the database?"""
-        if not self._root_began:  # the transaction ran no SQL at all
-            return False
-        conn = session.connection()
-        if conn.dialect.name == "sqlite":
-            total = conn.connection.driver_connection.total_changes  # type: ignore[union-attr]
-            return self._changes_at_begin is None or total != self._changes_at_begin
-        return bool(conn.execute(_XID_ASSIGNED).scalar_one())
-
-    def _before_commit(self, session: Session) -> None:
-        if session.in_nested_transaction():  # a savepoint: nothing is durable yet
-            return
-        if not self.pending:
-            return
-        session.flush()
-        if self._wrote(session):
-            ledger.emit_many(session, self.pending)
-            self.in_transaction, self.pending = self.pending, []
-
-    def _after_commit(self, session: Session) -> None:
-        if session.in_nested_transaction():
-            return
-        self._committed_root = session.get_transaction()
-        self.in_transaction = []  # committed with the transaction
-        if self.pending:
-            try:  # the transaction wrote nothing: the decisions go through the group commit
-                self.write_outstanding()
-            except Exception:  # kept pending; get_session tries again and fails the request
-                log.exception("could not append authorization decisions after commit")
-
-    def _after_transaction_end(self, session: Session, transaction: Any) -> None:
-        if transaction.parent is not None:
-            return
-        if transaction is not self._committed_root and self.in_transaction:
-            # the root transaction ended without committing: its decisions were not written
-            self.pending[:0] = self.in_transaction
-            self.in_transaction = []
-        self._committed_root = None
-        self._root_began = False
-        self._changes_at_begin = None
-
-
-_XID_ASSIGNED = text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
 
 
 WRITES_ATTR = "__privet_writes_on_safe_method__"
@@ -185,31 +75,57 @@ def _reads_only(request: Request) -> bool:
     return not getattr(request.scope.get("endpoint"), WRITES_ATTR, False)
 
 
-def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
+def _end_transaction(session: Session, decision_log: DecisionLog, *, commit: bool) -> None:
+    """Commit (or roll back) and close the request's session; what the decision log still
+    holds is left for the caller to append."""
+    decision_log.write_on_commit = False
+    try:
+        if commit:
+            try:
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[Session]:
     """One transaction per request, committed before the response is sent.
 
     Every authorization decision of the request is in the ledger exactly once, durably,
     before the response is sent (``DecisionLog``): with the request's changes when it made
     any, otherwise (read-only requests, and after a rollback: a denial, a conflict, a
     crash in the service) through the ledger's group commit once the transaction ended.
+    The session is made on the event loop (it opens nothing until first used), ended in
+    one thread-pool hop, and the group commit is awaited without holding a thread.
     """
     decisions: list[ledger.EventSpec] = []
     request.state.decision_events = decisions
-    reads_only = _reads_only(request)
+    reads_only = request.state.reads_only = _reads_only(request)
     decision_log = DecisionLog(runtime.engine, defer=request.method in READ_ONLY_METHODS)
     request.state.decision_log = decision_log
     # A safe method's transaction only reads (a snapshot: on SQLite it takes no write lock,
     # so concurrent GETs do not queue behind each other and the ledger's writers), unless
     # its route is marked `writes_on_safe_method`; its decisions reach the ledger through
     # the group commit.
+    engine = read_only(runtime.engine) if reads_only else runtime.engine
+    session = RequestSession(engine, expire_on_commit=False)
+    decision_log.attach(session)
     try:
-        with session_scope(read_only(runtime.engine) if reads_only else runtime.engine) as session:
-            decision_log.attach(session)
-            yield session
+        yield session
     except BaseException:
-        decision_log.write_outstanding()
+        try:
+            await run_in_threadpool(_end_transaction, session, decision_log, commit=False)
+        finally:
+            await decision_log.write_outstanding_async()
         raise
-    decision_log.write_outstanding()
+    try:
+        await run_in_threadpool(_end_transaction, session, decision_log, commit=True)
+    finally:
+        await decision_log.write_outstanding_async()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -225,8 +141,21 @@ def _bearer(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-def get_identity(request: Request, runtime: RuntimeDep) -> Identity:
-    """The authenticated caller (API key or OIDC JWT), or a 401 that says what is wrong."""
+def get_identity(request: Request, runtime: RuntimeDep, session: SessionDep) -> Identity:
+    """The authenticated caller (API key or OIDC JWT), or a 401 that says what is wrong.
+
+    A read-only request checks an API key in its own snapshot: the one the route then
+    reads (a key revoked before it began is refused), and no second connection or
+    transaction per request. A writing transaction takes SQLite's write lock at BEGIN, so a
+    writing request reads the key in a snapshot of its own: routes that decide in a short
+    transaction before they use theirs (uploads) must not wait on their own lock."""
+    if request.state.reads_only:
+        return _authenticate(request, runtime, session)
+    with read_session(runtime.engine) as reader:
+        return _authenticate(request, runtime, reader)
+
+
+def _authenticate(request: Request, runtime: Runtime, session: Session) -> Identity:
     token = _bearer(request)
     if token is None:
         raise UnauthenticatedError(
@@ -238,27 +167,28 @@ def get_identity(request: Request, runtime: RuntimeDep) -> Identity:
             "POST /v1/invitations:accept, which gives you your own API key"
         )
     if token.startswith("pvt_"):
-        with read_session(runtime.engine) as session:  # reads only: no write lock
-            identity = auth_service.authenticate_api_key(
-                session,
-                pepper=runtime.api_key_pepper,
-                presented=token,
-                cache=runtime.identities,
-            )
+        identity = auth_service.authenticate_api_key(
+            session,
+            pepper=runtime.api_key_pepper,
+            presented=token,
+            cache=runtime.identities,
+        )
         request.state.principal_id = identity.principal_id
         return identity
     if runtime.oidc is None:
         raise UnauthenticatedError("bearer JWTs are not accepted: no OIDC issuer is configured")
-    with session_scope(runtime.engine) as session:  # a first login creates the principal
+    # A transaction of its own: a first login creates the principal, also on a GET (whose
+    # own transaction is a read-only snapshot).
+    with session_scope(runtime.engine) as login:
         claims = runtime.oidc.verify(token)
         principal = auth_service.principal_for_subject(
-            session, issuer=claims.issuer, subject=claims.subject, name=claims.name
+            login, issuer=claims.issuer, subject=claims.subject, name=claims.name
         )
         identity = Identity(
             principal_id=principal.id,
             kind=principal.kind,
             name=principal.name,
-            bindings=claims.bindings | auth_service.bindings_of(session, principal_id=principal.id),
+            bindings=claims.bindings | auth_service.bindings_of(login, principal_id=principal.id),
             method="oidc",
             expires_at=claims.expires_at,
         )
@@ -280,7 +210,8 @@ def get_invitation_identity(request: Request, runtime: RuntimeDep) -> Identity:
         )
     if not token.startswith(invitations.TOKEN_PREFIX + "_"):
         # Any other credential gets its own precise 401 first (revoked key, bad JWT...).
-        caller = get_identity(request, runtime)
+        with read_session(runtime.engine) as session:
+            caller = _authenticate(request, runtime, session)
         raise UnauthenticatedError(
             f"you called with the credentials of {caller.principal_id!r}: accepting an "
             "invitation takes the invitation token instead ('Bearer pvi_...'), and creates "
@@ -440,13 +371,13 @@ def action(name: str, *, identity_from: Callable[..., Identity] = get_identity) 
     """Declare the route's action; the handler receives a Guard to call with the resource.
     `identity_from`: how the caller authenticates (default: API key or OIDC token)."""
 
-    def dependency(
+    async def dependency(
         request: Request,
         identity: Identity = Depends(identity_from),
         *,
         runtime: RuntimeDep,
         session: SessionDep,
-    ) -> Iterator[Guard]:
+    ) -> AsyncIterator[Guard]:
         guard = Guard(
             action=name,
             identity=identity,

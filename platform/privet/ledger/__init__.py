@@ -14,6 +14,7 @@ from privet.ledger.appender import (
     LedgerAppendError,
     append_durable,
     append_durable_many,
+    append_durable_many_async,
     start_appender,
     stop_appender,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "TreeHead",
     "append_durable",
     "append_durable_many",
+    "append_durable_many_async",
     "emit",
     "emit_many",
     "get_ledger",

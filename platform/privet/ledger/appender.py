@@ -26,12 +26,13 @@ transaction while it waits (on SQLite that would hold the write lock the writer 
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -54,6 +55,7 @@ __all__ = [
     "PendingAppend",
     "append_durable",
     "append_durable_many",
+    "append_durable_many_async",
     "get_appender",
     "start_appender",
     "stop_appender",
@@ -81,12 +83,13 @@ class PendingAppend:
     the appender needs: one lock the caller waits on and the writer releases (a
     ``concurrent.futures.Future`` costs several times more per append)."""
 
-    __slots__ = ("_done", "_error", "_ids", "rows")
+    __slots__ = ("_callbacks", "_done", "_error", "_ids", "rows")
 
     def __init__(self, rows: list[dict[str, Any]]) -> None:
         self.rows = rows
         self._ids: list[int] | None = None
         self._error: BaseException | None = None
+        self._callbacks: list[Callable[[], None]] = []
         self._done = threading.Lock()
         self._done.acquire()
 
@@ -104,9 +107,21 @@ class PendingAppend:
         assert self._ids is not None
         return self._ids
 
+    def add_done_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (no arguments, in the writer's thread or this one) once the
+        batch has ended; at once if it has. It may be called twice: make it idempotent."""
+        self._callbacks.append(callback)
+        if self.done():  # resolved meanwhile: _resolve may have missed it
+            callback()
+
     def _resolve(self, ids: list[int] | None, error: BaseException | None = None) -> None:
         self._ids, self._error = ids, error
         self._done.release()
+        for callback in self._callbacks:
+            try:
+                callback()
+            except Exception:  # a waiter's loop closed: nothing left to tell
+                log.debug("ledger append callback failed", exc_info=True)
 
 
 class GroupCommitAppender:
@@ -357,6 +372,40 @@ def append_durable_many(
         return get_appender(engine).append(events, timeout)
     except AppenderClosed:  # stopped between lookup and submit: use a fresh one
         return get_appender(engine).append(events, timeout)
+
+
+async def append_durable_many_async(
+    engine: Engine, events: Sequence[EventSpec], *, timeout: float | None = None
+) -> list[int]:
+    """``append_durable_many`` for an event loop: the events are queued at once and the
+    caller awaits their group commit without holding a thread while the disk syncs."""
+    appender = get_appender(engine)
+    try:
+        pending = appender.submit(events)
+    except AppenderClosed:  # stopped between lookup and submit: use a fresh one
+        appender = get_appender(engine)
+        pending = appender.submit(events)
+    if not pending.done():
+        loop = asyncio.get_running_loop()
+        finished = loop.create_future()
+
+        def wake() -> None:
+            if not finished.done():
+                finished.set_result(None)
+
+        def wake_soon() -> None:
+            loop.call_soon_threadsafe(wake)
+
+        pending.add_done_callback(wake_soon)
+        wait = appender.settings.append_timeout_s if timeout is None else timeout
+        try:
+            await asyncio.wait_for(asyncio.shield(finished), wait)
+        except TimeoutError:
+            raise TimeoutError(
+                f"ledger append not committed after {wait:g}s (PRIVET_LEDGER_APPEND_TIMEOUT_S); "
+                "it may still be written"
+            ) from None
+    return pending.result(0)
 
 
 def append_durable(engine: Engine, event: EventSpec, *, timeout: float | None = None) -> int:
