@@ -51,8 +51,10 @@ class Classifier:
         *,
         max_length: int,
         version_id: str = "",
+        device: torch.device | None = None,
     ) -> None:
-        self.model = model.eval()
+        self.device = device if device is not None else torch.device("cpu")
+        self.model = model.eval().to(self.device)
         self.tokenizer = tokenizer
         self.label_names = list(label_names)
         positions = int(getattr(model.config, "max_position_embeddings", max_length) or max_length)
@@ -61,6 +63,8 @@ class Classifier:
         self.nbytes: int = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
             b.numel() * b.element_size() for b in model.buffers()
         )
+        self.device_bytes = self.nbytes if self.device.type == "cuda" else 0
+        """What the weights hold of the GPU's memory (0 on the CPU)."""
 
     @classmethod
     def from_weights(
@@ -72,6 +76,7 @@ class Classifier:
         max_length: int,
         version_id: str = "",
         catalog: Catalog | None = None,
+        device: torch.device | None = None,
     ) -> Classifier:
         loaded = load_finetuned(
             weights,
@@ -85,6 +90,7 @@ class Classifier:
             label_names,
             max_length=max_length,
             version_id=version_id,
+            device=device,
         )
 
     def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -99,10 +105,11 @@ class Classifier:
         )
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Class probabilities for an encoded batch."""
+        """Class probabilities for an encoded batch (computed on the model's device, the
+        whole batch in one forward pass; returned on the CPU)."""
         with torch.inference_mode():
-            logits = self.model(**batch).logits
-            return torch.softmax(logits.float(), dim=-1)
+            logits = self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits
+            return torch.softmax(logits.float(), dim=-1).cpu()
 
     def predict(self, texts: Sequence[str]) -> list[Scores]:
         if not texts:

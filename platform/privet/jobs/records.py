@@ -57,6 +57,8 @@ def training_record(result: TrainingResult, eval_name: str) -> dict[str, Any]:
         "evaluated_on": eval_name,
         "final_loss": finite(result.final_loss),
         "duration_s": round(result.duration_s, 3),
+        "device": result.device,
+        "precision": result.precision,
         "privacy_label": result.privacy_label,
         **{f"{k}_version": str(v) for k, v in result.versions.items()},
     }

@@ -31,6 +31,7 @@ from privet.training.config import ConfigError as ConfigError
 from privet.training.config import NonPrivateRefused as NonPrivateRefused
 from privet.training.config import TrainingConfig as TrainingConfig
 from privet.training.data import LabelledTexts, encode
+from privet.training.device import describe
 from privet.training.evaluation import EvaluationResult, evaluate
 from privet.training.noise import SecureRandom
 from privet.training.privacy import (
@@ -91,6 +92,10 @@ class TrainingResult:
     base_model_sha256: str
     pooling: str
     """How the classifier reads the encoder (`cls` or `mean`; catalog.POOLINGS)."""
+    device: str
+    """Where the steps ran (`cpu`, `cuda:0 (NVIDIA ...)`; device.describe)."""
+    precision: str
+    """`fp32`, or `bf16` mixed precision (training/device.py)."""
     train_examples: int
     eval_examples: int
     final_loss: float
@@ -222,9 +227,10 @@ def train(
     should_cancel: CancelCheck | None = None,
     catalog: Catalog | None = None,
     init: WarmStart | None = None,
+    world: World = LOCAL,
 ) -> TrainingResult:
     """Fine-tune `config.base_model` (or the classifier `init` holds: a warm start) on
-    `train_data`, evaluate on `eval_data`.
+    `train_data`, evaluate on `eval_data`, on `world.device` in `world.precision`.
 
     Raises ConfigError/NonPrivateRefused before touching the data when the request is not
     allowed, TrainingCancelled when `should_cancel()` turns true (checked before every
@@ -242,6 +248,7 @@ def train(
         should_cancel=should_cancel,
         catalog=catalog,
         init=init,
+        world=world,
     )
     assert outcome.result is not None
     return outcome.result
@@ -270,6 +277,13 @@ def train_part(
     """
     started = time.monotonic()
     config.validate(n)
+    if world.precision == "bf16" and config.private and config.grad_sample_mode != "bk":
+        raise ConfigError(
+            f"bf16 mixed precision needs grad_sample_mode bk (privet's clipping computes "
+            f"per-sample norms in fp32; Opacus's {config.grad_sample_mode} mode would compute "
+            "them in bf16): use grad_sample_mode bk, or a worker with "
+            "PRIVET_TRAINING_PRECISION=fp32"
+        )
     strategy = Strategy.parse(config.strategy)
     _seed_everything(config.seed)
     loaded = load_initial(config, label_names=label_names, init=init, catalog=catalog)
@@ -449,6 +463,8 @@ def _result(
         base_model=config.base_model,
         base_model_sha256=loaded.spec.weights_sha256,
         pooling=loaded.spec.pooling,
+        device=describe(loop.world.device),
+        precision=loop.world.precision,
         train_examples=loop.n,
         eval_examples=len(eval_data.texts),
         final_loss=last_loss,
