@@ -118,17 +118,22 @@ _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b
 _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b", _A)
 _NINO = re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b", _A)
 _DNI = re.compile(r"\b(\d{8})-?([A-HJ-NP-TV-Z])\b", _A)
-# Identifiers of fixed length, never part of a longer run of letters or digits.
-_CN_ID = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])", _A)
-_USCC = re.compile(
-    r"(?<![0-9A-Z])[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}(?![0-9A-Z])", _A
-)
-_STEUER_ID = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{10}(?![0-9A-Za-z])", _A)
-_CN_MOBILE = re.compile(
-    r"(?<![0-9A-Za-z+])(?:(?:\+|00)86[ -]?)?1[3-9][0-9](?:[0-9]{8}|([ -])[0-9]{4}\1[0-9]{4})"
+# Identifiers of fixed length, never part of a longer run of letters or digits, found in
+# one pass: 18 characters (Chinese resident id, else Unified Social Credit Code), 11 digits
+# (German tax id, else a Chinese mobile number), or a mobile number with +86 or separators.
+_FIXED = re.compile(
+    r"(?<![0-9A-Za-z+])(?:(?P<c18>[0-9A-Z]{18}|[0-9]{17}[Xx])|(?P<d11>[0-9]{11})"
+    r"|(?P<mobile>(?:(?:\+|00)86[ -]?)?1[3-9][0-9]"
+    r"(?:[0-9]{8}|(?P<sep>[ -])[0-9]{4}(?P=sep)[0-9]{4})))"
     r"(?![0-9A-Za-z])",
     _A,
 )
+_FIXED_GATE = re.compile(r"[0-9A-Z]{11}|[0-9]{3}[ -][0-9]{4}", _A)
+"""What every ``_FIXED`` match holds: a cheap test (a scan for a character class) that
+spares most cells the lookbehind tried at every position."""
+_CN_ID = re.compile(r"[1-9][0-9]{16}[0-9Xx]", _A)
+_USCC = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}", _A)
+_CN_MOBILE = re.compile(r"1[3-9][0-9]{9}", _A)
 _NON_DIGIT = re.compile(r"\D", _A)
 _GROUPS = re.compile(r"\d+", _A)
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
@@ -172,20 +177,27 @@ def _accounts(text: str, found: set[str]) -> bytearray:
 
 def _checked_ids(text: str, taken: bytearray, found: set[str]) -> None:
     """The identifiers with a check character: Chinese resident ids, Unified Social
-    Credit Codes, German tax ids, and Chinese mobile numbers (by their shape)."""
-    checks = (
-        (_CN_ID, cn_resident_id_ok, "national_id"),
-        (_USCC, uscc_ok, "business_id"),
-        (_STEUER_ID, steuer_id_ok, "national_id"),
-    )
-    for pattern, ok, kind in checks:
-        for m in pattern.finditer(text):
-            if not any(taken[m.start() : m.end()]) and ok(m.group()):
-                found.add(kind)
-                _mark(taken, m)
-    for m in _CN_MOBILE.finditer(text):
-        if not any(taken[m.start() : m.end()]):
-            found.add("phone")
+    Credit Codes, German tax ids; and Chinese mobile numbers (by their shape)."""
+    if not _FIXED_GATE.search(text):
+        return
+    for m in _FIXED.finditer(text):
+        if any(taken[m.start() : m.end()]):
+            continue
+        value, kind = m.group(), None
+        if m.group("c18"):
+            if _CN_ID.fullmatch(value) and cn_resident_id_ok(value):
+                kind = "national_id"
+            elif _USCC.fullmatch(value) and uscc_ok(value):
+                kind = "business_id"
+        elif m.group("d11"):
+            if steuer_id_ok(value):
+                kind = "national_id"
+            elif _CN_MOBILE.fullmatch(value):
+                kind = "phone"
+        else:
+            kind = "phone"
+        if kind is not None:
+            found.add(kind)
             _mark(taken, m)
 
 

@@ -202,7 +202,7 @@ class PrivateEngine:
                 if self.mode in ("bk", "ghost"):
                     p.grad = torch.zeros_like(p)
                 else:
-                    p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype)  # type: ignore[attr-defined]
+                    p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)  # type: ignore[attr-defined]
             self.optimizer.signal_skip_step(do_skip=False)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
