@@ -379,6 +379,15 @@ def test_network_policies(default_docs: list[dict[str, Any]]) -> None:
 
 
 @needs_helm
+def test_worker_without_gpus_leaves_the_device_to_auto(default_docs: list[dict[str, Any]]) -> None:
+    env = {e["name"]: e.get("value") for e in _container(default_docs, "worker")["env"]}
+    assert "PRIVET_TRAINING_DEVICE" not in env and env["PRIVET_TRAINING_PRECISION"] == "fp32"
+    assert "nvidia.com/gpu" not in (
+        _container(default_docs, "worker")["resources"].get("limits") or {}
+    )
+
+
+@needs_helm
 def test_variant_values(variant_docs: list[dict[str, Any]]) -> None:
     worker = _container(variant_docs, "worker")
     env = {e["name"]: e.get("value") for e in worker["env"]}
@@ -386,6 +395,8 @@ def test_variant_values(variant_docs: list[dict[str, Any]]) -> None:
     assert env["RAY_AUTH_MODE"] == "token"
     assert env["PRIVET_API_KEY_TTL_DAYS"] == "30"
     assert worker["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert env["PRIVET_TRAINING_DEVICE"] == "cuda"  # the GPU it holds is the one it uses
+    assert env["PRIVET_TRAINING_PRECISION"] == "fp32"
     assert worker["image"].endswith("-cuda")
     policies = by_kind(variant_docs, "NetworkPolicy")
     egress = policies["rel-privet-worker"]["spec"]["egress"]

@@ -122,3 +122,29 @@ def test_a_failed_load_is_retried_by_the_next_request() -> None:
     with pytest.raises(RuntimeError):
         cache.get("v", broken)
     assert cache.get("v", lambda: Fake(1)).nbytes == 1
+
+
+class OnDevice(Fake):
+    def __init__(self, nbytes: int, device: str) -> None:
+        super().__init__(nbytes)
+        self.device = device
+        self.device_bytes = nbytes if device.startswith("cuda") else 0
+
+
+def test_cache_accounts_device_memory_and_evicts_by_it() -> None:
+    """Versions on the CPU hold no GPU memory (0); on CUDA their weights' bytes count, in
+    the usage, the gauge and, with max_device_bytes, the LRU bound."""
+    registry = CollectorRegistry()
+    cache: ModelCache[OnDevice] = ModelCache(
+        max_models=8, max_bytes=10_000, max_device_bytes=100, metrics=inference_metrics(registry)
+    )
+    cache.get("cpu", lambda: OnDevice(500, "cpu"))
+    assert cache.device_bytes == 0
+    assert cache.usage() == {"cpu": {"models": 1, "bytes": 500, "device_bytes": 0}}
+    cache.get("g1", lambda: OnDevice(60, "cuda:0"))
+    assert cache.device_bytes == 60
+    assert "privet_inference_model_cache_device_bytes 60.0" in generate_latest(registry).decode()
+    g2 = cache.get("g2", lambda: OnDevice(60, "cuda:0"))  # 120 > 100: g1 (LRU on the GPU)...
+    assert "g1" not in cache and cache.device_bytes == 60 and not g2.closed
+    assert "cpu" not in cache  # ...after the older CPU version: the LRU order is one
+    assert cache.usage() == {"cuda:0": {"models": 1, "bytes": 60, "device_bytes": 60}}

@@ -87,6 +87,9 @@ def test_worker_trains_and_registers_an_encrypted_version(
         assert key in p["privacy"], key
     for key in ("strategy", "epochs", "steps"):
         assert key in p["training"], key
+    # where and how it trained (issue 21): no GPU here, and fp32 by default
+    assert p["training"]["device"] == "cpu" and p["training"]["precision"] == "fp32"
+    assert "| device | cpu |" in card.text and "| precision | fp32 |" in card.text
     assert p["lineage"]["training_job"] == job["id"]
     assert p["lineage"]["policy_version"] == runtime.authorizer.engine.version
     assert isinstance(p["lineage"]["ledger_entry_id"], int)

@@ -68,6 +68,16 @@ ADVERSARIAL: dict[str, Callable[[int], str]] = {
     "digits": lambda n: "1" * n,
     "mixed-separators": lambda n: "+(0" + "1.-" * (n // 3),
     "birth-words": lambda n: "born on " * (n // 8) + "1",
+    # issue 21: the identifiers of the Chinese and German markets, other scripts' digits
+    "cn-id-run": lambda n: "1" * n + "X",
+    "cn-ids-back-to-back": lambda n: "11010519491231002X" * (n // 18),
+    "uscc-alphabet-run": lambda n: "9135" + "0A" * (n // 2),
+    "tax-ids-spaced": lambda n: "86095742719 " * (n // 12),
+    "mobile-groups": lambda n: "+86 138 1234 " * (n // 13),
+    "fullwidth-digits": lambda n: "\uff11" * n,
+    "arabic-indic-digits": lambda n: "\u0663 " * (n // 2),
+    "mixed-script-digits": lambda n: "1\u0661\uff11\u06f1" * (n // 4),
+    "cjk-with-digits": lambda n: "手机1" * (n // 3),
 }
 
 

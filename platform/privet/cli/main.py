@@ -150,12 +150,16 @@ def serve(
     """Run the gateway (migrating an empty database and creating keys on first start)."""
     import uvicorn
 
-    from privet.cli.worker import LocalWorker
+    from privet.cli.worker import LocalWorker, device_problem
     from privet.jobs.settings import get_job_settings
     from privet.kit import logs
 
     settings = get_settings()
     logs.configure(settings.log_level)
+    problem = device_problem(training=not no_worker, serving=True)
+    if problem:
+        console.print(f"[red]error:[/] {problem}")
+        raise typer.Exit(1)
     key = _prepare(settings)
     if key:
         _show_bootstrap_key(key)

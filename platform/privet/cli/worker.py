@@ -36,6 +36,10 @@ def worker(
     if not migrate.is_current(runtime.engine):
         typer.echo("error: the database is not initialised or not current", err=True)
         raise typer.Exit(1)
+    problem = device_problem(training=True, serving=False)
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(1)
     w = make_worker(runtime, worker_id=worker_id)  # Ray when PRIVET_RAY_ADDRESS is set
 
     def stop(signum: int, _frame: Any) -> None:
@@ -45,6 +49,30 @@ def worker(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     w.run(max_jobs=1 if once else None, idle_exit_s=idle_exit)
+
+
+def device_problem(*, training: bool, serving: bool) -> str | None:
+    """Why the device settings cannot be honoured on this machine (None: they can), checked
+    at start-up: PRIVET_TRAINING_DEVICE/PRECISION for a worker (on Ray: against the GPUs
+    each process reserves), PRIVET_INFERENCE_DEVICE for the gateway."""
+    from privet.executors.base import local_world, ray_device_spec
+    from privet.executors.settings import get_executor_settings
+    from privet.inference.served import DEVICE_SETTING
+    from privet.inference.settings import get_inference_settings
+    from privet.training.device import DeviceError, resolve_device
+
+    try:
+        if training:
+            executor = get_executor_settings()
+            if executor.effective_executor == "ray":
+                ray_device_spec(executor)
+            else:
+                log.info("training on %s", local_world(executor))
+        if serving:
+            resolve_device(get_inference_settings().device, setting=DEVICE_SETTING)
+    except DeviceError as exc:
+        return str(exc)
+    return None
 
 
 class LocalWorker:

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from privet.executors.base import DEVICE_SETTING, PRECISION_SETTING
 from privet.training.data import LabelledTexts
+from privet.training.device import check_precision, resolve_device
 from privet.training.world import ReduceOp, World
 
 _OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX}
@@ -43,6 +45,13 @@ class DistributedWorld(World):
         if self._connected():
             for tensor in tensors:
                 dist.broadcast(tensor.data, src=0)
+
+
+def rank_world(rank: int, size: int, device_spec: str, precision: str) -> DistributedWorld:
+    """Rank `rank`'s world on the device this process was given (checked here, on its node)."""
+    device = resolve_device(device_spec, setting=DEVICE_SETTING)
+    checked = check_precision(precision, device, setting=PRECISION_SETTING)
+    return DistributedWorld(rank, size, device, checked)
 
 
 def shard(data: LabelledTexts, rank: int, world_size: int) -> LabelledTexts | None:

@@ -1,10 +1,9 @@
 """Run a job's training as N data-parallel DP-SGD processes on a Ray cluster.
 
-The job worker that claimed the job stays the job's owner: it heartbeats, writes progress,
-watches for cancellation and registers the result, exactly as for local training. This
-executor only starts N Ray actors (one training process each, fresh for every job and
-killed after it), wires them into a torch.distributed group (gloo on CPU, NCCL on GPU)
-and runs the trainer's loop in each (`train_part`, in a `distributed.DistributedWorld`).
+The job worker that claimed the job owns it (heartbeat, progress, cancellation,
+registration) as for local training. This executor starts N fresh Ray actors, wires them
+into a torch.distributed group (gloo on CPU, NCCL on the GPUs Ray reserved: `base.
+ray_device_spec`) and runs the trainer's loop in each (`train_part`, `DistributedWorld`).
 
 What crosses to Ray, and how:
 - a fresh 256-bit *transport key* per job (never stored, never reused), handed to each
@@ -19,13 +18,12 @@ What crosses to Ray, and how:
 - the base model spec (name, path, pinned digests): each actor loads the base model from
   its own disk and checks every digest, as a local worker does.
 
-What is *not* ciphertext: the ranks' collectives. Every step all-reduces the clipped,
-un-noised per-batch gradient sums over gloo/NCCL in plaintext (noise is added once, after
-the sum). So ranks on one node rendezvous and talk over loopback only (``127.0.0.1``,
-``GLOO_SOCKET_IFNAME``/``NCCL_SOCKET_IFNAME`` = ``lo``), and a job whose ranks land on
-several nodes is refused (``UntrustedNetworkError``) unless the operator declares the
-network between the nodes trusted (``PRIVET_TRAINING_TRUSTED_NETWORK=true``,
-docs/SCALING.md).
+What is *not* ciphertext: the ranks' collectives, the clipped, un-noised gradient sums
+all-reduced every step (noise is added once, after the sum). So ranks on one node talk
+over loopback only (``127.0.0.1``, ``GLOO_SOCKET_IFNAME``/``NCCL_SOCKET_IFNAME`` = ``lo``),
+and a job whose ranks land on several nodes is refused (``UntrustedNetworkError``) unless
+the operator declares the network between them trusted
+(``PRIVET_TRAINING_TRUSTED_NETWORK=true``, docs/SCALING.md).
 Progress flows back from rank 0 (polled every `ray_poll_interval_s`); a cancellation
 request is forwarded to every actor, and the ranks agree on it before the next step.
 """
@@ -46,7 +44,7 @@ from typing import Any
 
 from privet.crypto.refs import ObjectRef
 from privet.crypto.stream import seal, unseal
-from privet.executors.base import JobSpec
+from privet.executors.base import JobSpec, ray_device_spec
 from privet.executors.settings import ExecutorSettings, get_executor_settings
 from privet.training import TrainingConfig, TrainingResult, compute_epsilon
 from privet.training.catalog import CATALOG, BaseModelSpec, Catalog
@@ -182,16 +180,16 @@ class _RankActorImpl:
         master: tuple[str, int],
         backend: str,
         timeout_s: float,
-        use_gpu: bool,
+        device_spec: str,
+        precision: str,
     ) -> dict[str, Any]:
         import ray
         import torch
         import torch.distributed as dist
 
-        from privet.executors.distributed import DistributedWorld
+        from privet.executors.distributed import rank_world
 
         torch.set_num_threads(max(1, self.threads))
-        device = torch.device("cuda") if use_gpu else torch.device("cpu")
         shard = (
             None
             if sealed_shard is None
@@ -225,7 +223,7 @@ class _RankActorImpl:
                 eval_data,
                 n=n,
                 label_names=label_names,
-                world=DistributedWorld(self.rank, self.world_size, device),
+                world=rank_world(self.rank, self.world_size, device_spec, precision),
                 catalog=catalog,
                 progress=on_progress,
                 should_cancel=self._cancel.is_set,
@@ -281,6 +279,7 @@ class RayExecutor:
         self, settings: ExecutorSettings | None = None, *, catalog: Catalog | None = None
     ) -> None:
         self.settings = settings or get_executor_settings()
+        self.device_spec = ray_device_spec(self.settings)  # refuses a contradiction now
         self.catalog = catalog or CATALOG
         self._owns_ray = False
         self.last_run: DistributedRun | None = None
@@ -356,8 +355,7 @@ class RayExecutor:
         spec = self.catalog.get(config.base_model)
         self.connect()
         self._refuse_unplaceable(world)
-        use_gpu = s.ray_gpus_per_worker > 0
-        backend = s.ray_backend or ("nccl" if use_gpu else "gloo")
+        backend = s.ray_backend or ("nccl" if self.device_spec == "cuda" else "gloo")
         key = secrets.token_bytes(32)
         ref = _transport_ref(job)
         shard_refs = [
@@ -386,7 +384,8 @@ class RayExecutor:
                     master=master,
                     backend=backend,
                     timeout_s=s.ray_collective_timeout_s,
-                    use_gpu=use_gpu,
+                    device_spec=self.device_spec,
+                    precision=s.training_precision,
                 )
                 for rank, actor in enumerate(actors)
             ]

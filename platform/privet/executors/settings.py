@@ -70,6 +70,21 @@ class ExecutorSettings(BaseSettings):
         "without this declaration a job whose ranks land on more than one node is refused; "
         "ranks on one node talk over loopback only.",
     )
+    training_device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda|cuda:[0-9]{1,3})$",
+        description="Device a worker trains on: `auto` (CUDA when torch sees a GPU, else the "
+        "CPU), `cpu`, `cuda` or `cuda:N`. A device that is not there stops the worker at "
+        "start-up with the reason. On Ray each process trains on the GPU Ray reserved for it "
+        "(PRIVET_RAY_GPUS_PER_WORKER > 0): `auto` or `cuda` there, not `cuda:N`.",
+    )
+    training_precision: Literal["fp32", "bf16"] = Field(
+        default="fp32",
+        description="`bf16`: forward passes under bfloat16 autocast (faster on GPUs from "
+        "Ampere on, and on CPUs with AVX512-BF16/AMX); per-sample gradient norms, clipping "
+        "and noise stay in fp32, so the DP guarantee is unchanged. Private jobs need "
+        "grad_sample_mode `bk` with it.",
+    )
     ray_poll_interval_s: float = Field(
         default=0.25,
         gt=0,

@@ -3,7 +3,9 @@
 Weights are decrypted into a ``bytes`` object, loaded into the model and dropped; no
 plaintext is ever written to disk. The cache is bounded by a number of versions and by
 bytes of parameters; the least recently used version goes first (a single version larger
-than the byte bound is still served, alone). Loads of one version are single-flight:
+than the byte bound is still served, alone). On a GPU the cache also counts the bytes its
+versions' weights hold of the device's memory (``device_bytes``; 0 on the CPU) and, when
+``max_device_bytes`` is set, evicts by them too. Loads of one version are single-flight:
 concurrent first requests wait for one load. Load time, hits, misses, evictions and the
 cache's size are Prometheus metrics in the registry passed in (else the default one).
 """
@@ -39,6 +41,7 @@ class CacheMetrics:
     evictions: Counter
     models: Gauge
     bytes: Gauge
+    device_bytes: Gauge
     batch_items: Histogram
     batch_requests: Histogram
 
@@ -88,6 +91,11 @@ def inference_metrics(registry: CollectorRegistry | None = None) -> CacheMetrics
                     "Bytes of parameters of the model versions in memory.",
                     registry=registry,
                 ),
+                device_bytes=Gauge(
+                    "privet_inference_model_cache_device_bytes",
+                    "Bytes of the cached versions' weights held in GPU memory (0 on the CPU).",
+                    registry=registry,
+                ),
                 batch_items=Histogram(
                     "privet_inference_batch_items",
                     "Texts per forward pass of the micro-batcher.",
@@ -112,11 +120,13 @@ class ModelCache(Generic[V]):
         *,
         max_models: int,
         max_bytes: int,
+        max_device_bytes: int = 0,
         metrics: CacheMetrics | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.max_models = max_models
         self.max_bytes = max_bytes
+        self.max_device_bytes = max_device_bytes
         self.metrics = metrics or inference_metrics()
         self._clock = clock
         self._lock = threading.Lock()
@@ -135,6 +145,37 @@ class ModelCache(Generic[V]):
     def total_bytes(self) -> int:
         with self._lock:
             return sum(v.nbytes for v in self._entries.values())
+
+    @property
+    def device_bytes(self) -> int:
+        """Bytes of GPU memory the cached versions' weights hold (0 when on the CPU)."""
+        with self._lock:
+            return self._device_bytes()
+
+    def usage(self) -> dict[str, dict[str, int]]:
+        """Per device (``cpu``, ``cuda:0``): versions cached, parameter bytes, and bytes
+        of that device's memory they hold (0 for the CPU)."""
+        out: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for value in self._entries.values():
+                row = out.setdefault(
+                    str(getattr(value, "device", "cpu")),
+                    {"models": 0, "bytes": 0, "device_bytes": 0},
+                )
+                row["models"] += 1
+                row["bytes"] += value.nbytes
+                row["device_bytes"] += _device_bytes_of(value)
+        return out
+
+    def _device_bytes(self) -> int:
+        return sum(_device_bytes_of(v) for v in self._entries.values())
+
+    def _over(self) -> bool:
+        if len(self._entries) > self.max_models:
+            return True
+        if sum(v.nbytes for v in self._entries.values()) > self.max_bytes:
+            return True
+        return bool(self.max_device_bytes) and self._device_bytes() > self.max_device_bytes
 
     def peek(self, key: str) -> V | None:
         """The cached value without loading, counting or touching its LRU position."""
@@ -177,10 +218,7 @@ class ModelCache(Generic[V]):
         with self._lock:
             self._entries[key] = value
             self._entries.move_to_end(key)
-            while len(self._entries) > 1 and (
-                len(self._entries) > self.max_models
-                or sum(v.nbytes for v in self._entries.values()) > self.max_bytes
-            ):
+            while len(self._entries) > 1 and self._over():
                 _, old = self._entries.popitem(last=False)
                 evicted.append(old)
             self._publish()
@@ -206,3 +244,9 @@ class ModelCache(Generic[V]):
     def _publish(self) -> None:
         self.metrics.models.set(len(self._entries))
         self.metrics.bytes.set(sum(v.nbytes for v in self._entries.values()))
+        self.metrics.device_bytes.set(self._device_bytes())
+
+
+def _device_bytes_of(value: object) -> int:
+    """A cached value's GPU bytes (``device_bytes``; values without one hold none)."""
+    return int(getattr(value, "device_bytes", 0) or 0)

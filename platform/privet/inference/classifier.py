@@ -52,8 +52,10 @@ class Classifier:
         *,
         max_length: int,
         version_id: str = "",
+        device: torch.device | None = None,
     ) -> None:
-        self.model = model.eval()
+        self.device = device if device is not None else torch.device("cpu")
+        self.model = model.eval().to(self.device)
         self.tokenizer = tokenizer
         self.label_names = list(label_names)
         family = family_of(model)
@@ -64,6 +66,8 @@ class Classifier:
         self.nbytes: int = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
             b.numel() * b.element_size() for b in model.buffers()
         )
+        self.device_bytes = self.nbytes if self.device.type == "cuda" else 0
+        """What the weights hold of the GPU's memory (0 on the CPU)."""
 
     @classmethod
     def from_weights(
@@ -75,6 +79,7 @@ class Classifier:
         max_length: int,
         version_id: str = "",
         catalog: Catalog | None = None,
+        device: torch.device | None = None,
     ) -> Classifier:
         loaded = load_finetuned(
             weights,
@@ -88,6 +93,7 @@ class Classifier:
             label_names,
             max_length=max_length,
             version_id=version_id,
+            device=device,
         )
 
     def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -102,11 +108,12 @@ class Classifier:
         )
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Class probabilities for an encoded batch."""
-        inputs = {k: v for k, v in batch.items() if k in self.inputs}
+        """Class probabilities for an encoded batch (computed on the model's device, the
+        whole batch in one forward pass; returned on the CPU)."""
+        inputs = {k: v.to(self.device) for k, v in batch.items() if k in self.inputs}
         with torch.inference_mode():
             logits = self.model(**inputs).logits
-            return torch.softmax(logits.float(), dim=-1)
+            return torch.softmax(logits.float(), dim=-1).cpu()
 
     def predict(self, texts: Sequence[str]) -> list[Scores]:
         if not texts:

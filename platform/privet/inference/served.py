@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # torch and transformers load on the first prediction, not at
     from privet.inference.classifier import Classifier, Scores
 
 log = logging.getLogger("privet.inference")
+DEVICE_SETTING = "PRIVET_INFERENCE_DEVICE"
 
 
 @dataclass
@@ -34,6 +35,14 @@ class ServedModel:
     @property
     def nbytes(self) -> int:
         return self.classifier.nbytes
+
+    @property
+    def device(self) -> str:
+        return str(self.classifier.device)
+
+    @property
+    def device_bytes(self) -> int:
+        return self.classifier.device_bytes
 
     def close(self) -> None:
         self.batcher.close(wait=False)
@@ -50,8 +59,10 @@ def load_served(
     """Decrypt the version's weights (``runtime``: key provider and blob store), build its
     classifier and start its micro-batcher."""
     from privet.inference.classifier import Classifier, set_threads
+    from privet.training.device import resolve_device
 
     set_threads(config.torch_threads)
+    device = resolve_device(config.device, setting=DEVICE_SETTING)
     loaded = load_weights(session=session, runtime=runtime, info=info)
     classifier = Classifier.from_weights(
         loaded.weights,
@@ -59,11 +70,12 @@ def load_served(
         label_names=info.label_names,
         max_length=min(config.max_length, loaded.max_length),
         version_id=info.id,
+        device=device,
     )
     del loaded
     log.info(
         "model version loaded",
-        extra={"model_version": info.id, "bytes": classifier.nbytes},
+        extra={"model_version": info.id, "bytes": classifier.nbytes, "device": str(device)},
     )
 
     def on_batch(requests: int, items: int) -> None:

@@ -76,6 +76,7 @@ class InferenceService:
         self.cache: ModelCache[ServedModel] = ModelCache(
             max_models=self.config.cache_max_models,
             max_bytes=self.config.cache_max_bytes,
+            max_device_bytes=self.config.cache_max_device_bytes,
             metrics=self.metrics,
         )
 

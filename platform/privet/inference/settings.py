@@ -49,6 +49,19 @@ class InferenceSettings(BaseSettings):
         "database is asked again: a retired version stops serving on every replica "
         "within this time.",
     )
+    device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda|cuda:[0-9]{1,3})$",
+        description="Device served models compute on: `auto` (CUDA when torch sees a GPU, "
+        "else the CPU), `cpu`, `cuda` or `cuda:N`. `privet serve` refuses to start on a "
+        "device that is not there, with the reason.",
+    )
+    cache_max_device_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="Bytes of parameters kept on the GPU across cached versions (LRU); 0: "
+        "bounded by PRIVET_INFERENCE_CACHE_MAX_BYTES only. Ignored on the CPU.",
+    )
     torch_threads: int = Field(
         default=0,
         ge=0,

@@ -23,6 +23,7 @@ from privet.training import ConfigError, TrainingConfig, TrainingResult
 from privet.training.data import LabelledTexts
 from privet.training.progress import ProgressEvent
 from privet.training.warmstart import WarmStart
+from privet.training.world import World
 
 log = logging.getLogger("privet.executors.worker")  # the logger's name from before the move
 
@@ -38,6 +39,9 @@ class ExecutorWorker(Worker):
         executor_settings: ExecutorSettings | None = None,
         **kwargs: Any,
     ) -> None:
+        # The executor's device checks are its own (a Ray driver needs no GPU); a warm
+        # start, which trains here, uses the local executor's world, else the CPU.
+        kwargs.setdefault("world", getattr(executor, "world", None) or World())
         super().__init__(runtime, **kwargs)
         self.executor = executor
         self.executor_settings = executor_settings or get_executor_settings()

@@ -71,6 +71,8 @@ def training_record(result: TrainingResult, eval_name: str) -> dict[str, Any]:
         "final_loss": finite(result.final_loss),
         "selection": selection_record(result),
         "duration_s": round(result.duration_s, 3),
+        "device": result.device,
+        "precision": result.precision,
         "privacy_label": result.privacy_label,
         **{f"{k}_version": str(v) for k, v in result.versions.items()},
     }

@@ -25,6 +25,7 @@ from sqlmodel import Session
 from privet.authorization import CedarAuthorizer
 from privet.crypto.context import ServiceRuntime
 from privet.db import session_scope
+from privet.executors.base import local_world
 from privet.jobs import budget, errortext, history, queue, recipes, warmstart
 from privet.jobs.catalog import ensure_catalog
 from privet.jobs.records import finite, privacy_record, training_record
@@ -38,6 +39,7 @@ from privet.training import TrainingCancelled, TrainingConfig, TrainingResult, t
 from privet.training.data import LabelledTexts
 from privet.training.progress import ProgressEvent
 from privet.training.warmstart import WarmStart
+from privet.training.world import World
 
 log = logging.getLogger("privet.jobs.worker")
 
@@ -77,11 +79,13 @@ class Worker:
         worker_id: str | None = None,
         settings: JobSettings | None = None,
         source: DatasetSource | None = None,
+        world: World | None = None,
     ) -> None:
         self.runtime = runtime
         self.worker_id = worker_id or default_worker_id()
         self.settings = settings or get_job_settings()
         self.source = source or get_dataset_source()
+        self.world = world if world is not None else local_world()  # a bad device stops us now
         self.stop_event = threading.Event()
 
     # -- loop ---------------------------------------------------------------------------
@@ -201,6 +205,7 @@ class Worker:
             should_cancel=should_cancel,
             init=init,
             validation=validation,
+            world=self.world,
         )
 
     def _execute(self, job: TrainingJob, run: _Run) -> None:

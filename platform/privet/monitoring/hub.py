@@ -43,7 +43,7 @@ from privet.monitoring import drift
 from privet.monitoring.metrics import MonitoringMetrics
 from privet.monitoring.rules import DecisionRules, RuleDecision
 from privet.monitoring.settings import MonitoringSettings, get_monitoring_settings
-from privet.monitoring.stats import Agg, window_start
+from privet.monitoring.stats import Agg, text_length, window_start
 from privet.monitoring.tables import (
     AGGREGATE_ID_PREFIX,
     FINAL,
@@ -136,7 +136,9 @@ class Monitor:
             return
         agg = Agg()
         for item, score, row in zip(batch.items, batch.scores, batch.rows, strict=True):
-            agg.add_prediction(row["label"], score.probabilities[score.best], len(item.text))
+            agg.add_prediction(
+                row["label"], score.probabilities[score.best], text_length(item.text)
+            )
         key = (info.id, window_start(self.clock(), cfg.window_s))
         with self._lock:
             self._pending.setdefault(key, Agg()).merge(agg)

@@ -32,7 +32,7 @@ from privet.kit.ids import utcnow
 from privet.models.tables import Model, ModelVersion, ModelVersionState
 from privet.monitoring.schemas import ReferenceStatus
 from privet.monitoring.settings import MonitoringSettings
-from privet.monitoring.stats import Agg, quality
+from privet.monitoring.stats import Agg, quality, text_length
 from privet.monitoring.tables import (
     REFERENCE_FAILED,
     REFERENCE_PENDING,
@@ -104,7 +104,7 @@ def classify_aggregates(
             probs = classifier.forward(classifier.encode(chunk)).tolist()
             for k, (text, p) in enumerate(zip(chunk, probs, strict=True)):
                 best = max(range(len(p)), key=p.__getitem__)
-                agg.add_prediction(names[best], p[best], len(text))
+                agg.add_prediction(names[best], p[best], text_length(text))
                 if labels is not None:
                     rows.append((labels[start + k], names[best], p[best]))
             for pooled in captured:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,15 @@ def window_start(at: datetime, window_s: int) -> datetime:
 
 def conf_bin(p: float) -> int:
     return min(CONF_BINS - 1, max(0, int(p * CONF_BINS)))
+
+
+def text_length(text: str) -> int:
+    """A text's length in characters, the unit the length histogram counts: code points
+    after NFC composition, so 中文 is 2 (not 6 UTF-8 bytes, not 1 whitespace token), and a
+    Hangul syllable or an accented letter sent decomposed counts once, as typed."""
+    if text.isascii() or unicodedata.is_normalized("NFC", text):
+        return len(text)
+    return len(unicodedata.normalize("NFC", text))
 
 
 def length_bin(n: int) -> int:

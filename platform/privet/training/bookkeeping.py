@@ -15,7 +15,10 @@ gradients `g` we then compute, per trainable layer:
 
 The result is written to `p.grad` and handed to Opacus's fast-gradient-clipping
 optimizer, which adds the noise (once per logical step), scales, and feeds the
-accountant, exactly as with Opacus's own ghost clipping. Supported trainable layers:
+accountant, exactly as with Opacus's own ghost clipping. Under bf16 mixed precision the
+layer inputs and output gradients arrive in bfloat16; they are cast to float32 before any
+norm, coefficient or sum is computed, so the clipping bound holds exactly as in fp32
+(tests/training/test_device.py). Supported trainable layers:
 Linear, LayerNorm, Embedding (all of BERT); any other layer with trainable parameters is
 refused, so callers fall back to Opacus.
 """
@@ -99,7 +102,12 @@ class BookKeepingClipper:
         sq_norms = torch.zeros(batch, dtype=torch.float32, device=per_sample_loss.device)
         partial: list[tuple[_Record, torch.Tensor, dict[str, torch.Tensor]]] = []
         for record, g_or_none, out in zip(records, grads, outputs, strict=True):
+            # fp32 whatever the forward ran in (bf16 autocast): the norms, the clipping
+            # coefficients and the clipped sums are the DP guarantee. A no-op in fp32.
             g = torch.zeros_like(out) if g_or_none is None else g_or_none
+            g = g.float()
+            if record.activation.is_floating_point():  # an Embedding's are token ids
+                record.activation = record.activation.float()
             terms = self._per_sample_terms(record, g, batch)
             for value in terms.values():
                 sq_norms += value[0]
@@ -175,7 +183,7 @@ class BookKeepingClipper:
         extra: dict[str, torch.Tensor],
     ) -> None:
         m = r.module
-        c = coef.to(g.dtype)
+        c = coef.float()
         if isinstance(m, nn.Linear):
             a, gg = _as_3d(r.activation, batch), _as_3d(g, batch)
             if m.weight.requires_grad:

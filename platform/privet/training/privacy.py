@@ -172,6 +172,7 @@ class PrivateEngine:
             self.optimizer._privet_secure_rng = secure_rng
             self.optimizer.add_noise = types.MethodType(_secure_add_noise, self.optimizer)
         self.noise_additions = 0
+        self.world = world
         _spread_over(self, world)
         self.accountant = create_accountant(mechanism=accountant)
         self.optimizer.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate))
@@ -201,7 +202,7 @@ class PrivateEngine:
                 if self.mode in ("bk", "ghost"):
                     p.grad = torch.zeros_like(p)
                 else:
-                    p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype)  # type: ignore[attr-defined]
+                    p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)  # type: ignore[attr-defined]
             self.optimizer.signal_skip_step(do_skip=False)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
@@ -211,7 +212,8 @@ class PrivateEngine:
             if before_batch is not None:
                 before_batch()
             self.optimizer.zero_grad(set_to_none=True)
-            logits = self.model(**_inputs(batch)).logits
+            with self.world.autocast():  # bf16 forward; the loss and all that follows fp32
+                logits = self.model(**_inputs(batch)).logits.float()
             size = len(batch["labels"])
             if self.clipper is not None:
                 labels = batch["labels"]
@@ -282,7 +284,8 @@ class NonPrivateEngine:
         for batch in batches:
             if before_batch is not None:
                 before_batch()
-            logits = self.model(**_inputs(batch)).logits
+            with self.world.autocast():
+                logits = self.model(**_inputs(batch)).logits.float()
             loss = self.criterion(logits, batch["labels"])
             (loss / everywhere).backward()
             total_loss += float(loss.item())

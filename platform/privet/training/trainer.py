@@ -31,6 +31,7 @@ from privet.training.config import ConfigError as ConfigError
 from privet.training.config import NonPrivateRefused as NonPrivateRefused
 from privet.training.config import TrainingConfig as TrainingConfig
 from privet.training.data import LabelledTexts, encode
+from privet.training.device import describe
 from privet.training.evaluation import EvaluationResult, evaluate
 from privet.training.guarantee import PrivacyRecord, privacy_record
 from privet.training.noise import SecureRandom
@@ -78,6 +79,10 @@ class TrainingResult:
     base_model_sha256: str
     pooling: str
     """How the classifier reads the encoder (`cls` or `mean`; catalog.POOLINGS)."""
+    device: str
+    """Where the steps ran (`cpu`, `cuda:0 (NVIDIA ...)`; device.describe)."""
+    precision: str
+    """`fp32`, or `bf16` mixed precision (training/device.py)."""
     train_examples: int
     eval_examples: int
     final_loss: float
@@ -214,10 +219,12 @@ def train(
     catalog: Catalog | None = None,
     init: WarmStart | None = None,
     validation: LabelledTexts | None = None,
+    world: World = LOCAL,
 ) -> TrainingResult:
     """Fine-tune `config.base_model` (or the classifier `init` holds: a warm start) on
-    `train_data`, evaluate on `eval_data`; with `config.selection_share`, select the epoch
-    on DP releases over `validation` (selection.py).
+    `train_data`, evaluate on `eval_data`, on `world.device` in `world.precision`; with
+    `config.selection_share`, select the epoch on DP releases over `validation`
+    (selection.py).
 
     Raises ConfigError/NonPrivateRefused before touching the data when the request is not
     allowed, TrainingCancelled when `should_cancel()` turns true (checked before every
@@ -236,6 +243,7 @@ def train(
         catalog=catalog,
         init=init,
         validation=validation,
+        world=world,
     )
     assert outcome.result is not None
     return outcome.result
@@ -264,7 +272,7 @@ def train_part(
     TrainingCancelled on every rank when any rank's `should_cancel()` turned true.
     """
     started = time.monotonic()
-    config.validate(n)
+    _validate(config, n, world)
     strategy = Strategy.parse(config.strategy)
     _seed_everything(config.seed)
     loaded = load_initial(config, label_names=label_names, init=init, catalog=catalog)
@@ -321,6 +329,19 @@ def train_part(
         result = _result(config, loop, loaded, applied, label_names, eval_data, last_loss, started)
         outcome.result = replace(result, selection=selected)
     return outcome
+
+
+def _validate(config: TrainingConfig, n: int, world: World) -> None:
+    """The config for n rows; bf16 keeps DP only where privet computes the per-sample
+    norms (in fp32)."""
+    config.validate(n)
+    if world.precision == "bf16" and config.private and config.grad_sample_mode != "bk":
+        raise ConfigError(
+            f"bf16 mixed precision needs grad_sample_mode bk (privet's clipping computes "
+            f"per-sample norms in fp32; Opacus's {config.grad_sample_mode} mode would compute "
+            "them in bf16): use grad_sample_mode bk, or a worker with "
+            "PRIVET_TRAINING_PRECISION=fp32"
+        )
 
 
 def class_weight_tensor(
@@ -439,6 +460,8 @@ def _result(
         base_model=config.base_model,
         base_model_sha256=loaded.spec.weights_sha256,
         pooling=loaded.spec.pooling,
+        device=describe(loop.world.device),
+        precision=loop.world.precision,
         train_examples=loop.n,
         eval_examples=len(eval_data.texts),
         final_loss=last_loss,

@@ -28,10 +28,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
+
+from privet.training.device import Precision, autocast
 
 ReduceOp = Literal["sum", "max"]
 
@@ -43,6 +46,12 @@ class World:
     rank: int = 0
     size: int = 1
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    precision: Precision = "fp32"
+    """``bf16``: forward passes under bfloat16 autocast (training/device.py)."""
+
+    def autocast(self) -> AbstractContextManager[Any]:
+        """The context every forward pass of the run runs in."""
+        return autocast(self.device, self.precision)
 
     @property
     def is_head(self) -> bool:
@@ -66,7 +75,7 @@ class World:
         """True on every rank when true on any (so every rank stops at the same step)."""
         if self.size == 1:
             return flag
-        agreed = torch.tensor([1.0 if flag else 0.0])
+        agreed = torch.tensor([1.0 if flag else 0.0], device=self.device)  # NCCL: on the GPU
         self.all_reduce_([agreed], op="max")
         return bool(agreed.item() > 0)
 
@@ -74,7 +83,7 @@ class World:
         """`count` summed over all ranks."""
         if self.size == 1:
             return count
-        summed = torch.tensor([float(count)])
+        summed = torch.tensor([float(count)], device=self.device)
         self.all_reduce_([summed])
         return int(summed.item())
 
@@ -83,7 +92,9 @@ class World:
         if self.size == 1:
             return loss, examples
         stats = torch.tensor(
-            [0.0 if math.isnan(loss) else loss * examples, float(examples)], dtype=torch.float64
+            [0.0 if math.isnan(loss) else loss * examples, float(examples)],
+            dtype=torch.float64,
+            device=self.device,
         )
         self.all_reduce_([stats])
         everywhere = int(stats[1].item())
