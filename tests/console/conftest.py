@@ -92,6 +92,8 @@ def _seed(server: Server) -> Console:
                 ),
             )
             ids[f"version:{model_name}"] = version.id
+    with server.client(keys["auditor"]) as http:  # the server integrates the seed's events
+        assert http.get("/v1/audit/export").status_code == 200
     return Console(server, keys, ids)
 
 

@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from privet.console.pages import home, signin
+from privet.console.pages import audit, home, signin
 
-ROUTERS: tuple[APIRouter, ...] = (signin.router, home.router)
+ROUTERS: tuple[APIRouter, ...] = (signin.router, home.router, audit.router)
