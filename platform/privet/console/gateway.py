@@ -40,7 +40,9 @@ def create_gateway(settings: Settings | None = None, runtime: Runtime | None = N
     segments = {r.path.lstrip("/").split("/", 1)[0] for r in iter_api_routes(api.routes)}
     segments |= {"docs", "redoc", "openapi.json", "v1"}
     limit = settings.max_body_bytes
+    pages = create_console(runtime)
+    pages.state = api.state  # one runtime, one inference service (model cache) for both
     console = RequestContextMiddleware(
-        create_console(runtime), limit_for=lambda _scope: limit, registry=CollectorRegistry()
+        pages, limit_for=lambda _scope: limit, registry=CollectorRegistry()
     )
     return Gateway(api, console, frozenset(segments))

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from privet.console.pages import audit, home, signin
+from privet.console.pages import audit, home, models, signin
 
-ROUTERS: tuple[APIRouter, ...] = (signin.router, home.router, audit.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    signin.router,
+    home.router,
+    audit.router,
+    models.router,
+)

@@ -36,7 +36,14 @@ def events(
     index shown), filtered by type, project and actor."""
     filters = {"type": type or None, "project": project or None, "actor": actor or None}
     listed = api_ledger.list_events(
-        session=session, identity=viewer, guard=guard, start=start, limit=limit, **filters
+        session=session,
+        identity=viewer,
+        guard=guard,
+        type=filters["type"],
+        project=filters["project"],
+        actor=filters["actor"],
+        start=start,
+        limit=limit,
     )
     checkpoint = None
     if permits(also(guard, "audit.checkpoint.read"), api_ledger.AUDIT_LOG):
