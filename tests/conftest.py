@@ -120,6 +120,7 @@ class PgDatabase:
             conn.execute(text("SET LOCAL session_replication_role = replica"))
             tables = ", ".join(f'"{t}"' for t in self.tables)
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            _reseed(conn)
             # A test may have moved the schema marker (e.g. readiness with stale migrations).
             conn.execute(
                 text("UPDATE alembic_version SET version_num = :head"), {"head": self.head}
@@ -137,6 +138,17 @@ class PgDatabase:
         with self.admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         self.admin.dispose()
+
+
+def _reseed(conn: Any) -> None:
+    """Put back the rows migrations seed (the shipped base model, migration 0019)."""
+    import importlib
+
+    from sqlalchemy import MetaData, Table
+
+    seed = importlib.import_module("privet.migrations.versions.0019_base_models")
+    table = Table("base_models", MetaData(), autoload_with=conn)
+    conn.execute(table.insert(), [seed.SHIPPED])
 
 
 @pytest.fixture(scope="session")

@@ -84,9 +84,16 @@ FLOORS: tuple[Floor, ...] = (
     ),
     Floor(
         "records",
-        ("privet.authorization", "privet.datasets", "privet.executors", "privet.models"),
+        (
+            "privet.authorization",
+            "privet.basemodels",
+            "privet.datasets",
+            "privet.executors",
+            "privet.models",
+        ),
         "the policy decision point over the policy engine; dataset versions; where one "
-        "training runs (local or Ray); the model registry and model cards",
+        "training runs (local or Ray); the model registry and model cards; the base-model "
+        "registry",
     ),
     Floor(
         "identity and rules",

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from privet.auth.identity_cache import IdentityCache
 from privet.auth.oidc import OidcVerifier
 from privet.authorization import CedarAuthorizer, build_authorizer
+from privet.basemodels.service import resolver as base_model_resolver
 from privet.config import Settings
 from privet.crypto.blobs import BlobStore, LocalBlobStore
 from privet.crypto.providers import (
@@ -62,6 +63,15 @@ def pepper_path(settings: Settings) -> Any:
     return settings.secrets_dir / "api_key_pepper"
 
 
+def plug_base_model_registry(engine: Engine) -> None:
+    """The process catalog (one per process) asks this database's base-model registry for
+    names it does not hold: the latest runtime built in the process wins (one per process
+    outside tests)."""
+    from privet.training.catalog import CATALOG
+
+    CATALOG.resolver = base_model_resolver(engine)
+
+
 def build_runtime(settings: Settings) -> Runtime:
     """Open the database and load (or create) the local secrets."""
     ensure_private_dir(settings.home)
@@ -82,9 +92,11 @@ def build_runtime(settings: Settings) -> Runtime:
         ensure_local_master_key(settings)
     authorizer = build_authorizer(settings)
     monitoring = MonitorSlot(authorizer.engine)
+    engine = get_engine(settings.effective_database_url)
+    plug_base_model_registry(engine)
     return Runtime(
         settings=settings,
-        engine=get_engine(settings.effective_database_url),
+        engine=engine,
         api_key_pepper=read_or_create_secret(pepper_path(settings)),
         oidc=oidc,
         authorizer=authorizer,
@@ -123,9 +135,11 @@ def build_worker_runtime(settings: Settings) -> WorkerRuntime:
         provider: KeyProvider = LocalKeyProvider(directory)
     else:
         provider = key_provider_from_settings(settings, crypto_settings)
+    engine = get_engine(settings.effective_database_url)
+    plug_base_model_registry(engine)
     return WorkerRuntime(
         settings=settings,
-        engine=get_engine(settings.effective_database_url),
+        engine=engine,
         authorizer=build_authorizer(settings),
         key_provider=provider,
         blobs=LocalBlobStore(settings.blobs_dir),

@@ -15,7 +15,16 @@ from starlette.types import Scope
 from privet import __version__
 from privet.api import problems
 from privet.api.middleware import RequestContextMiddleware
-from privet.api.routes import api_keys, health, invitations, ledger, me, policies, projects
+from privet.api.routes import (
+    api_keys,
+    base_models,
+    health,
+    invitations,
+    ledger,
+    me,
+    policies,
+    projects,
+)
 from privet.api.routes.compliance import router as compliance_router
 from privet.api.routes.datasets import router as datasets_router
 from privet.api.routes.inference import router as inference_router
@@ -99,6 +108,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         me.router,
         invitations.router,
         policies.router,
+        base_models.router,
         ledger.router,
         datasets_router,
         inference_router,

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from privet.auth.settings import get_console_session_settings
+from privet.basemodels.settings import get_base_model_settings
 from privet.cli.output import group
 from privet.compliance.settings import get_compliance_settings
 from privet.config import get_settings
@@ -35,6 +36,7 @@ SECTIONS: tuple[tuple[str, Callable[[], BaseSettings]], ...] = (
     ("ledger", get_ledger_settings),
     ("datasets", get_dataset_settings),
     ("jobs", get_job_settings),
+    ("base models", get_base_model_settings),
     ("executors", get_executor_settings),
     ("inference", get_inference_settings),
     ("compliance", get_compliance_settings),

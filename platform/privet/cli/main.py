@@ -9,6 +9,7 @@ from rich.console import Console
 
 from privet.cli import profiles, signin
 from privet.cli.api_keys import api_keys_app
+from privet.cli.base_models import base_models_app
 from privet.cli.compliance import dsr_app, reports_app
 from privet.cli.config import config_app
 from privet.cli.datasets import datasets_app
@@ -37,6 +38,7 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(members_app, name="members")
 app.add_typer(invitations_app, name="invitations")
 app.add_typer(api_keys_app, name="api-keys")
+app.add_typer(base_models_app, name="base-models")
 app.add_typer(predictions_app, name="predictions")
 app.add_typer(keys_app, name="keys")
 app.add_typer(policy_app, name="policy")

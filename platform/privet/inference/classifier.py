@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from privet.training.catalog import Catalog, load_finetuned
+from privet.training.families import config_dict, family_of
 
 
 def serving_catalog() -> Catalog:
@@ -55,8 +56,10 @@ class Classifier:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.label_names = list(label_names)
-        positions = int(getattr(model.config, "max_position_embeddings", max_length) or max_length)
-        self.max_length = min(max_length, positions)
+        family = family_of(model)
+        self.max_length = min(max_length, family.usable_positions(config_dict(model)))
+        # the stock model computes its own position ids (privet's training passes the same)
+        self.inputs = frozenset(family.inputs()) - {"position_ids"}
         self.version_id = version_id
         self.nbytes: int = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
             b.numel() * b.element_size() for b in model.buffers()
@@ -100,8 +103,9 @@ class Classifier:
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Class probabilities for an encoded batch."""
+        inputs = {k: v for k, v in batch.items() if k in self.inputs}
         with torch.inference_mode():
-            logits = self.model(**batch).logits
+            logits = self.model(**inputs).logits
             return torch.softmax(logits.float(), dim=-1)
 
     def predict(self, texts: Sequence[str]) -> list[Scores]:

@@ -18,6 +18,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from privet import ledger
 from privet.auth.identity import Identity
+from privet.basemodels.service import is_admissible
 from privet.executors.settings import get_executor_settings
 from privet.jobs import budget, recipes
 from privet.jobs.catalog import ensure_catalog
@@ -85,7 +86,9 @@ def prepare_submission(
             )
     if facts.train_rows is not None:
         _check_config(data, delta=delta, facts=facts)
-    allowlisted = data.base_model in ensure_catalog().names()
+    allowlisted = is_admissible(
+        session, name=data.base_model, legacy=lambda: ensure_catalog().names()
+    )
     context = training_context(
         purpose=purpose,
         dataset_contains_personal_data=facts.contains_personal_data,

@@ -40,8 +40,9 @@ class JobSettings(BaseSettings):
     extra_catalog: Path | None = Field(
         default=None,
         description="JSON file adding base models to the allow-list, each pinned by the "
-        "SHA-256 of its files: [{name, path, digests: {file: sha256}}]. For tests and "
-        "private base models; read by the gateway and by workers.",
+        "SHA-256 of its files: [{name, path, digests: {file: sha256}}]. For tests; the "
+        "base-model registry (`privet base-models`) is the governed way, and a registry "
+        "entry of the same name wins.",
     )
     local_worker_restart_s: float = Field(
         default=2.0,

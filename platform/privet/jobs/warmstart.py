@@ -25,6 +25,7 @@ from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from privet.models import service as models_service
 from privet.models import weights as models_weights
 from privet.models.tables import ERASURE_FLAG_RULE, FlagState, ModelVersion, ModelVersionState
+from privet.training.catalog import CatalogError
 
 if TYPE_CHECKING:  # torch loads in the worker only, never in the gateway
     from privet.training.warmstart import WarmStart
@@ -130,10 +131,10 @@ def _check_base_model(parent: ModelVersion, data: TrainingJobCreate) -> None:
             rule=RULE_BASE_MODEL,
             field="base_model",
         )
-    names = ensure_catalog().names()
-    if parent.base_model not in names:
+    try:
+        pinned = ensure_catalog().get(parent.base_model).weights_sha256
+    except CatalogError:
         return  # the request's own check says the base model is not allow-listed
-    pinned = ensure_catalog().get(parent.base_model).weights_sha256
     if pinned != parent.base_model_sha256:
         raise WarmStartIncompatibleError(
             f"refused by {RULE_BASE_MODEL}: base model {parent.base_model!r} is now pinned to "

@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,32 +105,51 @@ def load_version(
     )
 
 
-def _hf_model_files(version: ModelVersion, weights: bytes, catalog: Any = None) -> dict[str, bytes]:
+def hf_files(
+    *, base_model: str, label_names: Sequence[str], weights: bytes, catalog: Any = None
+) -> dict[str, bytes]:
+    """The Hugging Face folder of fine-tuned weights (config, safetensors, tokenizer, and
+    model code where stock transformers lacks the class): what an export ships, so that
+    `from_pretrained` on it rebuilds the served classifier."""
+    return {
+        **_hf_model_files(base_model, label_names, weights, catalog),
+        "model.safetensors": weights,
+        **_tokenizer_files(base_model, catalog),
+    }
+
+
+def _hf_model_files(
+    base_model: str, label_names: Sequence[str], weights: bytes, catalog: Any = None
+) -> dict[str, bytes]:
     """config.json for the version's architecture, plus the model code when stock
     transformers has no class for it (mean pooling: loaded with trust_remote_code)."""
     from privet.training import pooling as pooling_module
     from privet.training.catalog import CATALOG, build_config, weights_pooling
 
-    spec = (catalog or CATALOG).get(version.base_model)
-    config = build_config(spec, len(version.label_names))
-    config.id2label = dict(enumerate(version.label_names))
-    config.label2id = {name: i for i, name in enumerate(version.label_names)}
+    spec = (catalog or CATALOG).get(base_model)
+    config = build_config(spec, len(label_names))
+    config.id2label = dict(enumerate(label_names))
+    config.label2id = {name: i for i, name in enumerate(label_names)}
     files: dict[str, bytes] = {}
     if weights_pooling(weights) == "mean":
         cls = pooling_module.MeanPooledBertForSequenceClassification.__name__
         config.architectures = [cls]
         config.auto_map = {"AutoModelForSequenceClassification": f"{HF_MODEL_CODE[:-3]}.{cls}"}
         files[HF_MODEL_CODE] = Path(pooling_module.__file__).read_bytes()
-    else:
-        config.architectures = ["BertForSequenceClassification"]
+    else:  # the family's stock classifier (BertForSequenceClassification, Roberta..., ...)
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES as STOCK,
+        )
+
+        config.architectures = [STOCK[config.model_type]]
     text: str = config.to_json_string()
     return {"config.json": text.encode(), **files}
 
 
-def _tokenizer_files(version: ModelVersion, catalog: Any = None) -> dict[str, bytes]:
+def _tokenizer_files(base_model: str, catalog: Any = None) -> dict[str, bytes]:
     from privet.training.catalog import CATALOG, CONFIG_FILE, WEIGHTS_FILE, read_verified
 
-    spec = (catalog or CATALOG).get(version.base_model)
+    spec = (catalog or CATALOG).get(base_model)
     return {
         name: read_verified(spec, name)
         for name in spec.digests
@@ -160,9 +179,12 @@ def export_archive(
         session, runtime=runtime, project_id=version.project_id, version_id=version.id
     )
     files: dict[str, bytes] = {
-        **_hf_model_files(version, loaded.weights, catalog),
-        "model.safetensors": loaded.weights,
-        **_tokenizer_files(version, catalog),
+        **hf_files(
+            base_model=version.base_model,
+            label_names=version.label_names,
+            weights=loaded.weights,
+            catalog=catalog,
+        ),
         "README.md": version.card.encode(),
         "privet_lineage.json": json.dumps(
             {"model_version": version.id, "lineage": version.lineage}, indent=2

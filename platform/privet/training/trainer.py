@@ -281,7 +281,13 @@ def train_part(
     encoded = (
         None
         if part is None
-        else encode(part, loaded.tokenizer, label_names=label_names, max_length=config.max_length)
+        else encode(
+            part,
+            loaded.tokenizer,
+            label_names=label_names,
+            max_length=config.max_length,
+            model=model,
+        )
     )
     loop = _step_loop(config, model, n=n, world=world, label_names=label_names)
     loop_started = time.monotonic()
@@ -428,7 +434,11 @@ def _result(
     model.eval()
     model.to("cpu")
     eval_enc = encode(
-        eval_data, loaded.tokenizer, label_names=label_names, max_length=config.max_length
+        eval_data,
+        loaded.tokenizer,
+        label_names=label_names,
+        max_length=config.max_length,
+        model=model,
     )
     metrics = evaluate(model, eval_enc, label_names, batch_size=config.eval_batch_size)
     privacy = None

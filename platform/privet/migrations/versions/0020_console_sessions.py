@@ -2,8 +2,8 @@
 digest of the session token, the API key it signed in with, and its idle and absolute
 deadlines.
 
-Revision ID: 0019_console_sessions
-Revises: 0018_job_warm_start_history
+Revision ID: 0020_console_sessions
+Revises: 0019_base_models
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from alembic import op
 
 from privet.kit.types import UTCDateTime
 
-revision: str = "0019_console_sessions"
-down_revision: str | None = "0018_job_warm_start_history"
+revision: str = "0020_console_sessions"
+down_revision: str | None = "0019_base_models"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 

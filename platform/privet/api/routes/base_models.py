@@ -1,0 +1,62 @@
+"""The base-model registry: register a local folder, list, show, retire (platform admins)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, status
+
+from privet.api.deps import Guard, IdentityDep, Resource, SessionDep, action
+from privet.basemodels import service
+from privet.basemodels.schemas import BaseModelCreate, BaseModelPublic
+
+router = APIRouter(prefix="/v1/base-models", tags=["base-models"])
+
+PLATFORM = Resource(type="Platform", id="privet")
+
+
+@router.post("", response_model=BaseModelPublic, status_code=status.HTTP_201_CREATED)
+def register_base_model(
+    body: BaseModelCreate,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("base_model.register")],
+) -> BaseModelPublic:
+    """Pin a Hugging Face folder under PRIVET_BASE_MODELS_ROOTS as a base model."""
+    guard.check(PLATFORM)
+    row = service.register_base_model(session, data=body, actor_id=identity.principal_id)
+    return BaseModelPublic.model_validate(row, from_attributes=True)
+
+
+@router.get("", response_model=list[BaseModelPublic])
+def list_base_models(
+    session: SessionDep, guard: Annotated[Guard, action("base_model.list")]
+) -> list[BaseModelPublic]:
+    """Every registered base model, active and retired."""
+    guard.check(PLATFORM)
+    return [
+        BaseModelPublic.model_validate(r, from_attributes=True)
+        for r in service.list_base_models(session)
+    ]
+
+
+@router.get("/{name}", response_model=BaseModelPublic)
+def get_base_model(
+    name: str, session: SessionDep, guard: Annotated[Guard, action("base_model.read")]
+) -> BaseModelPublic:
+    guard.check(PLATFORM)
+    row = service.get_base_model(session, name=name)
+    return BaseModelPublic.model_validate(row, from_attributes=True)
+
+
+@router.post("/{name}:retire", response_model=BaseModelPublic)
+def retire_base_model(
+    name: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("base_model.retire")],
+) -> BaseModelPublic:
+    """No new job may start from it; versions trained on it keep serving."""
+    guard.check(PLATFORM)
+    row = service.retire_base_model(session, name=name, actor_id=identity.principal_id)
+    return BaseModelPublic.model_validate(row, from_attributes=True)
