@@ -38,6 +38,13 @@ class Floor:
 #: Top to bottom. docs/ARCHITECTURE.md mirrors this table (see ``floors_table``).
 FLOORS: tuple[Floor, ...] = (
     Floor(
+        "console",
+        ("privet.console",),
+        "the web console: server-rendered pages over the API's guard and the same domain "
+        "services, browser sessions, CSRF and security headers; its gateway mounts the API "
+        "at /v1 and the console at / (`privet serve` runs it by name); nothing imports it",
+    ),
+    Floor(
         "interfaces",
         ("privet.api", "privet.cli"),
         "the HTTP API (app, guard, problems, thin routes) and the `privet` command line "
@@ -116,7 +123,7 @@ FLOORS: tuple[Floor, ...] = (
 
 #: Only these packages may import the web framework.
 WEB_FRAMEWORK = ("fastapi", "starlette")
-WEB_PACKAGES = ("privet.api",)
+WEB_PACKAGES = ("privet.api", "privet.console")
 
 # --- reading the imports ----------------------------------------------------------------
 

@@ -404,21 +404,28 @@ def authenticate_api_key(
     stored = row.digest if row is not None else _NO_DIGEST
     if not api_keys.matches(pepper, presented, stored) or row is None:
         raise UnauthenticatedError("the API key is not valid")
-    if row.revoked_at is not None:
+    identity = key_identity(session, key=row, now=now)
+    if cache is not None and auth_epoch is not None:
+        cache.put(presented_digest, epoch=auth_epoch, expires_at=row.expires_at, identity=identity)
+    return identity
+
+
+def key_identity(session: Session, *, key: ApiKey, now: datetime) -> Identity:
+    """The identity a key stands for, read afresh (roles as bound now); 401 when it is
+    revoked or expired. A console session calls this on every request, so revoking the key
+    it signed in with ends the session too."""
+    if key.revoked_at is not None:
         raise UnauthenticatedError("the API key has been revoked")
-    if row.expires_at <= now:
+    if key.expires_at <= now:
         raise UnauthenticatedError("the API key has expired")
-    principal = get_principal(session, principal_id=row.principal_id)
-    identity = Identity(
+    principal = get_principal(session, principal_id=key.principal_id)
+    return Identity(
         principal_id=principal.id,
         kind=principal.kind,
         name=principal.name,
         bindings=bindings_of(session, principal_id=principal.id),
         method="api_key",
-        credential_id=row.id,
-        scope_project_id=row.project_id,
+        credential_id=key.id,
+        scope_project_id=key.project_id,
         accountable_id=principal.accountable_human_id,
     )
-    if cache is not None and auth_epoch is not None:
-        cache.put(presented_digest, epoch=auth_epoch, expires_at=row.expires_at, identity=identity)
-    return identity

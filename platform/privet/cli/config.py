@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.table import Table
 
+from privet.auth.settings import get_console_session_settings
 from privet.basemodels.settings import get_base_model_settings
 from privet.cli.output import group
 from privet.compliance.settings import get_compliance_settings
@@ -40,6 +41,7 @@ SECTIONS: tuple[tuple[str, Callable[[], BaseSettings]], ...] = (
     ("inference", get_inference_settings),
     ("compliance", get_compliance_settings),
     ("monitoring", get_monitoring_settings),
+    ("console", get_console_session_settings),
 )
 
 config_app = group("Show the effective configuration (PRIVET_* variables).")

@@ -171,7 +171,7 @@ def serve(
         local_worker.start()
     try:
         uvicorn.run(
-            "privet.api.app:create_app",
+            "privet.console.gateway:create_gateway",  # the API at /v1, the console at /
             factory=True,
             host=bind_host,
             port=bind_port,
