@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from sqlmodel import Session
 
 from privet import ledger
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
@@ -219,6 +220,29 @@ def put_settings(
     )
 
 
+def authorize_report(
+    session: Session,
+    identity: Identity,
+    guard: Guard,
+    spec: ReportKind,
+    *,
+    project: str | None,
+    model_version: str | None,
+) -> str | None:
+    """The project a report covers (a model version's own when one is named), after the
+    guard's decision on it (the API's routes and the console's Reports page)."""
+    kind = spec.name
+    if "model_version" in spec.parameters and model_version:
+        owner = model_version_project(session, model_version)
+        if project is not None and project != owner:
+            raise NotFoundError(f"model version {model_version!r} is not in project {project!r}")
+        project = owner
+    if project is not None:
+        auth_service.get_project(session, project_id=project, viewer=identity)
+    guard.check(Resource(type="Report", id=kind, project_id=project, attrs={"kind": kind}))
+    return project
+
+
 def _report_route(spec: ReportKind) -> Callable[..., Response]:
     kind = spec.name
 
@@ -238,16 +262,9 @@ def _report_route(spec: ReportKind) -> Callable[..., Response]:
         outcome: Annotated[str | None, Query(pattern="^(allow|deny)$")] = None,
         type: Annotated[str | None, Query(pattern="^(access|erasure|objection)$")] = None,
     ) -> Response:
-        if "model_version" in spec.parameters and model_version:
-            owner = model_version_project(session, model_version)
-            if project is not None and project != owner:
-                raise NotFoundError(
-                    f"model version {model_version!r} is not in project {project!r}"
-                )
-            project = owner
-        if project is not None:
-            auth_service.get_project(session, project_id=project, viewer=identity)
-        guard.check(Resource(type="Report", id=kind, project_id=project, attrs={"kind": kind}))
+        project = authorize_report(
+            session, identity, guard, spec, project=project, model_version=model_version
+        )
         session.commit()  # the decision is durable; release the write lock before the long read
         integrate_now(runtime.engine)
         params = {
@@ -283,10 +300,15 @@ def _report_route(spec: ReportKind) -> Callable[..., Response]:
     return handler
 
 
+REPORT_HANDLERS: dict[str, Callable[..., Response]] = {
+    name: _report_route(spec) for name, spec in REGISTRY.items()
+}
+"""Each kind's handler (the console's Reports page downloads through the same one)."""
+
 for _spec in REGISTRY.values():
     router.add_api_route(
         f"/v1/reports/{_spec.name}",
-        _report_route(_spec),
+        REPORT_HANDLERS[_spec.name],
         methods=["GET"],
         response_class=Response,
         responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}},

@@ -8,11 +8,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from privet.console.pages import audit, home, models, signin
+from privet.console.pages import (
+    audit,
+    decisions,
+    home,
+    models,
+    monitoring,
+    reports,
+    requests,
+    signin,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
     home.router,
     audit.router,
     models.router,
+    decisions.router,
+    monitoring.router,
+    reports.router,
+    requests.router,
 )

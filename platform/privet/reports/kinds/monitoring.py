@@ -189,8 +189,9 @@ def _tables(
     ]
 
 
-def _charts(windows: list[dict[str, Any]], th: dict[str, Any]) -> list[Chart]:
-    """Drift per feature against its threshold, and live accuracy against the floor."""
+def charts_of(windows: list[dict[str, Any]], th: dict[str, Any]) -> list[Chart]:
+    """Drift per feature against its threshold, live accuracy against the floor and the
+    calibration error per window (the report and the console's Monitoring page)."""
     if not windows:
         return []
     series = []
@@ -225,6 +226,23 @@ def _charts(windows: list[dict[str, Any]], th: dict[str, Any]) -> list[Chart]:
                 caption="Dashed line: the accuracy floor.",
             )
         )
+    epts = [
+        (w["window_start"], float(w["quality"]["ece"]))
+        for w in windows
+        if w["quality"].get("ece") is not None
+    ]
+    if epts:
+        out.append(
+            Chart(
+                "Calibration error per window",
+                charts.step_chart(
+                    "Calibration error per window",
+                    [("expected calibration error", epts, None)],
+                    y_label="ECE",
+                ),
+                caption="Expected calibration error: the gap between confidence and accuracy.",
+            )
+        )
     return out
 
 
@@ -257,7 +275,7 @@ def build_monitoring(
     report.intro = INTRO
     report.facts = _facts(view, version)
     report.tables = _tables(view, alert_events, overturned, state_events)
-    report.charts += _charts(view["windows"], view["thresholds"])
+    report.charts += charts_of(view["windows"], view["thresholds"])
     report.notes.append(
         "Drift and quality come from aggregates kept per model version and time window "
         "(predicted-label counts, confidence and input-length histograms, moments of the "

@@ -97,6 +97,14 @@ def security_measures(runtime: ReportRuntime) -> list[dict[str, Any]]:
             "detail": "subject ids and prediction inputs appear in "
             "logs only as keyed HMAC-SHA256 digests.",
         },
+        {
+            "measure": "Human review (Art. 22)",
+            "detail": "predictions the decision rules refer or hold go to a named reviewer "
+            "(never the person accountable for the deciding application); no input text is "
+            "kept, so a review case carries the prediction's label, score, purpose and rules "
+            "only; each reviewer's reason is sealed with a data key of its own and destroyed "
+            "when its subject is erased.",
+        },
     ]
 
 

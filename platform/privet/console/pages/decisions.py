@@ -1,0 +1,119 @@
+"""Decisions: the review queue of each project the viewer reviews (predictions the decision
+rules referred or kept pending review), the rule that kept each one from being final and
+why, the reviews and contests already recorded; confirm or overturn with a reason, or
+record a contest. Reading is `review_queue.read` per project; deciding calls the API's
+`prediction.review` handler with the console guard, so the human-review rules
+(policies/human_review.cedar) refuse here exactly as on the API.
+
+The platform stores no input text: a reviewer sees the prediction's facts (label, score,
+purpose, rules, model version), not the case's text (docs/CONSOLE.md, "Decisions")."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+
+from privet.api.deps import Guard, RuntimeDep, SessionDep, project_resource
+from privet.api.routes import inference as api_inference
+from privet.api.routes.projects import PLATFORM
+from privet.auth import service as auth_service
+from privet.console.deps import ViewerDep, also, csrf_checked, page, permits, render
+from privet.inference.schemas import ReviewCreate
+from privet.inference.tables import ReviewDecision, ReviewKind
+from privet.kit.errors import InvalidInputError
+from privet.models.tables import ModelVersion
+from privet.monitoring import service as monitoring
+
+router = APIRouter(prefix="/decisions", dependencies=[Depends(csrf_checked)])
+
+PAGE = 50
+
+
+@router.get("", response_class=HTMLResponse)
+def queue(
+    request: Request,
+    session: SessionDep,
+    viewer: ViewerDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, page("project.list")],
+    status: Annotated[Literal["open", "closed"], Query()] = "open",
+) -> HTMLResponse:
+    """Each project's queue (open: waiting for a review; closed: decided, still
+    contestable), oldest first, with the rules' reasons and the recorded reviews."""
+    guard.check(PLATFORM)
+    service = api_inference.get_inference(request, runtime)
+    reasons = {p.id: p.reason for p in runtime.authorizer.engine.info().policies}
+    labels: dict[str, list[str]] = {}
+    projects: list[dict[str, Any]] = []
+    for project in auth_service.list_projects(session, viewer=viewer):
+        if not permits(also(guard, "review_queue.read"), project_resource(project.id)):
+            continue
+        listed = monitoring.review_queue(session, project_id=project.id, status=status, limit=PAGE)
+        items = []
+        for item in listed.items:
+            if item.model_version_id not in labels:
+                version = session.get(ModelVersion, item.model_version_id)
+                labels[item.model_version_id] = list(version.label_names) if version else []
+            prediction = service.get_prediction(
+                session, project_id=project.id, prediction_id=item.prediction_id
+            )
+            items.append(
+                {
+                    "item": item,
+                    "why": [(r, reasons.get(r) or "") for r in item.rules],
+                    "labels": labels[item.model_version_id],
+                    "reviews": service.reviews(session, prediction=prediction),
+                }
+            )
+        projects.append({"project": project, "entries": items, "open": listed.open})
+    return render(
+        request,
+        "decisions.html",
+        {"title": "Decisions", "projects": projects, "status": status, "page_size": PAGE},
+    )
+
+
+@router.post("/{project_id}/{prediction_id}/review")
+def review(
+    request: Request,
+    project_id: str,
+    prediction_id: str,
+    session: SessionDep,
+    viewer: ViewerDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, page("prediction.review")],
+    reason: Annotated[str, Form(min_length=1, max_length=2000)],
+    kind: Annotated[ReviewKind, Form()] = ReviewKind.review,
+    decision: Annotated[ReviewDecision | None, Form()] = None,
+    label: Annotated[str, Form(max_length=100)] = "",
+    back: Annotated[Literal["open", "closed"], Form()] = "open",
+) -> RedirectResponse:
+    """Confirm, overturn (optionally to another label) or contest, always with a reason:
+    the API's handler, the same Cedar decision and `prediction.reviewed` /
+    `prediction.contested` ledger event."""
+    try:
+        body = ReviewCreate(
+            kind=kind,
+            decision=None if kind == ReviewKind.contest else decision,
+            label=label or None,
+            reason=reason.strip(),
+        )
+    except ValidationError as error:
+        why = "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in error.errors())
+        raise InvalidInputError(f"the review was not recorded: {why}") from None
+    if not body.reason:
+        raise InvalidInputError("the review was not recorded: a reason is required", field="reason")
+    api_inference.review_prediction(
+        project_id=project_id,
+        prediction_id=prediction_id,
+        body=body,
+        session=session,
+        identity=viewer,
+        guard=guard,
+        service=api_inference.get_inference(request, runtime),
+    )
+    shown = "closed" if kind == ReviewKind.review else back  # a review closes the item
+    return RedirectResponse(f"/decisions?status={shown}", status_code=303)
