@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from privet.console.pages import audit, home, models, signin
+from privet.console.pages import admin, audit, home, models, signin
 
 ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
     home.router,
     audit.router,
     models.router,
+    admin.router,
 )
