@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from privet.console.pages import admin, audit, home, models, signin
+from privet.console.pages import admin, audit, datasets, home, models, signin
 
 ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
@@ -16,4 +16,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
     models.router,
     admin.router,
+    datasets.router,
 )
