@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from privet.console.pages import admin, audit, datasets, home, models, signin
+from privet.console.pages import admin, audit, datasets, home, models, signin, training
 
 ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
@@ -17,4 +17,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     models.router,
     admin.router,
     datasets.router,
+    training.router,
 )
