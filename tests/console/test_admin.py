@@ -5,6 +5,7 @@ scenario works by keyboard alone."""
 from __future__ import annotations
 
 import httpx
+from playwright.sync_api import Locator, Page
 
 from tests.console.conftest import XSS, axe_violations, sign_in
 
@@ -66,19 +67,28 @@ def test_names_typed_by_users_render_inert(console, browser) -> None:  # type: i
     watched.context.close()
 
 
-def test_keyboard_only_creates_a_key(console, browser) -> None:  # type: ignore[no-untyped-def]
-    watched = sign_in(browser, console, "admin")
-    page = watched.page
-    page.goto("/admin")
-    field = page.get_by_label("Key name")
-    for _ in range(30):
+def _tab_to(page: Page, target: Locator) -> None:
+    """Press Tab until ``target`` has the focus (at most 40 times), and check it shows."""
+    for _ in range(40):
         page.keyboard.press("Tab")
-        if field.evaluate("e => e === document.activeElement"):
+        if target.evaluate("e => e === document.activeElement"):
             break
     else:
-        raise AssertionError("Tab never reached the key name field")
-    outline = field.evaluate("e => getComputedStyle(e).outlineStyle")
-    assert outline != "none"  # focus is visible
+        raise AssertionError(f"Tab never reached {target}")
+    ring = target.evaluate(
+        "e => [getComputedStyle(e).outlineStyle, getComputedStyle(e).outlineWidth]"
+    )
+    assert ring == ["solid", "3px"]  # the console's focus ring, not the browser's faint one
+
+
+def test_keyboard_only_creates_a_key(console, browser) -> None:  # type: ignore[no-untyped-def]
+    """From Home to a new key with Tab, Enter and typing only."""
+    watched = sign_in(browser, console, "admin")
+    page = watched.page
+    _tab_to(page, page.get_by_role("link", name="Administration"))
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/admin")
+    _tab_to(page, page.get_by_label("Key name"))
     page.keyboard.type("keyboard")
     page.keyboard.press("Enter")
     assert page.get_by_label("The new key").input_value()

@@ -82,14 +82,14 @@ def test_a_refused_upload_says_which_rule_and_why(console, browser, steward, tmp
     page.on("dialog", lambda d: (_ for _ in ()).throw(AssertionError(d.message)))
     page.goto("/datasets")
     page.get_by_text("Upload a dataset to loans").click()
-    page.get_by_label("Name (lower case").fill("bad")
+    page.get_by_label("Name (lower case").fill(XSS)
     page.get_by_label("Purposes").fill(XSS)
     page.get_by_label("File (CSV").set_input_files(str(_csv(tmp_path)))
     page.get_by_role("button", name="Upload", exact=True).click()
     alert = page.get_by_role("alert")
     alert.wait_for()
     text = alert.inner_text()
-    assert "invalid declarations" in text and "purposes" in text, text
+    assert "invalid declarations" in text and "name" in text and "purposes" in text, text
     assert page.evaluate("window.__pwned") is None
     # the htmx progress events reached the bar (the whole body was sent)
     assert page.get_by_label("Upload progress").evaluate("e => e.value") == 100

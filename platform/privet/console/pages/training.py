@@ -183,16 +183,19 @@ def _job(
     return {"job": job, "done": done, "curves": _curves(history)}
 
 
-def _curves(history: TrainingJobHistoryPublic | None) -> list[Markup]:
+def _curves(history: TrainingJobHistoryPublic | None) -> list[tuple[str, Markup]]:
     """Loss and ε per step, as server-drawn SVG (every text in it escaped by charts)."""
     if history is None or not history.points:
         return []
     loss = [(float(p.step), p.loss) for p in history.points if p.loss is not None]
     eps = [(float(p.step), p.epsilon) for p in history.points if p.epsilon is not None]
-    drawn = [charts.line_chart("Training loss per step", loss, x_label="step", y_label="loss")]
-    if eps:
-        drawn.append(charts.line_chart("ε per step", eps, x_label="step", y_label="ε spent"))
-    return [Markup(svg) for svg in drawn]  # noqa: S704 - charts escapes every text it draws
+    wanted = [("Training loss per step", loss, "loss"), ("ε per step", eps, "ε spent")]
+    # charts escapes every text it draws: the SVG is safe to embed as markup
+    return [
+        (title, Markup(charts.line_chart(title, points, x_label="step", y_label=unit)))  # noqa: S704
+        for title, points, unit in wanted
+        if points
+    ]
 
 
 @router.get("/{project_id}/{job_id}", response_class=HTMLResponse)
