@@ -94,3 +94,21 @@ def test_keyboard_only_creates_a_key(console, browser) -> None:  # type: ignore[
     assert page.get_by_label("The new key").input_value()
     assert page.get_by_role("cell", name="keyboard", exact=True).is_visible()
     watched.context.close()
+
+
+def test_each_viewer_sees_only_what_their_roles_allow(console, browser) -> None:  # type: ignore[no-untyped-def]
+    watched = sign_in(browser, console, "approver")  # no member.list in policies
+    page = watched.page
+    page.goto("/admin")
+    assert page.get_by_role("heading", name="Members of loans").count() == 0
+    keys = page.locator("#keys").inner_text()
+    assert "Alex Approver key" in keys and "Pat Admin key" not in keys  # own keys only
+    watched.context.close()
+
+    watched = sign_in(browser, console, "none")  # no role anywhere
+    page = watched.page
+    page.goto("/datasets")
+    assert page.get_by_text("No project where you may list datasets.").is_visible()
+    page.goto("/training")
+    assert page.get_by_text("No project where you may list training jobs.").is_visible()
+    watched.context.close()
