@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from privet.datasets.items import RowError
 from privet.datasets.multipart import MultipartReader, boundary_of
 from privet.datasets.schemas import Declarations
 from privet.datasets.spool import EncryptedSpool, clean_orphans
+from privet.datasets.upload import open_form_upload
 from privet.kit.errors import InvalidInputError, UnsupportedMediaTypeError
 from tests.datasets.conftest import reader_declarations
 
@@ -199,3 +201,57 @@ def test_errors_in_later_batches_have_exact_line_numbers() -> None:
         with pytest.raises(InvalidInputError) as caught:
             _ingest_content(fmt, b"\r\n".join(lines), decl)
         assert caught.value.extensions["line_numbers"] == [2001, 3500], fmt
+
+
+def _form(fields: list[tuple[str, str]]) -> list[tuple[str, str | None, bytes]]:
+    return [(name, None, value.encode()) for name, value in fields]
+
+
+FORM = [
+    ("csrf", "ignored"),
+    ("name", "tickets"),
+    ("purposes", "support, credit_scoring"),
+    ("legal_basis", "contract"),
+    ("contains_personal_data", "on"),
+    ("subject_id_column", "customer"),
+    ("text_column", "text"),
+    ("label_column", "label"),
+    ("retention_days", "30"),
+    ("epsilon_total", "6"),
+    ("data_categories", ""),
+]
+
+
+def test_form_upload_reads_the_console_form_fields_before_the_file() -> None:
+    body = _body([*_form(FORM), ("file", "t.csv", b"customer,text,label\r\nc,a,b\r\n")])
+    upload = open_form_upload(body=iter([body]), content_type="multipart/form-data; boundary=XyZ")
+    decl = upload.declarations
+    assert (upload.name, decl.purposes, decl.legal_basis) == (
+        "tickets",
+        ["credit_scoring", "support"],
+        "contract",
+    )
+    assert decl.contains_personal_data and not decl.subject_ids_unique
+    assert (decl.privacy_budget.epsilon_total, decl.data_categories) == (6.0, [])
+
+
+@pytest.mark.parametrize(
+    ("fields", "rule"),
+    [
+        ([("name", "x")], "no `file` part"),
+        ([("purposes", "Not A Token"), *FORM[3:]], "purposes.0"),
+        ([("retention_days", "0"), *FORM[1:8]], "retention_days"),
+        ([(f"f{i}", "") for i in range(40)], "exceed 32 fields"),
+        ([("description", "x" * 70_000)], "larger than"),
+    ],
+)
+def test_form_upload_refuses_bad_forms_naming_the_rule(
+    fields: list[tuple[str, str]], rule: str
+) -> None:
+    parts = _form(fields)
+    if rule != "no `file` part":
+        parts.append(("file", "t.csv", b"text,label\r\na,b\r\n"))
+    with pytest.raises(InvalidInputError, match=re.escape(rule)):
+        open_form_upload(
+            body=iter([_body(parts)]), content_type="multipart/form-data; boundary=XyZ"
+        )

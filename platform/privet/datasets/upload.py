@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -32,6 +32,7 @@ from privet.kit.ids import new_id
 from privet.kit.process_state import ProcessRegistry
 
 MAX_DECLARATIONS_BYTES = 64 * 1024
+MAX_FORM_FIELDS = 32
 
 # --- housekeeping ---------------------------------------------------------------------------
 
@@ -212,6 +213,21 @@ class Upload:
             self._reader.drain()
 
 
+def _invalid_declarations(exc: ValidationError) -> InvalidInputError:
+    problems = _problems(exc)
+    return InvalidInputError(
+        "invalid declarations: "
+        + "; ".join(f"{'.'.join(e['loc']) or 'body'}: {e['msg']}" for e in problems),
+        errors=problems,
+    )
+
+
+class Opener(Protocol):
+    """Reads an upload's declarations and opens its file part (API JSON or console form)."""
+
+    def __call__(self, *, body: Iterator[bytes], content_type: str | None) -> Upload: ...
+
+
 def open_upload(*, body: Iterator[bytes], content_type: str | None) -> Upload:
     """Read the `declarations` part (which must come first) and the `file` part's headers."""
     reader = MultipartReader(body, boundary_of(content_type))
@@ -225,11 +241,7 @@ def open_upload(*, body: Iterator[bytes], content_type: str | None) -> Upload:
     try:
         decl = UploadDeclarations.model_validate_json(raw)
     except ValidationError as exc:
-        raise InvalidInputError(
-            "invalid declarations: "
-            + "; ".join(f"{'.'.join(e['loc']) or 'body'}: {e['msg']}" for e in _problems(exc)),
-            errors=_problems(exc),
-        ) from None
+        raise _invalid_declarations(exc) from None
     file = reader.next_part()
     if file is None or file.name != "file":
         raise InvalidInputError(
@@ -244,6 +256,59 @@ def open_upload(*, body: Iterator[bytes], content_type: str | None) -> Upload:
         _file=file,
         _reader=reader,
     )
+
+
+#: Form fields holding lists: comma-separated tokens.
+_LIST_FIELDS = ("purposes", "data_categories")
+_FORM_FIELDS = (
+    "name", "description", "text_column", "label_column", "subject_id_column",
+    "contains_personal_data", "subject_ids_unique", "legal_basis", "retention_days",
+    "epsilon_total", *_LIST_FIELDS,
+)  # fmt: skip
+
+
+def open_form_upload(*, body: Iterator[bytes], content_type: str | None) -> Upload:
+    """An upload from a browser form (the console): one small text part per declaration,
+    then the `file` part, read as `open_upload` reads its JSON part (bounded, validated
+    before a byte of the file is)."""
+    reader = MultipartReader(body, boundary_of(content_type))
+    fields: dict[str, str] = {}
+    budget = MAX_DECLARATIONS_BYTES
+    part = reader.next_part()
+    while part is not None and part.name != "file":
+        if len(fields) >= MAX_FORM_FIELDS or budget <= 0:
+            raise InvalidInputError(
+                f"the form's fields before `file` exceed {MAX_FORM_FIELDS} fields or "
+                f"{MAX_DECLARATIONS_BYTES} bytes",
+                limit=MAX_FORM_FIELDS,
+            )
+        raw = part.read_all(budget)
+        budget -= len(raw) + len(part.name)
+        fields[part.name] = raw.decode("utf-8", errors="replace").strip()
+        part = reader.next_part()
+    if part is None:
+        raise InvalidInputError("the form has no `file` part (choose a file to upload)")
+    decl = declarations_from_form(fields)
+    fmt = formats.detect_format(decl.format, part.filename, part.content_type)
+    name = decl.name or _default_name(part.filename)
+    return Upload(declarations=decl, format=fmt, name=name, _file=part, _reader=reader)
+
+
+def declarations_from_form(fields: dict[str, str]) -> UploadDeclarations:
+    """The form's text fields as declarations: empty means the default, checkboxes are
+    present or absent, lists are comma-separated; invalid values name the field."""
+    raw: dict[str, Any] = {k: v for k, v in fields.items() if k in _FORM_FIELDS and v != ""}
+    for flag in ("contains_personal_data", "subject_ids_unique"):
+        raw[flag] = flag in raw
+    for name in _LIST_FIELDS:
+        if name in raw:
+            raw[name] = [t.strip() for t in raw[name].split(",") if t.strip()]
+    if "epsilon_total" in raw:
+        raw["privacy_budget"] = {"epsilon_total": raw.pop("epsilon_total")}
+    try:
+        return UploadDeclarations.model_validate(raw)
+    except ValidationError as exc:
+        raise _invalid_declarations(exc) from None
 
 
 DRAIN_ON = (InvalidInputError, UnsupportedMediaTypeError, ConflictError)

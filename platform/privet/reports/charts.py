@@ -137,3 +137,50 @@ def step_chart(
 
 def _num(v: float) -> str:
     return f"{v:.0f}" if float(v).is_integer() else f"{v:.3g}"
+
+
+def line_chart(
+    title: str,
+    points: Sequence[tuple[float, float]],
+    *,
+    width: int = 640,
+    height: int = 220,
+    x_label: str = "",
+    y_label: str = "",
+) -> str:
+    """One series of (x, y) as a polyline, axes from 0 (training curves: loss or ε per step)."""
+    left, right, top, bottom = 50, 20, 30, 40
+    body: list[str] = []
+    if not points:
+        body.append(f'<text x="{left}" y="{top + 20}" {_FONT}>no data yet</text>')
+        return _svg(width, height, title, body)
+    xmax = max(max(p[0] for p in points), 1e-9)
+    ymax = max(max(p[1] for p in points), 1e-9) * 1.1
+    pw, ph = width - left - right, height - top - bottom
+
+    def sx(x: float) -> float:
+        return left + x / xmax * pw
+
+    def sy(y: float) -> float:
+        return top + ph - y / ymax * ph
+
+    body.append(
+        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#555"/>'
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#555"/>'
+    )
+    for frac in (0.0, 0.5, 1.0):
+        v = ymax / 1.1 * frac
+        body.append(
+            f'<text x="{left - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" {_FONT}>{_num(v)}</text>'
+        )
+    body.append(
+        f'<text x="{left}" y="{height - 8}" {_FONT}>0</text>'
+        f'<text x="{left + pw}" y="{height - 8}" text-anchor="end" {_FONT}>{_num(xmax)}</text>'
+        f'<text x="{left + pw / 2:.1f}" y="{height - 8}" text-anchor="middle" {_FONT}>'
+        f"{escape(x_label)}</text>"
+    )
+    if y_label:
+        body.append(f'<text x="4" y="{top - 10}" {_FONT}>{escape(y_label)}</text>')
+    line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
+    body.append(f'<polyline points="{line}" fill="none" stroke="{PALETTE[0]}" stroke-width="2"/>')
+    return _svg(width, height, title, body)

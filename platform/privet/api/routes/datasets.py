@@ -45,7 +45,7 @@ from privet.datasets.schemas import (
     UploadResult,
 )
 from privet.datasets.tables import Dataset, DatasetVersion
-from privet.datasets.upload import DRAIN_ON, StagedVersion, Upload, open_upload
+from privet.datasets.upload import DRAIN_ON, Opener, StagedVersion, Upload, open_upload
 from privet.db import read_session, session_scope
 from privet.kit.errors import ForbiddenError, InvalidInputError
 from privet.policy.request import upload_context
@@ -135,7 +135,7 @@ def _admit(
 
 
 @dataclass(frozen=True)
-class _UploadCall:
+class UploadCall:
     """What both upload routes take besides the path and their action: one dependency, so
     the two route signatures do not repeat it."""
 
@@ -147,21 +147,28 @@ class _UploadCall:
 
 def _upload_call(
     request: Request, session: SessionDep, identity: IdentityDep, runtime: RuntimeDep
-) -> _UploadCall:
-    return _UploadCall(request=request, session=session, identity=identity, runtime=runtime)
+) -> UploadCall:
+    return UploadCall(request=request, session=session, identity=identity, runtime=runtime)
 
 
-UploadCallDep = Annotated[_UploadCall, Depends(_upload_call)]
+UploadCallDep = Annotated[UploadCall, Depends(_upload_call)]
 
 
-def _upload(
-    call: _UploadCall, guard: Guard, *, project_id: str, dataset_id: str | None
+def stream_upload(
+    call: UploadCall,
+    guard: Guard,
+    *,
+    project_id: str,
+    dataset_id: str | None,
+    opener: Opener = open_upload,
 ) -> UploadResult:
+    """Admit, stage and register an upload (`opener` reads the declarations: the API's JSON
+    part, or the console's form fields), leaving nothing behind on any failure."""
     request, session, identity, runtime = call.request, call.session, call.identity, call.runtime
     upload: Upload | None = None
     staged: StagedVersion | None = None
     try:
-        upload = open_upload(body=_body(request), content_type=request.headers.get("content-type"))
+        upload = opener(body=_body(request), content_type=request.headers.get("content-type"))
         declared = upload.declarations.contains_personal_data
         _admit(
             runtime=runtime,
@@ -223,7 +230,7 @@ def upload_dataset(
 ) -> UploadResult:
     """Register a new dataset: multipart/form-data with a `declarations` JSON part first,
     then the `file` part (CSV, TSV, JSON Lines or Parquet)."""
-    return _upload(call, guard, project_id=project_id, dataset_id=None)
+    return stream_upload(call, guard, project_id=project_id, dataset_id=None)
 
 
 @router.post(
@@ -236,7 +243,7 @@ def upload_version(
     guard: Annotated[Guard, action("dataset.new_version")],
 ) -> UploadResult:
     """Upload a new immutable version of a dataset (same multipart form as an upload)."""
-    return _upload(call, guard, project_id=project_id, dataset_id=dataset_id)
+    return stream_upload(call, guard, project_id=project_id, dataset_id=dataset_id)
 
 
 @router.get("", response_model=list[DatasetPublic])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from sqlmodel import Session
 
 from privet.api import problems
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
@@ -80,6 +81,27 @@ def _may_read_of(guard: Guard) -> MayRead:
     return may_read
 
 
+def admit_job(
+    *,
+    project_id: str,
+    body: TrainingJobCreate,
+    session: Session,
+    identity: Identity,
+    guard: Guard,
+) -> admission.Admitted | admission.Refused:
+    """Admission with the guard as its policy check (the API's and the console's submit):
+    a refusal is a recorded job and ledger event, so the caller answers it and commits."""
+    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
+    return admission.admit(
+        session,
+        project_id=project.id,
+        data=body,
+        actor=identity,
+        authorize=_policy_of(guard),
+        may_read=_may_read_of(guard),
+    )
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -97,14 +119,8 @@ def submit_job(
     """Admit a training request: policy decides on the dataset's declarations, then the
     job's ε is reserved against the dataset version's privacy budget. A refusal is
     recorded in the ledger and answered with a problem response; nothing trains."""
-    project = auth_service.get_project(session, project_id=project_id, viewer=identity)
-    outcome = admission.admit(
-        session,
-        project_id=project.id,
-        data=body,
-        actor=identity,
-        authorize=_policy_of(guard),
-        may_read=_may_read_of(guard),
+    outcome = admit_job(
+        project_id=project_id, body=body, session=session, identity=identity, guard=guard
     )
     if isinstance(outcome, admission.Refused):
         error = outcome.error

@@ -9,7 +9,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from privet.console.pages import (
+    admin,
     audit,
+    datasets,
     decisions,
     home,
     models,
@@ -17,6 +19,7 @@ from privet.console.pages import (
     reports,
     requests,
     signin,
+    training,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -28,4 +31,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     monitoring.router,
     reports.router,
     requests.router,
+    admin.router,
+    datasets.router,
+    training.router,
 )

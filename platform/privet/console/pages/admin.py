@@ -1,0 +1,162 @@
+"""Administration: members and roles of the viewer's projects (grant, revoke), their own API
+keys (create, shown once; revoke), the active policy set. Every action calls the API's own
+handler with the console's guard: the same Cedar decision, refusal and ledger event.
+
+A new key's secret is only in the response to its creation (an htmx fragment): never in a
+URL, never stored, gone on reload. Master-key status is not exposed by the API (it is the
+server-side `privet keys status`), so the page says where to find it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import Session
+
+from privet.api.deps import Guard, RuntimeDep, SessionDep, project_resource
+from privet.api.routes import api_keys as api_keys_routes
+from privet.api.routes import projects as projects_routes
+from privet.api.routes.projects import PLATFORM
+from privet.auth import service as auth_service
+from privet.auth.identity import Identity
+from privet.auth.schemas import ApiKeyCreate, ApiKeyCreated, RoleBindingCreate
+from privet.auth.tables import Role
+from privet.console.deps import ViewerDep, also, csrf_checked, page, permits, render
+from privet.kit.errors import ForbiddenError, InvalidInputError
+from privet.runtime import Runtime
+
+router = APIRouter(prefix="/admin", dependencies=[Depends(csrf_checked)])
+
+ROLES = [r.value for r in Role]
+
+
+def _members(session: Session, guard: Guard, viewer: Identity) -> list[dict[str, Any]]:
+    """Each project whose members the viewer may list (`member.list`), with names."""
+    shown: list[dict[str, Any]] = []
+    for project in auth_service.list_projects(session, viewer=viewer):
+        if not permits(also(guard, "member.list"), project_resource(project.id)):
+            continue
+        members = []
+        for binding in auth_service.list_members(session, project=project):
+            principal = auth_service.get_principal(session, principal_id=binding.principal_id)
+            members.append({"binding": binding, "principal": principal})
+        shown.append({"project": project, "members": members})
+    return shown
+
+
+def _context(session: Session, guard: Guard, viewer: Identity, runtime: Runtime) -> dict[str, Any]:
+    try:
+        keys = api_keys_routes.list_api_keys(
+            session=session, identity=viewer, guard=also(guard, "api_key.list")
+        )
+    except ForbiddenError:
+        keys = None
+    policies = (
+        runtime.authorizer.engine.info() if permits(also(guard, "policy.read"), PLATFORM) else None
+    )
+    return {
+        "title": "Administration",
+        "projects": _members(session, guard, viewer),
+        "keys": keys,
+        "policies": policies,
+        "roles": ROLES,
+    }
+
+
+@router.get("", response_class=HTMLResponse)
+def admin(
+    request: Request,
+    session: SessionDep,
+    viewer: ViewerDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, page("project.list")],
+) -> HTMLResponse:
+    """Members per project, the viewer's keys, the policy set: each panel its own decision."""
+    guard.check(PLATFORM)
+    return render(request, "admin.html", _context(session, guard, viewer, runtime))
+
+
+@router.post("/keys", response_class=HTMLResponse)
+def create_key(
+    request: Request,
+    session: SessionDep,
+    viewer: ViewerDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, page("api_key.create")],
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    ttl_days: Annotated[int | None, Form(ge=1, le=3650)] = None,
+) -> HTMLResponse:
+    """Mint a key for yourself; its secret is in this response only."""
+    created: ApiKeyCreated = api_keys_routes.create_api_key(
+        body=ApiKeyCreate(name=name, ttl_days=ttl_days),
+        session=session,
+        identity=viewer,
+        runtime=runtime,
+        guard=guard,
+    )
+    if request.headers.get("hx-request") == "true":
+        keys = api_keys_routes.list_api_keys(
+            session=session, identity=viewer, guard=also(guard, "api_key.list")
+        )
+        return render(request, "admin_key_created.html", {"created": created, "keys": keys})
+    context = _context(session, guard, viewer, runtime)
+    return render(request, "admin.html", {**context, "created": created})
+
+
+@router.post("/keys/{key_id}/revoke")
+def revoke_key(
+    key_id: str,
+    session: SessionDep,
+    viewer: ViewerDep,
+    guard: Annotated[Guard, page("api_key.revoke")],
+) -> RedirectResponse:
+    api_keys_routes.revoke_api_key(key_id=key_id, session=session, identity=viewer, guard=guard)
+    return RedirectResponse("/admin#keys", status_code=303)
+
+
+@router.post("/{project_id}/members")
+def grant(
+    project_id: str,
+    session: SessionDep,
+    viewer: ViewerDep,
+    guard: Annotated[Guard, page("member.add")],
+    role: Annotated[Role, Form()],
+    principal_id: Annotated[str, Form(max_length=40)] = "",
+    service_account_name: Annotated[str, Form(max_length=200)] = "",
+) -> RedirectResponse:
+    """Bind an existing principal, or create a service account with only a name."""
+    if bool(principal_id.strip()) == bool(service_account_name.strip()):
+        raise InvalidInputError(
+            "give either a principal id or a new service account's name, not both or neither"
+        )
+    projects_routes.add_member(
+        project_id=project_id,
+        body=RoleBindingCreate(
+            role=role,
+            principal_id=principal_id.strip() or None,
+            service_account_name=service_account_name.strip() or None,
+        ),
+        session=session,
+        identity=viewer,
+        guard=guard,
+    )
+    return RedirectResponse(f"/admin#p-{project_id}", status_code=303)
+
+
+@router.post("/{project_id}/members/{binding_id}/remove")
+def revoke_role(
+    project_id: str,
+    binding_id: str,
+    session: SessionDep,
+    viewer: ViewerDep,
+    guard: Annotated[Guard, page("member.remove")],
+) -> RedirectResponse:
+    projects_routes.remove_member(
+        project_id=project_id,
+        binding_id=binding_id,
+        session=session,
+        identity=viewer,
+        guard=guard,
+    )
+    return RedirectResponse(f"/admin#p-{project_id}", status_code=303)
