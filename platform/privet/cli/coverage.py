@@ -53,6 +53,7 @@ COMMANDS: dict[str, str] = {
     "POST /v1/projects/{}/predictions/{}:review": "predictions review",
     "POST /v1/projects/{}/predictions/{}:explain": "predictions explain",
     "GET /v1/projects/{}/predictions/{}/reviews": "predictions reviews",
+    "GET /v1/projects/{}/predictions/{}/case": "predictions case",
     "POST /v1/projects/{}/predictions/{}:outcome": "predictions outcome",
     "GET /v1/projects/{}/review-queue": "predictions queue",
     "POST /v1/projects/{}/training-jobs": "train submit",

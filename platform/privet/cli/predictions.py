@@ -3,10 +3,12 @@ predictions after they are made (client commands). `privet predict` makes them.
 
 - review: an approver confirms or overturns a prediction (a named person decides);
 - reviews: the reviews and contests of a prediction, with their reasons;
+- case: the sealed input text of a review case, for whoever may decide it;
 - contest: record that the data subject contests it (pending until reviewed);
 - outcome: the true label, once known (live quality);
 - explain: token attributions, resubmitting the exact input (checked by its digest);
-- queue: predictions the decision rules kept from being final.
+- queue: predictions the decision rules kept from being final;
+- sweep-cases: shred case texts past their retention (server-side, like `datasets sweep`).
 """
 
 from __future__ import annotations
@@ -77,6 +79,43 @@ def reviews(project: ProjectArg, prediction: PredictionArg, output: OutputOption
     data = call("GET", f"/v1/projects/{project}/predictions/{prediction}/reviews")
     columns = ["id", "kind", "decision", "label", "reviewer", "created_at", "reason"]
     emit(data, output, render=lambda rows: console.print(table(rows, columns)))
+
+
+@predictions_app.command("case")
+def case(project: ProjectArg, prediction: PredictionArg, output: OutputOption = None) -> None:
+    """The input text of a review case (referred or held), for whoever may decide it;
+    gone once a review closes it, its retention ends or its subject is erased."""
+    data = call("GET", f"/v1/projects/{project}/predictions/{prediction}/case")
+
+    def render(view: dict[str, Any]) -> None:
+        console.print(
+            f"{view['prediction_id']} sealed {view['sealed_at']}, kept until "
+            f"{view['retained_until']} (or until reviewed)",
+            highlight=False,
+        )
+        console.print(view["text"], highlight=False, markup=False)
+
+    emit(data, output, render=render)
+
+
+@predictions_app.command("sweep-cases")
+def sweep_cases() -> None:
+    """Crypto-shred the texts of review cases past PRIVET_INFERENCE_CASE_TEXT_RETENTION_DAYS
+    (server-side: run it where PRIVET_HOME / PRIVET_DATABASE_URL point, e.g. from cron;
+    predictions that refer a case also sweep). One audit event each."""
+    from privet.config import get_settings
+    from privet.db import get_engine, session_scope
+    from privet.inference import cases
+
+    settings = get_settings()
+    total = 0
+    while True:  # in bounded transactions
+        with session_scope(get_engine(settings.effective_database_url)) as session:
+            n = cases.sweep_case_retention(session)
+        total += n
+        if n == 0:
+            break
+    console.print(f"{total} case text(s) shredded", highlight=False)
 
 
 @predictions_app.command("outcome")

@@ -36,7 +36,7 @@ from privet.compliance.tables import (
 from privet.crypto import create_data_key, seal
 from privet.crypto.context import ServiceRuntime
 from privet.datasets.erasure import erase_subjects_in_project
-from privet.inference import reasons
+from privet.inference import cases, reasons
 from privet.jobs import admission
 from privet.jobs.admission import Authorize
 from privet.jobs.schemas import TrainingJobCreate
@@ -244,10 +244,14 @@ def _erase(
         session, row=row, erased=erased, actor=actor, authorize=authorize, config=config
     )
     reasons_shredded = reasons.shred_subject_reasons(session, subject_digest=row.subject_digest)
+    cases_shredded = cases.shred_subject_cases(
+        session, subject_digest=row.subject_digest, actor=actor.principal_id
+    )
     return {
         "datasets": erased.datasets,
         "rows_removed": erased.rows_removed,
         "review_reasons_shredded": reasons_shredded,
+        "case_texts_shredded": cases_shredded,
         "shredded_versions": sorted(set(erased.shredded)),
         "new_versions": sorted(set(erased.new_versions.values())),
         "flags": flags,

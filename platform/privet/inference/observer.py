@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from privet import ledger
 from privet.config import Settings
+from privet.crypto import KeyProvider
 from privet.crypto.context import ServiceRuntime
 from privet.inference.schemas import PredictionOut, PredictItem
 from privet.inference.served import ServedModel
@@ -30,7 +31,8 @@ if TYPE_CHECKING:  # torch loads on the first prediction, not at import
 class PredictionBatch:
     """One predict request before it is written: ``rows`` (``predictions``), ``events``
     (``prediction.made``) and ``out`` (responses), one each per item. An observer may
-    replace an event or a response (to add its decision); it keeps no text."""
+    replace an event or a response (to add its decision); it keeps no text, except the
+    sealed text of a prediction it refers or holds for review (``privet.inference.cases``)."""
 
     info: VersionInfo
     items: Sequence[PredictItem]
@@ -47,6 +49,8 @@ class ObservedService(Protocol):
 
     engine: Engine
     settings: Settings
+    #: seals the text of the predictions the rules refer or hold (``privet.inference.cases``)
+    key_provider: KeyProvider
 
     def served(self, session: Session, info: VersionInfo) -> ServedModel: ...
 

@@ -40,11 +40,27 @@ def seal_reason(
     """Seal ``reason`` onto ``review`` with a new data key (nothing for an empty reason)."""
     if not reason:
         return
-    ref = reason_ref(review)
-    handle = create_data_key(session=session, provider=provider, ref=ref)
-    review.reason_sealed = seal(
-        reason.encode(), data_key=handle.key, key_ref=handle.key_id, ref=ref
+    review.reason_sealed = seal_text(
+        session, provider=provider, ref=reason_ref(review), text=reason
     )
+
+
+def seal_text(session: Session, *, provider: KeyProvider, ref: ObjectRef, text: str) -> bytes:
+    """``text`` sealed with a new data key of ``ref``'s own (shredding that key alone makes
+    it unreadable): the one way prose about a person is kept (reasons, case texts)."""
+    handle = create_data_key(session=session, provider=provider, ref=ref)
+    return seal(text.encode(), data_key=handle.key, key_ref=handle.key_id, ref=ref)
+
+
+def open_text(
+    session: Session, *, provider: KeyProvider, ref: ObjectRef, sealed: bytes
+) -> str | None:
+    """The text ``seal_text`` sealed; None once its data key is destroyed (or missing)."""
+    try:
+        handle = unwrap_data_key(session=session, provider=provider, ref=ref)
+    except (DataKeyDestroyedError, DataKeyNotFoundError):
+        return None
+    return unseal(sealed, data_key=handle.key, key_ref=handle.key_id, ref=ref).decode()
 
 
 def read_reason(session: Session, *, provider: KeyProvider, review: PredictionReview) -> str | None:
@@ -53,14 +69,9 @@ def read_reason(session: Session, *, provider: KeyProvider, review: PredictionRe
         return None
     if review.reason_sealed is None:
         return ""
-    ref = reason_ref(review)
-    try:
-        handle = unwrap_data_key(session=session, provider=provider, ref=ref)
-    except (DataKeyDestroyedError, DataKeyNotFoundError):
-        return None
-    return unseal(
-        review.reason_sealed, data_key=handle.key, key_ref=handle.key_id, ref=ref
-    ).decode()
+    return open_text(
+        session, provider=provider, ref=reason_ref(review), sealed=review.reason_sealed
+    )
 
 
 def shred_subject_reasons(session: Session, *, subject_digest: str) -> int:

@@ -2,7 +2,8 @@
 the attributes the ``prediction.review`` policy decides on.
 
 A review's reason is sealed (``reasons``): the row holds ciphertext, the ledger event
-its keyed digest.
+its keyed digest. A review (not a contest) closes the case: its sealed text is shredded
+(``cases``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlmodel import Session
 from privet import ledger
 from privet.auth import service as auth_service
 from privet.crypto import KeyProvider
-from privet.inference import reasons
+from privet.inference import cases, reasons
 from privet.inference.digests import Digester
 from privet.inference.schemas import ReviewCreate, ReviewPublic
 from privet.inference.tables import (
@@ -74,6 +75,8 @@ def record_review(
             .values(human_reviewed=True)
         )
     _review_event(session, digester, prediction, body, review, reviewed)
+    if body.kind == ReviewKind.review:  # the review closes the case: its text goes
+        cases.shred_reviewed_case(session, prediction=prediction, actor=reviewer)
     session.flush()
     return ReviewPublic(
         id=review.id,

@@ -145,3 +145,14 @@ class ExplanationOut(BaseModel):
     method: str
     baseline: str
     tokens: list[TokenAttribution]
+
+
+class CaseTextPublic(BaseModel):
+    """The input text of a review case (``GET .../predictions/{id}/case``), for the person
+    who may decide its review; kept until the review closes, its retention ends or the
+    subject is erased, then crypto-shredded."""
+
+    prediction_id: str
+    text: str
+    sealed_at: datetime
+    retained_until: datetime

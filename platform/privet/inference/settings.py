@@ -72,6 +72,14 @@ class InferenceSettings(BaseSettings):
     explain_max_tokens: int = Field(
         default=256, ge=1, description="Most tokens an occlusion explanation covers."
     )
+    case_text_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Days the sealed text of a review case (a prediction the decision rules "
+        "referred or held for review) is kept when no review closes it first; then its "
+        "data key is destroyed (crypto-shredding).",
+    )
 
 
 @settings_getter

@@ -2,7 +2,8 @@
 
 A ``Prediction`` row mirrors its ledger event so reviews and explanations can find it
 without parsing the log: ids, the keyed digest of the input (never the input), the
-output and the facts of the call. A ``PredictionReview`` is a human review or a contest.
+output and the facts of the call. A ``PredictionReview`` is a human review or a contest;
+a ``PredictionCase`` the sealed text of a referred or held prediction (its review case).
 """
 
 from __future__ import annotations
@@ -66,3 +67,23 @@ class PredictionReview(SQLModel, table=True):
     )
     reviewer: str = Field(max_length=60)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class PredictionCase(SQLModel, table=True):
+    """The input text of a prediction the decision rules referred or held for review,
+    beside its queue item (``prediction_decisions``, same ``prediction_id``), sealed with
+    a data key of its own (``privet.inference.cases``) so a reviewer can read the case.
+    Ordinary predictions have no row: the platform keeps no other input text."""
+
+    __tablename__ = "prediction_cases"
+
+    prediction_id: str = Field(primary_key=True, max_length=40)
+    project_id: str = Field(max_length=40, index=True)
+    #: the text, sealed with the case's own data key; None once shredded
+    text_sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    shredded_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    #: why the key was destroyed: reviewed | retention | erasure
+    shred_reason: str | None = Field(default=None, max_length=20)

@@ -7,7 +7,8 @@ before they are written. It
 
 1. evaluates the decision rules (``rules.py``) per prediction and writes their status
    and rule ids into the prediction's ledger event and response; a non-final prediction
-   enters the review queue (``prediction_decisions``);
+   enters the review queue (``prediction_decisions``) with its input text sealed beside
+   it (``prediction_cases``, ``privet.inference.cases``), the one text kept;
 2. adds the predictions to in-memory aggregates per (model version, time window):
    predicted-label counts, confidence and input-length histograms, and (from a forward
    hook on the classifier head, in the micro-batcher thread) the per-dimension sum and
@@ -37,6 +38,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import insert
 from sqlmodel import Session
 
+from privet.crypto import KeyProvider
+from privet.inference import cases
 from privet.inference.observer import ObservedService, PredictionBatch
 from privet.kit.ids import new_id, utcnow
 from privet.monitoring import drift
@@ -131,7 +134,7 @@ class Monitor:
             except Exception:  # pragma: no cover - the sketch is best effort
                 log.exception("embedding sketch unavailable", extra={"model_version": info.id})
         if cfg.decision_rules:
-            self.decide(session, batch)
+            self.decide(session, batch, provider=service.key_provider)
         if not cfg.enabled:
             return
         agg = Agg()
@@ -150,11 +153,13 @@ class Monitor:
         if due:
             self.flush(session)
 
-    def decide(self, session: Session, batch: PredictionBatch) -> None:
+    def decide(self, session: Session, batch: PredictionBatch, *, provider: KeyProvider) -> None:
         """The decision rules per prediction: status and rule ids into its ledger event
-        and response; a non-final prediction enters the review queue."""
+        and response; a non-final prediction enters the review queue with its text sealed
+        (``privet.inference.cases``: the reviewer reads the case)."""
         info = batch.info
         queue: list[dict[str, Any]] = []
+        texts: list[tuple[str, str]] = []
         statuses: dict[str, int] = {}
         for i, score in enumerate(batch.scores):
             row = batch.rows[i]
@@ -174,9 +179,11 @@ class Monitor:
                     **dict(spec.details or {}),
                     "decision": decision.status,
                     "decision_rules": list(decision.rules),
+                    **({} if decision.final else {"case_text": "sealed"}),
                 },
             )
             if not decision.final:
+                texts.append((row["id"], batch.items[i].text))
                 batch.out[i] = batch.out[i].model_copy(
                     update={"decision": decision.status, "decision_rules": list(decision.rules)}
                 )
@@ -187,6 +194,14 @@ class Monitor:
                 )
         if queue:
             session.execute(insert(PredictionDecision.__table__), queue)  # type: ignore[attr-defined]
+            cases.seal_cases(
+                session,
+                provider=provider,
+                project_id=info.project_id,
+                cases=texts,
+                created_at=queue[0]["created_at"],
+            )
+            cases.sweep_case_retention(session, limit=100)
         for status, n in statuses.items():
             self.metrics.decisions.labels(info.id, status).inc(n)
 

@@ -5,6 +5,7 @@ Routes and their actions:
 - ``POST /v1/projects/{p}/models/{m}:predict`` (the serving version) model_version.predict
 - ``POST /v1/projects/{p}/predictions/{id}:review``           prediction.review
 - ``GET  /v1/projects/{p}/predictions/{id}/reviews``           review_queue.read
+- ``GET  /v1/projects/{p}/predictions/{id}/case``              prediction.review
 - ``POST /v1/projects/{p}/predictions/{id}:explain``          prediction.explain
 
 The explanation is a POST, not ``GET .../explanation``: the caller must resubmit the
@@ -27,7 +28,9 @@ from privet.api.problems import error_problem, problem
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.compliance import service as compliance_service
+from privet.inference import cases
 from privet.inference.schemas import (
+    CaseTextPublic,
     ExplainRequest,
     ExplanationOut,
     PredictRequest,
@@ -278,6 +281,37 @@ def list_reviews(
     guard.check(Resource(type="Project", id=project.id, project_id=project.id))
     prediction = service.get_prediction(session, project_id=project_id, prediction_id=prediction_id)
     return service.reviews(session, prediction=prediction)
+
+
+@router.get(
+    "/{project_id}/predictions/{prediction_id}/case",
+    response_model=CaseTextPublic,
+    summary="The input text of a review case, for the person who may decide its review",
+)
+def get_case_text(
+    project_id: str,
+    prediction_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    guard: Annotated[Guard, action("prediction.review")],
+    service: InferenceDep,
+) -> CaseTextPublic:
+    """Only a prediction the decision rules referred or held has a text (404 otherwise),
+    and only until a review closes it, its retention ends or its subject is erased (410
+    after: crypto-shredded). Authorized as deciding its review (``prediction.review``,
+    the four-eyes rules included): whoever may not decide the case does not read it."""
+    auth_service.get_project(session, project_id=project_id, viewer=identity)
+    prediction = service.get_prediction(session, project_id=project_id, prediction_id=prediction_id)
+    guard.check(
+        Resource(
+            type="Prediction",
+            id=prediction.id,
+            project_id=prediction.project_id,
+            attrs=service.review_attributes(session, prediction=prediction),
+        ),
+        {"kind": "review"},
+    )
+    return cases.read_case(session, provider=service.key_provider, prediction=prediction)
 
 
 @router.post(
