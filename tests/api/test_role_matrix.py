@@ -86,6 +86,8 @@ MATRIX: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
         frozenset({"admin", "predictor"}),
     ),
     ("POST", "/v1/projects/{project_id}/predictions/{prediction_id}:review"): ("project", APPROVE),
+    # The case's text: read by whoever may decide its review (the same action).
+    ("GET", "/v1/projects/{project_id}/predictions/{prediction_id}/case"): ("project", APPROVE),
     ("GET", "/v1/projects/{project_id}/predictions/{prediction_id}/reviews"): (
         "project",
         AUDIT | {"approver"},

@@ -34,6 +34,8 @@ def _key(runtime: Any, project: str, pid: str) -> Any:
 def test_case_text_is_sealed_read_by_the_reviewer_and_shredded(
     client, runtime, make_caller, project, make_version, paths, events, tmp_path
 ) -> None:
+    from sqlmodel import select
+
     from privet.db import dispose_engines, session_scope
     from privet.inference import cases
     from privet.inference.tables import PredictionCase
@@ -62,7 +64,7 @@ def test_case_text_is_sealed_read_by_the_reviewer_and_shredded(
 
     # Only the held predictions have a case, and it is sealed: no plaintext at rest.
     with session_scope(runtime.engine) as session:
-        rows = session.query(PredictionCase).all()
+        rows = session.exec(select(PredictionCase)).all()
         assert sorted(r.prediction_id for r in rows) == sorted(
             preds[i]["prediction_id"] for i in held
         )
