@@ -58,6 +58,7 @@ def security_measures(runtime: ReportRuntime) -> list[dict[str, Any]]:
     """Art. 32 measures as the live configuration has them."""
     from privet.crypto.settings import get_crypto_settings
     from privet.datasets.schemas import DEFAULT_EPSILON_TOTAL
+    from privet.inference.settings import get_inference_settings
     from privet.ledger.settings import get_ledger_settings
 
     crypto = get_crypto_settings()
@@ -67,11 +68,13 @@ def security_measures(runtime: ReportRuntime) -> list[dict[str, Any]]:
         else "local master key file (0600)"
     )
     ledger_settings = get_ledger_settings()
+    case_days = get_inference_settings().case_text_retention_days
     return [
         {
             "measure": "Encryption at rest",
             "detail": "AES-256-GCM, one data key per dataset "
-            f"version, model version and export, wrapped by a master key held in a {provider}; "
+            f"version, model version, export, review reason and review case text, wrapped by a "
+            f"master key held in a {provider}; "
             "erasure destroys the data key (crypto-shredding).",
         },
         {
@@ -100,10 +103,15 @@ def security_measures(runtime: ReportRuntime) -> list[dict[str, Any]]:
         {
             "measure": "Human review (Art. 22)",
             "detail": "predictions the decision rules refer or hold go to a named reviewer "
-            "(never the person accountable for the deciding application); no input text is "
-            "kept, so a review case carries the prediction's label, score, purpose and rules "
-            "only; each reviewer's reason is sealed with a data key of its own and destroyed "
-            "when its subject is erased.",
+            "(never the person accountable for the deciding application). So that the "
+            "reviewer can read the case (Art. 22(3) human intervention), the input text of "
+            "these predictions only (ordinary predictions keep none) is sealed with a data "
+            "key of its own and shown only to whoever may decide the review; the key is "
+            "destroyed (crypto-shredding, one audit event each) when a review closes the "
+            "case, when the subject is erased, or at the latest after "
+            f"{case_days} days (PRIVET_INFERENCE_CASE_TEXT_RETENTION_DAYS). Each reviewer's "
+            "reason is sealed with a data key of its own and destroyed when its subject is "
+            "erased.",
         },
     ]
 
