@@ -11,6 +11,9 @@ import pytest
 
 from tests.console.conftest import XSS, Console, axe_violations, sign_in
 
+#: the referred predictions' input texts (the second one a stored-XSS payload)
+CASE_TEXTS = ("applicant asks for 20k, income 1.2k a month", "applicant says " + XSS)
+
 
 @pytest.fixture(scope="module")
 def referred(console: Console) -> list[str]:
@@ -18,6 +21,7 @@ def referred(console: Console) -> list[str]:
     by the credit-scoring rules, written as the predict flow writes them."""
     from privet.config import Settings
     from privet.db import session_scope
+    from privet.inference import cases
     from privet.inference.tables import Prediction
     from privet.kit.ids import utcnow
     from privet.monitoring.tables import PENDING_REVIEW, REFER, PredictionDecision
@@ -64,6 +68,15 @@ def referred(console: Console) -> list[str]:
                 )
             )
             made.append(pid)
+        session.flush()
+        for n, pid in enumerate(made):  # sealed as the monitor seals a held prediction's text
+            cases.seal_cases(
+                session,
+                provider=runtime.key_provider,
+                project_id=console.ids["project"],
+                cases=[(pid, CASE_TEXTS[n])],
+                created_at=now - timedelta(minutes=10 - n),
+            )
     return made
 
 
@@ -79,6 +92,9 @@ def test_reviewer_overturns_with_a_reason_and_it_is_in_the_ledger(  # type: igno
         "an uncertain credit-scoring decision is referred to a human"
     ).is_visible()
     assert page.get_by_text("decision.review.credit-scoring-adverse").is_visible()
+    # The reviewer reads each case's text (the XSS payload stays text).
+    shown = page.locator("blockquote.case").all_inner_texts()
+    assert shown == list(CASE_TEXTS)
     assert axe_violations(page) == []
     page.screenshot(path=str(shots / "decisions.png"), full_page=True)
 
@@ -90,6 +106,9 @@ def test_reviewer_overturns_with_a_reason_and_it_is_in_the_ledger(  # type: igno
     page.wait_for_url("**/decisions?status=closed")
     decided = page.get_by_role("article").filter(has=page.get_by_role("heading", name=first))
     assert "overturned to no" in decided.inner_text()
+    # The review closed the case: its text is crypto-shredded.
+    assert "The text was crypto-shredded (reviewed)." in decided.inner_text()
+    assert CASE_TEXTS[0] not in page.content()
     assert decided.locator("td.reason").inner_text() == "income verified too low " + XSS
     assert page.evaluate("window.__pwned") is None  # the payload stayed text
 
@@ -113,6 +132,15 @@ def test_reviewer_overturns_with_a_reason_and_it_is_in_the_ledger(  # type: igno
     watched.context.close()
 
     auditor = sign_in(browser, console, "auditor")  # the review is in the ledger
+    auditor.page.goto("/decisions")  # an auditor reads the queue, not the case's text
+    waiting = auditor.page.get_by_role("article").filter(
+        has=auditor.page.get_by_role("heading", name=second)
+    )
+    assert "Only a person who may decide this review reads its text." in waiting.inner_text()
+    assert auditor.page.locator("blockquote.case").count() == 0
+    auditor.page.goto("/audit?type=prediction.case_shredded")
+    shredded = auditor.page.locator("tbody tr")
+    assert shredded.count() == 1 and f"prediction {first}" in shredded.first.inner_text()
     auditor.page.goto("/audit?type=prediction.reviewed")
     rows = auditor.page.locator("tbody tr")
     assert rows.count() == 1, auditor.page.inner_text("main")[:2000]

@@ -5,8 +5,10 @@ record a contest. Reading is `review_queue.read` per project; deciding calls the
 `prediction.review` handler with the console guard, so the human-review rules
 (policies/human_review.cedar) refuse here exactly as on the API.
 
-The platform stores no input text: a reviewer sees the prediction's facts (label, score,
-purpose, rules, model version), not the case's text (docs/CONSOLE.md, "Decisions")."""
+A referred or held prediction's input text is kept sealed beside its queue item
+(`privet.inference.cases`): it is shown only to whoever may decide the review (the
+`prediction.review` decision, ledgered), and shredded once a review closes the item, its
+retention ends or its subject is erased (docs/CONSOLE.md, "Decisions: the case's text")."""
 
 from __future__ import annotations
 
@@ -15,14 +17,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
+from sqlmodel import Session
 
-from privet.api.deps import Guard, RuntimeDep, SessionDep, project_resource
+from privet.api.deps import Guard, Resource, RuntimeDep, SessionDep, project_resource
 from privet.api.routes import inference as api_inference
 from privet.api.routes.projects import PLATFORM
 from privet.auth import service as auth_service
 from privet.console.deps import ViewerDep, also, csrf_checked, page, permits, render
+from privet.inference import cases
+from privet.inference.cases import CaseTextGoneError
 from privet.inference.schemas import ReviewCreate
-from privet.inference.tables import ReviewDecision, ReviewKind
+from privet.inference.service import InferenceService
+from privet.inference.tables import Prediction, PredictionCase, ReviewDecision, ReviewKind
 from privet.kit.errors import InvalidInputError
 from privet.models.tables import ModelVersion
 from privet.monitoring import service as monitoring
@@ -66,6 +72,7 @@ def queue(
                     "why": [(r, reasons.get(r) or "") for r in item.rules],
                     "labels": labels[item.model_version_id],
                     "reviews": service.reviews(session, prediction=prediction),
+                    "case": _case(session, guard, service, prediction),
                 }
             )
         projects.append({"project": project, "entries": items, "open": listed.open})
@@ -74,6 +81,31 @@ def queue(
         "decisions.html",
         {"title": "Decisions", "projects": projects, "status": status, "page_size": PAGE},
     )
+
+
+def _case(
+    session: Session, guard: Guard, service: InferenceService, prediction: Prediction
+) -> dict[str, str]:
+    """The case's text for whoever may decide its review (a `prediction.review` decision,
+    ledgered like every view), or why it is not shown."""
+    row = session.get(PredictionCase, prediction.id)
+    if row is None:
+        return {"note": "No text: this case was queued before case texts were kept."}
+    if row.shredded_at is not None:
+        return {"note": f"The text was crypto-shredded ({row.shred_reason})."}
+    resource = Resource(
+        type="Prediction",
+        id=prediction.id,
+        project_id=prediction.project_id,
+        attrs=service.review_attributes(session, prediction=prediction),
+    )
+    if not permits(also(guard, "prediction.review"), resource):
+        return {"note": "Only a person who may decide this review reads its text."}
+    try:
+        case = cases.read_case(session, provider=service.key_provider, prediction=prediction)
+    except CaseTextGoneError as gone:
+        return {"note": gone.detail}
+    return {"text": case.text, "until": case.retained_until.strftime("%Y-%m-%d %H:%M UTC")}
 
 
 @router.post("/{project_id}/{prediction_id}/review")
