@@ -124,6 +124,15 @@ def test_prediction_commands(cli: Run, admin: Any, make_caller: Any, make_versio
     assert made.exit_code == 0, made.output
     prediction = json.loads(made.stdout.splitlines()[0])
     pid, label = prediction["prediction_id"], prediction["label"]
+    case = cli("predictions", "case", project, pid, key=approver.key)
+    if prediction["decision"] == "final":  # no review case: no text kept
+        assert case.exit_code == 1 and "kept no text" in case.output
+    else:  # referred or held: the reviewer reads the case's text
+        assert _json(case)["text"] == text
+        shown = cli("predictions", "case", project, pid, "-o", "table", key=approver.key)
+        assert shown.exit_code == 0 and text in shown.stdout, shown.output
+        refused = cli("predictions", "case", project, pid, key=predictor.key)
+        assert refused.exit_code == 1 and text not in refused.output
 
     contested = _json(
         cli("predictions", "contest", project, pid, "--reason", "not me", key=approver.key)
@@ -135,6 +144,10 @@ def test_prediction_commands(cli: Run, admin: Any, make_caller: Any, make_versio
             key=approver.key)
     )  # fmt: skip
     assert reviewed["decision"] == "overturned" and reviewed["label"] == other
+    if prediction["decision"] != "final":  # the review closed the case: text shredded
+        second = make_caller("approver", project, name="second-officer")  # the decider
+        gone = cli("predictions", "case", project, pid, key=second.key)  # may not any more
+        assert gone.exit_code == 1 and "a review closed the case" in gone.output
     listed = _same_in_json_and_yaml(cli, "predictions", "reviews", project, pid, key=approver.key)
     assert [(r["kind"], r["reason"]) for r in listed] == [
         ("contest", "not me"),
