@@ -48,7 +48,7 @@ class ObservedService(Protocol):
     engine: Engine
     settings: Settings
 
-    def served(self, session: Session, info: VersionInfo) -> ServedModel: ...
+    def served(self, info: VersionInfo) -> ServedModel: ...
 
 
 class PredictionObserver(Protocol):
