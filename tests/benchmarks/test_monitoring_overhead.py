@@ -79,7 +79,7 @@ def run(rounds: int = 4, batches: int = 6, tiny: bool = False) -> dict[str, floa
     if words is None:
         with session_scope(runtime.engine) as session:
             info = lookup_version(session, project_id=project, model="risk", version="1")
-            tok = service.served(session, info).classifier.tokenizer
+            tok = service.served(info).classifier.tokenizer
         words = [w for w in tok.get_vocab() if w.isalpha() and w.islower() and len(w) > 2]
     data = [
         [PredictItem(text=" ".join(rng.choices(words, k=LENGTH + 20))) for _ in range(BATCH)]
@@ -95,8 +95,15 @@ def run(rounds: int = 4, batches: int = 6, tiny: bool = False) -> dict[str, floa
         for items in data:
             with session_scope(runtime.engine) as session:
                 info = service.version(session, project_id=project, model="risk", version="1")
-                service.predict(
-                    session, info=info, items=items, purpose=PURPOSE, caller="prn_bench"
+            scores = service.classify(info=info, items=items)
+            with session_scope(runtime.engine) as session:
+                service.record(
+                    session,
+                    info=info,
+                    items=items,
+                    scores=scores,
+                    purpose=PURPOSE,
+                    caller="prn_bench",
                 )
         return time.perf_counter() - wall, time.process_time() - cpu
 

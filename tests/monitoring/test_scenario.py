@@ -57,7 +57,7 @@ def test_shift_is_detected_alerted_and_suspends(
     validation = [before_text(rng) for _ in range(300)]
     with session_scope(runtime.engine) as session:
         info = lookup_version(session, project_id=project, model="risk", version="1")
-        served = service.served(session, info)
+        served = service.served(info)
         probs = served.classifier.predict(validation)
         names = list(info.label_names)
         labels = [names[s.best] for s in probs]

@@ -25,7 +25,9 @@ class DecisionLog:
       guard emits it into the session at once, so it commits with the change. If that
       transaction rolls back (a denial, a conflict, a crash in the service), the decision
       is written again after the rollback through the group commit.
-    * **Deferred** (``defer=True``, GET/HEAD/OPTIONS): the decision waits. When the session
+    * **Deferred** (``defer=True``, GET/HEAD/OPTIONS, and writing routes marked
+      ``decides_before_writing`` that decide before long work done with no transaction
+      open, such as a forward pass): the decision waits. When the session
       commits, a transaction that wrote anything takes the decisions with it (emitted just
       before its commit, so they commit with whatever the request changed); a transaction
       that wrote nothing commits nothing, and the decisions are appended durably through

@@ -69,6 +69,25 @@ def writes_on_safe_method(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     return endpoint
 
 
+DEFERS_ATTR = "__privet_decides_before_writing__"
+
+
+def decides_before_writing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a writing route that authorizes in a read-only snapshot of its own, then works
+    with no transaction open (a forward pass), then writes in the request's transaction:
+    its decisions are deferred (as a GET's are) and commit with that write, or go through
+    the group commit if it writes nothing. Deciding into the request's transaction would
+    open it (on SQLite: take the write lock) for the whole work."""
+    setattr(endpoint, DEFERS_ATTR, True)
+    return endpoint
+
+
+def _defers_decisions(request: Request) -> bool:
+    if request.method in READ_ONLY_METHODS:
+        return True
+    return bool(getattr(request.scope.get("endpoint"), DEFERS_ATTR, False))
+
+
 def _reads_only(request: Request) -> bool:
     if request.method not in READ_ONLY_METHODS:
         return False
@@ -105,7 +124,7 @@ async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[Se
     decisions: list[ledger.EventSpec] = []
     request.state.decision_events = decisions
     reads_only = request.state.reads_only = _reads_only(request)
-    decision_log = DecisionLog(runtime.engine, defer=request.method in READ_ONLY_METHODS)
+    decision_log = DecisionLog(runtime.engine, defer=_defers_decisions(request))
     request.state.decision_log = decision_log
     # A safe method's transaction only reads (a snapshot: on SQLite it takes no write lock,
     # so concurrent GETs do not queue behind each other and the ledger's writers), unless

@@ -52,7 +52,7 @@ class ObservedService(Protocol):
     #: seals the text of the predictions the rules refer or hold (``privet.inference.cases``)
     key_provider: KeyProvider
 
-    def served(self, session: Session, info: VersionInfo) -> ServedModel: ...
+    def served(self, info: VersionInfo) -> ServedModel: ...
 
 
 class PredictionObserver(Protocol):

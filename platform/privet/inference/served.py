@@ -10,9 +10,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlmodel import Session
+from sqlalchemy import Engine
 
 from privet.crypto.context import SealedStorage
+from privet.db import read_session
 from privet.inference.batcher import MicroBatcher
 from privet.inference.cache import CacheMetrics
 from privet.inference.settings import InferenceSettings
@@ -49,7 +50,7 @@ class ServedModel:
 
 
 def load_served(
-    session: Session,
+    engine: Engine,
     *,
     runtime: SealedStorage,
     info: VersionInfo,
@@ -57,13 +58,16 @@ def load_served(
     metrics: CacheMetrics,
 ) -> ServedModel:
     """Decrypt the version's weights (``runtime``: key provider and blob store), build its
-    classifier and start its micro-batcher."""
+    classifier and start its micro-batcher. The weights are read in a read-only snapshot of
+    their own, ended before the model is built: a request that loads a version holds no
+    transaction (and on SQLite no write lock) while it does."""
     from privet.inference.classifier import Classifier, set_threads
     from privet.training.device import resolve_device
 
     set_threads(config.torch_threads)
     device = resolve_device(config.device, setting=DEVICE_SETTING)
-    loaded = load_weights(session=session, runtime=runtime, info=info)
+    with read_session(engine) as session:
+        loaded = load_weights(session=session, runtime=runtime, info=info)
     classifier = Classifier.from_weights(
         loaded.weights,
         base_model=info.base_model,

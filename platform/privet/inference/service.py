@@ -3,9 +3,16 @@ human reviews and contests, and explain a prediction whose input is resubmitted.
 
 Everything a prediction leaves behind is ids, keyed digests and the output: the
 ``predictions`` row and the ``prediction.made`` event hold the HMAC digest of the input
-text, never the text; a subject id appears only as its pseudonym. Events are added with
-one ``emit_many`` (one multi-row insert) in the request's transaction, which commits
-before the response is sent: a returned prediction is a durable event.
+text, never the text; a subject id appears only as its pseudonym.
+
+A prediction is made in three steps, and no database transaction is open during the
+forward pass: the caller authorizes and resolves the version in a short read-only
+transaction; ``classify`` runs the model (through the micro-batcher, so concurrent
+requests share forward passes, on SQLite too: no request holds the write lock meanwhile);
+``record`` writes the rows and their events (one ``emit_many``, one multi-row insert) in
+one short writing transaction, which commits before the response is sent: a returned
+prediction is a durable event. ``record`` re-reads the version's state in that
+transaction and writes nothing for a version that stopped serving meanwhile.
 
 The parts: ``served`` (a version in memory), ``records`` (what a prediction leaves
 behind), ``reviews`` (human reviews and contests), ``observer`` (the seam monitoring
@@ -15,6 +22,7 @@ plugs into; this package never imports monitoring).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
@@ -42,7 +50,12 @@ from privet.inference.schemas import (
 from privet.inference.served import ServedModel, load_served
 from privet.inference.settings import InferenceSettings, get_inference_settings
 from privet.inference.tables import Prediction
-from privet.inference.versions import VersionDirectory, VersionInfo
+from privet.inference.versions import (
+    VersionChangedError,
+    VersionDirectory,
+    VersionInfo,
+    state_of,
+)
 from privet.kit.errors import InvalidInputError, NotFoundError
 from privet.kit.ids import utcnow
 
@@ -105,19 +118,19 @@ class InferenceService:
             self.cache.evict(info.id)
         return info
 
-    def served(self, session: Session, info: VersionInfo) -> ServedModel:
-        """The version in memory, loaded on first use."""
+    def served(self, info: VersionInfo) -> ServedModel:
+        """The version in memory, loaded on first use (in a read-only snapshot of its own)."""
         return self.cache.get(
             info.id,
             lambda: load_served(
-                session, runtime=self, info=info, config=self.config, metrics=self.metrics
+                self.engine, runtime=self, info=info, config=self.config, metrics=self.metrics
             ),
         )
 
-    def scores(self, session: Session, info: VersionInfo, texts: Sequence[str]) -> list[Scores]:
+    def scores(self, info: VersionInfo, texts: Sequence[str]) -> list[Scores]:
         """Class probabilities through the micro-batcher (reloads once if evicted meanwhile)."""
         for attempt in range(3):
-            served = self.served(session, info)
+            served = self.served(info)
             try:
                 return served.batcher.submit(texts)
             except BatcherClosedError:
@@ -140,19 +153,31 @@ class InferenceService:
                     f"items[{i}].text is longer than {self.config.max_text_chars} characters"
                 )
 
-    def predict(
+    def classify(self, *, info: VersionInfo, items: Sequence[PredictItem]) -> list[Scores]:
+        """Class probabilities of ``items`` with an authorized, serving version. Call it
+        with no database transaction open: it waits for the forward pass."""
+        self.check_texts(items)
+        return self.scores(info, [item.text for item in items])
+
+    def record(
         self,
         session: Session,
         *,
         info: VersionInfo,
         items: Sequence[PredictItem],
+        scores: Sequence[Scores],
         purpose: str,
         caller: str,
     ) -> list[PredictionOut]:
-        """Classify ``items`` with an authorized, serving version and record each
-        prediction (row + ledger event) in ``session``'s transaction."""
-        self.check_texts(items)
-        scores = self.scores(session, info, [item.text for item in items])
+        """Record each prediction (row + ledger event) in ``session``'s transaction, which
+        the caller commits at once. Raises ``VersionChangedError`` (nothing written) if the
+        version stopped serving since it was authorized: its state is re-read here, in
+        the transaction that writes."""
+        current = replace(info, state=state_of(session, info.id) or "deleted")
+        if not current.serving:
+            self.cache.evict(info.id)
+            self.directory.forget()
+            raise VersionChangedError(current)
         batch = prediction_batch(
             info=info,
             items=items,
@@ -172,10 +197,19 @@ class InferenceService:
         return batch.out
 
     def record_refusal(
-        self, session: Session, *, info: VersionInfo, caller: str, purpose: str, items: int
+        self,
+        session: Session,
+        *,
+        info: VersionInfo,
+        caller: str,
+        purpose: str,
+        items: int,
+        after_decision: bool = False,
     ) -> None:
         """A request refused because the version does not serve (beside the policy's own
-        deny decision): which version, in which state, for how many texts."""
+        deny decision, or after its allow when the version stopped serving while the texts
+        were classified: ``after_decision``): which version, in which state, for how many
+        texts."""
         ledger.emit(
             session,
             type="prediction.refused",
@@ -188,6 +222,7 @@ class InferenceService:
                 "state": info.state,
                 "purpose": purpose,
                 "items": items,
+                **({"after_decision": True} if after_decision else {}),
             },
         )
 
@@ -278,32 +313,25 @@ class InferenceService:
             details={"reason": "input-digest-mismatch"},
         )
 
-    def explain(
-        self, session: Session, *, prediction: Prediction, text: str, caller: str
-    ) -> ExplanationOut:
-        """Occlusion attributions for the prediction's label, recomputed with that exact
-        model version (whatever its state now: a retired version still explains its past
-        decisions). The caller must have checked ``input_matches`` first."""
+    def explained_version(self, session: Session, *, prediction: Prediction) -> VersionInfo:
+        """The version that made ``prediction``, whatever its state now (a retired version
+        still explains its past decisions)."""
         version = reviews.version_row(session, prediction)
-        info = self.directory.get(
+        return self.directory.get(
             session,
             project_id=prediction.project_id,
             model=version.model_id,
             version=version.id,
         )
-        served = self.served(session, info)
+
+    def explain(self, *, info: VersionInfo, prediction: Prediction, text: str) -> ExplanationOut:
+        """Occlusion attributions for the prediction's label, recomputed with that exact
+        model version (``explained_version``). The caller must have checked
+        ``input_matches`` first, and holds no database transaction: this runs the model."""
+        served = self.served(info)
         label_index = list(info.label_names).index(prediction.label)
         score, tokens = served.classifier.occlusion(
             text, label_index, max_tokens=self.config.explain_max_tokens
-        )
-        ledger.emit(
-            session,
-            type="prediction.explained",
-            actor=caller,
-            project=prediction.project_id,
-            objects={"prediction": prediction.id, "model_version": prediction.model_version_id},
-            digests={"input": prediction.input_digest},
-            details={"method": "occlusion", "tokens": len(tokens)},
         )
         return ExplanationOut(
             prediction_id=prediction.id,
@@ -317,4 +345,17 @@ class InferenceService:
                 TokenAttribution(token=t, start=s, end=e, attribution=round(a, 6))
                 for t, s, e, a in tokens
             ],
+        )
+
+    def record_explanation(
+        self, session: Session, *, prediction: Prediction, explanation: ExplanationOut, caller: str
+    ) -> None:
+        ledger.emit(
+            session,
+            type="prediction.explained",
+            actor=caller,
+            project=prediction.project_id,
+            objects={"prediction": prediction.id, "model_version": prediction.model_version_id},
+            digests={"input": prediction.input_digest},
+            details={"method": explanation.method, "tokens": len(explanation.tokens)},
         )

@@ -31,6 +31,21 @@ class VersionNotServingError(ConflictError):
     title = "Model version not serving"
 
 
+class VersionChangedError(VersionNotServingError):
+    """The version stopped serving (retired, suspended) after the request was authorized,
+    while its texts were being classified: nothing of the prediction was written."""
+
+    def __init__(self, info: VersionInfo) -> None:
+        super().__init__(
+            f"model version {info.number} of {info.model_name!r} became {info.state} while "
+            "the request was being classified: nothing was recorded; only approved "
+            "versions serve",
+            model_version=info.id,
+            state=info.state,
+        )
+        self.info = info
+
+
 @dataclass(frozen=True, slots=True)
 class VersionInfo:
     """What inference needs to know about one model version (state as last read)."""
@@ -104,8 +119,14 @@ def lookup_version(session: Session, *, project_id: str, model: str, version: st
 
 
 def state_of(session: Session, version_id: str) -> str | None:
+    """The version's state now, read in ``session``'s transaction and held there: on
+    PostgreSQL the row is share-locked (``FOR SHARE``) until it ends, so a concurrent
+    retirement or suspension commits either before this read (and is seen) or after the
+    transaction; SQLite's writing transactions hold the database's write lock already."""
     return session.exec(
-        select(ModelVersion.state).where(col(ModelVersion.id) == version_id)
+        select(ModelVersion.state)
+        .where(col(ModelVersion.id) == version_id)
+        .with_for_update(read=True)
     ).first()
 
 

@@ -129,7 +129,7 @@ class Monitor:
         info = batch.info
         if cfg.enabled:
             try:
-                served = service.served(session, info)
+                served = service.served(info)
                 self.ensure_embedding_hook(served.classifier, info.id)
             except Exception:  # pragma: no cover - the sketch is best effort
                 log.exception("embedding sketch unavailable", extra={"model_version": info.id})

@@ -184,7 +184,7 @@ def compute_version_reference(
     info = lookup_version(
         session, project_id=version.project_id, model=version.model_id, version=version.id
     )
-    classifier = service.served(session, info).classifier
+    classifier = service.served(info).classifier
     agg, q = classify_aggregates(
         classifier, label_names=info.label_names, texts=texts, labels=labels, cfg=cfg
     )

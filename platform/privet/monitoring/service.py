@@ -69,7 +69,7 @@ def build_reference(
     The platform builds a version's reference itself at approval, from its evaluation
     split (``privet.monitoring.reference``); this is the same for texts at hand."""
     cfg = get_monitoring_settings()
-    classifier = service.served(session, info).classifier
+    classifier = service.served(info).classifier
     agg, q = classify_aggregates(
         classifier,
         label_names=info.label_names,

@@ -23,11 +23,20 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.deps import (
+    Guard,
+    IdentityDep,
+    Resource,
+    RuntimeDep,
+    SessionDep,
+    action,
+    decides_before_writing,
+)
 from privet.api.problems import error_problem, problem
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.compliance import service as compliance_service
+from privet.db import read_session
 from privet.inference import cases
 from privet.inference.schemas import (
     CaseTextPublic,
@@ -40,7 +49,12 @@ from privet.inference.schemas import (
 )
 from privet.inference.service import InferenceService
 from privet.inference.tables import Prediction
-from privet.inference.versions import SERVING, VersionInfo, VersionNotServingError
+from privet.inference.versions import (
+    SERVING,
+    VersionChangedError,
+    VersionInfo,
+    VersionNotServingError,
+)
 from privet.kit.errors import ForbiddenError
 from privet.policy.request import predict_context
 
@@ -119,42 +133,39 @@ PredictCallDep = Annotated[_PredictCall, Depends(_predict_call)]
 def _predict(
     call: _PredictCall, *, project_id: str, model: str, version: str, body: PredictRequest
 ) -> PredictResponse | JSONResponse:
-    request, session, identity = call.request, call.session, call.identity
-    guard, service = call.guard, call.service
-    auth_service.get_project(session, project_id=project_id, viewer=identity)
-    info = service.version(session, project_id=project_id, model=model, version=version)
-    purpose = body.effective_purpose
+    """Authorize in a read-only snapshot, classify with no transaction open, then write the
+    predictions and their events (and the deferred decision) in the request's transaction:
+    on SQLite no request holds the write lock during a forward pass, so concurrent
+    requests share the micro-batcher's passes."""
+    service, purpose = call.service, body.effective_purpose
+    with read_session(service.engine) as reader:
+        auth_service.get_project(reader, project_id=project_id, viewer=call.identity)
+        info = service.version(reader, project_id=project_id, model=model, version=version)
+        try:
+            call.guard.check(version_resource(info), predict_context(purpose=purpose))
+        except ForbiddenError:
+            if info.serving:
+                raise  # role or purpose: the deny decision is the logged refusal
+            denied = True  # not approved (candidate, retired, suspended): 409 below
+        else:
+            denied = False
+        objected = _objected(reader, service, body, purpose) if not denied else {}
+    if denied:
+        return _not_serving(call, info, body, purpose)
+    if objected:
+        return _objection(call, info, body, purpose, objected)
+    scores = service.classify(info=info, items=body.items)  # no transaction open
     try:
-        guard.check(version_resource(info), predict_context(purpose=purpose))
-    except ForbiddenError:
-        if info.serving:
-            raise  # role or purpose: the deny decision is the logged refusal
-        # Not approved (candidate, retired, suspended): record the refusal and answer 409.
-        # Returned, not raised, so the request's transaction commits both events.
-        service.record_refusal(
-            session,
+        predictions = service.record(
+            call.session,
             info=info,
-            caller=identity.principal_id,
+            items=body.items,
+            scores=scores,
             purpose=purpose,
-            items=len(body.items),
+            caller=call.identity.principal_id,
         )
-        error = VersionNotServingError(
-            f"model version {info.number} of {info.model_name!r} is {info.state}: "
-            "only approved versions serve",
-            model_version=info.id,
-            state=info.state,
-        )
-        return error_problem(request, error)
-    refused = _objections(request, session, info, body, purpose, identity.principal_id, service)
-    if refused is not None:
-        return refused
-    predictions = service.predict(
-        session,
-        info=info,
-        items=body.items,
-        purpose=purpose,
-        caller=identity.principal_id,
-    )
+    except VersionChangedError as changed:  # retired or suspended while classifying
+        return _not_serving(call, changed.info, body, purpose, error=changed)
     return PredictResponse(
         model=info.model_name,
         model_id=info.model_id,
@@ -164,37 +175,72 @@ def _predict(
     )
 
 
-def _objections(
-    request: Request,
-    session: SessionDep,
+def _not_serving(
+    call: _PredictCall,
     info: VersionInfo,
     body: PredictRequest,
     purpose: str,
-    caller: str,
-    service: InferenceService,
-) -> JSONResponse | None:
-    """GDPR Art. 21: a request naming a subject who objected to processing for this
-    purpose (or for all) is refused before any text is classified: 409
-    ``subject-objected`` naming the items (by position), one ``prediction.refused`` event
-    per objecting subject (by pseudonym). Requests without subject ids cost nothing."""
+    *,
+    error: VersionNotServingError | None = None,
+) -> JSONResponse:
+    """Record the refusal of a version that does not serve and answer 409. Returned, not
+    raised, so the request's transaction commits the refusal with the decision."""
+    call.service.record_refusal(
+        call.session,
+        info=info,
+        caller=call.identity.principal_id,
+        purpose=purpose,
+        items=len(body.items),
+        after_decision=error is not None,
+    )
+    if error is None:
+        error = VersionNotServingError(
+            f"model version {info.number} of {info.model_name!r} is {info.state}: "
+            "only approved versions serve",
+            model_version=info.id,
+            state=info.state,
+        )
+    return error_problem(call.request, error)
+
+
+def _objected(
+    reader: Session, service: InferenceService, body: PredictRequest, purpose: str
+) -> dict[str, int]:
+    """GDPR Art. 21: the subjects named in the request who objected to processing for
+    this purpose (or for all), by pseudonym, with how many items are theirs. Requests
+    without subject ids cost nothing."""
     digests = service.subject_digests(body.items)
     named = {d for d in digests if d is not None}
     if not named:
-        return None
-    objected = compliance_service.objecting_subjects(
-        session, subject_digests=named, purpose=purpose
-    )
-    if not objected:
-        return None
+        return {}
+    objected = compliance_service.objecting_subjects(reader, subject_digests=named, purpose=purpose)
+    return {d: sum(1 for x in digests if x == d) for d in objected}
+
+
+def _objection(
+    call: _PredictCall,
+    info: VersionInfo,
+    body: PredictRequest,
+    purpose: str,
+    objected: dict[str, int],
+) -> JSONResponse:
+    """A request naming a subject who objected is refused before any text is classified:
+    409 ``subject-objected`` naming the items (by position), one ``prediction.refused``
+    event per objecting subject (by pseudonym)."""
+    digests = call.service.subject_digests(body.items)
     positions = [i for i, d in enumerate(digests) if d in objected]
-    counts = {d: sum(1 for x in digests if x == d) for d in objected}
     # Returned, not raised, so the refusal events commit with the decision.
-    service.record_objection_refusal(
-        session, info=info, caller=caller, purpose=purpose, items=len(body.items), objected=counts
+    call.service.record_objection_refusal(
+        call.session,
+        info=info,
+        caller=call.identity.principal_id,
+        purpose=purpose,
+        items=len(body.items),
+        objected=objected,
     )
     which = ", ".join(f"items[{i}]" for i in positions[:20])
     return problem(
-        request,
+        call.request,
         status=409,
         slug="subject-objected",
         title="Data subject objected",
@@ -211,6 +257,7 @@ def _objections(
     response_model=PredictResponse,
     summary="Classify texts with one model version (approved versions only)",
 )
+@decides_before_writing
 def predict_version(
     project_id: str, model: str, version: str, body: PredictRequest, call: PredictCallDep
 ) -> PredictResponse | JSONResponse:
@@ -222,6 +269,7 @@ def predict_version(
     response_model=PredictResponse,
     summary="Classify texts with the model's serving version (its newest approved one)",
 )
+@decides_before_writing
 def predict_serving(
     project_id: str, model: str, body: PredictRequest, call: PredictCallDep
 ) -> PredictResponse | JSONResponse:
@@ -319,6 +367,7 @@ def get_case_text(
     response_model=ExplanationOut,
     summary="Token attributions for a prediction; resubmit its input (checked by digest)",
 )
+@decides_before_writing
 def explain_prediction(
     request: Request,
     project_id: str,
@@ -329,10 +378,18 @@ def explain_prediction(
     guard: Annotated[Guard, action("prediction.explain")],
     service: InferenceDep,
 ) -> ExplanationOut | JSONResponse:
-    auth_service.get_project(session, project_id=project_id, viewer=identity)
-    prediction = service.get_prediction(session, project_id=project_id, prediction_id=prediction_id)
-    guard.check(prediction_resource(prediction))
-    if not service.input_matches(prediction, body.text):
+    """Authorized in a read-only snapshot; the occlusion passes run with no transaction
+    open; the event (and the deferred decision) commit in the request's transaction."""
+    with read_session(service.engine) as reader:
+        auth_service.get_project(reader, project_id=project_id, viewer=identity)
+        prediction = service.get_prediction(
+            reader, project_id=project_id, prediction_id=prediction_id
+        )
+        reader.expunge(prediction)  # kept loaded past the snapshot's end (no refresh)
+        guard.check(prediction_resource(prediction))
+        matches = service.input_matches(prediction, body.text)
+        info = service.explained_version(reader, prediction=prediction) if matches else None
+    if info is None:
         # Returned, not raised, so the refusal event commits with the decision.
         service.record_explain_refusal(
             session, prediction=prediction, caller=identity.principal_id, text=body.text
@@ -345,6 +402,8 @@ def explain_prediction(
             detail="the submitted text is not the input of this prediction (its keyed "
             "digest differs); resubmit the exact text that was classified",
         )
-    return service.explain(
-        session, prediction=prediction, text=body.text, caller=identity.principal_id
+    explanation = service.explain(info=info, prediction=prediction, text=body.text)
+    service.record_explanation(
+        session, prediction=prediction, explanation=explanation, caller=identity.principal_id
     )
+    return explanation
