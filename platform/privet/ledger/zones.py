@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 #: Leaves per block. Changing it needs the table rebuilt (migration 0020 uses the value).
 ZONE_LEAVES = 1024
 
-#: Block rows read from the zone table per statement while paging a window.
-_CHUNK = 256
+#: Block rows read from the zone table per statement while paging a window (64 blocks:
+#: 65,536 leaves, more than a page of any window needs unless its matches are sparse).
+_CHUNK = 64
 
 _leaves = LedgerLeaf.__table__  # type: ignore[attr-defined]
 _zones = LedgerTimeZone.__table__  # type: ignore[attr-defined]
@@ -83,12 +84,16 @@ def window_ranges(
     run: tuple[int, int] | None = None
     after = first - 1
     while True:
-        blocks = conn.execute(
-            select(_zones.c.block)
-            .where(_zones.c.block > after, *cond)
-            .order_by(_zones.c.block)
-            .limit(_CHUNK)
-        ).scalars()
+        blocks = (
+            conn.execute(
+                select(_zones.c.block)
+                .where(_zones.c.block > after, *cond)
+                .order_by(_zones.c.block)
+                .limit(_CHUNK)
+            )
+            .scalars()
+            .all()
+        )  # all fetched: the caller reads leaves between two ranges
         got = 0
         for block in blocks:
             got, after = got + 1, int(block)
@@ -100,6 +105,9 @@ def window_ranges(
             run = (after, after + 1)
         if got < _CHUNK:
             break
+        if run is not None:  # a page rarely needs more: read the next blocks only if asked
+            yield max(start, run[0] * size), run[1] * size
+            run = None
     tail = (top + 1) * size
     if run is not None and run[1] == top + 1:  # the last run reaches the tail: one range
         yield max(start, run[0] * size), None
