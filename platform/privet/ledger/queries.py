@@ -171,7 +171,10 @@ def events_statement(*, below: int | None = None, **query: Unpack[EventQuery]) -
     return _statement(query, below=below, fetch=query.get("limit", 100) + 1)
 
 
-def _statement(query: EventQuery, *, below: int | None, fetch: int) -> Select[Any]:
+def _statement(
+    query: EventQuery, *, below: int | None, fetch: int, light: bool = False
+) -> Select[Any]:
+    """``light``: only the index and the entry (what a report reads by the thousand)."""
     start, limit = query.get("start", 0), query.get("limit", 100)
     since, until, object_id = query.get("since"), query.get("until"), query.get("object_id")
     if start < 0:
@@ -179,12 +182,11 @@ def _statement(query: EventQuery, *, below: int | None, fetch: int) -> Select[An
     check_limit(limit)
     _check_window(since, until)
     key = _leaves.c.idx
-    stmt = select(_leaves.c.idx, _leaves.c.entry_id, _leaves.c.leaf_hash, _entries.c.event)
+    leaves = select(_leaves.c.idx, _leaves.c.entry_id, _leaves.c.leaf_hash)
     if object_id is not None:
         key = _leaf_objects.c.leaf_idx
-        stmt = stmt.select_from(_leaf_objects).join(_leaves, _leaves.c.idx == key)
-        stmt = stmt.where(_leaf_objects.c.object_id == object_id)
-    stmt = stmt.join(_entries, _entries.c.id == _leaves.c.entry_id)
+        leaves = leaves.select_from(_leaf_objects).join(_leaves, _leaves.c.idx == key)
+        leaves = leaves.where(_leaf_objects.c.object_id == object_id)
     conds = [key >= start]
     if below is not None:
         conds.append(key < below)
@@ -196,7 +198,27 @@ def _statement(query: EventQuery, *, below: int | None, fetch: int) -> Select[An
         conds.append(_leaves.c.event_time >= since)
     if until is not None:
         conds.append(_leaves.c.event_time < until)
-    return stmt.where(and_(*conds)).order_by(key).limit(fetch)
+    leaves = leaves.where(and_(*conds)).order_by(key).limit(fetch)
+    if since is None and until is None:
+        stmt = leaves.add_columns(_entries.c.event).join(
+            _entries, _entries.c.id == _leaves.c.entry_id
+        )
+        if light:
+            stmt = stmt.with_only_columns(
+                _leaves.c.idx, _entries.c.event, maintain_column_froms=True
+            )
+        return stmt
+    # A window's leaves first, the entries of the page's rows only then: PostgreSQL, which
+    # cannot know that a range's times are in the window, may read a range by bitmap and
+    # sort it, and must not look up every entry of the range before the LIMIT.
+    page = leaves.subquery("page")
+    cols = [page.c.idx, _entries.c.event] if light else [*page.c, _entries.c.event]
+    return (
+        select(*cols)
+        .select_from(page)
+        .join(_entries, _entries.c.id == page.c.entry_id)
+        .order_by(page.c.idx)
+    )
 
 
 def _page_rows(conn: Connection, query: EventQuery, *, light: bool = False) -> list[Any]:
@@ -204,22 +226,17 @@ def _page_rows(conn: Connection, query: EventQuery, *, light: bool = False) -> l
     page). A time window is read range by range (``window_ranges``: only the blocks of
     leaves whose times can meet it, then the tail), each range an index range of its own,
     until the page is full."""
-
-    def run(stmt: Select[Any]) -> list[Any]:
-        if light:
-            stmt = stmt.with_only_columns(
-                _leaves.c.idx, _entries.c.event, maintain_column_froms=True
-            )
-        return list(conn.execute(stmt).all())
-
-    stmt = events_statement(**query)  # checks the query, whatever the window
+    limit = query.get("limit", 100)
+    first = _statement(query, below=None, fetch=limit + 1, light=light)  # checks the query
     since, until = query.get("since"), query.get("until")
     if since is None and until is None:
-        return run(stmt)
-    limit, rows = query.get("limit", 100), list[Any]()
+        return list(conn.execute(first).all())
+    rows = list[Any]()
     ranges = window_ranges(conn, since=since, until=until, start=query.get("start", 0))
     for lo, hi in ranges:
-        rows += run(_statement({**query, "start": lo}, below=hi, fetch=limit + 1 - len(rows)))
+        fetch = limit + 1 - len(rows)
+        stmt = _statement({**query, "start": lo}, below=hi, fetch=fetch, light=light)
+        rows += conn.execute(stmt).all()
         if len(rows) > limit:
             break
     return rows

@@ -34,9 +34,10 @@ log = logging.getLogger(__name__)
 #: Leaves per block. Changing it needs the table rebuilt (migration 0020 uses the value).
 ZONE_LEAVES = 1024
 
-#: Block rows read from the zone table per statement while paging a window (64 blocks:
-#: 65,536 leaves, more than a page of any window needs unless its matches are sparse).
-_CHUNK = 64
+#: Block rows read from the zone table per statement while paging a window; also the
+#: longest range handed over (16 blocks: 16,384 leaves, which bounds what PostgreSQL sorts
+#: when it reads a range by bitmap rather than in order).
+_CHUNK = 16
 
 _leaves = LedgerLeaf.__table__  # type: ignore[attr-defined]
 _zones = LedgerTimeZone.__table__  # type: ignore[attr-defined]
