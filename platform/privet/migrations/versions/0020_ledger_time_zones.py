@@ -45,10 +45,10 @@ def upgrade() -> None:
         sa.Column("time_max", UTCDateTime(), nullable=False),
     )
     op.execute(
-        f"INSERT INTO {TABLE} (block, time_min, time_max) "
+        f"INSERT INTO {TABLE} (block, time_min, time_max) "  # noqa: S608 - constants only
         f"SELECT idx / {ZONE_LEAVES}, min(event_time), max(event_time) FROM ledger_leaves "
         f"WHERE idx < (SELECT count(*) FROM ledger_leaves) / {ZONE_LEAVES} * {ZONE_LEAVES} "
-        f"GROUP BY idx / {ZONE_LEAVES}"  # noqa: S608 - constants, no input
+        f"GROUP BY idx / {ZONE_LEAVES}"
     )
     if sqlite:
         for name in ("UPDATE", "DELETE"):
