@@ -9,6 +9,12 @@ digest of the code that decides what is written (``privet.devdata``, ``privet.le
 is a file; a PostgreSQL cache is a database named after the key (on ``PRIVET_TEST_PG``'s
 server). Each comes with its PRIVET_HOME, whose signing key signed its checkpoints.
 
+``PRIVET_BENCH_SEED_FROM`` (code versions, comma-separated): when the entry of this code
+is missing, take the first of theirs that is built, copied and brought to this code's
+schema by the migrations (``privet db upgrade``'s path), instead of seeding afresh. Only
+for code changes that do not change what a seed writes (the copy says so in its
+``upgraded_from`` file).
+
 The cached database is shared by every run: treat it as read-only, and take
 the ``seeded_copy`` fixture (``writable_copy``) for a benchmark that writes (SQLite: a
 file copy; PostgreSQL: ``CREATE DATABASE ... TEMPLATE``, dropped after the test).
@@ -147,12 +153,55 @@ def _seed(url: str, home: Path, events: int) -> float:
     return result.seconds
 
 
+def _pg_url(key: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/privet_bench_" + key.replace("-", "_")
+
+
+def _upgraded(backend: str, events: int, key: str) -> float | None:
+    """Build ``key``'s entry from an older one (``PRIVET_BENCH_SEED_FROM``): copy, then
+    migrate to head. The seconds it took, or None if no older entry is built."""
+    from privet import migrate
+    from privet.db import create_db_engine
+
+    for old in filter(None, os.environ.get("PRIVET_BENCH_SEED_FROM", "").split(",")):
+        src = CACHE / f"{backend}-{events}-s{SEED}-{old.strip()}"
+        if not (src / "done").exists():
+            continue
+        started = time.monotonic()
+        entry = CACHE / key
+        shutil.rmtree(entry, ignore_errors=True)
+        shutil.copytree(src / "home", entry / "home")
+        if backend == "sqlite":
+            shutil.copyfile(src / "privet.db", entry / "privet.db")
+            url = f"sqlite:///{entry / 'privet.db'}"
+        else:
+            url = _pg_url(key)
+            new, template = _pg_name(url), _pg_name(_pg_url(src.name))
+            with _pg_admin() as admin:
+                admin.execute(text(f'DROP DATABASE IF EXISTS "{new}" WITH (FORCE)'))
+                admin.execute(text(f'CREATE DATABASE "{new}" TEMPLATE "{template}"'))
+        engine = create_db_engine(url)
+        try:
+            migrate.upgrade(engine)
+        finally:
+            engine.dispose()
+        (entry / "upgraded_from").write_text(src.name + "\n")
+        took = time.monotonic() - started
+        print(f"[seed] {src.name} copied and migrated to head in {took:.1f}s", flush=True)
+        return took
+    return None
+
+
 def seeded(backend: str, events: int = EVENTS) -> SeededLedger:
     """The cached seeded database of ``backend`` at ``events`` events (built if missing)."""
     key = f"{backend}-{events}-s{SEED}-{code_version()}"
     entry = CACHE / key
     home = entry / "home"
     with _locked(CACHE / f"{key}.lock"):
+        if not (entry / "done").exists():
+            took = _upgraded(backend, events, key)
+            if took is not None:
+                (entry / "done").write_text(f"{took:.3f}\n")
         if backend == "sqlite":
             db = entry / "privet.db"
             url = f"sqlite:///{db}"
@@ -162,8 +211,8 @@ def seeded(backend: str, events: int = EVENTS) -> SeededLedger:
             home.mkdir(parents=True, mode=0o700)
             took = _seed(url, home, events)
         else:
-            name = f"privet_bench_{key.replace('-', '_')}"
-            url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+            url = _pg_url(key)
+            name = _pg_name(url)
             with _pg_admin() as admin:
                 exists = admin.execute(
                     text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}

@@ -24,22 +24,25 @@ minute. No timed assertion.
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from privet.db import is_sqlite, read_session, session_scope
 from privet.kit.ids import utcnow
 from privet.ledger import queries
 from privet.ledger.emit import EventSpec, emit_many
 from privet.ledger.sequencer import integrate_now
+from privet.ledger.tables import LedgerLeaf
+from tests.benchmarks.seeded import SeededLedger
 from tests.e2e.conftest import start_server, stop_server
 
 N = int(os.environ.get("PRIVET_BENCH_EVENTS", "10000"))
@@ -146,7 +149,6 @@ def test_audit_event_pages(gateway: tuple[Any, Any], tmp_path: Path) -> None:
         with runtime.engine.begin() as conn:  # committed: a rolled-back ANALYZE keeps nothing
             conn.execute(text("ANALYZE"))
     size = client.get("/v1/audit/events?limit=1").json()["tree_size"]
-    healthz, healthz95 = _http(lambda: client.get("/healthz"))
     filters: dict[str, dict[str, Any]] = {
         "none": {},
         "type=prediction.made": {"type": "prediction.made"},
@@ -158,10 +160,21 @@ def test_audit_event_pages(gateway: tuple[Any, Any], tmp_path: Path) -> None:
         "since=half-way": {"since": half.isoformat()},
         "until=half-way": {"until": half.isoformat()},
     }
+    title = (
+        f"audit events paging, {N} events seeded in {seconds:.1f} s "
+        f"({N / seconds:,.0f}/s), tree size {size}"
+    )
+    print("\n" + "\n".join(_measure(client, runtime.engine, filters, size, title)))
+
+
+def _measure(
+    client: Any, engine: Any, filters: dict[str, dict[str, Any]], size: int, title: str
+) -> list[str]:
+    """The table: p50/p95 over HTTP and of the query alone, first, middle and last page."""
+    healthz, healthz95 = _http(lambda: client.get("/healthz"))
     pages = {"first": 0, "middle": size // 2, "last": max(0, size - LIMIT)}
     lines = [
-        f"audit events paging, {N} events seeded in {seconds:.1f} s "
-        f"({N / seconds:,.0f}/s), tree size {size}, {REPEAT} reads per page, limit {LIMIT}",
+        f"{title}, {REPEAT} reads per page, limit {LIMIT}",
         f"baseline /healthz p50 {healthz:.2f} ms, p95 {healthz95:.2f} ms",
         f"{'filter':28} {'page':7} {'p50 ms':>8} {'p95 ms':>8} {'x healthz':>10} "
         f"{'query p50':>9} {'query p95':>9} {'rows':>5}",
@@ -175,9 +188,51 @@ def test_audit_event_pages(gateway: tuple[Any, Any], tmp_path: Path) -> None:
 
             p50, p95 = _http(get)
             rows = len(get().json()["items"])
-            q50, q95 = _query(runtime.engine, query)
+            q50, q95 = _query(engine, query)
             lines.append(
                 f"{name:28} {page:7} {p50:8.2f} {p95:8.2f} {p50 / healthz:10.1f} "
                 f"{q50:9.2f} {q95:9.2f} {rows:5d}"
             )
-    print("\n" + "\n".join(lines))
+    return lines
+
+
+def test_audit_event_pages_of_a_seeded_year(
+    seeded_ledger: SeededLedger, seeded_copy: str, tmp_path: Path
+) -> None:
+    """The same pages on a copy of the seeded year (tests/benchmarks/seeded.py: a bank's
+    traffic, event times over 2026, bootstrap events stamped at the seed's own time):
+    windows at the middle leaf's time, a day from it, and with a type."""
+    from privet.config import Settings
+    from privet.db import dispose_engines
+    from privet.runtime import build_runtime
+    from tests.conftest import bootstrap_admin_key
+
+    home = tmp_path / "home"
+    shutil.copytree(seeded_ledger.home, home)
+    runtime = build_runtime(Settings(home=home, database_url=seeded_copy))
+    admin = bootstrap_admin_key(runtime, "bench")
+    if not is_sqlite(runtime.engine.url):
+        with runtime.engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    with runtime.engine.connect() as conn:
+        size = int(conn.execute(text("SELECT count(*) FROM ledger_leaves")).scalar_one())
+        half = conn.execute(
+            select(LedgerLeaf.event_time).where(LedgerLeaf.idx == size // 2)  # type: ignore[arg-type]
+        ).scalar_one()
+    day = half + timedelta(days=1)
+    filters: dict[str, dict[str, Any]] = {
+        "none": {},
+        "type=prediction.made": {"type": "prediction.made"},
+        "since=half-way": {"since": half.isoformat()},
+        "until=half-way": {"until": half.isoformat()},
+        "since..until one day": {"since": half.isoformat(), "until": day.isoformat()},
+        "since + type=dsr.received": {"since": half.isoformat(), "type": "dsr.received"},
+    }
+    server = start_server(home, env={"PRIVET_DATABASE_URL": seeded_copy}, args=("--no-worker",))
+    try:
+        with httpx.Client(base_url=server.url, headers=admin.headers, timeout=120) as client:
+            title = f"audit events paging, seeded year ({seeded_ledger.backend}), size {size}"
+            print("\n" + "\n".join(_measure(client, runtime.engine, filters, size, title)))
+    finally:
+        stop_server(server)
+        dispose_engines()

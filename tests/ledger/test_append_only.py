@@ -8,7 +8,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from privet.db import is_sqlite, session_scope
-from privet.ledger import emit
+from privet.ledger import emit, zones
 from privet.ledger.sequencer import Ledger
 from privet.ledger.tables import LEDGER_TABLES
 
@@ -19,11 +19,13 @@ KEYS = {
     "ledger_nodes": "idx",
     "ledger_tree_states": "id",
     "ledger_checkpoints": "id",
+    "ledger_time_zones": "block",
 }
 
 
 @pytest.fixture
-def filled(engine: Engine, ledger: Ledger) -> Engine:
+def filled(engine: Engine, ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    monkeypatch.setattr(zones, "ZONE_LEAVES", 2)  # so that 5 leaves complete a block
     for i in range(5):
         with session_scope(engine) as s:
             emit(s, type="test.event", actor="prn_t", objects={"thing": f"obj_{i}"})

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, insert, text
 
 from privet.compliance.tables import DataSubjectRequest
 from privet.jobs.tables import TrainingJob
+from privet.ledger.zones import ZONE_LEAVES
 from privet.monitoring.tables import PredictionDecision
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -126,4 +127,12 @@ def fill_ledger_pg(conn: Connection, n: int) -> None:
             "INSERT INTO ledger_leaf_objects (object_id, leaf_idx, kind) "
             "SELECT 'obj_' || (idx / 3), idx, 'x' FROM ledger_leaves"
         )
+    )
+    conn.execute(  # what the sequencer writes for every complete block (zones.py)
+        text(
+            "INSERT INTO ledger_time_zones (block, time_min, time_max) "
+            "SELECT idx / :b, min(event_time), max(event_time) FROM ledger_leaves "
+            "WHERE idx < :n / :b * :b GROUP BY idx / :b"
+        ),
+        {"b": ZONE_LEAVES, "n": n},
     )

@@ -30,6 +30,7 @@ from privet.ledger.tables import (
     LedgerLeafObject,
     LedgerTreeState,
 )
+from privet.ledger.zones import window_ranges
 from privet_audit.checkpoint import open_checkpoint
 from privet_audit.merkle import consistency_proof, inclusion_proof
 
@@ -161,11 +162,19 @@ class EventQuery(TypedDict, total=False):
     limit: int
 
 
-def events_statement(**query: Unpack[EventQuery]) -> Select[Any]:
+def events_statement(*, below: int | None = None, **query: Unpack[EventQuery]) -> Select[Any]:
     """The page query of ``list_events`` (the plan tests EXPLAIN it). Leaf index is the
     keyset: ``start`` is a lower bound, so a deep page is an index range, never OFFSET.
     With ``object_id`` the page is driven by ``ledger_leaf_objects``' primary key
-    (object_id, leaf_idx), already in leaf order."""
+    (object_id, leaf_idx), already in leaf order. ``below`` bounds the leaf index from
+    above (exclusive): a time window is read one range of ``window_ranges`` at a time."""
+    return _statement(query, below=below, fetch=query.get("limit", 100) + 1)
+
+
+def _statement(
+    query: EventQuery, *, below: int | None, fetch: int, light: bool = False
+) -> Select[Any]:
+    """``light``: only the index and the entry (what a report reads by the thousand)."""
     start, limit = query.get("start", 0), query.get("limit", 100)
     since, until, object_id = query.get("since"), query.get("until"), query.get("object_id")
     if start < 0:
@@ -173,13 +182,14 @@ def events_statement(**query: Unpack[EventQuery]) -> Select[Any]:
     check_limit(limit)
     _check_window(since, until)
     key = _leaves.c.idx
-    stmt = select(_leaves.c.idx, _leaves.c.entry_id, _leaves.c.leaf_hash, _entries.c.event)
+    leaves = select(_leaves.c.idx, _leaves.c.entry_id, _leaves.c.leaf_hash)
     if object_id is not None:
         key = _leaf_objects.c.leaf_idx
-        stmt = stmt.select_from(_leaf_objects).join(_leaves, _leaves.c.idx == key)
-        stmt = stmt.where(_leaf_objects.c.object_id == object_id)
-    stmt = stmt.join(_entries, _entries.c.id == _leaves.c.entry_id)
+        leaves = leaves.select_from(_leaf_objects).join(_leaves, _leaves.c.idx == key)
+        leaves = leaves.where(_leaf_objects.c.object_id == object_id)
     conds = [key >= start]
+    if below is not None:
+        conds.append(key < below)
     for name in ("type", "project", "actor"):
         value = query.get(name)
         if value is not None:
@@ -188,16 +198,56 @@ def events_statement(**query: Unpack[EventQuery]) -> Select[Any]:
         conds.append(_leaves.c.event_time >= since)
     if until is not None:
         conds.append(_leaves.c.event_time < until)
-    return stmt.where(and_(*conds)).order_by(key).limit(limit + 1)
+    leaves = leaves.where(and_(*conds)).order_by(key).limit(fetch)
+    if since is None and until is None:
+        stmt = leaves.add_columns(_entries.c.event).join(
+            _entries, _entries.c.id == _leaves.c.entry_id
+        )
+        if light:
+            stmt = stmt.with_only_columns(
+                _leaves.c.idx, _entries.c.event, maintain_column_froms=True
+            )
+        return stmt
+    # A window's leaves first, the entries of the page's rows only then: PostgreSQL, which
+    # cannot know that a range's times are in the window, may read a range by bitmap and
+    # sort it, and must not look up every entry of the range before the LIMIT.
+    page = leaves.subquery("page")
+    cols = [page.c.idx, _entries.c.event] if light else [*page.c, _entries.c.event]
+    return (
+        select(*cols)
+        .select_from(page)
+        .join(_entries, _entries.c.id == page.c.entry_id)
+        .order_by(page.c.idx)
+    )
+
+
+def _page_rows(conn: Connection, query: EventQuery, *, light: bool = False) -> list[Any]:
+    """Up to ``limit + 1`` rows of the page from ``start`` (one more says there is a next
+    page). A time window is read range by range (``window_ranges``: only the blocks of
+    leaves whose times can meet it, then the tail), each range an index range of its own,
+    until the page is full."""
+    limit = query.get("limit", 100)
+    first = _statement(query, below=None, fetch=limit + 1, light=light)  # checks the query
+    since, until = query.get("since"), query.get("until")
+    if since is None and until is None:
+        return list(conn.execute(first).all())
+    rows = list[Any]()
+    ranges = window_ranges(conn, since=since, until=until, start=query.get("start", 0))
+    for lo, hi in ranges:
+        fetch = limit + 1 - len(rows)
+        stmt = _statement({**query, "start": lo}, below=hi, fetch=fetch, light=light)
+        rows += conn.execute(stmt).all()
+        if len(rows) > limit:
+            break
+    return rows
 
 
 def list_events(*, session: Session, **query: Unpack[EventQuery]) -> EventPage:
     """Integrated events in index order from ``start``, filtered; ``since`` inclusive,
     ``until`` exclusive (event time)."""
-    stmt = events_statement(**query)
     limit = query.get("limit", 100)
     conn = session.connection()
-    rows = conn.execute(stmt).all()
+    rows = _page_rows(conn, query)
     more = len(rows) > limit
     rows = rows[:limit]
     items = []
@@ -250,10 +300,7 @@ def iter_event_rows(*, session: Session, **query: Unpack[EventQuery]) -> Iterato
     query = {**query, "limit": limit}
     conn = session.connection()
     while True:
-        stmt = events_statement(**query).with_only_columns(
-            _leaves.c.idx, _entries.c.event, maintain_column_froms=True
-        )
-        rows = conn.execute(stmt).all()
+        rows = _page_rows(conn, query, light=True)
         for idx, event in rows[:limit]:
             data = bytes(event)
             entry = data.decode("utf-8", "replace")

@@ -26,6 +26,7 @@ from privet.ledger.tables import (
     LedgerNode,
     LedgerTreeState,
 )
+from privet.ledger.zones import write_zones
 from privet_audit.merkle import EMPTY_ROOT, Node
 
 __all__ = ["SqlStorage", "StoredState", "node_reader"]
@@ -104,6 +105,7 @@ class SqlStorage:
         # the same rows as insert(table), without SQLAlchemy's per-row cost
         driver_insert_columns(self.conn, _leaves, leaf_cols)
         driver_insert_columns(self.conn, _leaf_objects, obj_cols)
+        write_zones(self.conn, start, len(entries))
 
     def write_nodes(self, nodes: Sequence[Node]) -> None:
         columns: dict[str, list[Any]] = {

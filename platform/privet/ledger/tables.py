@@ -13,6 +13,8 @@ DELETE (and TRUNCATE on PostgreSQL) with triggers installed by migration 0002_le
 - ``ledger_tree_states``: one row per sequencer pass that changed something: tree size,
   root, and the sequencer's floor (see sequencer.py).
 - ``ledger_checkpoints``: signed C2SP tlog-checkpoints, strictly growing sizes.
+- ``ledger_time_zones``: per complete block of leaves, its earliest and latest event time
+  (zones.py): what turns a time window into leaf-index ranges.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ LEDGER_TABLES = (
     "ledger_nodes",
     "ledger_tree_states",
     "ledger_checkpoints",
+    "ledger_time_zones",
 )
 
 
@@ -71,7 +74,8 @@ class LedgerLeaf(SQLModel, table=True):
     type: str = Field(sa_column=Column(String(64), nullable=False))
     project: str | None = Field(default=None, sa_column=Column(String(128)))
     actor: str | None = Field(default=None, sa_column=Column(String(128)))
-    event_time: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    #: not indexed: a time window is read through ``ledger_time_zones`` (migration 0022)
+    event_time: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     integrated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -117,6 +121,17 @@ class LedgerCheckpoint(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class LedgerTimeZone(SQLModel, table=True):
+    """Block ``block`` holds leaves ``block * ZONE_LEAVES`` .. ``(block + 1) * ZONE_LEAVES
+    - 1``; every one of their event times lies in [time_min, time_max]."""
+
+    __tablename__ = "ledger_time_zones"
+
+    block: int = Field(sa_column=Column(BigId, primary_key=True, autoincrement=False))
+    time_min: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    time_max: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 __all__ = [
     "LEDGER_TABLES",
     "LedgerCheckpoint",
@@ -124,5 +139,6 @@ __all__ = [
     "LedgerLeaf",
     "LedgerLeafObject",
     "LedgerNode",
+    "LedgerTimeZone",
     "LedgerTreeState",
 ]
