@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         description="Public OIDC client id `privet login` uses for the device flow "
         "(advertised by GET /v1/auth/config).",
     )
+    oidc_console_client_id: str | None = Field(
+        default=None,
+        description="OIDC client id of the web console's sign-in (authorization code + PKCE, "
+        "redirect URI <console>/sign-in/oidc/callback); unset: PRIVET_OIDC_CLIENT_ID.",
+    )
     oidc_subject_claim: str = Field(default="sub", description="Claim naming the principal.")
     oidc_roles_claim: str = Field(
         default="privet_roles",

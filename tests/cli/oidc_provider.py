@@ -1,6 +1,8 @@
-"""A small but real OpenID provider for the device authorization grant (RFC 8628), served
-over HTTP by uvicorn on 127.0.0.1 in a thread: discovery, device authorization, token
-(device code and refresh token grants) and a JWKS. Tokens are RS256 JWTs signed by a key
+"""A small but real OpenID provider for the device authorization grant (RFC 8628) and the
+authorization-code grant with PKCE (the console's sign-in), served over HTTP by uvicorn on
+127.0.0.1 in a thread: discovery, device authorization, an authorization endpoint that
+approves at once, token (device code, authorization code with the S256 verifier checked,
+one use; refresh token grants) and a JWKS. Tokens are RS256 JWTs signed by a key
 generated per test; `jwks_file` is the same JWKS as a file, for PRIVET_OIDC_JWKS.
 
 What the person at the browser does is scripted: `plan` lists the answer to each poll of
@@ -10,14 +12,18 @@ repeats. Every request is recorded in `requests` so tests see what the CLI sent 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 import uvicorn
@@ -25,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 KID = "test-idp-k1"
@@ -52,6 +58,12 @@ class Provider:
     device_expires_in: int = 600
     token_ttl: int = 300
     issue_refresh_tokens: bool = True
+    console_client_id: str = "privet-console"
+    id_token_ttl: int = 300
+    #: Edits the query of the redirect back to the client (what an attacker on the way
+    #: would change); None: sent as issued.
+    redirect_edit: Callable[[dict[str, str]], dict[str, str]] | None = None
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)  # code → its request
     requests: list[Recorded] = field(default_factory=list)
     refresh_tokens: dict[str, str] = field(default_factory=dict)  # token → subject
     key: Any = None
@@ -83,6 +95,33 @@ class Provider:
         }
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": KID})
 
+    def id_token(self, *, nonce: str) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": self.console_client_id,
+            "sub": self.subject,
+            "name": self.name,
+            "nonce": nonce,
+            "iat": now,
+            "exp": now + self.id_token_ttl,
+            "privet_roles": self.roles,
+        }
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": KID})
+
+    def _code_grant(self, form: dict[str, str]) -> dict[str, Any] | tuple[str, str]:
+        """An ID token for a code used once, with the verifier of its S256 challenge."""
+        grant = self.codes.pop(form.get("code", ""), None)  # spent even when refused
+        if grant is None:
+            return ("invalid_grant", "unknown or already used authorization code")
+        if form.get("redirect_uri") != grant["redirect_uri"]:
+            return ("invalid_grant", "redirect_uri differs from the authorization request")
+        verifier = form.get("code_verifier", "")
+        digest = hashlib.sha256(verifier.encode()).digest()
+        if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != grant["challenge"]:
+            return ("invalid_grant", "PKCE verification failed: the code_verifier does not match")
+        return {"id_token": self.id_token(nonce=grant["nonce"]), "token_type": "Bearer"}
+
     def _tokens(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "access_token": self.access_token(),
@@ -110,6 +149,7 @@ class Provider:
                 {
                     "issuer": self.issuer,
                     "device_authorization_endpoint": f"{self.issuer}/device",
+                    "authorization_endpoint": f"{self.issuer}/authorize",
                     "token_endpoint": f"{self.issuer}/token",
                     "jwks_uri": f"{self.issuer}/jwks",
                     "grant_types_supported": [
@@ -134,8 +174,33 @@ class Provider:
                 }
             )
 
+        async def authorize(request: Request) -> Response:
+            """The person approves at once: back to the client with a code and its state."""
+            query = dict(request.query_params)
+            self.requests.append(Recorded("/authorize", query, time.monotonic()))
+            if query.get("client_id") != self.console_client_id:
+                return error("invalid_client", "unknown client", 401)
+            if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+                return error("invalid_request", "PKCE with S256 is required")
+            code = "code-" + secrets.token_urlsafe(16)
+            self.codes[code] = {
+                "challenge": query["code_challenge"],
+                "redirect_uri": query.get("redirect_uri", ""),
+                "nonce": query.get("nonce", ""),
+            }
+            answer = {"code": code, "state": query.get("state", "")}
+            if self.redirect_edit is not None:
+                answer = self.redirect_edit(answer)
+            back = query.get("redirect_uri", "") + "?" + urlencode(answer)
+            return RedirectResponse(back, status_code=303)
+
         async def token(request: Request) -> JSONResponse:
             form = await record(request)
+            if form.get("grant_type") == "authorization_code":
+                if form.get("client_id") != self.console_client_id:
+                    return error("invalid_client", "unknown client", 401)
+                answer = self._code_grant(form)
+                return JSONResponse(answer) if isinstance(answer, dict) else error(*answer)
             if form.get("client_id") != self.client_id:
                 return error("invalid_client", "unknown client", 401)
             grant = form.get("grant_type")
@@ -166,6 +231,7 @@ class Provider:
             routes=[
                 Route("/.well-known/openid-configuration", discovery),
                 Route("/device", device, methods=["POST"]),
+                Route("/authorize", authorize),
                 Route("/token", token, methods=["POST"]),
                 Route("/jwks", jwks),
             ]

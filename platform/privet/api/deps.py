@@ -199,18 +199,7 @@ def _authenticate(request: Request, runtime: Runtime, session: Session) -> Ident
     # A transaction of its own: a first login creates the principal, also on a GET (whose
     # own transaction is a read-only snapshot).
     with session_scope(runtime.engine) as login:
-        claims = runtime.oidc.verify(token)
-        principal = auth_service.principal_for_subject(
-            login, issuer=claims.issuer, subject=claims.subject, name=claims.name
-        )
-        identity = Identity(
-            principal_id=principal.id,
-            kind=principal.kind,
-            name=principal.name,
-            bindings=claims.bindings | auth_service.bindings_of(login, principal_id=principal.id),
-            method="oidc",
-            expires_at=claims.expires_at,
-        )
+        identity = auth_service.oidc_identity(login, claims=runtime.oidc.verify(token))
     request.state.principal_id = identity.principal_id
     return identity
 

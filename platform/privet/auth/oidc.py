@@ -10,6 +10,7 @@ public client id. All three are public by nature; no secret is advertised.
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 from dataclasses import dataclass
@@ -107,15 +108,19 @@ class OidcVerifier:
         except jwt.PyJWKClientError as exc:
             raise UnauthenticatedError(f"the bearer token's key id {kid!r} is unknown") from exc
 
-    def verify(self, token: str) -> Claims:
-        """Validated claims, or a 401 that says precisely what was wrong."""
+    def verify(
+        self, token: str, *, audience: str | None = None, nonce: str | None = None
+    ) -> Claims:
+        """Validated claims, or a 401 that says precisely what was wrong. The console's
+        sign-in checks an ID token here too: its audience is the console's client id and
+        it must carry the nonce of that sign-in (a token minted for another is refused)."""
         key = self._key_for(token)
         try:
             payload = jwt.decode(
                 token,
                 key=key,
                 algorithms=ALLOWED_ALGORITHMS,
-                audience=self.audience,
+                audience=audience or self.audience,
                 issuer=self.issuer,
                 options={"require": ["exp", "iss", "aud", self.subject_claim]},
             )
@@ -133,6 +138,8 @@ class OidcVerifier:
             raise UnauthenticatedError(f"the bearer token lacks the {exc.claim!r} claim") from exc
         except jwt.PyJWTError as exc:
             raise UnauthenticatedError(f"the bearer token is invalid: {exc}") from exc
+        if nonce is not None and not hmac.compare_digest(str(payload.get("nonce", "")), nonce):
+            raise UnauthenticatedError("the ID token's nonce is not the one of this sign-in")
         subject = str(payload[self.subject_claim])
         return Claims(
             issuer=self.issuer,

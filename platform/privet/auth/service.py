@@ -16,6 +16,7 @@ from privet import ledger
 from privet.auth import api_keys, epoch
 from privet.auth.identity import Identity
 from privet.auth.identity_cache import IdentityCache
+from privet.auth.oidc import Claims
 from privet.auth.schemas import ApiKeyCreated, ApiKeyPublic, ProjectCreate, RoleBindingPublic
 from privet.auth.tables import ApiKey, Principal, PrincipalKind, Project, Role, RoleBinding
 from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError, UnauthenticatedError
@@ -119,6 +120,22 @@ def principal_for_subject(session: Session, *, issuer: str, subject: str, name: 
         return existing
     return create_principal(
         session, kind=PrincipalKind.user, name=name, actor=None, issuer=issuer, subject=subject
+    )
+
+
+def oidc_identity(session: Session, *, claims: Claims) -> Identity:
+    """The identity of validated OIDC claims (API bearer token or console ID token): the
+    subject's principal (provisioned on first sight), the token's roles and those bound."""
+    principal = principal_for_subject(
+        session, issuer=claims.issuer, subject=claims.subject, name=claims.name
+    )
+    return Identity(
+        principal_id=principal.id,
+        kind=principal.kind,
+        name=principal.name,
+        bindings=claims.bindings | bindings_of(session, principal_id=principal.id),
+        method="oidc",
+        expires_at=claims.expires_at,
     )
 
 

@@ -3,7 +3,9 @@
 The browser holds a random session token in a cookie; the database keeps only its SHA-256
 digest, so a copy of the table signs nobody in. A session stands for the API key the
 person signed in with: every request re-reads that key (revoked or expired ends the
-session) and the roles bound now. Idle and absolute expiry; sign-out ends it for good.
+session) and the roles bound now. A session begun by OIDC sign-in has no key: it keeps
+the roles its ID token carried and re-reads the roles bound now. Idle and absolute
+expiry; sign-out ends it for good.
 The CSRF token is derived from the session token (HMAC), so it is bound to one session
 and needs no storage.
 """
@@ -15,8 +17,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Column
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel, select
 
 from privet import ledger
@@ -42,6 +45,9 @@ class ConsoleSession(SQLModel, table=True):
     last_seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    method: str = Field(default="api_key", max_length=10)  # "api_key" | "oidc"
+    #: OIDC: the role bindings the ID token carried, [[role, project id or null], ...].
+    token_bindings: list[Any] | None = Field(default=None, sa_column=Column(JSON()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,18 @@ def start(
     """Sign in with an API key (the same key the CLI uses): a new session and its token,
     shown to nobody but the browser's cookie. 401 for a bad key, like the API."""
     identity = service.authenticate_api_key(session, pepper=pepper, presented=api_key)
+    return open_session(session, identity=identity, settings=settings)
+
+
+def open_session(
+    session: Session,
+    *,
+    identity: Identity,
+    settings: ConsoleSessionSettings,
+    token_bindings: frozenset[tuple[str, str | None]] | None = None,
+) -> tuple[str, SignedIn]:
+    """A new session for an authenticated identity (API key, or OIDC with the roles its
+    ID token carried): one row, one `console_session.started` event."""
     token = f"{TOKEN_PREFIX}_{secrets.token_urlsafe(32)}"
     now = utcnow()
     row = ConsoleSession(
@@ -85,15 +103,20 @@ def start(
         created_at=now,
         last_seen_at=now,
         expires_at=now + timedelta(hours=settings.session_absolute_hours),
+        method=identity.method,
+        token_bindings=None if token_bindings is None else sorted(map(list, token_bindings)),
     )
     session.add(row)
     session.flush()
+    objects = {"console_session": row.id}
+    if row.api_key_id:
+        objects["api_key"] = row.api_key_id
     ledger.emit(
         session,
         type="console_session.started",
         actor=identity.principal_id,
-        objects={"console_session": row.id, "api_key": row.api_key_id},
-        details={"expires_at": row.expires_at.isoformat()},
+        objects=objects,
+        details={"expires_at": row.expires_at.isoformat(), "method": row.method},
     )
     return token, SignedIn(row, identity)
 
@@ -109,10 +132,26 @@ def resolve(
         raise UnauthenticatedError("the console session has expired: sign in again")
     if row.last_seen_at + timedelta(minutes=settings.session_idle_minutes) <= now:
         raise UnauthenticatedError("the console session expired after inactivity: sign in again")
+    if row.method == "oidc":
+        return SignedIn(row, _oidc_identity(session, row=row))
     key = session.get(ApiKey, row.api_key_id)
     if key is None:
         raise UnauthenticatedError("no console session: sign in")
     return SignedIn(row, service.key_identity(session, key=key, now=now))
+
+
+def _oidc_identity(session: Session, *, row: ConsoleSession) -> Identity:
+    """An OIDC session's identity: its ID token's roles and the roles bound now."""
+    principal = service.get_principal(session, principal_id=row.principal_id)
+    carried = frozenset((str(role), project) for role, project in row.token_bindings or [])
+    return Identity(
+        principal_id=principal.id,
+        kind=principal.kind,
+        name=principal.name,
+        bindings=carried | service.bindings_of(session, principal_id=principal.id),
+        method="oidc",
+        accountable_id=principal.accountable_human_id,
+    )
 
 
 def touch(session: Session, *, row: ConsoleSession, now: datetime) -> None:

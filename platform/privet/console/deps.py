@@ -32,6 +32,7 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 COOKIE = "privet_session"
 SIGNIN_COOKIE = "privet_signin"
+OIDC_COOKIE = "privet_oidc"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 

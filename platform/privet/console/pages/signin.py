@@ -1,24 +1,37 @@
-"""Sign in with an API key (the one the CLI uses), sign out.
+"""Sign in with an API key (the one the CLI uses) or with OIDC (authorization code +
+PKCE, when PRIVET_OIDC_* is set), sign out.
 
 Before a session exists the sign-in form is bound to a random pre-session cookie (its
 CSRF token is derived from it), so a sign-in cannot be forged from another site either.
+The OIDC sign-in's pre-session cookie finds its state, nonce and PKCE verifier, kept
+server-side (`privet.auth.console_oidc`); it is SameSite=Lax, since the provider's
+redirect back is a cross-site navigation, and is only ever read by the callback (a GET
+that changes nothing unless the state matches).
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from privet.api.deps import RuntimeDep
-from privet.auth import web_sessions
+from privet.auth import console_oidc, web_sessions
 from privet.auth.settings import get_console_session_settings
-from privet.console.deps import COOKIE, SIGNIN_COOKIE, ViewerDep, csrf_checked, render
+from privet.console.deps import (
+    COOKIE,
+    OIDC_COOKIE,
+    SIGNIN_COOKIE,
+    ViewerDep,
+    csrf_checked,
+    render,
+)
 from privet.db import session_scope
-from privet.kit.errors import UnauthenticatedError
+from privet.kit.errors import PrivetError, UnauthenticatedError
 from privet.kit.ids import utcnow
+from privet.runtime import Runtime
 
 router = APIRouter()
 
@@ -40,6 +53,7 @@ def _form(request: Request, *, next_path: str, error: str | None, status: int) -
             "signin_csrf": web_sessions.csrf_token(pre),
             "next_path": next_path,
             "error": error,
+            "oidc": _oidc_client(request.app.state.runtime) is not None,
         },
         status_code=status,
     )
@@ -47,13 +61,21 @@ def _form(request: Request, *, next_path: str, error: str | None, status: int) -
     return response
 
 
-def _set_cookie(request: Request, response: Response, name: str, value: str, *, path: str) -> None:
+def _set_cookie(
+    request: Request,
+    response: Response,
+    name: str,
+    value: str,
+    *,
+    path: str,
+    samesite: Literal["strict", "lax"] = "strict",
+) -> None:
     response.set_cookie(
         name,
         value,
         path=path,
         httponly=True,
-        samesite="strict",
+        samesite=samesite,
         secure=request.url.scheme == "https",
     )
 
@@ -108,4 +130,90 @@ def sign_out(request: Request, runtime: RuntimeDep, viewer: ViewerDep) -> Respon
         web_sessions.end(session, row=signed.row, actor=viewer.principal_id)
     response = RedirectResponse("/sign-in", status_code=303)
     response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+OIDC_PATH = "/sign-in/oidc"
+
+
+def _oidc_client(runtime: Runtime) -> str | None:
+    """The console's OIDC client id, or None when OIDC sign-in is not configured."""
+    if runtime.oidc is None:
+        return None
+    return runtime.settings.oidc_console_client_id or runtime.settings.oidc_client_id
+
+
+def _redirect_uri(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + OIDC_PATH + "/callback"
+
+
+@router.get(OIDC_PATH)
+def oidc_begin(request: Request, runtime: RuntimeDep, next: str | None = None) -> Response:
+    """Off to the provider with state, nonce and an S256 code challenge; the verifier
+    stays here, bound to this browser's pre-session cookie."""
+    client_id = _oidc_client(runtime)
+    if client_id is None or runtime.oidc is None:
+        return _form(
+            request,
+            next_path=_safe_next(next),
+            error="OIDC sign-in is not configured here (PRIVET_OIDC_ISSUER, _AUDIENCE, _JWKS "
+            "and a client id): sign in with an API key",
+            status=404,
+        )
+    try:
+        provider = console_oidc.discover(runtime.oidc.issuer)
+    except PrivetError as error:
+        return _form(request, next_path=_safe_next(next), error=error.detail, status=error.status)
+    with session_scope(runtime.engine) as session:
+        pre, url = console_oidc.begin(
+            session,
+            provider=provider,
+            client_id=client_id,
+            redirect_uri=_redirect_uri(request),
+            next_path=_safe_next(next),
+            now=utcnow(),
+        )
+    response = RedirectResponse(url, status_code=303)
+    _set_cookie(request, response, OIDC_COOKIE, pre, path=OIDC_PATH, samesite="lax")
+    return response
+
+
+@router.get(OIDC_PATH + "/callback", response_class=HTMLResponse)
+def oidc_callback(
+    request: Request,
+    runtime: RuntimeDep,
+    state: Annotated[str, Query(max_length=200)] = "",
+    code: Annotated[str, Query(max_length=2000)] = "",
+    error: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """Check the state, exchange the code with the verifier, validate the ID token, and
+    start a console session (the same table and ledger event as an API-key sign-in)."""
+    client_id = _oidc_client(runtime)
+    if client_id is None or runtime.oidc is None:
+        return _form(request, next_path="/", error="OIDC sign-in is not configured", status=404)
+    try:
+        if error or not code:
+            raise UnauthenticatedError(
+                f"the OIDC provider did not sign you in ({error[:100] or 'no code'})"
+            )
+        token, next_path = console_oidc.finish(
+            runtime.engine,
+            verifier=runtime.oidc,
+            provider=console_oidc.discover(runtime.oidc.issuer),
+            client_id=client_id,
+            redirect_uri=_redirect_uri(request),
+            pre=request.cookies.get(OIDC_COOKIE),
+            state=state,
+            code=code,
+            settings=get_console_session_settings(),
+        )
+    except PrivetError as refused:
+        response = _form(request, next_path="/", error=refused.detail, status=refused.status)
+        response.delete_cookie(OIDC_COOKIE, path=OIDC_PATH)
+        return response
+    # A page, not a redirect: the provider's redirect chain is cross-site, and the
+    # SameSite=Strict session cookie is sent from the next, same-site navigation on.
+    response = render(request, "signed_in.html", {"title": "Signed in", "next_path": next_path})
+    _set_cookie(request, response, COOKIE, token, path="/")
+    response.delete_cookie(OIDC_COOKIE, path=OIDC_PATH)
     return response
