@@ -3,8 +3,8 @@
 `console_sessions` learns how a session began (`method`) and, for OIDC, the roles its ID
 token carried (`token_bindings`).
 
-Revision ID: 0021_console_oidc
-Revises: 0020_console_sessions
+Revision ID: 0023_console_oidc
+Revises: 0022_ledger_time_zones
 """
 
 from collections.abc import Sequence
@@ -14,8 +14,8 @@ from alembic import op
 
 from privet.kit.types import UTCDateTime
 
-revision: str = "0021_console_oidc"
-down_revision: str | None = "0020_console_sessions"
+revision: str = "0023_console_oidc"
+down_revision: str | None = "0022_ledger_time_zones"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
