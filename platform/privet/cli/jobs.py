@@ -135,7 +135,12 @@ _OPTIONAL_FIELDS = [
         "model_name",
         "base_model",
     )
-] + [("epsilon", "target_epsilon"), ("init_from", "init_from_model_version_id")]
+] + [
+    ("epsilon", "target_epsilon"),
+    ("init_from", "init_from_model_version_id"),
+    ("distill_from", "distill_from_model_version_id"),
+    ("temperature", "distill_temperature"),
+]
 """`submit`'s options sent only when given (option name, request field): left out, the
 auto recipe or the API chooses."""
 
@@ -198,6 +203,18 @@ def submit(
             "and labels) to train from; only this job's dataset is charged."
         ),
     ] = None,
+    distill_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Distillation: an approved DP model version id of the project (the teacher) "
+            "whose soft labels over the dataset version's texts (declared non-personal) train "
+            "the --base-model student; implies --non-private; the student keeps the "
+            "teacher's ε, nothing is charged."
+        ),
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option(help="Distillation softmax temperature (default 2).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (sampling, noise, initial head).")] = 0,
     non_private: Annotated[
         bool, typer.Option("--non-private", help="No DP (only for non-personal data).")
@@ -212,7 +229,7 @@ def submit(
     body: dict[str, Any] = {
         "dataset_version_id": dataset_version,
         "seed": seed,
-        "private": not non_private,
+        "private": not (non_private or distill_from is not None),
     }
     given = locals()
     body |= {field: given[name] for name, field in _OPTIONAL_FIELDS if given[name] is not None}

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 from sqlmodel import Session
 
 from privet.auth.identity import Identity
-from privet.jobs import budget, warmstart
+from privet.jobs import budget, distill, warmstart
 from privet.jobs.schemas import TrainingJobCreate
 from privet.jobs.service import prepare_submission, record_refusal, submit
 from privet.jobs.sources import DatasetSource
@@ -87,13 +87,21 @@ def admit(
     privacy budget. A refusal is returned (not raised) so that its ledger events commit
     with the decision; nothing trains.
 
-    A warm start (``init_from_model_version_id``) is refused unless ``may_read`` allows the
-    caller to read that version (without it: refused). Raises what `prepare_submission`
-    and `warmstart.check_compatible` raise for a request that cannot be decided on."""
+    A warm start (``init_from_model_version_id``) or a distillation
+    (``distill_from_model_version_id``) is refused unless ``may_read`` allows the caller
+    to read that version (without it: refused). Raises what `prepare_submission`,
+    `warmstart.check_compatible` and `distill`'s checks raise for a request that cannot
+    be decided on."""
     parent = warmstart.find_parent(session, project_id=project_id, data=data)
     if parent is not None:
         data = warmstart.inherit_base_model(data, parent)
+    teacher = distill.find_teacher(session, project_id=project_id, data=data)
+    if teacher is not None and data.class_balance == "auto":
+        # the student learns the teacher's distributions: the texts' labels mean nothing
+        data = data.model_copy(update={"class_balance": "none"})
     admission = prepare_submission(session, project_id=project_id, data=data, source=source)
+    if teacher is not None:
+        distill.check_data(admission.facts)
     refuse = partial(
         record_refusal,
         session,
@@ -106,11 +114,13 @@ def admit(
     if not verdict.allowed:
         job_id = refuse(reason="policy", policies=verdict.policies)
         return _policy_refusal(job_id, verdict, verdict.detail or "training request refused")
-    if parent is not None:
+    for version, what in ((parent, "warm start from"), (teacher, "distillation of")):
+        if version is None:
+            continue
         # The right to read the version before anything about it is checked: a caller who
         # may not read it learns nothing of its state, labels or purposes.
         read = (
-            may_read(actor, parent)
+            may_read(actor, version)
             if may_read is not None
             else PolicyVerdict(allowed=False, detail="no decision on reading it was made")
         )
@@ -119,12 +129,15 @@ def admit(
             return _policy_refusal(
                 job_id,
                 read,
-                f"warm start from model version {parent.id} refused: the caller may not "
+                f"{what} model version {version.id} refused: the caller may not "
                 f"read it (model_version.read): {read.detail or 'denied'}",
             )
+    if parent is not None:
         warmstart.check_compatible(
             session, parent, data=data, facts=admission.facts, purpose=admission.purpose
         )
+    if teacher is not None:
+        distill.check_teacher(session, teacher, purpose=admission.purpose)
     try:
         job = submit(
             session,

@@ -75,8 +75,9 @@ class ExecutorWorker(Worker):
                 validation=validation,
             )
         if config.selection_share > 0:
-            # The executors do not carry the validation split yet: train without model
-            # selection (its ε goes to training; the record says no selection ran).
+            # The executors do not carry the validation split yet. Admission already
+            # resolved selection to none on Ray (recipes.check_selection_executor); a job
+            # admitted under the local executor still trains, without selection.
             log.warning("job %s: model selection runs on the local executor only", job.id)
             config = replace(config, selection_share=0.0, patience=None)
         spec = JobSpec.from_job(job, default_workers=self.executor_settings.ray_default_workers)

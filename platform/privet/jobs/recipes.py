@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from privet.executors.settings import get_executor_settings
 from privet.jobs.schemas import TrainingJobCreate
 from privet.jobs.sources import DatasetFacts
+from privet.kit.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from privet.training.config import TrainingConfig
@@ -37,6 +39,31 @@ API_TO_CONFIG = {
 _FIXED = ("max_length", "physical_batch_size", "seed", "accountant")
 
 
+RULE_SELECTION_EXECUTOR = "jobs.selection.local-executor"
+RAY_SELECTION_OFF = (
+    "off: model selection runs on the local executor only; this deployment trains on Ray, "
+    "whose workers do not get the validation split (nothing is released, no ε spent on it)"
+)
+
+
+def _on_ray() -> bool:
+    return get_executor_settings().effective_executor != "local"
+
+
+def check_selection_executor(data: TrainingJobCreate) -> None:
+    """Refuse model selection asked for explicitly (`selection: on` or a selection share)
+    where jobs train on Ray: it would not run there, and the job's record would say it did."""
+    asked = data.selection == "on" or bool(data.selection_share)
+    if data.private and asked and _on_ray():
+        raise InvalidInputError(
+            f"refused by {RULE_SELECTION_EXECUTOR}: model selection (selection: on, "
+            "selection_share) runs on the local executor only and this deployment trains on "
+            "Ray; ask for selection auto or none",
+            rule=RULE_SELECTION_EXECUTOR,
+            field="selection",
+        )
+
+
 def _overrides(data: TrainingJobCreate) -> dict[str, Any]:
     """TrainingConfig fields the caller set (a null or `auto` leaves the choice to the recipe)."""
     out: dict[str, Any] = {}
@@ -55,6 +82,9 @@ def resolve(
     from privet.training.recipe import RecipeInputs, choose  # torch: at admission only
 
     n = facts.train_rows if facts.train_rows is not None else facts.row_count
+    ray = data.private and _on_ray()
+    if ray:  # selection auto resolves to none (an explicit one: `check_selection_executor`)
+        data = data.model_copy(update={"selection": "none", "selection_share": None})
     recipe = choose(
         RecipeInputs(
             n=max(1, n),
@@ -76,6 +106,9 @@ def resolve(
         params[api] = getattr(recipe.config, name)
     params["class_balance"] = "on" if recipe.config.class_weights else "none"
     record = recipe.to_dict()
+    if ray:
+        for name in ("selection_share", "patience"):
+            record["choices"][name]["reason"] = RAY_SELECTION_OFF
     if data.private and data.delta is None:
         record["choices"]["delta"] = {
             "value": delta,

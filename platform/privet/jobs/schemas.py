@@ -102,6 +102,22 @@ class TrainingJobCreate(StrictSchema):
         "(same base model and labels) instead of the base model. Its ε stays charged to its "
         "own datasets; this job charges only its own dataset version's budget.",
     )
+    distill_from_model_version_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="Distillation: train the student (base_model) on the teacher's soft labels "
+        "over this dataset version's texts (its labels are ignored). The teacher is an approved "
+        "model version of the project; the dataset must be declared non-personal and the job "
+        "non-private. The student's ε is the teacher's (post-processing); nothing is charged.",
+    )
+    distill_temperature: float | None = Field(
+        default=None,
+        gt=0,
+        le=20,
+        description="Softmax temperature of the teacher's soft labels and the student's "
+        "KL loss (default 2).",
+    )
     workers: int | None = Field(
         default=None,
         ge=1,
@@ -117,6 +133,17 @@ class TrainingJobCreate(StrictSchema):
             raise ValueError("non-private training takes no target_epsilon or delta")
         if self.selection == "none" and self.selection_share:
             raise ValueError("selection none takes no selection_share")
+        if self.distill_from_model_version_id is None:
+            if self.distill_temperature is not None:
+                raise ValueError("distill_temperature needs distill_from_model_version_id")
+            return self
+        if self.private:
+            raise ValueError(
+                "distillation is non-private training (private: false) on texts declared "
+                "non-personal: the student's guarantee is the teacher's ε (post-processing)"
+            )
+        if self.init_from_model_version_id is not None:
+            raise ValueError("distillation and warm start (init_from) are exclusive")
         return self
 
 

@@ -61,6 +61,7 @@ def prepare_submission(
 
     Raises NotFoundError for a version outside the project, ConflictError for a shredded
     version, InvalidInputError when the purpose cannot be inferred or δ is too large."""
+    recipes.check_selection_executor(data)
     source = source or get_dataset_source()
     facts = source.facts(session, project_id=project_id, version_id=data.dataset_version_id)
     if not facts.active:
@@ -156,6 +157,8 @@ def _submitted_event(
     objects = {"training_job": job_id, "dataset_version": facts.version_id}
     if data.init_from_model_version_id is not None:  # a warm start: the version it starts from
         objects["init_model_version"] = data.init_from_model_version_id
+    if data.distill_from_model_version_id is not None:  # a student: the teacher it distils
+        objects["teacher_model_version"] = data.distill_from_model_version_id
     ledger.emit(
         session,
         type="training_job.submitted",

@@ -20,21 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlmodel import Session
-
 from privet.authorization import CedarAuthorizer
 from privet.crypto.context import ServiceRuntime
 from privet.db import session_scope
 from privet.executors.base import local_world
-from privet.jobs import budget, errortext, history, queue, recipes, warmstart
+from privet.jobs import budget, distill, errortext, history, queue, recipes, registration, warmstart
 from privet.jobs.catalog import ensure_catalog
 from privet.jobs.records import finite, privacy_record, training_record
 from privet.jobs.settings import JobSettings, get_job_settings
 from privet.jobs.sources import DatasetSource, get_dataset_source
 from privet.jobs.tables import JobEnd, JobState, TrainingJob
 from privet.kit.ids import utcnow
-from privet.models import service as models_service
-from privet.models.tables import FlagSource, ModelVersion
+from privet.models.tables import ModelVersion
 from privet.training import TrainingCancelled, TrainingConfig, TrainingResult, train
 from privet.training.data import LabelledTexts
 from privet.training.progress import ProgressEvent
@@ -57,6 +54,8 @@ class _Run:
     history: history.HistoryRecorder = field(default_factory=history.HistoryRecorder)
     parent: dict[str, Any] | None = None
     """What the new version records of the one a warm start began from."""
+    teacher: dict[str, Any] | None = None
+    """What a student's version records of its teacher (distillation)."""
     done: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -275,6 +274,15 @@ class Worker:
             init = warmstart.load_init(session, self.runtime, job)
             parent = session.get(ModelVersion, init.source) if init is not None else None
             run.parent = None if parent is None else warmstart.parent_record(parent)
+            teacher = distill.load_teacher(session, self.runtime, self.source, job)
+        config = self._config(job, contains_personal_data=facts.contains_personal_data)
+        if teacher is not None:  # a student, trained here (admission refused Ray)
+            run.teacher = teacher.record
+            result, eval_name = distill.train(
+                teacher, splits, config, progress=on_progress, should_cancel=should_cancel,
+                world=self.world,
+            )  # fmt: skip
+            return result, facts, eval_name
         eval_name, eval_data = next(
             (name, data)
             for name, data in (
@@ -284,7 +292,6 @@ class Worker:
             )
             if data is not None
         )
-        config = self._config(job, contains_personal_data=facts.contains_personal_data)
         result = self.train_job(
             job,
             config,
@@ -396,93 +403,22 @@ class Worker:
             )
             history.save(session, job=locked, recorder=run.history)
             budget.record_selection(session, job=locked, privacy=privacy)
-            version_id = self._register(
+            version_id = registration.register(
                 session,
-                job,
-                result,
-                facts,
+                runtime=self.runtime,
+                policy_version=getattr(
+                    getattr(self.runtime.authorizer, "engine", None), "version", None
+                ),
+                source=self.source,
+                job=job,
+                result=result,
+                facts=facts,
                 privacy=privacy,
                 metrics=metrics,
                 training=training,
                 parent=run.parent,
+                teacher=run.teacher,
             )
             locked.model_version_id = version_id
             locked.result = {**(locked.result or {}), "model_version_id": version_id}
             session.add(locked)
-
-    def _register(
-        self,
-        session: Session,
-        job: TrainingJob,
-        result: TrainingResult,
-        facts: Any,
-        *,
-        privacy: dict[str, Any] | None,
-        metrics: dict[str, Any],
-        training: dict[str, Any],
-        parent: dict[str, Any] | None,
-    ) -> str:
-        """Register the trained model version and its dataset usage (a warm start's also
-        its parent's dataset versions, so their erasures find it); flag it at once when
-        its source version was erased while the job ran. Returns the version id."""
-        # Lock the source version before registering: an erasure that shredded it
-        # while the job ran flags the new version (one that shreds it after this
-        # commits finds the model version among its usages and flags it itself).
-        erased = self.source.lock_erased(session, version_id=facts.version_id)
-        own = {
-            "id": facts.version_id,
-            "dataset_id": facts.dataset_id,
-            "name": facts.name,
-            "digest": facts.digest,
-            "rows": facts.row_count,
-        }
-        datasets, privacy = warmstart.with_parent([own], privacy, job_id=job.id, parent=parent)
-        version = models_service.register_version(
-            session,
-            runtime=self.runtime,
-            reg=models_service.Registration(
-                project_id=job.project_id,
-                model_name=job.model_name,
-                job_id=job.id,
-                submitted_by=job.submitted_by,
-                base_model=result.base_model,
-                base_model_sha256=result.base_model_sha256,
-                label_names=list(result.label_names),
-                purposes=[job.purpose],
-                dataset_versions=datasets,
-                private=result.private,
-                privacy=privacy,
-                metrics=metrics,
-                training=training,
-                weights=result.weights,
-                policy_version=getattr(
-                    getattr(self.runtime.authorizer, "engine", None), "version", None
-                ),
-                parent=None if parent is None else parent["lineage"],
-            ),
-        )
-        for dataset_version in datasets:
-            self.source.record_usage(
-                session,
-                version_id=dataset_version["id"],
-                kind="model_version",
-                used_by_id=version.id,
-            )
-        if erased:
-            models_service.flag_erasure(
-                session,
-                version=version,
-                source=FlagSource.registration,
-                dataset_version_ids=[facts.version_id],
-                remedy="retrain",
-                remedy_rule="erased_during_job",
-                justification=(
-                    f"dataset version {facts.version_id} was erased while this job ran: "
-                    "the model was trained on rows of data subjects that an erasure "
-                    "removed. Retrain on the dataset's current version, or keep this "
-                    "one only where the erasure policy allows keeping a DP-trained model "
-                    "(resolve-erasure-flags)"
-                ),
-                actor=None,
-            )
-        return version.id

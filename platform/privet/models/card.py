@@ -118,6 +118,8 @@ def _privacy_lines(privacy: dict[str, Any]) -> list[str]:
             "**Non-private**: trained without differential privacy, allowed only "
             "because the training data is declared to hold no personal data."
         ]
+    if privacy.get("post_processing_of"):
+        return _distilled_lines(privacy)
     lines = [
         f"Trained with DP-SGD (Opacus): (ε = {privacy.get('epsilon')}, "
         f"δ = {privacy.get('delta')})-differential privacy at the level of one training "
@@ -151,18 +153,39 @@ def _privacy_lines(privacy: dict[str, Any]) -> list[str]:
     ]
 
 
-def _by_dataset_lines(spent: Any) -> list[str]:
+def _distilled_lines(privacy: dict[str, Any]) -> list[str]:
+    """A distilled student: the teacher's guarantee, by post-processing."""
+    teacher = privacy.get("post_processing_of")
+    return [
+        f"Distilled from the DP model version `{teacher}`: trained without DP-SGD on the "
+        "teacher's soft labels over texts declared to hold no personal data. The teacher's "
+        "outputs are post-processing of its DP training, so this version carries the "
+        f"teacher's guarantee, (ε = {privacy.get('epsilon')}, δ = {privacy.get('delta')})-"
+        "differential privacy for the teacher's training examples, and charged no budget. "
+        "The distillation texts have no DP guarantee (they are declared non-personal).",
+        *_by_dataset_lines(privacy.get("epsilon_by_dataset"), distilled=True),
+    ]
+
+
+def _by_dataset_lines(spent: Any, *, distilled: bool = False) -> list[str]:
     """A warm-started version: which dataset's budget paid which ε. Each budget is the
     dataset's own; training from released DP weights is post-processing, so the earlier
     datasets were not charged again."""
     if not spent:
         return []
+    what = (
+        "Distilled from an approved version: the teacher's outputs carry the ε earlier jobs "
+        "spent on their own datasets (charged when they ran; distilling charges them nothing "
+        "more). The last row is the distillation texts: no ε."
+        if distilled
+        else "Warm-started from an approved version: its weights carry the ε earlier jobs "
+        "spent on their own datasets (charged to those datasets' budgets when they ran; "
+        "starting from released DP weights is post-processing and charges them nothing "
+        "more). This version's job spent the last row's ε on its own dataset only."
+    )
     lines = [
         "",
-        "Warm-started from an approved version: its weights carry the ε earlier jobs spent "
-        "on their own datasets (charged to those datasets' budgets when they ran; starting "
-        "from released DP weights is post-processing and charges them nothing more). This "
-        "version's job spent the last row's ε on its own dataset only.",
+        what,
         "",
         "| dataset | dataset versions | ε | δ | job |",
         "|---|---|---|---|---|",

@@ -106,6 +106,9 @@ class Registration:
     parent: dict[str, Any] | None = None
     """A warm start's parent (id, number, weights digest, job, dataset versions): recorded
     in the lineage as `init_from_model_version`."""
+    teacher: dict[str, Any] | None = None
+    """A distilled student's teacher (id, number, weights digest, job, dataset versions,
+    ε, δ, temperature): recorded in the lineage as `distilled_from_model_version`."""
 
 
 def register_version(
@@ -140,6 +143,7 @@ def register_version(
             "model_version": version_id,
             "training_job": reg.job_id,
             **({"init_model_version": reg.parent["id"]} if reg.parent else {}),
+            **({"teacher_model_version": reg.teacher["id"]} if reg.teacher else {}),
         },
         digests={"weights": f"sha256:{weights_sha256}"},
         details={
@@ -159,6 +163,8 @@ def register_version(
     }
     if reg.parent is not None:
         lineage["init_from_model_version"] = reg.parent
+    if reg.teacher is not None:
+        lineage["distilled_from_model_version"] = reg.teacher
     version = ModelVersion(
         id=version_id,
         model_id=model.id,

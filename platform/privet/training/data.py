@@ -40,6 +40,15 @@ class LabelledTexts:
             raise DataError("no examples")
 
 
+@dataclass(frozen=True)
+class SoftTargets:
+    """A teacher's label distributions (rows sum to 1, at `temperature`) over the texts of
+    a distillation run, in the run's label order."""
+
+    probabilities: torch.Tensor
+    temperature: float
+
+
 def label_names_for(*datasets: LabelledTexts) -> list[str]:
     """Stable label order (sorted), so index ↔ label is reproducible across runs."""
     names = sorted({str(label) for d in datasets for label in d.labels})

@@ -30,7 +30,7 @@ from privet.training.catalog import (
 from privet.training.config import ConfigError as ConfigError
 from privet.training.config import NonPrivateRefused as NonPrivateRefused
 from privet.training.config import TrainingConfig as TrainingConfig
-from privet.training.data import LabelledTexts, encode
+from privet.training.data import LabelledTexts, SoftTargets, encode
 from privet.training.device import describe
 from privet.training.evaluation import EvaluationResult, evaluate
 from privet.training.guarantee import PrivacyRecord, privacy_record
@@ -262,12 +262,14 @@ def train_part(
     catalog: Catalog | None = None,
     init: WarmStart | None = None,
     validation: LabelledTexts | None = None,
+    soft_targets: SoftTargets | None = None,
 ) -> RankOutcome:
     """Run `world.rank`'s part of `train(config, all n rows, eval_data)` (see world.py).
 
     `part` is this rank's rows (all of them in a world of one, else `shard(...)`; None
     when the shard is empty), `label_names` those of all n rows (a shard may miss one),
-    `init` the weights to start from instead of the base model's (a warm start).
+    `init` the weights to start from instead of the base model's (a warm start),
+    `soft_targets` a teacher's label distributions over `part`'s rows (distillation).
     The head needs `eval_data` and gets the `TrainingResult` in its outcome. Raises
     TrainingCancelled on every rank when any rank's `should_cancel()` turned true.
     """
@@ -292,7 +294,18 @@ def train_part(
             model=model,
         )
     )
-    loop = _step_loop(config, model, n=n, world=world, label_names=label_names)
+    if encoded is not None and soft_targets is not None:
+        if config.private:
+            raise ConfigError("distillation trains without DP-SGD (private: false)")
+        encoded.labels = soft_targets.probabilities
+    loop = _step_loop(
+        config,
+        model,
+        n=n,
+        world=world,
+        label_names=label_names,
+        temperature=1.0 if soft_targets is None else soft_targets.temperature,
+    )
     selector, on_epoch_end, validation_rows = build_selection(
         config,
         loop.plan,
@@ -361,6 +374,7 @@ def _step_loop(
     n: int,
     world: World,
     label_names: list[str],
+    temperature: float = 1.0,
 ) -> StepLoop:
     """The engine, schedule and random sources `config` asks for, on this rank."""
     optimizer = make_optimizer(config, model)
@@ -395,6 +409,7 @@ def _step_loop(
             world=world,
             class_weights=weights,
             label_smoothing=config.label_smoothing,
+            temperature=temperature,
         )
     scheduler = (
         torch.optim.lr_scheduler.LambdaLR(
