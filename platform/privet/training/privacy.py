@@ -110,6 +110,16 @@ def _inputs(batch: Batch) -> Batch:
     return {k: v for k, v in batch.items() if k != "labels"}
 
 
+def adjusted_logits(logits: torch.Tensor, offsets: torch.Tensor | None) -> torch.Tensor:
+    """Logit adjustment (Menon et al. 2021): the training loss sees z + tau·log(prior).
+
+    The offsets are constants from public label counts, so each example's loss (and
+    gradient) still depends on that example alone: per-sample clipping bounds it by C and
+    the noise is unchanged, so the DP guarantee is the same. Prediction uses the raw z.
+    """
+    return logits if offsets is None else logits + offsets
+
+
 class PrivateEngine:
     """Clipping, noise and accounting for a model whose trainable parameters are set.
 
@@ -134,6 +144,7 @@ class PrivateEngine:
         secure_rng: SecureRandom | None = None,
         world: World = LOCAL,
         class_weights: torch.Tensor | None = None,
+        logit_adjustment: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
     ) -> None:
         if grad_sample_mode not in GRAD_SAMPLE_MODES:
@@ -178,6 +189,7 @@ class PrivateEngine:
         if class_weights is not None and self.clipper is None:
             raise ValueError("class weights need grad_sample_mode bk")
         self.class_weights = class_weights
+        self.logit_adjustment = logit_adjustment
         self.label_smoothing = label_smoothing
         base_criterion = nn.CrossEntropyLoss(reduction="mean", label_smoothing=label_smoothing)
         self.criterion: Any = base_criterion
@@ -211,7 +223,7 @@ class PrivateEngine:
             if before_batch is not None:
                 before_batch()
             self.optimizer.zero_grad(set_to_none=True)
-            logits = self.model(**_inputs(batch)).logits
+            logits = adjusted_logits(self.model(**_inputs(batch)).logits, self.logit_adjustment)
             size = len(batch["labels"])
             if self.clipper is not None:
                 labels = batch["labels"]
@@ -257,9 +269,11 @@ class NonPrivateEngine:
         *,
         world: World = LOCAL,
         class_weights: torch.Tensor | None = None,
+        logit_adjustment: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
     ) -> None:
         self.model = model
+        self.logit_adjustment = logit_adjustment
         self.optimizer = optimizer
         self.world = world
         self.criterion = nn.CrossEntropyLoss(
@@ -282,7 +296,7 @@ class NonPrivateEngine:
         for batch in batches:
             if before_batch is not None:
                 before_batch()
-            logits = self.model(**_inputs(batch)).logits
+            logits = adjusted_logits(self.model(**_inputs(batch)).logits, self.logit_adjustment)
             loss = self.criterion(logits, batch["labels"])
             (loss / everywhere).backward()
             total_loss += float(loss.item())
