@@ -15,8 +15,9 @@ PRIVET_BENCH_OUT, default /tmp/privet-recipe-calibration.jsonl):
     python tests/benchmarks/test_recipe_calibration.py dp sst2 1000 3
     python tests/benchmarks/test_recipe_calibration.py grid sst2 1000
 
-PRIVET_BENCH_GRID=6:1e-4 runs only those cells of the grid; PRIVET_BENCH_CLASS_BALANCE=none
-turns the recipe's class weights off (a diagnosis, not the default).
+PRIVET_BENCH_GRID=6:1e-4 runs only those cells of the grid; PRIVET_BENCH_CLASS_BALANCE=none,
+on (class weights) or logit_adjust runs the recipe with that class balance instead of `auto`
+(the calibration of `auto` on SMS; README).
 PRIVET_BENCH_THREADS sets torch's threads (2 on the shared 2-core machine; run with nice).
 """
 
@@ -115,7 +116,9 @@ def run_dp(name: str, rows: int, epsilon: float) -> dict[str, Any]:
     started = time.monotonic()
     result = train(replace(recipe.config, max_length=MAX_LENGTH), train_set, eval_set)
     row = _summary("dp-auto", name, rows, result, counts)
+    row["class_balance"] = recipe.inputs.class_balance
     row["class_weights"] = dict(recipe.config.class_weights or ())
+    row["logit_adjustment"] = {k: round(v, 4) for k, v in recipe.config.logit_adjustment}
     row["wall_s"] = round(time.monotonic() - started)
     return _record(row)
 

@@ -4,7 +4,10 @@ class balance reaches the trainer; the worst class shows in the result and the c
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import pytest
 
 from tests.datasets.conftest import declarations, make_rows, to_csv, upload
 from tests.jobs.conftest import TINY
@@ -63,7 +66,7 @@ def test_out_of_range_regularisation_is_refused(client, project, engineer, datas
         assert _post(client, engineer, project, {**body, field: value}).status_code == 422
 
 
-def test_an_imbalanced_version_trains_with_class_weights_and_reports_the_worst_class(
+def test_an_imbalanced_version_trains_with_logit_adjustment_and_reports_the_worst_class(
     client, admin, project, engineer, make_worker
 ) -> None:  # type: ignore[no-untyped-def]
     rows = make_rows(80, labels=("0", "0", "0", "0", "0", "1"))
@@ -77,16 +80,30 @@ def test_an_imbalanced_version_trains_with_class_weights_and_reports_the_worst_c
         "max_length": 16,
         "epochs": 3,
     }
-    job = _post(client, engineer, project, body).json()
-    weights = job["recipe"]["choices"]["class_weights"]["value"]
+    weighted = _post(client, engineer, project, {**body, "class_balance": "on"}).json()
+    weights = weighted["recipe"]["choices"]["class_weights"]["value"]
     assert weights["1"] == 1.0 and 0 < weights["0"] < 1.0
-    assert job["params"]["class_balance"] == "on"
+    assert weighted["params"]["class_balance"] == "on"
+    assert weighted["recipe"]["choices"]["logit_adjustment"]["value"] == []
+    cancelled = client.post(
+        f"/v1/projects/{project}/training-jobs/{weighted['id']}:cancel", headers=engineer.headers
+    )
+    assert cancelled.status_code == 200, cancelled.text  # the worker runs the next one
+    job = _post(client, engineer, project, body).json()  # class_balance auto
+    offsets = job["recipe"]["choices"]["logit_adjustment"]["value"]
+    counts = job["recipe"]["inputs"]["label_counts"]
+    total = sum(counts.values())
+    assert offsets == pytest.approx({k: math.log(c / total) for k, c in counts.items()})
+    assert "Menon" in job["recipe"]["choices"]["logit_adjustment"]["reason"]
+    assert job["recipe"]["choices"]["class_weights"]["value"] == []
+    assert job["params"]["class_balance"] == "logit_adjust"
     assert make_worker().tick() is True
     done = client.get(
         f"/v1/projects/{project}/training-jobs/{job['id']}", headers=engineer.headers
     ).json()
     assert done["state"] == "succeeded", done["reason"]
-    assert done["result"]["training"]["class_weights"] == weights
+    assert done["result"]["training"]["logit_adjustment"] == pytest.approx(offsets)
+    assert done["result"]["training"]["class_weights"] is None
     assert done["result"]["metrics"]["worst_class"] in ("0", "1")
     card = client.get(
         f"/v1/projects/{project}/model-versions/{done['model_version_id']}/card",

@@ -38,9 +38,13 @@ def _crafted(enc: EncodedDataset, n: int) -> dict[str, torch.Tensor]:
 
 
 def _manual_clipped_mean(
-    model: nn.Module, batch: dict[str, torch.Tensor], clip: float
+    model: nn.Module,
+    batch: dict[str, torch.Tensor],
+    clip: float,
+    offsets: torch.Tensor | None = None,
 ) -> tuple[dict[str, torch.Tensor], list[float]]:
-    """Per-example gradients one at a time with plain autograd, clipped, summed, / B."""
+    """Per-example gradients one at a time with plain autograd, clipped, summed, / B; with
+    `offsets`, of the logit-adjusted loss CE(z + offsets, y) written out by hand."""
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     total = {n: torch.zeros_like(p) for n, p in params.items()}
     norms = []
@@ -49,7 +53,12 @@ def _manual_clipped_mean(
         model.zero_grad(set_to_none=True)
         one = {k: v[i : i + 1] for k, v in batch.items()}
         labels = one.pop("labels")
-        loss = nn.functional.cross_entropy(model(**one).logits, labels)
+        logits = model(**one).logits
+        if offsets is None:
+            loss = nn.functional.cross_entropy(logits, labels)
+        else:
+            z = logits[0] + offsets
+            loss = torch.logsumexp(z, dim=0) - z[labels[0]]
         loss.backward()
         grads = {n: p.grad.detach().clone() for n, p in params.items()}
         norm = torch.sqrt(sum((g**2).sum() for g in grads.values())).item()
@@ -59,6 +68,45 @@ def _manual_clipped_mean(
             total[n] += grads[n] * factor
     model.zero_grad(set_to_none=True)
     return {n: t / b for n, t in total.items()}, norms
+
+
+@pytest.mark.parametrize("mode", ["bk", "ghost", "hooks"])
+def test_the_engine_clips_the_logit_adjusted_loss_and_stays_within_c(
+    tiny_catalog: Catalog, train_texts: LabelledTexts, mode: str
+) -> None:
+    """With logit adjustment each example's gradient is that of CE(z + tau·log prior, y),
+    clipped to C like any other: the update is their clipped mean, of norm at most C (the DP
+    sensitivity is unchanged), and it differs from the unadjusted one (the offsets act)."""
+    model, enc = _setup(tiny_catalog, train_texts, name="tiny-mean")
+    batch = _crafted(enc, 8)
+    with torch.no_grad():
+        model.classifier.weight.mul_(50.0)
+    offsets = torch.log(torch.tensor([0.9, 0.1]))
+    _, norms = _manual_clipped_mean(copy.deepcopy(model), batch, 1.0, offsets)
+    clip = sorted(norms)[len(norms) // 2] * 0.999  # half the examples get clipped
+    assert min(norms) < clip < max(norms)
+    expected, _ = _manual_clipped_mean(copy.deepcopy(model), batch, clip, offsets)
+    plain, _ = _manual_clipped_mean(copy.deepcopy(model), batch, clip)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    engine = _private(
+        model,
+        lr=1.0,
+        noise_multiplier=0.0,
+        max_grad_norm=clip,
+        sample_rate=0.5,
+        expected_batch_size=8,
+        grad_sample_mode=mode,
+        logit_adjustment=offsets,
+    )
+    engine.step([{k: v[c] for k, v in batch.items()} for c in split_physical(torch.arange(8), 3)])
+    engine.close()
+    update = {n: before[n] - p.detach() for n, p in model.named_parameters()}
+    flat = torch.cat([u.flatten() for u in update.values()])
+    assert flat.norm().item() <= clip + 1e-6
+    for name, exp in expected.items():
+        torch.testing.assert_close(update[name], exp, rtol=2e-3, atol=2e-6, msg=name)
+    name = "classifier.weight"
+    assert not torch.allclose(expected[name], plain[name], rtol=1e-2, atol=1e-4)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ every value explained; class weights keep each example's clipped contribution wi
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -18,6 +19,7 @@ from privet.training.recipe import (
     choose,
     class_weights,
     imbalance_ratio,
+    logit_adjustment,
     with_noise,
 )
 
@@ -70,11 +72,69 @@ def test_class_weights_are_at_most_one_and_the_rarest_class_weighs_one(
     assert all(0 < w <= 1 for w in weights.values())
     rarest = min(label_counts.values())
     assert all(weights[k] == 1.0 for k, v in label_counts.items() if v == rarest)
-    recipe = choose(RecipeInputs(n=sum(label_counts.values()), label_counts=label_counts))
-    on = bool(recipe.config.class_weights)
-    assert on == (imbalance_ratio(label_counts) >= 3.0)
+    n = sum(label_counts.values())
+    on = choose(RecipeInputs(n=n, label_counts=label_counts, class_balance="on")).config
+    assert dict(on.class_weights) == weights and on.logit_adjustment == ()
     off = choose(RecipeInputs(n=100, label_counts=label_counts, class_balance="none"))
-    assert off.config.class_weights == ()
+    assert off.config.class_weights == () and off.config.logit_adjustment == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(label_counts=counts)
+def test_logit_adjustment_is_the_log_prior_and_auto_applies_it_to_imbalanced_classes(
+    label_counts: dict[str, int],
+) -> None:
+    """offset_c = 1·log(count_c / total) (Menon et al. 2021's tau = 1): ≤ 0, and softmax of
+    the offsets gives back the prior; `auto` applies it from a class ratio of 3, alone."""
+    offsets = logit_adjustment(label_counts)
+    total = sum(label_counts.values())
+    for label, count in label_counts.items():
+        assert offsets[label] == pytest.approx(math.log(count / total), abs=1e-12)
+        assert offsets[label] <= 0.0
+    prior = torch.softmax(torch.tensor([offsets[k] for k in sorted(offsets)]), dim=0)
+    expected = torch.tensor([label_counts[k] / total for k in sorted(offsets)])
+    torch.testing.assert_close(prior, expected.float())
+    recipe = choose(RecipeInputs(n=total, label_counts=label_counts))
+    imbalanced = imbalance_ratio(label_counts) >= 3.0
+    assert bool(recipe.config.logit_adjustment) == imbalanced
+    assert recipe.config.class_weights == ()
+    if imbalanced:
+        assert dict(recipe.config.logit_adjustment) == offsets
+        assert "Menon" in recipe.choices["logit_adjustment"].reason
+    forced = choose(RecipeInputs(n=total, label_counts=label_counts, class_balance="logit_adjust"))
+    assert dict(forced.config.logit_adjustment) == offsets
+    recipe.config.validate(total)
+
+
+def test_the_logit_adjusted_loss_is_the_formula() -> None:
+    """CE(z + tau·log prior, y) = logsumexp(z + log prior) - z_y - log prior_y, by hand."""
+    from privet.training.privacy import adjusted_logits
+
+    counts = {"a": 900, "b": 90, "c": 10}
+    offsets = torch.tensor([logit_adjustment(counts)[k] for k in ("a", "b", "c")])
+    z = torch.tensor([[2.0, -1.0, 0.5], [0.1, 0.2, 0.3], [-3.0, 4.0, 1.0]])
+    y = torch.tensor([0, 2, 1])
+    loss = torch.nn.functional.cross_entropy(adjusted_logits(z, offsets), y, reduction="none")
+    for i in range(3):
+        prior = [900 / 1000, 90 / 1000, 10 / 1000]
+        shifted = [float(z[i, c]) + math.log(prior[c]) for c in range(3)]
+        by_hand = math.log(sum(math.exp(v) for v in shifted)) - shifted[int(y[i])]
+        assert float(loss[i]) == pytest.approx(by_hand, rel=1e-5, abs=1e-6)
+    # the rare class's loss rises and the frequent class's falls (the balancing effect)
+    plain = torch.nn.functional.cross_entropy(z, y, reduction="none")
+    assert float(loss[0]) < float(plain[0]) and float(loss[1]) > float(plain[1])
+    assert adjusted_logits(z, None) is z  # no adjustment: the raw logits
+
+
+def test_class_balance_settings_are_refused_with_the_rule() -> None:
+    from privet.training.config import ConfigError, TrainingConfig
+
+    with pytest.raises(ConfigError, match="class_balance must be one of"):
+        choose(RecipeInputs(n=100, label_counts={"a": 90, "b": 10}, class_balance="both"))
+    with pytest.raises(ConfigError, match="finite"):
+        TrainingConfig(logit_adjustment=(("a", 0.5),)).validate(100)
+    with pytest.raises(ConfigError, match="not both"):
+        TrainingConfig(class_weights=(("a", 0.5),), logit_adjustment=(("a", -1.0),)).validate(100)
 
 
 @settings(max_examples=200, deadline=None)
@@ -138,8 +198,9 @@ def test_caller_fields_win_and_are_recorded_as_the_callers() -> None:
     assert recipe.choices["logical_batch_size"].source == AUTO
     record = recipe.to_dict()
     assert record["choices"]["epochs"] == {"value": 2, "source": CALLER, "reason": CALLER}
-    assert record["choices"]["class_weights"]["value"]["fraud"] == 1.0
-    assert record["choices"]["class_weights"]["value"]["ok"] < 1.0
+    offsets = record["choices"]["logit_adjustment"]["value"]
+    assert offsets == pytest.approx({"fraud": math.log(0.05), "ok": math.log(0.95)})
+    assert record["choices"]["class_weights"]["value"] == []
     assert record["inputs"]["label_counts"] == {"fraud": 100, "ok": 1900}
     assert "Mehta" in choose(replace(inputs, n=200)).choices["strategy"].reason
 
@@ -194,7 +255,11 @@ def test_class_weights_need_bk_and_stay_at_most_one() -> None:
         TrainingConfig(label_smoothing=-0.1).validate(100)
 
 
-def test_train_runs_the_auto_recipe_with_weights_dropout_and_smoothing(tiny_catalog) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("balance", ["on", "logit_adjust"])
+def test_train_runs_the_auto_recipe_with_class_balance_dropout_and_smoothing(
+    tiny_catalog,  # type: ignore[no-untyped-def]
+    balance: str,
+) -> None:
     from privet.training.data import LabelledTexts
     from privet.training.trainer import train
     from tests.training.conftest import make_texts
@@ -209,12 +274,18 @@ def test_train_runs_the_auto_recipe_with_weights_dropout_and_smoothing(tiny_cata
             target_epsilon=3.0,
             base_model="tiny-mean",
             accountant="rdp",  # fast; the PRV path is checked above
+            class_balance=balance,
             overrides={"max_length": 16, "dropout": 0.0, "label_smoothing": 0.1, "epochs": 3},
         )
     )
-    assert dict(recipe.config.class_weights) == {"neg": 0.5, "pos": 1.0}
+    if balance == "on":
+        assert dict(recipe.config.class_weights) == {"neg": 0.5, "pos": 1.0}
+    else:
+        offsets = dict(recipe.config.logit_adjustment)
+        assert offsets == pytest.approx({"neg": math.log(0.8), "pos": math.log(0.2)})
     result = train(recipe.config, train_set, make_texts(20, seed=2), catalog=tiny_catalog)
-    assert result.config.class_weights == (("neg", 0.5), ("pos", 1.0))
+    assert result.config.class_weights == recipe.config.class_weights
+    assert result.config.logit_adjustment == recipe.config.logit_adjustment
     assert result.config.dropout == 0.0 and result.config.label_smoothing == 0.1
     p = result.privacy
     assert p is not None and p.epsilon <= 3.0

@@ -181,7 +181,10 @@ def submit(
     label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing.")] = None,
     class_balance: Annotated[
         str | None,
-        typer.Option(help="auto, on or none: per-class weights <= 1 from the label counts."),
+        typer.Option(
+            help="auto, logit_adjust, on or none: logit adjustment (loss on logits + log "
+            "prior) or per-class weights <= 1, from the label counts."
+        ),
     ] = None,
     selection: Annotated[
         str | None,

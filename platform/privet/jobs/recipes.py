@@ -104,7 +104,13 @@ def resolve(
     params = data.model_dump(mode="json")
     for api, name in API_TO_CONFIG.items():
         params[api] = getattr(recipe.config, name)
-    params["class_balance"] = "on" if recipe.config.class_weights else "none"
+    params["class_balance"] = (
+        "on"
+        if recipe.config.class_weights
+        else "logit_adjust"
+        if recipe.config.logit_adjustment
+        else "none"
+    )
     record = recipe.to_dict()
     if ray:
         for name in ("selection_share", "patience"):
@@ -120,7 +126,16 @@ def resolve(
 
 def recorded_class_weights(recipe: dict[str, Any] | None) -> tuple[tuple[str, float], ...]:
     """The class weights a job's recipe record holds (none for older jobs)."""
-    choice = ((recipe or {}).get("choices") or {}).get("class_weights") or {}
+    return _recorded_per_class(recipe, "class_weights")
+
+
+def recorded_logit_adjustment(recipe: dict[str, Any] | None) -> tuple[tuple[str, float], ...]:
+    """The logit offsets a job's recipe record holds (none for older jobs)."""
+    return _recorded_per_class(recipe, "logit_adjustment")
+
+
+def _recorded_per_class(recipe: dict[str, Any] | None, name: str) -> tuple[tuple[str, float], ...]:
+    choice = ((recipe or {}).get("choices") or {}).get(name) or {}
     value = choice.get("value") or {}
     return tuple(sorted((str(k), float(v)) for k, v in dict(value).items()))
 
@@ -135,6 +150,7 @@ def config_from_params(
     contains_personal_data: bool,
     secure_mode: bool = False,
     class_weights: tuple[tuple[str, float], ...] = (),
+    logit_adjustment: tuple[tuple[str, float], ...] = (),
 ) -> TrainingConfig:
     """The TrainingConfig of a job's params (defaults: those of jobs admitted before recipes)."""
     from privet.training.config import TrainingConfig
@@ -160,6 +176,7 @@ def config_from_params(
         class_weights=class_weights,
         selection_share=float(get("selection_share", 0.0)) if private else 0.0,
         patience=p.get("patience"),
+        logit_adjustment=logit_adjustment,
         seed=int(get("seed", 0)),
         private=private,
         target_epsilon=target_epsilon if private else None,

@@ -63,6 +63,7 @@ def training_record(result: TrainingResult, eval_name: str) -> dict[str, Any]:
         "dropout": result.config.dropout,
         "label_smoothing": result.config.label_smoothing,
         "class_weights": dict(result.config.class_weights) or None,
+        "logit_adjustment": dict(result.config.logit_adjustment) or None,
         "max_length": result.config.max_length,
         "seed": result.seed,
         "train_examples": result.train_examples,

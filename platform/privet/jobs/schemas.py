@@ -68,10 +68,12 @@ class TrainingJobCreate(StrictSchema):
     label_smoothing: float | None = Field(
         default=None, ge=0, lt=1, description="Label smoothing." + AUTO_NOTE
     )
-    class_balance: Literal["auto", "on", "none"] = Field(
+    class_balance: Literal["auto", "on", "logit_adjust", "none"] = Field(
         default="auto",
-        description="Per-class weights <= 1 on the clipped gradients, from the version's label "
-        "counts: auto (on when the classes are imbalanced), on, or none.",
+        description="Class balance from the version's label counts: logit_adjust (the loss "
+        "sees logits + log prior, Menon et al. 2021), on (per-class weights <= 1 on the "
+        "clipped gradients), none, or auto (logit_adjust when the largest/smallest class "
+        "ratio is >= 3).",
     )
     selection: Literal["auto", "on", "none"] = Field(
         default="auto",

@@ -125,6 +125,7 @@ def _check_config(data: TrainingJobCreate, *, delta: float | None, facts: Datase
             delta=delta,
             contains_personal_data=False,  # whether DP is required is the policy's decision
             class_weights=recipes.recorded_class_weights(record),
+            logit_adjustment=recipes.recorded_logit_adjustment(record),
         )
     except (ConfigError, ValueError) as exc:
         raise InvalidInputError(f"this training request cannot run: {exc}") from exc

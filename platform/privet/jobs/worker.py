@@ -177,6 +177,7 @@ class Worker:
             contains_personal_data=contains_personal_data,
             secure_mode=self.settings.secure_noise,
             class_weights=recipes.recorded_class_weights(job.recipe),
+            logit_adjustment=recipes.recorded_logit_adjustment(job.recipe),
         )
 
     def train_job(

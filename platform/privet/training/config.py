@@ -6,6 +6,7 @@ all of it in the result.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from privet.training import accounting
@@ -71,6 +72,11 @@ class TrainingConfig:
     """Per-class weights in (0, 1] (label, weight); empty: none. Under DP each example's
     clipped gradient is multiplied by its class's weight, so it still contributes at most C
     (see recipe.py); a label without a weight has weight 1."""
+    logit_adjustment: tuple[tuple[str, float], ...] = ()
+    """Per-class logit offsets (label, tau·log prior) added to the logits in the training loss
+    only, CE(z + offset, y) (logit adjustment, Menon et al. 2021); prediction uses the raw
+    logits. Each example's gradient is still clipped to C and the noise is unchanged, so the
+    DP guarantee is the same; a label without an offset gets the smallest (the rarest's)."""
     dropout: float | None = None
     """Hidden dropout of the encoder and head; None keeps the base model's own."""
     label_smoothing: float = 0.0
@@ -127,6 +133,10 @@ class TrainingConfig:
             raise ConfigError("model selection is a DP mechanism: it needs private training")
         if self.patience is not None and self.patience < 1:
             raise ConfigError("patience must be at least 1 epoch")
+        if any(not math.isfinite(o) or o > 0.0 for _, o in self.logit_adjustment):
+            raise ConfigError("logit adjustments must be finite and ≤ 0 (tau·log of a prior)")
+        if self.class_weights and self.logit_adjustment:
+            raise ConfigError("choose class weights or logit adjustment, not both")
         if self.class_weights and self.private and self.grad_sample_mode != "bk":
             raise ConfigError(
                 "class weights need grad_sample_mode bk (they scale clipped gradients)"

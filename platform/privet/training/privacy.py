@@ -110,6 +110,17 @@ def _inputs(batch: Batch) -> Batch:
     return {k: v for k, v in batch.items() if k != "labels"}
 
 
+def adjusted_logits(logits: torch.Tensor, offsets: torch.Tensor | None) -> torch.Tensor:
+    """Logit adjustment (Menon et al. 2021): the training loss sees z + tau·log(prior).
+
+    The offsets are constants computed once from the version's label counts (metadata the
+    recipe already reads, like n), so each example's loss (and gradient) still depends on
+    that example alone: per-sample clipping bounds it by C and
+    the noise is unchanged, so the DP guarantee is the same. Prediction uses the raw z.
+    """
+    return logits if offsets is None else logits + offsets
+
+
 class PrivateEngine:
     """Clipping, noise and accounting for a model whose trainable parameters are set.
 
@@ -134,6 +145,7 @@ class PrivateEngine:
         secure_rng: SecureRandom | None = None,
         world: World = LOCAL,
         class_weights: torch.Tensor | None = None,
+        logit_adjustment: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
     ) -> None:
         if grad_sample_mode not in GRAD_SAMPLE_MODES:
@@ -179,6 +191,7 @@ class PrivateEngine:
         if class_weights is not None and self.clipper is None:
             raise ValueError("class weights need grad_sample_mode bk")
         self.class_weights = class_weights
+        self.logit_adjustment = logit_adjustment
         self.label_smoothing = label_smoothing
         base_criterion = nn.CrossEntropyLoss(reduction="mean", label_smoothing=label_smoothing)
         self.criterion: Any = base_criterion
@@ -214,6 +227,7 @@ class PrivateEngine:
             self.optimizer.zero_grad(set_to_none=True)
             with self.world.autocast():  # bf16 forward; the loss and all that follows fp32
                 logits = self.model(**_inputs(batch)).logits.float()
+            logits = adjusted_logits(logits, self.logit_adjustment)
             size = len(batch["labels"])
             if self.clipper is not None:
                 labels = batch["labels"]
@@ -262,10 +276,12 @@ class NonPrivateEngine:
         *,
         world: World = LOCAL,
         class_weights: torch.Tensor | None = None,
+        logit_adjustment: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
         temperature: float = 1.0,
     ) -> None:
         self.model = model
+        self.logit_adjustment = logit_adjustment
         self.optimizer = optimizer
         self.world = world
         self.temperature = temperature
@@ -291,6 +307,7 @@ class NonPrivateEngine:
                 before_batch()
             with self.world.autocast():
                 logits = self.model(**_inputs(batch)).logits.float()
+            logits = adjusted_logits(logits, self.logit_adjustment)
             loss = self._loss(logits, batch["labels"])
             (loss / everywhere).backward()  # type: ignore[no-untyped-call]
             total_loss += float(loss.item())

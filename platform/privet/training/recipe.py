@@ -30,7 +30,7 @@ from typing import Any
 
 from privet.training import accounting, selection
 from privet.training.catalog import DEFAULT_BASE_MODEL
-from privet.training.config import TrainingConfig
+from privet.training.config import ConfigError, TrainingConfig
 from privet.training.strategies import Strategy
 
 AUTO = "auto"
@@ -51,10 +51,18 @@ ENCODER_LR_SGD, HEAD_LR_SGD = 0.3, 1.0
 ADAM_LR = 5e-4
 """DP-Adam rate for `full`/`top-k` (Li et al. 2022, at every example clipped)."""
 IMBALANCE_THRESHOLD = 3.0
-"""Largest/smallest class ratio from which `class_balance: auto` weights classes."""
+"""Largest/smallest class ratio from which `class_balance: auto` balances the classes."""
 BALANCE_TEMPER = 0.5
 """w_c = (min count / count_c) ** 0.5: halfway to full balance, so the majority classes
 keep more of their signal (noise does not shrink with the weights)."""
+LOGIT_ADJUST = "logit_adjust"
+LOGIT_ADJUST_TAU = 1.0
+"""tau of the logit adjustment: 1 is Menon et al.'s Fisher-consistent choice for the
+balanced error (no tuning on the data)."""
+BALANCE_METHODS = (AUTO, "on", LOGIT_ADJUST, "none")
+"""`class_balance` values: `on` is the class weights, `logit_adjust` the logit adjustment."""
+AUTO_BALANCE = LOGIT_ADJUST
+"""What `class_balance: auto` applies from IMBALANCE_THRESHOLD on (README, Calibration)."""
 NP_STRATEGY, NP_EPOCHS, NP_LR, NP_BATCH = "full", 6, 1e-4, 32
 """Non-private: a full fine-tune, AdamW (the calibration grid's best; README)."""
 
@@ -72,7 +80,8 @@ class RecipeInputs:
     private: bool = True
     accountant: str = accounting.DEFAULT_ACCOUNTANT
     class_balance: str = AUTO
-    """`auto` (weights when the classes are imbalanced), `on` or `none`."""
+    """`auto` (AUTO_BALANCE when the classes are imbalanced), `on` (class weights),
+    `logit_adjust` or `none`."""
     overrides: Mapping[str, Any] = field(default_factory=dict)
     """TrainingConfig fields the caller set explicitly: they win."""
     validation_rows: int | None = None
@@ -146,6 +155,19 @@ class _Builder:
         self.values[name] = value
         self.choices[name] = choice
         return value
+
+
+def logit_adjustment(
+    label_counts: Mapping[str, int], tau: float = LOGIT_ADJUST_TAU
+) -> dict[str, float]:
+    """Per-class logit offsets tau·log(prior_c) ≤ 0, prior_c = count_c / total (Menon et al.
+    2021); a class with no rows counts as the rarest (a prior of 0 has no logarithm)."""
+    total = sum(c for c in label_counts.values() if c > 0)
+    smallest = min(c for c in label_counts.values() if c > 0)
+    return {
+        k: min(0.0, tau * math.log(max(c, smallest) / total))
+        for k, c in sorted(label_counts.items())
+    }
 
 
 def imbalance_ratio(label_counts: Mapping[str, int] | None) -> float:
@@ -272,23 +294,45 @@ def _rates(b: _Builder, strategy: str) -> None:
 
 
 def _balance(b: _Builder) -> None:
+    """Class balance from the version's label counts: logit adjustment, weights, or none."""
     i = b.inputs
+    if i.class_balance not in BALANCE_METHODS:
+        raise ConfigError(
+            f"class_balance must be one of {BALANCE_METHODS}, got {i.class_balance!r}"
+        )
     ratio = imbalance_ratio(i.label_counts)
+    method = AUTO_BALANCE if i.class_balance == AUTO else i.class_balance
     if i.class_balance == "none" or not i.label_counts:
         why = "class_balance none" if i.class_balance == "none" else "no label counts"
-        b.set("class_weights", (), f"off ({why})")
-        return
-    if i.class_balance == AUTO and ratio < IMBALANCE_THRESHOLD:
-        b.set("class_weights", (), f"off: class ratio {ratio:.2g} < {IMBALANCE_THRESHOLD:g}")
-        return
-    weights = class_weights(i.label_counts)
-    b.set(
-        "class_weights",
-        tuple(sorted(weights.items())),
-        f"class ratio {ratio:.3g}: w_c = (min count/count_c)^{BALANCE_TEMPER} ≤ 1 from the "
-        "version's public label counts, applied to each clipped per-example gradient, so "
-        "each example still contributes at most C (the DP sensitivity is unchanged)",
-    )
+        method, off = "none", f"off ({why})"
+    elif i.class_balance == AUTO and ratio < IMBALANCE_THRESHOLD:
+        method, off = "none", f"off: class ratio {ratio:.2g} < {IMBALANCE_THRESHOLD:g}"
+    else:
+        off = f"off: class_balance {method}"
+    counts = i.label_counts or {}
+    if method == "on":
+        b.set(
+            "class_weights",
+            tuple(sorted(class_weights(counts).items())),
+            f"class ratio {ratio:.3g}: w_c = (min count/count_c)^{BALANCE_TEMPER} ≤ 1 from the "
+            "version's label counts, applied to each clipped per-example gradient, so "
+            "each example still contributes at most C (the DP sensitivity is unchanged)",
+        )
+    else:
+        b.set("class_weights", (), off)
+    if method == LOGIT_ADJUST:
+        b.set(
+            "logit_adjustment",
+            tuple(sorted(logit_adjustment(counts).items())),
+            f"class ratio {ratio:.3g}: logit adjustment (Menon et al. 2021), the loss is "
+            f"CE(z + {LOGIT_ADJUST_TAU:g}·log prior_c, y) with the prior from the version's "
+            "label counts, prediction uses z; each example's gradient is still clipped "
+            "to C and the noise is unchanged (the DP guarantee is the same), and unlike class "
+            "weights it does not shrink the clipped signal"
+            + (" (auto: measured on SMS, README)" if i.class_balance == AUTO else ""),
+        )
+    else:
+        b.set("logit_adjustment", (), off)
 
 
 def choose(inputs: RecipeInputs) -> Recipe:

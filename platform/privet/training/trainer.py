@@ -367,6 +367,18 @@ def class_weight_tensor(
     return torch.tensor([float(weights.get(name, 1.0)) for name in label_names], device=device)
 
 
+def logit_adjustment_tensor(
+    config: TrainingConfig, label_names: list[str], device: torch.device | str = "cpu"
+) -> torch.Tensor | None:
+    """The configured logit offsets in label-index order (the smallest for a label without
+    one: treated as the rarest, as a label without a class weight is)."""
+    if not config.logit_adjustment:
+        return None
+    offsets = dict(config.logit_adjustment)
+    rarest = min(offsets.values())
+    return torch.tensor([float(offsets.get(name, rarest)) for name in label_names], device=device)
+
+
 def _step_loop(
     config: TrainingConfig,
     model: torch.nn.Module,
@@ -379,6 +391,7 @@ def _step_loop(
     """The engine, schedule and random sources `config` asks for, on this rank."""
     optimizer = make_optimizer(config, model)
     weights = class_weight_tensor(config, label_names, world.device)
+    offsets = logit_adjustment_tensor(config, label_names, world.device)
     secure_rng = SecureRandom() if config.secure_mode else None
     plan: accounting.PrivacyPlan | None = None
     engine: PrivateEngine | NonPrivateEngine
@@ -399,6 +412,7 @@ def _step_loop(
             secure_rng=secure_rng,
             world=world,
             class_weights=weights,
+            logit_adjustment=offsets,
             label_smoothing=config.label_smoothing,
         )
     else:
@@ -408,6 +422,7 @@ def _step_loop(
             optimizer,
             world=world,
             class_weights=weights,
+            logit_adjustment=offsets,
             label_smoothing=config.label_smoothing,
             temperature=temperature,
         )
