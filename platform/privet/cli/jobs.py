@@ -145,6 +145,41 @@ _OPTIONAL_FIELDS = [
 auto recipe or the API chooses."""
 
 
+ClassBalanceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="auto, logit_adjust, on or none: logit adjustment (loss on logits + log "
+        "prior) or per-class weights <= 1, from the label counts."
+    ),
+]
+
+SelectionOption = Annotated[
+    str | None,
+    typer.Option(
+        help="auto, on or none: keep the best epoch on DP validation releases (their ε is "
+        "in the job's target), stop early."
+    ),
+]
+
+InitFromOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Warm start: an approved model version id of the project (same base model "
+        "and labels) to train from; only this job's dataset is charged."
+    ),
+]
+
+DistillFromOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Distillation: an approved DP model version id of the project (the teacher) "
+        "whose soft labels over the dataset version's texts (declared non-personal) train "
+        "the --base-model student; implies --non-private; the student keeps the "
+        "teacher's ε, nothing is charged."
+    ),
+]
+
+
 @train_app.command("submit")
 def submit(
     project: ProjectArg,
@@ -179,42 +214,16 @@ def submit(
         float | None, typer.Option(help="Hidden dropout (default: the base model's).")
     ] = None,
     label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing.")] = None,
-    class_balance: Annotated[
-        str | None,
-        typer.Option(
-            help="auto, logit_adjust, on or none: logit adjustment (loss on logits + log "
-            "prior) or per-class weights <= 1, from the label counts."
-        ),
-    ] = None,
-    selection: Annotated[
-        str | None,
-        typer.Option(
-            help="auto, on or none: keep the best epoch on DP validation releases (their ε is "
-            "in the job's target), stop early."
-        ),
-    ] = None,
+    class_balance: ClassBalanceOption = None,
+    selection: SelectionOption = None,
     selection_share: Annotated[float | None, typer.Option(help="Share of ε for selection.")] = None,
     patience: Annotated[int | None, typer.Option(help="Epochs to wait for a better F1.")] = None,
     purpose: Annotated[
         str | None, typer.Option(help="Default: the dataset's only purpose.")
     ] = None,
     model_name: Annotated[str | None, typer.Option(help="Registry model name.")] = None,
-    init_from: Annotated[
-        str | None,
-        typer.Option(
-            help="Warm start: an approved model version id of the project (same base model "
-            "and labels) to train from; only this job's dataset is charged."
-        ),
-    ] = None,
-    distill_from: Annotated[
-        str | None,
-        typer.Option(
-            help="Distillation: an approved DP model version id of the project (the teacher) "
-            "whose soft labels over the dataset version's texts (declared non-personal) train "
-            "the --base-model student; implies --non-private; the student keeps the "
-            "teacher's ε, nothing is charged."
-        ),
-    ] = None,
+    init_from: InitFromOption = None,
+    distill_from: DistillFromOption = None,
     temperature: Annotated[
         float | None, typer.Option(help="Distillation softmax temperature (default 2).")
     ] = None,

@@ -114,24 +114,13 @@ def admit(
     if not verdict.allowed:
         job_id = refuse(reason="policy", policies=verdict.policies)
         return _policy_refusal(job_id, verdict, verdict.detail or "training request refused")
-    for version, what in ((parent, "warm start from"), (teacher, "distillation of")):
-        if version is None:
-            continue
-        # The right to read the version before anything about it is checked: a caller who
-        # may not read it learns nothing of its state, labels or purposes.
-        read = (
-            may_read(actor, version)
-            if may_read is not None
-            else PolicyVerdict(allowed=False, detail="no decision on reading it was made")
-        )
-        if not read.allowed:
-            job_id = refuse(reason="policy", policies=read.policies)
-            return _policy_refusal(
-                job_id,
-                read,
-                f"{what} model version {version.id} refused: the caller may not "
-                f"read it (model_version.read): {read.detail or 'denied'}",
-            )
+    unreadable = _unreadable(
+        actor, may_read, ((parent, "warm start from"), (teacher, "distillation of"))
+    )
+    if unreadable is not None:
+        read, what = unreadable
+        job_id = refuse(reason="policy", policies=read.policies)
+        return _policy_refusal(job_id, read, what)
     if parent is not None:
         warmstart.check_compatible(
             session, parent, data=data, facts=admission.facts, purpose=admission.purpose
@@ -153,6 +142,30 @@ def admit(
         over = budget.BudgetExceededError(exc.detail, refused_job_id=job_id, **exc.extensions)
         return Refused(job_id=job_id, reason="privacy_budget_exceeded", policies=[], error=over)
     return Admitted(job=job)
+
+
+def _unreadable(
+    actor: Identity,
+    may_read: MayRead | None,
+    versions: tuple[tuple[ModelVersion | None, str], ...],
+) -> tuple[PolicyVerdict, str] | None:
+    """The refusal for the first given version the caller may not read (a warm start's
+    parent, a teacher), checked before anything about it: a caller who may not read it
+    learns nothing of its state, labels or purposes."""
+    for version, what in versions:
+        if version is None:
+            continue
+        read = (
+            may_read(actor, version)
+            if may_read is not None
+            else PolicyVerdict(allowed=False, detail="no decision on reading it was made")
+        )
+        if not read.allowed:
+            return read, (
+                f"{what} model version {version.id} refused: the caller may not "
+                f"read it (model_version.read): {read.detail or 'denied'}"
+            )
+    return None
 
 
 def _policy_refusal(job_id: str, verdict: PolicyVerdict, what: str) -> Refused:

@@ -14,7 +14,7 @@ from privet.jobs import distill, warmstart
 from privet.jobs.sources import DatasetFacts, DatasetSource
 from privet.jobs.tables import TrainingJob
 from privet.models import service as models_service
-from privet.models.tables import FlagSource
+from privet.models.tables import FlagSource, ModelVersion
 
 if TYPE_CHECKING:
     from privet.training import TrainingResult
@@ -86,20 +86,25 @@ def register(
             used_by_id=version.id,
         )
     if erased:
-        models_service.flag_erasure(
-            session,
-            version=version,
-            source=FlagSource.registration,
-            dataset_version_ids=[facts.version_id],
-            remedy="retrain",
-            remedy_rule="erased_during_job",
-            justification=(
-                f"dataset version {facts.version_id} was erased while this job ran: "
-                "the model was trained on rows of data subjects that an erasure "
-                "removed. Retrain on the dataset's current version, or keep this "
-                "one only where the erasure policy allows keeping a DP-trained model "
-                "(resolve-erasure-flags)"
-            ),
-            actor=None,
-        )
+        _flag_erased_during_job(session, version, facts.version_id)
     return version.id
+
+
+def _flag_erased_during_job(session: Session, version: ModelVersion, version_id: str) -> None:
+    """Flag a new model version whose source dataset version was erased while it trained."""
+    models_service.flag_erasure(
+        session,
+        version=version,
+        source=FlagSource.registration,
+        dataset_version_ids=[version_id],
+        remedy="retrain",
+        remedy_rule="erased_during_job",
+        justification=(
+            f"dataset version {version_id} was erased while this job ran: "
+            "the model was trained on rows of data subjects that an erasure "
+            "removed. Retrain on the dataset's current version, or keep this "
+            "one only where the erasure policy allows keeping a DP-trained model "
+            "(resolve-erasure-flags)"
+        ),
+        actor=None,
+    )

@@ -153,18 +153,7 @@ def register_version(
             "dataset_versions": [d["id"] for d in reg.dataset_versions],
         },
     )
-    lineage: dict[str, Any] = {
-        "training_job": reg.job_id,
-        "dataset_versions": [d["id"] for d in reg.dataset_versions],
-        "code_version": code_version(),
-        "policy_version": reg.policy_version,
-        "ledger_entry_id": ledger_entry_id,
-        "weights_sha256": weights_sha256,
-    }
-    if reg.parent is not None:
-        lineage["init_from_model_version"] = reg.parent
-    if reg.teacher is not None:
-        lineage["distilled_from_model_version"] = reg.teacher
+    lineage = _lineage(reg, ledger_entry_id=ledger_entry_id, weights_sha256=weights_sha256)
     version = ModelVersion(
         id=version_id,
         model_id=model.id,
@@ -193,6 +182,24 @@ def register_version(
     session.add(version)
     session.flush()
     return version
+
+
+def _lineage(reg: Registration, *, ledger_entry_id: int, weights_sha256: str) -> dict[str, Any]:
+    """The version's lineage: job, datasets, code, policy, ledger entry, weights, and the
+    version it started from (warm start) or learnt from (distillation)."""
+    lineage: dict[str, Any] = {
+        "training_job": reg.job_id,
+        "dataset_versions": [d["id"] for d in reg.dataset_versions],
+        "code_version": code_version(),
+        "policy_version": reg.policy_version,
+        "ledger_entry_id": ledger_entry_id,
+        "weights_sha256": weights_sha256,
+    }
+    if reg.parent is not None:
+        lineage["init_from_model_version"] = reg.parent
+    if reg.teacher is not None:
+        lineage["distilled_from_model_version"] = reg.teacher
+    return lineage
 
 
 def _card(reg: Registration, *, model: Model, version_id: str, lineage: dict[str, Any]) -> str:

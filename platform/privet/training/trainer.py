@@ -21,6 +21,7 @@ import transformers
 from safetensors.torch import save as save_safetensors
 
 from privet.training import accounting
+from privet.training.balance import class_weight_tensor, logit_adjustment_tensor
 from privet.training.catalog import (
     POOLING_METADATA_KEY,
     BaseModelSpec,
@@ -30,7 +31,7 @@ from privet.training.catalog import (
 from privet.training.config import ConfigError as ConfigError
 from privet.training.config import NonPrivateRefused as NonPrivateRefused
 from privet.training.config import TrainingConfig as TrainingConfig
-from privet.training.data import LabelledTexts, SoftTargets, encode
+from privet.training.data import EncodedDataset, LabelledTexts, SoftTargets, encode
 from privet.training.device import describe
 from privet.training.evaluation import EvaluationResult, evaluate
 from privet.training.guarantee import PrivacyRecord, privacy_record
@@ -283,21 +284,7 @@ def train_part(
     applied = apply_strategy(model, strategy)
     # The replicas start equal: the seeded head already is; broadcasting makes it certain.
     world.broadcast_([*model.parameters(), *model.buffers()])
-    encoded = (
-        None
-        if part is None
-        else encode(
-            part,
-            loaded.tokenizer,
-            label_names=label_names,
-            max_length=config.max_length,
-            model=model,
-        )
-    )
-    if encoded is not None and soft_targets is not None:
-        if config.private:
-            raise ConfigError("distillation trains without DP-SGD (private: false)")
-        encoded.labels = soft_targets.probabilities
+    encoded = _encode_part(config, part, loaded, label_names, model, soft_targets)
     loop = _step_loop(
         config,
         model,
@@ -344,6 +331,28 @@ def train_part(
     return outcome
 
 
+def _encode_part(
+    config: TrainingConfig,
+    part: LabelledTexts | None,
+    loaded: LoadedBaseModel,
+    label_names: list[str],
+    model: torch.nn.Module,
+    soft_targets: SoftTargets | None,
+) -> EncodedDataset | None:
+    """This rank's rows encoded (None for an empty shard), labelled with the teacher's
+    distributions when distilling."""
+    if part is None:
+        return None
+    encoded = encode(
+        part, loaded.tokenizer, label_names=label_names, max_length=config.max_length, model=model
+    )
+    if soft_targets is not None:
+        if config.private:
+            raise ConfigError("distillation trains without DP-SGD (private: false)")
+        encoded.labels = soft_targets.probabilities
+    return encoded
+
+
 def _validate(config: TrainingConfig, n: int, world: World) -> None:
     """The config for n rows; bf16 keeps DP only where privet computes the per-sample
     norms (in fp32)."""
@@ -355,28 +364,6 @@ def _validate(config: TrainingConfig, n: int, world: World) -> None:
             "them in bf16): use grad_sample_mode bk, or a worker with "
             "PRIVET_TRAINING_PRECISION=fp32"
         )
-
-
-def class_weight_tensor(
-    config: TrainingConfig, label_names: list[str], device: torch.device | str = "cpu"
-) -> torch.Tensor | None:
-    """The configured class weights in label-index order (1 for a label without one)."""
-    if not config.class_weights:
-        return None
-    weights = dict(config.class_weights)
-    return torch.tensor([float(weights.get(name, 1.0)) for name in label_names], device=device)
-
-
-def logit_adjustment_tensor(
-    config: TrainingConfig, label_names: list[str], device: torch.device | str = "cpu"
-) -> torch.Tensor | None:
-    """The configured logit offsets in label-index order (the smallest for a label without
-    one: treated as the rarest, as a label without a class weight is)."""
-    if not config.logit_adjustment:
-        return None
-    offsets = dict(config.logit_adjustment)
-    rarest = min(offsets.values())
-    return torch.tensor([float(offsets.get(name, rarest)) for name in label_names], device=device)
 
 
 def _step_loop(
