@@ -130,6 +130,10 @@ _OPTIONAL_FIELDS = [
         "selection",
         "selection_share",
         "patience",
+        "augment_multiplicity",
+        "augment_token_dropout",
+        "augment_span_deletion",
+        "augment_word_order",
         "delta",
         "purpose",
         "model_name",
@@ -187,6 +191,21 @@ def submit(
     ] = None,
     selection_share: Annotated[float | None, typer.Option(help="Share of ε for selection.")] = None,
     patience: Annotated[int | None, typer.Option(help="Epochs to wait for a better F1.")] = None,
+    augment_multiplicity: Annotated[
+        int | None,
+        typer.Option(
+            help="K augmented copies per example, averaged before clipping (ε unchanged); 1: off."
+        ),
+    ] = None,
+    augment_token_dropout: Annotated[
+        float | None, typer.Option(help="Share of words dropped per copy.")
+    ] = None,
+    augment_span_deletion: Annotated[
+        float | None, typer.Option(help="Share of words in one deleted span per copy.")
+    ] = None,
+    augment_word_order: Annotated[
+        float | None, typer.Option(help="Chance of swapping neighbour words per copy.")
+    ] = None,
     purpose: Annotated[
         str | None, typer.Option(help="Default: the dataset's only purpose.")
     ] = None,

@@ -21,6 +21,7 @@ import transformers
 from safetensors.torch import save as save_safetensors
 
 from privet.training import accounting
+from privet.training.augment import AugmentedRows
 from privet.training.catalog import (
     POOLING_METADATA_KEY,
     BaseModelSpec,
@@ -47,7 +48,7 @@ from privet.training.progress import (
 )
 from privet.training.selection import SelectionRecord
 from privet.training.selection import build as build_selection
-from privet.training.steps import StepLoop
+from privet.training.steps import Rows, StepLoop
 from privet.training.strategies import (
     AppliedStrategy,
     Strategy,
@@ -281,17 +282,7 @@ def train_part(
     applied = apply_strategy(model, strategy)
     # The replicas start equal: the seeded head already is; broadcasting makes it certain.
     world.broadcast_([*model.parameters(), *model.buffers()])
-    encoded = (
-        None
-        if part is None
-        else encode(
-            part,
-            loaded.tokenizer,
-            label_names=label_names,
-            max_length=config.max_length,
-            model=model,
-        )
-    )
+    encoded = _rows(config, part, loaded, label_names=label_names, world=world)
     loop = _step_loop(config, model, n=n, world=world, label_names=label_names)
     selector, on_epoch_end, validation_rows = build_selection(
         config,
@@ -329,6 +320,36 @@ def train_part(
         result = _result(config, loop, loaded, applied, label_names, eval_data, last_loss, started)
         outcome.result = replace(result, selection=selected)
     return outcome
+
+
+def _rows(
+    config: TrainingConfig,
+    part: LabelledTexts | None,
+    loaded: LoadedBaseModel,
+    *,
+    label_names: list[str],
+    world: World,
+) -> Rows | None:
+    """This rank's training rows: encoded once, or K augmented copies encoded per batch."""
+    if part is None:
+        return None
+    if config.augmentation.active:
+        return AugmentedRows(
+            part,
+            config.augmentation,
+            tokenizer=loaded.tokenizer,
+            label_names=label_names,
+            max_length=config.max_length,
+            model=loaded.model,
+            seed=f"augment:{config.seed}:{world.rank}",
+        )
+    return encode(
+        part,
+        loaded.tokenizer,
+        label_names=label_names,
+        max_length=config.max_length,
+        model=loaded.model,
+    )
 
 
 def _validate(config: TrainingConfig, n: int, world: World) -> None:
@@ -386,6 +407,7 @@ def _step_loop(
             world=world,
             class_weights=weights,
             label_smoothing=config.label_smoothing,
+            copies=config.augment_multiplicity,
         )
     else:
         total_steps = math.ceil(n / min(config.logical_batch_size, n)) * config.epochs
@@ -395,6 +417,7 @@ def _step_loop(
             world=world,
             class_weights=weights,
             label_smoothing=config.label_smoothing,
+            copies=config.augment_multiplicity,
         )
     scheduler = (
         torch.optim.lr_scheduler.LambdaLR(
@@ -409,7 +432,7 @@ def _step_loop(
         epochs=config.epochs,
         total_steps=total_steps,
         logical_batch_size=config.logical_batch_size,
-        physical_batch_size=config.physical_batch_size,
+        physical_batch_size=max(1, config.physical_batch_size // config.augment_multiplicity),
         engine=engine,
         plan=plan,
         scheduler=scheduler,
