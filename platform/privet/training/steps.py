@@ -22,7 +22,7 @@ from privet.training.progress import CancelCheck, ProgressCallback, ProgressEven
 from privet.training.world import World
 
 
-class Rows(Protocol):
+class TrainingRows(Protocol):
     """A rank's training rows: `data.EncodedDataset`, or `augment.AugmentedRows` (K copies
     of each example, contiguous)."""
 
@@ -65,7 +65,7 @@ class StepLoop:
 
     def run(
         self,
-        encoded: Rows | None,
+        encoded: TrainingRows | None,
         *,
         local_n: int,
         progress: ProgressCallback,

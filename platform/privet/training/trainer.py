@@ -48,7 +48,7 @@ from privet.training.progress import (
 )
 from privet.training.selection import SelectionRecord
 from privet.training.selection import build as build_selection
-from privet.training.steps import Rows, StepLoop
+from privet.training.steps import StepLoop, TrainingRows
 from privet.training.strategies import (
     AppliedStrategy,
     Strategy,
@@ -329,7 +329,7 @@ def _rows(
     *,
     label_names: list[str],
     world: World,
-) -> Rows | None:
+) -> TrainingRows | None:
     """This rank's training rows: encoded once, or K augmented copies encoded per batch."""
     if part is None:
         return None
