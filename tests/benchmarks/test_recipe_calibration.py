@@ -18,6 +18,8 @@ PRIVET_BENCH_OUT, default /tmp/privet-recipe-calibration.jsonl):
 PRIVET_BENCH_GRID=6:1e-4 runs only those cells of the grid; PRIVET_BENCH_CLASS_BALANCE=none,
 on (class weights) or logit_adjust runs the recipe with that class balance instead of `auto`
 (the calibration of `auto` on SMS; README).
+PRIVET_BENCH_AUGMENT=K runs the DP side with augmentation multiplicity K (K copies of each
+example, averaged before clipping; the recipe's rates; augment.py): ε is that of K = 1.
 PRIVET_BENCH_THREADS sets torch's threads (2 on the shared 2-core machine; run with nice).
 """
 
@@ -28,7 +30,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +111,7 @@ def run_dp(name: str, rows: int, epsilon: float) -> dict[str, Any]:
             delta=None,
             base_model="minilm-l6",
             class_balance=os.environ.get("PRIVET_BENCH_CLASS_BALANCE", "auto"),
+            overrides={"augment_multiplicity": int(os.environ.get("PRIVET_BENCH_AUGMENT", "1"))},
         )
     )
     for key, value in recipe.reasons().items():
@@ -119,6 +122,7 @@ def run_dp(name: str, rows: int, epsilon: float) -> dict[str, Any]:
     row["class_balance"] = recipe.inputs.class_balance
     row["class_weights"] = dict(recipe.config.class_weights or ())
     row["logit_adjustment"] = {k: round(v, 4) for k, v in recipe.config.logit_adjustment}
+    row["augmentation"] = asdict(recipe.config.augmentation)
     row["wall_s"] = round(time.monotonic() - started)
     return _record(row)
 

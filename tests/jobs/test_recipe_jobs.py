@@ -110,3 +110,44 @@ def test_an_imbalanced_version_trains_with_logit_adjustment_and_reports_the_wors
         headers=engineer.headers,
     ).text
     assert "Worst class: **" in card and "| class | precision | recall | F1 | support |" in card
+
+
+def test_augmentation_is_a_recorded_job_field_and_bad_values_are_refused(
+    client, project, engineer, dataset_version
+) -> None:  # type: ignore[no-untyped-def]
+    from privet.training.recipe import AUTO, CALLER
+
+    body = {"dataset_version_id": dataset_version["id"], "base_model": TINY, "target_epsilon": 3.0}
+    plain = _post(client, engineer, project, body).json()
+    off = plain["recipe"]["choices"]["augment_multiplicity"]
+    assert off["value"] == 1 and off["source"] == AUTO and off["reason"].startswith("off")
+    job = _post(client, engineer, project, {**body, "augment_multiplicity": 4}).json()
+    choices = job["recipe"]["choices"]
+    assert choices["augment_multiplicity"] == {"value": 4, "source": CALLER, "reason": CALLER}
+    for field in ("augment_token_dropout", "augment_span_deletion", "augment_word_order"):
+        assert choices[field]["value"] == 0.1 and choices[field]["source"] == AUTO
+        assert job["params"][field] == 0.1
+    assert job["params"]["augment_multiplicity"] == 4
+    jobs_before = client.get(
+        f"/v1/projects/{project}/training-jobs", headers=engineer.headers
+    ).json()
+    identical = _post(
+        client,
+        engineer,
+        project,
+        {
+            **body,
+            "augment_multiplicity": 2,
+            "augment_token_dropout": 0,
+            "augment_span_deletion": 0,
+            "augment_word_order": 0,
+        },
+    )
+    assert identical.status_code in (400, 422), identical.text
+    assert "augmentation rate above 0" in identical.text
+    for field, value in (("augment_multiplicity", 17), ("augment_word_order", 0.6)):
+        assert _post(client, engineer, project, {**body, field: value}).status_code == 422
+    jobs_after = client.get(
+        f"/v1/projects/{project}/training-jobs", headers=engineer.headers
+    ).json()
+    assert jobs_after == jobs_before  # nothing half-written, no ε reserved

@@ -23,6 +23,12 @@ from rich.progress import (
 from rich.table import Column as TableColumn
 
 from privet.cli.client import call, call_pages, download, fetch_text
+from privet.cli.job_options import (
+    ClassBalanceOption,
+    DistillFromOption,
+    InitFromOption,
+    SelectionOption,
+)
 from privet.cli.output import (
     AfterOption,
     AllPagesOption,
@@ -130,6 +136,10 @@ _OPTIONAL_FIELDS = [
         "selection",
         "selection_share",
         "patience",
+        "augment_multiplicity",
+        "augment_token_dropout",
+        "augment_span_deletion",
+        "augment_word_order",
         "delta",
         "purpose",
         "model_name",
@@ -143,41 +153,6 @@ _OPTIONAL_FIELDS = [
 ]
 """`submit`'s options sent only when given (option name, request field): left out, the
 auto recipe or the API chooses."""
-
-
-ClassBalanceOption = Annotated[
-    str | None,
-    typer.Option(
-        help="auto, logit_adjust, on or none: logit adjustment (loss on logits + log "
-        "prior) or per-class weights <= 1, from the label counts."
-    ),
-]
-
-SelectionOption = Annotated[
-    str | None,
-    typer.Option(
-        help="auto, on or none: keep the best epoch on DP validation releases (their ε is "
-        "in the job's target), stop early."
-    ),
-]
-
-InitFromOption = Annotated[
-    str | None,
-    typer.Option(
-        help="Warm start: an approved model version id of the project (same base model "
-        "and labels) to train from; only this job's dataset is charged."
-    ),
-]
-
-DistillFromOption = Annotated[
-    str | None,
-    typer.Option(
-        help="Distillation: an approved DP model version id of the project (the teacher) "
-        "whose soft labels over the dataset version's texts (declared non-personal) train "
-        "the --base-model student; implies --non-private; the student keeps the "
-        "teacher's ε, nothing is charged."
-    ),
-]
 
 
 @train_app.command("submit")
@@ -218,6 +193,21 @@ def submit(
     selection: SelectionOption = None,
     selection_share: Annotated[float | None, typer.Option(help="Share of ε for selection.")] = None,
     patience: Annotated[int | None, typer.Option(help="Epochs to wait for a better F1.")] = None,
+    augment_multiplicity: Annotated[
+        int | None,
+        typer.Option(
+            help="K augmented copies per example, averaged before clipping (ε unchanged); 1: off."
+        ),
+    ] = None,
+    augment_token_dropout: Annotated[
+        float | None, typer.Option(help="Share of words dropped per copy.")
+    ] = None,
+    augment_span_deletion: Annotated[
+        float | None, typer.Option(help="Share of words in one deleted span per copy.")
+    ] = None,
+    augment_word_order: Annotated[
+        float | None, typer.Option(help="Chance of swapping neighbour words per copy.")
+    ] = None,
     purpose: Annotated[
         str | None, typer.Option(help="Default: the dataset's only purpose.")
     ] = None,

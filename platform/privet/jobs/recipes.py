@@ -34,6 +34,10 @@ API_TO_CONFIG = {
     "label_smoothing": "label_smoothing",
     "selection_share": "selection_share",
     "patience": "patience",
+    "augment_multiplicity": "augment_multiplicity",
+    "augment_token_dropout": "augment_token_dropout",
+    "augment_span_deletion": "augment_span_deletion",
+    "augment_word_order": "augment_word_order",
 }
 """Request fields the recipe may choose, by their TrainingConfig names."""
 _FIXED = ("max_length", "physical_batch_size", "seed", "accountant")
@@ -177,6 +181,10 @@ def config_from_params(
         selection_share=float(get("selection_share", 0.0)) if private else 0.0,
         patience=p.get("patience"),
         logit_adjustment=logit_adjustment,
+        augment_multiplicity=int(get("augment_multiplicity", 1)),
+        augment_token_dropout=float(get("augment_token_dropout", 0.0)),
+        augment_span_deletion=float(get("augment_span_deletion", 0.0)),
+        augment_word_order=float(get("augment_word_order", 0.0)),
         seed=int(get("seed", 0)),
         private=private,
         target_epsilon=target_epsilon if private else None,

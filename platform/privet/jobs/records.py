@@ -4,6 +4,7 @@ the DP guarantee the accountant reports, and how the model was trained."""
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from typing import Any
 
 from privet.training import TrainingResult
@@ -64,6 +65,9 @@ def training_record(result: TrainingResult, eval_name: str) -> dict[str, Any]:
         "label_smoothing": result.config.label_smoothing,
         "class_weights": dict(result.config.class_weights) or None,
         "logit_adjustment": dict(result.config.logit_adjustment) or None,
+        "augmentation": asdict(result.config.augmentation)
+        if result.config.augmentation.active
+        else None,
         "max_length": result.config.max_length,
         "seed": result.seed,
         "train_examples": result.train_examples,

@@ -91,6 +91,23 @@ class TrainingJobCreate(StrictSchema):
         description="Epochs without a better noisy validation macro-F1 before stopping."
         + AUTO_NOTE,
     )
+    augment_multiplicity: int | None = Field(
+        default=None,
+        ge=1,
+        le=16,
+        description="Augmentation multiplicity K: K augmented copies of each sampled example, "
+        "their gradients averaged before clipping (ε unchanged; K times the compute); 1: off."
+        + AUTO_NOTE,
+    )
+    augment_token_dropout: float | None = Field(
+        default=None, ge=0, le=0.5, description="Share of words dropped per copy." + AUTO_NOTE
+    )
+    augment_span_deletion: float | None = Field(
+        default=None, ge=0, le=0.5, description="Share of words in one deleted span." + AUTO_NOTE
+    )
+    augment_word_order: float | None = Field(
+        default=None, ge=0, le=0.5, description="Chance of swapping neighbour words." + AUTO_NOTE
+    )
     accountant: Literal["prv", "rdp"] = "prv"
     max_grad_norm: float | None = Field(
         default=None, gt=0, le=100, description="DP clipping norm C." + AUTO_NOTE

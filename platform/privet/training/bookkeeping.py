@@ -88,15 +88,30 @@ class BookKeepingClipper:
         self.reset()
 
     def backward(
-        self, per_sample_loss: torch.Tensor, weights: torch.Tensor | None = None
+        self,
+        per_sample_loss: torch.Tensor,
+        weights: torch.Tensor | None = None,
+        *,
+        copies: int = 1,
     ) -> torch.Tensor:
         """Set `p.grad = Σᵢ wᵢ cᵢ ∇ℓᵢ` with cᵢ = min(1, C / ‖∇ℓᵢ‖); return the norms ‖∇ℓᵢ‖.
 
         `weights` (each in (0, 1], e.g. per-class weights) scale the *clipped* gradients:
         a weight on the loss before clipping would be undone whenever the example is
-        clipped, while wᵢ·cᵢ·∇ℓᵢ keeps it and still has norm at most C."""
+        clipped, while wᵢ·cᵢ·∇ℓᵢ keeps it and still has norm at most C.
+
+        `copies` = K (augmentation multiplicity): rows i·K … i·K + K - 1 are example i's
+        copies and ℓᵢ is the mean of their losses, so ∇ℓᵢ is the mean of the copies'
+        gradients, clipped once per example. Read as one sequence of K·T tokens, example
+        i's gradient of a layer is Σ over all its copies' tokens of aₜᵀgₜ: the per-example
+        norms and clipped sums below need nothing else. `weights` are per example."""
         records = self._records
-        batch = per_sample_loss.shape[0]
+        rows = per_sample_loss.shape[0]
+        if copies < 1 or rows % copies:
+            raise ValueError(f"{rows} rows are not whole groups of {copies} copies")
+        batch = rows // copies
+        if copies > 1:
+            per_sample_loss = per_sample_loss / copies
         outputs = [r.output for r in records]
         grads = torch.autograd.grad(per_sample_loss.sum(), outputs, allow_unused=True)
         sq_norms = torch.zeros(batch, dtype=torch.float32, device=per_sample_loss.device)

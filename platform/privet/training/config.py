@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from privet.training import accounting
+from privet.training.augment import Augmentation
 from privet.training.catalog import DEFAULT_BASE_MODEL
 from privet.training.privacy import GRAD_SAMPLE_MODES
 from privet.training.strategies import Strategy
@@ -86,6 +87,21 @@ class TrainingConfig:
     patience: int | None = None
     """With selection: stop after this many epochs without a better noisy macro-F1
     (None: run every epoch, still keeping the best)."""
+    augment_multiplicity: int = 1
+    """K augmented copies of each sampled example, their gradients averaged before
+    clipping (augment.py; ε unchanged). 1 with no rate: off."""
+    augment_token_dropout: float = 0.0
+    augment_span_deletion: float = 0.0
+    augment_word_order: float = 0.0
+
+    @property
+    def augmentation(self) -> Augmentation:
+        return Augmentation(
+            multiplicity=self.augment_multiplicity,
+            token_dropout=self.augment_token_dropout,
+            span_deletion=self.augment_span_deletion,
+            word_order=self.augment_word_order,
+        )
 
     def validate(self, n: int) -> None:
         if not self.private:
@@ -137,6 +153,14 @@ class TrainingConfig:
             raise ConfigError("logit adjustments must be finite and ≤ 0 (tau·log of a prior)")
         if self.class_weights and self.logit_adjustment:
             raise ConfigError("choose class weights or logit adjustment, not both")
+        problem = self.augmentation.problem()
+        if problem is not None:
+            raise ConfigError(problem)
+        if self.augment_multiplicity > 1 and self.private and self.grad_sample_mode != "bk":
+            raise ConfigError(
+                "augment_multiplicity > 1 needs grad_sample_mode bk: Opacus's per-sample "
+                "hooks would clip each copy, not each example's mean over its copies"
+            )
         if self.class_weights and self.private and self.grad_sample_mode != "bk":
             raise ConfigError(
                 "class weights need grad_sample_mode bk (they scale clipped gradients)"

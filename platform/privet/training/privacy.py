@@ -147,9 +147,14 @@ class PrivateEngine:
         class_weights: torch.Tensor | None = None,
         logit_adjustment: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
+        copies: int = 1,
     ) -> None:
         if grad_sample_mode not in GRAD_SAMPLE_MODES:
             raise ValueError(f"grad_sample_mode must be one of {GRAD_SAMPLE_MODES}")
+        if copies > 1 and grad_sample_mode != "bk":
+            raise ValueError("augmentation multiplicity needs grad_sample_mode bk")
+        self.copies = copies
+        """Rows per example (augment.py): each example's copies are averaged, then clipped."""
         self.model = model
         self.mode = grad_sample_mode
         self.sample_rate = sample_rate
@@ -228,15 +233,16 @@ class PrivateEngine:
             with self.world.autocast():  # bf16 forward; the loss and all that follows fp32
                 logits = self.model(**_inputs(batch)).logits.float()
             logits = adjusted_logits(logits, self.logit_adjustment)
-            size = len(batch["labels"])
+            size = len(batch["labels"]) // self.copies
             if self.clipper is not None:
                 labels = batch["labels"]
                 losses = nn.functional.cross_entropy(
                     logits, labels, reduction="none", label_smoothing=self.label_smoothing
                 )
-                weights = None if self.class_weights is None else self.class_weights[labels]
-                self.clipper.backward(losses, weights)
-                total_loss += float(losses.detach().sum().item())
+                per_example = labels[:: self.copies]
+                weights = None if self.class_weights is None else self.class_weights[per_example]
+                self.clipper.backward(losses, weights, copies=self.copies)
+                total_loss += float(losses.detach().sum().item()) / self.copies
             else:
                 loss = self.criterion(logits, batch["labels"])
                 loss.backward()
@@ -279,10 +285,13 @@ class NonPrivateEngine:
         logit_adjustment: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
         temperature: float = 1.0,
+        copies: int = 1,
     ) -> None:
         self.model = model
         self.logit_adjustment = logit_adjustment
         self.optimizer = optimizer
+        self.copies = copies
+        """Rows per example (augment.py): the loss is each example's mean over its copies."""
         self.world = world
         self.temperature = temperature
         self.criterion = nn.CrossEntropyLoss(
@@ -296,7 +305,7 @@ class NonPrivateEngine:
     ) -> tuple[float, int]:
         """One step over the world's logical batch; returns this rank's (mean loss, examples)."""
         batches = [b for b in physical_batches if len(b["labels"]) > 0]
-        examples = sum(len(b["labels"]) for b in batches)
+        examples = sum(len(b["labels"]) for b in batches) // self.copies
         everywhere = self.world.total(examples)
         if not everywhere:
             return float("nan"), 0
@@ -308,7 +317,7 @@ class NonPrivateEngine:
             with self.world.autocast():
                 logits = self.model(**_inputs(batch)).logits.float()
             logits = adjusted_logits(logits, self.logit_adjustment)
-            loss = self._loss(logits, batch["labels"])
+            loss = self._loss(logits, batch["labels"]) / self.copies
             (loss / everywhere).backward()  # type: ignore[no-untyped-call]
             total_loss += float(loss.item())
         self.world.sum_grads_([p for p in self.model.parameters() if p.requires_grad])

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from privet.training import accounting, selection
+from privet.training import accounting, augment, selection
 from privet.training.catalog import DEFAULT_BASE_MODEL
 from privet.training.config import ConfigError, TrainingConfig
 from privet.training.strategies import Strategy
@@ -356,6 +356,8 @@ def choose(inputs: RecipeInputs) -> Recipe:
         )
     ):
         b.set(c.name, c.value, c.reason)
+    for name, value, reason in augment.recipe_choices(inputs.overrides):
+        b.set(name, value, reason)
     if inputs.private:
         delta = inputs.delta if inputs.delta is not None else accounting.default_delta(inputs.n)
         b.choices["delta"] = Choice(

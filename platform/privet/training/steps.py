@@ -9,17 +9,24 @@ The same loop runs a single-process run and every rank of a data-parallel one; t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
 from privet.training import accounting
-from privet.training.data import EncodedDataset
 from privet.training.noise import SecureRandom
 from privet.training.privacy import NonPrivateEngine, PrivateEngine, poisson_batch, split_physical
 from privet.training.progress import CancelCheck, ProgressCallback, ProgressEvent, TrainingCancelled
 from privet.training.world import World
+
+
+class TrainingRows(Protocol):
+    """A rank's training rows: `data.EncodedDataset`, or `augment.AugmentedRows` (K copies
+    of each example, contiguous)."""
+
+    def batch(self, indices: torch.Tensor | Sequence[int]) -> dict[str, torch.Tensor]: ...
 
 
 @dataclass
@@ -33,6 +40,7 @@ class StepLoop:
     total_steps: int
     logical_batch_size: int
     physical_batch_size: int
+    """Examples per forward pass (with K augmented copies: the config's rows / K)."""
     engine: PrivateEngine | NonPrivateEngine
     plan: accounting.PrivacyPlan | None
     scheduler: torch.optim.lr_scheduler.LambdaLR | None
@@ -57,7 +65,7 @@ class StepLoop:
 
     def run(
         self,
-        encoded: EncodedDataset | None,
+        encoded: TrainingRows | None,
         *,
         local_n: int,
         progress: ProgressCallback,

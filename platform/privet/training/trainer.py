@@ -31,7 +31,7 @@ from privet.training.catalog import (
 from privet.training.config import ConfigError as ConfigError
 from privet.training.config import NonPrivateRefused as NonPrivateRefused
 from privet.training.config import TrainingConfig as TrainingConfig
-from privet.training.data import EncodedDataset, LabelledTexts, SoftTargets, encode
+from privet.training.data import LabelledTexts, SoftTargets, encode
 from privet.training.device import describe
 from privet.training.evaluation import EvaluationResult, evaluate
 from privet.training.guarantee import PrivacyRecord, privacy_record
@@ -46,6 +46,7 @@ from privet.training.progress import (
     ignore_progress,
     never_cancel,
 )
+from privet.training.rows import rank_rows
 from privet.training.selection import SelectionRecord
 from privet.training.selection import build as build_selection
 from privet.training.steps import StepLoop
@@ -284,15 +285,11 @@ def train_part(
     applied = apply_strategy(model, strategy)
     # The replicas start equal: the seeded head already is; broadcasting makes it certain.
     world.broadcast_([*model.parameters(), *model.buffers()])
-    encoded = _encode_part(config, part, loaded, label_names, model, soft_targets)
-    loop = _step_loop(
-        config,
-        model,
-        n=n,
-        world=world,
-        label_names=label_names,
-        temperature=1.0 if soft_targets is None else soft_targets.temperature,
+    encoded = rank_rows(
+        config, part, loaded, labels=label_names, rank=world.rank, soft=soft_targets
     )
+    temperature = 1.0 if soft_targets is None else soft_targets.temperature
+    loop = _step_loop(config, model, n=n, world=world, label_names=label_names, t=temperature)
     selector, on_epoch_end, validation_rows = build_selection(
         config,
         loop.plan,
@@ -331,28 +328,6 @@ def train_part(
     return outcome
 
 
-def _encode_part(
-    config: TrainingConfig,
-    part: LabelledTexts | None,
-    loaded: LoadedBaseModel,
-    label_names: list[str],
-    model: torch.nn.Module,
-    soft_targets: SoftTargets | None,
-) -> EncodedDataset | None:
-    """This rank's rows encoded (None for an empty shard), labelled with the teacher's
-    distributions when distilling."""
-    if part is None:
-        return None
-    encoded = encode(
-        part, loaded.tokenizer, label_names=label_names, max_length=config.max_length, model=model
-    )
-    if soft_targets is not None:
-        if config.private:
-            raise ConfigError("distillation trains without DP-SGD (private: false)")
-        encoded.labels = soft_targets.probabilities
-    return encoded
-
-
 def _validate(config: TrainingConfig, n: int, world: World) -> None:
     """The config for n rows; bf16 keeps DP only where privet computes the per-sample
     norms (in fp32)."""
@@ -373,9 +348,10 @@ def _step_loop(
     n: int,
     world: World,
     label_names: list[str],
-    temperature: float = 1.0,
+    t: float = 1.0,
 ) -> StepLoop:
-    """The engine, schedule and random sources `config` asks for, on this rank."""
+    """The engine, schedule and random sources `config` asks for, on this rank (`t`: the
+    distillation temperature)."""
     optimizer = make_optimizer(config, model)
     weights = class_weight_tensor(config, label_names, world.device)
     offsets = logit_adjustment_tensor(config, label_names, world.device)
@@ -401,6 +377,7 @@ def _step_loop(
             class_weights=weights,
             logit_adjustment=offsets,
             label_smoothing=config.label_smoothing,
+            copies=config.augment_multiplicity,
         )
     else:
         total_steps = math.ceil(n / min(config.logical_batch_size, n)) * config.epochs
@@ -411,7 +388,8 @@ def _step_loop(
             class_weights=weights,
             logit_adjustment=offsets,
             label_smoothing=config.label_smoothing,
-            temperature=temperature,
+            temperature=t,
+            copies=config.augment_multiplicity,
         )
     scheduler = (
         torch.optim.lr_scheduler.LambdaLR(
@@ -426,7 +404,7 @@ def _step_loop(
         epochs=config.epochs,
         total_steps=total_steps,
         logical_batch_size=config.logical_batch_size,
-        physical_batch_size=config.physical_batch_size,
+        physical_batch_size=max(1, config.physical_batch_size // config.augment_multiplicity),
         engine=engine,
         plan=plan,
         scheduler=scheduler,
