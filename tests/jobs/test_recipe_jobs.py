@@ -89,7 +89,14 @@ def test_an_imbalanced_version_trains_with_logit_adjustment_and_reports_the_wors
         f"/v1/projects/{project}/training-jobs/{weighted['id']}:cancel", headers=engineer.headers
     )
     assert cancelled.status_code == 200, cancelled.text  # the worker runs the next one
-    job = _post(client, engineer, project, body).json()  # class_balance auto
+    auto = _post(client, engineer, project, body).json()  # class_balance auto: none
+    assert auto["params"]["class_balance"] == "none"
+    assert auto["recipe"]["choices"]["logit_adjustment"]["value"] == []
+    cancelled = client.post(
+        f"/v1/projects/{project}/training-jobs/{auto['id']}:cancel", headers=engineer.headers
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    job = _post(client, engineer, project, {**body, "class_balance": "logit_adjust"}).json()
     offsets = job["recipe"]["choices"]["logit_adjustment"]["value"]
     counts = job["recipe"]["inputs"]["label_counts"]
     total = sum(counts.values())

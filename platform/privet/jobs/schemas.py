@@ -72,8 +72,8 @@ class TrainingJobCreate(StrictSchema):
         default="auto",
         description="Class balance from the version's label counts: logit_adjust (the loss "
         "sees logits + log prior, Menon et al. 2021), on (per-class weights <= 1 on the "
-        "clipped gradients), none, or auto (logit_adjust when the largest/smallest class "
-        "ratio is >= 3).",
+        "clipped gradients), none, or auto (none: chosen on the calibration set SMS; "
+        "training/README.md).",
     )
     selection: Literal["auto", "on", "none"] = Field(
         default="auto",
