@@ -24,11 +24,11 @@ from privet.executors.settings import get_executor_settings
 from privet.jobs.schemas import TrainingJobCreate
 from privet.jobs.sources import DatasetFacts, DatasetSource, DatasetSplits
 from privet.jobs.tables import TrainingJob
-from privet.jobs.warmstart import own_epsilon, parent_record
+from privet.jobs.warmstart import check_approved_unflagged, own_epsilon, parent_record
 from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from privet.models import service as models_service
 from privet.models import weights as models_weights
-from privet.models.tables import ERASURE_FLAG_RULE, FlagState, ModelVersion, ModelVersionState
+from privet.models.tables import ModelVersion
 
 if TYPE_CHECKING:  # torch loads in the worker only, never in the gateway
     from privet.training import TrainingConfig, TrainingResult
@@ -96,20 +96,14 @@ def check_data(facts: DatasetFacts) -> None:
 def check_teacher(session: Session, teacher: ModelVersion, *, purpose: str) -> None:
     """Refuse a teacher that is not approved or carries an open erasure flag, was not
     trained with DP, serves other purposes than the job's, or a distillation on Ray."""
-    if teacher.state != ModelVersionState.approved.value:
-        raise TeacherNotApprovedError(
-            f"refused by {RULE_APPROVED}: model version {teacher.id} is {teacher.state}; a "
-            "student distils only an approved version",
-            rule=RULE_APPROVED,
-            state=teacher.state,
-        )
-    if models_service.erasure_flags(session, model_version_id=teacher.id, state=FlagState.open):
-        raise TeacherNotApprovedError(
-            f"refused by {ERASURE_FLAG_RULE}: model version {teacher.id} has an open erasure "
-            "flag; apply its remedy before distilling it",
-            rule=ERASURE_FLAG_RULE,
-            state=teacher.state,
-        )
+    check_approved_unflagged(
+        session,
+        teacher,
+        error=TeacherNotApprovedError,
+        rule=RULE_APPROVED,
+        only="a student distils only an approved version",
+        before="distilling it",
+    )
     if not teacher.private or not (teacher.privacy or {}).get("epsilon"):
         raise DistillRefusedError(
             f"refused by {RULE_PRIVATE_TEACHER}: model version {teacher.id} was not trained "

@@ -79,6 +79,33 @@ def inherit_base_model(data: TrainingJobCreate, parent: ModelVersion) -> Trainin
     return data.model_copy(update={"base_model": parent.base_model})
 
 
+def check_approved_unflagged(
+    session: Session,
+    version: ModelVersion,
+    *,
+    error: type[ConflictError],
+    rule: str,
+    only: str,
+    before: str,
+) -> None:
+    """Refuse a version a job learns from (a warm start's parent, a teacher) unless it is
+    approved and carries no open erasure flag: `rule` names the first refusal, `only` and
+    `before` finish the sentences that say why."""
+    if version.state != ModelVersionState.approved.value:
+        raise error(
+            f"refused by {rule}: model version {version.id} is {version.state}; {only}",
+            rule=rule,
+            state=version.state,
+        )
+    if models_service.erasure_flags(session, model_version_id=version.id, state=FlagState.open):
+        raise error(
+            f"refused by {ERASURE_FLAG_RULE}: model version {version.id} has an open erasure "
+            f"flag; apply its remedy before {before}",
+            rule=ERASURE_FLAG_RULE,
+            state=version.state,
+        )
+
+
 def check_compatible(
     session: Session,
     parent: ModelVersion,
@@ -91,20 +118,14 @@ def check_compatible(
     on another base model (or on other files under its name), knows other labels than the
     dataset version's training split, or serves other purposes than the job's (its data
     was declared for those); and a warm start the Ray executor would run."""
-    if parent.state != ModelVersionState.approved.value:
-        raise WarmStartNotApprovedError(
-            f"refused by {RULE_APPROVED}: model version {parent.id} is {parent.state}; a job "
-            "starts only from an approved version",
-            rule=RULE_APPROVED,
-            state=parent.state,
-        )
-    if models_service.erasure_flags(session, model_version_id=parent.id, state=FlagState.open):
-        raise WarmStartNotApprovedError(
-            f"refused by {ERASURE_FLAG_RULE}: model version {parent.id} has an open erasure "
-            "flag; apply its remedy before training from it",
-            rule=ERASURE_FLAG_RULE,
-            state=parent.state,
-        )
+    check_approved_unflagged(
+        session,
+        parent,
+        error=WarmStartNotApprovedError,
+        rule=RULE_APPROVED,
+        only="a job starts only from an approved version",
+        before="training from it",
+    )
     _check_base_model(parent, data)
     _check_labels(parent, facts)
     if purpose not in parent.purposes:
