@@ -2,15 +2,16 @@
 (PRIVET_ACTIVE_REQUESTS).
 
 A request with a database session (every route with a decision) takes a slot before its
-first blocking step and gives it back once its transaction has ended; the others wait
-for one, in arrival order, on the event loop, holding no thread. Without it every
-request in flight ran its steps at once on anyio's 40 threads: at 64 clients 40 Python
-threads contended for the interpreter lock with the event loop and the ledger's writer,
-throughput halved and p99 grew to six times p50 (issue 23). Bounding the thread pool
-itself instead would deadlock SQLite: a request holds the write lock between its
-endpoint and its commit, two thread-pool steps apart, while the requests blocked on that
-lock hold the threads. Admitted requests stay below the thread pool, so each admitted
-one always finds a thread for its next step.
+first blocking step and gives it back once its transaction has ended, before it awaits the
+group commit; the others wait for one, in arrival order, on the event loop, holding no
+thread. Without it every request in flight ran its four thread-pool steps at once on
+anyio's 40 threads, with the ledger's group-commit writer and the event loop contending
+for the interpreter lock: at 64 clients on SQLite a step waited 6-12 ms for its thread and
+the group commit's p99 was 100-340 ms; with 8 slots mostly 3-4 ms and 59-77 ms
+(docs/SCALING.md, issue 23). Bounding the thread pool itself instead would deadlock SQLite: a writing
+request holds the write lock from its endpoint to its commit, two thread-pool steps
+apart, while the requests blocked on that lock hold the threads. Admitted requests stay
+below the thread pool, so an admitted one always finds a thread for its next step.
 """
 
 from __future__ import annotations
