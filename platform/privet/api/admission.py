@@ -8,10 +8,11 @@ thread. Without it every request in flight ran its four thread-pool steps at onc
 anyio's 40 threads, with the ledger's group-commit writer and the event loop contending
 for the interpreter lock: at 64 clients on SQLite a step waited 6-12 ms for its thread and
 the group commit's p99 was 100-340 ms; with 8 slots mostly 3-4 ms and 59-77 ms
-(docs/SCALING.md, issue 23). Bounding the thread pool itself instead would deadlock SQLite: a writing
-request holds the write lock from its endpoint to its commit, two thread-pool steps
-apart, while the requests blocked on that lock hold the threads. Admitted requests stay
-below the thread pool, so an admitted one always finds a thread for its next step.
+(docs/SCALING.md, issue 23). Bounding the thread pool itself instead would deadlock
+SQLite: a writing request holds the write lock from its endpoint to its commit, two
+thread-pool steps apart, while the requests blocked on that lock hold the threads.
+Admitted requests stay below the thread pool, so an admitted one always finds a thread
+for its next step.
 """
 
 from __future__ import annotations
