@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from privet.api.admission import Admission
+from privet.api.admission import RequestAdmission
 from privet.config import Settings, clear_settings_caches
 from privet.ledger.sequencer import integrate_now
 from tests.conftest import Caller
@@ -45,7 +45,7 @@ def test_serve_refuses_a_bad_value(
 
 
 def test_slots_bound_the_requests_at_work_and_admit_in_arrival_order() -> None:
-    admission = Admission(2)
+    admission = RequestAdmission(2)
     admitted: list[int] = []
     at_work = [0, 0]  # now, most
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import anyio
 
 
-class Admission:
+class RequestAdmission:
     """``slots`` requests at work at once; the rest queue in arrival order."""
 
     def __init__(self, slots: int) -> None:

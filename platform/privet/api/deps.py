@@ -19,7 +19,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from privet import ledger
-from privet.api.admission import NO_SLOT, Admission, Slot
+from privet.api.admission import NO_SLOT, RequestAdmission, Slot
 from privet.api.decisions import DecisionLog, RequestSession
 from privet.auth import invitations
 from privet.auth import service as auth_service
@@ -171,9 +171,9 @@ async def _end(session: Session, decision_log: DecisionLog, slot: Slot, *, commi
         await decision_log.write_outstanding_async()
 
 
-def admission_of(request: Request) -> Admission:
+def admission_of(request: Request) -> RequestAdmission:
     """The gateway's admission (made by create_app, one per application)."""
-    admission: Admission = request.app.state.admission
+    admission: RequestAdmission = request.app.state.admission
     return admission
 
 
