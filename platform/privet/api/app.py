@@ -14,6 +14,7 @@ from starlette.types import Scope
 
 from privet import __version__
 from privet.api import problems
+from privet.api.admission import RequestAdmission
 from privet.api.middleware import RequestContextMiddleware
 from privet.api.routes import (
     api_keys,
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         "privacy, encryption at rest and a verifiable audit log.",
     )
     app.state.runtime = runtime
+    app.state.admission = RequestAdmission(settings.active_requests)
     app.state.metrics_registry = CollectorRegistry()
     problems.install(app)
     for router in (
