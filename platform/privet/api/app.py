@@ -16,6 +16,7 @@ from privet import __version__
 from privet.api import problems
 from privet.api.middleware import RequestContextMiddleware
 from privet.api.routes import (
+    admin,
     api_keys,
     base_models,
     health,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         me.router,
         invitations.router,
         policies.router,
+        admin.router,
         base_models.router,
         ledger.router,
         datasets_router,
