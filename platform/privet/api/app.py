@@ -17,6 +17,7 @@ from privet.api import problems
 from privet.api.admission import RequestAdmission
 from privet.api.middleware import RequestContextMiddleware
 from privet.api.routes import (
+    admin,
     api_keys,
     base_models,
     health,
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         me.router,
         invitations.router,
         policies.router,
+        admin.router,
         base_models.router,
         ledger.router,
         datasets_router,
