@@ -43,7 +43,7 @@ def _rdp_epsilon(history: Sequence[tuple[float, float, int]], delta: float) -> f
     return float(eps)
 
 
-class CachedRDPAccountant(RDPAccountant):
+class CachedRDPAccountant(RDPAccountant):  # type: ignore[misc]  # Opacus is untyped
     """`RDPAccountant` whose curves come from `rdp_curve`."""
 
     def get_privacy_spent(
@@ -57,7 +57,7 @@ class CachedRDPAccountant(RDPAccountant):
         return float(eps), float(best)
 
 
-class CachedPRVAccountant(PRVAccountant):
+class CachedPRVAccountant(PRVAccountant):  # type: ignore[misc]  # Opacus is untyped
     """`PRVAccountant` whose safe domain (Gopi et al. 2021, remark 5.6; Opacus's
     `compute_safe_domain_size`) is bounded with cached RDP curves."""
 
