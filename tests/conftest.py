@@ -141,7 +141,8 @@ class PgDatabase:
 
 
 def _reseed(conn: Any) -> None:
-    """Put back the rows migrations seed (the shipped base model, migration 0019)."""
+    """Put back the rows migrations seed (the shipped base model, migration 0019, its
+    licence as migration 0024 sorted it)."""
     import importlib
 
     from sqlalchemy import MetaData, Table
@@ -149,6 +150,8 @@ def _reseed(conn: Any) -> None:
     seed = importlib.import_module("privet.migrations.versions.0019_base_models")
     table = Table("base_models", MetaData(), autoload_with=conn)
     conn.execute(table.insert(), [seed.SHIPPED])
+    licences = importlib.import_module("privet.migrations.versions.0024_base_model_licences")
+    licences.sort_licences(conn)
 
 
 @pytest.fixture(scope="session")

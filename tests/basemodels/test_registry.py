@@ -59,7 +59,7 @@ def test_platform_admin_registers_others_read_only_and_it_is_audited(  # type: i
     body = created.json()
     assert body["digests"] == dict(spec.digests) and body["pooling"] == "cls"
     assert body["vocab_coverage"]["cjk"] == 3 * 1000 // body["vocab_size"]
-    assert body["license"] == "apache-2.0" and body["model_type"] == "bert"
+    assert body["license"] == "Apache-2.0" and body["model_type"] == "bert"
     again = _add(client, admin, spec.path, "tiny-zh")
     assert again.status_code == 409
     shown = client.get("/v1/base-models/tiny-zh", headers=project_admin.headers)

@@ -4,53 +4,20 @@ serving between its authorization and its write; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from tests.inference.conftest import PURPOSE
+from tests.open_transactions import OpenTransactions
 
 TEXTS = ["the customer paid on time", "late payment and high debt"]
 
 
 def _body(texts: list[str]) -> dict[str, Any]:
     return {"items": [{"text": t} for t in texts], "purpose": PURPOSE}
-
-
-class OpenTransactions:
-    """Which threads hold an open database transaction on ``engine`` now, the ledger's
-    own background writers aside (they are not the request's)."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.lock = threading.Lock()
-        self.open: dict[int, str] = {}  # id(connection) -> thread name
-
-    def _begin(self, conn: Any) -> None:
-        with self.lock:
-            self.open[id(conn)] = threading.current_thread().name
-
-    def _end(self, conn: Any) -> None:
-        with self.lock:
-            self.open.pop(id(conn), None)
-
-    def now(self) -> list[str]:
-        with self.lock:
-            return [n for n in self.open.values() if not n.startswith("privet-ledger")]
-
-    def __enter__(self) -> OpenTransactions:
-        event.listen(self.engine, "begin", self._begin)
-        event.listen(self.engine, "commit", self._end)
-        event.listen(self.engine, "rollback", self._end)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        event.remove(self.engine, "begin", self._begin)
-        event.remove(self.engine, "commit", self._end)
-        event.remove(self.engine, "rollback", self._end)
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 - `inspect`: a local Hugging Face folder read as hostile input (roots, links, sizes,
   required files, family), its digests and public facts (architecture, vocabulary
   scripts, positions, pooling, licence);
-- `service`: register, list, show, retire (each change one ledger event), the admission
-  check and the catalog resolver.
+- `licences`: an SPDX id or expression checked against the SPDX License List, or a
+  licence's own words marked as free text;
+- `service`: register, list (keyset pages by name), show, retire (each change one ledger
+  event), the admission check and the catalog resolver.
 """

@@ -2,9 +2,10 @@
 
 A folder is refused (InvalidInputError, naming the rule) when it lies outside the allowed
 roots, holds a symbolic link anywhere, has a file over the size limit, lacks config.json or
-model.safetensors (pickled `.bin` weights are never read), or names a family privet cannot
-train. Every file is hashed in bounded chunks; nothing is imported or executed, so this
-runs in the gateway without torch.
+model.safetensors (pickled `.bin` weights are never read), names a family privet cannot
+train, or has no licence (an SPDX id the SPDX list knows, or a licence's text:
+``licences``). Every file is hashed in bounded chunks; nothing is imported or executed,
+so this runs in the gateway without torch.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from privet.basemodels.licences import Licence, spdx_expression
 from privet.kit.errors import InvalidInputError, PayloadTooLargeError
 from privet.training.catalog import CONFIG_FILE, POOLINGS, WEIGHTS_FILE
 from privet.training.families import FamilyError, family_for
@@ -56,7 +58,7 @@ class Inspection:
     max_positions: int
     pooling: str
     pooling_source: str
-    license: str
+    licence: Licence
 
 
 def _refuse(rule: str, detail: str) -> InvalidInputError:
@@ -178,20 +180,41 @@ def _pooling(folder: Path, files: Mapping[str, int], asked: str | None) -> tuple
     return "cls", "default (no sentence-transformers pooling config)"
 
 
-def _licence(folder: Path, files: Mapping[str, int], asked: str | None) -> str:
-    if asked:
-        return asked
+def _front_matter_licence(folder: Path, files: Mapping[str, int]) -> str | None:
+    """The ``license:`` of a model card's YAML front matter (README.md), if it has one."""
+    if "README.md" not in files or files["README.md"] > _MAX_SMALL:
+        return None
+    text = (folder / "README.md").read_text("utf-8", errors="replace")
+    if text.startswith("---"):
+        for line in text.split("---", 2)[1].splitlines():
+            if line.strip().startswith("license:"):
+                return line.split(":", 1)[1].strip().strip("\"'") or None
+    return None
+
+
+def _licence(folder: Path, files: Mapping[str, int], given: Licence | None) -> Licence:
+    """The caller's licence; else the model card's SPDX id; else a LICENSE file's text
+    (free text); else refused. A card's id that the SPDX list does not know (``other``)
+    is refused unless a LICENSE file gives the text."""
+    if given is not None:
+        return given
+    card = _front_matter_licence(folder, files)
+    unknown: InvalidInputError | None = None
+    if card is not None:
+        try:
+            return Licence(spdx=spdx_expression(card, field="README.md license"), text=None)
+        except InvalidInputError as exc:
+            unknown = exc
     for name in LICENCE_FILES:
         if name in files and files[name] <= _MAX_SMALL:
-            return (folder / name).read_text("utf-8", errors="replace").strip()
-    if "README.md" in files and files["README.md"] <= _MAX_SMALL:
-        text = (folder / "README.md").read_text("utf-8", errors="replace")
-        if text.startswith("---"):
-            for line in text.split("---", 2)[1].splitlines():
-                if line.strip().startswith("license:"):
-                    return line.split(":", 1)[1].strip()
+            words = (folder / name).read_text("utf-8", errors="replace").strip()
+            if words:
+                return Licence(spdx=None, text=words)
+    if unknown is not None:
+        raise unknown
     raise InvalidInputError(
-        "no licence found (LICENSE file or README front matter); give its SPDX id",
+        "no licence found (README front matter or a LICENSE file); give its SPDX id "
+        "(license) or its text (licence_text)",
         field="license",
         rule="licence",
     )
@@ -203,9 +226,10 @@ def inspect_folder(
     roots: Sequence[Path],
     max_file_bytes: int,
     pooling: str | None = None,
-    license: str | None = None,
+    licence: Licence | None = None,
 ) -> Inspection:
-    """Check a folder against every rule above and describe it (see the module docstring)."""
+    """Check a folder against every rule above and describe it (see the module docstring);
+    ``licence``: the caller's (``licences.given_licence``), else read from the folder."""
     folder = resolve_folder(path, roots)
     files = _files(folder, max_file_bytes)
     for required in (CONFIG_FILE, WEIGHTS_FILE):
@@ -238,5 +262,5 @@ def inspect_folder(
         max_positions=family.usable_positions(config),
         pooling=chosen,
         pooling_source=source,
-        license=_licence(folder, files, license),
+        licence=_licence(folder, files, licence),
     )

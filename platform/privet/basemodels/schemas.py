@@ -17,7 +17,19 @@ class BaseModelCreate(StrictSchema):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$", description="Unique name.")
     path: str = Field(max_length=4096, description="Absolute path of the folder.")
     license: str | None = Field(
-        default=None, max_length=100_000, description="SPDX id or text; else read from the folder."
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="SPDX licence id or expression (e.g. Apache-2.0, MIT OR Apache-2.0), "
+        "checked against the SPDX License List (422 `spdx-licence` if unknown). Without it "
+        "or licence_text: the model card's id, else a LICENSE file's text.",
+    )
+    licence_text: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100_000,
+        description="The licence's own words, for a licence with no SPDX id: kept and shown "
+        "as free text. Not with license.",
     )
     pooling: str | None = Field(
         default=None, description="cls or mean; else from a sentence-transformers config."
@@ -39,7 +51,10 @@ class BaseModelPublic(SQLModel):
     max_positions: int
     pooling: str
     pooling_source: str
-    license: str
+    license: str | None
+    """The SPDX expression (None when the licence is free text)."""
+    licence_text: str | None
+    """The licence's own words when it has no SPDX id (None otherwise)."""
     description: str
     registered_by: str
     registered_at: datetime

@@ -1,4 +1,5 @@
-"""The base-model registry: register, list, show, retire; the allow-list admission reads.
+"""The base-model registry: register, list (keyset pages by name), show, retire; the
+allow-list admission reads.
 
 Only registered base models, pinned by the digests of their weight and tokenizer files,
 may be fine-tuned. A registration and a retirement are each one ledger event in the
@@ -18,11 +19,13 @@ from sqlmodel import Session, col, select
 
 from privet import ledger
 from privet.basemodels.inspect import inspect_folder
+from privet.basemodels.licences import given_licence, licence_details
 from privet.basemodels.schemas import BaseModelCreate
 from privet.basemodels.settings import get_base_model_settings
 from privet.basemodels.tables import SHIPPED_PATH, BaseModelRow, BaseModelState
 from privet.kit.errors import ConflictError, NotFoundError
 from privet.kit.ids import new_id, utcnow
+from privet.kit.paging import Keyset, Page
 from privet.training.catalog import BaseModelSpec, minilm_path
 
 
@@ -34,12 +37,13 @@ def register_base_model(session: Session, *, data: BaseModelCreate, actor_id: st
     settings = get_base_model_settings()
     if session.exec(select(BaseModelRow).where(BaseModelRow.name == data.name)).first():
         raise ConflictError(f"a base model named {data.name!r} is already registered")
+    given = given_licence(data.license, data.licence_text)  # before any file is read
     found = inspect_folder(
         data.path,
         roots=settings.roots,
         max_file_bytes=settings.max_file_bytes,
         pooling=data.pooling,
-        license=data.license,
+        licence=given,
     )
     row = BaseModelRow(
         id=new_id("bm"),
@@ -54,7 +58,8 @@ def register_base_model(session: Session, *, data: BaseModelCreate, actor_id: st
         max_positions=found.max_positions,
         pooling=found.pooling,
         pooling_source=found.pooling_source,
-        license=found.license,
+        license=found.licence.spdx,
+        licence_text=found.licence.text,
         description=data.description,
         registered_by=actor_id,
         registered_at=utcnow(),
@@ -74,13 +79,22 @@ def register_base_model(session: Session, *, data: BaseModelCreate, actor_id: st
             "model_type": row.model_type,
             "pooling": row.pooling,
             "files": [{"file": n, "sha256": d} for n, d in sorted(row.digests.items())],
+            **licence_details(found.licence),
         },
     )
     return row
 
 
-def list_base_models(session: Session) -> Sequence[BaseModelRow]:
-    return session.exec(select(BaseModelRow).order_by(col(BaseModelRow.name))).all()
+BASE_MODEL_ORDER = Keyset(columns=(col(BaseModelRow.name),), kinds=(str,))
+"""The registry lists by name (unique: the key names one row; its unique index serves it)."""
+
+
+def page_base_models(
+    session: Session, *, after: str | None = None, limit: int = 100
+) -> Page[BaseModelRow]:
+    """A page of the registry, active and retired, by name, from the cursor ``after``."""
+    rows = session.exec(BASE_MODEL_ORDER.page(select(BaseModelRow), after=after, limit=limit)).all()
+    return BASE_MODEL_ORDER.split(rows, limit=limit, key=lambda r: (r.name,))
 
 
 def get_base_model(session: Session, *, name: str) -> BaseModelRow:
@@ -126,7 +140,7 @@ def spec_of(row: BaseModelRow) -> BaseModelSpec:
         path=path,
         digests=dict(row.digests),
         description=row.description,
-        license=row.license,
+        license=row.license if row.license is not None else (row.licence_text or ""),
         pooling=row.pooling,
     )
 

@@ -36,7 +36,10 @@ class BaseModelRow(SQLModel, table=True):
     max_positions: int
     pooling: str = Field(max_length=10)
     pooling_source: str = Field(max_length=200)
-    license: str = Field(sa_column=Column(Text, nullable=False))
+    license: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """A normalised SPDX expression; None when the licence is free text (migration 0024)."""
+    licence_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """The licence's own words when it has no SPDX id."""
     description: str = Field(default="", max_length=500)
     registered_by: str = Field(max_length=60)
     registered_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -11,12 +11,21 @@ from typing import Annotated, Any
 
 import typer
 
-from privet.cli.client import call
-from privet.cli.output import OutputOption, emit, group
+from privet.cli.client import call, call_pages
+from privet.cli.output import (
+    AfterOption,
+    AllPagesOption,
+    LimitOption,
+    OutputOption,
+    emit,
+    group,
+    next_page_hint,
+)
 
 base_models_app = group("Base models that may be fine-tuned: add (platform admin), list, retire.")
 
 COLUMNS = ["name", "state", "model_type", "pooling", "max_positions", "vocab_size", "license"]
+"""A free-text licence shows as an empty `license` here; `show` prints its text."""
 
 
 @base_models_app.command("add")
@@ -24,7 +33,15 @@ def add(
     path: Annotated[Path, typer.Argument(help="The folder, as the server sees it.")],
     name: Annotated[str, typer.Option(help="Unique name jobs use as base_model.")],
     license: Annotated[
-        str | None, typer.Option(help="SPDX id or text (default: read from the folder).")
+        str | None,
+        typer.Option(
+            help="SPDX licence id or expression, e.g. Apache-2.0 (default: the model card's, "
+            "else a LICENSE file's text)."
+        ),
+    ] = None,
+    licence_text: Annotated[
+        str | None,
+        typer.Option(help="The licence's own words, for a licence with no SPDX id."),
     ] = None,
     pooling: Annotated[
         str | None,
@@ -37,15 +54,25 @@ def add(
     body: dict[str, Any] = {"name": name, "path": str(path.absolute()), "description": description}
     if license is not None:
         body["license"] = license
+    if licence_text is not None:
+        body["licence_text"] = licence_text
     if pooling is not None:
         body["pooling"] = pooling
     emit(call("POST", "/v1/base-models", json=body), output)
 
 
 @base_models_app.command("list")
-def list_(output: OutputOption = None) -> None:
-    """Every registered base model, active and retired."""
-    emit(call("GET", "/v1/base-models"), output, columns=COLUMNS)
+def list_(
+    after: AfterOption = None,
+    limit: LimitOption = 100,
+    all_pages: AllPagesOption = False,
+    output: OutputOption = None,
+) -> None:
+    """The registered base models, active and retired, by name (one page, or --all)."""
+    params: dict[str, Any] = {"limit": limit, **({"after": after} if after else {})}
+    rows, cursor = call_pages("/v1/base-models", params, all_pages=all_pages)
+    emit(rows, output, columns=COLUMNS)
+    next_page_hint(cursor)
 
 
 @base_models_app.command("show")

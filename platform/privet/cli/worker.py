@@ -11,6 +11,7 @@ import threading
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 log = logging.getLogger("privet.cli.worker")
 
@@ -54,12 +55,13 @@ def worker(
 def device_problem(*, training: bool, serving: bool) -> str | None:
     """Why the device settings cannot be honoured on this machine (None: they can), checked
     at start-up: PRIVET_TRAINING_DEVICE/PRECISION for a worker (on Ray: against the GPUs
-    each process reserves), PRIVET_INFERENCE_DEVICE for the gateway."""
+    each process reserves), PRIVET_INFERENCE_DEVICE/PRECISION for the gateway. A value its
+    settings refuse outright (PRIVET_INFERENCE_PRECISION=fp16) is named the same way."""
     from privet.executors.base import local_world, ray_device_spec
-    from privet.executors.settings import get_executor_settings
-    from privet.inference.served import DEVICE_SETTING
-    from privet.inference.settings import get_inference_settings
-    from privet.training.device import DeviceError, resolve_device
+    from privet.executors.settings import ExecutorSettings, get_executor_settings
+    from privet.inference.served import DEVICE_SETTING, PRECISION_SETTING
+    from privet.inference.settings import InferenceSettings, get_inference_settings
+    from privet.training.device import DeviceError, check_precision, resolve_device
 
     try:
         if training:
@@ -69,10 +71,25 @@ def device_problem(*, training: bool, serving: bool) -> str | None:
             else:
                 log.info("training on %s", local_world(executor))
         if serving:
-            resolve_device(get_inference_settings().device, setting=DEVICE_SETTING)
+            config = get_inference_settings()
+            device = resolve_device(config.device, setting=DEVICE_SETTING)
+            check_precision(config.precision, device, setting=PRECISION_SETTING)
     except DeviceError as exc:
         return str(exc)
+    except ValidationError as exc:
+        settings = ExecutorSettings if exc.title == ExecutorSettings.__name__ else InferenceSettings
+        return settings_problem(exc, prefix=str(settings.model_config.get("env_prefix", "")))
     return None
+
+
+def settings_problem(exc: ValidationError, *, prefix: str) -> str:
+    """A settings ``ValidationError`` as the variables to fix: ``PRIVET_X='value': what is
+    wrong`` for each."""
+    return "; ".join(
+        f"{prefix}{str(error['loc'][0]).upper() if error['loc'] else ''}="
+        f"{error.get('input')!r}: {error['msg']}"
+        for error in exc.errors()
+    )
 
 
 class LocalWorker:

@@ -6,8 +6,9 @@ bytes of parameters; the least recently used version goes first (a single versio
 than the byte bound is still served, alone). On a GPU the cache also counts the bytes its
 versions' weights hold of the device's memory (``device_bytes``; 0 on the CPU) and, when
 ``max_device_bytes`` is set, evicts by them too. Loads of one version are single-flight:
-concurrent first requests wait for one load. Load time, hits, misses, evictions and the
-cache's size are Prometheus metrics in the registry passed in (else the default one).
+concurrent first requests wait for one load. Load time, hits, misses, evictions, the
+cache's size and the serving precision are Prometheus metrics in the registry passed in
+(else the default one).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class CacheMetrics:
     device_bytes: Gauge
     batch_items: Histogram
     batch_requests: Histogram
+    precision: Gauge
 
 
 #: The metrics made in each Prometheus registry, kept as long as that registry lives (the
@@ -106,6 +108,13 @@ def inference_metrics(registry: CollectorRegistry | None = None) -> CacheMetrics
                     "privet_inference_batch_requests",
                     "Requests combined into one forward pass.",
                     buckets=(1, 2, 4, 8, 16, 32, 64),
+                    registry=registry,
+                ),
+                precision=Gauge(
+                    "privet_inference_precision",
+                    "1 for the precision served forward passes compute in "
+                    "(PRIVET_INFERENCE_PRECISION: fp32 or bf16).",
+                    ["precision"],
                     registry=registry,
                 ),
             )

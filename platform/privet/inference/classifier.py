@@ -1,7 +1,8 @@
 """A loaded classifier: forward passes for batches, and occlusion attributions.
 
 Built from safetensors bytes held in memory (never a file) on a verified catalog base
-model; run in ``torch.inference_mode`` in eval mode (no dropout, deterministic).
+model; run in ``torch.inference_mode`` in eval mode (no dropout, deterministic), in fp32 or
+under bf16 autocast (``precision``: training/device.py; the softmax is fp32 either way).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import torch
 
 from privet.training.catalog import Catalog, load_finetuned
+from privet.training.device import Precision, autocast
 from privet.training.families import config_dict, family_of
 
 
@@ -53,8 +55,10 @@ class Classifier:
         max_length: int,
         version_id: str = "",
         device: torch.device | None = None,
+        precision: Precision = "fp32",
     ) -> None:
         self.device = device if device is not None else torch.device("cpu")
+        self.precision: Precision = precision
         self.model = model.eval().to(self.device)
         self.tokenizer = tokenizer
         self.label_names = list(label_names)
@@ -80,6 +84,7 @@ class Classifier:
         version_id: str = "",
         catalog: Catalog | None = None,
         device: torch.device | None = None,
+        precision: Precision = "fp32",
     ) -> Classifier:
         loaded = load_finetuned(
             weights,
@@ -94,6 +99,7 @@ class Classifier:
             max_length=max_length,
             version_id=version_id,
             device=device,
+            precision=precision,
         )
 
     def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -108,10 +114,10 @@ class Classifier:
         )
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Class probabilities for an encoded batch (computed on the model's device, the
-        whole batch in one forward pass; returned on the CPU)."""
+        """Class probabilities for an encoded batch (computed on the model's device in its
+        precision, the whole batch in one forward pass; returned on the CPU in fp32)."""
         inputs = {k: v.to(self.device) for k, v in batch.items() if k in self.inputs}
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.precision):
             logits = self.model(**inputs).logits
             return torch.softmax(logits.float(), dim=-1).cpu()
 

@@ -40,8 +40,10 @@ def prediction_batch(
     purpose: str,
     caller: str,
     now: datetime,
+    precision: str,
 ) -> PredictionBatch:
-    """The rows, events and responses of ``items`` classified as ``scores``."""
+    """The rows, events and responses of ``items`` classified as ``scores`` in
+    ``precision`` (PRIVET_INFERENCE_PRECISION, which each event names)."""
     batch = PredictionBatch(
         info=info,
         items=items,
@@ -58,7 +60,7 @@ def prediction_batch(
         subject = digester.subject(item.subject_id)
         row = _row(info, pid, score, text_digest, subject, purpose, caller, now)
         batch.rows.append(row)
-        batch.events.append(_event(info, row))
+        batch.events.append(_event(info, row, precision))
         batch.out.append(_response(info, row, score))
     return batch
 
@@ -91,7 +93,7 @@ def _row(
     }
 
 
-def _event(info: VersionInfo, row: dict[str, Any]) -> ledger.EventSpec:
+def _event(info: VersionInfo, row: dict[str, Any], precision: str) -> ledger.EventSpec:
     digests = {"input": row["input_digest"]}
     if row["subject_digest"] is not None:
         digests["subject"] = row["subject_digest"]
@@ -107,6 +109,7 @@ def _event(info: VersionInfo, row: dict[str, Any]) -> ledger.EventSpec:
             "score_ppm": row["score_ppm"],
             "model_version": info.number,
             "human_reviewed": False,
+            "precision": precision,
         },
     )
 

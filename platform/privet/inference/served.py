@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # torch and transformers load on the first prediction, not at
 
 log = logging.getLogger("privet.inference")
 DEVICE_SETTING = "PRIVET_INFERENCE_DEVICE"
+PRECISION_SETTING = "PRIVET_INFERENCE_PRECISION"
 
 
 @dataclass
@@ -62,10 +63,11 @@ def load_served(
     their own, ended before the model is built: a request that loads a version holds no
     transaction (and on SQLite no write lock) while it does."""
     from privet.inference.classifier import Classifier, set_threads
-    from privet.training.device import resolve_device
+    from privet.training.device import check_precision, resolve_device
 
     set_threads(config.torch_threads)
     device = resolve_device(config.device, setting=DEVICE_SETTING)
+    precision = check_precision(config.precision, device, setting=PRECISION_SETTING)
     with read_session(engine) as session:
         loaded = load_weights(session=session, runtime=runtime, info=info)
     classifier = Classifier.from_weights(
@@ -75,11 +77,17 @@ def load_served(
         max_length=min(config.max_length, loaded.max_length),
         version_id=info.id,
         device=device,
+        precision=precision,
     )
     del loaded
     log.info(
         "model version loaded",
-        extra={"model_version": info.id, "bytes": classifier.nbytes, "device": str(device)},
+        extra={
+            "model_version": info.id,
+            "bytes": classifier.nbytes,
+            "device": str(device),
+            "precision": precision,
+        },
     )
 
     def on_batch(requests: int, items: int) -> None:

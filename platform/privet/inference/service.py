@@ -48,7 +48,11 @@ from privet.inference.schemas import (
     TokenAttribution,
 )
 from privet.inference.served import ServedModel, load_served
-from privet.inference.settings import InferenceSettings, get_inference_settings
+from privet.inference.settings import (
+    SERVING_PRECISIONS,
+    InferenceSettings,
+    get_inference_settings,
+)
 from privet.inference.tables import Prediction
 from privet.inference.versions import (
     VersionChangedError,
@@ -86,6 +90,8 @@ class InferenceService:
         self.digester = Digester.from_settings(settings)
         self.directory = VersionDirectory(self.config.state_ttl_s)
         self.metrics = inference_metrics(registry)
+        for precision in SERVING_PRECISIONS:
+            self.metrics.precision.labels(precision).set(precision == self.config.precision)
         self.cache: ModelCache[ServedModel] = ModelCache(
             max_models=self.config.cache_max_models,
             max_bytes=self.config.cache_max_bytes,
@@ -186,6 +192,7 @@ class InferenceService:
             purpose=purpose,
             caller=caller,
             now=utcnow(),
+            precision=self.config.precision,
         )
         if self.observer is not None:
             # Decision rules and drift aggregates (privet.monitoring, wired in by the

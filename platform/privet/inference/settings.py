@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from privet.config import settings_getter
+
+ServingPrecision = Literal["fp32", "bf16"]
+"""What served forward passes compute in (training/device.py's precisions; this module
+does not import torch)."""
+SERVING_PRECISIONS: tuple[str, ...] = get_args(ServingPrecision)
 
 
 class InferenceSettings(BaseSettings):
@@ -55,6 +62,14 @@ class InferenceSettings(BaseSettings):
         description="Device served models compute on: `auto` (CUDA when torch sees a GPU, "
         "else the CPU), `cpu`, `cuda` or `cuda:N`. `privet serve` refuses to start on a "
         "device that is not there, with the reason.",
+    )
+    precision: ServingPrecision = Field(
+        default="fp32",
+        description="`bf16`: served forward passes under bfloat16 autocast on the inference "
+        "device (faster on GPUs from Ampere on, and on CPUs with AVX512-BF16/AMX); the "
+        "probabilities are computed in fp32 from the logits. Every `prediction.made` event "
+        "names the precision. `privet serve` refuses a value this machine cannot honour, "
+        "at start-up.",
     )
     cache_max_device_bytes: int = Field(
         default=0,

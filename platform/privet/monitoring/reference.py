@@ -1,13 +1,19 @@
 """Drift references built from a model version's own evaluation data.
 
 When a version is approved (``request_reference`` in the approval's transaction, then
-``build_after_approval`` once it committed) the platform classifies, in memory, the rows
-of the dataset split that evaluation used at training (``training.evaluated_on`` of the
-version: the dataset's recorded test split, else its validation split), decrypted in
-memory like the training worker reads them, at most ``reference_max_rows`` of them (a
-larger split is sampled with a fixed seed). Only the aggregates (label counts, confidence
-and length histograms, embedding moments) and the quality there are stored, with a
-``monitoring.reference_set`` ledger event in the same transaction; never a text.
+``reference_flow.build_after_approval`` once it committed) the platform classifies, in
+memory, the rows of the dataset split that evaluation used at training
+(``training.evaluated_on`` of the version: the dataset's recorded test split, else its
+validation split), decrypted in memory like the training worker reads them, at most
+``reference_max_rows`` of them (a larger split is sampled with a fixed seed). Only the
+aggregates (label counts, confidence and length histograms, embedding moments) and the
+quality there are stored, with a ``monitoring.reference_set`` ledger event in the same
+transaction; never a text.
+
+A build holds no database transaction while it classifies: it reads its inputs in a
+snapshot (``read_inputs``), runs the forward passes with none open (``classify_inputs``),
+then writes in one short transaction that re-reads the version (``store_reference``): a
+version retired meanwhile gets ``model-version-not-serving`` and nothing is written.
 
 A build that fails leaves the approval in place: the row says ``failed`` and why, a
 ``monitoring.reference_failed`` event records it, and ``POST
@@ -17,7 +23,6 @@ again.
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +32,7 @@ from sqlmodel import Session
 
 from privet import ledger
 from privet.crypto.context import ServiceRuntime
+from privet.inference.versions import VersionInfo, VersionNotServingError, lookup_version
 from privet.kit.errors import ConflictError, PrivetError
 from privet.kit.ids import utcnow
 from privet.models.tables import Model, ModelVersion, ModelVersionState
@@ -39,8 +45,6 @@ from privet.monitoring.tables import (
     REFERENCE_READY,
     MonitoringReference,
 )
-
-log = logging.getLogger("privet.monitoring")
 
 SAMPLE_SEED = 1729
 """Seed of the sample of a split larger than ``reference_max_rows``: a rebuild of the same
@@ -137,25 +141,28 @@ def evaluation_split(version: ModelVersion) -> str:
     return str(split) if split in ("train", "validation", "test") else "validation"
 
 
-def compute_version_reference(
-    session: Session,
-    *,
-    runtime: ServiceRuntime,
-    service: Any,
-    version: ModelVersion,
-    cfg: MonitoringSettings,
-) -> ComputedReference:
-    """Decrypt the version's evaluation split in memory, sample it, classify it with the
-    version's own weights and aggregate. Reads only (it writes nothing)."""
-    from privet.inference.versions import lookup_version
+@dataclass(frozen=True)
+class ReferenceInputs:
+    """What a build classifies, read in a snapshot that has ended by the time it does: the
+    version, and the sampled rows of its evaluation split (in memory only)."""
+
+    info: VersionInfo
+    texts: list[str]
+    labels: list[str]
+    split: str
+    meta: dict[str, Any]
+
+
+def read_inputs(
+    session: Session, *, runtime: ServiceRuntime, version: ModelVersion, cfg: MonitoringSettings
+) -> ReferenceInputs:
+    """Decrypt the version's evaluation split in memory and sample it (reads only). Raises
+    ``VersionNotServingError`` for a version that does not serve, ``ReferenceBuildError``
+    when there is nothing to build from."""
     from privet.jobs.sources import get_dataset_source
 
     if version.state not in SERVING_STATES:
-        raise ConflictError(
-            f"model version {version.id} is {version.state}; a monitoring reference is "
-            "built for approved (or suspended) versions",
-            state=version.state,
-        )
+        raise not_serving(version, while_building=False)
     datasets = [d for d in version.dataset_versions or [] if d.get("id")]
     if not datasets:
         raise ReferenceBuildError(
@@ -178,17 +185,9 @@ def compute_version_reference(
         )
     available = len(data.texts)
     keep = sample_rows(available, cfg.reference_max_rows)
-    texts = [data.texts[i] for i in keep]
-    labels = [str(data.labels[i]) for i in keep]
-    del data
     info = lookup_version(
         session, project_id=version.project_id, model=version.model_id, version=version.id
     )
-    classifier = service.served(info).classifier
-    agg, q = classify_aggregates(
-        classifier, label_names=info.label_names, texts=texts, labels=labels, cfg=cfg
-    )
-    del texts
     meta = {
         "dataset_version_id": dataset_version_id,
         "split": split,
@@ -198,7 +197,57 @@ def compute_version_reference(
         "sampled": len(keep) < available,
         "sample_seed": SAMPLE_SEED if len(keep) < available else None,
     }
-    return ComputedReference(agg=agg, quality=q, source=split, meta=meta)
+    return ReferenceInputs(
+        info=info,
+        texts=[data.texts[i] for i in keep],
+        labels=[str(data.labels[i]) for i in keep],
+        split=split,
+        meta=meta,
+    )
+
+
+def classify_inputs(
+    service: Any, inputs: ReferenceInputs, cfg: MonitoringSettings
+) -> ComputedReference:
+    """Classify the inputs with the version's own weights and aggregate them. Call it with
+    no database transaction open: it runs the forward passes (the weights load, if they
+    are not in memory yet, in a snapshot of their own)."""
+    classifier = service.served(inputs.info).classifier
+    agg, q = classify_aggregates(
+        classifier,
+        label_names=inputs.info.label_names,
+        texts=inputs.texts,
+        labels=inputs.labels,
+        cfg=cfg,
+    )
+    return ComputedReference(agg=agg, quality=q, source=inputs.split, meta=dict(inputs.meta))
+
+
+def not_serving(version: ModelVersion, *, while_building: bool) -> ConflictError:
+    """The refusal for a version that does not serve (then, or any more once built)."""
+    state = (
+        f"became {version.state} while its reference was being built: nothing was recorded"
+        if while_building
+        else f"is {version.state}"
+    )
+    return VersionNotServingError(
+        f"model version {version.id} {state}; a monitoring reference is built for approved "
+        "(or suspended) versions",
+        model_version=version.id,
+        state=version.state,
+    )
+
+
+def lock_serving_version(session: Session, version_id: str) -> ModelVersion:
+    """The version, re-read and locked in ``session``'s transaction, if it still serves;
+    else ``VersionNotServingError`` (retired, or back to candidate, while the reference was
+    being built): the caller writes nothing."""
+    version = session.get(ModelVersion, version_id, with_for_update=True, populate_existing=True)
+    if version is None:  # pragma: no cover - versions are never deleted
+        raise ConflictError(f"model version {version_id} is gone")
+    if version.state not in SERVING_STATES:
+        raise not_serving(version, while_building=True)
+    return version
 
 
 # --- rows and events ----------------------------------------------------------------------------
@@ -214,13 +263,14 @@ def store_reference(
     session: Session,
     *,
     version_id: str,
-    project_id: str,
     computed: ComputedReference,
     actor: str | None,
     trigger: str,
 ) -> MonitoringReference:
     """Write (or replace) the version's ready reference and its ``monitoring.reference_set``
-    event, in ``session``'s transaction."""
+    event, in ``session``'s transaction, if the version still serves (re-read and locked
+    here: ``VersionNotServingError`` otherwise, nothing written)."""
+    project_id = lock_serving_version(session, version_id).project_id
     agg, q = computed.agg, computed.quality
     row = _row_for_update(session, version_id)
     if row is None:
@@ -372,58 +422,3 @@ def reference_status(session: Session, version: ModelVersion) -> ReferenceStatus
         updated_at=row.created_at,
         rebuild=rebuild,
     )
-
-
-# --- running a build ----------------------------------------------------------------------------
-
-
-def build_after_approval(
-    *,
-    runtime: ServiceRuntime,
-    service: Any,
-    version_id: str,
-    actor: str | None,
-    cfg: MonitoringSettings,
-) -> str:
-    """Build an approved version's reference after the approval committed (a background
-    task of the approval request). Reads and classifies in a read-only session (SQLite's
-    write lock is not held meanwhile), then writes the row and its event in one short
-    transaction; a failure is recorded instead. Returns the resulting status."""
-    from privet.db import read_session, session_scope
-
-    try:
-        with read_session(runtime.engine) as session:
-            version = session.get(ModelVersion, version_id)
-            if version is None:  # pragma: no cover - versions are never deleted
-                return "none"
-            computed = compute_version_reference(
-                session, runtime=runtime, service=service, version=version, cfg=cfg
-            )
-            project_id = version.project_id
-        with session_scope(runtime.engine) as session:
-            store_reference(
-                session,
-                version_id=version_id,
-                project_id=project_id,
-                computed=computed,
-                actor=actor,
-                trigger="approval",
-            )
-        return REFERENCE_READY
-    except Exception as exc:
-        log.warning(
-            "monitoring reference of model version %s not built (%s); re-run it with "
-            "POST .../versions/N:monitoring-reference",
-            version_id,
-            failure_reason(exc)[0],
-        )
-        try:
-            with session_scope(runtime.engine) as session:
-                version = session.get(ModelVersion, version_id)
-                if version is not None:
-                    record_failure(
-                        session, version=version, exc=exc, actor=actor, trigger="approval"
-                    )
-        except Exception:  # pragma: no cover - the database itself failed
-            log.exception("could not record the failed reference of %s", version_id)
-        return REFERENCE_FAILED

@@ -4,9 +4,9 @@ record an outcome, resume a suspended version, the review queue, and the monitor
 Judging lives below: ``drift`` (windows against the reference), ``quality`` (outcomes
 against the accuracy floor, automatic suspension), ``alerts`` (crossed thresholds).
 Everything reads and writes ids, labels, counts and model outputs; no function here
-takes or returns an input text except ``build_reference`` (and
-``reference.compute_version_reference``), which classify validation texts in memory and
-keep only their aggregates.
+takes or returns an input text except ``build_reference`` (and ``reference.read_inputs``
+with ``reference.classify_inputs``), which classify validation texts in memory and keep
+only their aggregates.
 """
 
 from __future__ import annotations
@@ -81,7 +81,6 @@ def build_reference(
     return store_reference(
         session,
         version_id=info.id,
-        project_id=info.project_id,
         computed=ComputedReference(
             agg=agg, quality=q, source=source, meta={"rows_used": agg.count}
         ),

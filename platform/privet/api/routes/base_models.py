@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 
 from privet.api.deps import Guard, IdentityDep, Resource, SessionDep, action
+from privet.api.paging import NEXT_LINK, AfterQuery, LimitQuery, link_next
 from privet.basemodels import service
 from privet.basemodels.schemas import BaseModelCreate, BaseModelPublic
 
@@ -28,16 +29,21 @@ def register_base_model(
     return BaseModelPublic.model_validate(row, from_attributes=True)
 
 
-@router.get("", response_model=list[BaseModelPublic])
+@router.get("", response_model=list[BaseModelPublic], responses=NEXT_LINK)
 def list_base_models(
-    session: SessionDep, guard: Annotated[Guard, action("base_model.list")]
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    guard: Annotated[Guard, action("base_model.list")],
+    after: AfterQuery = None,
+    limit: LimitQuery = 100,
 ) -> list[BaseModelPublic]:
-    """Every registered base model, active and retired."""
+    """A page of the registered base models, active and retired, by name; the next page
+    is in the Link header."""
     guard.check(PLATFORM)
-    return [
-        BaseModelPublic.model_validate(r, from_attributes=True)
-        for r in service.list_base_models(session)
-    ]
+    page = service.page_base_models(session, after=after, limit=limit)
+    link_next(request, response, page.next)
+    return [BaseModelPublic.model_validate(r, from_attributes=True) for r in page.items]
 
 
 @router.get("/{name}", response_model=BaseModelPublic)

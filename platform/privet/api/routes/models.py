@@ -33,6 +33,7 @@ from privet.models.schemas import (
 )
 from privet.models.tables import ModelVersion
 from privet.monitoring import reference as monitoring_reference
+from privet.monitoring import reference_flow
 from privet.monitoring.schemas import ApprovedVersionPublic
 from privet.monitoring.settings import get_monitoring_settings
 
@@ -152,7 +153,7 @@ def approve_version(
     )
     monitoring_reference.request_reference(session, version=approved, actor=identity.principal_id)
     background.add_task(
-        monitoring_reference.build_after_approval,
+        reference_flow.build_after_approval,
         runtime=runtime,
         service=get_inference(request, runtime),
         version_id=approved.id,

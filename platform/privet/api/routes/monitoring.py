@@ -20,11 +20,21 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
-from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, SessionDep, action
+from privet.api.deps import (
+    Guard,
+    IdentityDep,
+    QueryInt,
+    Resource,
+    RuntimeDep,
+    SessionDep,
+    action,
+    decides_before_writing,
+)
 from privet.api.paging import AfterQuery, LimitQuery
 from privet.api.problems import error_problem
 from privet.api.routes.inference import get_inference, prediction_resource, version_resource
 from privet.auth import service as auth_service
+from privet.db import read_session
 from privet.inference.tables import Prediction
 from privet.inference.versions import VersionInfo, lookup_version
 from privet.kit.errors import NotFoundError
@@ -182,6 +192,7 @@ def resume_version(
     response_model=ReferenceStatus,
     summary="(Re)build a version's drift reference from its evaluation split",
 )
+@decides_before_writing
 def build_monitoring_reference(
     request: Request,
     project_id: str,
@@ -197,20 +208,22 @@ def build_monitoring_reference(
     (``monitoring.reference_set``). Approval does this by itself; run it again when that
     build failed (or after an outage left it ``pending``). A failure answers 409
     ``monitoring-reference-failed`` and is recorded (``monitoring.reference_failed``); a
-    ready reference is kept when a rebuild fails."""
-    auth_service.get_project(session, project_id=project_id, viewer=identity)
-    info = _info(session, project_id, model, version)
-    guard.check(version_resource(info))
+    ready reference is kept when a rebuild fails. Authorized in a read-only snapshot; the
+    forward passes run with no transaction open; the result commits in the request's
+    transaction (409 ``model-version-not-serving``, nothing written, for a version retired
+    meanwhile)."""
+    with read_session(runtime.engine) as reader:
+        auth_service.get_project(reader, project_id=project_id, viewer=identity)
+        info = _info(reader, project_id, model, version)
+        guard.check(version_resource(info))
     outcome = reference_flow.rebuild_reference(
         session,
         runtime=runtime,
-        version=_row(session, info),
-        model_name=info.model_name,
+        version_id=info.id,
         cfg=get_monitor(request).config,
         service=get_inference(request, runtime),
         actor=identity.principal_id,
     )
     if isinstance(outcome, reference_flow.RebuildFailed):
-        error = outcome.error
-        return error_problem(request, error)
+        return error_problem(request, outcome.error)
     return outcome
