@@ -179,7 +179,8 @@ def compute_version_reference(
     available = len(data.texts)
     keep = sample_rows(available, cfg.reference_max_rows)
     texts = [data.texts[i] for i in keep]
-    labels = [str(data.labels[i]) for i in keep]
+    # an unlabelled version (distillation input) has no labels to measure quality against
+    labels = None if facts.unlabelled else [str(data.labels[i]) for i in keep]
     del data
     info = lookup_version(
         session, project_id=version.project_id, model=version.model_id, version=version.id
