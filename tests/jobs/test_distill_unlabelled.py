@@ -64,6 +64,8 @@ def test_student_distils_onto_unlabelled_texts(  # type: ignore[no-untyped-def]
     assert spent[1]["epsilon"] == 0.0
     card = client.get(f"{url}/{student['id']}/card", headers=engineer.headers).text
     assert f"`{texts['id']}`" in card and "(unlabelled texts: distillation input)" in card
+    assert f"(through the distillation of model version `{teacher}`)" in card
+    assert "warm start" not in card.split("## Training data")[1].split("##")[0]
 
     with session_scope(runtime.engine) as session:
         after = budget.budget_status(session, dataset_version_id=dataset_version["id"])

@@ -224,12 +224,14 @@ def _data_and_training_lines(p: dict[str, Any], metrics: dict[str, Any]) -> list
     """The Training data, Training procedure and Evaluation sections."""
     training = p["training"]
     lines = ["", "## Training data", ""]
+    teacher = (p.get("lineage") or {}).get("distilled_from_model_version") or {}
     for d in p["dataset_versions"]:
         via = d.get("via_model_version")
+        how = "distillation of" if via and via == teacher.get("id") else "warm start from"
         lines.append(
             f"- dataset version `{d['id']}` ({d.get('name') or 'dataset'}), digest "
             f"`{d.get('digest')}`, {d.get('rows', '?')} rows"
-            + (f" (through the warm start from model version `{via}`)" if via else "")
+            + (f" (through the {how} model version `{via}`)" if via else "")
             + (" (unlabelled texts: distillation input)" if d.get("unlabelled") else "")
         )
     lines += ["", "## Training procedure", "", "| setting | value |", "|---|---|"]
