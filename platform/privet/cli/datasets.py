@@ -133,9 +133,15 @@ def _show_uploaded(
     _console.print(
         f"[green]registered[/] dataset {result['dataset_id']} ({result['dataset_name']}) "
         f"version {result['number']} = {result['id']}: {result['row_count']} rows, "
-        f"labels {result['label_counts']}, digest {result['digest']}",
+        f"{_labels(result)}, digest {result['digest']}",
         highlight=False,
     )
+
+
+def _labels(result: dict[str, Any]) -> str:
+    if (result.get("declarations") or {}).get("unlabelled"):
+        return "unlabelled (distillation input only)"
+    return f"labels {result['label_counts']}"
 
 
 @datasets_app.command()
@@ -143,11 +149,20 @@ def upload(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     project: Annotated[str, typer.Option(help="Project id.")],
     text_column: Annotated[str, typer.Option(help="Column holding the text.")],
-    label_column: Annotated[str, typer.Option(help="Column holding the label.")],
     purpose: PurposeOption,
     legal_basis: LegalBasisOption,
     retention_days: Annotated[int, typer.Option(help="Days until the version is shredded.")],
     personal_data: PersonalDataOption,
+    label_column: Annotated[
+        str | None, typer.Option(help="Column holding the label (required unless --unlabelled).")
+    ] = None,
+    unlabelled: Annotated[
+        bool,
+        typer.Option(
+            help="The file has no label column: non-personal texts, usable only as "
+            "distillation input (train submit --distill-from)."
+        ),
+    ] = False,
     subject_id_column: SubjectIdColumnOption = None,
     subject_ids_unique: Annotated[
         bool, typer.Option(help="Refuse the upload if a subject id repeats.")
@@ -172,6 +187,7 @@ def upload(
     decl: dict[str, Any] = {
         "text_column": text_column,
         "label_column": label_column,
+        "unlabelled": unlabelled,
         "subject_id_column": subject_id_column,
         "subject_ids_unique": subject_ids_unique,
         "contains_personal_data": personal_data,

@@ -25,14 +25,19 @@ _CSV_FIELD_LIMIT = "field larger than field limit"
 
 
 def _checked_batch(
-    lim: DatasetSettings, start: int, records: list[list[str]], ti: int, li: int, si: int | None
+    lim: DatasetSettings,
+    start: int,
+    records: list[list[str]],
+    ti: int,
+    li: int | None,
+    si: int | None,
 ) -> Batch:
     """A run of well-formed records (all of the header's width) as columns, refused if a
     value is longer than the limit."""
     batch = Batch(
         start=start,
         texts=[r[ti] for r in records],
-        labels=[r[li] for r in records],
+        labels=[r[li] for r in records] if li is not None else None,
         subjects=[r[si] for r in records] if si is not None else None,
     )
     check_lengths(
@@ -41,6 +46,11 @@ def _checked_batch(
         (("text", batch.texts), ("label", batch.labels), ("subject id", batch.subjects)),
     )
     return batch
+
+
+def _at(record: list[str], index: int | None) -> str | None:
+    """The field at `index`, or None for a column not declared (label, subject id)."""
+    return record[index] if index is not None else None
 
 
 def read_csv(
@@ -60,8 +70,7 @@ def read_csv(
     if bad and bad[0] == 1:
         raise InvalidInputError("line 1: the header is not valid UTF-8", line_numbers=[1])
     cols.check(header)
-    ti, li = header.index(cols.text), header.index(cols.label)
-    si = header.index(cols.subject) if cols.subject else None
+    ti, li, si = cols.positions(header)
     width = len(header)
     while True:
         before = reader.line_num
@@ -99,7 +108,7 @@ def read_csv(
                 if record:
                     yield RowError(start, f"has {len(record)} fields, the header has {width}")
             else:
-                row = (start, record[ti], record[li], record[si] if si is not None else None)
+                row = (start, record[ti], _at(record, li), _at(record, si))
                 check_row(lim, row)
                 yield row
             start = end + 1
@@ -115,7 +124,8 @@ def read_tsv(
     cols = Columns(decl)
     bad: list[int] = []
     number = 0
-    ti = li = width = 0
+    ti = width = 0
+    li: int | None = None
     si: int | None = None
     header: list[str] | None = None
     for lines in text_lines(chunks, bad, lim):
@@ -126,8 +136,7 @@ def read_tsv(
                 raise InvalidInputError("line 1: the header is not valid UTF-8", line_numbers=[1])
             header = lines[0].rstrip("\r\n").split("\t")
             cols.check(header)
-            ti, li = header.index(cols.text), header.index(cols.label)
-            si = header.index(cols.subject) if cols.subject else None
+            ti, li, si = cols.positions(header)
             width = len(header)
             lines = lines[1:]
             first += 1
@@ -153,7 +162,7 @@ def read_tsv(
             elif len(parts) != width:
                 yield RowError(at, f"has {len(parts)} tab-separated fields, the header has {width}")
             else:
-                row = (at, parts[ti], parts[li], parts[si] if si is not None else None)
+                row = (at, parts[ti], _at(parts, li), _at(parts, si))
                 check_row(lim, row)
                 yield row
     if header is None:

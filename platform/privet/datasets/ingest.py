@@ -2,8 +2,9 @@
 
 Canonical content (what is encrypted, and what the version digest is the SHA-256 of):
 one line per row, in file order, each the JSON array ``[text, label, subject_id]``
-(``subject_id`` is ``null`` when no subject-id column is declared; labels and subject ids
-are strings, integers in the source becoming their decimal form) serialised by
+(``subject_id`` is ``null`` when no subject-id column is declared, ``label`` is ``null`` in
+an unlabelled upload; labels and subject ids are strings, integers in the source becoming
+their decimal form) serialised by
 ``json.dumps(row, ensure_ascii=False, separators=(",", ":"))``, UTF-8 encoded, each line
 ending in ``\\n``. The same content uploaded as CSV, TSV, JSON Lines or Parquet therefore
 has the same digest, and anyone holding the decrypted blob can recompute it.
@@ -36,17 +37,21 @@ _enc = encode_basestring  # what json.dumps(..., ensure_ascii=False) uses for st
 _LINE = "[{},{},{}]\n".format
 
 
-def row_line(text: str, label: str, subject: str | None) -> str:
+def _json(value: str | None) -> str:
+    return "null" if value is None else _enc(value)
+
+
+def row_line(text: str, label: str | None, subject: str | None) -> str:
     """One canonical line: exactly json.dumps([text, label, subject], ensure_ascii=False,
     separators=(",", ":")) + "\\n", built from the C string encoder for speed."""
-    return f"[{_enc(text)},{_enc(label)},{'null' if subject is None else _enc(subject)}]\n"
+    return f"[{_enc(text)},{_json(label)},{_json(subject)}]\n"
 
 
-def encode_row(text: str, label: str, subject: str | None) -> bytes:
+def encode_row(text: str, label: str | None, subject: str | None) -> bytes:
     return row_line(text, label, subject).encode("utf-8")
 
 
-def decode_rows(chunks: Iterable[bytes]) -> Iterator[tuple[str, str, str | None]]:
+def decode_rows(chunks: Iterable[bytes]) -> Iterator[tuple[str, str | None, str | None]]:
     """Rows back from canonical content chunks (bounded memory)."""
     pending = b""
     for chunk in chunks:
@@ -77,6 +82,11 @@ class SourceCounter:
     @property
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
+
+
+def _encoded(values: list[str] | None, n: int) -> Iterator[str]:
+    """A column's JSON strings, or `n` nulls for a column not declared."""
+    return map(_enc, values) if values is not None else repeat("null", n)
 
 
 @dataclass
@@ -118,7 +128,7 @@ class Ingest:
         if not text or text.isspace():
             self._error(line, "empty text")
             return None
-        if not label or label.isspace():
+        if label is not None and (not label or label.isspace()):
             self._error(line, "empty label")
             return None
         if subject is not None:
@@ -131,14 +141,8 @@ class Ingest:
                     self._error(line, "duplicate subject id (declared unique)")
                     return None
                 self._subjects.add(key)
-        counts = self.label_counts
-        if label in counts:
-            counts[label] += 1
-        elif len(counts) >= MAX_LABELS:
-            self._error(line, f"more than {MAX_LABELS} distinct labels")
+        if label is not None and not self._count(line, label):
             return None
-        else:
-            counts[label] = 1
         self.row_count += 1
         if may_hold_pii(text):
             self.pii.scan(text, line)
@@ -146,10 +150,24 @@ class Ingest:
             return None  # keep looking for more problems, store nothing
         return row_line(text, label, subject)
 
+    def _count(self, line: int, label: str) -> bool:
+        """Count one row's label; False (an error) past MAX_LABELS distinct labels."""
+        counts = self.label_counts
+        if label in counts:
+            counts[label] += 1
+        elif len(counts) >= MAX_LABELS:
+            self._error(line, f"more than {MAX_LABELS} distinct labels")
+            return False
+        else:
+            counts[label] = 1
+        return True
+
     def _batch_clean(self, batch: Batch) -> bool:
         """No row of the batch can fail a per-row check (so C-level processing is exact)."""
         isspace = str.isspace
-        columns = [batch.texts, batch.labels]
+        columns = [batch.texts]
+        if batch.labels is not None:
+            columns.append(batch.labels)
         if batch.subjects is not None:
             if self._subjects is not None:
                 return False
@@ -160,7 +178,7 @@ class Ingest:
         """A clean batch's canonical lines, built with C-level map/join (the fast path)."""
         texts = batch.texts
         counts = self.label_counts
-        for label, n in Counter(batch.labels).items():
+        for label, n in Counter(batch.labels or ()).items():
             counts[label] = counts.get(label, 0) + n
         if len(counts) > MAX_LABELS:
             self._error(batch.start, f"more than {MAX_LABELS} distinct labels")
@@ -170,10 +188,10 @@ class Ingest:
             self.pii.scan(texts[i], batch.start + i)
         if self.error_count:
             return None
-        subjects = (
-            map(_enc, batch.subjects) if batch.subjects is not None else repeat("null", len(texts))
-        )
-        return "".join(map(_LINE, map(_enc, texts), map(_enc, batch.labels), subjects))
+        return "".join(
+            map(_LINE, map(_enc, texts), _encoded(batch.labels, len(texts)),
+                _encoded(batch.subjects, len(texts)))
+        )  # fmt: skip
 
     def canonical(self, items: Iterable[Item]) -> Iterator[bytes]:
         self._subjects = set() if self.decl.subject_ids_unique else None
@@ -223,7 +241,7 @@ class Ingest:
             )
         if self.row_count == 0:
             raise InvalidInputError("the file has a header but no rows")
-        if not self.check_minimums:
+        if not self.check_minimums or self.decl.unlabelled:
             return
         if len(self.label_counts) < 2:
             raise InvalidInputError(

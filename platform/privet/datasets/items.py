@@ -13,7 +13,8 @@ from typing import Any
 from privet.datasets.schemas import Declarations
 from privet.kit.errors import InvalidInputError
 
-Row = tuple[int, str, str, str | None]
+Row = tuple[int, str, str | None, str | None]
+"""(line, text, label, subject id): the label is None in an unlabelled upload."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +32,14 @@ class Batch:
 
     start: int
     texts: list[str]
-    labels: list[str]
+    labels: list[str] | None
     subjects: list[str] | None
 
     def rows(self) -> Iterator[Row]:
-        subjects = self.subjects if self.subjects is not None else [None] * len(self.texts)
-        for i, (t, label, subj) in enumerate(zip(self.texts, self.labels, subjects, strict=True)):
+        none: list[None] = [None] * len(self.texts)
+        labels = self.labels if self.labels is not None else none
+        subjects = self.subjects if self.subjects is not None else none
+        for i, (t, label, subj) in enumerate(zip(self.texts, labels, subjects, strict=True)):
             yield (self.start + i, t, label, subj)
 
 
@@ -45,13 +48,24 @@ BATCH_ROWS = 1024
 
 
 class Columns:
-    """The declared text, label and subject-id columns; a file must have exactly these."""
+    """The declared text, label and subject-id columns; a file must have exactly these
+    (an unlabelled upload declares no label column)."""
 
     def __init__(self, decl: Declarations) -> None:
         self.text = decl.text_column
         self.label = decl.label_column
         self.subject = decl.subject_id_column
-        self.expected = [c for c in (self.text, self.label, self.subject) if c is not None]
+        named = (("text", self.text), ("label", self.label), ("subject id", self.subject))
+        self.roles = [(role, c) for role, c in named if c is not None]
+        """(role, column) of each declared column, in the order readers select them."""
+        self.expected = [c for _, c in self.roles]
+
+    def positions(self, header: list[str]) -> tuple[int, int | None, int | None]:
+        """Where the text, label and subject-id columns are in a checked header (None:
+        not declared)."""
+        label = header.index(self.label) if self.label is not None else None
+        subject = header.index(self.subject) if self.subject is not None else None
+        return header.index(self.text), label, subject
 
     def check(self, found: list[str]) -> None:
         dupes = sorted({c for c in found if found.count(c) > 1})

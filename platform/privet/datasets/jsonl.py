@@ -61,10 +61,10 @@ def read_jsonl(
             text = obj[cols.text]
             if not isinstance(text, str):
                 raise ValueError(f"{cols.text!r} must be a string")
-            label = scalar(obj[cols.label], repr(cols.label))
+            label = scalar(obj[cols.label], repr(cols.label)) if cols.label else None
             subject = scalar(obj[cols.subject], repr(cols.subject)) if cols.subject else None
             if "\\u" in line:  # an escape may hide a lone surrogate: not encodable
-                for value in (text, label, subject or ""):
+                for value in (text, label or "", subject or ""):
                     value.encode("utf-8")
         except UnicodeEncodeError:
             yield RowError(number, "holds a lone surrogate escape: not valid Unicode text")

@@ -68,7 +68,9 @@ def check_row(limits: DatasetSettings, row: Row) -> None:
     """One row's values under max_text_chars (the slow path; cheap when none is long)."""
     line, text, label, subject = row
     cap = limits.max_text_chars
-    if len(text) > cap or len(label) > cap or (subject is not None and len(subject) > cap):
+    if len(text) > cap or len(label or "") > cap or len(subject or "") > cap:
         check_lengths(
-            limits, line, (("text", [text]), ("label", [label]), ("subject id", [subject or ""]))
+            limits,
+            line,
+            (("text", [text]), ("label", [label or ""]), ("subject id", [subject or ""])),
         )

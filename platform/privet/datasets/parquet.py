@@ -80,7 +80,14 @@ def _check_metadata(
 
 
 def _check_batch(
-    batch: Any, lim: DatasetSettings, *, allowed: int, by_ratio: bool, decoded: int, number: int
+    batch: Any,
+    lim: DatasetSettings,
+    roles: list[tuple[str, str]],
+    *,
+    allowed: int,
+    by_ratio: bool,
+    decoded: int,
+    number: int,
 ) -> int:
     """Sizes from Arrow's buffers before any Python string exists: a dictionary page
     repeated a million times is refused here, not after expansion. Returns the decoded
@@ -89,8 +96,8 @@ def _check_batch(
     import pyarrow.compute as pc
 
     cap = lim.max_text_chars
-    for k, what in enumerate(("text", "label", "subject id")[: batch.num_columns]):
-        column = batch.column(k)
+    for what, name in roles:
+        column = batch.column(name)
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             continue
         decoded += int(pc.sum(pc.binary_length(column)).as_py() or 0)
@@ -106,19 +113,20 @@ def _check_batch(
 
 def _batch_rows(batch: Any, cols: Columns, number: int) -> Iterator[Item]:
     """A checked batch's rows; `number` is the count of rows before it."""
-    texts = batch.column(0).to_pylist()
-    labels = batch.column(1).to_pylist()
-    subjects = batch.column(2).to_pylist() if cols.subject else [None] * len(texts)
+    texts = batch.column(cols.text).to_pylist()
+    absent = [None] * len(texts)
+    labels = batch.column(cols.label).to_pylist() if cols.label else absent
+    subjects = batch.column(cols.subject).to_pylist() if cols.subject else absent
     for text, label, subject in zip(texts, labels, subjects, strict=True):
         number += 1
-        if text is None or label is None or (cols.subject and subject is None):
+        if text is None or (cols.label and label is None) or (cols.subject and subject is None):
             yield RowError(number, "has a null value")
             continue
         try:
             yield (
                 number,
                 text,
-                scalar(label, repr(cols.label)),
+                scalar(label, repr(cols.label)) if cols.label else None,
                 scalar(subject, repr(cols.subject)) if cols.subject else None,
             )
         except ValueError as exc:
@@ -151,8 +159,9 @@ def read_parquet(
         try:
             for batch in handle.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=cols.expected):
                 decoded = _check_batch(
-                    batch, lim, allowed=allowed, by_ratio=by_ratio, decoded=decoded, number=number
-                )
+                    batch, lim, cols.roles, allowed=allowed, by_ratio=by_ratio,
+                    decoded=decoded, number=number,
+                )  # fmt: skip
                 yield from _batch_rows(batch, cols, number)
                 number += batch.num_rows
         except (pa.ArrowException, OSError) as exc:

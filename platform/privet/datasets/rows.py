@@ -19,7 +19,7 @@ from privet.crypto import BlobStore, KeyProvider, ObjectRef, read_object
 from privet.crypto.errors import DataKeyDestroyedError
 from privet.datasets.catalog import get_version_by_id
 from privet.datasets.ingest import decode_rows
-from privet.datasets.split import assign
+from privet.datasets.split import NO_LABEL, assign
 from privet.datasets.tables import OBJECT_KIND, DatasetVersion, VersionState
 from privet.kit.errors import ConflictError, PrivetError
 
@@ -39,8 +39,9 @@ def version_ref(version: DatasetVersion) -> ObjectRef:
 
 def iter_version_rows(
     session: Session, *, provider: KeyProvider, store: BlobStore, version: DatasetVersion
-) -> Iterator[tuple[str, str, str | None]]:
-    """(text, label, subject_id) of each row, decrypted in memory, streaming.
+) -> Iterator[tuple[str, str | None, str | None]]:
+    """(text, label, subject_id) of each row, decrypted in memory, streaming (label None:
+    an unlabelled version).
 
     The content digest is checked at the end: a mismatch raises after the last row, so a
     consumer must treat an exception as the failure of the whole read.
@@ -77,6 +78,7 @@ class VersionRows:
     """A version's rows decrypted in memory, with their recorded split.
 
     ``label_names`` are the distinct labels sorted; a label's class index is its position.
+    An unlabelled version has none: each of its rows' labels is ``NO_LABEL``.
     """
 
     version_id: str
@@ -91,6 +93,7 @@ class VersionRows:
     declarations: dict[str, Any]
     epsilon_total: float
     delta: float
+    unlabelled: bool = False
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -157,7 +160,7 @@ def load_version_rows(
         session, provider=provider, store=store, version=version
     ):
         texts.append(text)
-        labels.append(label)
+        labels.append(NO_LABEL if label is None else label)
         subjects.append(subject)
     rec = version.split
     splits = assign(
@@ -185,4 +188,5 @@ def load_version_rows(
         declarations=dict(version.declarations),
         epsilon_total=version.epsilon_total,
         delta=version.delta,
+        unlabelled=bool(version.declarations.get("unlabelled")),
     )

@@ -18,6 +18,8 @@ from privet.kit.schemas import StrictSchema
 DEFAULT_EPSILON_TOTAL = 8.0
 """Privacy budget when none is declared; per-category ceilings are enforced by policy."""
 
+RULE_UNLABELLED_NON_PERSONAL = "datasets.unlabelled.non-personal"
+
 Token = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 DatasetName = Annotated[
@@ -53,7 +55,14 @@ class Declarations(StrictSchema):
     """What the uploader declares; stored with every version, read by policy and reports."""
 
     text_column: ColumnName
-    label_column: ColumnName
+    label_column: ColumnName | None = Field(
+        default=None, description="Column holding the label (absent when unlabelled)."
+    )
+    unlabelled: bool = Field(
+        default=False,
+        description="The file has no label column: texts declared non-personal, usable only "
+        "as distillation input (a student learns a DP teacher's labels on them).",
+    )
     subject_id_column: ColumnName | None = None
     subject_ids_unique: bool = Field(
         default=False, description="Refuse the upload if a subject id occurs twice."
@@ -73,9 +82,9 @@ class Declarations(StrictSchema):
 
     @model_validator(mode="after")
     def _columns(self) -> Declarations:
-        cols = [self.text_column, self.label_column]
-        if self.subject_id_column is not None:
-            cols.append(self.subject_id_column)
+        self._check_labelling()
+        cols = [self.text_column, self.label_column, self.subject_id_column]
+        cols = [c for c in cols if c is not None]
         if len(set(cols)) != len(cols):
             raise ValueError("text, label and subject-id columns must be different columns")
         if self.contains_personal_data and self.subject_id_column is None:
@@ -86,6 +95,26 @@ class Declarations(StrictSchema):
         if self.subject_ids_unique and self.subject_id_column is None:
             raise ValueError("subject_ids_unique needs a subject_id_column")
         return self
+
+    def _check_labelling(self) -> None:
+        """A label column, or the declaration that there is none (non-personal texts only:
+        the student of a distillation trains on them without differential privacy)."""
+        if not self.unlabelled:
+            if self.label_column is None:
+                raise ValueError(
+                    "label_column is required, unless the texts are declared unlabelled "
+                    "(unlabelled: true, non-personal only: distillation input)"
+                )
+            return
+        if self.contains_personal_data:
+            raise ValueError(
+                f"refused by {RULE_UNLABELLED_NON_PERSONAL}: unlabelled texts are accepted "
+                "only when declared non-personal (contains_personal_data: false): they "
+                "serve only as distillation input, on which a student trains without "
+                "differential privacy"
+            )
+        if self.label_column is not None:
+            raise ValueError("an unlabelled upload has no label column: omit label_column")
 
 
 class UploadDeclarations(Declarations):

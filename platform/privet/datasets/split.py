@@ -10,6 +10,9 @@ order, so it is recorded by recording the seed and fractions):
    msg=<label UTF-8> 0x00 <ordinal of the row within L, decimal>)``.
 3. Rows of L sorted by that key: the first ``n_test`` are test, the next
    ``n_validation`` validation, the others train.
+
+An unlabelled version's rows form one stratum, ``NO_LABEL`` (the empty string, which no
+label can be); its record's ``label_counts`` is empty and ``unlabelled`` is true.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 
 ALGORITHM = "hmac-sha256-rank-v1"
 SPLITS = ("train", "validation", "test")
+NO_LABEL = ""
+"""The stratum of an unlabelled version's rows (ingest refuses an empty label)."""
 
 
 def _round(x: float) -> int:
@@ -38,21 +43,31 @@ def split_counts(n: int, *, validation: float, test: float) -> dict[str, int]:
 
 
 def split_record(
-    label_counts: Mapping[str, int], *, seed: int, validation: float, test: float
+    label_counts: Mapping[str, int],
+    *,
+    seed: int,
+    validation: float,
+    test: float,
+    unlabelled_rows: int | None = None,
 ) -> dict[str, Any]:
-    """What a version records about its split: enough to recompute and check it."""
+    """What a version records about its split: enough to recompute and check it
+    (`unlabelled_rows`: the row count of an unlabelled version, one stratum)."""
+    strata = label_counts if unlabelled_rows is None else {NO_LABEL: unlabelled_rows}
     per_label = {
         label: split_counts(n, validation=validation, test=test)
-        for label, n in sorted(label_counts.items())
+        for label, n in sorted(strata.items())
     }
     totals = {s: sum(c[s] for c in per_label.values()) for s in SPLITS}
-    return {
+    record = {
         "algorithm": ALGORITHM,
         "seed": seed,
         "fractions": {"validation": validation, "test": test},
         "counts": totals,
-        "label_counts": per_label,
+        "label_counts": per_label if unlabelled_rows is None else {},
     }
+    if unlabelled_rows is not None:
+        record["unlabelled"] = True
+    return record
 
 
 def assign(labels: Sequence[str], *, seed: int, validation: float, test: float) -> list[str]:

@@ -262,8 +262,8 @@ def open_upload(*, body: Iterator[bytes], content_type: str | None) -> Upload:
 _LIST_FIELDS = ("purposes", "data_categories")
 _FORM_FIELDS = (
     "name", "description", "text_column", "label_column", "subject_id_column",
-    "contains_personal_data", "subject_ids_unique", "legal_basis", "retention_days",
-    "epsilon_total", *_LIST_FIELDS,
+    "contains_personal_data", "subject_ids_unique", "unlabelled", "legal_basis",
+    "retention_days", "epsilon_total", *_LIST_FIELDS,
 )  # fmt: skip
 
 
@@ -298,8 +298,10 @@ def declarations_from_form(fields: dict[str, str]) -> UploadDeclarations:
     """The form's text fields as declarations: empty means the default, checkboxes are
     present or absent, lists are comma-separated; invalid values name the field."""
     raw: dict[str, Any] = {k: v for k, v in fields.items() if k in _FORM_FIELDS and v != ""}
-    for flag in ("contains_personal_data", "subject_ids_unique"):
+    for flag in ("contains_personal_data", "subject_ids_unique", "unlabelled"):
         raw[flag] = flag in raw
+    if raw["unlabelled"]:  # the form's prefilled label column does not apply
+        raw.pop("label_column", None)
     for name in _LIST_FIELDS:
         if name in raw:
             raw[name] = [t.strip() for t in raw[name].split(",") if t.strip()]

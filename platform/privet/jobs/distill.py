@@ -43,6 +43,7 @@ RULE_NON_PERSONAL = "jobs.distill.non-personal-data"
 RULE_PURPOSE = "jobs.distill.same-purpose"
 RULE_PRIVATE_TEACHER = "jobs.distill.dp-teacher"
 RULE_EXECUTOR = "jobs.distill.local-executor"
+RULE_UNLABELLED = "jobs.unlabelled.distillation-only"
 
 
 class TeacherNotFoundError(NotFoundError):
@@ -58,6 +59,24 @@ class TeacherNotApprovedError(ConflictError):
 class DistillRefusedError(InvalidInputError):
     slug = "distill-refused"
     title = "Distillation refused"
+
+
+class UnlabelledTrainingError(InvalidInputError):
+    slug = "unlabelled-distillation-only"
+    title = "Unlabelled texts serve only as distillation input"
+
+
+def check_labelled(facts: DatasetFacts, data: TrainingJobCreate) -> None:
+    """Refuse any job but a distillation on an unlabelled version: it has no labels to
+    learn from, only texts a teacher can label."""
+    if facts.unlabelled and data.distill_from_model_version_id is None:
+        raise UnlabelledTrainingError(
+            f"refused by {RULE_UNLABELLED}: dataset version {facts.version_id} is declared "
+            "unlabelled; it can only be the input of a distillation "
+            "(distill_from_model_version_id: an approved DP teacher labels its texts)",
+            rule=RULE_UNLABELLED,
+            field="dataset_version_id",
+        )
 
 
 def find_teacher(

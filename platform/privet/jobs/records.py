@@ -46,6 +46,12 @@ def selection_record(result: TrainingResult) -> dict[str, Any] | None:
     return record
 
 
+def seen_by_selection(result: TrainingResult, eval_name: str) -> bool:
+    """Whether model selection kept its epoch by scores on the split the metrics come from
+    (the validation split, when a version has no test split): such metrics are optimistic."""
+    return eval_name == "validation" and result.selection is not None
+
+
 def training_record(result: TrainingResult, eval_name: str) -> dict[str, Any]:
     """How the model was trained, as the job result and the model version record it."""
     return {
@@ -73,6 +79,7 @@ def training_record(result: TrainingResult, eval_name: str) -> dict[str, Any]:
         "train_examples": result.train_examples,
         "eval_examples": result.eval_examples,
         "evaluated_on": eval_name,
+        "evaluation_seen_by_selection": seen_by_selection(result, eval_name),
         "final_loss": finite(result.final_loss),
         "selection": selection_record(result),
         "duration_s": round(result.duration_s, 3),

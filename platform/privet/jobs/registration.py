@@ -49,6 +49,7 @@ def register(
         "name": facts.name,
         "digest": facts.digest,
         "rows": facts.row_count,
+        **({"unlabelled": True} if facts.unlabelled else {}),
     }
     datasets, privacy = warmstart.with_parent([own], privacy, job_id=job.id, parent=parent)
     private = result.private

@@ -20,7 +20,7 @@ from privet import ledger
 from privet.auth.identity import Identity
 from privet.basemodels.service import is_admissible
 from privet.executors.settings import get_executor_settings
-from privet.jobs import budget, recipes
+from privet.jobs import budget, distill, recipes
 from privet.jobs.catalog import ensure_catalog
 from privet.jobs.schemas import TrainingJobCreate
 from privet.jobs.sources import DatasetFacts, DatasetSource, get_dataset_source
@@ -60,7 +60,8 @@ def prepare_submission(
     """Load the dataset version's declarations and build the policy context.
 
     Raises NotFoundError for a version outside the project, ConflictError for a shredded
-    version, InvalidInputError when the purpose cannot be inferred or δ is too large."""
+    version, InvalidInputError when the purpose cannot be inferred, δ is too large, or the
+    version is unlabelled and the job is not a distillation."""
     recipes.check_selection_executor(data)
     source = source or get_dataset_source()
     facts = source.facts(session, project_id=project_id, version_id=data.dataset_version_id)
@@ -68,6 +69,7 @@ def prepare_submission(
         raise ConflictError(
             f"dataset version {facts.version_id} is no longer available (erased or expired)"
         )
+    distill.check_labelled(facts, data)
     if data.purpose is not None:
         purpose = data.purpose
     elif len(facts.purposes) == 1:

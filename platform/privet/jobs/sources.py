@@ -46,11 +46,14 @@ class DatasetFacts:
     """Training rows per label (the split record's, public metadata): the recipe's input."""
     validation_rows: int | None = None
     """Rows in the recorded validation split (model selection needs some)."""
+    unlabelled: bool = False
+    """Declared unlabelled: texts without labels, usable only as distillation input."""
 
 
 @dataclass(frozen=True)
 class DatasetSplits:
-    """Decrypted rows of one version by their recorded split (kept in memory only)."""
+    """Decrypted rows of one version by their recorded split (kept in memory only); an
+    unlabelled version's labels are all ``privet.datasets.split.NO_LABEL`` (empty)."""
 
     train: LabelledTexts
     validation: LabelledTexts | None
@@ -131,6 +134,7 @@ class PlatformDatasetSource:
             train_rows=_split_rows(version.split),
             validation_rows=_split_rows(version.split, "validation"),
             train_label_counts=_train_label_counts(version.split, version.label_counts),
+            unlabelled=bool(decl.get("unlabelled", False)),
         )
 
     def load(

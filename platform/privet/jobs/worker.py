@@ -390,6 +390,7 @@ class Worker:
                 "worst_class_f1": metrics.get("worst_class_f1"),
                 "examples": metrics.get("examples"),
                 "evaluated_on": eval_name,
+                "evaluation_seen_by_selection": training["evaluation_seen_by_selection"],
             }
             queue.finish(
                 session,

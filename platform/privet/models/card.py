@@ -199,16 +199,40 @@ def _by_dataset_lines(spent: Any, *, distilled: bool = False) -> list[str]:
     return lines
 
 
+def _evaluated_on(training: dict[str, Any]) -> str:
+    """Which split the metrics are from, and whether they are optimistic: a split model
+    selection chose the kept epoch on (or that trained the model) is not held out."""
+    split = training.get("evaluated_on", "test")
+    where = f"On the dataset's recorded `{split}` split"
+    if training.get("evaluation_seen_by_selection"):
+        return (
+            f"{where} (the version has no test split). Model selection chose the kept epoch "
+            "by its scores on this same split, so these figures are optimistic, not a "
+            "held-out estimate: "
+        )
+    if split == "validation":
+        return f"{where} (the version has no test split; model selection did not use it): "
+    if split == "train":
+        return (
+            f"{where} (the version has no held-out split): the model trained on these rows, "
+            "so these figures are optimistic, not a held-out estimate: "
+        )
+    return f"{where}: "
+
+
 def _data_and_training_lines(p: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
     """The Training data, Training procedure and Evaluation sections."""
     training = p["training"]
     lines = ["", "## Training data", ""]
+    teacher = (p.get("lineage") or {}).get("distilled_from_model_version") or {}
     for d in p["dataset_versions"]:
         via = d.get("via_model_version")
+        how = "distillation of" if via and via == teacher.get("id") else "warm start from"
         lines.append(
             f"- dataset version `{d['id']}` ({d.get('name') or 'dataset'}), digest "
             f"`{d.get('digest')}`, {d.get('rows', '?')} rows"
-            + (f" (through the warm start from model version `{via}`)" if via else "")
+            + (f" (through the {how} model version `{via}`)" if via else "")
+            + (" (unlabelled texts: distillation input)" if d.get("unlabelled") else "")
         )
     lines += ["", "## Training procedure", "", "| setting | value |", "|---|---|"]
     for key, value in training.items():
@@ -216,7 +240,7 @@ def _data_and_training_lines(p: dict[str, Any], metrics: dict[str, Any]) -> list
     lines += ["", "## Evaluation", ""]
     summary = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
     lines.append(
-        f"On the dataset's recorded `{training.get('evaluated_on', 'test')}` split: "
+        _evaluated_on(training)
         + ", ".join(f"{k} = {_num(v, 4)}" for k, v in sorted(summary.items()))
     )
     if metrics.get("per_class"):

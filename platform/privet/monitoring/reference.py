@@ -148,7 +148,7 @@ class ReferenceInputs:
 
     info: VersionInfo
     texts: list[str]
-    labels: list[str]
+    labels: list[str] | None
     split: str
     meta: dict[str, Any]
 
@@ -185,6 +185,10 @@ def read_inputs(
         )
     available = len(data.texts)
     keep = sample_rows(available, cfg.reference_max_rows)
+    texts = [data.texts[i] for i in keep]
+    # an unlabelled version (distillation input) has no labels to measure quality against
+    labels = None if facts.unlabelled else [str(data.labels[i]) for i in keep]
+    del data
     info = lookup_version(
         session, project_id=version.project_id, model=version.model_id, version=version.id
     )
@@ -199,8 +203,8 @@ def read_inputs(
     }
     return ReferenceInputs(
         info=info,
-        texts=[data.texts[i] for i in keep],
-        labels=[str(data.labels[i]) for i in keep],
+        texts=texts,
+        labels=labels,
         split=split,
         meta=meta,
     )
