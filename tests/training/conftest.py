@@ -10,6 +10,7 @@ import torch
 
 from privet.training.catalog import BaseModelSpec, Catalog, build_tiny_bert
 from privet.training.data import LabelledTexts
+from privet.training.trainer import TrainingConfig
 
 # The test machine is small and shared: one intra-op thread avoids oversubscription.
 torch.set_num_threads(1)
@@ -18,6 +19,19 @@ POSITIVE = ["good", "great", "fine", "lovely"]
 NEGATIVE = ["bad", "awful", "poor", "dull"]
 FILLER = ["the", "a", "movie", "film", "plot", "was", "is", "very"]
 WORDS = POSITIVE + NEGATIVE + FILLER
+
+#: The small DP run the trainer's tests start from (``replace`` what a test varies).
+TINY_CONFIG = TrainingConfig(
+    base_model="tiny",
+    strategy="top-1",
+    max_length=12,
+    epochs=2,
+    logical_batch_size=40,
+    physical_batch_size=16,
+    learning_rate=5e-3,
+    target_epsilon=3.0,
+    seed=7,
+)
 
 
 def make_texts(n: int, seed: int = 0) -> LabelledTexts:

@@ -17,19 +17,10 @@ from privet.training.catalog import Catalog, load_base_model
 from privet.training.data import LabelledTexts, encode
 from privet.training.privacy import PrivateEngine
 from privet.training.strategies import Strategy, apply_strategy
-from privet.training.trainer import ConfigError, TrainingConfig, train
+from privet.training.trainer import ConfigError, train
+from tests.training.conftest import TINY_CONFIG
 
-CONFIG = TrainingConfig(
-    base_model="tiny",
-    strategy="top-1",
-    max_length=12,
-    epochs=2,
-    logical_batch_size=40,
-    physical_batch_size=16,
-    learning_rate=5e-3,
-    target_epsilon=3.0,
-    seed=7,
-)
+CONFIG = TINY_CONFIG
 AUG = Augmentation(multiplicity=3, token_dropout=0.2, span_deletion=0.2, word_order=0.2)
 
 
