@@ -398,3 +398,19 @@ def pg_databases(pg_database: PgDatabase) -> PgDatabase:
     """Alias for tests written against the earlier name (`.new()` = `.fresh()`)."""
     pg_database.new = pg_database.fresh  # type: ignore[attr-defined]
     return pg_database
+
+
+# The job fixtures (tests/jobs/conftest.py: a tiny pinned BERT, a project with an engineer
+# and an approver, a dataset version, a worker), shared here with every package that
+# trains a model (cli, models, basemodels, ...) instead of each importing them. A package
+# with a `project` of its own (datasets, inference) overrides it in its conftest. Imported
+# last: tests/jobs/conftest.py builds on tests/datasets/conftest.py, not on this module.
+from tests.jobs.conftest import (  # noqa: E402, F401 - fixtures
+    approver,
+    dataset_version,
+    engineer,
+    job_settings,
+    make_worker,
+    project,
+    tiny_model,
+)

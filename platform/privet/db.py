@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from privet.kit.errors import NotFoundError
 from privet.kit.process_state import ProcessRegistry
 
 _engines: ProcessRegistry[str, Engine] = ProcessRegistry(
@@ -168,3 +169,23 @@ def startup_lock(engine: Engine) -> Iterator[None]:
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(hashtext('privet.startup'))"))
             conn.commit()
+
+
+class _ProjectRow(Protocol):
+    @property
+    def project_id(self) -> str: ...
+
+
+RowT = TypeVar("RowT", bound=_ProjectRow)
+
+
+def get_in_project(
+    session: Session, table: type[RowT], row_id: str, *, project_id: str | None, what: str
+) -> RowT:
+    """The row `row_id` of `table`, or NotFoundError naming it as `what` ("model version"),
+    also when it belongs to another project than `project_id` (None: any project): no
+    project learns that another's ids exist."""
+    row = session.get(table, row_id)
+    if row is None or (project_id is not None and row.project_id != project_id):
+        raise NotFoundError(f"{what} {row_id!r} does not exist")
+    return row

@@ -76,41 +76,26 @@ def _sync(device: torch.device) -> None:
 
 
 def _engine(kind: str, mode: str, batch: int, device: torch.device, tiny: bool) -> Any:
-    from privet.training.privacy import NonPrivateEngine, PrivateEngine
+    """Non-private, or DP with book-keeping clipping ("dp-bk")."""
+    from tests.benchmarks.training_bench import wrap_engine
 
     model = _model(kind, tiny).to(device)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    if mode == "non-private":
-        return NonPrivateEngine(model, opt)
-    return PrivateEngine(
+    return wrap_engine(
         model,
-        opt,
-        noise_multiplier=1.0,
-        max_grad_norm=1.0,
+        "non-private" if mode == "non-private" else "bk",
+        batch=batch,
         sample_rate=batch / SST2_TRAIN_ROWS,
-        expected_batch_size=batch,
-        grad_sample_mode="bk",
     )
 
 
 def training(kind: str, *, batch: int, steps: int, device: torch.device, tiny: bool) -> dict:
     """Median step seconds of each mode (interleaved), the ratio, and epoch seconds."""
+    from tests.benchmarks.training_bench import interleaved_steps
+
     modes = ("non-private", "dp-bk")
     engines = {m: _engine(kind, m, batch, device, tiny) for m in modes}
     data = {k: v.to(device) for k, v in _batch(engines["non-private"].model, batch).items()}
-    times: dict[str, list[float]] = {m: [] for m in modes}
-    for rep in range(steps + 2):
-        for mode, engine in engines.items():
-            _sync(device)
-            started = time.perf_counter()
-            engine.step([data])
-            _sync(device)
-            if rep >= 2:  # two warm-up steps
-                times[mode].append(time.perf_counter() - started)
-    for engine in engines.values():
-        close = getattr(engine, "close", None)
-        if close is not None:
-            close()
+    times, _ = interleaved_steps(engines, data, reps=steps, warmup=2, sync=lambda: _sync(device))
     step = {m: statistics.median(t) for m, t in times.items()}
     per_epoch = math.ceil(SST2_TRAIN_ROWS / batch)
     out = {

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from tests.benchmarks.seeded import BACKENDS, SeededLedger, seeded
+from tests.benchmarks.test_report_scaling import print_linearity
 
 REPO = Path(__file__).resolve().parents[2]
 SIZES = [int(s) for s in os.environ.get("PRIVET_BENCH_SEEDED_SIZES", "10000,100000").split(",")]
@@ -86,13 +87,4 @@ def test_domain_report_scaling(backend: str, tmp_path: Path) -> None:
         print(f"\n[domain reports {backend}] {n:,} events ({built})", end="")
         for stage in STAGES:
             print("\n" + _line(backend, n, figures[n][stage], read), end="")
-    small, big = SIZES[0], SIZES[-1]
-    for stage in STAGES:
-        per_small = figures[small][stage]["seconds"] / small
-        per_big = figures[big][stage]["seconds"] / big
-        print(
-            f"\n[domain reports {backend}] {stage}: time per event at {big:,} / at {small:,} "
-            f"= {per_big / per_small:.2f} (1.0: linear)",
-            end="",
-        )
-    print()
+    print_linearity(f"domain reports {backend}", figures, SIZES, STAGES)

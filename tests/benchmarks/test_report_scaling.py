@@ -28,6 +28,7 @@ import os
 import queue
 import resource
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -185,12 +186,23 @@ def test_access_log_report_scaling(db_url: str, tmp_path: Path) -> None:
                 f"start){extra}",
                 end="",
             )
-    small, big = SIZES[0], SIZES[-1]
-    for stage in STAGES:
+    print_linearity(f"report scaling {backend}", figures, SIZES, STAGES)
+
+
+def print_linearity(
+    tag: str,
+    figures: dict[int, dict[str, dict[str, Any]]],
+    sizes: Sequence[int],
+    stages: Sequence[str],
+) -> None:
+    """Each stage's time per event at the largest size over that at the smallest (1.0:
+    linear in the log; below: sub-linear). ``figures[size][stage]["seconds"]``."""
+    small, big = sizes[0], sizes[-1]
+    for stage in stages:
         per_small = figures[small][stage]["seconds"] / small
         per_big = figures[big][stage]["seconds"] / big
         print(
-            f"\n[report scaling {backend}] {stage}: time per event at {big:,} / at {small:,} "
+            f"\n[{tag}] {stage}: time per event at {big:,} / at {small:,} "
             f"= {per_big / per_small:.2f} (1.0: linear)",
             end="",
         )

@@ -110,10 +110,16 @@ def _batch(n: int = BATCH) -> dict[str, torch.Tensor]:
     }
 
 
-def make_engine(mode: str, strategy: str) -> PrivateEngine | NonPrivateEngine:
-    """A MiniLM-L6 classifier with `strategy` applied, wrapped for `mode`."""
-    model = load_base_model(num_labels=2, seed=0).model
-    apply_strategy(model, Strategy.parse(strategy))
+def wrap_engine(
+    model: torch.nn.Module,
+    mode: str,
+    *,
+    batch: int,
+    sample_rate: float,
+    generator: torch.Generator | None = None,
+) -> PrivateEngine | NonPrivateEngine:
+    """`model` under AdamW (lr 1e-4) in the engine of `mode`: "non-private", else DP with
+    noise 1.0 and clip 1.0, `mode` naming the per-sample gradient mode (e.g. "bk")."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
     if mode == "non-private":
@@ -123,11 +129,53 @@ def make_engine(mode: str, strategy: str) -> PrivateEngine | NonPrivateEngine:
         opt,
         noise_multiplier=1.0,
         max_grad_norm=1.0,
-        sample_rate=BATCH / 8000,
-        expected_batch_size=BATCH,
+        sample_rate=sample_rate,
+        expected_batch_size=batch,
         grad_sample_mode=mode,
+        generator=generator,
+    )
+
+
+def make_engine(mode: str, strategy: str) -> PrivateEngine | NonPrivateEngine:
+    """A MiniLM-L6 classifier with `strategy` applied, wrapped for `mode`."""
+    model = load_base_model(num_labels=2, seed=0).model
+    apply_strategy(model, Strategy.parse(strategy))
+    return wrap_engine(
+        model,
+        mode,
+        batch=BATCH,
+        sample_rate=BATCH / 8000,
         generator=torch.Generator().manual_seed(0),
     )
+
+
+def interleaved_steps(
+    engines: dict[str, Any],
+    batch: dict[str, torch.Tensor],
+    *,
+    reps: int,
+    warmup: int,
+    sync: Callable[[], None] = lambda: None,
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """(wall, CPU) seconds of each engine's optimizer step on `batch`, the engines taking
+    turns so a busy moment of the machine falls on all alike; the first `warmup` rounds
+    are not kept, and the engines are closed after. `sync` waits for the device."""
+    wall: dict[str, list[float]] = {m: [] for m in engines}
+    cpu: dict[str, list[float]] = {m: [] for m in engines}
+    for rep in range(warmup + reps):
+        for mode, engine in engines.items():
+            sync()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            engine.step([batch])
+            sync()
+            if rep >= warmup:
+                wall[mode].append(time.perf_counter() - start)
+                cpu[mode].append(time.process_time() - start_cpu)
+    for engine in engines.values():
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+    return wall, cpu
 
 
 def step_times(
@@ -140,17 +188,7 @@ def step_times(
     """
     batch = _batch()
     engines = {m: make_engine(m, strategy) for m in modes}
-    wall: dict[str, list[float]] = {m: [] for m in modes}
-    cpu: dict[str, list[float]] = {m: [] for m in modes}
-    for rep in range(warmup + reps):
-        for mode, engine in engines.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            engine.step([batch])
-            if rep >= warmup:
-                wall[mode].append(time.perf_counter() - start)
-                cpu[mode].append(time.process_time() - start_cpu)
-    for engine in engines.values():
-        engine.close()
+    wall, cpu = interleaved_steps(engines, batch, reps=reps, warmup=warmup)
     return {m: (statistics.median(wall[m]), statistics.median(cpu[m])) for m in modes}
 
 

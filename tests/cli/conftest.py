@@ -6,6 +6,7 @@ The CLI is a client: its tests run on SQLite only (the API's own tests cover Pos
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,5 +51,29 @@ def cli(app: Any, monkeypatch: pytest.MonkeyPatch, config_home: Path) -> Run:
     def run(*args: str, key: str | None = None, input: str | None = None) -> Result:
         env = {"PRIVET_API_KEY": key} if key else {}
         return runner.invoke(cli_app, list(args), env=env, input=input, catch_exceptions=False)
+
+    return run
+
+
+TrainCli = Callable[..., tuple[str, dict[str, Any]]]
+
+
+@pytest.fixture
+def train_cli(  # type: ignore[no-untyped-def]
+    cli: Run, client: Any, project, engineer, dataset_version, make_worker
+) -> TrainCli:
+    """train_cli(*OPTIONS): `privet train submit` of the tiny-test base model on the
+    project's dataset version (as its engineer), run by one worker tick; (job id, the
+    job as `privet train show -o json` prints it)."""
+
+    def run(*options: str) -> tuple[str, dict[str, Any]]:
+        job_id = cli(
+            "train", "submit", project, "--dataset-version", dataset_version["id"],
+            "--base-model", "tiny-test", *options, "-q", key=engineer.key,
+        ).stdout.strip()  # fmt: skip
+        assert make_worker().tick() is True
+        shown = cli("train", "show", project, job_id, "-o", "json", key=engineer.key)
+        job: dict[str, Any] = json.loads(shown.stdout)
+        return job_id, job
 
     return run

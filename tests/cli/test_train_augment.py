@@ -4,18 +4,7 @@ the target like any run."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from tests.cli.conftest import Run
-from tests.jobs.conftest import (  # noqa: F401 - fixtures
-    dataset_version,
-    engineer,
-    job_settings,
-    make_worker,
-    project,
-    tiny_model,
-)
+from tests.cli.conftest import TrainCli
 
 RECIPE = (
     "--epsilon", "3", "--strategy", "full", "--epochs", "1", "--batch-size", "16",
@@ -24,21 +13,8 @@ RECIPE = (
 )  # fmt: skip
 
 
-def test_augmented_job_from_the_cli_records_its_augmentation(  # type: ignore[no-untyped-def]
-    cli: Run,
-    client: Any,
-    runtime: Any,
-    project,  # noqa: F811
-    engineer,  # noqa: F811
-    dataset_version,  # noqa: F811
-    make_worker,  # noqa: F811
-) -> None:
-    job_id = cli(
-        "train", "submit", project, "--dataset-version", dataset_version["id"],
-        "--base-model", "tiny-test", *RECIPE, "-q", key=engineer.key,
-    ).stdout.strip()  # fmt: skip
-    assert make_worker().tick() is True
-    job = json.loads(cli("train", "show", project, job_id, "-o", "json", key=engineer.key).stdout)
+def test_augmented_job_from_the_cli_records_its_augmentation(train_cli: TrainCli) -> None:
+    _, job = train_cli(*RECIPE)
     assert job["state"] == "succeeded", job["reason"]
     choices = job["recipe"]["choices"]
     assert choices["augment_multiplicity"]["value"] == 2

@@ -6,16 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.cli.conftest import Run
-from tests.jobs.conftest import (  # noqa: F401 - fixtures
-    approver,
-    dataset_version,
-    engineer,
-    job_settings,
-    make_worker,
-    project,
-    tiny_model,
-)
+from tests.cli.conftest import Run, TrainCli
 
 TINY_RECIPE = (
     "--epsilon", "3", "--strategy", "full", "--epochs", "2", "--batch-size", "16",
@@ -25,18 +16,14 @@ TINY_RECIPE = (
 
 def test_warm_start_and_history_from_the_cli(  # type: ignore[no-untyped-def]
     cli: Run,
+    train_cli: TrainCli,
     client: Any,
-    project,  # noqa: F811
-    engineer,  # noqa: F811
-    approver,  # noqa: F811
-    dataset_version,  # noqa: F811
-    make_worker,  # noqa: F811
+    project,
+    engineer,
+    approver,
+    dataset_version,
 ) -> None:
-    job = cli(
-        "train", "submit", project, "--dataset-version", dataset_version["id"],
-        "--base-model", "tiny-test", *TINY_RECIPE, "-q", key=engineer.key,
-    ).stdout.strip()  # fmt: skip
-    assert make_worker().tick() is True
+    job, shown_parent = train_cli(*TINY_RECIPE)
     history = json.loads(
         cli("train", "history", project, job, "-o", "json", key=engineer.key).stdout
     )
@@ -44,8 +31,7 @@ def test_warm_start_and_history_from_the_cli(  # type: ignore[no-untyped-def]
     shown = cli("train", "history", project, job, "-o", "table", key=engineer.key)
     assert shown.exit_code == 0 and "per epoch" in shown.stdout
 
-    version = cli("train", "show", project, job, "-o", "json", key=engineer.key)
-    parent = json.loads(version.stdout)["model_version_id"]
+    parent = shown_parent["model_version_id"]
     approved = client.post(
         f"/v1/projects/{project}/model-versions/{parent}:approve", headers=approver.headers
     )

@@ -12,19 +12,8 @@ import dp_accounting
 import pytest
 
 from privet.models.card import parse_card
-from tests.cli.conftest import Run
-from tests.jobs.conftest import (  # noqa: F401 - fixtures
-    TRAINED,
-    dataset_version,
-    engineer,
-    job_settings,
-    ledger_events,
-    make_worker,
-    project,
-    submit,
-    tiny_model,
-    types_of,
-)
+from tests.cli.conftest import Run, TrainCli
+from tests.jobs.conftest import TRAINED, ledger_events, submit, types_of
 
 RECIPE = (
     "--epsilon", "3", "--strategy", "full", "--epochs", "3", "--batch-size", "16",
@@ -51,19 +40,13 @@ def pld_total(p: dict[str, Any]) -> float:
 
 def test_selection_history_card_and_budget_ledger(  # type: ignore[no-untyped-def]
     cli: Run,
+    train_cli: TrainCli,
     client: Any,
     runtime: Any,
-    project,  # noqa: F811
-    engineer,  # noqa: F811
-    dataset_version,  # noqa: F811
-    make_worker,  # noqa: F811
+    project,
+    engineer,
 ) -> None:
-    job_id = cli(
-        "train", "submit", project, "--dataset-version", dataset_version["id"],
-        "--base-model", "tiny-test", *RECIPE, "-q", key=engineer.key,
-    ).stdout.strip()  # fmt: skip
-    assert make_worker().tick() is True
-    job = json.loads(cli("train", "show", project, job_id, "-o", "json", key=engineer.key).stdout)
+    job_id, job = train_cli(*RECIPE)
     assert job["state"] == "succeeded", job["reason"]
     choice = job["recipe"]["choices"]["selection_share"]
     assert choice["value"] == 0.2 and choice["source"] == "set by the caller"
@@ -113,10 +96,10 @@ def test_selection_history_card_and_budget_ledger(  # type: ignore[no-untyped-de
 def test_selection_none_refuses_a_share_and_spends_nothing_on_selection(  # type: ignore[no-untyped-def]
     client: Any,
     runtime: Any,
-    project,  # noqa: F811
-    engineer,  # noqa: F811
-    dataset_version,  # noqa: F811
-    make_worker,  # noqa: F811
+    project,
+    engineer,
+    dataset_version,
+    make_worker,
 ) -> None:
     bad = submit(client, engineer, project, dataset_version["id"], selection="none",
                  selection_share=0.2)  # fmt: skip

@@ -28,20 +28,11 @@ from privet.training.device import (
     resolve_device,
 )
 from privet.training.strategies import Strategy, apply_strategy
-from privet.training.trainer import ConfigError, TrainingConfig, train
+from privet.training.trainer import ConfigError, train
 from privet.training.world import World
+from tests.training.conftest import TINY_CONFIG
 
-CONFIG = TrainingConfig(
-    base_model="tiny",
-    strategy="full",
-    max_length=12,
-    epochs=1,
-    logical_batch_size=40,
-    physical_batch_size=16,
-    learning_rate=5e-3,
-    target_epsilon=3.0,
-    seed=7,
-)
+CONFIG = replace(TINY_CONFIG, strategy="full", epochs=1)
 S = "PRIVET_TRAINING_DEVICE"
 
 

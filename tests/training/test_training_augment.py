@@ -15,21 +15,11 @@ from torch import nn
 from privet.training.augment import Augmentation, AugmentedRows, augment_text
 from privet.training.catalog import Catalog, load_base_model
 from privet.training.data import LabelledTexts, encode
-from privet.training.privacy import PrivateEngine
 from privet.training.strategies import Strategy, apply_strategy
-from privet.training.trainer import ConfigError, TrainingConfig, train
+from privet.training.trainer import ConfigError, train
+from tests.training.conftest import TINY_CONFIG, noiseless_step
 
-CONFIG = TrainingConfig(
-    base_model="tiny",
-    strategy="top-1",
-    max_length=12,
-    epochs=2,
-    logical_batch_size=40,
-    physical_batch_size=16,
-    learning_rate=5e-3,
-    target_epsilon=3.0,
-    seed=7,
-)
+CONFIG = TINY_CONFIG
 AUG = Augmentation(multiplicity=3, token_dropout=0.2, span_deletion=0.2, word_order=0.2)
 
 
@@ -46,20 +36,7 @@ def _model(catalog: Catalog) -> tuple[nn.Module, object]:
 
 def _step(model: nn.Module, batch: dict[str, torch.Tensor], *, clip: float, copies: int) -> dict:
     """One noiseless bk step with lr 1 on 4 examples: the update is the clipped mean."""
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
-    engine = PrivateEngine(
-        model,
-        opt,
-        noise_multiplier=0.0,
-        max_grad_norm=clip,
-        sample_rate=0.5,
-        expected_batch_size=4,
-        copies=copies,
-    )
-    engine.step([batch])
-    engine.close()
-    return {n: before[n] - p.detach() for n, p in model.named_parameters()}
+    return noiseless_step(model, batch, clip=clip, expected_batch_size=4, copies=copies)
 
 
 def _batch(tokenizer: object, texts: list[str], labels: list[str]) -> dict[str, torch.Tensor]:

@@ -19,10 +19,9 @@ from privet.training import accounting
 from privet.training.catalog import BaseModelSpec, Catalog, build_tiny_bert, load_base_model
 from privet.training.data import LabelledTexts, encode
 from privet.training.families import FAMILIES, FamilyError, family_for
-from privet.training.privacy import PrivateEngine
 from privet.training.strategies import Strategy, apply_strategy
 from privet.training.trainer import TrainingConfig, train
-from tests.training.conftest import WORDS
+from tests.training.conftest import WORDS, noiseless_step
 from tests.training.test_training_dp_engine import _crafted, _manual_clipped_mean
 
 TYPES = ("bert", "roberta", "distilbert", "deberta-v2", "electra")
@@ -90,20 +89,7 @@ def test_dp_clipping_bounds_per_sample_gradients(
     clip = (min(norms) + max(norms)) / 2  # some examples are clipped, some are not
     assert min(norms) < clip < max(norms)
     expected, _ = _manual_clipped_mean(reference, batch, clip)
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
-    engine = PrivateEngine(
-        model,
-        opt,
-        noise_multiplier=0.0,
-        max_grad_norm=clip,
-        sample_rate=0.5,
-        expected_batch_size=8,
-        grad_sample_mode="bk",
-    )
-    engine.step([batch])
-    engine.close()
-    update = {n: before[n] - p.detach() for n, p in model.named_parameters()}
+    update = noiseless_step(model, batch, clip=clip, expected_batch_size=8, grad_sample_mode="bk")
     assert torch.cat([u.flatten() for u in update.values()]).norm().item() <= clip + 1e-6
     for name, exp in expected.items():
         torch.testing.assert_close(update[name], exp, rtol=2e-3, atol=2e-6, msg=name)

@@ -22,7 +22,7 @@ from privet.training.evaluation import evaluate
 from privet.training.pooling import MeanPooledBertForSequenceClassification, masked_mean
 from privet.training.strategies import Strategy, apply_strategy
 from privet.training.trainer import train, weights_to_bytes
-from tests.training.test_training_trainer import CONFIG
+from tests.training.conftest import TINY_CONFIG as CONFIG
 
 
 def test_masked_mean_ignores_padding() -> None:

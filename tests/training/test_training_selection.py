@@ -27,8 +27,8 @@ from privet.training.selection import (
     noisy_metrics,
     release_confusion,
 )
-from privet.training.trainer import TrainingConfig, privacy_plan, train
-from tests.training.conftest import make_texts
+from privet.training.trainer import privacy_plan, train
+from tests.training.conftest import TINY_CONFIG, make_texts
 
 Q, STEPS, EPOCHS, DELTA = 0.125, 80, 10, 1e-5
 
@@ -155,19 +155,7 @@ def test_early_stopping_after_patience_epochs_without_a_better_score() -> None:
     assert record.stopped_early and record.epochs_run == 4 and record.kept_epoch == 1
 
 
-CONFIG = TrainingConfig(
-    base_model="tiny",
-    strategy="top-1",
-    max_length=12,
-    epochs=4,
-    logical_batch_size=40,
-    physical_batch_size=16,
-    learning_rate=5e-3,
-    target_epsilon=3.0,
-    seed=7,
-    selection_share=0.2,
-    patience=1,
-)
+CONFIG = replace(TINY_CONFIG, epochs=4, selection_share=0.2, patience=1)
 
 
 def test_train_with_selection_records_releases_and_the_full_schedules_epsilon(

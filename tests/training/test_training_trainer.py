@@ -18,22 +18,12 @@ from privet.training.trainer import (
     NON_PRIVATE_LABEL,
     ConfigError,
     NonPrivateRefused,
-    TrainingConfig,
     privacy_plan,
     train,
 )
+from tests.training.conftest import TINY_CONFIG
 
-CONFIG = TrainingConfig(
-    base_model="tiny",
-    strategy="top-1",
-    max_length=12,
-    epochs=2,
-    logical_batch_size=40,
-    physical_batch_size=16,
-    learning_rate=5e-3,
-    target_epsilon=3.0,
-    seed=7,
-)
+CONFIG = TINY_CONFIG
 
 
 def test_non_private_refused_for_personal_data(

@@ -14,9 +14,9 @@ from privet.training.config import ConfigError
 from privet.training.data import LabelledTexts
 from privet.training.trainer import train
 from privet.training.warmstart import WarmStart, load_initial, run_label_names
-from tests.training.test_training_trainer import CONFIG as TRAINER_CONFIG
+from tests.training.conftest import TINY_CONFIG
 
-CONFIG = replace(TRAINER_CONFIG, strategy="full", epochs=1, dropout=0.0)
+CONFIG = replace(TINY_CONFIG, strategy="full", epochs=1, dropout=0.0)
 
 
 def test_a_warm_start_loads_the_parents_weights_before_training(

@@ -10,7 +10,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
@@ -272,6 +272,27 @@ class Resource:
     id: str
     project_id: str | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
+
+
+class ProjectRow(Protocol):
+    """A record that belongs to one project (dataset, model, version, job, prediction)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def project_id(self) -> str: ...
+
+
+def row_resource(type: str, row: ProjectRow, attrs: dict[str, Any] | None = None) -> Resource:
+    """A project's record as the policy sees it: its attributes name its project unless
+    ``attrs`` are given (those a policy reads, e.g. a version's state)."""
+    return Resource(
+        type=type,
+        id=row.id,
+        project_id=row.project_id,
+        attrs={"project": row.project_id} if attrs is None else attrs,
+    )
 
 
 def project_resource(project_id: str) -> Resource:

@@ -10,16 +10,14 @@ from collections.abc import Sequence
 from sqlmodel import Session, col, select
 
 from privet.datasets.tables import Dataset, DatasetVersion
+from privet.db import get_in_project
 from privet.kit.errors import NotFoundError
 from privet.kit.numbers import ascii_number
 
 
 def get_dataset(session: Session, *, project_id: str, dataset_id: str) -> Dataset:
     """The dataset, or NotFound (also when it belongs to another project)."""
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None or dataset.project_id != project_id:
-        raise NotFoundError(f"dataset {dataset_id!r} does not exist")
-    return dataset
+    return get_in_project(session, Dataset, dataset_id, project_id=project_id, what="dataset")
 
 
 def list_datasets(session: Session, *, project_id: str) -> Sequence[Dataset]:
@@ -53,7 +51,6 @@ def get_version(session: Session, *, dataset: Dataset, version: str) -> DatasetV
 def get_version_by_id(
     session: Session, *, version_id: str, project_id: str | None = None
 ) -> DatasetVersion:
-    row = session.get(DatasetVersion, version_id)
-    if row is None or (project_id is not None and row.project_id != project_id):
-        raise NotFoundError(f"dataset version {version_id!r} does not exist")
-    return row
+    return get_in_project(
+        session, DatasetVersion, version_id, project_id=project_id, what="dataset version"
+    )

@@ -11,12 +11,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlmodel import Session
+
 from privet import ledger
 from privet.inference.digests import Digester
 from privet.inference.observer import PredictionBatch
 from privet.inference.schemas import PredictionOut, PredictItem
-from privet.inference.tables import PREDICTION_ID_PREFIX
+from privet.inference.tables import PREDICTION_ID_PREFIX, Prediction
 from privet.inference.versions import VersionInfo
+from privet.kit.errors import NotFoundError
 from privet.kit.ids import new_id
 
 if TYPE_CHECKING:  # torch loads on the first prediction, not at import
@@ -128,3 +131,13 @@ def _response(info: VersionInfo, row: dict[str, Any], score: Scores) -> Predicti
         model_version=info.number,
         purpose=row["purpose"],
     )
+
+
+def get_prediction(session: Session, *, project_id: str, prediction_id: str) -> Prediction:
+    """The prediction, or NotFoundError when it is not in `project_id`."""
+    row = session.get(Prediction, prediction_id)
+    if row is None or row.project_id != project_id:
+        raise NotFoundError(
+            f"prediction {prediction_id!r} does not exist in project {project_id!r}"
+        )
+    return row

@@ -33,7 +33,7 @@ from privet import ledger
 from privet.config import Settings
 from privet.crypto import KeyProvider
 from privet.crypto.blobs import BlobStore
-from privet.inference import reviews
+from privet.inference import records, reviews
 from privet.inference.batcher import BatcherClosedError
 from privet.inference.cache import ModelCache, inference_metrics
 from privet.inference.digests import Digester
@@ -60,7 +60,7 @@ from privet.inference.versions import (
     VersionInfo,
     state_of,
 )
-from privet.kit.errors import InvalidInputError, NotFoundError
+from privet.kit.errors import InvalidInputError
 from privet.kit.ids import utcnow
 
 if TYPE_CHECKING:  # torch and transformers load on the first prediction, not at import
@@ -275,12 +275,7 @@ class InferenceService:
     def get_prediction(
         self, session: Session, *, project_id: str, prediction_id: str
     ) -> Prediction:
-        row = session.get(Prediction, prediction_id)
-        if row is None or row.project_id != project_id:
-            raise NotFoundError(
-                f"prediction {prediction_id!r} does not exist in project {project_id!r}"
-            )
-        return row
+        return records.get_prediction(session, project_id=project_id, prediction_id=prediction_id)
 
     def review(
         self, session: Session, *, prediction: Prediction, body: ReviewCreate, reviewer: str
@@ -309,12 +304,11 @@ class InferenceService:
     def record_explain_refusal(
         self, session: Session, *, prediction: Prediction, caller: str, text: str
     ) -> None:
-        ledger.emit(
+        _explanation_event(
             session,
+            prediction,
             type="prediction.explanation_refused",
-            actor=caller,
-            project=prediction.project_id,
-            objects={"prediction": prediction.id, "model_version": prediction.model_version_id},
+            caller=caller,
             digests={"submitted": self.digester.text(text)},
             outcome="deny",
             details={"reason": "input-digest-mismatch"},
@@ -357,12 +351,35 @@ class InferenceService:
     def record_explanation(
         self, session: Session, *, prediction: Prediction, explanation: ExplanationOut, caller: str
     ) -> None:
-        ledger.emit(
+        _explanation_event(
             session,
+            prediction,
             type="prediction.explained",
-            actor=caller,
-            project=prediction.project_id,
-            objects={"prediction": prediction.id, "model_version": prediction.model_version_id},
+            caller=caller,
             digests={"input": prediction.input_digest},
             details={"method": explanation.method, "tokens": len(explanation.tokens)},
         )
+
+
+def _explanation_event(
+    session: Session,
+    prediction: Prediction,
+    *,
+    type: str,
+    caller: str,
+    digests: dict[str, str],
+    details: dict[str, Any],
+    outcome: str = "ok",
+) -> None:
+    """One ledger event about an explanation of `prediction` (made or refused): the
+    prediction and the version that made it are its objects."""
+    ledger.emit(
+        session,
+        type=type,
+        actor=caller,
+        project=prediction.project_id,
+        objects={"prediction": prediction.id, "model_version": prediction.model_version_id},
+        digests=digests,
+        outcome=outcome,
+        details=details,
+    )

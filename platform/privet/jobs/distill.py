@@ -20,13 +20,18 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session
 
 from privet.crypto.context import SealedStorage
-from privet.executors.settings import get_executor_settings
 from privet.jobs.schemas import TrainingJobCreate
 from privet.jobs.sources import DatasetFacts, DatasetSource, DatasetSplits
 from privet.jobs.tables import TrainingJob
-from privet.jobs.warmstart import check_approved_unflagged, own_epsilon, parent_record
+from privet.jobs.warmstart import (
+    check_approved_unflagged,
+    check_purpose_and_executor,
+    find_own_version,
+    own_datasets,
+    own_epsilon,
+    parent_record,
+)
 from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError
-from privet.models import service as models_service
 from privet.models import weights as models_weights
 from privet.models.tables import ModelVersion
 
@@ -84,18 +89,15 @@ def find_teacher(
 ) -> ModelVersion | None:
     """The teacher the request distils (None: no distillation); one of another project
     is answered as one that does not exist."""
-    version_id = data.distill_from_model_version_id
-    if version_id is None:
-        return None
-    try:
-        return models_service.get_version(session, project_id=project_id, version_id=version_id)
-    except NotFoundError:
-        raise TeacherNotFoundError(
-            f"refused by {RULE_SAME_PROJECT}: model version {version_id!r} does not exist in "
-            f"project {project_id}; a student distils only a version of its own project",
-            rule=RULE_SAME_PROJECT,
-            distill_from_model_version_id=version_id,
-        ) from None
+    return find_own_version(
+        session,
+        project_id=project_id,
+        field="distill_from_model_version_id",
+        version_id=data.distill_from_model_version_id,
+        error=TeacherNotFoundError,
+        rule=RULE_SAME_PROJECT,
+        only="a student distils only a version of its own project",
+    )
 
 
 def check_data(facts: DatasetFacts) -> None:
@@ -130,20 +132,13 @@ def check_teacher(session: Session, teacher: ModelVersion, *, purpose: str) -> N
             "teacher must have one",
             rule=RULE_PRIVATE_TEACHER,
         )
-    if purpose not in teacher.purposes:
-        raise DistillRefusedError(
-            f"refused by {RULE_PURPOSE}: model version {teacher.id} was trained for "
-            f"{sorted(teacher.purposes)}, not {purpose!r}: what it learnt from its data may "
-            "serve only the purposes that data was declared for",
-            rule=RULE_PURPOSE,
-            field="purpose",
-        )
-    if get_executor_settings().effective_executor != "local":
-        raise DistillRefusedError(
-            f"refused by {RULE_EXECUTOR}: distillation runs on the local executor only "
-            "(this deployment trains on Ray)",
-            rule=RULE_EXECUTOR,
-        )
+    check_purpose_and_executor(
+        teacher,
+        purpose=purpose,
+        error=DistillRefusedError,
+        rules=(RULE_PURPOSE, RULE_EXECUTOR),
+        what="distillation",
+    )
 
 
 @dataclass
@@ -193,7 +188,7 @@ def load_teacher(
 def _teacher_test(
     session: Session, runtime: SealedStorage, source: DatasetSource, version: ModelVersion
 ) -> LabelledTexts | None:
-    own = [d["id"] for d in version.dataset_versions if not d.get("via_model_version")]
+    own = [d["id"] for d in own_datasets(version)]
     if not own:
         return None
     try:

@@ -2,8 +2,8 @@
 
 `ExecutorWorker` is `privet.jobs.worker.Worker` — same claim-once queue, heartbeats,
 progress, cancellation, reaping, ledger events, budget and registration — overriding only
-its hook `train_job(job, config, train, eval, progress=, should_cancel=)`, which hands the
-training to an executor.
+its hook `train_job(job, training)`, which hands the training (`JobTraining`: config,
+data, progress and cancellation callbacks) to an executor.
 
 It lives in jobs, not in `privet.executors`: jobs use executors, and executors (where one
 training runs) know nothing of the job queue, so imports run jobs → executors → training.
@@ -12,17 +12,13 @@ training runs) know nothing of the job queue, so imports run jobs → executors 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from privet.executors.base import Executor, JobSpec, LocalExecutor
 from privet.executors.settings import ExecutorSettings, get_executor_settings
-from privet.jobs.worker import Worker, WorkerContext
-from privet.training import ConfigError, TrainingConfig, TrainingResult
-from privet.training.data import LabelledTexts
-from privet.training.progress import ProgressEvent
-from privet.training.warmstart import WarmStart
+from privet.jobs.worker import JobTraining, Worker, WorkerContext
+from privet.training import ConfigError, TrainingResult
 from privet.training.world import World
 
 log = logging.getLogger("privet.executors.worker")  # the logger's name from before the move
@@ -46,34 +42,15 @@ class ExecutorWorker(Worker):
         self.executor = executor
         self.executor_settings = executor_settings or get_executor_settings()
 
-    def train_job(
-        self,
-        job: Any,
-        config: TrainingConfig,
-        train_data: LabelledTexts,
-        eval_data: LabelledTexts,
-        *,
-        progress: Callable[[ProgressEvent], None],
-        should_cancel: Callable[[], bool],
-        init: WarmStart | None = None,
-        validation: LabelledTexts | None = None,
-    ) -> TrainingResult:
-        if init is not None and self.executor.name != "local":
+    def train_job(self, job: Any, training: JobTraining) -> TrainingResult:
+        if training.init is not None and self.executor.name != "local":
             # admission refuses a warm start unless training is local
             raise ConfigError(
                 f"warm start runs on the local executor only, not on {self.executor.name}"
             )
-        if init is not None or self.executor.name == "local":
-            return super().train_job(
-                job,
-                config,
-                train_data,
-                eval_data,
-                progress=progress,
-                should_cancel=should_cancel,
-                init=init,
-                validation=validation,
-            )
+        if training.init is not None or self.executor.name == "local":
+            return super().train_job(job, training)
+        config = training.config
         if config.selection_share > 0:
             # The executors do not carry the validation split yet. Admission already
             # resolved selection to none on Ray (recipes.check_selection_executor); a job
@@ -82,7 +59,12 @@ class ExecutorWorker(Worker):
             config = replace(config, selection_share=0.0, patience=None)
         spec = JobSpec.from_job(job, default_workers=self.executor_settings.ray_default_workers)
         return self.executor.train(
-            spec, config, train_data, eval_data, progress=progress, should_cancel=should_cancel
+            spec,
+            config,
+            training.train_data,
+            training.eval_data,
+            progress=training.progress,
+            should_cancel=training.should_cancel,
         )
 
     def run(self, *args: Any, **kwargs: Any) -> int:

@@ -21,6 +21,19 @@ StrategyText = Annotated[
 AUTO_NOTE = " Null or left out: the auto recipe chooses it (privet.training.recipe)."
 
 
+def _auto(
+    description: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> Any:
+    """A field the auto recipe chooses when the request leaves it out (null by default;
+    its description ends with AUTO_NOTE)."""
+    return Field(default=None, ge=ge, gt=gt, le=le, lt=lt, description=description + AUTO_NOTE)
+
+
 class TrainingJobCreate(StrictSchema):
     """A training request. Privacy parameters are required for private training."""
 
@@ -35,39 +48,22 @@ class TrainingJobCreate(StrictSchema):
     private: bool = Field(default=True, description="DP-SGD; false only for non-personal data.")
     target_epsilon: float | None = Field(default=None, gt=0, le=100)
     delta: float | None = Field(default=None, gt=0, lt=1)
-    epochs: int | None = Field(default=None, ge=1, le=100, description="Passes." + AUTO_NOTE)
-    batch_size: int | None = Field(
-        default=None, ge=1, le=65536, description="Logical (expected Poisson) batch." + AUTO_NOTE
-    )
+    epochs: int | None = _auto("Passes.", ge=1, le=100)
+    batch_size: int | None = _auto("Logical (expected Poisson) batch.", ge=1, le=65536)
     physical_batch_size: int = Field(default=64, ge=1, le=4096)
-    learning_rate: float | None = Field(
-        default=None,
-        gt=0,
-        le=1,
-        description="Rate of the trainable encoder parameters." + AUTO_NOTE,
-    )
+    learning_rate: float | None = _auto("Rate of the trainable encoder parameters.", gt=0, le=1)
     max_length: int = Field(default=64, ge=8, le=512)
     strategy: StrategyText = Field(
         default="auto", description="auto, full, bitfit, head or top-<k>; auto: the recipe's."
     )
-    head_learning_rate: float | None = Field(
-        default=None, gt=0, le=1, description="Rate of the classification head." + AUTO_NOTE
+    head_learning_rate: float | None = _auto("Rate of the classification head.", gt=0, le=1)
+    optimizer: Literal["adamw", "sgd"] | None = _auto("sgd (momentum 0.9) or adamw.")
+    lr_schedule: Literal["constant", "linear"] | None = _auto(
+        "Rate kept constant or decayed linearly to 0."
     )
-    optimizer: Literal["adamw", "sgd"] | None = Field(
-        default=None, description="sgd (momentum 0.9) or adamw." + AUTO_NOTE
-    )
-    lr_schedule: Literal["constant", "linear"] | None = Field(
-        default=None, description="Rate kept constant or decayed linearly to 0." + AUTO_NOTE
-    )
-    weight_decay: float | None = Field(
-        default=None, ge=0, le=1, description="Weight decay." + AUTO_NOTE
-    )
-    dropout: float | None = Field(
-        default=None, ge=0, lt=1, description="Hidden dropout (else the base model's)." + AUTO_NOTE
-    )
-    label_smoothing: float | None = Field(
-        default=None, ge=0, lt=1, description="Label smoothing." + AUTO_NOTE
-    )
+    weight_decay: float | None = _auto("Weight decay.", ge=0, le=1)
+    dropout: float | None = _auto("Hidden dropout (else the base model's).", ge=0, lt=1)
+    label_smoothing: float | None = _auto("Label smoothing.", ge=0, lt=1)
     class_balance: Literal["auto", "on", "logit_adjust", "none"] = Field(
         default="auto",
         description="Class balance from the version's label counts: logit_adjust (the loss "
@@ -81,37 +77,21 @@ class TrainingJobCreate(StrictSchema):
         "charged to the same ε: keep the best epoch, stop early. auto (on with at least 200 "
         "validation rows), on, or none (nothing released, no ε spent on it).",
     )
-    selection_share: float | None = Field(
-        default=None, ge=0, le=0.5, description="Share of the target ε for selection." + AUTO_NOTE
+    selection_share: float | None = _auto("Share of the target ε for selection.", ge=0, le=0.5)
+    patience: int | None = _auto(
+        "Epochs without a better noisy validation macro-F1 before stopping.", ge=1, le=100
     )
-    patience: int | None = Field(
-        default=None,
-        ge=1,
-        le=100,
-        description="Epochs without a better noisy validation macro-F1 before stopping."
-        + AUTO_NOTE,
-    )
-    augment_multiplicity: int | None = Field(
-        default=None,
+    augment_multiplicity: int | None = _auto(
+        "Augmentation multiplicity K: K augmented copies of each sampled example, "
+        "their gradients averaged before clipping (ε unchanged; K times the compute); 1: off.",
         ge=1,
         le=16,
-        description="Augmentation multiplicity K: K augmented copies of each sampled example, "
-        "their gradients averaged before clipping (ε unchanged; K times the compute); 1: off."
-        + AUTO_NOTE,
     )
-    augment_token_dropout: float | None = Field(
-        default=None, ge=0, le=0.5, description="Share of words dropped per copy." + AUTO_NOTE
-    )
-    augment_span_deletion: float | None = Field(
-        default=None, ge=0, le=0.5, description="Share of words in one deleted span." + AUTO_NOTE
-    )
-    augment_word_order: float | None = Field(
-        default=None, ge=0, le=0.5, description="Chance of swapping neighbour words." + AUTO_NOTE
-    )
+    augment_token_dropout: float | None = _auto("Share of words dropped per copy.", ge=0, le=0.5)
+    augment_span_deletion: float | None = _auto("Share of words in one deleted span.", ge=0, le=0.5)
+    augment_word_order: float | None = _auto("Chance of swapping neighbour words.", ge=0, le=0.5)
     accountant: Literal["prv", "rdp"] = "prv"
-    max_grad_norm: float | None = Field(
-        default=None, gt=0, le=100, description="DP clipping norm C." + AUTO_NOTE
-    )
+    max_grad_norm: float | None = _auto("DP clipping norm C.", gt=0, le=100)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     init_from_model_version_id: str | None = Field(
         default=None,

@@ -19,13 +19,14 @@ from sqlmodel.sql.expression import SelectOfScalar
 from privet import ledger
 from privet.auth.identity import Identity
 from privet.basemodels.service import is_admissible
+from privet.db import get_in_project
 from privet.executors.settings import get_executor_settings
 from privet.jobs import budget, distill, recipes
 from privet.jobs.catalog import ensure_catalog
 from privet.jobs.schemas import TrainingJobCreate
 from privet.jobs.sources import DatasetFacts, DatasetSource, get_dataset_source
 from privet.jobs.tables import JobState, TrainingJob
-from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError
+from privet.kit.errors import ConflictError, InvalidInputError
 from privet.kit.ids import new_id, utcnow
 from privet.kit.paging import Keyset, Page
 from privet.policy.request import training_context
@@ -326,10 +327,7 @@ def list_jobs(
 
 def get_job(session: Session, *, project_id: str, job_id: str) -> TrainingJob:
     """The job, or NotFoundError when it is not in `project_id`."""
-    job = session.get(TrainingJob, job_id)
-    if job is None or job.project_id != project_id:
-        raise NotFoundError(f"training job {job_id!r} does not exist")
-    return job
+    return get_in_project(session, TrainingJob, job_id, project_id=project_id, what="training job")
 
 
 def cancel(session: Session, *, job: TrainingJob, actor: Identity) -> TrainingJob:

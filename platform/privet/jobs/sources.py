@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlmodel import Session, select
 
 from privet.crypto.context import SealedStorage
+from privet.db import get_in_project
 from privet.kit.errors import NotFoundError
 from privet.kit.process_state import ProcessRegistry
 
@@ -108,9 +109,9 @@ class PlatformDatasetSource:
     def facts(self, session: Session, *, project_id: str, version_id: str) -> DatasetFacts:
         from privet.datasets.tables import Dataset, DatasetVersion
 
-        version = session.get(DatasetVersion, version_id)
-        if version is None or version.project_id != project_id:
-            raise NotFoundError(f"dataset version {version_id!r} does not exist")
+        version = get_in_project(
+            session, DatasetVersion, version_id, project_id=project_id, what="dataset version"
+        )
         dataset = session.get(Dataset, version.dataset_id)
         decl: dict[str, Any] = dict(version.declarations or {})
         totals = session.exec(

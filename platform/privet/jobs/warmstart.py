@@ -7,6 +7,10 @@ caller's right to read the version is the policy's (`model_version.read`, decide
 (`load_init`); registration records the parent in the new version's lineage, with the ε
 each dataset's budget paid (`epsilon_by_dataset`). Starting from released DP weights is
 post-processing: the parent's datasets are not charged again (docs/PRIVACY.md).
+
+Distillation (`privet.jobs.distill`) learns from a version too, and shares the checks on
+it written here: `find_own_version`, `check_approved_unflagged`,
+`check_purpose_and_executor`.
 """
 
 from __future__ import annotations
@@ -56,19 +60,41 @@ class WarmStartIncompatibleError(InvalidInputError):
 def find_parent(
     session: Session, *, project_id: str, data: TrainingJobCreate
 ) -> ModelVersion | None:
-    """The version the request starts from (None: no warm start). One of another project
-    is answered as one that does not exist, so no project learns of another's versions."""
-    version_id = data.init_from_model_version_id
+    """The version the request starts from (None: no warm start)."""
+    return find_own_version(
+        session,
+        project_id=project_id,
+        field="init_from_model_version_id",
+        version_id=data.init_from_model_version_id,
+        error=WarmStartNotFoundError,
+        rule=RULE_SAME_PROJECT,
+        only="a job starts only from a version of its own project",
+    )
+
+
+def find_own_version(
+    session: Session,
+    *,
+    project_id: str,
+    field: str,
+    version_id: str | None,
+    error: type[NotFoundError],
+    rule: str,
+    only: str,
+) -> ModelVersion | None:
+    """The version a job learns from (a warm start's parent, a teacher), named by the
+    request's `field` (None: it names none). One of another project is answered as one
+    that does not exist, so no project learns of another's versions."""
     if version_id is None:
         return None
     try:
         return models_service.get_version(session, project_id=project_id, version_id=version_id)
     except NotFoundError:
-        raise WarmStartNotFoundError(
-            f"refused by {RULE_SAME_PROJECT}: model version {version_id!r} does not exist in "
-            f"project {project_id}; a job starts only from a version of its own project",
-            rule=RULE_SAME_PROJECT,
-            init_from_model_version_id=version_id,
+        raise error(
+            f"refused by {rule}: model version {version_id!r} does not exist in "
+            f"project {project_id}; {only}",
+            rule=rule,
+            **{field: version_id},
         ) from None
 
 
@@ -128,19 +154,40 @@ def check_compatible(
     )
     _check_base_model(parent, data)
     _check_labels(parent, facts)
-    if purpose not in parent.purposes:
-        raise WarmStartIncompatibleError(
-            f"refused by {RULE_PURPOSE}: model version {parent.id} was trained for "
-            f"{sorted(parent.purposes)}, not {purpose!r}: what it learnt from its data may "
+    check_purpose_and_executor(
+        parent,
+        purpose=purpose,
+        error=WarmStartIncompatibleError,
+        rules=(RULE_PURPOSE, RULE_EXECUTOR),
+        what="warm start",
+    )
+
+
+def check_purpose_and_executor(
+    version: ModelVersion,
+    *,
+    purpose: str,
+    error: type[InvalidInputError],
+    rules: tuple[str, str],
+    what: str,
+) -> None:
+    """Refuse a version a job learns from that was trained for other purposes than the
+    job's (its data was declared for those), and `what` (a warm start, a distillation)
+    on Ray: it trains in the worker's process. `rules`: (purpose rule, executor rule)."""
+    rule_purpose, rule_executor = rules
+    if purpose not in version.purposes:
+        raise error(
+            f"refused by {rule_purpose}: model version {version.id} was trained for "
+            f"{sorted(version.purposes)}, not {purpose!r}: what it learnt from its data may "
             "serve only the purposes that data was declared for",
-            rule=RULE_PURPOSE,
+            rule=rule_purpose,
             field="purpose",
         )
     if get_executor_settings().effective_executor != "local":
-        raise WarmStartIncompatibleError(
-            f"refused by {RULE_EXECUTOR}: warm start runs on the local executor only (this "
+        raise error(
+            f"refused by {rule_executor}: {what} runs on the local executor only (this "
             "deployment trains on Ray)",
-            rule=RULE_EXECUTOR,
+            rule=rule_executor,
         )
 
 
@@ -222,7 +269,7 @@ def parent_record(parent: ModelVersion) -> dict[str, Any]:
     the worker's session): its lineage entry, its dataset versions (its own and its
     ancestors', marked as reached through it) and the ε each of their budgets paid."""
     inherited = (parent.privacy or {}).get("epsilon_by_dataset") or [
-        own_epsilon(parent.privacy, _own_datasets(parent), parent.job_id)
+        own_epsilon(parent.privacy, own_datasets(parent), parent.job_id)
     ]
     return {
         "lineage": {
@@ -241,7 +288,7 @@ def parent_record(parent: ModelVersion) -> dict[str, Any]:
     }
 
 
-def _own_datasets(version: ModelVersion) -> list[dict[str, Any]]:
+def own_datasets(version: ModelVersion) -> list[dict[str, Any]]:
     """The dataset versions its own job read (not those it inherited from a parent)."""
     return [d for d in version.dataset_versions if not d.get("via_model_version")]
 

@@ -60,6 +60,21 @@ class _Run:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+@dataclass(frozen=True)
+class JobTraining:
+    """What one job's training takes besides the job: what the worker hands to its hook
+    `Worker.train_job`. `init`: weights to start from (a warm start); `validation`: the
+    split model selection reads, when the config selects."""
+
+    config: TrainingConfig
+    train_data: LabelledTexts
+    eval_data: LabelledTexts
+    progress: Callable[[ProgressEvent], None]
+    should_cancel: Callable[[], bool]
+    init: WarmStart | None = None
+    validation: LabelledTexts | None = None
+
+
 class WorkerContext(ServiceRuntime, Protocol):
     """What a job worker needs of its runtime: a ``privet.runtime.WorkerRuntime`` (the
     gateway's ``Runtime`` in tests), which stands above jobs."""
@@ -180,31 +195,20 @@ class Worker:
             logit_adjustment=recipes.recorded_logit_adjustment(job.recipe),
         )
 
-    def train_job(
-        self,
-        job: TrainingJob,
-        config: TrainingConfig,
-        train_data: LabelledTexts,
-        eval_data: LabelledTexts,
-        *,
-        progress: Callable[[ProgressEvent], None],
-        should_cancel: Callable[[], bool],
-        init: WarmStart | None = None,
-        validation: LabelledTexts | None = None,
-    ) -> TrainingResult:
+    def train_job(self, job: TrainingJob, training: JobTraining) -> TrainingResult:
         """The hook executors override to train elsewhere (e.g. on Ray); by default
-        `privet.training.train` in this process, from `init`'s weights when given (a warm
-        start), selecting the epoch on `validation` when the config says so. It must raise
-        TrainingCancelled when `should_cancel()` turns true and never write data or
-        weights to disk."""
+        `privet.training.train` in this process, from `training.init`'s weights when
+        given (a warm start), selecting the epoch on `training.validation` when the config
+        says so. It must raise TrainingCancelled when `training.should_cancel()` turns true
+        and never write data or weights to disk."""
         return train(
-            config,
-            train_data,
-            eval_data,
-            progress=progress,
-            should_cancel=should_cancel,
-            init=init,
-            validation=validation,
+            training.config,
+            training.train_data,
+            training.eval_data,
+            progress=training.progress,
+            should_cancel=training.should_cancel,
+            init=training.init,
+            validation=training.validation,
             world=self.world,
         )
 
@@ -295,13 +299,15 @@ class Worker:
         )
         result = self.train_job(
             job,
-            config,
-            splits.train,
-            eval_data,
-            progress=on_progress,
-            should_cancel=should_cancel,
-            init=init,
-            validation=splits.validation,
+            JobTraining(
+                config,
+                splits.train,
+                eval_data,
+                progress=on_progress,
+                should_cancel=should_cancel,
+                init=init,
+                validation=splits.validation,
+            ),
         )
         del splits, init
         run.history.add_selection(result)

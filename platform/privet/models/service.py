@@ -20,7 +20,8 @@ from privet import __version__, ledger
 from privet.auth import service as auth_service
 from privet.crypto import ObjectRef, write_object_bytes
 from privet.crypto.context import SealedStorage
-from privet.kit.errors import ConflictError, NotFoundError
+from privet.db import get_in_project
+from privet.kit.errors import ConflictError
 from privet.kit.ids import new_id, utcnow
 from privet.models.card import card_metadata, render_card
 from privet.models.schemas import (
@@ -232,10 +233,7 @@ def list_models(session: Session, *, project_id: str) -> Sequence[Model]:
 
 
 def get_model(session: Session, *, project_id: str, model_id: str) -> Model:
-    model = session.get(Model, model_id)
-    if model is None or model.project_id != project_id:
-        raise NotFoundError(f"model {model_id!r} does not exist")
-    return model
+    return get_in_project(session, Model, model_id, project_id=project_id, what="model")
 
 
 def list_versions(session: Session, *, model_id: str) -> Sequence[ModelVersion]:
@@ -248,10 +246,9 @@ def list_versions(session: Session, *, model_id: str) -> Sequence[ModelVersion]:
 
 def get_version(session: Session, *, project_id: str, version_id: str) -> ModelVersion:
     """The version, or NotFoundError when it is not in `project_id`."""
-    version = session.get(ModelVersion, version_id)
-    if version is None or version.project_id != project_id:
-        raise NotFoundError(f"model version {version_id!r} does not exist")
-    return version
+    return get_in_project(
+        session, ModelVersion, version_id, project_id=project_id, what="model version"
+    )
 
 
 def version_for_job(session: Session, *, job_id: str) -> ModelVersion | None:

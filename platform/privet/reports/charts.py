@@ -6,6 +6,7 @@ Every text that goes into the SVG is XML-escaped here; the result is safe to emb
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from xml.sax.saxutils import escape
 
@@ -20,6 +21,48 @@ def _svg(width: int, height: int, title: str, body: list[str]) -> str:
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{t}">'
         f"<title>{t}</title>" + "".join(body) + "</svg>"
     )
+
+
+def _legend_entry(x: int, colour: str, name: str) -> str:
+    """A colour swatch and its series name in the legend row at the top."""
+    return (
+        f'<rect x="{x}" y="8" width="10" height="10" fill="{colour}"/>'
+        f'<text x="{x + 14}" y="17" {_FONT}>{escape(name)}</text>'
+    )
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The plot area of a chart with a y axis from 0 to ``ymax`` (10% headroom above the
+    data): the step and line charts share its axes, ticks and label."""
+
+    left: int
+    top: int
+    pw: int
+    ph: int
+    ymax: float
+
+    def y(self, v: float) -> float:
+        return self.top + self.ph - v / self.ymax * self.ph
+
+    def axes(self, x_ticks: str, y_label: str) -> list[str]:
+        """Both axes, three y ticks (0, half, the data's top), the chart's own x ticks
+        (``x_ticks``, SVG text) and the y label."""
+        left, top, pw, ph = self.left, self.top, self.pw, self.ph
+        body = [
+            f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#555"/>'
+            f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#555"/>'
+        ]
+        for frac in (0.0, 0.5, 1.0):
+            v = self.ymax / 1.1 * frac
+            body.append(
+                f'<text x="{left - 4}" y="{self.y(v) + 4:.1f}" text-anchor="end" {_FONT}>'
+                f"{_num(v)}</text>"
+            )
+        body.append(x_ticks)
+        if y_label:
+            body.append(f'<text x="4" y="{top - 10}" {_FONT}>{escape(y_label)}</text>')
+        return body
 
 
 def bar_chart(
@@ -39,9 +82,7 @@ def bar_chart(
     body = []
     x = left
     for k, (name, _values) in enumerate(series):  # legend
-        colour = PALETTE[k % len(PALETTE)]
-        body.append(f'<rect x="{x}" y="8" width="10" height="10" fill="{colour}"/>')
-        body.append(f'<text x="{x + 14}" y="17" {_FONT}>{escape(name)}</text>')
+        body.append(_legend_entry(x, PALETTE[k % len(PALETTE)], name))
         x += 24 + 7 * len(name)
     for i, label in enumerate(labels):
         y = top + i * row_h
@@ -87,30 +128,19 @@ def step_chart(
     span = (t1 - t0) or 1.0
     ymax = max([p[1] for p in points] + limits + [1e-9]) * 1.1
     pw, ph = width - left - right, height - top - bottom
+    frame = _Frame(left, top, pw, ph, ymax)
+    sy = frame.y
 
     def sx(t: datetime) -> float:
         return left + (t.timestamp() - t0) / span * pw
 
-    def sy(v: float) -> float:
-        return top + ph - v / ymax * ph
-
-    body.append(
-        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#555"/>'
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#555"/>'
-    )
-    for frac in (0.0, 0.5, 1.0):
-        v = ymax / 1.1 * frac
-        body.append(
-            f'<text x="{left - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" {_FONT}>{_num(v)}</text>'
-        )
-    body.append(
+    body += frame.axes(
         f'<text x="{left}" y="{height - 8}" {_FONT}>'
         f"{escape(min(p[0] for p in points).strftime('%Y-%m-%d %H:%M'))}</text>"
         f'<text x="{left + pw}" y="{height - 8}" text-anchor="end" {_FONT}>'
-        f"{escape(max(p[0] for p in points).strftime('%Y-%m-%d %H:%M'))}</text>"
+        f"{escape(max(p[0] for p in points).strftime('%Y-%m-%d %H:%M'))}</text>",
+        y_label,
     )
-    if y_label:
-        body.append(f'<text x="4" y="{top - 10}" {_FONT}>{escape(y_label)}</text>')
     lx = left + 10
     for k, (name, pts, limit) in enumerate(series):
         colour = PALETTE[k % len(PALETTE)]
@@ -129,8 +159,7 @@ def step_chart(
                 f'<line x1="{left}" y1="{sy(limit):.1f}" x2="{left + pw}" y2="{sy(limit):.1f}" '
                 f'stroke="{colour}" stroke-dasharray="4 3"/>'
             )
-        body.append(f'<rect x="{lx}" y="8" width="10" height="10" fill="{colour}"/>')
-        body.append(f'<text x="{lx + 14}" y="17" {_FONT}>{escape(name)}</text>')
+        body.append(_legend_entry(lx, colour, name))
         lx += 24 + 7 * len(name)
     return _svg(width, height, title, body)
 
@@ -157,30 +186,19 @@ def line_chart(
     xmax = max(max(p[0] for p in points), 1e-9)
     ymax = max(max(p[1] for p in points), 1e-9) * 1.1
     pw, ph = width - left - right, height - top - bottom
+    frame = _Frame(left, top, pw, ph, ymax)
+    sy = frame.y
 
     def sx(x: float) -> float:
         return left + x / xmax * pw
 
-    def sy(y: float) -> float:
-        return top + ph - y / ymax * ph
-
-    body.append(
-        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#555"/>'
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#555"/>'
-    )
-    for frac in (0.0, 0.5, 1.0):
-        v = ymax / 1.1 * frac
-        body.append(
-            f'<text x="{left - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" {_FONT}>{_num(v)}</text>'
-        )
-    body.append(
+    body += frame.axes(
         f'<text x="{left}" y="{height - 8}" {_FONT}>0</text>'
         f'<text x="{left + pw}" y="{height - 8}" text-anchor="end" {_FONT}>{_num(xmax)}</text>'
         f'<text x="{left + pw / 2:.1f}" y="{height - 8}" text-anchor="middle" {_FONT}>'
-        f"{escape(x_label)}</text>"
+        f"{escape(x_label)}</text>",
+        y_label,
     )
-    if y_label:
-        body.append(f'<text x="4" y="{top - 10}" {_FONT}>{escape(y_label)}</text>')
     line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
     body.append(f'<polyline points="{line}" fill="none" stroke="{PALETTE[0]}" stroke-width="2"/>')
     return _svg(width, height, title, body)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from privet.training import accounting
 from privet.training.config import TrainingConfig
@@ -44,25 +45,22 @@ def privacy_record(
     checked against the engine's own accountant, `tracked(δ)`). With model selection the
     guarantee is the full schedule's, training and every planned release: early stopping
     depends on the data, so the ε of the steps actually run would not be a valid claim."""
-    run = accounting.compute_epsilon(
+    epsilon_of = partial(
+        accounting.compute_epsilon,
         noise_multiplier=plan.noise_multiplier,
         sample_rate=plan.sample_rate,
-        steps=steps_run,
         delta=plan.delta,
         accountant=plan.accountant,
-    )
+    )  # of the plan's schedule, for a number of steps (and selection releases)
+    run = epsilon_of(steps=steps_run)
     tracked_epsilon = tracked(plan.delta)
     if not math.isclose(tracked_epsilon, run, rel_tol=1e-9, abs_tol=1e-12):
         raise RuntimeError(f"accountant drift: tracked ε {tracked_epsilon} != recomputed {run}")
     steps, epsilon, training = steps_run, run, run
     if plan.selection_releases:
         steps, training = plan.steps, plan.epsilon_training
-        epsilon = accounting.compute_epsilon(
-            noise_multiplier=plan.noise_multiplier,
-            sample_rate=plan.sample_rate,
+        epsilon = epsilon_of(
             steps=plan.steps,
-            delta=plan.delta,
-            accountant=plan.accountant,
             selection_noise_multiplier=plan.selection_noise_multiplier,
             selection_releases=plan.selection_releases,
         )

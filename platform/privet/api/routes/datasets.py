@@ -29,6 +29,7 @@ from privet.api.deps import (
     SessionDep,
     action,
     project_resource,
+    row_resource,
     streams_request_body,
     writes_on_safe_method,
 )
@@ -56,21 +57,11 @@ router = APIRouter(prefix="/v1/projects/{project_id}/datasets", tags=["datasets"
 
 
 def dataset_resource(dataset: Dataset) -> Resource:
-    return Resource(
-        type="Dataset",
-        id=dataset.id,
-        project_id=dataset.project_id,
-        attrs={"project": dataset.project_id},
-    )
+    return row_resource("Dataset", dataset)
 
 
 def version_resource(version: DatasetVersion) -> Resource:
-    return Resource(
-        type="DatasetVersion",
-        id=version.id,
-        project_id=version.project_id,
-        attrs={"project": version.project_id},
-    )
+    return row_resource("DatasetVersion", version)
 
 
 BODY_BATCH = 1 << 20

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -31,6 +31,7 @@ from privet.api.deps import (
     SessionDep,
     action,
     decides_before_writing,
+    row_resource,
 )
 from privet.api.problems import error_problem, problem
 from privet.auth import service as auth_service
@@ -81,11 +82,10 @@ InferenceDep = Annotated[InferenceService, Depends(get_inference)]
 
 
 def version_resource(info: VersionInfo) -> Resource:
-    return Resource(
-        type="ModelVersion",
-        id=info.id,
-        project_id=info.project_id,
-        attrs={
+    return row_resource(
+        "ModelVersion",
+        info,
+        {
             "project": info.project_id,
             "state": info.state,
             "submitted_by": info.submitted_by,
@@ -94,13 +94,8 @@ def version_resource(info: VersionInfo) -> Resource:
     )
 
 
-def prediction_resource(prediction: Prediction) -> Resource:
-    return Resource(
-        type="Prediction",
-        id=prediction.id,
-        project_id=prediction.project_id,
-        attrs={"project": prediction.project_id},
-    )
+def prediction_resource(prediction: Prediction, attrs: dict[str, Any] | None = None) -> Resource:
+    return row_resource("Prediction", prediction, attrs)
 
 
 @dataclass(frozen=True)
@@ -276,6 +271,26 @@ def predict_serving(
     return _predict(call, project_id=project_id, model=model, version=SERVING, body=body)
 
 
+def _reviewable(
+    session: Session,
+    identity: Identity,
+    guard: Guard,
+    service: InferenceService,
+    project_id: str,
+    prediction_id: str,
+    *,
+    kind: str,
+) -> Prediction:
+    """The prediction, once ``prediction.review`` allows this identity a review of
+    ``kind`` (the four-eyes rules read the prediction's review attributes): recording a
+    review and reading the case text are authorized alike."""
+    auth_service.get_project(session, project_id=project_id, viewer=identity)
+    prediction = service.get_prediction(session, project_id=project_id, prediction_id=prediction_id)
+    attrs = service.review_attributes(session, prediction=prediction)
+    guard.check(prediction_resource(prediction, attrs), {"kind": kind})
+    return prediction
+
+
 @router.post(
     "/{project_id}/predictions/{prediction_id}:review",
     response_model=ReviewPublic,
@@ -294,16 +309,8 @@ def review_prediction(
     """A review decides (a named person, not the human behind the application that made
     the prediction, nor one who already decided it: policies/human_review.cedar); a
     contest only records that the decision is disputed, for a later review to decide."""
-    auth_service.get_project(session, project_id=project_id, viewer=identity)
-    prediction = service.get_prediction(session, project_id=project_id, prediction_id=prediction_id)
-    guard.check(
-        Resource(
-            type="Prediction",
-            id=prediction.id,
-            project_id=prediction.project_id,
-            attrs=service.review_attributes(session, prediction=prediction),
-        ),
-        {"kind": body.kind.value},
+    prediction = _reviewable(
+        session, identity, guard, service, project_id, prediction_id, kind=body.kind.value
     )
     return service.review(session, prediction=prediction, body=body, reviewer=identity.principal_id)
 
@@ -348,16 +355,8 @@ def get_case_text(
     and only until a review closes it, its retention ends or its subject is erased (410
     after: crypto-shredded). Authorized as deciding its review (``prediction.review``,
     the four-eyes rules included): whoever may not decide the case does not read it."""
-    auth_service.get_project(session, project_id=project_id, viewer=identity)
-    prediction = service.get_prediction(session, project_id=project_id, prediction_id=prediction_id)
-    guard.check(
-        Resource(
-            type="Prediction",
-            id=prediction.id,
-            project_id=prediction.project_id,
-            attrs=service.review_attributes(session, prediction=prediction),
-        ),
-        {"kind": "review"},
+    prediction = _reviewable(
+        session, identity, guard, service, project_id, prediction_id, kind="review"
     )
     return cases.read_case(session, provider=service.key_provider, prediction=prediction)
 

@@ -9,7 +9,15 @@ from fastapi import APIRouter, Query, Request, Response, status
 from sqlmodel import Session
 
 from privet.api import problems
-from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.deps import (
+    Guard,
+    IdentityDep,
+    Resource,
+    RuntimeDep,
+    SessionDep,
+    action,
+    row_resource,
+)
 from privet.api.paging import NEXT_LINK, AfterQuery, LimitQuery, link_next
 from privet.api.routes.models import version_resource
 from privet.auth import service as auth_service
@@ -25,11 +33,8 @@ router = APIRouter(prefix="/v1/projects/{project_id}/training-jobs", tags=["trai
 
 
 def job_resource(job: TrainingJob) -> Resource:
-    return Resource(
-        type="TrainingJob",
-        id=job.id,
-        project_id=job.project_id,
-        attrs={"project": job.project_id, "submitted_by": job.submitted_by},
+    return row_resource(
+        "TrainingJob", job, {"project": job.project_id, "submitted_by": job.submitted_by}
     )
 
 

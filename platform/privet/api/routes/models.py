@@ -15,6 +15,7 @@ from privet.api.deps import (
     SessionDep,
     action,
     project_resource,
+    row_resource,
     writes_on_safe_method,
 )
 from privet.api.routes.inference import get_inference
@@ -41,12 +42,7 @@ router = APIRouter(prefix="/v1/projects/{project_id}", tags=["models"])
 
 
 def version_resource(version: ModelVersion) -> Resource:
-    return Resource(
-        type="ModelVersion",
-        id=version.id,
-        project_id=version.project_id,
-        attrs=service.version_attributes(version),
-    )
+    return row_resource("ModelVersion", version, service.version_attributes(version))
 
 
 @router.get("/models", response_model=list[ModelPublic])
@@ -73,14 +69,7 @@ def get_model(
 ) -> ModelDetail:
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     model = service.get_model(session, project_id=project.id, model_id=model_id)
-    guard.check(
-        Resource(
-            type="Model",
-            id=model.id,
-            project_id=model.project_id,
-            attrs={"project": model.project_id},
-        )
-    )
+    guard.check(row_resource("Model", model))
     return service.model_detail(session, model)
 
 
@@ -141,12 +130,7 @@ def approve_version(
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     version = service.get_version(session, project_id=project.id, version_id=version_id)
     guard.check(
-        Resource(
-            type="ModelVersion",
-            id=version.id,
-            project_id=version.project_id,
-            attrs=service.approval_attributes(session, version),
-        )
+        row_resource("ModelVersion", version, service.approval_attributes(session, version))
     )
     approved = lifecycle.approve(
         session, version=version, actor_id=identity.principal_id, actor_ref=principal_ref(identity)

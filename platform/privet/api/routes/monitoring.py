@@ -29,13 +29,14 @@ from privet.api.deps import (
     SessionDep,
     action,
     decides_before_writing,
+    row_resource,
 )
 from privet.api.paging import AfterQuery, LimitQuery
 from privet.api.problems import error_problem
 from privet.api.routes.inference import get_inference, prediction_resource, version_resource
 from privet.auth import service as auth_service
 from privet.db import read_session
-from privet.inference.tables import Prediction
+from privet.inference import records
 from privet.inference.versions import VersionInfo, lookup_version
 from privet.kit.errors import NotFoundError
 from privet.models import service as models_service
@@ -113,11 +114,7 @@ def record_outcome(
     guard: Annotated[Guard, action("prediction.outcome")],
 ) -> OutcomePublic:
     auth_service.get_project(session, project_id=project_id, viewer=identity)
-    prediction = session.get(Prediction, prediction_id)
-    if prediction is None or prediction.project_id != project_id:
-        raise NotFoundError(
-            f"prediction {prediction_id!r} does not exist in project {project_id!r}"
-        )
+    prediction = records.get_prediction(session, project_id=project_id, prediction_id=prediction_id)
     guard.check(prediction_resource(prediction))
     return monitoring.record_outcome(
         session,
@@ -171,12 +168,7 @@ def resume_version(
     current = _row(session, info)
     # Resuming lets a version serve again: the approval's four-eyes rules apply.
     guard.check(
-        Resource(
-            type="ModelVersion",
-            id=current.id,
-            project_id=current.project_id,
-            attrs=models_service.approval_attributes(session, current),
-        )
+        row_resource("ModelVersion", current, models_service.approval_attributes(session, current))
     )
     row = monitoring.resume_version(
         session,

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from privet.kit.errors import NotFoundError
+from privet.db import get_in_project
 from privet.ledger.queries import AuditEventPublic
 from privet.models.tables import ModelVersion
 from privet.monitoring.service import monitoring_view
@@ -254,9 +254,9 @@ def build_monitoring(
     model_version_id: str,
     project_id: str | None = None,
 ) -> Report:
-    version = session.get(ModelVersion, model_version_id)
-    if version is None or (project_id is not None and version.project_id != project_id):
-        raise NotFoundError(f"model version {model_version_id!r} does not exist")
+    version = get_in_project(
+        session, ModelVersion, model_version_id, project_id=project_id, what="model version"
+    )
     view = monitoring_view(session, version=version, cfg=get_monitoring_settings(), windows=1000)
     ev = Evidence(session)
     alert_events = ev.events(object_id=version.id, types=("monitoring.",), limit=500)
