@@ -8,6 +8,7 @@ an Authorization header.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from functools import lru_cache
@@ -126,14 +127,7 @@ def render(
 
 def also(guard: Guard, name: str) -> Guard:
     """Another decision in the same request (a page's panel): same viewer, same ledger."""
-    return Guard(
-        action=name,
-        identity=guard.identity,
-        runtime=guard.runtime,
-        session=guard.session,
-        recorded=guard.recorded,
-        decisions=guard.decisions,
-    )
+    return dataclasses.replace(guard, action=name, checked=False)
 
 
 def permits(guard: Guard, resource: Resource) -> bool:

@@ -20,6 +20,7 @@ from privet.api.routes import compliance as api_compliance
 from privet.api.routes.projects import PLATFORM
 from privet.auth import service as auth_service
 from privet.console.deps import ViewerDep, also, csrf_checked, page, permits, render
+from privet.console.listing import ListingDep
 from privet.db import read_session
 from privet.ledger.sequencer import integrate_now
 from privet.policy.actions import REPORT_ACTIONS
@@ -92,23 +93,17 @@ ParamsDep = Annotated[Params, Depends(_params)]
 
 
 @router.get("", response_class=HTMLResponse)
-def kinds(
-    request: Request,
-    session: SessionDep,
-    viewer: ViewerDep,
-    guard: Annotated[Guard, page("project.list")],
-) -> HTMLResponse:
+def kinds(view: ListingDep) -> HTMLResponse:
     """Each kind with the scopes the viewer may read it in (each scope one decision)."""
-    guard.check(PLATFORM)
-    projects = auth_service.list_projects(session, viewer=viewer)
+    projects = auth_service.list_projects(view.session, viewer=view.viewer)
     shown = []
     for name, spec in REGISTRY.items():
-        asked = also(guard, REPORT_ACTIONS[name].value)
+        asked = also(view.guard, REPORT_ACTIONS[name].value)
         scopes = [("", "platform-wide")] if permits(asked, _report(name, None)) else []
         scopes += [(p.id, p.name) for p in projects if permits(asked, _report(name, p.id))]
         if scopes:
             shown.append({"spec": spec, "scopes": scopes})
-    return render(request, "reports.html", {"title": "Reports", "kinds": shown})
+    return render(view.request, "reports.html", {"title": "Reports", "kinds": shown})
 
 
 def _report(kind: str, project: str | None) -> Resource:
