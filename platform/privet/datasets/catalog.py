@@ -6,12 +6,14 @@ Every lookup is scoped so that an id from another project reads as "does not exi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
 from privet.datasets.tables import Dataset, DatasetVersion
 from privet.kit.errors import NotFoundError
 from privet.kit.numbers import ascii_number
+from privet.kit.paging import Keyset, Page
 
 
 def get_dataset(session: Session, *, project_id: str, dataset_id: str) -> Dataset:
@@ -34,6 +36,35 @@ def list_versions(session: Session, *, dataset_id: str) -> Sequence[DatasetVersi
         .where(DatasetVersion.dataset_id == dataset_id)
         .order_by(col(DatasetVersion.number))
     ).all()
+
+
+DATASET_ORDER = Keyset(
+    columns=(col(Dataset.created_at), col(Dataset.id)), kinds=(datetime, str), descending=True
+)
+"""Datasets list newest first (a new upload heads the first page); (created_at, id)."""
+
+
+def datasets_page(
+    session: Session, *, project_id: str, after: str | None = None, limit: int = 20
+) -> Page[Dataset]:
+    """A page of the project's datasets, newest first, from the cursor ``after``."""
+    query = select(Dataset).where(Dataset.project_id == project_id)
+    rows = session.exec(DATASET_ORDER.page(query, after=after, limit=limit)).all()
+    return DATASET_ORDER.split(rows, limit=limit, key=lambda d: (d.created_at, d.id))
+
+
+def versions_of(
+    session: Session, *, dataset_ids: Sequence[str], state: str | None = None
+) -> dict[str, list[DatasetVersion]]:
+    """The versions of each dataset (in ``state``, when given), oldest first: one query
+    for a whole page of datasets."""
+    query = select(DatasetVersion).where(col(DatasetVersion.dataset_id).in_(list(dataset_ids)))
+    if state is not None:
+        query = query.where(DatasetVersion.state == state)
+    found: dict[str, list[DatasetVersion]] = {d: [] for d in dataset_ids}
+    for version in session.exec(query.order_by(col(DatasetVersion.number))).all():
+        found[version.dataset_id].append(version)
+    return found
 
 
 def get_version(session: Session, *, dataset: Dataset, version: str) -> DatasetVersion:
