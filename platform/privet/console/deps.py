@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import jinja2
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from privet.api.deps import Guard, Resource, RuntimeDep, action
@@ -138,3 +138,11 @@ def permits(guard: Guard, resource: Resource) -> bool:
     except ForbiddenError:
         return False
     return True
+
+
+def as_attachment(answer: Response) -> Response:
+    """An API document served by the console as a download, never shown inline: no
+    document is shown under a CSP weaker than the console's."""
+    disposition = answer.headers.get("content-disposition", "")
+    answer.headers["content-disposition"] = disposition.replace("inline;", "attachment;")
+    return answer

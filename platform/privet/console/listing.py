@@ -49,12 +49,15 @@ class Listing:
         """This page from ``cursor`` (same filters, ``fixed`` set); None on the last."""
         return next_page(self.request, cursor, **fixed)
 
-    def one_project(self) -> str | None:
-        """The project whose next page was asked for (``project`` with ``after``): the
-        page then lists that project only."""
-        if self.request.query_params.get("after") is None:
-            return None
-        return self.request.query_params.get("project")
+    def project_pages(self, action: str) -> list[tuple[Project, str | None]]:
+        """The projects to show a page of (where ``action`` is allowed), each with the
+        cursor its page starts after: following one project's next link (``project`` and
+        ``after``), that project only; otherwise each from its first row."""
+        query = self.request.query_params
+        one, after = query.get("project"), query.get("after")
+        if after is None or one is None:
+            return [(p, None) for p in self.projects(action)]
+        return [(p, after) for p in self.projects(action) if p.id == one]
 
 
 def _listing(

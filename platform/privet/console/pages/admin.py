@@ -35,12 +35,8 @@ PAGE = 50
 def _members(view: Listing) -> list[dict[str, Any]]:
     """Each project whose members the viewer may list (`member.list`), a page of its
     members with names (the next page of one project: that project only)."""
-    one = view.one_project()
-    after = view.request.query_params.get("after") if one else None
     shown: list[dict[str, Any]] = []
-    for project in view.projects("member.list"):
-        if one and project.id != one:
-            continue
+    for project, after in view.project_pages("member.list"):
         listed = auth_service.members_page(view.session, project=project, after=after, limit=PAGE)
         shown.append(
             {

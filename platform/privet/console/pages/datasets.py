@@ -83,12 +83,8 @@ def _datasets(session: Session, page_of: Page[Dataset]) -> list[dict[str, Any]]:
 def _projects(view: Listing) -> list[dict[str, Any]]:
     """Per project where the viewer may list datasets, a page of them (the next page of
     one project: that project only)."""
-    one = view.one_project()
-    after = view.request.query_params.get("after") if one else None
     listed: list[dict[str, Any]] = []
-    for project in view.projects("dataset.list"):
-        if one and project.id != one:
-            continue
+    for project, after in view.project_pages("dataset.list"):
         page_of = catalog.datasets_page(
             view.session, project_id=project.id, after=after, limit=PAGE
         )

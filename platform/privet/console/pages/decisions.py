@@ -54,12 +54,9 @@ def queue(
     reasons = {p.id: p.reason for p in runtime.authorizer.engine.info().policies}
     labels: dict[str, list[str]] = {}
     projects: list[dict[str, Any]] = []
-    one = view.one_project()
-    for shown in view.projects("review_queue.read"):
-        if one and shown.id != one:
-            continue
+    for shown, start in view.project_pages("review_queue.read"):
         listed = monitoring.review_queue(
-            session, project_id=shown.id, status=status, after=after, limit=PAGE
+            session, project_id=shown.id, status=status, after=start, limit=PAGE
         )
         items = []
         for item in listed.items:

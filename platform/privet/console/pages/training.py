@@ -70,12 +70,8 @@ def _versions(session: Session, guard: Guard, project_id: str) -> list[dict[str,
 def _projects(view: Listing) -> list[dict[str, Any]]:
     """Per project where the viewer may list jobs: a page of jobs, newest first, and the
     form's dataset versions (the next page of one project: that project only)."""
-    one = view.one_project()
-    after = view.request.query_params.get("after") if one else None
     shown: list[dict[str, Any]] = []
-    for project in view.projects("training_job.list"):
-        if one and project.id != one:
-            continue
+    for project, after in view.project_pages("training_job.list"):
         recent = jobs.list_jobs(
             view.session, project_id=project.id, state=None, after=after, limit=RECENT_JOBS
         )
