@@ -53,18 +53,28 @@ def datasets_page(
     return DATASET_ORDER.split(rows, limit=limit, key=lambda d: (d.created_at, d.id))
 
 
-def versions_of(
-    session: Session, *, dataset_ids: Sequence[str], state: str | None = None
-) -> dict[str, list[DatasetVersion]]:
-    """The versions of each dataset (in ``state``, when given), oldest first: one query
-    for a whole page of datasets."""
+def versions_of(session: Session, *, dataset_ids: Sequence[str]) -> dict[str, list[DatasetVersion]]:
+    """The versions of each dataset, oldest first: one query for a page of datasets."""
     query = select(DatasetVersion).where(col(DatasetVersion.dataset_id).in_(list(dataset_ids)))
-    if state is not None:
-        query = query.where(DatasetVersion.state == state)
     found: dict[str, list[DatasetVersion]] = {d: [] for d in dataset_ids}
     for version in session.exec(query.order_by(col(DatasetVersion.number))).all():
         found[version.dataset_id].append(version)
     return found
+
+
+def newest_active(
+    session: Session, *, project_id: str, limit: int
+) -> list[tuple[Dataset, DatasetVersion]]:
+    """The project's ``limit`` newest active dataset versions with their datasets (what a
+    training form offers), in one query."""
+    rows = session.exec(
+        select(Dataset, DatasetVersion)
+        .join(DatasetVersion, col(DatasetVersion.dataset_id) == col(Dataset.id))
+        .where(Dataset.project_id == project_id, DatasetVersion.state == "active")
+        .order_by(col(DatasetVersion.created_at).desc(), col(DatasetVersion.id).desc())
+        .limit(limit)
+    ).all()
+    return [(d, v) for d, v in rows]
 
 
 def get_version(session: Session, *, dataset: Dataset, version: str) -> DatasetVersion:

@@ -38,6 +38,8 @@ FIELDS = (
 )  # fmt: skip
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 RECENT_JOBS = 20
+TRAINABLE = 50
+"""Dataset versions the submit form offers, newest first."""
 
 
 def _defaults() -> list[dict[str, Any]]:
@@ -58,13 +60,12 @@ def _defaults() -> list[dict[str, Any]]:
 
 
 def _versions(session: Session, guard: Guard, project_id: str) -> list[dict[str, Any]]:
-    """Active dataset versions to train on, where the viewer may list datasets (the
-    versions of every dataset in one query)."""
+    """The newest active dataset versions to train on, where the viewer may list
+    datasets (the form's choice; an older version's id can be typed on the API)."""
     if not permits(also(guard, "dataset.list"), project_resource(project_id)):
         return []
-    datasets = catalog.list_datasets(session, project_id=project_id)
-    active = catalog.versions_of(session, dataset_ids=[d.id for d in datasets], state="active")
-    return [{"dataset": d, "version": v} for d in datasets for v in active[d.id]]
+    newest = catalog.newest_active(session, project_id=project_id, limit=TRAINABLE)
+    return [{"dataset": d, "version": v} for d, v in newest]
 
 
 def _projects(view: Listing) -> list[dict[str, Any]]:
