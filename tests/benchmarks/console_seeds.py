@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from tests.console.support import register_version
 from tests.e2e.conftest import Server
 
 
@@ -52,32 +53,13 @@ def seed_events(seeded: Seeded) -> None:
 
 
 def _register(seeded: Seeded, project: str, prefix: str, i: int) -> Any:
-    from privet.authorization import principal_ref
-    from privet.db import session_scope
-    from privet.models import service
-
-    with session_scope(seeded.runtime.engine) as session:
-        return service.register_version(
-            session,
-            runtime=seeded.runtime,
-            reg=service.Registration(
-                project_id=project,
-                model_name=f"{prefix}-{i % 10}",
-                job_id=f"job_{prefix}{i:05d}",
-                submitted_by=principal_ref(_who("usr_bench")),
-                base_model="tiny",
-                base_model_sha256="0" * 64,
-                label_names=["no", "yes"],
-                purposes=["credit_scoring"],
-                dataset_versions=[],
-                private=True,
-                privacy={"epsilon": 3.0, "delta": 1e-5},
-                metrics={"accuracy": 0.81, "macro_f1": 0.79},
-                training={"max_length": 64},
-                weights=b"benchmark",
-                policy_version=None,
-            ),
-        )
+    return register_version(
+        seeded.runtime,
+        project=project,
+        model_name=f"{prefix}-{i % 10}",
+        job_id=f"job_{prefix}{i:05d}",
+        submitted_by="usr_bench",
+    )
 
 
 def seed_versions(seeded: Seeded) -> None:

@@ -20,7 +20,6 @@ services, registered in ``SEEDS``) if none fits, and add one ``Entry`` to ``PAGE
 from __future__ import annotations
 
 import os
-import re
 import statistics
 import time
 from collections.abc import Iterator
@@ -30,11 +29,11 @@ import httpx
 import pytest
 
 from tests.benchmarks.console_seeds import SEEDS, Seeded
+from tests.console.support import signed_in
 from tests.e2e.conftest import start_server, stop_server
 
 ROWS = int(os.environ.get("PRIVET_BENCH_ROWS", "1000"))
 REPEAT = int(os.environ.get("PRIVET_BENCH_REPEAT", "21"))
-CSRF_INPUT = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -103,21 +102,6 @@ def _pages() -> list[Entry]:
     return [e for e in PAGES if not wanted or e.path in wanted]
 
 
-def _signed_in(seeded: Seeded) -> httpx.Client:
-    """A client holding a console session, signed in through the form."""
-    http = httpx.Client(base_url=seeded.server.url, timeout=120)
-    form = http.get("/sign-in")
-    match = CSRF_INPUT.search(form.text)
-    assert match is not None
-    answer = http.post(
-        "/sign-in",
-        data={"api_key": seeded.viewer_key, "csrf": match.group(1), "next": "/"},
-        headers={"Origin": seeded.server.url},
-    )
-    assert answer.status_code == 303, answer.text[-500:]
-    return http
-
-
 def _p50_p95(http: httpx.Client, path: str, headers: dict[str, str]) -> tuple[float, float]:
     times = []
     for _ in range(REPEAT):
@@ -140,7 +124,7 @@ def _ledger_size(seeded: Seeded) -> int:
 
 
 def test_console_list_pages(seeded: Seeded) -> None:
-    http = _signed_in(seeded)
+    http = signed_in(seeded.server.url, seeded.viewer_key)
     pages = [
         (e, e.path.format(**seeded.ids), {"HX-Request": "true"} if e.htmx else {}) for e in _pages()
     ]
