@@ -60,15 +60,15 @@ def _walk(http: httpx.Client, first: str, row: re.Pattern[str]) -> tuple[list[st
 def test_models_pages_list_every_version_once_newest_first(seeded: Console) -> None:
     http = signed_in(seeded.url, seeded.keys["approver"])
     try:
-        everything = VERSION.findall(http.get("/models?limit=100").text)
-        assert len(everything) == EXTRA_VERSIONS + 2  # and the conftest's two
+        everything, _ = _walk(http, "/models?limit=100", VERSION)
+        assert len(everything) >= EXTRA_VERSIONS
         paged, pages = _walk(http, "/models?limit=2", VERSION)
-        assert pages == 5
+        assert pages == -(-len(everything) // 2)
         assert paged == everything  # same rows, same order, none twice
 
         candidates, _ = _walk(http, "/models?state=candidate&limit=3", VERSION)
-        page = http.get("/models?state=candidate&limit=100").text
-        assert candidates == VERSION.findall(page)
+        assert candidates == _walk(http, "/models?state=candidate&limit=100", VERSION)[0]
+        assert set(candidates) < set(everything)
 
         refused = http.get("/models?after=not-a-cursor")
         assert refused.status_code == 422
@@ -86,7 +86,7 @@ def test_admin_pages_one_projects_members(seeded: Console) -> None:
         first = http.get("/admin").text
         assert len(MEMBER.findall(first)) == 50
         members, pages = _walk(http, "/admin", MEMBER)
-        assert pages == 2
+        assert pages == -(-len(bound) // 50)
         assert len(members) == len(set(members))  # none twice
         assert set(members) == {b["id"] for b in bound}  # none lost
     finally:
