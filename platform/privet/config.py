@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=2 << 30, ge=1024, description="Largest dataset upload accepted (bytes)."
     )
+    active_requests: int = Field(
+        default=8,
+        ge=1,
+        le=32,
+        description="API requests of a gateway process that do their work (authenticate, "
+        "read, decide, commit) at once; later ones wait their turn in arrival order, "
+        "holding no thread. At most 32: each needs one of the server's 40 threads.",
+    )
     api_key_ttl_days: int = Field(
         default=90,
         ge=1,

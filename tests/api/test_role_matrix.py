@@ -50,6 +50,7 @@ MATRIX: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("POST", "/v1/invitations:accept"): ("project", frozenset()),
     ("GET", "/v1/policies"): ("platform", AUDIT),
     ("POST", "/v1/policies:reload"): ("platform", ADMIN),
+    ("GET", "/v1/admin/master-key"): ("platform", AUDIT),
     ("POST", "/v1/base-models"): ("platform", ADMIN),
     ("GET", "/v1/base-models"): ("platform", ALL),
     ("GET", "/v1/base-models/{name}"): ("platform", ALL),

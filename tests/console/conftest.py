@@ -1,5 +1,10 @@
-"""One real `privet serve` per test module, seeded with the people the console scenarios
-need, and one Chromium (Debian's, never downloaded) driven by Playwright.
+"""One real `privet serve` and one Chromium (Debian's, never downloaded, driven by
+Playwright) per test process, shared by every console test: starting them is most of what
+a console test would otherwise cost. Each test gets its own project, people and keys on
+that server (`console`), so tests stay independent of one another and of their order.
+
+The server runs its local worker, offered a tiny pinned BERT (`TINY`), so the training
+page and the quick start's scenario can train for real.
 
 Screenshots go to a temporary folder, or to the folder named by PRIVET_CONSOLE_SCREENSHOTS
 (`PRIVET_CONSOLE_SCREENSHOTS=docs/console .venv/bin/python -m pytest tests/console` refreshes
@@ -8,8 +13,10 @@ the ones in docs/console).
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +24,26 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, sync_playwright
 
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import Server, start_server, stop_server, tiny_catalog_file
 
 HERE = Path(__file__).parent
 AXE = HERE / "axe-4.11.0.min.js"
 CHROMIUM = "/usr/bin/chromium"
 XSS = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
+TINY = "tiny-console"  # the base model the shared server's catalog offers
+TRAINED = 180_000  # ms: a tiny model trains in seconds; a loaded 2-core machine is slower
+
+_numbers = itertools.count(1)
+
+
+@dataclass
+class Served:
+    """The test process's server and a runtime on its home (for seeding through services)."""
+
+    server: Server
+    runtime: Any
 
 
 @dataclass
@@ -32,38 +51,48 @@ class Console:
     server: Server
     keys: dict[str, str]
     ids: dict[str, str] = field(default_factory=dict)
+    name: str = "loans"  # the test's own project (names are unique on a server)
+    runtime: Any = None
 
     @property
     def url(self) -> str:
         return self.server.url
 
+    def tag(self) -> str:
+        """A suffix unique on the shared server, for ids a test writes itself."""
+        return self.name.replace("-", "_")
 
-def _seed(server: Server) -> Console:
-    """Project `loans`; an auditor (platform-wide), an approver, a trainer and an admin of
-    the project, someone with no role; two candidate versions (one the approver's own)."""
+
+def _seed(served: Served) -> Console:
+    """A project of its own (`loans-N`); an auditor (platform-wide), an approver, a trainer
+    and an admin of the project, someone with no role; two candidate versions (one the
+    approver's own)."""
     from privet.auth.identity import Identity
     from privet.authorization import principal_ref
-    from privet.config import Settings
     from privet.db import session_scope
     from privet.models import service
-    from privet.runtime import build_runtime
     from tests.conftest import mint_key, seed_principal
 
+    server, runtime = served.server, served.runtime
+    name = f"loans-{next(_numbers)}"
     with server.client() as http:
-        project = http.post("/v1/projects", json={"name": "loans"}).json()["id"]
-    runtime = build_runtime(Settings(home=server.home))
+        made = http.post("/v1/projects", json={"name": name})
+        assert made.status_code == 201, made.text
+        project = made.json()["id"]
     keys: dict[str, str] = {"root": server.admin_key}
     ids: dict[str, str] = {"project": project}
     with session_scope(runtime.engine) as session:
-        for role, bound, name in (
+        for role, bound, person_name in (
             ("auditor", None, "Ada Auditor"),
             ("approver", project, "Alex Approver"),
             ("ml_engineer", project, "Tom Trainer"),
             ("admin", project, "Pat Admin"),
             (None, None, "Nobody"),
         ):
-            person = seed_principal(session, role, bound, name)
-            keys[role or "none"] = str(mint_key(session, runtime, person.id, f"{name} key").key)
+            person = seed_principal(session, role, bound, person_name)
+            keys[role or "none"] = str(
+                mint_key(session, runtime, person.id, f"{person_name} key").key
+            )
             ids[role or "none"] = person.id
     for model_name, author in (("own-model", "approver"), ("risk", "ml_engineer")):
         who = Identity(
@@ -76,7 +105,7 @@ def _seed(server: Server) -> Console:
                 reg=service.Registration(
                     project_id=project,
                     model_name=model_name,
-                    job_id=f"job_{model_name}",
+                    job_id=f"job_{model_name}_{name}",
                     submitted_by=principal_ref(who),
                     base_model="tiny",
                     base_model_sha256="0" * 64,
@@ -92,26 +121,75 @@ def _seed(server: Server) -> Console:
                 ),
             )
             ids[f"version:{model_name}"] = version.id
-    with server.client(keys["auditor"]) as http:  # the server integrates the seed's events
-        assert http.get("/v1/audit/export").status_code == 200
-    return Console(server, keys, ids)
+    integrated(runtime)
+    return Console(server, keys, ids, name, runtime)
 
 
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    server = start_server(tmp_path_factory.mktemp("console") / "home", args=("--no-worker",))
+def integrated(runtime: Any) -> None:
+    """Wait until the server's sequencer (a pass every 0.2 s) has integrated every event
+    written so far, such as a seed's (written by this process, outside the server): pages
+    list integrated events only. Only the server signs checkpoints, with its own key."""
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with runtime.engine.connect() as conn:  # a fresh snapshot each time
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM ledger_entries e WHERE NOT EXISTS "
+                    "(SELECT 1 FROM ledger_leaves l WHERE l.entry_id = e.id)"
+                )
+            ).scalar_one()
+        if not waiting:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{waiting} ledger entries still not integrated after 60 s")
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The test process's `privet serve`, with its worker and the tiny model to train."""
+    from privet.config import Settings
+    from privet.runtime import build_runtime
+
+    catalog = tiny_catalog_file(tmp_path_factory.mktemp("tiny"), TINY)
+    server = start_server(
+        tmp_path_factory.mktemp("console") / "home",
+        env={
+            "PRIVET_JOBS_EXTRA_CATALOG": str(catalog),
+            "PRIVET_JOBS_HEARTBEAT_INTERVAL_S": "0.5",
+            "PRIVET_JOBS_POLL_INTERVAL_S": "0.3",
+            "PRIVET_LEDGER_POLL_INTERVAL_S": "0.2",
+        },
+    )
     try:
-        yield _seed(server)
+        yield Served(server, build_runtime(Settings(home=server.home)))
     finally:
         stop_server(server)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
+def console(served: Served) -> Console:
+    """This test's own project and people on the shared server."""
+    return _seed(served)
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def _contexts_end_with_the_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The browser is shared by the whole process: whatever contexts a test opened (and
+    did not close, e.g. when it failed) are closed after it."""
+    shared = request.getfixturevalue("browser") if "browser" in request.fixturenames else None
+    yield
+    for context in shared.contexts if shared else ():
+        context.close()
 
 
 @pytest.fixture(scope="session")
@@ -151,6 +229,12 @@ def sign_in(browser: Browser, console: Console, who: str) -> Watched:
     assert re.fullmatch(r"http://[^/]+/", page.url), (page.url, page.content()[-1500:])
 
     return watched
+
+
+def open_details(summary: Locator) -> None:
+    """Open the <details> this is the summary of (clicking an open one would close it)."""
+    if summary.locator("xpath=..").get_attribute("open") is None:
+        summary.click()
 
 
 def axe_violations(page: Page) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ def test_admin_key_shown_once_then_grant_and_revoke(console, browser, shots) -> 
     page = watched.page
     page.get_by_role("link", name="Administration").click()
     page.wait_for_url("**/admin")
-    assert page.get_by_role("heading", name="Members of loans").is_visible()
+    assert page.get_by_role("heading", name=f"Members of {console.name}").is_visible()
 
     page.get_by_label("Key name").fill("laptop")
     page.get_by_role("button", name="Create key").click()
@@ -31,7 +31,7 @@ def test_admin_key_shown_once_then_grant_and_revoke(console, browser, shots) -> 
 
     page.get_by_label("Principal id").fill(console.ids["none"])
     page.get_by_label("Role", exact=True).select_option("predictor")
-    page.get_by_role("button", name="Grant role in loans").click()
+    page.get_by_role("button", name=f"Grant role in {console.name}").click()
     page.wait_for_url("**/admin#p-*")
     revoke = page.get_by_role("button", name="Revoke predictor from Nobody")
     assert revoke.is_visible()
@@ -59,7 +59,7 @@ def test_names_typed_by_users_render_inert(console, browser) -> None:  # type: i
     page.get_by_role("button", name="Create key").click()
     page.get_by_label("The new key").wait_for()
     page.get_by_label("or a new service account named").fill(XSS)
-    page.get_by_role("button", name="Grant role in loans").click()
+    page.get_by_role("button", name=f"Grant role in {console.name}").click()
     page.wait_for_url("**/admin#p-*")
     assert page.get_by_role("cell", name=XSS, exact=True).count() == 2  # key and member
     assert page.evaluate("window.__pwned") is None
@@ -100,7 +100,7 @@ def test_each_viewer_sees_only_what_their_roles_allow(console, browser) -> None:
     watched = sign_in(browser, console, "approver")  # no member.list in policies
     page = watched.page
     page.goto("/admin")
-    assert page.get_by_role("heading", name="Members of loans").count() == 0
+    assert page.get_by_role("heading", name=f"Members of {console.name}").count() == 0
     keys = page.locator("#keys").inner_text()
     assert "Alex Approver key" in keys and "Pat Admin key" not in keys  # own keys only
     watched.context.close()
@@ -111,4 +111,26 @@ def test_each_viewer_sees_only_what_their_roles_allow(console, browser) -> None:
     assert page.get_by_text("No project where you may list datasets.").is_visible()
     page.goto("/training")
     assert page.get_by_text("No project where you may list training jobs.").is_visible()
+    watched.context.close()
+
+
+def test_master_key_status_for_platform_admins_only(console, browser, shots) -> None:  # type: ignore[no-untyped-def]
+    watched = sign_in(browser, console, "root")  # the platform-wide admin
+    page = watched.page
+    page.goto("/admin")
+    panel = page.get_by_role("table", name="Master key")
+    assert "reachable" in panel.get_by_role("row", name="Status").inner_text()
+    assert panel.get_by_role("row", name="Provider").inner_text().endswith("local key file")
+    assert panel.get_by_role("row", name="Key id").inner_text().endswith("local")
+    assert panel.get_by_role("row", name="Current version").inner_text().endswith("1")
+    assert panel.get_by_role("row", name="Versions").inner_text().endswith("v1 active")
+    assert axe_violations(page) == []
+    page.screenshot(path=str(shots / "admin-master-key.png"), full_page=True)
+    assert watched.problems == []
+    watched.context.close()
+
+    watched = sign_in(browser, console, "admin")  # a project's admin: not the platform's
+    watched.page.goto("/admin")
+    assert watched.page.get_by_role("table", name="Master key").count() == 0
+    assert watched.page.get_by_text("master_key.status").is_visible()
     watched.context.close()

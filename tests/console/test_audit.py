@@ -23,6 +23,7 @@ def test_auditor_browses_proves_verifies_and_exports(console, browser, shots, tm
     page.screenshot(path=str(shots / "audit.png"), full_page=True)
 
     page.get_by_label("Type").fill("model_version.registered")
+    page.get_by_label("Project").fill(console.ids["project"])
     page.get_by_role("button", name="Filter").click()
     rows = page.locator("tbody tr")
     assert rows.count() == 2

@@ -14,15 +14,13 @@ import pytest
 from tests.console.conftest import XSS, Console, axe_violations, sign_in
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def steward(console: Console) -> str:
-    """A data steward of `loans` (the shared seed has none), with a key."""
-    from privet.config import Settings
+    """A data steward of the test's project (the seed has none), with a key."""
     from privet.db import session_scope
-    from privet.runtime import build_runtime
     from tests.conftest import mint_key, seed_principal
 
-    runtime = build_runtime(Settings(home=console.server.home))
+    runtime = console.runtime
     with session_scope(runtime.engine) as session:
         person = seed_principal(session, "data_steward", console.ids["project"], "Sam Steward")
         console.keys["data_steward"] = str(mint_key(session, runtime, person.id, "sam").key)
@@ -47,7 +45,7 @@ def test_steward_uploads_and_sees_the_version(console, browser, shots, steward, 
     page.on("dialog", lambda d: (_ for _ in ()).throw(AssertionError(d.message)))
     page.get_by_role("link", name="Datasets").click()
     page.wait_for_url("**/datasets")
-    page.get_by_text("Upload a dataset to loans").click()
+    page.get_by_text(f"Upload a dataset to {console.name}").click()
     page.get_by_label("Name (lower case").fill("tickets")
     page.get_by_label("Description").fill(XSS)
     page.get_by_label("Purposes").fill("credit_scoring")
@@ -81,7 +79,7 @@ def test_a_refused_upload_says_which_rule_and_why(console, browser, steward, tmp
     page = watched.page
     page.on("dialog", lambda d: (_ for _ in ()).throw(AssertionError(d.message)))
     page.goto("/datasets")
-    page.get_by_text("Upload a dataset to loans").click()
+    page.get_by_text(f"Upload a dataset to {console.name}").click()
     page.get_by_label("Name (lower case").fill(XSS)
     page.get_by_label("Purposes").fill(XSS)
     page.get_by_label("File (CSV").set_input_files(str(_csv(tmp_path)))

@@ -15,19 +15,17 @@ from tests.console.conftest import XSS, Console, axe_violations, sign_in
 CASE_TEXTS = ("applicant asks for 20k, income 1.2k a month", "applicant says " + XSS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def referred(console: Console) -> list[str]:
     """Two predictions of the `risk` version (made by the trainer's application), referred
     by the credit-scoring rules, written as the predict flow writes them."""
-    from privet.config import Settings
     from privet.db import session_scope
     from privet.inference import cases
     from privet.inference.tables import Prediction
     from privet.kit.ids import utcnow
     from privet.monitoring.tables import PENDING_REVIEW, REFER, PredictionDecision
-    from privet.runtime import build_runtime
 
-    runtime = build_runtime(Settings(home=console.server.home))
+    runtime = console.runtime
     now = utcnow()
     made = []
     with session_scope(runtime.engine) as session:
@@ -37,7 +35,7 @@ def referred(console: Console) -> list[str]:
                 ("no", 900_000, PENDING_REVIEW, "decision.review.credit-scoring-adverse"),
             )
         ):
-            pid = f"prd_console{n}"
+            pid = f"prd_console{n}_{console.tag()}"
             at = now - timedelta(minutes=10 - n)
             session.add(
                 Prediction(
@@ -138,10 +136,10 @@ def test_reviewer_overturns_with_a_reason_and_it_is_in_the_ledger(  # type: igno
     )
     assert "Only a person who may decide this review reads its text." in waiting.inner_text()
     assert auditor.page.locator("blockquote.case").count() == 0
-    auditor.page.goto("/audit?type=prediction.case_shredded")
+    auditor.page.goto(f"/audit?type=prediction.case_shredded&project={console.ids['project']}")
     shredded = auditor.page.locator("tbody tr")
     assert shredded.count() == 1 and f"prediction {first}" in shredded.first.inner_text()
-    auditor.page.goto("/audit?type=prediction.reviewed")
+    auditor.page.goto(f"/audit?type=prediction.reviewed&project={console.ids['project']}")
     rows = auditor.page.locator("tbody tr")
     assert rows.count() == 1, auditor.page.inner_text("main")[:2000]
     assert f"prediction {first}" in rows.first.inner_text()

@@ -21,6 +21,6 @@ def test_four_eyes_refuses_own_model_and_approves_another(console, browser, shot
     page.goto("/models")
     page.get_by_role("button", name="Approve risk v1").click()
     page.wait_for_url("**/models")
-    assert page.get_by_role("heading", name="risk v1 (loans, approved)").is_visible()
+    assert page.get_by_role("heading", name=f"risk v1 ({console.name}, approved)").is_visible()
     assert [p for p in watched.problems if "status of 403" not in p] == []  # the refusal
     watched.context.close()

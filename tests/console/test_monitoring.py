@@ -21,13 +21,12 @@ class _Judge:
     metrics: object
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def suspended(console: Console) -> str:
     """`risk` v1 approved through the API; twenty outcomes recorded in each of three hourly
     windows, the last one 40 % right; the judge suspends it (auto_suspend on)."""
     from prometheus_client import CollectorRegistry
 
-    from privet.config import Settings
     from privet.db import session_scope
     from privet.inference.tables import Prediction
     from privet.kit.ids import utcnow
@@ -37,14 +36,13 @@ def suspended(console: Console) -> str:
     from privet.monitoring.settings import MonitoringSettings
     from privet.monitoring.stats import window_start
     from privet.monitoring.tables import PredictionOutcome
-    from privet.runtime import build_runtime
 
     version_id = console.ids["version:risk"]
     with console.server.client(console.keys["approver"]) as http:
         project = console.ids["project"]
         approved = http.post(f"/v1/projects/{project}/model-versions/{version_id}:approve")
         assert approved.status_code == 200, approved.text
-    runtime = build_runtime(Settings(home=console.server.home))
+    runtime = console.runtime
     cfg = MonitoringSettings(auto_suspend=True)
     now = utcnow()
     with session_scope(runtime.engine) as session:
@@ -53,7 +51,7 @@ def suspended(console: Console) -> str:
         for hour, right in ((2, 18), (1, 16), (0, 8)):
             at = window_start(now - timedelta(hours=hour), cfg.window_s) + timedelta(minutes=1)
             for n in range(20):
-                pid = f"prd_mon{hour}_{n}"
+                pid = f"prd_mon{hour}_{n}_{console.tag()}"
                 label, truth = "yes", ("yes" if n < right else "no")
                 session.add(
                     Prediction(
@@ -96,7 +94,7 @@ def test_approver_sees_charts_and_alert_and_resumes(  # type: ignore[no-untyped-
     watched = sign_in(browser, console, "approver")
     page = watched.page
     page.get_by_role("link", name="Monitoring").click()
-    section = page.get_by_role("region", name="risk v1 (loans) SUSPENDED")
+    section = page.get_by_role("region", name=f"risk v1 ({console.name}) SUSPENDED")
     assert section.is_visible()
     assert section.get_by_role("img", name="Live accuracy per window").is_visible()
     assert section.get_by_role("img", name="Calibration error per window").is_visible()
@@ -109,7 +107,7 @@ def test_approver_sees_charts_and_alert_and_resumes(  # type: ignore[no-untyped-
     section.get_by_label("Reason for resuming").fill("outcomes were mislabelled upstream")
     section.get_by_role("button", name="Resume risk v1").click()
     page.wait_for_url("**/monitoring")
-    assert page.get_by_role("region", name="risk v1 (loans) serving").is_visible()
+    assert page.get_by_role("region", name=f"risk v1 ({console.name}) serving").is_visible()
     assert watched.problems == []
     watched.context.close()
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.cli.oidc_provider import Provider, Running
+from tests.console.conftest import Served
 from tests.e2e.conftest import Server, start_server, stop_server
 
 OIDC_BUTTON = "Sign in with your organisation's account (OIDC)"
@@ -183,13 +183,9 @@ def test_expired_id_token_is_refused(browser: Browser, server: Server, idp: Prov
         idp.id_token_ttl = 300
 
 
-def test_a_server_without_oidc_offers_no_oidc_sign_in(tmp_path: Path, browser: Browser) -> None:
-    plain = start_server(tmp_path / "home", args=("--no-worker",))
-    try:
-        page = _start(browser, plain)
-        assert page.get_by_role("link", name=OIDC_BUTTON).count() == 0
-        response = page.goto("/sign-in/oidc")
-        assert response is not None and response.status == 404
-        assert "not configured" in page.content()
-    finally:
-        stop_server(plain)
+def test_a_server_without_oidc_offers_no_oidc_sign_in(served: Served, browser: Browser) -> None:
+    page = _start(browser, served.server)  # the shared server: no PRIVET_OIDC_* set
+    assert page.get_by_role("link", name=OIDC_BUTTON).count() == 0
+    response = page.goto("/sign-in/oidc")
+    assert response is not None and response.status == 404
+    assert "not configured" in page.content()

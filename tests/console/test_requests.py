@@ -14,24 +14,23 @@ import pytest
 from tests.console.conftest import XSS, Console, axe_violations, sign_in
 from tests.datasets.conftest import make_rows, to_csv, upload
 
-SUBJECT = "cust-00001"
 
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dpo(console: Console) -> Console:
-    """A platform-wide data steward (the DPO), and a dataset holding SUBJECT's rows that
+    """A platform-wide data steward (the DPO), and a dataset holding the subject's rows
+    (`ids["subject"]`, unique on the shared server: an erasure reaches every project) that
     the `risk` version was trained on."""
-    from privet.config import Settings
     from privet.datasets.usage import record_usage
     from privet.db import session_scope
-    from privet.runtime import build_runtime
     from tests.conftest import mint_key, seed_principal
 
+    rows = [{**row, "customer": f"{console.name}-{row['customer']}"} for row in make_rows(20)]
+    console.ids["subject"] = rows[1]["customer"]
     with console.server.client() as http:
-        made = upload(http, None, console.ids["project"], to_csv(make_rows(20)))
+        made = upload(http, None, console.ids["project"], to_csv(rows))
         assert made.status_code == 201, made.text
         dataset_version = made.json()["id"]
-    runtime = build_runtime(Settings(home=console.server.home))
+    runtime = console.runtime
     with session_scope(runtime.engine) as session:
         person = seed_principal(session, "data_steward", None, "Dana DPO")
         console.keys["dpo"] = str(mint_key(session, runtime, person.id, "DPO key").key)
@@ -54,7 +53,7 @@ def test_dpo_files_an_erasure_and_sees_the_affected_models(  # type: ignore[no-u
     page.get_by_role("link", name="Requests").click()
     assert page.get_by_role("heading", name="Data-subject requests", level=1).is_visible()
     page.get_by_label("Request type").select_option("erasure")
-    page.get_by_label("Subject id (as the datasets record it)").fill(SUBJECT)
+    page.get_by_label("Subject id (as the datasets record it)").fill(dpo.ids["subject"])
     page.get_by_label("Requester (sealed)").fill("agent " + XSS)
     received = (utcnow() - timedelta(days=40)).date().isoformat()
     page.get_by_label("Received on (default today)").fill(received)

@@ -5,43 +5,23 @@ and the loss and ε curves appear when it ends; cancels a second job."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from privet.reports import charts
-from tests.console.conftest import Console, _seed, axe_violations, sign_in
+from tests.console.conftest import TINY, TRAINED, Console, axe_violations, open_details, sign_in
 from tests.datasets.conftest import declarations, make_rows, to_csv, upload
-from tests.e2e.conftest import start_server, stop_server, tiny_catalog_file
-
-TINY = "tiny-console"
-TRAINED = 180_000  # ms: a tiny model trains in seconds; a loaded 2-core machine is slower
 
 
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    """This module's server runs its worker, offered a tiny pinned BERT; `loans` holds a
-    dataset of 80 rows with ε 8 to spend."""
-    catalog = tiny_catalog_file(tmp_path_factory.mktemp("tiny"), TINY)
-    server = start_server(
-        tmp_path_factory.mktemp("console-training") / "home",
-        env={
-            "PRIVET_JOBS_EXTRA_CATALOG": str(catalog),
-            "PRIVET_JOBS_HEARTBEAT_INTERVAL_S": "0.5",
-            "PRIVET_JOBS_POLL_INTERVAL_S": "0.3",
-            "PRIVET_LEDGER_POLL_INTERVAL_S": "0.2",
-        },
-    )
-    try:
-        seeded = _seed(server)
-        decl = declarations(name="tickets", privacy_budget={"epsilon_total": 8.0, "delta": 1e-5})
-        with server.client() as http:
-            made = upload(http, None, seeded.ids["project"], to_csv(make_rows(80)), decl=decl)
-        assert made.status_code == 201, made.text
-        yield seeded
-    finally:
-        stop_server(server)
+@pytest.fixture
+def trainable(console: Console) -> Console:
+    """The test's project holds a dataset of 80 rows with ε 8 to spend."""
+    decl = declarations(name="tickets", privacy_budget={"epsilon_total": 8.0, "delta": 1e-5})
+    with console.server.client() as http:
+        made = upload(http, None, console.ids["project"], to_csv(make_rows(80)), decl=decl)
+    assert made.status_code == 201, made.text
+    return console
 
 
 def _submit(page: Page) -> None:
@@ -57,8 +37,8 @@ def _submit(page: Page) -> None:
     page.wait_for_url(re.compile(r"/training/prj_[^/]+/job_[^/]+$"))
 
 
-def test_engineer_submits_and_watches_the_curves(console, browser, shots) -> None:  # type: ignore[no-untyped-def]
-    watched = sign_in(browser, console, "ml_engineer")
+def test_engineer_submits_and_watches_the_curves(trainable, browser, shots) -> None:  # type: ignore[no-untyped-def]
+    watched = sign_in(browser, trainable, "ml_engineer")
     page = watched.page
     page.get_by_role("link", name="Training").click()
     page.wait_for_url("**/training")
@@ -80,11 +60,11 @@ def test_engineer_submits_and_watches_the_curves(console, browser, shots) -> Non
     watched.context.close()
 
 
-def test_engineer_cancels_a_job(console, browser) -> None:  # type: ignore[no-untyped-def]
-    watched = sign_in(browser, console, "ml_engineer")
+def test_engineer_cancels_a_job(trainable, browser) -> None:  # type: ignore[no-untyped-def]
+    watched = sign_in(browser, trainable, "ml_engineer")
     page = watched.page
     page.goto("/training")
-    page.get_by_text("Submit a training job in loans").click()
+    open_details(page.get_by_text(f"Submit a training job in {trainable.name}"))
     _submit(page)
     page.get_by_role("button", name="Cancel job").click()
     expect(page.get_by_role("status")).to_contain_text("cancelled", timeout=TRAINED)

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, text
 
 from privet.config import Settings, clear_settings_caches
 from privet.db import create_db_engine, is_sqlite
+from privet.ledger import zones
 from privet.ledger.sequencer import Ledger, set_ledger
 from privet.ledger.settings import LedgerSettings
 from privet.ledger.tables import LEDGER_TABLES
@@ -57,6 +58,14 @@ def make_ledger(engine: Engine, home: Path, **overrides: object) -> Ledger:
 @pytest.fixture
 def ledger(engine: Engine, home: Path) -> Ledger:
     return make_ledger(engine, home, checkpoint_every=50, checkpoint_interval_s=3600)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Time-zone blocks of 4 leaves (the database is fresh: no block was written with
+    another size)."""
+    monkeypatch.setattr(zones, "ZONE_LEAVES", 4)
+    monkeypatch.setattr(zones, "_CHUNK", 3)
 
 
 @contextlib.contextmanager

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, insert, select, text, update
 
 from privet.db import create_db_engine, session_scope
 from privet.ledger import emit
 from privet.ledger.sequencer import Ledger
+from privet.ledger.tables import LedgerTimeZone
 from privet.ledger.verify import LedgerVerifyReport, verify_ledger
 from privet_audit.checkpoint import Checkpoint, Signer, generate_signing_key, sign_checkpoint
 
@@ -29,6 +30,9 @@ def _emit(engine: Engine, n: int, tag: str = "a") -> None:
                 objects={"thing": f"{tag}_{i}"},
                 details={"i": i, "tag": tag},
             )
+
+
+_zones = LedgerTimeZone.__table__  # type: ignore[attr-defined]
 
 
 def _verify(engine: Engine, trusted: str | None = None) -> LedgerVerifyReport:
@@ -263,3 +267,45 @@ def test_deleting_every_checkpoint_is_caught_by_the_kept_one(engine: Engine, kep
     assert _verify(engine).ok  # alone, a log before its first checkpoint
     report = _verify(engine, kept)
     assert not report.ok and "rollback or truncation" in report.message, report.message
+
+
+def _narrow_zone(conn: Connection) -> None:
+    """Block 3's row claims its leaves all happened at its latest time: a window that
+    ends before it skips the block's other events."""
+    latest = conn.execute(select(_zones.c.time_max).where(_zones.c.block == 3)).scalar_one()
+    conn.execute(update(_zones).where(_zones.c.block == 3).values(time_min=latest))
+
+
+def _add_zone(conn: Connection) -> None:
+    """A row for a block not written yet (it would also stop the sequencer there)."""
+    times = conn.execute(select(_zones.c.time_min, _zones.c.time_max).limit(1)).one()
+    conn.execute(insert(_zones).values(block=20, time_min=times[0], time_max=times[1]))
+
+
+ZONE_CASES: dict[str, tuple[Callable[[Connection], None], str, list[int]]] = {
+    "narrow-zone-row": (_narrow_zone, "the row was altered", [12, 16]),
+    "delete-zone-row": (
+        lambda c: c.execute(text("DELETE FROM ledger_time_zones WHERE block = 3")),
+        "is missing",
+        [12, 16],
+    ),
+    "add-zone-row": (_add_zone, "has 0 of its 4 leaves", [80, 84]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ZONE_CASES))
+def test_zone_row_tampering_is_detected(
+    engine: Engine, small_blocks: None, kept: str, case: str
+) -> None:
+    """The time-zone rows are in no hash: verify compares each with its block's leaves
+    (blocks of 4 leaves here: 60 leaves, 15 rows, all verified by ``kept``)."""
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM ledger_time_zones")).scalar_one() == 15
+    tamper, needle, bad_range = ZONE_CASES[case]
+    with owner_bypass(engine) as conn:
+        tamper(conn)
+    report = _verify(engine, kept)
+    assert not report.ok
+    assert needle in report.message, report.message
+    assert "time-zone row of block" in report.message
+    assert report.bad_range == bad_range

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
@@ -19,7 +18,7 @@ from sqlalchemy import Engine, text
 
 from privet import migrate
 from privet.db import session_scope
-from privet.ledger import queries, zones
+from privet.ledger import queries
 from privet.ledger.emit import EventSpec, encode_events, insert_entries
 from privet.ledger.sequencer import Ledger
 from tests.ledger.conftest import make_ledger
@@ -104,13 +103,6 @@ class WindowMachine(RuleBasedStateMachine):
         if kind is not None:
             query["type"] = kind
         _check_pages(self.engine, query, limit)
-
-
-@pytest.fixture
-def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Blocks of 4 leaves (the database is fresh: no block was written with another size)."""
-    monkeypatch.setattr(zones, "ZONE_LEAVES", 4)
-    monkeypatch.setattr(zones, "_CHUNK", 3)
 
 
 def test_windows_are_exact_with_out_of_order_times(

@@ -14,8 +14,10 @@ from starlette.types import Scope
 
 from privet import __version__
 from privet.api import problems
+from privet.api.admission import RequestAdmission
 from privet.api.middleware import RequestContextMiddleware
 from privet.api.routes import (
+    admin,
     api_keys,
     base_models,
     health,
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         "privacy, encryption at rest and a verifiable audit log.",
     )
     app.state.runtime = runtime
+    app.state.admission = RequestAdmission(settings.active_requests)
     app.state.metrics_registry = CollectorRegistry()
     problems.install(app)
     for router in (
@@ -108,6 +111,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         me.router,
         invitations.router,
         policies.router,
+        admin.router,
         base_models.router,
         ledger.router,
         datasets_router,

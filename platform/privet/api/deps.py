@@ -19,6 +19,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from privet import ledger
+from privet.api.admission import NO_SLOT, RequestAdmission, Slot
 from privet.api.decisions import DecisionLog, RequestSession
 from privet.auth import invitations
 from privet.auth import service as auth_service
@@ -82,6 +83,18 @@ def decides_before_writing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     return endpoint
 
 
+STREAMS_ATTR = "__privet_streams_request_body__"
+
+
+def streams_request_body(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a route that reads its request body while it runs, for as long as the client
+    sends it (an upload): it is not admitted (``privet.api.admission``), whose slot it
+    would hold for the whole transfer and so stall every other request behind a few slow
+    uploads; it holds one of the server's threads, as before."""
+    setattr(endpoint, STREAMS_ATTR, True)
+    return endpoint
+
+
 def _defers_decisions(request: Request) -> bool:
     if request.method in READ_ONLY_METHODS:
         return True
@@ -133,18 +146,35 @@ async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[Se
     engine = read_only(runtime.engine) if reads_only else runtime.engine
     session = RequestSession(engine, expire_on_commit=False)
     decision_log.attach(session)
+    # Admitted before the first blocking step, out once the transaction has ended (not
+    # while the group commit makes the decisions durable): privet.api.admission.
+    streams = getattr(request.scope.get("endpoint"), STREAMS_ATTR, False)
+    slot = NO_SLOT if streams else await admission_of(request).enter()
     try:
-        yield session
-    except BaseException:
         try:
-            await run_in_threadpool(_end_transaction, session, decision_log, commit=False)
-        finally:
-            await decision_log.write_outstanding_async()
-        raise
-    try:
-        await run_in_threadpool(_end_transaction, session, decision_log, commit=True)
+            yield session
+        except BaseException:
+            await _end(session, decision_log, slot, commit=False)
+            raise
+        await _end(session, decision_log, slot, commit=True)
     finally:
+        slot.leave()
+
+
+async def _end(session: Session, decision_log: DecisionLog, slot: Slot, *, commit: bool) -> None:
+    """End the request's transaction in one thread-pool hop, give the slot back, then
+    await the group commit of what the decision log still holds."""
+    try:
+        await run_in_threadpool(_end_transaction, session, decision_log, commit=commit)
+    finally:
+        slot.leave()
         await decision_log.write_outstanding_async()
+
+
+def admission_of(request: Request) -> RequestAdmission:
+    """The gateway's admission (made by create_app, one per application)."""
+    admission: RequestAdmission = request.app.state.admission
+    return admission
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

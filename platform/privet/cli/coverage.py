@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "DELETE /v1/api-keys/{}": "api-keys revoke",
     "GET /v1/policies": "policy show",
     "POST /v1/policies:reload": "policy reload",
+    "GET /v1/admin/master-key": "keys show",
     "GET /v1/audit/checkpoint": "audit checkpoint --remote",
     "GET /v1/audit/events": "audit events",
     "GET /v1/audit/proofs/inclusion": "audit proof",

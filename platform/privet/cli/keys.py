@@ -1,15 +1,17 @@
-"""`privet keys rotate|retire|status`: master key rotation without re-encrypting data.
+"""`privet keys rotate|retire|status`: master key rotation without re-encrypting data;
+`privet keys show`: the server's master-key health over the API (a client command).
 
 Rotation creates a new master key version and rewraps every data key under it; blobs are
 untouched. Retiring an old version then destroys it, which also makes the wrapped keys in
-old database backups unopenable (the last step of crypto-shredding).
+old database backups unopenable (the last step of crypto-shredding). The server commands
+run where the keys are; `show` works from anywhere, for admins and auditors.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,14 +20,15 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from privet import crypto
-from privet.cli.output import group
+from privet.cli.client import call
+from privet.cli.output import OutputOption, emit, group, table
 from privet.config import get_settings
 from privet.db import get_engine, session_scope
 from privet.kit.errors import PrivetError
 
 keys_app = group(
-    "Master keys (server side): rotate, retire old versions, show which objects use "
-    "which version. API keys: `privet api-keys`."
+    "Master keys: rotate, retire old versions, show which objects use which version (server "
+    "side); `show` the server's master key over the API. API keys: `privet api-keys`."
 )
 _console = Console()
 _errors = Console(stderr=True)
@@ -168,4 +171,30 @@ def status(
                 highlight=False,
             )
     if state.unreadable:
+        raise typer.Exit(code=1)
+
+
+@keys_app.command()
+def show(output: OutputOption = None) -> None:
+    """The server's master key over the API (admins, auditors): provider, key id, current
+    version, created and rotated dates, and whether it wraps and unwraps right now."""
+    health = call("GET", "/v1/admin/master-key")
+
+    def render(data: dict[str, Any]) -> None:
+        state = "[green]reachable[/]" if data["reachable"] else "[bold red]UNREACHABLE[/]"
+        _console.print(
+            f"master key [bold]{data['key_id']}[/] ({data['provider']}), current version "
+            f"{data['current_version']}: {state}",
+            highlight=False,
+        )
+        _console.print(
+            f"created {data['created_at'] or 'unknown'}, rotated {data['rotated_at'] or 'never'}",
+            highlight=False,
+        )
+        if data["problem"]:
+            _errors.print(data["problem"], markup=False, highlight=False)
+        _console.print(table(data["versions"], ["version", "state", "created_at", "retired_at"]))
+
+    emit(health, output, render=render)
+    if not health["reachable"]:
         raise typer.Exit(code=1)

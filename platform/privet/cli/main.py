@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from privet.cli import profiles, signin
@@ -138,6 +139,22 @@ def init() -> None:
         )
 
 
+def _server_settings() -> Settings:
+    """The core settings, or exit 1 naming each bad PRIVET_* variable and why: a bad value
+    is refused before anything starts, in a line, not a traceback."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "PRIVET_" + "_".join(str(part) for part in error["loc"]).upper()
+            console.print(
+                f"[red]error:[/] {name}={error.get('input')!r}: {error['msg']}",
+                soft_wrap=True,
+                highlight=False,
+            )
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (PRIVET_HOST).")] = None,
@@ -154,7 +171,7 @@ def serve(
     from privet.jobs.settings import get_job_settings
     from privet.kit import logs
 
-    settings = get_settings()
+    settings = _server_settings()
     logs.configure(settings.log_level)
     problem = device_problem(training=not no_worker, serving=True)
     if problem:

@@ -13,12 +13,13 @@ import hashlib
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import jinja2
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ValidationError
 
 from privet.api.deps import Guard, Resource, RuntimeDep, action
 from privet.auth import web_sessions
@@ -26,7 +27,7 @@ from privet.auth.identity import Identity
 from privet.auth.settings import get_console_session_settings
 from privet.console.security import SAFE_METHODS
 from privet.db import session_scope
-from privet.kit.errors import ForbiddenError, UnauthenticatedError
+from privet.kit.errors import ForbiddenError, InvalidInputError, UnauthenticatedError
 from privet.kit.ids import utcnow
 
 HERE = Path(__file__).parent
@@ -138,6 +139,22 @@ def permits(guard: Guard, resource: Resource) -> bool:
     except ForbiddenError:
         return False
     return True
+
+
+Schema = TypeVar("Schema", bound=BaseModel)
+
+
+def validated(schema: type[Schema], fields: Mapping[str, Any], *, refused: str) -> Schema:
+    """A form's fields as the API's request schema; a field the schema refuses is a 422
+    page naming the field and its rule (``refused``: what was not done), never a 500."""
+    try:
+        return schema.model_validate(dict(fields))
+    except ValidationError as error:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())) or 'request'}: {e.get('msg', '')}"
+            for e in error.errors()
+        )
+        raise InvalidInputError(f"{refused}: {reasons}") from None
 
 
 def as_attachment(answer: Response) -> Response:

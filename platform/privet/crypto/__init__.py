@@ -43,6 +43,7 @@ from privet.crypto.errors import (
     KeyUnavailableError,
     KeyVersionInUseError,
 )
+from privet.crypto.health import MasterKeyHealth, master_key_health
 from privet.crypto.providers import (
     KekVersion,
     KeyProvider,
@@ -89,6 +90,7 @@ __all__ = [
     "KeyVersionInUseError",
     "LocalBlobStore",
     "LocalKeyProvider",
+    "MasterKeyHealth",
     "ObjectRef",
     "Pkcs11KeyProvider",
     "RetireReport",
@@ -107,6 +109,7 @@ __all__ = [
     "get_data_key",
     "key_provider_from_settings",
     "key_status",
+    "master_key_health",
     "open_object",
     "read_object",
     "read_object_bytes",

@@ -4,7 +4,8 @@
 The checks an auditor runs on a bundle (signatures, roots at every checkpoint, the
 trusted checkpoint) are privet_audit's ``verify_entries``, fed from the database; here
 are only the checks of what the database alone holds: checkpoint rows, stored leaf
-hashes and tree nodes, the tree state. Every failure is a ``BundleError``.
+hashes and tree nodes, the tree state, the time-zone rows. Every failure is a
+``BundleError``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Integer, String, cast, func, literal_column, or_, select, text
 from sqlmodel import Session
 
+from privet.ledger import zones
 from privet.ledger.dialects import dialect_of
 from privet.ledger.reader import CHUNK, LeafEntry, Progress, bulk_reader, iter_leaf_entries
 from privet.ledger.sequencer import Ledger, session_ledger
-from privet.ledger.tables import LedgerCheckpoint, LedgerLeaf, LedgerNode, LedgerTreeState
+from privet.ledger.tables import (
+    LedgerCheckpoint,
+    LedgerLeaf,
+    LedgerNode,
+    LedgerTimeZone,
+    LedgerTreeState,
+)
 from privet_audit.bundle import BundleError, verify_entries
 from privet_audit.checkpoint import NoteError, Verifier
 from privet_audit.merkle import CompactRange, Node, leaf_hash
@@ -32,6 +40,7 @@ _leaves = LedgerLeaf.__table__  # type: ignore[attr-defined]
 _nodes = LedgerNode.__table__  # type: ignore[attr-defined]
 _states = LedgerTreeState.__table__  # type: ignore[attr-defined]
 _checkpoints = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
+_zones = LedgerTimeZone.__table__  # type: ignore[attr-defined]
 
 
 class LedgerVerifyReport(BaseModel):
@@ -80,8 +89,9 @@ def verify_ledger(
     database's own records are checked too: checkpoint rows equal to their notes and
     growing in signing order; every leaf index present once, its entry present and its
     stored hash equal to SHA-256(0x00 || entry); the stored perfect-subtree nodes that
-    proofs are served from; the tree state; and that no entry below the sequencer's
-    floor lost its leaf. Never raises for a bad ledger: see ``ok`` and ``message``.
+    proofs are served from; the tree state; that no entry below the sequencer's floor
+    lost its leaf; and the time-zone rows that time windows are read through. Never
+    raises for a bad ledger: see ``ok`` and ``message``.
     """
     started = time.perf_counter()
     ledger = session_ledger(session)
@@ -161,6 +171,7 @@ def _verify(
     report.entries_verified = report.tree_size = n
     report.root_hash = leaves.tree.root().hex()
     _check_tree_state(conn, n, leaves.tree.root(), None if snap[2] is None else int(snap[2]))
+    _check_zones(conn, n)
 
 
 def _checkpoint_notes(conn: Connection) -> list[str]:
@@ -315,6 +326,70 @@ def _check_tree_state(conn: Connection, n: int, root: bytes, state_size: int | N
     ).scalar()
     if dup is not None:
         raise BundleError(f"entry id {dup} is integrated twice")
+
+
+def _check_zones(conn: Connection, n: int) -> None:
+    """Every time-zone row (zones.py) holds exactly its block's earliest and latest leaf
+    times, as stored, and every block complete below size ``n`` has one. A narrowed row
+    makes a time window of GET /v1/audit/events skip its events without a trace; these
+    rows are not covered by any hash. Each statement reads one snapshot and a row commits
+    with its block's leaves, so a sequencer running meanwhile cannot fail the check."""
+    size = zones.ZONE_LEAVES
+    block = (_leaves.c.idx // literal_column(str(int(size)), Integer)).label("block")
+    agg = (
+        select(
+            block,
+            func.count().label("n"),
+            func.min(_leaves.c.event_time).label("lo"),
+            func.max(_leaves.c.event_time).label("hi"),
+        )
+        .group_by(block)
+        .subquery()
+    )
+    bad = conn.execute(
+        select(
+            _zones.c.block,
+            agg.c.n,
+            *(cast(c, String) for c in (_zones.c.time_min, _zones.c.time_max, agg.c.lo, agg.c.hi)),
+        )
+        .select_from(_zones.outerjoin(agg, agg.c.block == _zones.c.block))
+        .where(
+            or_(
+                agg.c.n.is_(None),
+                agg.c.n != size,
+                _zones.c.time_min != agg.c.lo,
+                _zones.c.time_max != agg.c.hi,
+            )
+        )
+        .order_by(_zones.c.block)
+        .limit(1)
+    ).first()
+    if bad is not None:
+        b, count, zmin, zmax, lmin, lmax = bad
+        first, end = int(b) * size, (int(b) + 1) * size
+        where = f"the time-zone row of block {b} (leaves {first}..{end - 1})"
+        if count != size:
+            raise BundleError(
+                f"{where} has {count or 0} of its {size} leaves: the row was added outside "
+                "the sequencer",
+                entry_range=(first, end),
+            )
+        raise BundleError(
+            f"{where} says their times lie in [{zmin}, {zmax}] but they lie in [{lmin}, "
+            f"{lmax}]: the row was altered, and time windows of the audit events could miss "
+            "those events",
+            entry_range=(first, end),
+        )
+    complete = n // size
+    rows = conn.execute(select(_zones.c.block).where(_zones.c.block < complete)).scalars()
+    missing = sorted(set(range(complete)) - {int(r) for r in rows})
+    if missing:
+        first = missing[0] * size
+        raise BundleError(
+            f"the time-zone row of block {missing[0]} (leaves {first}..{first + size - 1}) "
+            f"is missing ({len(missing)} blocks have none): rows were deleted",
+            entry_range=(first, first + size),
+        )
 
 
 def _check_nodes(conn: Connection, nodes: list[Node]) -> None:

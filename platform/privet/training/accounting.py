@@ -95,7 +95,9 @@ def compute_epsilon(
         return math.inf
     from opacus.accountants import create_accountant  # loads torch: lazily
 
-    acc = create_accountant(mechanism=accountant)
+    from privet.training.accountants import MECHANISMS
+
+    acc = create_accountant(mechanism=MECHANISMS[accountant])
     acc.history = history
     # Opacus's PRV takes log(1 - q), which is -inf at q = 1 and handled; silence numpy.
     with np.errstate(divide="ignore"):
@@ -163,13 +165,15 @@ def plan(
         )
     from opacus.accountants.utils import get_noise_multiplier  # loads torch: lazily
 
+    from privet.training.accountants import MECHANISMS
+
     sigma = float(
         get_noise_multiplier(
             target_epsilon=target_epsilon,
             target_delta=delta,
             sample_rate=sample_rate,
             steps=steps,
-            accountant=accountant,
+            accountant=MECHANISMS[accountant],
             epsilon_tolerance=0.01,
         )
     )

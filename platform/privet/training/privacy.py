@@ -31,6 +31,7 @@ from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processe
 from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping
 from torch import nn
 
+from privet.training.accountants import MECHANISMS
 from privet.training.bookkeeping import BookKeepingClipper
 from privet.training.noise import SecureRandom, secure_gaussian
 from privet.training.world import LOCAL, World
@@ -191,7 +192,7 @@ class PrivateEngine:
         self.noise_additions = 0
         self.world = world
         _spread_over(self, world)
-        self.accountant = create_accountant(mechanism=accountant)
+        self.accountant = create_accountant(mechanism=MECHANISMS[accountant])
         self.optimizer.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate))
         if class_weights is not None and self.clipper is None:
             raise ValueError("class weights need grad_sample_mode bk")

@@ -29,6 +29,7 @@ from privet.api.deps import (
     SessionDep,
     action,
     project_resource,
+    streams_request_body,
     writes_on_safe_method,
 )
 from privet.auth import service as auth_service
@@ -225,6 +226,7 @@ def stream_upload(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=UploadResult)
+@streams_request_body
 def upload_dataset(
     project_id: str, call: UploadCallDep, guard: Annotated[Guard, action("dataset.upload")]
 ) -> UploadResult:
@@ -236,6 +238,7 @@ def upload_dataset(
 @router.post(
     "/{dataset_id}/versions", status_code=status.HTTP_201_CREATED, response_model=UploadResult
 )
+@streams_request_body
 def upload_version(
     project_id: str,
     dataset_id: str,

@@ -104,7 +104,7 @@ def prediction_resource(prediction: Prediction) -> Resource:
 
 
 @dataclass(frozen=True)
-class _PredictCall:
+class PredictCall:
     """What both predict routes take besides the path: one dependency, so the two route
     signatures (which differ only in how the version is named) do not repeat it."""
 
@@ -121,17 +121,17 @@ def _predict_call(
     identity: IdentityDep,
     guard: Annotated[Guard, action("model_version.predict")],
     service: InferenceDep,
-) -> _PredictCall:
-    return _PredictCall(
+) -> PredictCall:
+    return PredictCall(
         request=request, session=session, identity=identity, guard=guard, service=service
     )
 
 
-PredictCallDep = Annotated[_PredictCall, Depends(_predict_call)]
+PredictCallDep = Annotated[PredictCall, Depends(_predict_call)]
 
 
 def _predict(
-    call: _PredictCall, *, project_id: str, model: str, version: str, body: PredictRequest
+    call: PredictCall, *, project_id: str, model: str, version: str, body: PredictRequest
 ) -> PredictResponse | JSONResponse:
     """Authorize in a read-only snapshot, classify with no transaction open, then write the
     predictions and their events (and the deferred decision) in the request's transaction:
@@ -176,7 +176,7 @@ def _predict(
 
 
 def _not_serving(
-    call: _PredictCall,
+    call: PredictCall,
     info: VersionInfo,
     body: PredictRequest,
     purpose: str,
@@ -218,7 +218,7 @@ def _objected(
 
 
 def _objection(
-    call: _PredictCall,
+    call: PredictCall,
     info: VersionInfo,
     body: PredictRequest,
     purpose: str,

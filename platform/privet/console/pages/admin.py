@@ -1,10 +1,11 @@
-"""Administration: members and roles of the viewer's projects (grant, revoke), their own API
-keys (create, shown once; revoke), the active policy set. Every action calls the API's own
-handler with the console's guard: the same Cedar decision, refusal and ledger event.
+"""Administration: projects (create), members and roles of the viewer's projects (grant,
+revoke, invite a person, a key for a service account), their own API keys (create, shown
+once; revoke), the active policy set, the master key's health. Every action and panel
+calls the API's own handler with the console's guard: the same Cedar decision, refusal and
+ledger event.
 
-A new key's secret is only in the response to its creation (an htmx fragment): never in a
-URL, never stored, gone on reload. Master-key status is not exposed by the API (it is the
-server-side `privet keys status`), so the page says where to find it."""
+A new key's secret and an invitation's token are only in the response to their creation:
+never in a URL, never stored, gone on reload."""
 
 from __future__ import annotations
 
@@ -15,13 +16,29 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from privet.api.deps import Guard, RuntimeDep, SessionDep
 from privet.api.paging import AfterQuery
+from privet.api.routes import admin as admin_routes
 from privet.api.routes import api_keys as api_keys_routes
+from privet.api.routes import invitations as invitations_routes
 from privet.api.routes import projects as projects_routes
 from privet.api.routes.projects import PLATFORM
 from privet.auth import service as auth_service
-from privet.auth.schemas import ApiKeyCreate, ApiKeyCreated, RoleBindingCreate
+from privet.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    InvitationCreate,
+    ProjectCreate,
+    RoleBindingCreate,
+)
 from privet.auth.tables import Role
-from privet.console.deps import ViewerDep, also, csrf_checked, page, permits, render
+from privet.console.deps import (
+    ViewerDep,
+    also,
+    csrf_checked,
+    page,
+    permits,
+    render,
+    validated,
+)
 from privet.console.listing import Listing, ListingDep
 from privet.kit.errors import ForbiddenError, InvalidInputError
 from privet.runtime import Runtime
@@ -60,11 +77,19 @@ def _context(view: Listing, runtime: Runtime) -> dict[str, Any]:
         if permits(also(view.guard, "policy.read"), PLATFORM)
         else None
     )
+    try:
+        master_key = admin_routes.get_master_key(
+            runtime=runtime, guard=also(view.guard, "master_key.status")
+        )
+    except ForbiddenError:
+        master_key = None
     return {
         "title": "Administration",
+        "may_create_project": permits(also(view.guard, "project.create"), PLATFORM),
         "projects": _members(view),
         "keys": keys,
         "policies": policies,
+        "master_key": master_key,
         "roles": ROLES,
     }
 
@@ -164,3 +189,80 @@ def revoke_role(
         guard=guard,
     )
     return RedirectResponse(f"/admin#p-{project_id}", status_code=303)
+
+
+@router.post("/projects")
+def create_project(
+    session: SessionDep,
+    viewer: ViewerDep,
+    guard: Annotated[Guard, page("project.create")],
+    name: Annotated[str, Form(max_length=100)],
+    description: Annotated[str, Form(max_length=1000)] = "",
+) -> RedirectResponse:
+    """A new project (the API's `POST /v1/projects`); its members' panel is next."""
+    created = projects_routes.create_project(
+        body=validated(
+            ProjectCreate,
+            {"name": name.strip(), "description": description.strip() or None},
+            refused="the project was not created",
+        ),
+        session=session,
+        identity=viewer,
+        guard=guard,
+    )
+    return RedirectResponse(f"/admin#p-{created.id}", status_code=303)
+
+
+@router.post("/{project_id}/invitations", response_class=HTMLResponse)
+def invite(
+    project_id: str,
+    request: Request,
+    session: SessionDep,
+    viewer: ViewerDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, page("project.invite")],
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    role: Annotated[Role, Form()],
+) -> HTMLResponse:
+    """Invite a person with one role; the token is in this response only: hand it to them
+    (they accept it on the sign-in page and get their own key)."""
+    invited = invitations_routes.create_invitation(
+        project_id=project_id,
+        body=validated(
+            InvitationCreate, {"name": name, "role": role}, refused="nobody was invited"
+        ),
+        session=session,
+        identity=viewer,
+        runtime=runtime,
+        guard=guard,
+    )
+    context = _context(Listing(request, session, viewer, guard), runtime)
+    return render(request, "admin.html", {**context, "invited": invited})
+
+
+@router.post("/{project_id}/keys", response_class=HTMLResponse)
+def create_service_key(
+    project_id: str,
+    request: Request,
+    session: SessionDep,
+    viewer: ViewerDep,
+    runtime: RuntimeDep,
+    guard: Annotated[Guard, page("api_key.create")],
+    principal_id: Annotated[str, Form(min_length=1, max_length=40)],
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+) -> HTMLResponse:
+    """A key for a service account of the project, scoped to it (project admins); its
+    secret is in this response only."""
+    created = api_keys_routes.create_api_key(
+        body=validated(
+            ApiKeyCreate,
+            {"name": name, "principal_id": principal_id, "project_id": project_id},
+            refused="no key was created",
+        ),
+        session=session,
+        identity=viewer,
+        runtime=runtime,
+        guard=guard,
+    )
+    context = _context(Listing(request, session, viewer, guard), runtime)
+    return render(request, "admin.html", {**context, "created": created})

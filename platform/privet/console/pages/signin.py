@@ -1,5 +1,6 @@
 """Sign in with an API key (the one the CLI uses) or with OIDC (authorization code +
-PKCE, when PRIVET_OIDC_* is set), sign out.
+PKCE, when PRIVET_OIDC_* is set), or by accepting an invitation (the API's accept: a new
+user, their role, their own first key, shown once); sign out.
 
 Before a session exists the sign-in form is bound to a random pre-session cookie (its
 CSRF token is derived from it), so a sign-in cannot be forged from another site either.
@@ -17,8 +18,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from privet.api.deps import RuntimeDep
-from privet.auth import console_oidc, web_sessions
+from privet.api.deps import Guard, RuntimeDep
+from privet.api.routes import invitations as invitations_routes
+from privet.auth import console_oidc, invitations, web_sessions
+from privet.auth.schemas import InvitationAccept, InvitationAccepted
 from privet.auth.settings import get_console_session_settings
 from privet.console.deps import (
     COOKIE,
@@ -44,17 +47,24 @@ def _safe_next(target: str | None) -> str:
 
 
 def _form(request: Request, *, next_path: str, error: str | None, status: int) -> HTMLResponse:
+    context = {"next_path": next_path, "oidc": _oidc_client(request.app.state.runtime) is not None}
+    return _pre_session_form(request, "signin.html", "Sign in", context, error, status)
+
+
+def _pre_session_form(
+    request: Request,
+    template: str,
+    title: str,
+    context: dict[str, object],
+    error: str | None,
+    status: int,
+) -> HTMLResponse:
+    """A form for someone not signed in yet, bound to a new pre-session cookie."""
     pre = secrets.token_urlsafe(24)
     response = render(
         request,
-        "signin.html",
-        {
-            "title": "Sign in",
-            "signin_csrf": web_sessions.csrf_token(pre),
-            "next_path": next_path,
-            "error": error,
-            "oidc": _oidc_client(request.app.state.runtime) is not None,
-        },
+        template,
+        {"title": title, "signin_csrf": web_sessions.csrf_token(pre), "error": error, **context},
         status_code=status,
     )
     _set_cookie(request, response, SIGNIN_COOKIE, pre, path="/sign-in")
@@ -117,6 +127,72 @@ def sign_in(
     _set_cookie(request, response, COOKIE, token, path="/")
     response.delete_cookie(SIGNIN_COOKIE, path="/sign-in")
     return response
+
+
+def _invitation_form(request: Request, *, error: str | None, status: int) -> HTMLResponse:
+    return _pre_session_form(
+        request, "invitation_accept.html", "Accept an invitation", {}, error, status
+    )
+
+
+@router.get("/sign-in/invitation", response_class=HTMLResponse)
+def invitation_form(request: Request) -> HTMLResponse:
+    return _invitation_form(request, error=None, status=200)
+
+
+@router.post("/sign-in/invitation", response_class=HTMLResponse)
+def accept_invitation(
+    request: Request,
+    runtime: RuntimeDep,
+    token: Annotated[str, Form(max_length=200)],
+    key_name: Annotated[str, Form(min_length=1, max_length=200)] = "console",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """The API's accept with the token typed here; then signed in with the new key, which
+    this response alone shows."""
+    pre = request.cookies.get(SIGNIN_COOKIE)
+    if pre is None or not web_sessions.csrf_matches(pre, csrf):
+        error = "refused by the console's CSRF check: reload the page and try again"
+        return _invitation_form(request, error=error, status=403)
+    try:
+        accepted = _accept(runtime, token.strip(), key_name)
+        with session_scope(runtime.engine) as session:
+            cookie, _signed = web_sessions.start(
+                session,
+                pepper=runtime.api_key_pepper,
+                api_key=accepted.api_key.key,
+                settings=get_console_session_settings(),
+            )
+    except UnauthenticatedError as error:
+        return _invitation_form(request, error=error.detail, status=401)
+    response = render(
+        request, "invitation_accepted.html", {"title": "Welcome", "accepted": accepted}
+    )
+    _set_cookie(request, response, COOKIE, cookie, path="/")
+    response.delete_cookie(SIGNIN_COOKIE, path="/sign-in")
+    return response
+
+
+def _accept(runtime: Runtime, token: str, key_name: str) -> InvitationAccepted:
+    """`POST /v1/invitations:accept` as the API runs it: the token's invitation is the
+    caller, its `invitation.accept` decision a ledger event."""
+    with session_scope(runtime.engine) as session:
+        identity = invitations.authenticate(session, pepper=runtime.api_key_pepper, presented=token)
+    with session_scope(runtime.engine) as session:
+        guard = Guard(
+            action="invitation.accept",
+            identity=identity,
+            runtime=runtime,
+            session=session,
+            recorded=[],
+        )
+        return invitations_routes.accept_invitation(
+            session=session,
+            identity=identity,
+            runtime=runtime,
+            guard=guard,
+            body=InvitationAccept(key_name=key_name),
+        )
 
 
 @router.post("/sign-out", dependencies=[Depends(csrf_checked)])
