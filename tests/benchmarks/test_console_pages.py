@@ -9,121 +9,62 @@ Run on demand::
 
 Each page is read ``PRIVET_BENCH_REPEAT`` (default 21) times over one keep-alive
 connection; the benchmark prints p50 and p95 per page and the p50's ratio to the p50 of
-``/healthz`` of the same server in the same run. Every page view is also a Cedar decision
-and an `auth.decision` event, as in production.
+``/healthz`` of the same server in the same run, and the ledger events one view writes
+(every page view is Cedar decisions, each an `auth.decision` event, as in production).
+``PRIVET_BENCH_PAGES=/,/models`` measures only those pages (and seeds only their rows).
 
-Adding a page: write its seed (a function below that writes its rows through the real
+Adding a page: write its seed (in console_seeds.py: it writes its rows through the real
 services, registered in ``SEEDS``) if none fits, and add one ``Entry`` to ``PAGES``.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.benchmarks.console_seeds import SEEDS, Seeded
+from tests.console.support import signed_in
+from tests.e2e.conftest import start_server, stop_server
 
 ROWS = int(os.environ.get("PRIVET_BENCH_ROWS", "1000"))
 REPEAT = int(os.environ.get("PRIVET_BENCH_REPEAT", "21"))
-CSRF_INPUT = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @dataclass(frozen=True)
 class Entry:
-    path: str  # what the browser asks for (paged where the page pages)
+    path: str  # what the browser asks for; {project} and {job} from the seeds' ids
     seed: str  # the name of the seed (SEEDS) whose rows it lists
+    htmx: bool = False  # asked as htmx asks for a fragment (HX-Request)
 
 
-#: One line per page. Pages built later (Datasets, Training, Decisions, Monitoring,
-#: Reports, DSR, Admin) add their line here, with a seed in SEEDS if none fits.
+#: One line per page: each list page's first page (paged, keyset, as the browser opens
+#: it), and the job page's live-update fragment (the htmx poll).
 PAGES: tuple[Entry, ...] = (
-    Entry("/", "versions"),  # Home: projects and the versions waiting for approval
-    Entry("/audit?limit=100", "events"),  # first page of the audit log
-    Entry("/models", "versions"),  # every version with its card (not paged)
+    Entry("/", "versions"),  # Home: projects and the newest versions awaiting approval
+    Entry("/datasets", "datasets"),
+    Entry("/training", "jobs"),
+    Entry("/training/{project}/{job}", "jobs", htmx=True),  # one poll of a job's progress
+    Entry("/models", "versions"),
+    Entry("/decisions", "queue"),
+    Entry("/monitoring", "served"),
+    Entry("/requests", "requests"),
+    Entry("/reports", "events"),  # kinds x scopes: not a list that grows with rows
+    Entry("/audit?limit=100", "events"),
+    Entry("/admin", "members"),
 )
-
-
-@dataclass
-class Seeded:
-    server: Server
-    runtime: Any
-    project: str
-    viewer_key: str
-
-
-def _seed_events(seeded: Seeded) -> None:
-    """ROWS ledger events of a bank's kinds in the project, through the real emit path."""
-    from privet.db import session_scope
-    from privet.ledger.emit import EventSpec, emit_many
-
-    events = [
-        EventSpec(
-            "prediction.made",
-            f"prn_app{i % 7}",
-            seeded.project,
-            {"model_version": "mv_bench", "prediction": f"prd_{i:010d}"},
-        )
-        for i in range(ROWS)
-    ]
-    with session_scope(seeded.runtime.engine) as session:
-        emit_many(session, events)
-    with seeded.server.client() as http:  # the server integrates (and signs) them
-        assert http.get("/v1/audit/export").status_code == 200
-
-
-def _seed_versions(seeded: Seeded) -> None:
-    """ROWS candidate model versions (10 models) registered through the model registry."""
-    from privet.auth.identity import Identity
-    from privet.authorization import principal_ref
-    from privet.db import session_scope
-    from privet.models import service
-
-    who = Identity(
-        principal_id="usr_bench", kind="user", name="", bindings=frozenset(), method="api_key"
-    )
-    for i in range(ROWS):
-        with session_scope(seeded.runtime.engine) as session:
-            service.register_version(
-                session,
-                runtime=seeded.runtime,
-                reg=service.Registration(
-                    project_id=seeded.project,
-                    model_name=f"model-{i % 10}",
-                    job_id=f"job_{i:05d}",
-                    submitted_by=principal_ref(who),
-                    base_model="tiny",
-                    base_model_sha256="0" * 64,
-                    label_names=["no", "yes"],
-                    purposes=["credit_scoring"],
-                    dataset_versions=[],
-                    private=True,
-                    privacy={"epsilon": 3.0, "delta": 1e-5},
-                    metrics={"accuracy": 0.81, "macro_f1": 0.79},
-                    training={"max_length": 64},
-                    weights=b"benchmark",
-                    policy_version=None,
-                ),
-            )
-
-
-SEEDS: dict[str, Callable[[Seeded], None]] = {
-    "events": _seed_events,
-    "versions": _seed_versions,
-}
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     """A server whose project holds ROWS of every seed the pages need, and the key of an
-    approver of that project who is also a platform-wide auditor (sees every page)."""
+    approver of that project who is also a platform-wide auditor and data steward (sees
+    every page). PRIVET_BENCH_PAGES (comma-separated paths) keeps only those pages."""
     from privet.auth import service
     from privet.auth.tables import Role
     from privet.config import Settings
@@ -138,12 +79,16 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         runtime = build_runtime(Settings(home=server.home))
         with session_scope(runtime.engine) as session:
             person = seed_principal(session, "approver", project, "Bench Viewer")
-            service.bind_role(
-                session, principal_id=person.id, role=Role.auditor, project_id=None, actor=person.id
-            )
+            for role in (Role.auditor, Role.data_steward):
+                service.bind_role(
+                    session, principal_id=person.id, role=role, project_id=None, actor=person.id
+                )
             key = str(mint_key(session, runtime, person.id, "bench key").key)
-        done = Seeded(server, runtime, project, key)
-        for name in sorted({entry.seed for entry in PAGES}):
+        done = Seeded(
+            server, runtime, project, key, ROWS, {"project": project, "viewer": person.id}
+        )
+        wanted = {entry.seed for entry in _pages()}
+        for name in [n for n in SEEDS if n in wanted]:  # in SEEDS' order
             started = time.perf_counter()
             SEEDS[name](done)
             print(f"\nseed {name}: {ROWS} rows in {time.perf_counter() - started:.1f} s")
@@ -152,42 +97,50 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         stop_server(server)
 
 
-def _signed_in(seeded: Seeded) -> httpx.Client:
-    """A client holding a console session, signed in through the form."""
-    http = httpx.Client(base_url=seeded.server.url, timeout=120)
-    form = http.get("/sign-in")
-    match = CSRF_INPUT.search(form.text)
-    assert match is not None
-    answer = http.post(
-        "/sign-in",
-        data={"api_key": seeded.viewer_key, "csrf": match.group(1), "next": "/"},
-        headers={"Origin": seeded.server.url},
-    )
-    assert answer.status_code == 303, answer.text[-500:]
-    return http
+def _pages() -> list[Entry]:
+    wanted = [p for p in os.environ.get("PRIVET_BENCH_PAGES", "").split(",") if p]
+    return [e for e in PAGES if not wanted or e.path in wanted]
 
 
-def _p50_p95(http: httpx.Client, path: str) -> tuple[float, float]:
+def _p50_p95(http: httpx.Client, path: str, headers: dict[str, str]) -> tuple[float, float]:
     times = []
     for _ in range(REPEAT):
         t0 = time.perf_counter()
-        response = http.get(path)
+        response = http.get(path, headers=headers)
         times.append(time.perf_counter() - t0)
         assert response.status_code == 200, (path, response.text[-500:])
     ranked = sorted(times)
     return statistics.median(ranked) * 1000, ranked[max(0, -(-len(ranked) * 95 // 100) - 1)] * 1000
 
 
+def _ledger_size(seeded: Seeded) -> int:
+    from sqlalchemy import func
+    from sqlmodel import Session, select
+
+    from privet.ledger.tables import LedgerEntry
+
+    with Session(seeded.runtime.engine) as session:
+        return int(session.exec(select(func.count()).select_from(LedgerEntry)).one())
+
+
 def test_console_list_pages(seeded: Seeded) -> None:
-    http = _signed_in(seeded)
+    http = signed_in(seeded.server.url, seeded.viewer_key)
+    pages = [
+        (e, e.path.format(**seeded.ids), {"HX-Request": "true"} if e.htmx else {}) for e in _pages()
+    ]
     try:
-        for entry in PAGES:  # warm: templates compiled, caches filled, pages valid
-            assert http.get(entry.path).status_code == 200
-        floor, floor95 = _p50_p95(http, "/healthz")
-        print(f"\n{'page':<22} {'rows':>6} {'p50 ms':>8} {'p95 ms':>8} {'p50/healthz':>12}")
-        print(f"{'/healthz':<22} {'':>6} {floor:>8.1f} {floor95:>8.1f} {1.0:>12.1f}")
-        for entry in PAGES:
-            p50, p95 = _p50_p95(http, entry.path)
-            print(f"{entry.path:<22} {ROWS:>6} {p50:>8.1f} {p95:>8.1f} {p50 / floor:>12.1f}")
+        for _entry, path, headers in pages:  # warm: templates compiled, caches filled
+            assert http.get(path, headers=headers).status_code == 200
+        floor, floor95 = _p50_p95(http, "/healthz", {})
+        head = ("page", "rows", "p50 ms", "p95 ms", "p50/healthz", "events/view")
+        print("\n{:<30} {:>6} {:>8} {:>8} {:>12} {:>12}".format(*head))
+        print(f"{'/healthz':<30} {'':>6} {floor:>8.1f} {floor95:>8.1f} {1.0:>12.1f}")
+        for entry, path, headers in pages:
+            before = _ledger_size(seeded)
+            p50, p95 = _p50_p95(http, path, headers)
+            written = (_ledger_size(seeded) - before) / REPEAT  # Cedar decisions, ledgered
+            name = entry.path + (" (htmx)" if entry.htmx else "")
+            ratio = p50 / floor
+            print(f"{name:<30} {ROWS:>6} {p50:>8.1f} {p95:>8.1f} {ratio:>12.1f} {written:>12.1f}")
     finally:
         http.close()

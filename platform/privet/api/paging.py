@@ -33,10 +33,18 @@ NEXT_LINK: dict[int | str, dict[str, Any]] = {
 """OpenAPI ``responses`` of a route that answers a page with ``link_next``."""
 
 
+def next_page(request: Request, cursor: str | None, **fixed: str) -> str | None:
+    """The address of the next page (same path and filters, those of ``fixed`` set,
+    ``after=cursor``); None on the last page."""
+    if cursor is None:
+        return None
+    params = {**request.query_params, **fixed, "after": cursor}
+    path = quote(request.url.path, safe="/:@")  # percent-encoded: nothing breaks the header
+    return f"{path}?{urlencode(params)}"
+
+
 def link_next(request: Request, response: Response, cursor: str | None) -> None:
     """Point the response at the next page (same filters, ``after=cursor``)."""
-    if cursor is None:
-        return
-    params = {**request.query_params, "after": cursor}
-    path = quote(request.url.path, safe="/:@")  # percent-encoded: nothing breaks the header
-    response.headers["Link"] = f'<{path}?{urlencode(params)}>; rel="next"'
+    address = next_page(request, cursor)
+    if address is not None:
+        response.headers["Link"] = f'<{address}>; rel="next"'

@@ -21,6 +21,7 @@ from privet.auth.schemas import ApiKeyCreated, ApiKeyPublic, ProjectCreate, Role
 from privet.auth.tables import ApiKey, Principal, PrincipalKind, Project, Role, RoleBinding
 from privet.kit.errors import ConflictError, InvalidInputError, NotFoundError, UnauthenticatedError
 from privet.kit.ids import new_id, utcnow
+from privet.kit.paging import Keyset, Page
 
 # --- principals ---------------------------------------------------------------------------
 
@@ -267,6 +268,24 @@ def list_members(session: Session, *, project: Project) -> Sequence[RoleBinding]
         .where(RoleBinding.project_id == project.id)
         .order_by(col(RoleBinding.created_at))
     ).all()
+
+
+MEMBER_ORDER = Keyset(
+    columns=(col(RoleBinding.created_at), col(RoleBinding.id)), kinds=(datetime, str)
+)
+"""Members list in the order they were granted; (created_at, id) is the keyset."""
+
+
+def members_page(
+    session: Session, *, project: Project, after: str | None = None, limit: int = 50
+) -> Page[tuple[RoleBinding, Principal]]:
+    """A page of the project's bindings, each with its principal (two queries a page)."""
+    query = select(RoleBinding).where(RoleBinding.project_id == project.id)
+    rows = session.exec(MEMBER_ORDER.page(query, after=after, limit=limit)).all()
+    bindings = MEMBER_ORDER.split(rows, limit=limit, key=lambda b: (b.created_at, b.id))
+    ids = {b.principal_id for b in bindings.items}
+    people = {p.id: p for p in session.exec(select(Principal).where(col(Principal.id).in_(ids)))}
+    return Page([(b, people[b.principal_id]) for b in bindings.items], bindings.next)
 
 
 def member_public(session: Session, binding: RoleBinding) -> RoleBindingPublic:

@@ -8,6 +8,7 @@ an Authorization header.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from functools import lru_cache
@@ -16,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import jinja2
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 
@@ -127,14 +128,7 @@ def render(
 
 def also(guard: Guard, name: str) -> Guard:
     """Another decision in the same request (a page's panel): same viewer, same ledger."""
-    return Guard(
-        action=name,
-        identity=guard.identity,
-        runtime=guard.runtime,
-        session=guard.session,
-        recorded=guard.recorded,
-        decisions=guard.decisions,
-    )
+    return dataclasses.replace(guard, action=name, checked=False)
 
 
 def permits(guard: Guard, resource: Resource) -> bool:
@@ -161,3 +155,11 @@ def validated(schema: type[Schema], fields: Mapping[str, Any], *, refused: str) 
             for e in error.errors()
         )
         raise InvalidInputError(f"{refused}: {reasons}") from None
+
+
+def as_attachment(answer: Response) -> Response:
+    """An API document served by the console as a download, never shown inline: no
+    document is shown under a CSP weaker than the console's."""
+    disposition = answer.headers.get("content-disposition", "")
+    answer.headers["content-disposition"] = disposition.replace("inline;", "attachment;")
+    return answer

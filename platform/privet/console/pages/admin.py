@@ -11,18 +11,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlmodel import Session
 
-from privet.api.deps import Guard, RuntimeDep, SessionDep, project_resource
+from privet.api.deps import Guard, RuntimeDep, SessionDep
+from privet.api.paging import AfterQuery
 from privet.api.routes import admin as admin_routes
 from privet.api.routes import api_keys as api_keys_routes
 from privet.api.routes import invitations as invitations_routes
 from privet.api.routes import projects as projects_routes
 from privet.api.routes.projects import PLATFORM
 from privet.auth import service as auth_service
-from privet.auth.identity import Identity
 from privet.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -40,48 +39,54 @@ from privet.console.deps import (
     render,
     validated,
 )
+from privet.console.listing import Listing, ListingDep
 from privet.kit.errors import ForbiddenError, InvalidInputError
 from privet.runtime import Runtime
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(csrf_checked)])
 
 ROLES = [r.value for r in Role]
+PAGE = 50
 
 
-def _members(session: Session, guard: Guard, viewer: Identity) -> list[dict[str, Any]]:
-    """Each project whose members the viewer may list (`member.list`), with names."""
+def _members(view: Listing) -> list[dict[str, Any]]:
+    """Each project whose members the viewer may list (`member.list`), a page of its
+    members with names (the next page of one project: that project only)."""
     shown: list[dict[str, Any]] = []
-    for project in auth_service.list_projects(session, viewer=viewer):
-        if not permits(also(guard, "member.list"), project_resource(project.id)):
-            continue
-        members = []
-        for binding in auth_service.list_members(session, project=project):
-            principal = auth_service.get_principal(session, principal_id=binding.principal_id)
-            members.append({"binding": binding, "principal": principal})
-        shown.append({"project": project, "members": members})
+    for project, after in view.project_pages("member.list"):
+        listed = auth_service.members_page(view.session, project=project, after=after, limit=PAGE)
+        shown.append(
+            {
+                "project": project,
+                "members": [{"binding": b, "principal": p} for b, p in listed.items],
+                "next_link": view.next_link(listed.next, project=project.id),
+            }
+        )
     return shown
 
 
-def _context(session: Session, guard: Guard, viewer: Identity, runtime: Runtime) -> dict[str, Any]:
+def _context(view: Listing, runtime: Runtime) -> dict[str, Any]:
     try:
         keys = api_keys_routes.list_api_keys(
-            session=session, identity=viewer, guard=also(guard, "api_key.list")
+            session=view.session, identity=view.viewer, guard=also(view.guard, "api_key.list")
         )
     except ForbiddenError:
         keys = None
     policies = (
-        runtime.authorizer.engine.info() if permits(also(guard, "policy.read"), PLATFORM) else None
+        runtime.authorizer.engine.info()
+        if permits(also(view.guard, "policy.read"), PLATFORM)
+        else None
     )
     try:
         master_key = admin_routes.get_master_key(
-            runtime=runtime, guard=also(guard, "master_key.status")
+            runtime=runtime, guard=also(view.guard, "master_key.status")
         )
     except ForbiddenError:
         master_key = None
     return {
         "title": "Administration",
-        "may_create_project": permits(also(guard, "project.create"), PLATFORM),
-        "projects": _members(session, guard, viewer),
+        "may_create_project": permits(also(view.guard, "project.create"), PLATFORM),
+        "projects": _members(view),
         "keys": keys,
         "policies": policies,
         "master_key": master_key,
@@ -91,15 +96,14 @@ def _context(session: Session, guard: Guard, viewer: Identity, runtime: Runtime)
 
 @router.get("", response_class=HTMLResponse)
 def admin(
-    request: Request,
-    session: SessionDep,
-    viewer: ViewerDep,
+    view: ListingDep,
     runtime: RuntimeDep,
-    guard: Annotated[Guard, page("project.list")],
+    project: Annotated[str | None, Query(max_length=40)] = None,
+    after: AfterQuery = None,
 ) -> HTMLResponse:
-    """Members per project, the viewer's keys, the policy set: each panel its own decision."""
-    guard.check(PLATFORM)
-    return render(request, "admin.html", _context(session, guard, viewer, runtime))
+    """Members per project (keyset pages: ``project`` and ``after`` show one project's
+    next members), the viewer's keys, the policy set: each panel its own decision."""
+    return render(view.request, "admin.html", _context(view, runtime))
 
 
 @router.post("/keys", response_class=HTMLResponse)
@@ -125,7 +129,7 @@ def create_key(
             session=session, identity=viewer, guard=also(guard, "api_key.list")
         )
         return render(request, "admin_key_created.html", {"created": created, "keys": keys})
-    context = _context(session, guard, viewer, runtime)
+    context = _context(Listing(request, session, viewer, guard), runtime)
     return render(request, "admin.html", {**context, "created": created})
 
 
@@ -232,7 +236,7 @@ def invite(
         runtime=runtime,
         guard=guard,
     )
-    context = _context(session, guard, viewer, runtime)
+    context = _context(Listing(request, session, viewer, guard), runtime)
     return render(request, "admin.html", {**context, "invited": invited})
 
 
@@ -260,5 +264,5 @@ def create_service_key(
         runtime=runtime,
         guard=guard,
     )
-    context = _context(session, guard, viewer, runtime)
+    context = _context(Listing(request, session, viewer, guard), runtime)
     return render(request, "admin.html", {**context, "created": created})

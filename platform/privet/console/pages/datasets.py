@@ -15,29 +15,27 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from privet.api.deps import Guard, RuntimeDep, SessionDep, project_resource
+from privet.api.deps import Guard, RuntimeDep, SessionDep
+from privet.api.paging import AfterQuery
 from privet.api.routes import datasets as api_datasets
-from privet.api.routes.projects import PLATFORM
-from privet.auth import service as auth_service
 from privet.auth import web_sessions
-from privet.auth.identity import Identity
 from privet.console.deps import (
     COOKIE,
     CSRF_HEADER,
     CsrfError,
     ViewerDep,
-    also,
     csrf_checked,
     page,
-    permits,
     render,
 )
+from privet.console.listing import Listing, ListingDep
 from privet.datasets import catalog, pii, usage
 from privet.datasets.schemas import EraseSubjectsRequest
-from privet.datasets.tables import LegalBasis
+from privet.datasets.tables import Dataset, LegalBasis
 from privet.datasets.upload import open_form_upload
 from privet.jobs import budget
 from privet.kit.errors import InvalidInputError
+from privet.kit.paging import Page
 
 router = APIRouter(prefix="/datasets")
 
@@ -55,57 +53,68 @@ async def csrf_header_checked(request: Request) -> None:
         )
 
 
-def _versions(session: Session, dataset_id: str) -> list[dict[str, Any]]:
-    """Each version with its PII-scan sentence, budget and the artifacts trained on it."""
-    rows = catalog.list_versions(session, dataset_id=dataset_id)
-    used = usage.usages_of(session, dataset_version_ids=[v.id for v in rows])
-    shown = []
-    for version in rows:
-        shown.append(
+PAGE = 20
+
+
+def _datasets(session: Session, page_of: Page[Dataset]) -> list[dict[str, Any]]:
+    """Each dataset of the page with its versions (PII-scan sentence, the artifacts
+    trained on each) and budget: versions and usages read for the whole page at once."""
+    versions = catalog.versions_of(session, dataset_ids=[d.id for d in page_of.items])
+    used = usage.usages_of(
+        session, dataset_version_ids=[v.id for vs in versions.values() for v in vs]
+    )
+    return [
+        {
+            "d": d,
+            "versions": [
+                {
+                    "v": v,
+                    "pii": pii.findings(v.pii_scan),
+                    "used_by": [u for u in used if u.dataset_version_id == v.id],
+                }
+                for v in versions[d.id]
+            ],
+            "budget": budget.budget_status(session, dataset_id=d.id),
+        }
+        for d in page_of.items
+    ]
+
+
+def _projects(view: Listing) -> list[dict[str, Any]]:
+    """Per project where the viewer may list datasets, a page of them (the next page of
+    one project: that project only)."""
+    listed: list[dict[str, Any]] = []
+    for project, after in view.project_pages("dataset.list"):
+        page_of = catalog.datasets_page(
+            view.session, project_id=project.id, after=after, limit=PAGE
+        )
+        listed.append(
             {
-                "v": version,
-                "pii": pii.findings(version.pii_scan),
-                "used_by": [u for u in used if u.dataset_version_id == version.id],
+                "project": project,
+                "datasets": _datasets(view.session, page_of),
+                "next_link": view.next_link(page_of.next, project=project.id),
             }
         )
-    return shown
-
-
-def _projects(session: Session, guard: Guard, viewer: Identity) -> list[dict[str, Any]]:
-    shown: list[dict[str, Any]] = []
-    for project in auth_service.list_projects(session, viewer=viewer):
-        if not permits(also(guard, "dataset.list"), project_resource(project.id)):
-            continue
-        datasets = [
-            {
-                "d": d,
-                "versions": _versions(session, d.id),
-                "budget": budget.budget_status(session, dataset_id=d.id),
-            }
-            for d in catalog.list_datasets(session, project_id=project.id)
-        ]
-        shown.append({"project": project, "datasets": datasets})
-    return shown
+    return listed
 
 
 @router.get("", response_class=HTMLResponse, dependencies=[Depends(csrf_checked)])
 def list_datasets(
-    request: Request,
-    session: SessionDep,
-    viewer: ViewerDep,
-    guard: Annotated[Guard, page("project.list")],
+    view: ListingDep,
     uploaded: Annotated[str | None, Query(max_length=40)] = None,
+    project: Annotated[str | None, Query(max_length=40)] = None,
+    after: AfterQuery = None,
 ) -> HTMLResponse:
-    """Per project the viewer may list datasets in (`dataset.list`): datasets, versions.
+    """Per project the viewer may list datasets in (`dataset.list`): datasets, newest
+    first, a keyset page at a time (``project`` and ``after``: one project's next page).
     ``uploaded``: the version just registered (named in a status line)."""
-    guard.check(PLATFORM)
     context = {
         "title": "Datasets",
         "uploaded": uploaded,
-        "projects": _projects(session, guard, viewer),
+        "projects": _projects(view),
         "legal_bases": [b.value for b in LegalBasis],
     }
-    return render(request, "datasets.html", context)
+    return render(view.request, "datasets.html", context)
 
 
 @router.post("/{project_id}/upload", dependencies=[Depends(csrf_header_checked)])

@@ -19,11 +19,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from privet.api.deps import Guard, Resource, RuntimeDep, SessionDep, project_resource
+from privet.api.deps import Guard, Resource, RuntimeDep, SessionDep
+from privet.api.paging import AfterQuery
 from privet.api.routes import inference as api_inference
-from privet.api.routes.projects import PLATFORM
-from privet.auth import service as auth_service
 from privet.console.deps import ViewerDep, also, csrf_checked, page, permits, render
+from privet.console.listing import ListingDep
 from privet.inference import cases
 from privet.inference.cases import CaseTextGoneError
 from privet.inference.schemas import ReviewCreate
@@ -35,36 +35,36 @@ from privet.monitoring import service as monitoring
 
 router = APIRouter(prefix="/decisions", dependencies=[Depends(csrf_checked)])
 
-PAGE = 50
+PAGE = 20
 
 
 @router.get("", response_class=HTMLResponse)
 def queue(
-    request: Request,
-    session: SessionDep,
-    viewer: ViewerDep,
+    view: ListingDep,
     runtime: RuntimeDep,
-    guard: Annotated[Guard, page("project.list")],
     status: Annotated[Literal["open", "closed"], Query()] = "open",
+    project: Annotated[str | None, Query(max_length=40)] = None,
+    after: AfterQuery = None,
 ) -> HTMLResponse:
     """Each project's queue (open: waiting for a review; closed: decided, still
-    contestable), oldest first, with the rules' reasons and the recorded reviews."""
-    guard.check(PLATFORM)
-    service = api_inference.get_inference(request, runtime)
+    contestable), oldest first, a keyset page at a time (``project`` and ``after``: one
+    project's next page), with the rules' reasons and the recorded reviews."""
+    session, guard = view.session, view.guard
+    service = api_inference.get_inference(view.request, runtime)
     reasons = {p.id: p.reason for p in runtime.authorizer.engine.info().policies}
     labels: dict[str, list[str]] = {}
     projects: list[dict[str, Any]] = []
-    for project in auth_service.list_projects(session, viewer=viewer):
-        if not permits(also(guard, "review_queue.read"), project_resource(project.id)):
-            continue
-        listed = monitoring.review_queue(session, project_id=project.id, status=status, limit=PAGE)
+    for shown, start in view.project_pages("review_queue.read"):
+        listed = monitoring.review_queue(
+            session, project_id=shown.id, status=status, after=start, limit=PAGE
+        )
         items = []
         for item in listed.items:
             if item.model_version_id not in labels:
                 version = session.get(ModelVersion, item.model_version_id)
                 labels[item.model_version_id] = list(version.label_names) if version else []
             prediction = service.get_prediction(
-                session, project_id=project.id, prediction_id=item.prediction_id
+                session, project_id=shown.id, prediction_id=item.prediction_id
             )
             items.append(
                 {
@@ -75,11 +75,14 @@ def queue(
                     "case": _case(session, guard, service, prediction),
                 }
             )
-        projects.append({"project": project, "entries": items, "open": listed.open})
+        more = view.next_link(listed.next, project=shown.id)
+        projects.append(
+            {"project": shown, "entries": items, "open": listed.open, "next_link": more}
+        )
     return render(
-        request,
+        view.request,
         "decisions.html",
-        {"title": "Decisions", "projects": projects, "status": status, "page_size": PAGE},
+        {"title": "Decisions", "projects": projects, "status": status},
     )
 
 

@@ -1,40 +1,39 @@
-"""Home: the viewer's projects and what waits for them (versions awaiting their approval)."""
+"""Home: the viewer's projects and what waits for them (versions awaiting their approval:
+the newest few, the rest one link away on the Models page)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from privet.api.deps import Guard, SessionDep, project_resource
-from privet.api.routes.projects import PLATFORM
 from privet.auth import service as auth_service
-from privet.console.deps import ViewerDep, also, csrf_checked, page, permits, render
-from privet.models import service as models
+from privet.console.deps import csrf_checked, render
+from privet.console.listing import ListingDep
+from privet.models import listing
+from privet.models.tables import ModelVersionState
 
 router = APIRouter(dependencies=[Depends(csrf_checked)])
 
+WAITING = 10
+"""Versions awaiting approval listed on Home; the Models page pages the rest."""
+
 
 @router.get("/", response_class=HTMLResponse)
-def home(
-    request: Request,
-    session: SessionDep,
-    viewer: ViewerDep,
-    guard: Annotated[Guard, page("project.list")],
-) -> HTMLResponse:
-    guard.check(PLATFORM)
-    projects = auth_service.list_projects(session, viewer=viewer)
-    waiting: list[dict[str, Any]] = []
-    for project in projects:
-        roles = viewer.roles_in(project.id)
-        if "approver" not in roles or not permits(
-            also(guard, "model.list"), project_resource(project.id)
-        ):
-            continue
-        for model in models.list_models(session, project_id=project.id):
-            for version in models.list_versions(session, model_id=model.id):
-                if version.state == "candidate":
-                    waiting.append({"project": project, "model": model, "version": version})
+def home(view: ListingDep) -> HTMLResponse:
+    viewer = view.viewer
+    projects = auth_service.list_projects(view.session, viewer=viewer)
+    approver_of = [p for p in projects if "approver" in viewer.roles_in(p.id)]
+    approving = {p.id: p for p in view.projects("model.list", among=approver_of)}
+    candidates = listing.versions_page(
+        view.session,
+        project_ids=list(approving),
+        states=[ModelVersionState.candidate.value],
+        limit=WAITING,
+    )
+    waiting = [
+        {"project": approving[d.project_id], "version": d}
+        for d in listing.details_of(view.session, candidates.items)
+    ]
     rows = [{"project": p, "roles": sorted(viewer.roles_in(p.id))} for p in projects]
-    return render(request, "home.html", {"title": "Home", "projects": rows, "waiting": waiting})
+    context = {"title": "Home", "projects": rows, "waiting": waiting, "more": candidates.next}
+    return render(view.request, "home.html", context)

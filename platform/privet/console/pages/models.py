@@ -5,46 +5,54 @@ page says which rule refused and why."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from privet.api.deps import Guard, RuntimeDep, SessionDep, project_resource
+from privet.api.deps import Guard, RuntimeDep, SessionDep
+from privet.api.paging import AfterQuery
 from privet.api.routes import models as api_models
-from privet.api.routes.projects import PLATFORM
-from privet.auth import service as auth_service
-from privet.console.deps import ViewerDep, also, csrf_checked, page, permits, render
-from privet.models import service as models
+from privet.console.deps import ViewerDep, csrf_checked, page, render
+from privet.console.listing import LimitQuery, ListingDep
+from privet.models import listing
 from privet.models.schemas import RetireRequest
+from privet.models.tables import ModelVersionState
 
 router = APIRouter(prefix="/models", dependencies=[Depends(csrf_checked)])
+
+PAGE = 20
 
 
 @router.get("", response_class=HTMLResponse)
 def list_models(
-    request: Request,
-    session: SessionDep,
-    viewer: ViewerDep,
-    guard: Annotated[Guard, page("project.list")],
+    view: ListingDep,
+    state: Annotated[ModelVersionState | None, Query()] = None,
+    after: AfterQuery = None,
+    limit: LimitQuery = PAGE,
 ) -> HTMLResponse:
-    """Every version the viewer may read, per project (`model.list` decided per project)."""
-    guard.check(PLATFORM)
-    shown: list[dict[str, Any]] = []
-    for project in auth_service.list_projects(session, viewer=viewer):
-        if not permits(also(guard, "model.list"), project_resource(project.id)):
-            continue
-        for model in models.list_models(session, project_id=project.id):
-            for version in models.list_versions(session, model_id=model.id):
-                shown.append(
-                    {
-                        "project": project,
-                        "model": model,
-                        "detail": models.version_detail(session, version),
-                        "card": version.card,
-                    }
-                )
-    return render(request, "models.html", {"title": "Models", "versions": shown})
+    """The versions the viewer may read (`model.list` decided per project), newest first,
+    a keyset page at a time; ``state`` filters (Home links to the candidates)."""
+    projects = {p.id: p for p in view.projects("model.list")}
+    listed = listing.versions_page(
+        view.session,
+        project_ids=list(projects),
+        states=[state.value] if state else [],
+        after=after,
+        limit=limit,
+    )
+    shown = [
+        {"project": projects[d.project_id], "detail": d}
+        for d in listing.details_of(view.session, listed.items)
+    ]
+    context = {
+        "title": "Models",
+        "versions": shown,
+        "state": state.value if state else "",
+        "states": [s.value for s in ModelVersionState],
+        "next_link": view.next_link(listed.next),
+    }
+    return render(view.request, "models.html", context)
 
 
 @router.post("/{project_id}/{version_id}/approve")

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from privet.api.deps import Guard, RuntimeDep, SessionDep, project_resource
+from privet.api.deps import Guard, RuntimeDep, SessionDep
+from privet.api.paging import AfterQuery
+from privet.api.routes import models as api_models
 from privet.api.routes import monitoring as api_monitoring
-from privet.api.routes.inference import version_resource
-from privet.api.routes.projects import PLATFORM
-from privet.auth import service as auth_service
 from privet.console.deps import ViewerDep, also, csrf_checked, page, permits, render
-from privet.inference.versions import lookup_version
-from privet.models import service as models
+from privet.console.listing import LimitQuery, ListingDep
+from privet.models import listing
 from privet.monitoring import service as monitoring
 from privet.monitoring.schemas import ResumeRequest
 from privet.reports.kinds.monitoring import charts_of
@@ -27,44 +26,39 @@ router = APIRouter(prefix="/monitoring", dependencies=[Depends(csrf_checked)])
 
 IN_SERVICE = ("approved", "suspended")
 WINDOWS = 48
+PAGE = 10
 
 
 @router.get("", response_class=HTMLResponse)
-def overview(
-    request: Request,
-    session: SessionDep,
-    viewer: ViewerDep,
-    guard: Annotated[Guard, page("project.list")],
-) -> HTMLResponse:
-    """Every version in service whose monitoring the viewer may read (`monitoring.read`
-    decided per version, as on the API), with its last windows."""
-    guard.check(PLATFORM)
-    cfg = api_monitoring.get_monitor(request).config
+def overview(view: ListingDep, after: AfterQuery = None, limit: LimitQuery = PAGE) -> HTMLResponse:
+    """The versions in service whose monitoring the viewer may read (`monitoring.read`
+    decided per version, as on the API), newest first, a keyset page at a time, each
+    with its last windows."""
+    session, guard = view.session, view.guard
+    cfg = api_monitoring.get_monitor(view.request).config
+    projects = {p.id: p for p in view.projects("model.list")}
+    listed = listing.versions_page(
+        session, project_ids=list(projects), states=IN_SERVICE, after=after, limit=limit
+    )
     shown: list[dict[str, Any]] = []
-    for project in auth_service.list_projects(session, viewer=viewer):
-        if not permits(also(guard, "model.list"), project_resource(project.id)):
+    for version in listed.items:
+        if not permits(also(guard, "monitoring.read"), api_models.version_resource(version)):
             continue
-        for model in models.list_models(session, project_id=project.id):
-            for version in models.list_versions(session, model_id=model.id):
-                if version.state not in IN_SERVICE:
-                    continue
-                info = lookup_version(
-                    session, project_id=project.id, model=model.id, version=version.id
-                )
-                if not permits(also(guard, "monitoring.read"), version_resource(info)):
-                    continue
-                view = monitoring.monitoring_view(
-                    session, version=version, cfg=cfg, windows=WINDOWS
-                )
-                shown.append(
-                    {
-                        "project": project,
-                        "view": view,
-                        "charts": charts_of(view["windows"], view["thresholds"]),
-                        "recent": list(reversed(view["windows"][-8:])),
-                    }
-                )
-    return render(request, "monitoring.html", {"title": "Monitoring", "versions": shown})
+        seen = monitoring.monitoring_view(session, version=version, cfg=cfg, windows=WINDOWS)
+        shown.append(
+            {
+                "project": projects[version.project_id],
+                "view": seen,
+                "charts": charts_of(seen["windows"], seen["thresholds"]),
+                "recent": list(reversed(seen["windows"][-8:])),
+            }
+        )
+    context = {
+        "title": "Monitoring",
+        "versions": shown,
+        "next_link": view.next_link(listed.next),
+    }
+    return render(view.request, "monitoring.html", context)
 
 
 @router.post("/{project_id}/{model_id}/{version_id}/resume")

@@ -12,14 +12,14 @@ from datetime import UTC, date, datetime, time
 from itertools import islice
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import HTMLResponse
 
-from privet.api.deps import Guard, Resource, RuntimeDep, SessionDep
+from privet.api.deps import Resource, RuntimeDep
 from privet.api.routes import compliance as api_compliance
-from privet.api.routes.projects import PLATFORM
 from privet.auth import service as auth_service
-from privet.console.deps import ViewerDep, also, csrf_checked, page, permits, render
+from privet.console.deps import also, as_attachment, csrf_checked, permits, render
+from privet.console.listing import ListingDep
 from privet.db import read_session
 from privet.ledger.sequencer import integrate_now
 from privet.policy.actions import REPORT_ACTIONS
@@ -92,23 +92,17 @@ ParamsDep = Annotated[Params, Depends(_params)]
 
 
 @router.get("", response_class=HTMLResponse)
-def kinds(
-    request: Request,
-    session: SessionDep,
-    viewer: ViewerDep,
-    guard: Annotated[Guard, page("project.list")],
-) -> HTMLResponse:
+def kinds(view: ListingDep) -> HTMLResponse:
     """Each kind with the scopes the viewer may read it in (each scope one decision)."""
-    guard.check(PLATFORM)
-    projects = auth_service.list_projects(session, viewer=viewer)
+    projects = auth_service.list_projects(view.session, viewer=view.viewer)
     shown = []
     for name, spec in REGISTRY.items():
-        asked = also(guard, REPORT_ACTIONS[name].value)
+        asked = also(view.guard, REPORT_ACTIONS[name].value)
         scopes = [("", "platform-wide")] if permits(asked, _report(name, None)) else []
         scopes += [(p.id, p.name) for p in projects if permits(asked, _report(name, p.id))]
         if scopes:
             shown.append({"spec": spec, "scopes": scopes})
-    return render(request, "reports.html", {"title": "Reports", "kinds": shown})
+    return render(view.request, "reports.html", {"title": "Reports", "kinds": shown})
 
 
 def _report(kind: str, project: str | None) -> Resource:
@@ -116,19 +110,12 @@ def _report(kind: str, project: str | None) -> Resource:
 
 
 @router.get("/{kind}/preview", response_class=HTMLResponse)
-def preview(
-    request: Request,
-    kind: str,
-    session: SessionDep,
-    viewer: ViewerDep,
-    runtime: RuntimeDep,
-    guard: Annotated[Guard, page("project.list")],
-    params: ParamsDep,
-) -> HTMLResponse:
-    """The report rendered in the page (its first rows per table), issued as HTML."""
-    guard.check(PLATFORM)  # signed in to the console; the kind's own decision follows
+def preview(view: ListingDep, kind: str, runtime: RuntimeDep, params: ParamsDep) -> HTMLResponse:
+    """The report rendered in the page (its first rows per table), issued as HTML: signed
+    in to the console, then the kind's own decision."""
+    request, session, viewer = view.request, view.session, view.viewer
     spec = get_kind(kind)
-    guard = also(guard, REPORT_ACTIONS[kind].value)
+    guard = also(view.guard, REPORT_ACTIONS[kind].value)
     asked = params.for_api()
     project = api_compliance.authorize_report(
         session, viewer, guard, spec, project=asked["project"], model_version=asked["model_version"]
@@ -173,26 +160,22 @@ def preview(
 
 @router.get("/{kind}/download")
 def download(
+    view: ListingDep,
     kind: str,
-    session: SessionDep,
-    viewer: ViewerDep,
     runtime: RuntimeDep,
-    guard: Annotated[Guard, page("project.list")],
     params: ParamsDep,
     format: api_compliance.FormatQ = "json",
 ) -> Response:
-    """The API's handler for the kind, the document as an attachment."""
-    guard.check(PLATFORM)  # signed in to the console; the kind's own decision follows
+    """The API's handler for the kind (signed in to the console, then the kind's own
+    decision), the document as an attachment."""
     get_kind(kind)
     handler = api_compliance.REPORT_HANDLERS[kind]
     answer = handler(
-        session=session,
-        identity=viewer,
+        session=view.session,
+        identity=view.viewer,
         runtime=runtime,
-        guard=also(guard, REPORT_ACTIONS[kind].value),
+        guard=also(view.guard, REPORT_ACTIONS[kind].value),
         format=format,
         **params.for_api(),
     )
-    disposition = answer.headers.get("content-disposition", "")
-    answer.headers["content-disposition"] = disposition.replace("inline;", "attachment;")
-    return answer
+    return as_attachment(answer)

@@ -18,7 +18,7 @@ from privet.api.paging import AfterQuery
 from privet.api.routes import compliance as api_compliance
 from privet.compliance.schemas import DataSubjectRequestCreate, DataSubjectRequestPublic
 from privet.compliance.tables import Channel, Regime, RequestType
-from privet.console.deps import ViewerDep, also, csrf_checked, page, permits, render
+from privet.console.deps import ViewerDep, also, as_attachment, csrf_checked, page, permits, render
 from privet.kit.errors import InvalidInputError
 from privet.kit.ids import utcnow
 
@@ -158,6 +158,4 @@ def report(
         guard=guard,
         format=format,
     )
-    disposition = answer.headers.get("content-disposition", "")
-    answer.headers["content-disposition"] = disposition.replace("inline;", "attachment;")
-    return answer
+    return as_attachment(answer)

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
 from privet.api.deps import Guard, RuntimeDep, SessionDep, project_resource
+from privet.api.paging import AfterQuery
 from privet.api.routes import jobs as api_jobs
-from privet.api.routes.projects import PLATFORM
-from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.console.deps import ViewerDep, also, csrf_checked, page, permits, render
+from privet.console.listing import Listing, ListingDep
 from privet.datasets import catalog
 from privet.jobs import admission
 from privet.jobs import service as jobs
@@ -38,6 +38,8 @@ FIELDS = (
 )  # fmt: skip
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 RECENT_JOBS = 20
+TRAINABLE = 50
+"""Dataset versions the submit form offers, newest first."""
 
 
 def _defaults() -> list[dict[str, Any]]:
@@ -58,30 +60,28 @@ def _defaults() -> list[dict[str, Any]]:
 
 
 def _versions(session: Session, guard: Guard, project_id: str) -> list[dict[str, Any]]:
-    """Active dataset versions to train on, where the viewer may list datasets."""
+    """The newest active dataset versions to train on, where the viewer may list
+    datasets (the form's choice; an older version's id can be typed on the API)."""
     if not permits(also(guard, "dataset.list"), project_resource(project_id)):
         return []
-    return [
-        {"dataset": d, "version": v}
-        for d in catalog.list_datasets(session, project_id=project_id)
-        for v in catalog.list_versions(session, dataset_id=d.id)
-        if v.state == "active"
-    ]
+    newest = catalog.newest_active(session, project_id=project_id, limit=TRAINABLE)
+    return [{"dataset": d, "version": v} for d, v in newest]
 
 
-def _projects(session: Session, guard: Guard, viewer: Identity) -> list[dict[str, Any]]:
+def _projects(view: Listing) -> list[dict[str, Any]]:
+    """Per project where the viewer may list jobs: a page of jobs, newest first, and the
+    form's dataset versions (the next page of one project: that project only)."""
     shown: list[dict[str, Any]] = []
-    for project in auth_service.list_projects(session, viewer=viewer):
-        if not permits(also(guard, "training_job.list"), project_resource(project.id)):
-            continue
+    for project, after in view.project_pages("training_job.list"):
         recent = jobs.list_jobs(
-            session, project_id=project.id, state=None, after=None, limit=RECENT_JOBS
+            view.session, project_id=project.id, state=None, after=after, limit=RECENT_JOBS
         )
         shown.append(
             {
                 "project": project,
                 "jobs": recent.items,
-                "versions": _versions(session, guard, project.id),
+                "next_link": view.next_link(recent.next, project=project.id),
+                "versions": _versions(view.session, view.guard, project.id),
             }
         )
     return shown
@@ -89,19 +89,14 @@ def _projects(session: Session, guard: Guard, viewer: Identity) -> list[dict[str
 
 @router.get("", response_class=HTMLResponse)
 def training(
-    request: Request,
-    session: SessionDep,
-    viewer: ViewerDep,
-    guard: Annotated[Guard, page("project.list")],
+    view: ListingDep,
+    project: Annotated[str | None, Query(max_length=40)] = None,
+    after: AfterQuery = None,
 ) -> HTMLResponse:
-    """Per project where the viewer may list jobs: recent jobs and the submit form."""
-    guard.check(PLATFORM)
-    context = {
-        "title": "Training",
-        "projects": _projects(session, guard, viewer),
-        "fields": _defaults(),
-    }
-    return render(request, "training.html", context)
+    """Per project where the viewer may list jobs: recent jobs (keyset pages: ``project``
+    and ``after`` show one project's older jobs) and the submit form."""
+    context = {"title": "Training", "projects": _projects(view), "fields": _defaults()}
+    return render(view.request, "training.html", context)
 
 
 class JobForm(BaseModel):
