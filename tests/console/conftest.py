@@ -26,6 +26,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, sync_playwright
 
+from tests.console.support import register_version
 from tests.e2e.conftest import Server, start_server, stop_server, tiny_catalog_file
 
 HERE = Path(__file__).parent
@@ -67,10 +68,7 @@ def _seed(served: Served) -> Console:
     """A project of its own (`loans-N`); an auditor (platform-wide), an approver, a trainer
     and an admin of the project, someone with no role; two candidate versions (one the
     approver's own)."""
-    from privet.auth.identity import Identity
-    from privet.authorization import principal_ref
     from privet.db import session_scope
-    from privet.models import service
     from tests.conftest import mint_key, seed_principal
 
     server, runtime = served.server, served.runtime
@@ -95,32 +93,14 @@ def _seed(served: Served) -> Console:
             )
             ids[role or "none"] = person.id
     for model_name, author in (("own-model", "approver"), ("risk", "ml_engineer")):
-        who = Identity(
-            principal_id=ids[author], kind="user", name="", bindings=frozenset(), method="api_key"
+        version = register_version(
+            runtime,
+            project=project,
+            model_name=model_name,
+            job_id=f"job_{model_name}_{name}",
+            submitted_by=ids[author],
         )
-        with session_scope(runtime.engine) as session:
-            version = service.register_version(
-                session,
-                runtime=runtime,
-                reg=service.Registration(
-                    project_id=project,
-                    model_name=model_name,
-                    job_id=f"job_{model_name}_{name}",
-                    submitted_by=principal_ref(who),
-                    base_model="tiny",
-                    base_model_sha256="0" * 64,
-                    label_names=["no", "yes"],
-                    purposes=["credit_scoring"],
-                    dataset_versions=[],
-                    private=True,
-                    privacy={"epsilon": 3.0, "delta": 1e-5},
-                    metrics={"accuracy": 0.81, "macro_f1": 0.79},
-                    training={"max_length": 64},
-                    weights=b"not used by these tests",
-                    policy_version=None,
-                ),
-            )
-            ids[f"version:{model_name}"] = version.id
+        ids[f"version:{model_name}"] = version.id
     integrated(runtime)
     return Console(server, keys, ids, name, runtime)
 
