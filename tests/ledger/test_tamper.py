@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from privet.db import create_db_engine, session_scope
 from privet.ledger import emit
 from privet.ledger.sequencer import Ledger
-from privet.ledger.tables import LedgerTimeZone
+from privet.ledger.tables import LedgerLeaf, LedgerTimeZone
 from privet.ledger.verify import LedgerVerifyReport, verify_ledger
 from privet_audit.checkpoint import Checkpoint, Signer, generate_signing_key, sign_checkpoint
 
@@ -33,6 +34,7 @@ def _emit(engine: Engine, n: int, tag: str = "a") -> None:
 
 
 _zones = LedgerTimeZone.__table__  # type: ignore[attr-defined]
+_leaves = LedgerLeaf.__table__  # type: ignore[attr-defined]
 
 
 def _verify(engine: Engine, trusted: str | None = None) -> LedgerVerifyReport:
@@ -309,3 +311,56 @@ def test_zone_row_tampering_is_detected(
     assert needle in report.message, report.message
     assert "time-zone row of block" in report.message
     assert report.bad_range == bad_range
+
+
+def _move_time(conn: Connection) -> None:
+    """Leaf 13 (block 3) claims to have happened a year earlier: out of every window
+    that holds its real time."""
+    when = conn.execute(select(_leaves.c.event_time).where(_leaves.c.idx == 13)).scalar_one()
+    conn.execute(
+        update(_leaves).where(_leaves.c.idx == 13).values(event_time=when - timedelta(days=365))
+    )
+
+
+def _move_time_and_zone(conn: Connection) -> None:
+    """The same, with block 3's zone row rewritten to match: the zone check passes."""
+    _move_time(conn)
+    lo, hi = conn.execute(
+        select(func.min(_leaves.c.event_time), func.max(_leaves.c.event_time)).where(
+            _leaves.c.idx >= 12, _leaves.c.idx < 16
+        )
+    ).one()
+    conn.execute(update(_zones).where(_zones.c.block == 3).values(time_min=lo, time_max=hi))
+
+
+COPY_CASES: dict[str, tuple[Callable[[Connection], None], str]] = {
+    "event-time": (_move_time, "event_time"),
+    "event-time-and-zone-row": (_move_time_and_zone, "event_time"),
+    "type": (
+        lambda c: c.execute(update(_leaves).where(_leaves.c.idx == 13).values(type="x.other")),
+        "type",
+    ),
+    "project": (
+        lambda c: c.execute(update(_leaves).where(_leaves.c.idx == 13).values(project="prj_x")),
+        "project",
+    ),
+    "actor": (
+        lambda c: c.execute(update(_leaves).where(_leaves.c.idx == 13).values(actor="prn_other")),
+        "actor",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COPY_CASES))
+def test_copied_column_tampering_is_detected(
+    engine: Engine, small_blocks: None, kept: str, case: str
+) -> None:
+    """The leaf columns the queries filter on are in no hash: verify re-derives each
+    from the entry's bytes, as the sequencer does, and names leaf and column."""
+    tamper, column = COPY_CASES[case]
+    with owner_bypass(engine) as conn:
+        tamper(conn)
+    report = _verify(engine, kept)
+    assert not report.ok
+    assert f"leaf 13: its {column} column is " in report.message, report.message
+    assert report.bad_entry == 13

@@ -14,6 +14,7 @@ import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Integer, String, cast, func, literal_column, or_, select, text
@@ -21,10 +22,12 @@ from sqlmodel import Session
 
 from privet.ledger import zones
 from privet.ledger.dialects import dialect_of
-from privet.ledger.reader import CHUNK, LeafEntry, Progress, bulk_reader, iter_leaf_entries
+from privet.ledger.leaf_rows import COPIED_COLUMNS, leaf_copies
+from privet.ledger.reader import CHUNK, LeafEntry, Progress, bulk_reader, iter_leaf_rows
 from privet.ledger.sequencer import Ledger, session_ledger
 from privet.ledger.tables import (
     LedgerCheckpoint,
+    LedgerEntry,
     LedgerLeaf,
     LedgerNode,
     LedgerTimeZone,
@@ -41,6 +44,15 @@ _nodes = LedgerNode.__table__  # type: ignore[attr-defined]
 _states = LedgerTreeState.__table__  # type: ignore[attr-defined]
 _checkpoints = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
 _zones = LedgerTimeZone.__table__  # type: ignore[attr-defined]
+_entries = LedgerEntry.__table__  # type: ignore[attr-defined]
+
+#: Read with each leaf: its copied columns as stored, then what the write path falls
+#: back to for an entry without a valid event time (its commit time, else the pass's).
+_COPY_READ = (
+    *(_leaves.c[name] for name in COPIED_COLUMNS),
+    _entries.c.created_at,
+    _leaves.c.integrated_at,
+)
 
 
 class LedgerVerifyReport(BaseModel):
@@ -88,7 +100,8 @@ def verify_ledger(
     checkpoint size and at the auditor's ``trusted_checkpoint`` (signed note text). The
     database's own records are checked too: checkpoint rows equal to their notes and
     growing in signing order; every leaf index present once, its entry present and its
-    stored hash equal to SHA-256(0x00 || entry); the stored perfect-subtree nodes that
+    stored hash equal to SHA-256(0x00 || entry) and its copied columns (type, project,
+    actor, event time) what the entry says; the stored perfect-subtree nodes that
     proofs are served from; the tree state; that no entry below the sequencer's floor
     lost its leaf; and the time-zone rows that time windows are read through. Never
     raises for a bad ledger: see ``ok`` and ``message``.
@@ -207,8 +220,9 @@ class _StoredLeaves:
     """The leaves' entries in index order, for privet_audit, with the database's checks.
 
     While they stream: every index present, its entry present, its stored leaf hash the
-    entry's, and (``check_nodes``) the stored tree nodes the entries give. ``tree`` is
-    the tree of every leaf streamed, checkpointed or not.
+    entry's, its copied columns (the queries' filters, in no hash) what the entry's bytes
+    give, and (``check_nodes``) the stored tree nodes the entries give. ``tree`` is the
+    tree of every leaf streamed, checkpointed or not.
     """
 
     def __init__(
@@ -226,18 +240,20 @@ class _StoredLeaves:
         self.last_signed = _note_size(notes[-1]) if notes else 0
         self.tree = CompactRange()
         self.bad_node: BundleError | None = None
+        self.bad_copy: BundleError | None = None
         self.events = self._events()
 
     def finish(self) -> None:
         """Check the leaves past the last checkpoint too (privet_audit stops there)."""
         for _ in self.events:
             pass
-        if self.bad_node is not None:
-            raise self.bad_node
+        for bad in (self.bad_node, self.bad_copy):
+            if bad is not None:
+                raise bad
 
     def _events(self) -> Iterator[bytes]:
-        batch: list[LeafEntry] = []
-        for row in iter_leaf_entries(self.conn, self.n, self.progress):
+        batch: list[tuple[LeafEntry, tuple[Any, ...]]] = []
+        for row in iter_leaf_rows(self.conn, self.n, self.progress, _COPY_READ):
             batch.append(row)
             if len(batch) == CHUNK:
                 yield from self._checked(batch)
@@ -258,10 +274,10 @@ class _StoredLeaves:
                 checkpoint=self.signed - 1,
             )
 
-    def _checked(self, batch: list[LeafEntry]) -> list[bytes]:
+    def _checked(self, batch: list[tuple[LeafEntry, tuple[Any, ...]]]) -> list[bytes]:
         events: list[bytes] = []
         hashes: list[bytes] = []
-        for idx, eid, stored, event in batch:
+        for (idx, eid, stored, event), copies in batch:
             expected = self.tree.size + len(events)
             if idx != expected:
                 raise BundleError(
@@ -278,6 +294,8 @@ class _StoredLeaves:
                     f"entry {idx} (entry id {eid}) does not match its leaf hash: it was altered",
                     entry=idx,
                 )
+            if self.bad_copy is None:
+                self.bad_copy = _bad_copy(idx, event, copies)
             events.append(event)
             hashes.append(h)
         nodes = self.tree.extend(hashes, collect=self.check_nodes)
@@ -287,6 +305,24 @@ class _StoredLeaves:
             except BundleError as exc:  # a root mismatch, if any, says more: report it first
                 self.bad_node = exc
         return events
+
+
+def _bad_copy(idx: int, event: bytes, read: tuple[Any, ...]) -> BundleError | None:
+    """The error for the first copied column of leaf ``idx`` that is not what its entry
+    gives (``leaf_copies``, as the sequencer wrote it); None if all are. Reported after
+    any root mismatch, which says more (a reordered leaf also has the other's copies)."""
+    stored = read[: len(COPIED_COLUMNS)]
+    created_at, integrated_at = read[len(COPIED_COLUMNS) :]
+    derived = leaf_copies(event, created_at or integrated_at)
+    for column, have, want in zip(COPIED_COLUMNS, stored, derived, strict=True):
+        if have != want:
+            return BundleError(
+                f"leaf {idx}: its {column} column is {have!r} but its entry says {want!r}: "
+                "the copy was altered, and queries and reports filtering on it would hide "
+                "or misplace the event",
+                entry=idx,
+            )
+    return None
 
 
 def _note_size(note: str) -> int:
