@@ -12,13 +12,16 @@ import pytest
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from privet.db import create_db_engine, session_scope
+from privet.kit.ids import utcnow
 from privet.ledger import emit
+from privet.ledger.emit import insert_entries
 from privet.ledger.sequencer import Ledger
 from privet.ledger.tables import LedgerLeaf, LedgerTimeZone
 from privet.ledger.verify import LedgerVerifyReport, verify_ledger
 from privet_audit.checkpoint import Checkpoint, Signer, generate_signing_key, sign_checkpoint
 
 from .conftest import copy_database, drop_database_copy, make_ledger, owner_bypass
+from .test_leaf_columns import ODD_ENTRIES
 
 
 def _emit(engine: Engine, n: int, tag: str = "a") -> None:
@@ -364,3 +367,28 @@ def test_copied_column_tampering_is_detected(
     assert not report.ok
     assert f"leaf 13: its {column} column is " in report.message, report.message
     assert report.bad_entry == 13
+
+
+def test_malformed_entries_copies_verify_and_their_fallback_time_is_checked(
+    engine: Engine, ledger: Ledger
+) -> None:
+    """Entries that are no event, or have no valid time, get the sequencer's fallbacks
+    (type ``invalid``, the entry's commit time): verify derives the same, and still
+    catches a moved time on such a leaf (derived from ``created_at``)."""
+    _emit(engine, 3)
+    with session_scope(engine) as s:
+        # not the empty entry (no bundle line can be empty: privet_audit refuses it) nor
+        # the type with a NUL (PostgreSQL refuses it in a text column: a known gap)
+        odd = [data for data in ODD_ENTRIES if data and b"\\u0000" not in data]
+        insert_entries(s, [{"event": data, "created_at": utcnow()} for data in odd])
+    ledger.integrate_now()
+    assert _verify(engine).ok, _verify(engine).message
+    idx = 3 + odd.index(b"not json")
+    with owner_bypass(engine) as conn:
+        when = conn.execute(select(_leaves.c.event_time).where(_leaves.c.idx == idx)).scalar_one()
+        conn.execute(
+            update(_leaves).where(_leaves.c.idx == idx).values(event_time=when + timedelta(1))
+        )
+    report = _verify(engine)
+    assert not report.ok and report.bad_entry == idx
+    assert f"leaf {idx}: its event_time column is " in report.message, report.message

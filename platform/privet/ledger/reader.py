@@ -99,14 +99,15 @@ def iter_leaf_rows(
             .where(_leaves.c.idx >= start, _leaves.c.idx < end)
             .order_by(_leaves.c.idx)
         ).all()
-        for idx, eid, lh, event, *more in rows:
+        for row in rows:
+            idx, eid, lh, event = row[:4]
             entry = (
                 int(idx),
                 int(eid) if eid is not None else None,
                 bytes(lh) if lh is not None else None,
                 bytes(event) if event is not None else None,
             )
-            yield entry, tuple(more)
+            yield entry, row[4:]
         if progress is not None:
             progress(end, size)
         if len(rows) < end - start:

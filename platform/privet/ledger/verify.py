@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +47,12 @@ _checkpoints = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
 _zones = LedgerTimeZone.__table__  # type: ignore[attr-defined]
 _entries = LedgerEntry.__table__  # type: ignore[attr-defined]
 
-#: Read with each leaf: its copied columns as stored, then what the write path falls
-#: back to for an entry without a valid event time (its commit time, else the pass's).
-_COPY_READ = (
-    *(_leaves.c[name] for name in COPIED_COLUMNS),
-    _entries.c.created_at,
-    _leaves.c.integrated_at,
-)
+#: Read with each leaf: its copied columns as stored.
+_COPY_READ = tuple(_leaves.c[name] for name in COPIED_COLUMNS)
+
+#: What an entry without a valid event time is derived with first; the write path's own
+#: fallback (its commit time) is read only for such an entry, off the hot path.
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
 
 
 class LedgerVerifyReport(BaseModel):
@@ -295,7 +295,7 @@ class _StoredLeaves:
                     entry=idx,
                 )
             if self.bad_copy is None:
-                self.bad_copy = _bad_copy(idx, event, copies)
+                self.bad_copy = _bad_copy(self.conn, idx, event, copies)
             events.append(event)
             hashes.append(h)
         nodes = self.tree.extend(hashes, collect=self.check_nodes)
@@ -307,13 +307,20 @@ class _StoredLeaves:
         return events
 
 
-def _bad_copy(idx: int, event: bytes, read: tuple[Any, ...]) -> BundleError | None:
+def _bad_copy(
+    conn: Connection, idx: int, event: bytes, stored: tuple[Any, ...]
+) -> BundleError | None:
     """The error for the first copied column of leaf ``idx`` that is not what its entry
     gives (``leaf_copies``, as the sequencer wrote it); None if all are. Reported after
     any root mismatch, which says more (a reordered leaf also has the other's copies)."""
-    stored = read[: len(COPIED_COLUMNS)]
-    created_at, integrated_at = read[len(COPIED_COLUMNS) :]
-    derived = leaf_copies(event, created_at or integrated_at)
+    derived = leaf_copies(event, _NO_TIME)
+    if derived[3] is _NO_TIME:  # no valid time in the entry: the sequencer's fallback
+        created, integrated = conn.execute(
+            select(_entries.c.created_at, _leaves.c.integrated_at)
+            .select_from(_leaves.join(_entries, _entries.c.id == _leaves.c.entry_id))
+            .where(_leaves.c.idx == idx)
+        ).one()
+        derived = leaf_copies(event, created or integrated)
     for column, have, want in zip(COPIED_COLUMNS, stored, derived, strict=True):
         if have != want:
             return BundleError(
