@@ -9,14 +9,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 
 from privet.db import create_db_engine, session_scope
 from privet.kit.ids import utcnow
 from privet.ledger import emit
 from privet.ledger.emit import insert_entries
 from privet.ledger.sequencer import Ledger
-from privet.ledger.tables import LedgerLeaf, LedgerTimeZone
+from privet.ledger.tables import LedgerLeaf, LedgerLeafObject, LedgerTimeZone
 from privet.ledger.verify import LedgerVerifyReport, verify_ledger
 from privet_audit.checkpoint import Checkpoint, Signer, generate_signing_key, sign_checkpoint
 
@@ -336,20 +336,48 @@ def _move_time_and_zone(conn: Connection) -> None:
     conn.execute(update(_zones).where(_zones.c.block == 3).values(time_min=lo, time_max=hi))
 
 
-COPY_CASES: dict[str, tuple[Callable[[Connection], None], str]] = {
-    "event-time": (_move_time, "event_time"),
-    "event-time-and-zone-row": (_move_time_and_zone, "event_time"),
-    "type": (
-        lambda c: c.execute(update(_leaves).where(_leaves.c.idx == 13).values(type="x.other")),
-        "type",
+_objects = LedgerLeafObject.__table__  # type: ignore[attr-defined]
+_at_13 = _objects.c.leaf_idx == 13
+
+
+def _copy(column: str, value: str) -> Callable[[Connection], None]:
+    return lambda c: c.execute(update(_leaves).where(_leaves.c.idx == 13).values({column: value}))
+
+
+def _column(name: str) -> str:
+    return f"leaf 13: its {name} column is "
+
+
+COPY_CASES: dict[str, tuple[Callable[[Connection], None], str, int | None]] = {
+    "event-time": (_move_time, _column("event_time"), 13),
+    "event-time-and-zone-row": (_move_time_and_zone, _column("event_time"), 13),
+    "type": (_copy("type", "x.other"), _column("type"), 13),
+    "project": (_copy("project", "prj_x"), _column("project"), 13),
+    "actor": (_copy("actor", "prn_other"), _column("actor"), 13),
+    "object-kind": (
+        lambda c: c.execute(update(_objects).where(_at_13).values(kind="other")),
+        "leaf 13: its ledger_leaf_objects row for object 'a_13' has kind 'other'",
+        13,
     ),
-    "project": (
-        lambda c: c.execute(update(_leaves).where(_leaves.c.idx == 13).values(project="prj_x")),
-        "project",
+    "object-id": (
+        lambda c: c.execute(update(_objects).where(_at_13).values(object_id="a_99")),
+        "leaf 13: its ledger_leaf_objects row for object 'a_13' (kind 'thing') is missing",
+        13,
     ),
-    "actor": (
-        lambda c: c.execute(update(_leaves).where(_leaves.c.idx == 13).values(actor="prn_other")),
-        "actor",
+    "object-row-deleted": (
+        lambda c: c.execute(delete(_objects).where(_at_13)),
+        "leaf 13: its ledger_leaf_objects row for object 'a_13' (kind 'thing') is missing",
+        13,
+    ),
+    "object-row-added-known-id": (
+        lambda c: c.execute(insert(_objects).values(object_id="a_12", leaf_idx=13, kind="thing")),
+        "leaf 13: ledger_leaf_objects has a row for object 'a_12' that its entry does not name",
+        13,
+    ),
+    "object-row-added-new-id": (
+        lambda c: c.execute(insert(_objects).values(object_id="z_1", leaf_idx=13, kind="thing")),
+        "ledger_leaf_objects holds 61 rows for leaves 0..59 but their entries name 60",
+        None,
     ),
 }
 
@@ -358,15 +386,16 @@ COPY_CASES: dict[str, tuple[Callable[[Connection], None], str]] = {
 def test_copied_column_tampering_is_detected(
     engine: Engine, small_blocks: None, kept: str, case: str
 ) -> None:
-    """The leaf columns the queries filter on are in no hash: verify re-derives each
-    from the entry's bytes, as the sequencer does, and names leaf and column."""
-    tamper, column = COPY_CASES[case]
+    """The leaf columns and object rows the queries filter on are in no hash: verify
+    re-derives each from the entry's bytes, as the sequencer does, and names leaf and
+    column."""
+    tamper, needle, bad_entry = COPY_CASES[case]
     with owner_bypass(engine) as conn:
         tamper(conn)
     report = _verify(engine, kept)
     assert not report.ok
-    assert f"leaf 13: its {column} column is " in report.message, report.message
-    assert report.bad_entry == 13
+    assert needle in report.message, report.message
+    assert report.bad_entry == bad_entry
 
 
 def test_malformed_entries_copies_verify_and_their_fallback_time_is_checked(

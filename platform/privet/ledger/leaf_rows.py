@@ -12,7 +12,7 @@ from typing import Any
 
 from privet.ledger.integrate import PendingEntry
 
-__all__ = ["COPIED_COLUMNS", "LeafCopies", "leaf_columns", "leaf_copies"]
+__all__ = ["COPIED_COLUMNS", "LeafCopies", "LeafObjects", "leaf_columns", "leaf_copies"]
 
 _json_decode = json.JSONDecoder().decode
 _NOT_AN_OBJECT: dict[str, Any] = {}
@@ -64,11 +64,28 @@ def _copies(ev: dict[str, Any], fallback: datetime) -> LeafCopies:
     )
 
 
-def leaf_copies(event: bytes, fallback: datetime) -> LeafCopies:
-    """The copied columns an entry's bytes give (``fallback``: the event time of an entry
-    without a valid one): what the sequencer writes, and what `privet audit verify`
-    checks the stored leaf against."""
-    return _copies(_decode_event(event), fallback)
+#: A leaf's ``ledger_leaf_objects`` rows: (object id, kind), in the event's order.
+LeafObjects = list[tuple[str, str]]
+
+
+def _objects(ev: dict[str, Any]) -> LeafObjects:
+    objects = ev.get("objects")
+    out: LeafObjects = []
+    if isinstance(objects, dict) and objects:
+        seen: set[str] = set()
+        for kind, oid in objects.items():
+            if isinstance(oid, str) and oid not in seen:
+                seen.add(oid)
+                out.append((oid[:128], str(kind)[:64]))
+    return out
+
+
+def leaf_copies(event: bytes, fallback: datetime) -> tuple[LeafCopies, LeafObjects]:
+    """The copied columns and object rows an entry's bytes give (``fallback``: the event
+    time of an entry without a valid one): what the sequencer writes, and what `privet
+    audit verify` checks the stored leaf against."""
+    ev = _decode_event(event)
+    return _copies(ev, fallback), _objects(ev)
 
 
 def leaf_columns(
@@ -94,16 +111,10 @@ def leaf_columns(
         projects.append(p)
         actors.append(a)
         times.append(when)
-        objects = ev.get("objects")
-        if isinstance(objects, dict) and objects:
-            idx = start + i
-            seen: set[str] = set()
-            for kind, oid in objects.items():
-                if isinstance(oid, str) and oid not in seen:
-                    seen.add(oid)
-                    obj_ids.append(oid[:128])
-                    obj_leaves.append(idx)
-                    obj_kinds.append(str(kind)[:64])
+        for oid, kind in _objects(ev):
+            obj_ids.append(oid)
+            obj_leaves.append(start + i)
+            obj_kinds.append(kind)
     leaves: dict[str, list[Any]] = {
         "idx": list(range(start, start + n)),
         "entry_id": entry_ids,

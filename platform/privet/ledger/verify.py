@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,11 @@ from sqlmodel import Session
 
 from privet.ledger import zones
 from privet.ledger.dialects import dialect_of
-from privet.ledger.leaf_rows import COPIED_COLUMNS, leaf_copies
+from privet.ledger.leaf_check import COPY_READ, CopyCheck
 from privet.ledger.reader import CHUNK, LeafEntry, Progress, bulk_reader, iter_leaf_rows
 from privet.ledger.sequencer import Ledger, session_ledger
 from privet.ledger.tables import (
     LedgerCheckpoint,
-    LedgerEntry,
     LedgerLeaf,
     LedgerNode,
     LedgerTimeZone,
@@ -45,14 +43,6 @@ _nodes = LedgerNode.__table__  # type: ignore[attr-defined]
 _states = LedgerTreeState.__table__  # type: ignore[attr-defined]
 _checkpoints = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
 _zones = LedgerTimeZone.__table__  # type: ignore[attr-defined]
-_entries = LedgerEntry.__table__  # type: ignore[attr-defined]
-
-#: Read with each leaf: its copied columns as stored.
-_COPY_READ = tuple(_leaves.c[name] for name in COPIED_COLUMNS)
-
-#: What an entry without a valid event time is derived with first; the write path's own
-#: fallback (its commit time) is read only for such an entry, off the hot path.
-_NO_TIME = datetime.min.replace(tzinfo=UTC)
 
 
 class LedgerVerifyReport(BaseModel):
@@ -240,20 +230,20 @@ class _StoredLeaves:
         self.last_signed = _note_size(notes[-1]) if notes else 0
         self.tree = CompactRange()
         self.bad_node: BundleError | None = None
-        self.bad_copy: BundleError | None = None
+        self.copies = CopyCheck(conn)
         self.events = self._events()
 
     def finish(self) -> None:
         """Check the leaves past the last checkpoint too (privet_audit stops there)."""
         for _ in self.events:
             pass
-        for bad in (self.bad_node, self.bad_copy):
+        for bad in (self.bad_node, self.copies.finish(self.n)):
             if bad is not None:
                 raise bad
 
     def _events(self) -> Iterator[bytes]:
         batch: list[tuple[LeafEntry, tuple[Any, ...]]] = []
-        for row in iter_leaf_rows(self.conn, self.n, self.progress, _COPY_READ):
+        for row in iter_leaf_rows(self.conn, self.n, self.progress, COPY_READ):
             batch.append(row)
             if len(batch) == CHUNK:
                 yield from self._checked(batch)
@@ -277,7 +267,7 @@ class _StoredLeaves:
     def _checked(self, batch: list[tuple[LeafEntry, tuple[Any, ...]]]) -> list[bytes]:
         events: list[bytes] = []
         hashes: list[bytes] = []
-        for (idx, eid, stored, event), copies in batch:
+        for (idx, eid, stored, event), _ in batch:
             expected = self.tree.size + len(events)
             if idx != expected:
                 raise BundleError(
@@ -294,10 +284,9 @@ class _StoredLeaves:
                     f"entry {idx} (entry id {eid}) does not match its leaf hash: it was altered",
                     entry=idx,
                 )
-            if self.bad_copy is None:
-                self.bad_copy = _bad_copy(self.conn, idx, event, copies)
             events.append(event)
             hashes.append(h)
+        self.copies.add([(row[0][0], ev, row[1]) for row, ev in zip(batch, events, strict=True)])
         nodes = self.tree.extend(hashes, collect=self.check_nodes)
         if nodes and self.bad_node is None:
             try:
@@ -305,31 +294,6 @@ class _StoredLeaves:
             except BundleError as exc:  # a root mismatch, if any, says more: report it first
                 self.bad_node = exc
         return events
-
-
-def _bad_copy(
-    conn: Connection, idx: int, event: bytes, stored: tuple[Any, ...]
-) -> BundleError | None:
-    """The error for the first copied column of leaf ``idx`` that is not what its entry
-    gives (``leaf_copies``, as the sequencer wrote it); None if all are. Reported after
-    any root mismatch, which says more (a reordered leaf also has the other's copies)."""
-    derived = leaf_copies(event, _NO_TIME)
-    if derived[3] is _NO_TIME:  # no valid time in the entry: the sequencer's fallback
-        created, integrated = conn.execute(
-            select(_entries.c.created_at, _leaves.c.integrated_at)
-            .select_from(_leaves.join(_entries, _entries.c.id == _leaves.c.entry_id))
-            .where(_leaves.c.idx == idx)
-        ).one()
-        derived = leaf_copies(event, created or integrated)
-    for column, have, want in zip(COPIED_COLUMNS, stored, derived, strict=True):
-        if have != want:
-            return BundleError(
-                f"leaf {idx}: its {column} column is {have!r} but its entry says {want!r}: "
-                "the copy was altered, and queries and reports filtering on it would hide "
-                "or misplace the event",
-                entry=idx,
-            )
-    return None
 
 
 def _note_size(note: str) -> int:
