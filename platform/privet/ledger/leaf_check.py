@@ -114,7 +114,7 @@ def _bad_objects(
                 _objects.c.leaf_idx >= lo,
                 _objects.c.leaf_idx <= hi,
             )
-        )
+        ).all()
         stored.update({(str(o), int(i)): str(kind) for o, i, kind in rows})
     if stored == named:
         return None
