@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 
 from privet.db import create_db_engine, session_scope
+from privet.kit.ids import utcnow
 from privet.ledger import emit
+from privet.ledger.emit import insert_entries
 from privet.ledger.sequencer import Ledger
-from privet.ledger.tables import LedgerTimeZone
+from privet.ledger.tables import LedgerLeaf, LedgerLeafObject, LedgerTimeZone
 from privet.ledger.verify import LedgerVerifyReport, verify_ledger
 from privet_audit.checkpoint import Checkpoint, Signer, generate_signing_key, sign_checkpoint
 
 from .conftest import copy_database, drop_database_copy, make_ledger, owner_bypass
+from .test_leaf_columns import ODD_ENTRIES
 
 
 def _emit(engine: Engine, n: int, tag: str = "a") -> None:
@@ -33,6 +37,7 @@ def _emit(engine: Engine, n: int, tag: str = "a") -> None:
 
 
 _zones = LedgerTimeZone.__table__  # type: ignore[attr-defined]
+_leaves = LedgerLeaf.__table__  # type: ignore[attr-defined]
 
 
 def _verify(engine: Engine, trusted: str | None = None) -> LedgerVerifyReport:
@@ -309,3 +314,110 @@ def test_zone_row_tampering_is_detected(
     assert needle in report.message, report.message
     assert "time-zone row of block" in report.message
     assert report.bad_range == bad_range
+
+
+def _move_time(conn: Connection) -> None:
+    """Leaf 13 (block 3) claims to have happened a year earlier: out of every window
+    that holds its real time."""
+    when = conn.execute(select(_leaves.c.event_time).where(_leaves.c.idx == 13)).scalar_one()
+    conn.execute(
+        update(_leaves).where(_leaves.c.idx == 13).values(event_time=when - timedelta(days=365))
+    )
+
+
+def _move_time_and_zone(conn: Connection) -> None:
+    """The same, with block 3's zone row rewritten to match: the zone check passes."""
+    _move_time(conn)
+    lo, hi = conn.execute(
+        select(func.min(_leaves.c.event_time), func.max(_leaves.c.event_time)).where(
+            _leaves.c.idx >= 12, _leaves.c.idx < 16
+        )
+    ).one()
+    conn.execute(update(_zones).where(_zones.c.block == 3).values(time_min=lo, time_max=hi))
+
+
+_objects = LedgerLeafObject.__table__  # type: ignore[attr-defined]
+_at_13 = _objects.c.leaf_idx == 13
+
+
+def _copy(column: str, value: str) -> Callable[[Connection], None]:
+    return lambda c: c.execute(update(_leaves).where(_leaves.c.idx == 13).values({column: value}))
+
+
+def _column(name: str) -> str:
+    return f"leaf 13: its {name} column is "
+
+
+COPY_CASES: dict[str, tuple[Callable[[Connection], None], str, int | None]] = {
+    "event-time": (_move_time, _column("event_time"), 13),
+    "event-time-and-zone-row": (_move_time_and_zone, _column("event_time"), 13),
+    "type": (_copy("type", "x.other"), _column("type"), 13),
+    "project": (_copy("project", "prj_x"), _column("project"), 13),
+    "actor": (_copy("actor", "prn_other"), _column("actor"), 13),
+    "object-kind": (
+        lambda c: c.execute(update(_objects).where(_at_13).values(kind="other")),
+        "leaf 13: its ledger_leaf_objects row for object 'a_13' has kind 'other'",
+        13,
+    ),
+    "object-id": (
+        lambda c: c.execute(update(_objects).where(_at_13).values(object_id="a_99")),
+        "leaf 13: its ledger_leaf_objects row for object 'a_13' (kind 'thing') is missing",
+        13,
+    ),
+    "object-row-deleted": (
+        lambda c: c.execute(delete(_objects).where(_at_13)),
+        "leaf 13: its ledger_leaf_objects row for object 'a_13' (kind 'thing') is missing",
+        13,
+    ),
+    "object-row-added-known-id": (
+        lambda c: c.execute(insert(_objects).values(object_id="a_12", leaf_idx=13, kind="thing")),
+        "leaf 13: ledger_leaf_objects has a row for object 'a_12' that its entry does not name",
+        13,
+    ),
+    "object-row-added-new-id": (
+        lambda c: c.execute(insert(_objects).values(object_id="z_1", leaf_idx=13, kind="thing")),
+        "ledger_leaf_objects holds 61 rows for leaves 0..59 but their entries name 60",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COPY_CASES))
+def test_copied_column_tampering_is_detected(
+    engine: Engine, small_blocks: None, kept: str, case: str
+) -> None:
+    """The leaf columns and object rows the queries filter on are in no hash: verify
+    re-derives each from the entry's bytes, as the sequencer does, and names leaf and
+    column."""
+    tamper, needle, bad_entry = COPY_CASES[case]
+    with owner_bypass(engine) as conn:
+        tamper(conn)
+    report = _verify(engine, kept)
+    assert not report.ok
+    assert needle in report.message, report.message
+    assert report.bad_entry == bad_entry
+
+
+def test_malformed_entries_copies_verify_and_their_fallback_time_is_checked(
+    engine: Engine, ledger: Ledger
+) -> None:
+    """Entries that are no event, or have no valid time, get the sequencer's fallbacks
+    (type ``invalid``, the entry's commit time): verify derives the same, and still
+    catches a moved time on such a leaf (derived from ``created_at``)."""
+    _emit(engine, 3)
+    with session_scope(engine) as s:
+        # not the empty entry (no bundle line can be empty: privet_audit refuses it) nor
+        # the type with a NUL (PostgreSQL refuses it in a text column: a known gap)
+        odd = [data for data in ODD_ENTRIES if data and b"\\u0000" not in data]
+        insert_entries(s, [{"event": data, "created_at": utcnow()} for data in odd])
+    ledger.integrate_now()
+    assert _verify(engine).ok, _verify(engine).message
+    idx = 3 + odd.index(b"not json")
+    with owner_bypass(engine) as conn:
+        when = conn.execute(select(_leaves.c.event_time).where(_leaves.c.idx == idx)).scalar_one()
+        conn.execute(
+            update(_leaves).where(_leaves.c.idx == idx).values(event_time=when + timedelta(1))
+        )
+    report = _verify(engine)
+    assert not report.ok and report.bad_entry == idx
+    assert f"leaf {idx}: its event_time column is " in report.message, report.message

@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, column, text
+
+from privet.kit.types import UTCDateTime
 
 __all__ = [
     "POSTGRES",
@@ -36,6 +38,12 @@ _PENDING_SQL = text(
     "SELECT e.id, e.event, e.created_at FROM ledger_entries e WHERE e.id > :floor "
     "AND NOT EXISTS (SELECT 1 FROM ledger_leaves l WHERE l.entry_id = e.id) "
     "ORDER BY e.id LIMIT :limit"
+).columns(
+    # typed: SQLite hands back a string, which an entry without a valid time would get
+    # as its event_time (leaf_rows' fallback) and fail to bind, wedging the sequencer
+    column("id"),
+    column("event"),
+    column("created_at", UTCDateTime()),
 )
 
 #: PostgreSQL: every transaction with an xid below this has ended (committed or rolled

@@ -12,7 +12,7 @@ from typing import Any
 
 from privet.ledger.integrate import PendingEntry
 
-__all__ = ["leaf_columns"]
+__all__ = ["COPIED_COLUMNS", "LeafCopies", "LeafObjects", "leaf_columns", "leaf_copies"]
 
 _json_decode = json.JSONDecoder().decode
 _NOT_AN_OBJECT: dict[str, Any] = {}
@@ -45,6 +45,49 @@ def _decode_event(data: bytes) -> dict[str, Any]:
     return ev if isinstance(ev, dict) else _NOT_AN_OBJECT
 
 
+#: The ``ledger_leaves`` columns copied out of the entry, in ``LeafCopies`` order.
+COPIED_COLUMNS = ("type", "project", "actor", "event_time")
+
+#: What a leaf's copied columns hold: type, project, actor, event time.
+LeafCopies = tuple[str, str | None, str | None, datetime]
+
+
+def _copies(ev: dict[str, Any], fallback: datetime) -> LeafCopies:
+    t = ev.get("type")
+    p = ev.get("project")
+    a = ev.get("actor")
+    return (
+        (t[:64] if isinstance(t, str) else None) or "invalid",
+        p[:128] if isinstance(p, str) else None,
+        a[:128] if isinstance(a, str) else None,
+        _parse_time(ev.get("time"), fallback),
+    )
+
+
+#: A leaf's ``ledger_leaf_objects`` rows: (object id, kind), in the event's order.
+LeafObjects = list[tuple[str, str]]
+
+
+def _objects(ev: dict[str, Any]) -> LeafObjects:
+    objects = ev.get("objects")
+    out: LeafObjects = []
+    if isinstance(objects, dict) and objects:
+        seen: set[str] = set()
+        for kind, oid in objects.items():
+            if isinstance(oid, str) and oid not in seen:
+                seen.add(oid)
+                out.append((oid[:128], str(kind)[:64]))
+    return out
+
+
+def leaf_copies(event: bytes, fallback: datetime) -> tuple[LeafCopies, LeafObjects]:
+    """The copied columns and object rows an entry's bytes give (``fallback``: the event
+    time of an entry without a valid one): what the sequencer writes, and what `privet
+    audit verify` checks the stored leaf against."""
+    ev = _decode_event(event)
+    return _copies(ev, fallback), _objects(ev)
+
+
 def leaf_columns(
     entries: Sequence[PendingEntry], hashes: Sequence[bytes], start: int, now: datetime
 ) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
@@ -63,23 +106,15 @@ def leaf_columns(
     for i, (entry_id, event, created_at) in enumerate(entries):
         entry_ids.append(int(entry_id))
         ev = _decode_event(bytes(event))
-        t = ev.get("type")
-        types.append((t[:64] if isinstance(t, str) else None) or "invalid")
-        p = ev.get("project")
-        projects.append(p[:128] if isinstance(p, str) else None)
-        a = ev.get("actor")
-        actors.append(a[:128] if isinstance(a, str) else None)
-        times.append(_parse_time(ev.get("time"), created_at or now))
-        objects = ev.get("objects")
-        if isinstance(objects, dict) and objects:
-            idx = start + i
-            seen: set[str] = set()
-            for kind, oid in objects.items():
-                if isinstance(oid, str) and oid not in seen:
-                    seen.add(oid)
-                    obj_ids.append(oid[:128])
-                    obj_leaves.append(idx)
-                    obj_kinds.append(str(kind)[:64])
+        t, p, a, when = _copies(ev, created_at or now)
+        types.append(t)
+        projects.append(p)
+        actors.append(a)
+        times.append(when)
+        for oid, kind in _objects(ev):
+            obj_ids.append(oid)
+            obj_leaves.append(start + i)
+            obj_kinds.append(kind)
     leaves: dict[str, list[Any]] = {
         "idx": list(range(start, start + n)),
         "entry_id": entry_ids,

@@ -3,11 +3,11 @@ writers, and the leaves' entries in index order, chunk by chunk."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, select
+from sqlalchemy import ColumnElement, Connection, Engine, create_engine, select
 from sqlalchemy import event as sa_event
 from sqlmodel import Session
 
@@ -15,7 +15,7 @@ from privet.db import READ_ONLY, is_sqlite
 from privet.kit.process_state import ProcessRegistry
 from privet.ledger.tables import LedgerEntry, LedgerLeaf
 
-__all__ = ["CHUNK", "LeafEntry", "Progress", "bulk_reader", "iter_leaf_entries"]
+__all__ = ["CHUNK", "LeafEntry", "Progress", "bulk_reader", "iter_leaf_entries", "iter_leaf_rows"]
 
 _entries = LedgerEntry.__table__  # type: ignore[attr-defined]
 _leaves = LedgerLeaf.__table__  # type: ignore[attr-defined]
@@ -78,22 +78,36 @@ def iter_leaf_entries(
 ) -> Iterator[LeafEntry]:
     """(index, entry id, stored leaf hash, entry bytes) for leaves [0, size) in index
     order; entry bytes None when the entry row is gone; stops early at a missing index."""
+    for entry, _ in iter_leaf_rows(conn, size, progress):
+        yield entry
+
+
+def iter_leaf_rows(
+    conn: Connection,
+    size: int,
+    progress: Progress | None = None,
+    extra: Sequence[ColumnElement[Any]] = (),
+) -> Iterator[tuple[LeafEntry, tuple[Any, ...]]]:
+    """``iter_leaf_entries``, each with the ``extra`` columns (of ``ledger_leaves`` or
+    ``ledger_entries``) read by the same statement."""
     start = 0
     while start < size:
         end = min(size, start + CHUNK)
         rows = conn.execute(
-            select(_leaves.c.idx, _leaves.c.entry_id, _leaves.c.leaf_hash, _entries.c.event)
+            select(_leaves.c.idx, _leaves.c.entry_id, _leaves.c.leaf_hash, _entries.c.event, *extra)
             .select_from(_leaves.outerjoin(_entries, _entries.c.id == _leaves.c.entry_id))
             .where(_leaves.c.idx >= start, _leaves.c.idx < end)
             .order_by(_leaves.c.idx)
         ).all()
-        for idx, eid, lh, event in rows:
-            yield (
+        for row in rows:
+            idx, eid, lh, event = row[:4]
+            entry = (
                 int(idx),
                 int(eid) if eid is not None else None,
                 bytes(lh) if lh is not None else None,
                 bytes(event) if event is not None else None,
             )
+            yield entry, row[4:]
         if progress is not None:
             progress(end, size)
         if len(rows) < end - start:

@@ -14,6 +14,7 @@ import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Integer, String, cast, func, literal_column, or_, select, text
@@ -21,7 +22,8 @@ from sqlmodel import Session
 
 from privet.ledger import zones
 from privet.ledger.dialects import dialect_of
-from privet.ledger.reader import CHUNK, LeafEntry, Progress, bulk_reader, iter_leaf_entries
+from privet.ledger.leaf_check import COPY_READ, CopyCheck
+from privet.ledger.reader import CHUNK, LeafEntry, Progress, bulk_reader, iter_leaf_rows
 from privet.ledger.sequencer import Ledger, session_ledger
 from privet.ledger.tables import (
     LedgerCheckpoint,
@@ -88,7 +90,8 @@ def verify_ledger(
     checkpoint size and at the auditor's ``trusted_checkpoint`` (signed note text). The
     database's own records are checked too: checkpoint rows equal to their notes and
     growing in signing order; every leaf index present once, its entry present and its
-    stored hash equal to SHA-256(0x00 || entry); the stored perfect-subtree nodes that
+    stored hash equal to SHA-256(0x00 || entry) and its copied columns (type, project,
+    actor, event time) what the entry says; the stored perfect-subtree nodes that
     proofs are served from; the tree state; that no entry below the sequencer's floor
     lost its leaf; and the time-zone rows that time windows are read through. Never
     raises for a bad ledger: see ``ok`` and ``message``.
@@ -207,8 +210,9 @@ class _StoredLeaves:
     """The leaves' entries in index order, for privet_audit, with the database's checks.
 
     While they stream: every index present, its entry present, its stored leaf hash the
-    entry's, and (``check_nodes``) the stored tree nodes the entries give. ``tree`` is
-    the tree of every leaf streamed, checkpointed or not.
+    entry's, its copied columns (the queries' filters, in no hash) what the entry's bytes
+    give, and (``check_nodes``) the stored tree nodes the entries give. ``tree`` is the
+    tree of every leaf streamed, checkpointed or not.
     """
 
     def __init__(
@@ -226,18 +230,20 @@ class _StoredLeaves:
         self.last_signed = _note_size(notes[-1]) if notes else 0
         self.tree = CompactRange()
         self.bad_node: BundleError | None = None
+        self.copies = CopyCheck(conn)
         self.events = self._events()
 
     def finish(self) -> None:
         """Check the leaves past the last checkpoint too (privet_audit stops there)."""
         for _ in self.events:
             pass
-        if self.bad_node is not None:
-            raise self.bad_node
+        for bad in (self.bad_node, self.copies.finish(self.n)):
+            if bad is not None:
+                raise bad
 
     def _events(self) -> Iterator[bytes]:
-        batch: list[LeafEntry] = []
-        for row in iter_leaf_entries(self.conn, self.n, self.progress):
+        batch: list[tuple[LeafEntry, tuple[Any, ...]]] = []
+        for row in iter_leaf_rows(self.conn, self.n, self.progress, COPY_READ):
             batch.append(row)
             if len(batch) == CHUNK:
                 yield from self._checked(batch)
@@ -258,10 +264,10 @@ class _StoredLeaves:
                 checkpoint=self.signed - 1,
             )
 
-    def _checked(self, batch: list[LeafEntry]) -> list[bytes]:
+    def _checked(self, batch: list[tuple[LeafEntry, tuple[Any, ...]]]) -> list[bytes]:
         events: list[bytes] = []
         hashes: list[bytes] = []
-        for idx, eid, stored, event in batch:
+        for (idx, eid, stored, event), _ in batch:
             expected = self.tree.size + len(events)
             if idx != expected:
                 raise BundleError(
@@ -280,6 +286,7 @@ class _StoredLeaves:
                 )
             events.append(event)
             hashes.append(h)
+        self.copies.add([(row[0][0], ev, row[1]) for row, ev in zip(batch, events, strict=True)])
         nodes = self.tree.extend(hashes, collect=self.check_nodes)
         if nodes and self.bad_node is None:
             try:
