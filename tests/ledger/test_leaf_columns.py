@@ -28,7 +28,7 @@ def _reference_time(value: Any, fallback: datetime) -> datetime:
 
 
 def _short(value: Any, n: int) -> str | None:
-    return value[:n] if isinstance(value, str) else None
+    return value[:n].replace("\0", "\N{REPLACEMENT CHARACTER}") if isinstance(value, str) else None
 
 
 def _reference_rows(
@@ -67,7 +67,11 @@ def _reference_rows(
                 if isinstance(oid, str) and oid not in seen:
                     seen.add(oid)
                     obj_rows.append(
-                        {"object_id": oid[:128], "leaf_idx": idx, "kind": str(kind)[:64]}
+                        {
+                            "object_id": _short(oid, 128),
+                            "leaf_idx": idx,
+                            "kind": _short(str(kind), 64),
+                        }
                     )
     return leaf_rows, obj_rows, hashes
 
@@ -98,6 +102,7 @@ ODD_ENTRIES: list[bytes] = [
     b'{"time": 5}',
     b'{"type": "dup.a", "type": "dup.b"}',
     b'{"type": "ctl\\u0000x"}',
+    b'{"type": "t", "project": "p\\u0000", "objects": {"k\\u0000": "o\\u0000"}}',
 ]
 
 

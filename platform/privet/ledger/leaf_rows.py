@@ -52,14 +52,17 @@ COPIED_COLUMNS = ("type", "project", "actor", "event_time")
 LeafCopies = tuple[str, str | None, str | None, datetime]
 
 
+def _text(value: Any, limit: int) -> str | None:
+    """A string copied into an index column: cut to the column's width, NUL shown as
+    U+FFFD (PostgreSQL refuses NUL in text; one such entry would stop the sequencer)."""
+    return value[:limit].replace("\x00", "\ufffd") if isinstance(value, str) else None
+
+
 def _copies(ev: dict[str, Any], fallback: datetime) -> LeafCopies:
-    t = ev.get("type")
-    p = ev.get("project")
-    a = ev.get("actor")
     return (
-        (t[:64] if isinstance(t, str) else None) or "invalid",
-        p[:128] if isinstance(p, str) else None,
-        a[:128] if isinstance(a, str) else None,
+        _text(ev.get("type"), 64) or "invalid",
+        _text(ev.get("project"), 128),
+        _text(ev.get("actor"), 128),
         _parse_time(ev.get("time"), fallback),
     )
 
@@ -76,7 +79,7 @@ def _objects(ev: dict[str, Any]) -> LeafObjects:
         for kind, oid in objects.items():
             if isinstance(oid, str) and oid not in seen:
                 seen.add(oid)
-                out.append((oid[:128], str(kind)[:64]))
+                out.append((str(_text(oid, 128)), str(_text(str(kind), 64))))
     return out
 
 
