@@ -30,7 +30,16 @@ def test_auditor_browses_proves_verifies_and_exports(console, browser, shots, tm
     assert "type=model_version.registered" in page.url
 
     first = rows.first.locator("td").first.inner_text()
-    page.get_by_role("button", name=f"Inclusion proof of event {first}").click()
+    proof = page.get_by_role("button", name=f"Inclusion proof of event {first}")
+    # an event gets a proof once a signed checkpoint covers it (one is signed every 10 s
+    # while the log grows; each reload's own decision grows it)
+    for _ in range(30):
+        if proof.count():
+            break
+        assert page.get_by_text("after the next signed checkpoint").first.is_visible()
+        page.wait_for_timeout(1000)
+        page.reload()
+    proof.click()
     page.get_by_text(f"Leaf {first} is in the tree").wait_for()
 
     page.get_by_role("button", name="Verify the live log").click()
