@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.console.conftest import XSS, Console, axe_violations, sign_in
+from tests.console.conftest import XSS, Console, axe_violations, csrf_of, session_http, sign_in
 
 #: the referred predictions' input texts (the second one a stored-XSS payload)
 CASE_TEXTS = ("applicant asks for 20k, income 1.2k a month", "applicant says " + XSS)
@@ -117,16 +117,23 @@ def test_reviewer_overturns_with_a_reason_and_it_is_in_the_ledger(  # type: igno
     assert page.get_by_role("cell", name="the applicant disputes it").is_visible()
 
     # Deciding it again is for another person (policies/human_review.cedar).
+    # Its form is not offered again, and a forged one is refused (issue 20).
     again = page.get_by_role("article").filter(has=page.get_by_role("heading", name=first))
-    again.get_by_label("Reason", exact=True).fill("second look")
-    again.get_by_role("button", name=f"Record review of {first}").click()
-    assert page.get_by_role("heading", name="Not allowed").is_visible()
-    assert "review.redecided-by-another-person" in page.get_by_role("alert").inner_text()
+    assert again.get_by_role("button", name=f"Record review of {first}").count() == 0
+    assert again.get_by_role("button", name=f"Contest {first}").is_visible()
+    with session_http(console, watched) as http:
+        forged = http.post(
+            f"/decisions/{console.ids['project']}/{first}/review",
+            data={"csrf": csrf_of(page), "kind": "review", "decision": "confirmed", "reason": "x"},
+            headers={"origin": console.url},
+        )
+    assert forged.status_code == 403, forged.text
+    assert "review.redecided-by-another-person" in forged.text
 
     page.goto("/decisions")
     assert page.get_by_role("heading", name=f"{second}: no (0.9000) pending_review").is_visible()
     assert page.get_by_role("heading", name=first).count() == 0  # it left the queue
-    assert [p for p in watched.problems if "status of 403" not in p] == []
+    assert watched.problems == []
     watched.context.close()
 
     auditor = sign_in(browser, console, "auditor")  # the review is in the ledger
@@ -135,6 +142,7 @@ def test_reviewer_overturns_with_a_reason_and_it_is_in_the_ledger(  # type: igno
         has=auditor.page.get_by_role("heading", name=second)
     )
     assert "Only a person who may decide this review reads its text." in waiting.inner_text()
+    assert waiting.get_by_role("button").count() == 0  # nor the forms to decide or contest
     assert auditor.page.locator("blockquote.case").count() == 0
     auditor.page.goto(f"/audit?type=prediction.case_shredded&project={console.ids['project']}")
     shredded = auditor.page.locator("tbody tr")

@@ -5,7 +5,7 @@ and signs nobody in."""
 
 from __future__ import annotations
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.console.conftest import XSS, Console, Watched, axe_violations, sign_in
 
@@ -43,7 +43,8 @@ def test_invited_person_accepts_once_and_is_signed_in(console: Console, browser,
     person.page.screenshot(path=str(shots / "invitation-accepted.png"), full_page=True)
     person.page.get_by_role("link", name="Continue to the console").click()
     person.page.get_by_role("link", name="Models").click()
-    assert person.page.get_by_role("button", name="Approve risk v1").is_visible()  # approver
+    # an approver (waits for the page: the form is there only once its decision is made)
+    expect(person.page.get_by_role("button", name="Approve risk v1")).to_be_visible()
     assert [p for p in person.problems if "Content Security Policy" not in p] == []
     person.context.close()
 

@@ -131,11 +131,12 @@ def also(guard: Guard, name: str) -> Guard:
     return dataclasses.replace(guard, action=name, checked=False)
 
 
-def permits(guard: Guard, resource: Resource) -> bool:
-    """Check without raising: a panel the viewer may not see is left out (the denial is in
-    the ledger like any other)."""
+def permits(guard: Guard, resource: Resource, context: dict[str, Any] | None = None) -> bool:
+    """Check without raising: a panel or form the viewer may not see or use is left out
+    (the denial is in the ledger like any other). ``context``: the action's facts, where
+    its policies read some (a form decides on a request every data rule accepts)."""
     try:
-        guard.check(resource)
+        guard.check(resource, context)
     except ForbiddenError:
         return False
     return True

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Body, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from sqlmodel import Session
 
 from privet.api.deps import (
     Guard,
@@ -43,6 +44,12 @@ router = APIRouter(prefix="/v1/projects/{project_id}", tags=["models"])
 
 def version_resource(version: ModelVersion) -> Resource:
     return row_resource("ModelVersion", version, service.version_attributes(version))
+
+
+def approval_resource(session: Session, version: ModelVersion) -> Resource:
+    """The version as approving (or resuming) it is decided: with its trainer's accountable
+    human, which the four-eyes rule compares with the caller's."""
+    return row_resource("ModelVersion", version, service.approval_attributes(session, version))
 
 
 @router.get("/models", response_model=list[ModelPublic])
@@ -129,9 +136,7 @@ def approve_version(
     re-run with ``POST .../models/{m}/versions/{v}:monitoring-reference``."""
     project = auth_service.get_project(session, project_id=project_id, viewer=identity)
     version = service.get_version(session, project_id=project.id, version_id=version_id)
-    guard.check(
-        row_resource("ModelVersion", version, service.approval_attributes(session, version))
-    )
+    guard.check(approval_resource(session, version))
     approved = lifecycle.approve(
         session, version=version, actor_id=identity.principal_id, actor_ref=principal_ref(identity)
     )

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from privet.api.deps import Guard, RuntimeDep, SessionDep
+from privet.api.deps import Guard, RuntimeDep, SessionDep, project_resource
 from privet.api.paging import AfterQuery
 from privet.api.routes import admin as admin_routes
 from privet.api.routes import api_keys as api_keys_routes
@@ -47,6 +47,19 @@ router = APIRouter(prefix="/admin", dependencies=[Depends(csrf_checked)])
 
 ROLES = [r.value for r in Role]
 PAGE = 50
+WIDEST = {"role": Role.admin.value}
+"""The grant and invite forms offer every role, so they are decided for the widest one
+(admin): a viewer who may grant only their own role grants it on the API."""
+
+
+def _member_forms(view: Listing, project_id: str) -> dict[str, bool]:
+    """The members panel's forms the viewer may use, decided once for the project."""
+    resource = project_resource(project_id)
+    return {
+        "may_remove": permits(also(view.guard, "member.remove"), resource),
+        "may_grant": permits(also(view.guard, "member.add"), resource, WIDEST),
+        "may_invite": permits(also(view.guard, "project.invite"), resource, WIDEST),
+    }
 
 
 def _members(view: Listing) -> list[dict[str, Any]]:
@@ -60,6 +73,7 @@ def _members(view: Listing) -> list[dict[str, Any]]:
                 "project": project,
                 "members": [{"binding": b, "principal": p} for b, p in listed.items],
                 "next_link": view.next_link(listed.next, project=project.id),
+                **_member_forms(view, project.id),
             }
         )
     return shown

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from privet.api.deps import Guard, RuntimeDep, SessionDep
+from privet.api.deps import Guard, RuntimeDep, SessionDep, project_resource
 from privet.api.paging import AfterQuery
 from privet.api.routes import datasets as api_datasets
 from privet.auth import web_sessions
@@ -24,8 +24,10 @@ from privet.console.deps import (
     CSRF_HEADER,
     CsrfError,
     ViewerDep,
+    also,
     csrf_checked,
     page,
+    permits,
     render,
 )
 from privet.console.listing import Listing, ListingDep
@@ -36,6 +38,7 @@ from privet.datasets.upload import open_form_upload
 from privet.jobs import budget
 from privet.kit.errors import InvalidInputError
 from privet.kit.paging import Page
+from privet.policy.request import upload_context
 
 router = APIRouter(prefix="/datasets")
 
@@ -54,6 +57,9 @@ async def csrf_header_checked(request: Request) -> None:
 
 
 PAGE = 20
+CLEAN_UPLOAD = upload_context(contains_personal_data=False, pii_suspected=False)
+"""The upload form's question is the viewer's role: would an upload the data rules
+accept be allowed. The declarations' own rules are decided on submit, as on the API."""
 
 
 def _datasets(session: Session, page_of: Page[Dataset]) -> list[dict[str, Any]]:
@@ -80,6 +86,15 @@ def _datasets(session: Session, page_of: Page[Dataset]) -> list[dict[str, Any]]:
     ]
 
 
+def _may_erase(view: Listing, datasets: list[Dataset]) -> bool:
+    """`dataset.erase_subjects` decided once for the page: a dataset's resource carries
+    only its project, so the first dataset's decision is every one's (none: no form)."""
+    if not datasets:
+        return False
+    resource = api_datasets.dataset_resource(datasets[0])
+    return permits(also(view.guard, "dataset.erase_subjects"), resource)
+
+
 def _projects(view: Listing) -> list[dict[str, Any]]:
     """Per project where the viewer may list datasets, a page of them (the next page of
     one project: that project only)."""
@@ -93,6 +108,10 @@ def _projects(view: Listing) -> list[dict[str, Any]]:
                 "project": project,
                 "datasets": _datasets(view.session, page_of),
                 "next_link": view.next_link(page_of.next, project=project.id),
+                "may_upload": permits(
+                    also(view.guard, "dataset.upload"), project_resource(project.id), CLEAN_UPLOAD
+                ),
+                "may_erase": _may_erase(view, page_of.items),
             }
         )
     return listed

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from privet.api.deps import Guard, Resource, RuntimeDep, SessionDep
+from privet.api.deps import Guard, RuntimeDep, SessionDep
 from privet.api.paging import AfterQuery
 from privet.api.routes import inference as api_inference
 from privet.console.deps import ViewerDep, also, csrf_checked, page, permits, render
@@ -59,6 +59,7 @@ def queue(
             session, project_id=shown.id, status=status, after=start, limit=PAGE
         )
         items = []
+        contest: bool | None = None
         for item in listed.items:
             if item.model_version_id not in labels:
                 version = session.get(ModelVersion, item.model_version_id)
@@ -66,13 +67,22 @@ def queue(
             prediction = service.get_prediction(
                 session, project_id=shown.id, prediction_id=item.prediction_id
             )
+            resource = api_inference.prediction_resource(
+                prediction, service.review_attributes(session, prediction=prediction)
+            )
+            # deciding reads the row (four-eyes): per item; contesting does not: once
+            may_review = permits(also(guard, "prediction.review"), resource, {"kind": "review"})
+            if contest is None:
+                contest = permits(also(guard, "prediction.review"), resource, {"kind": "contest"})
             items.append(
                 {
                     "item": item,
                     "why": [(r, reasons.get(r) or "") for r in item.rules],
                     "labels": labels[item.model_version_id],
                     "reviews": service.reviews(session, prediction=prediction),
-                    "case": _case(session, guard, service, prediction),
+                    "case": _case(session, service, prediction, may_review=may_review),
+                    "may_review": may_review,
+                    "may_contest": contest,
                 }
             )
         more = view.next_link(listed.next, project=shown.id)
@@ -87,22 +97,16 @@ def queue(
 
 
 def _case(
-    session: Session, guard: Guard, service: InferenceService, prediction: Prediction
+    session: Session, service: InferenceService, prediction: Prediction, *, may_review: bool
 ) -> dict[str, str]:
-    """The case's text for whoever may decide its review (a `prediction.review` decision,
-    ledgered like every view), or why it is not shown."""
+    """The case's text for whoever may decide its review (``may_review``: the item's
+    `prediction.review` decision, ledgered like every view), or why it is not shown."""
     row = session.get(PredictionCase, prediction.id)
     if row is None:
         return {"note": "No text: this case was queued before case texts were kept."}
     if row.shredded_at is not None:
         return {"note": f"The text was crypto-shredded ({row.shred_reason})."}
-    resource = Resource(
-        type="Prediction",
-        id=prediction.id,
-        project_id=prediction.project_id,
-        attrs=service.review_attributes(session, prediction=prediction),
-    )
-    if not permits(also(guard, "prediction.review"), resource):
+    if not may_review:
         return {"note": "Only a person who may decide this review reads its text."}
     try:
         case = cases.read_case(session, provider=service.key_provider, prediction=prediction)

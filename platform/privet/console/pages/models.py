@@ -5,6 +5,7 @@ page says which rule refused and why."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request
@@ -13,15 +14,36 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from privet.api.deps import Guard, RuntimeDep, SessionDep
 from privet.api.paging import AfterQuery
 from privet.api.routes import models as api_models
-from privet.console.deps import ViewerDep, csrf_checked, page, render
-from privet.console.listing import LimitQuery, ListingDep
+from privet.console.deps import ViewerDep, also, csrf_checked, page, permits, render
+from privet.console.listing import LimitQuery, Listing, ListingDep
 from privet.models import listing
 from privet.models.schemas import RetireRequest
-from privet.models.tables import ModelVersionState
+from privet.models.tables import ModelVersion, ModelVersionState
 
 router = APIRouter(prefix="/models", dependencies=[Depends(csrf_checked)])
 
 PAGE = 20
+RETIRABLE = ("candidate", "approved", "suspended")
+
+
+def _forms(view: Listing, versions: Sequence[ModelVersion]) -> dict[str, set[str]]:
+    """Per version, the forms the viewer may use (as the submit decides): approve per
+    candidate (the four-eyes rule reads its trainer), retire once per project (no rule
+    of retiring reads the version)."""
+    forms: dict[str, set[str]] = {v.id: set() for v in versions}
+    retire: dict[str, bool] = {}
+    for v in versions:
+        approve = also(view.guard, "model_version.approve")
+        if v.state == "candidate" and permits(
+            approve, api_models.approval_resource(view.session, v)
+        ):
+            forms[v.id].add("approve")
+        if v.state in RETIRABLE and v.project_id not in retire:
+            resource = api_models.version_resource(v)
+            retire[v.project_id] = permits(also(view.guard, "model_version.retire"), resource)
+        if v.state in RETIRABLE and retire[v.project_id]:
+            forms[v.id].add("retire")
+    return forms
 
 
 @router.get("", response_class=HTMLResponse)
@@ -41,8 +63,9 @@ def list_models(
         after=after,
         limit=limit,
     )
+    forms = _forms(view, listed.items)
     shown = [
-        {"project": projects[d.project_id], "detail": d}
+        {"project": projects[d.project_id], "detail": d, "forms": forms[d.id]}
         for d in listing.details_of(view.session, listed.items)
     ]
     context = {

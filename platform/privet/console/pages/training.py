@@ -26,6 +26,7 @@ from privet.jobs import admission
 from privet.jobs import service as jobs
 from privet.jobs.schemas import TrainingJobCreate, TrainingJobHistoryPublic, TrainingJobPublic
 from privet.kit.errors import InvalidInputError
+from privet.policy.request import training_context
 from privet.reports import charts
 from privet.runtime import Runtime
 
@@ -40,6 +41,19 @@ TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 RECENT_JOBS = 20
 TRAINABLE = 50
 """Dataset versions the submit form offers, newest first."""
+CLEAN_JOB = training_context(
+    purpose="form",
+    dataset_contains_personal_data=False,
+    dataset_categories=(),
+    dataset_purposes=("form",),
+    dataset_epsilon_limit=1.0,
+    dp=True,
+    epsilon=1.0,
+    base_model="form",
+    base_model_allowlisted=True,
+)
+"""The submit form's question is the viewer's role: would a job every data rule accepts
+be allowed. The request's own rules (purpose, ε, base model) are decided on submit."""
 
 
 def _defaults() -> list[dict[str, Any]]:
@@ -82,6 +96,9 @@ def _projects(view: Listing) -> list[dict[str, Any]]:
                 "jobs": recent.items,
                 "next_link": view.next_link(recent.next, project=project.id),
                 "versions": _versions(view.session, view.guard, project.id),
+                "may_submit": permits(
+                    also(view.guard, "training_job.submit"), project_resource(project.id), CLEAN_JOB
+                ),
             }
         )
     return shown
@@ -166,6 +183,11 @@ def _job(
         runtime=runtime,
     )
     done = job.state in TERMINAL
+    # cancel's rule reads the job's submitter: decided on the job's own resource
+    may_cancel = not done and permits(
+        also(guard, "training_job.cancel"),
+        api_jobs.job_resource(jobs.get_job(session, project_id=project_id, job_id=job_id)),
+    )
     history: TrainingJobHistoryPublic | None = None
     if done:
         history = api_jobs.get_job_history(
@@ -175,7 +197,7 @@ def _job(
             identity=viewer,
             guard=also(guard, "training_job.read"),
         )
-    return {"job": job, "done": done, "curves": _curves(history)}
+    return {"job": job, "done": done, "may_cancel": may_cancel, "curves": _curves(history)}
 
 
 def _curves(history: TrainingJobHistoryPublic | None) -> list[tuple[str, Markup]]:
