@@ -17,6 +17,7 @@ from privet.api.admission import RequestAdmission
 from privet.config import Settings, clear_settings_caches
 from privet.ledger.sequencer import integrate_now
 from tests.conftest import Caller
+from tests.own_thread import in_own_thread
 
 
 @pytest.fixture
@@ -76,7 +77,7 @@ def test_slots_bound_the_requests_at_work_and_admit_in_arrival_order() -> None:
                 await anyio.wait_all_tasks_blocked()
         assert admitted == [0, 1, 2, 3, 4, 5] and at_work[1] == 2 and admission.waiting == 0
 
-    anyio.run(main)
+    in_own_thread(anyio.run, main)
 
 
 def _decisions(runtime: Any, project: str) -> int:

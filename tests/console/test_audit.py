@@ -65,6 +65,7 @@ def test_keyset_paging_goes_on_from_the_last_index(console, browser) -> None:  #
     indexes = [int(t) for t in page.locator("tbody tr td:first-child").all_inner_texts()]
     assert len(indexes) == 10 and indexes == sorted(indexes)
     page.get_by_role("link", name="Next events").click()
+    page.wait_for_url(f"**/audit?start={indexes[-1] + 1}&*")  # a plain link: wait for its page
     following = [int(t) for t in page.locator("tbody tr td:first-child").all_inner_texts()]
     assert following and following[0] == indexes[-1] + 1
     assert "limit=10" in page.url

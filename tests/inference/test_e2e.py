@@ -31,6 +31,7 @@ from tests.inference.conftest import (
     register_version,
     scan_files,
 )
+from tests.own_thread import in_own_thread
 
 CANARY = "CANARY-7f3a91-zebra-quartz"
 SUBJECT_CANARY = "SUBJECT-CANARY-5d20c4"
@@ -232,7 +233,7 @@ def test_load_many_clients_every_prediction_is_a_ledger_event(
             )
 
         started = time.monotonic()
-        asyncio.run(run_all())
+        in_own_thread(asyncio.run, run_all())
         elapsed = time.monotonic() - started
         returned = len(tally["ids"]) + warm  # plus the warm-up predictions
         lat = sorted(tally["latencies"])

@@ -36,6 +36,7 @@ from privet.ledger.appender import (
 from privet.ledger.sequencer import Ledger
 from privet.ledger.settings import LedgerSettings
 from privet.ledger.verify import verify_ledger
+from tests.own_thread import in_own_thread
 
 
 def _entries(engine: Engine) -> dict[int, dict]:
@@ -371,7 +372,7 @@ def test_async_appends_give_each_awaiting_caller_its_own_ids(engine: Engine) -> 
         return await asyncio.gather(*calls)
 
     try:
-        got = asyncio.run(many())
+        got = in_own_thread(asyncio.run, many())
     finally:
         stop_appender(engine)
     entries = _entries(engine)
@@ -400,7 +401,7 @@ def test_an_async_append_waits_for_its_commit_without_blocking_the_loop(engine: 
         return waiting, ids, len(_entries(engine))
 
     try:
-        waiting, ids, count = asyncio.run(scenario())
+        waiting, ids, count = in_own_thread(asyncio.run, scenario())
     finally:
         stop_appender(engine)
     assert waiting
@@ -415,8 +416,8 @@ def test_an_async_append_of_a_failed_batch_raises_in_its_caller(
 
     try:
         with pytest.raises(LedgerAppendError, match="rolled back"):
-            asyncio.run(poisoned())
-        assert asyncio.run(append_durable_many_async(engine, [_spec(1)]))
+            in_own_thread(asyncio.run, poisoned())
+        assert in_own_thread(asyncio.run, append_durable_many_async(engine, [_spec(1)]))
     finally:
         stop_appender(engine)
     assert len(_entries(engine)) == 1
