@@ -205,8 +205,8 @@ def sign_in(browser: Browser, console: Console, who: str) -> Watched:
     page = watched.page
     page.goto("/sign-in")
     page.get_by_label("API key").fill(console.keys[who])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():  # a click does not wait for the page it leads to
+        page.get_by_role("button", name="Sign in").click()
     assert re.fullmatch(r"http://[^/]+/", page.url), (page.url, page.content()[-1500:])
 
     return watched

@@ -5,6 +5,8 @@ with no role in the project sees no version."""
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from tests.console.conftest import axe_violations, sign_in
 
 
@@ -14,6 +16,7 @@ def test_approver_sees_charts_and_alert_and_resumes(  # type: ignore[no-untyped-
     watched = sign_in(browser, console, "approver")
     page = watched.page
     page.get_by_role("link", name="Monitoring").click()
+    page.wait_for_url("**/monitoring")  # a plain link: wait for its page
     section = page.get_by_role("region", name=f"risk v1 ({console.name}) SUSPENDED")
     assert section.is_visible()
     assert section.get_by_role("img", name="Live accuracy per window").is_visible()
@@ -25,9 +28,9 @@ def test_approver_sees_charts_and_alert_and_resumes(  # type: ignore[no-untyped-
     page.screenshot(path=str(shots / "monitoring.png"), full_page=True)
 
     section.get_by_label("Reason for resuming").fill("outcomes were mislabelled upstream")
-    section.get_by_role("button", name="Resume risk v1").click()
-    page.wait_for_url("**/monitoring")
-    assert page.get_by_role("region", name=f"risk v1 ({console.name}) serving").is_visible()
+    with page.expect_navigation():  # back to the same /monitoring: wait for the new page
+        section.get_by_role("button", name="Resume risk v1").click()
+    expect(page.get_by_role("region", name=f"risk v1 ({console.name}) serving")).to_be_visible()
     assert watched.problems == []
     watched.context.close()
 
