@@ -83,9 +83,19 @@ def _key_accounts(
     view: Listing, runtime: Runtime, project_id: str, members: list[tuple[Any, Principal]]
 ) -> list[Principal]:
     """The service accounts on this page of members whose key the viewer may mint, scoped
-    to the project (one decision per account: the rule reads the account's own project)."""
+    to the project. Decided once per set of facts the key rules tell accounts apart by
+    (the account's own project; whether it is the viewer), not once per account: a page
+    of 50 accounts is not 50 decisions and ledger events."""
     accounts = {p.id: p for _, p in members if p.kind == PrincipalKind.service_account.value}
-    return [a for a in accounts.values() if _may_mint(view, runtime, a, project_id)]
+
+    def facts(account: Principal) -> tuple[str | None, bool]:
+        return account.project_id, account.id == view.viewer.principal_id
+
+    allowed: dict[tuple[str | None, bool], bool] = {}
+    for account in accounts.values():
+        if facts(account) not in allowed:
+            allowed[facts(account)] = _may_mint(view, runtime, account, project_id)
+    return [a for a in accounts.values() if allowed[facts(a)]]
 
 
 def _members(view: Listing, runtime: Runtime) -> list[dict[str, Any]]:
