@@ -43,11 +43,12 @@ def _forms_seen(browser, console: Console, who: str) -> dict[str, bool]:  # type
     return seen
 
 
-def _service_account(console: Console, name: str) -> str:
-    """A service account of the test's project (a predictor), bound by the root admin."""
+def _service_account(console: Console, name: str, project: str | None = None) -> str:
+    """A service account of the test's project (or ``project``), a predictor there, bound
+    by the root admin."""
     with console.server.client() as http:
         bound = http.post(
-            f"/v1/projects/{console.ids['project']}/members",
+            f"/v1/projects/{project or console.ids['project']}/members",
             json={"role": "predictor", "service_account_name": name},
         )
         assert bound.status_code == 201, bound.text
@@ -73,11 +74,25 @@ def test_forms_follow_the_viewers_roles(console, browser) -> None:  # type: igno
 
 
 def test_admin_keys_a_service_account_of_the_project(console, browser) -> None:  # type: ignore[no-untyped-def]
+    """Only the project's own service accounts are offered: one of another project, bound
+    here too, is not (keys.service-account-of-the-project)."""
     account = _service_account(console, "batch-scorer")
+    with console.server.client() as http:
+        other = http.post("/v1/projects", json={"name": f"{console.name}-other"})
+        assert other.status_code == 201, other.text
+        outsider = _service_account(console, "outsider", other.json()["id"])
+        bound = http.post(
+            f"/v1/projects/{console.ids['project']}/members",
+            json={"role": "predictor", "principal_id": outsider},
+        )
+        assert bound.status_code == 201, bound.text
     watched = sign_in(browser, console, "admin")
     page = watched.page
     page.goto("/admin")
     section = page.locator(f"section[aria-labelledby='p-{console.ids['project']}-h']")
+    expect(section.get_by_role("cell", name=outsider, exact=True)).to_be_visible()  # a member
+    offered = section.get_by_label("Service account", exact=True).locator("option")
+    assert offered.all_inner_texts() == ["batch-scorer"]
     section.get_by_label("Service account", exact=True).select_option(account)
     section.get_by_label("Name of its key").fill("nightly scoring")
     section.get_by_role("button", name=f"{SA_KEY} {console.name}").click()
