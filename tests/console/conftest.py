@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -204,8 +205,8 @@ def sign_in(browser: Browser, console: Console, who: str) -> Watched:
     page = watched.page
     page.goto("/sign-in")
     page.get_by_label("API key").fill(console.keys[who])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():  # a click does not wait for the page it leads to
+        page.get_by_role("button", name="Sign in").click()
     assert re.fullmatch(r"http://[^/]+/", page.url), (page.url, page.content()[-1500:])
 
     return watched
@@ -237,3 +238,78 @@ def session_http(console: Console, watched: Watched) -> httpx.Client:
 
 def csrf_of(page: Page) -> str:
     return str(page.locator("form.signout input[name=csrf]").get_attribute("value"))
+
+
+@dataclass
+class _Judge:
+    """What `judge_quality` needs of a monitor: its settings (auto-suspension on)."""
+
+    config: object
+    metrics: object
+
+
+@pytest.fixture
+def suspended(console: Console) -> str:
+    """`risk` v1 approved through the API; twenty outcomes recorded in each of three hourly
+    windows, the last one 40 % right; the judge suspends it (auto_suspend on)."""
+    from prometheus_client import CollectorRegistry
+
+    from privet.db import session_scope
+    from privet.inference.tables import Prediction
+    from privet.kit.ids import utcnow
+    from privet.models.tables import ModelVersion
+    from privet.monitoring.metrics import MonitoringMetrics
+    from privet.monitoring.quality import judge_quality
+    from privet.monitoring.settings import MonitoringSettings
+    from privet.monitoring.stats import window_start
+    from privet.monitoring.tables import PredictionOutcome
+
+    version_id = console.ids["version:risk"]
+    with console.server.client(console.keys["approver"]) as http:
+        project = console.ids["project"]
+        approved = http.post(f"/v1/projects/{project}/model-versions/{version_id}:approve")
+        assert approved.status_code == 200, approved.text
+    runtime = console.runtime
+    cfg = MonitoringSettings(auto_suspend=True)
+    now = utcnow()
+    with session_scope(runtime.engine) as session:
+        version = session.get(ModelVersion, version_id)
+        assert version is not None
+        for hour, right in ((2, 18), (1, 16), (0, 8)):
+            at = window_start(now - timedelta(hours=hour), cfg.window_s) + timedelta(minutes=1)
+            for n in range(20):
+                pid = f"prd_mon{hour}_{n}_{console.tag()}"
+                label, truth = "yes", ("yes" if n < right else "no")
+                session.add(
+                    Prediction(
+                        id=pid,
+                        project_id=version.project_id,
+                        model_id=version.model_id,
+                        model_version_id=version_id,
+                        version_number=1,
+                        caller=console.ids["ml_engineer"],
+                        purpose="credit_scoring",
+                        input_digest="hmac-sha256:" + "1" * 64,
+                        label=label,
+                        score_ppm=700_000 + 10_000 * n,
+                        created_at=at,
+                    )
+                )
+                session.add(
+                    PredictionOutcome(
+                        prediction_id=pid,
+                        project_id=version.project_id,
+                        model_version_id=version_id,
+                        label=truth,
+                        predicted_label=label,
+                        score_ppm=700_000 + 10_000 * n,
+                        predicted_at=at,
+                        recorded_by=console.ids["ml_engineer"],
+                        recorded_at=at,
+                    )
+                )
+        session.flush()
+        judge = _Judge(cfg, MonitoringMetrics(CollectorRegistry()))
+        last = window_start(now, cfg.window_s)
+        judge_quality(session, monitor=judge, version=version, window=last)  # type: ignore[arg-type]
+    return version_id

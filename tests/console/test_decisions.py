@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.console.conftest import XSS, Console, axe_violations, csrf_of, session_http, sign_in
 
@@ -84,6 +85,7 @@ def test_reviewer_overturns_with_a_reason_and_it_is_in_the_ledger(  # type: igno
     watched = sign_in(browser, console, "approver")
     page = watched.page
     page.get_by_role("link", name="Decisions").click()
+    page.wait_for_url("**/decisions")  # a plain link: wait for its page
     first, second = referred
     assert page.get_by_role("heading", name=f"{first}: yes (0.6000) refer").is_visible()
     assert page.get_by_text(
@@ -112,9 +114,9 @@ def test_reviewer_overturns_with_a_reason_and_it_is_in_the_ledger(  # type: igno
 
     # A contest of the decided prediction is recorded beside the review.
     decided.get_by_label("Contest reason").fill("the applicant disputes it")
-    decided.get_by_role("button", name=f"Contest {first}").click()
-    page.wait_for_url("**/decisions?status=closed")
-    assert page.get_by_role("cell", name="the applicant disputes it").is_visible()
+    with page.expect_navigation():  # back to the same ?status=closed: wait for the new page
+        decided.get_by_role("button", name=f"Contest {first}").click()
+    expect(page.get_by_role("cell", name="the applicant disputes it")).to_be_visible()
 
     # Deciding it again is for another person (policies/human_review.cedar).
     # Its form is not offered again, and a forged one is refused (issue 20).

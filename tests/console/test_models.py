@@ -4,6 +4,8 @@ user set renders inert."""
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from tests.console.conftest import axe_violations, csrf_of, session_http, sign_in
 
 
@@ -11,6 +13,7 @@ def test_four_eyes_refuses_own_model_and_approves_another(console, browser, shot
     watched = sign_in(browser, console, "approver")
     page = watched.page
     page.get_by_role("link", name="Models").click()
+    page.wait_for_url("**/models")  # a plain link: wait for its page
     assert axe_violations(page) == []
     page.screenshot(path=str(shots / "models.png"), full_page=True)
 
@@ -25,8 +28,8 @@ def test_four_eyes_refuses_own_model_and_approves_another(console, browser, shot
     assert forged.status_code == 403, forged.text
     assert "model.segregation-of-duties" in forged.text, forged.text
 
-    page.get_by_role("button", name="Approve risk v1").click()
-    page.wait_for_url("**/models")
-    assert page.get_by_role("heading", name=f"risk v1 ({console.name}, approved)").is_visible()
+    with page.expect_navigation():  # back to the same /models: wait for the new page
+        page.get_by_role("button", name="Approve risk v1").click()
+    expect(page.get_by_role("heading", name=f"risk v1 ({console.name}, approved)")).to_be_visible()
     assert watched.problems == []
     watched.context.close()

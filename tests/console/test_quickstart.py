@@ -125,11 +125,12 @@ def _accept(browser, console: Console, token: str) -> Watched:  # type: ignore[n
     page.get_by_label("Invitation token").fill(token)
     page.get_by_label("Name of your first key").fill("risk-laptop")
     page.get_by_role("button", name="Accept the invitation").click()
-    assert page.get_by_role("heading", name="Welcome").is_visible()
+    expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
     assert page.get_by_label("The new key").input_value().startswith("pvt_")
     assert axe_violations(page) == []
     page.get_by_role("link", name="Continue to the console").click()
-    assert page.get_by_text("risk-officer").first.is_visible()
+    page.wait_for_url(re.compile(r"http://[^/]+/$"))  # the Welcome page names them too
+    expect(page.get_by_text("risk-officer").first).to_be_visible()
     return watched
 
 

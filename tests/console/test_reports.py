@@ -14,6 +14,7 @@ def test_auditor_previews_and_downloads_every_format(console, browser, shots) ->
     watched = sign_in(browser, console, "auditor")
     page = watched.page
     page.get_by_role("link", name="Reports").click()
+    page.wait_for_url("**/reports")  # a plain link: wait for its page
     for kind in REGISTRY:
         assert page.get_by_role("heading", name=kind, exact=True).is_visible(), kind
     assert axe_violations(page) == []

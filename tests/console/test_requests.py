@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.console.conftest import XSS, Console, axe_violations, sign_in
 from tests.datasets.conftest import make_rows, to_csv, upload
@@ -51,6 +52,7 @@ def test_dpo_files_an_erasure_and_sees_the_affected_models(  # type: ignore[no-u
     watched = sign_in(browser, dpo, "dpo")
     page = watched.page
     page.get_by_role("link", name="Requests").click()
+    page.wait_for_url("**/requests")  # a plain link: wait for its page
     assert page.get_by_role("heading", name="Data-subject requests", level=1).is_visible()
     page.get_by_label("Request type").select_option("erasure")
     page.get_by_label("Subject id (as the datasets record it)").fill(dpo.ids["subject"])
@@ -73,6 +75,7 @@ def test_dpo_files_an_erasure_and_sees_the_affected_models(  # type: ignore[no-u
     assert answer["report"]["kind"] == "dsr" and answer["ledger"]["events"]
 
     page.get_by_role("link", name="Back to the request log").click()
+    page.wait_for_url("**/requests")
     row = page.get_by_role("row").filter(has_text="erasure")
     assert "answered late" in row.inner_text() and "1 model version(s) flagged" in row.inner_text()
 
@@ -91,8 +94,8 @@ def test_dpo_files_an_erasure_and_sees_the_affected_models(  # type: ignore[no-u
     page.get_by_label("Purposes objected to (objection only, comma-separated; empty: all)").fill(
         "marketing"
     )
-    page.get_by_role("button", name="Log the request").click()
-    assert page.get_by_role("heading", name="Invalid input").is_visible()
+    page.get_by_role("button", name="Log the request").click()  # answered at /requests again
+    expect(page.get_by_role("heading", name="Invalid input")).to_be_visible()
     assert "purposes apply to objection requests only" in page.get_by_role("alert").inner_text()
     page.goto("/requests")
     assert page.locator("tbody tr").count() == 2

@@ -19,7 +19,9 @@ from privet.kit.errors import NotFoundError
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 
 
-def _owner_resource(facts: capabilities.Facts, project_id: str | None) -> Resource:
+def owner_resource(facts: capabilities.Facts, project_id: str | None) -> Resource:
+    """The key owner as the `api_key.*` decisions see it (the console decides its key
+    forms on the same resource)."""
     return Resource(
         type="Principal", id=facts.attrs["principal"], project_id=project_id, attrs=facts.attrs
     )
@@ -47,7 +49,7 @@ def create_api_key(
         default_ttl_days=runtime.settings.api_key_ttl_days,
     )
     guard.check(
-        _owner_resource(mint.facts, body.project_id), mint.facts.context, explain=mint.facts.reasons
+        owner_resource(mint.facts, body.project_id), mint.facts.context, explain=mint.facts.reasons
     )
     return service.create_api_key(
         session,
@@ -69,7 +71,7 @@ def list_api_keys(
     """Your own keys (never their secrets)."""
     me = service.get_principal(session, principal_id=identity.principal_id)
     facts = capabilities.Facts(capabilities.owner_attrs(me, key_project=None), {"self": True})
-    guard.check(_owner_resource(facts, None), facts.context)
+    guard.check(owner_resource(facts, None), facts.context)
     keys = service.list_api_keys(session, principal_ids=[identity.principal_id])
     return [ApiKeyPublic.model_validate(k) for k in keys]
 
@@ -88,7 +90,7 @@ def revoke_api_key(
         raise NotFoundError(f"API key {key_id!r} does not exist")
     owner = service.get_principal(session, principal_id=key.principal_id)
     facts = capabilities.revoke_facts(identity, owner=owner, key=key)
-    guard.check(_owner_resource(facts, key.project_id), facts.context, explain=facts.reasons)
+    guard.check(owner_resource(facts, key.project_id), facts.context, explain=facts.reasons)
     return ApiKeyPublic.model_validate(
         service.revoke_api_key(session, key=key, actor=identity.principal_id)
     )

@@ -2,7 +2,7 @@
 revoke, invite a person, a key for a service account), their own API keys (create, shown
 once; revoke), the active policy set, the master key's health. Every action and panel
 calls the API's own handler with the console's guard: the same Cedar decision, refusal and
-ledger event.
+ledger event; a form is shown only when that decision allows it.
 
 A new key's secret and an invitation's token are only in the response to their creation:
 never in a URL, never stored, gone on reload."""
@@ -21,15 +21,17 @@ from privet.api.routes import api_keys as api_keys_routes
 from privet.api.routes import invitations as invitations_routes
 from privet.api.routes import projects as projects_routes
 from privet.api.routes.projects import PLATFORM
+from privet.auth import capabilities
 from privet.auth import service as auth_service
 from privet.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
+    ApiKeyPublic,
     InvitationCreate,
     ProjectCreate,
     RoleBindingCreate,
 )
-from privet.auth.tables import Role
+from privet.auth.tables import Principal, PrincipalKind, Role
 from privet.console.deps import (
     ViewerDep,
     also,
@@ -62,7 +64,41 @@ def _member_forms(view: Listing, project_id: str) -> dict[str, bool]:
     }
 
 
-def _members(view: Listing) -> list[dict[str, Any]]:
+def _may_mint(view: Listing, runtime: Runtime, owner: Principal, project_id: str | None) -> bool:
+    """The `api_key.create` decision a key form's submit makes (the facts of
+    `plan_key_mint`), for the default lifetime, which the lifetime rule always accepts."""
+    mint = capabilities.plan_key_mint(
+        view.session,
+        identity=view.viewer,
+        owner=owner,
+        project_id=project_id,
+        ttl_days=None,
+        default_ttl_days=runtime.settings.api_key_ttl_days,
+    )
+    resource = api_keys_routes.owner_resource(mint.facts, project_id)
+    return permits(also(view.guard, "api_key.create"), resource, mint.facts.context)
+
+
+def _key_accounts(
+    view: Listing, runtime: Runtime, project_id: str, members: list[tuple[Any, Principal]]
+) -> list[Principal]:
+    """The service accounts on this page of members whose key the viewer may mint, scoped
+    to the project. Decided once per set of facts the key rules tell accounts apart by
+    (the account's own project; whether it is the viewer), not once per account: a page
+    of 50 accounts is not 50 decisions and ledger events."""
+    accounts = {p.id: p for _, p in members if p.kind == PrincipalKind.service_account.value}
+
+    def facts(account: Principal) -> tuple[str | None, bool]:
+        return account.project_id, account.id == view.viewer.principal_id
+
+    allowed: dict[tuple[str | None, bool], bool] = {}
+    for account in accounts.values():
+        if facts(account) not in allowed:
+            allowed[facts(account)] = _may_mint(view, runtime, account, project_id)
+    return [a for a in accounts.values() if allowed[facts(a)]]
+
+
+def _members(view: Listing, runtime: Runtime) -> list[dict[str, Any]]:
     """Each project whose members the viewer may list (`member.list`), a page of its
     members with names (the next page of one project: that project only)."""
     shown: list[dict[str, Any]] = []
@@ -73,19 +109,47 @@ def _members(view: Listing) -> list[dict[str, Any]]:
                 "project": project,
                 "members": [{"binding": b, "principal": p} for b, p in listed.items],
                 "next_link": view.next_link(listed.next, project=project.id),
+                "key_accounts": _key_accounts(view, runtime, project.id, list(listed.items)),
                 **_member_forms(view, project.id),
             }
         )
     return shown
 
 
-def _context(view: Listing, runtime: Runtime) -> dict[str, Any]:
+def _revocable(view: Listing, keys: list[ApiKeyPublic]) -> set[str]:
+    """The viewer's active keys they may revoke: the submit's `api_key.revoke` decision,
+    taken once per key scope (the only fact in which two of one's own keys differ)."""
+    me = auth_service.get_principal(view.session, principal_id=view.viewer.principal_id)
+    active = [k for k in keys if k.revoked_at is None]
+    allowed: dict[str | None, bool] = {}
+    for key in active:
+        if key.project_id not in allowed:
+            row = auth_service.get_api_key(view.session, key_id=key.id)
+            facts = capabilities.revoke_facts(view.viewer, owner=me, key=row)
+            resource = api_keys_routes.owner_resource(facts, key.project_id)
+            guard = also(view.guard, "api_key.revoke")
+            allowed[key.project_id] = permits(guard, resource, facts.context)
+    return {k.id for k in active if allowed[k.project_id]}
+
+
+def _keys_panel(view: Listing, runtime: Runtime) -> dict[str, Any]:
+    """The viewer's own keys (None: `api_key.list` refused), those they may revoke, and
+    whether they may create one (an unscoped key, as the form asks)."""
     try:
         keys = api_keys_routes.list_api_keys(
             session=view.session, identity=view.viewer, guard=also(view.guard, "api_key.list")
         )
     except ForbiddenError:
         keys = None
+    me = auth_service.get_principal(view.session, principal_id=view.viewer.principal_id)
+    return {
+        "keys": keys,
+        "revocable": _revocable(view, keys or []),
+        "may_create_key": _may_mint(view, runtime, me, None),
+    }
+
+
+def _context(view: Listing, runtime: Runtime) -> dict[str, Any]:
     policies = (
         runtime.authorizer.engine.info()
         if permits(also(view.guard, "policy.read"), PLATFORM)
@@ -100,8 +164,8 @@ def _context(view: Listing, runtime: Runtime) -> dict[str, Any]:
     return {
         "title": "Administration",
         "may_create_project": permits(also(view.guard, "project.create"), PLATFORM),
-        "projects": _members(view),
-        "keys": keys,
+        "projects": _members(view, runtime),
+        **_keys_panel(view, runtime),
         "policies": policies,
         "master_key": master_key,
         "roles": ROLES,
@@ -138,12 +202,11 @@ def create_key(
         runtime=runtime,
         guard=guard,
     )
+    view = Listing(request, session, viewer, guard)
     if request.headers.get("hx-request") == "true":
-        keys = api_keys_routes.list_api_keys(
-            session=session, identity=viewer, guard=also(guard, "api_key.list")
-        )
-        return render(request, "admin_key_created.html", {"created": created, "keys": keys})
-    context = _context(Listing(request, session, viewer, guard), runtime)
+        keys = _keys_panel(view, runtime)
+        return render(request, "admin_key_created.html", {"created": created, **keys})
+    context = _context(view, runtime)
     return render(request, "admin.html", {**context, "created": created})
 
 

@@ -2,7 +2,8 @@
 monitor, with its live accuracy, calibration and drift per window as server-drawn SVG
 (the monitoring report's charts), the thresholds, the alerts raised, the reviews'
 outcomes and its serving state; an approver resumes a suspended version (the API's
-`model_version.resume` handler: the four-eyes rules of approval apply)."""
+`model_version.resume` handler: the four-eyes rules of approval apply). The Resume form
+is shown only where that decision allows it."""
 
 from __future__ import annotations
 
@@ -51,6 +52,11 @@ def overview(view: ListingDep, after: AfterQuery = None, limit: LimitQuery = PAG
                 "view": seen,
                 "charts": charts_of(seen["windows"], seen["thresholds"]),
                 "recent": list(reversed(seen["windows"][-8:])),
+                "may_resume": version.state == "suspended"
+                and permits(
+                    also(guard, "model_version.resume"),
+                    api_models.approval_resource(session, version),
+                ),
             }
         )
     context = {
