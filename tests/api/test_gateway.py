@@ -119,3 +119,18 @@ def test_body_over_limit_when_chunked(client, admin, runtime) -> None:  # type: 
     assert response.status_code == 413
     assert response.json()["type"].endswith("/payload-too-large")
     assert _count_projects(runtime) == before
+
+
+def test_serving_keeps_startup_objects_out_of_full_collections(app) -> None:  # type: ignore[no-untyped-def]
+    """While the app serves, what startup made is frozen out of the collector's full passes
+    (each walked ~600,000 objects: a 0.5 s pause of every request at 64 clients); once it
+    stops, nothing is left frozen in the process."""
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    assert gc.get_freeze_count() == 0
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -57,7 +58,12 @@ def reload_policies_on_signal(runtime: Runtime) -> None:
 def _lifespan(runtime: Runtime):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        """Run the ledger's group commit and integrator, reload policies on SIGHUP."""
+        """Run the ledger's group commit and integrator, reload policies on SIGHUP, and keep
+        what startup made (transformers, torch: ~600,000 objects) out of the cyclic garbage
+        collector's full passes while serving: each walked them all, a 0.3-1.3 s pause of
+        every request in flight every ~10 s under load (the p99 at 64 clients). Objects
+        frozen are still freed by reference counting; unfrozen again at shutdown, so an
+        app made and stopped in a test process leaves nothing frozen behind."""
         # transformers' lazy modules are not thread-safe on first use: resolve them here,
         # in one thread, before request threads load models (catalog.import_transformers).
         import_transformers()
@@ -68,9 +74,12 @@ def _lifespan(runtime: Runtime):  # type: ignore[no-untyped-def]
             loop.add_signal_handler(signal.SIGHUP, reload_policies_on_signal, runtime)
         except (NotImplementedError, RuntimeError, ValueError):
             log.warning("SIGHUP policy reload is unavailable in this process")
+        # Last, once startup has imported what it needs (see the docstring).
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             # Drain the group commit first (every queued append is written and its caller
             # answered), then the sequencer's final pass integrates it.
             stop_appender(runtime.engine)
