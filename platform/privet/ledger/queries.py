@@ -262,9 +262,9 @@ def _custom_plans(conn: Connection) -> None:
     transaction). psycopg prepares a statement run five times on a connection, and
     PostgreSQL then kept one generic plan for a window's range read, blind to whether
     ``type = $1`` is rare in the range: at 10^6 events it walked the primary key past
-    15,000-31,000 leaves per range (3.5-5 ms cached, 11-17 ms from disk) where the
-    (type, idx) index reads the range's matches in 0.1-0.3 ms. A window alone is read
-    along the primary key by any plan: it needs no extra statement."""
+    15,000-31,000 leaves per range (3.5-17 ms) where the (type, idx) index reads the
+    range's matches in 0.1-0.3 ms. A window alone is read along the primary key by any
+    plan: it needs no extra statement. See docs/SCALING.md, "Time windows at 10^6"."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
