@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, text
+from sqlmodel import Session
 
 from privet.compliance.service import REQUEST_ORDER, requests_statement
 from privet.db import create_db_engine
 from privet.jobs.service import JOB_ORDER, jobs_statement
-from privet.ledger.queries import events_statement
+from privet.ledger.queries import events_statement, list_events
 from privet.ledger.zones import ZONE_LEAVES, window_ranges
 from privet.monitoring.service import QUEUE_ORDER, queue_statement
 from tests.paging.rows import T0, fill_ledger_pg, fill_lists
@@ -184,3 +185,24 @@ def test_review_queue_pages_use_an_index(pg: Connection, status: str, deep: bool
     if status == "closed":  # or from each closing review to its item, by primary key
         index.add("prediction_decisions_pkey")
     assert_indexed(pg, stmt, table="prediction_decisions", index=index)
+
+
+def test_a_window_page_is_planned_for_its_values(pg: Connection) -> None:
+    """psycopg prepares a statement run five times on a connection; PostgreSQL then kept
+    one generic plan for a window's range reads, which walked the primary key past every
+    leaf of a range to find a rare type's few (docs/SCALING.md, "Time windows at 10^6").
+    Read the same window page many times: every range read is planned for its values."""
+    since = T0 + timedelta(seconds=N // 2)
+    with pg.engine.connect() as conn, Session(bind=conn) as session:
+        for _ in range(20):
+            page = list_events(session=session, since=since, type="type.70", limit=100)
+        generic, custom = conn.execute(
+            text(
+                "SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0) "
+                "FROM pg_prepared_statements WHERE statement LIKE :read"
+            ),
+            {"read": "%ledger_leaves.event_time >=%"},
+        ).one()
+    assert page.items and all(e.event == {} for e in page.items)
+    assert custom > 0, "the range reads were never prepared: the test shows nothing"
+    assert generic == 0, f"{generic} range reads ran on a generic plan"

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, TypedDict, Unpack
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Select, and_, func, select
+from sqlalchemy import Connection, Integer, Select, and_, bindparam, func, select
 from sqlmodel import Session
 
 from privet.kit.errors import InvalidInputError, NotFoundError
@@ -168,28 +168,34 @@ def events_statement(*, below: int | None = None, **query: Unpack[EventQuery]) -
     With ``object_id`` the page is driven by ``ledger_leaf_objects``' primary key
     (object_id, leaf_idx), already in leaf order. ``below`` bounds the leaf index from
     above (exclusive): a time window is read one range of ``window_ranges`` at a time."""
+    _check_query(query)
     return _statement(query, below=below, fetch=query.get("limit", 100) + 1)
+
+
+def _check_query(query: EventQuery) -> None:
+    """Bad input is a 422 naming its rule before any statement is built or run."""
+    if query.get("start", 0) < 0:
+        raise InvalidInputError("start must be >= 0", rule="cursor")
+    check_limit(query.get("limit", 100))
+    _check_window(query.get("since"), query.get("until"))
 
 
 def _statement(
     query: EventQuery, *, below: int | None, fetch: int, light: bool = False
 ) -> Select[Any]:
-    """``light``: only the index and the entry (what a report reads by the thousand)."""
-    start, limit = query.get("start", 0), query.get("limit", 100)
+    """``light``: only the index and the entry (what a report reads by the thousand).
+    The range and the row count are the named parameters ``lo``, ``hi`` (absent when
+    ``below`` is None) and ``fetch``, so one statement serves every range of a window."""
     since, until, object_id = query.get("since"), query.get("until"), query.get("object_id")
-    if start < 0:
-        raise InvalidInputError("start must be >= 0", rule="cursor")
-    check_limit(limit)
-    _check_window(since, until)
     key = _leaves.c.idx
     leaves = select(_leaves.c.idx, _leaves.c.entry_id, _leaves.c.leaf_hash)
     if object_id is not None:
         key = _leaf_objects.c.leaf_idx
         leaves = leaves.select_from(_leaf_objects).join(_leaves, _leaves.c.idx == key)
         leaves = leaves.where(_leaf_objects.c.object_id == object_id)
-    conds = [key >= start]
+    conds = [key >= bindparam("lo", query.get("start", 0), type_=key.type)]
     if below is not None:
-        conds.append(key < below)
+        conds.append(key < bindparam("hi", below, type_=key.type))
     for name in ("type", "project", "actor"):
         value = query.get(name)
         if value is not None:
@@ -198,7 +204,9 @@ def _statement(
         conds.append(_leaves.c.event_time >= since)
     if until is not None:
         conds.append(_leaves.c.event_time < until)
-    leaves = leaves.where(and_(*conds)).order_by(key).limit(fetch)
+    leaves = (
+        leaves.where(and_(*conds)).order_by(key).limit(bindparam("fetch", fetch, type_=Integer))
+    )
     if since is None and until is None:
         stmt = leaves.add_columns(_entries.c.event).join(
             _entries, _entries.c.id == _leaves.c.entry_id
@@ -225,21 +233,40 @@ def _page_rows(conn: Connection, query: EventQuery, *, light: bool = False) -> l
     """Up to ``limit + 1`` rows of the page from ``start`` (one more says there is a next
     page). A time window is read range by range (``window_ranges``: only the blocks of
     leaves whose times can meet it, then the tail), each range an index range of its own,
-    until the page is full."""
+    until the page is full. A window's statement is built once, each range only binds
+    its bounds: building and keying a statement costs more CPU than running it."""
+    _check_query(query)
     limit = query.get("limit", 100)
-    first = _statement(query, below=None, fetch=limit + 1, light=light)  # checks the query
     since, until = query.get("since"), query.get("until")
     if since is None and until is None:
-        return list(conn.execute(first).all())
+        return list(conn.execute(_statement(query, below=None, fetch=limit + 1, light=light)).all())
+    if any(query.get(name) is not None for name in ("type", "project", "actor", "object_id")):
+        _custom_plans(conn)
     rows = list[Any]()
+    built: dict[bool, Select[Any]] = {}  # bounded range, range to the end
     ranges = window_ranges(conn, since=since, until=until, start=query.get("start", 0))
     for lo, hi in ranges:
         fetch = limit + 1 - len(rows)
-        stmt = _statement({**query, "start": lo}, below=hi, fetch=fetch, light=light)
-        rows += conn.execute(stmt).all()
+        stmt = built.get(hi is not None)
+        if stmt is None:
+            stmt = built[hi is not None] = _statement(query, below=hi, fetch=fetch, light=light)
+        bounds = {"lo": lo, "fetch": fetch} if hi is None else {"lo": lo, "hi": hi, "fetch": fetch}
+        rows += conn.execute(stmt, bounds).all()
         if len(rows) > limit:
             break
     return rows
+
+
+def _custom_plans(conn: Connection) -> None:
+    """On PostgreSQL, plan a time window's range reads for their values (this
+    transaction). psycopg prepares a statement run five times on a connection, and
+    PostgreSQL then kept one generic plan for a window's range read, blind to whether
+    ``type = $1`` is rare in the range: at 10^6 events it walked the primary key past
+    15,000-31,000 leaves per range (3.5-17 ms) where the (type, idx) index reads the
+    range's matches in 0.1-0.3 ms. A window alone is read along the primary key by any
+    plan: it needs no extra statement. See docs/SCALING.md, "Time windows at 10^6"."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def list_events(*, session: Session, **query: Unpack[EventQuery]) -> EventPage:
