@@ -53,10 +53,12 @@ def test_access_request_on_many_datasets(client: Any, admin: Any, runtime: Any) 
     with counted(runtime.engine) as statements:
         request_access(client, admin, "cust-00004")
     backend = runtime.engine.dialect.name
+    alone = []
     with session_scope(runtime.engine) as session:
-        t0 = time.perf_counter()
-        discover(session, runtime=runtime, subject_id="cust-00005")
-        alone = (time.perf_counter() - t0) * 1000
+        for _ in range(REPEAT):
+            t0 = time.perf_counter()
+            discover(session, runtime=runtime, subject_id="cust-00005")
+            alone.append((time.perf_counter() - t0) * 1000)
         if PROFILE:
             with cProfile.Profile() as profile:
                 discover(session, runtime=runtime, subject_id="cust-00005")
@@ -65,5 +67,5 @@ def test_access_request_on_many_datasets(client: Any, admin: Any, runtime: Any) 
         f"\n{backend}: {DATASETS} datasets (seeded in {seeded:.0f} s), access request "
         f"p50 {statistics.median(times):.1f} ms, min {min(times):.1f}, max {max(times):.1f} "
         f"({REPEAT} requests), {len(statements)} statements a request; "
-        f"discovery alone {alone:.1f} ms"
+        f"discovery alone p50 {statistics.median(alone):.1f} ms, min {min(alone):.1f}"
     )
