@@ -9,13 +9,11 @@ import copy
 import hashlib
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlmodel import select
 
 from privet.config import clear_settings_caches
@@ -30,6 +28,7 @@ from privet.reports.model import Rows
 from privet.reports.render import ReportTooLargeError, iter_render, render
 from privet_audit.report import verify_report
 from tests.ledger.conftest import engine, home, ledger  # noqa: F401
+from tests.statements import counted
 
 NO_RUNTIME = cast(ReportRuntime, None)
 """The access-log builder reads only the session (its runtime parameter is unused)."""
@@ -51,21 +50,6 @@ def _decisions(eng: Engine, n: int, *, actor: str = "prn_app") -> None:
                 for i in range(n)
             ],
         )
-
-
-@contextmanager
-def counted(eng: Engine) -> Iterator[list[str]]:
-    """The SQL statements run on ``eng`` inside the block."""
-    statements: list[str] = []
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(eng, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(eng, "before_cursor_execute", before)
 
 
 @pytest.fixture

@@ -68,6 +68,39 @@ def test_one_key_per_object_and_project_must_match(
         crypto.unwrap_data_key(session=session, provider=provider, ref=make_ref())
 
 
+def test_keys_read_together_open_as_one_at_a_time(
+    engine: Engine,
+    provider: crypto.LocalKeyProvider,
+    store: crypto.LocalBlobStore,
+    make_ref: Ref,
+) -> None:
+    """`data_keys_of` + `unwrap_key_row` + `decrypt_object` (discovery's batch) give what
+    `read_object` gives, and refuse what it refuses: a shredded key, no key, the key of
+    the same id in another project; more objects than one statement takes."""
+    refs = [make_ref(kind) for kind in ("dataset_version",) * 501 + ("model",)]
+    for r in refs[:3] + refs[-2:]:
+        put(engine, provider, store, r, r.object_id.encode() * 100)
+    with session_scope(engine) as session:
+        crypto.erase_object(session=session, store=store, ref=refs[1])
+        for r in refs[3:-2]:  # keys only, no blobs: enough to read them
+            crypto.create_data_key(session=session, provider=provider, ref=r)
+    absent, moved = make_ref(), crypto.ObjectRef(refs[0].kind, refs[0].object_id, "prj_other")
+    one_at_a_time = {r: get(engine, provider, store, r) for r in (refs[0], refs[2], refs[-1])}
+    with session_scope(engine) as session:
+        keys = crypto.data_keys_of(session, refs=[*refs, absent, moved])
+        assert set(keys) == set(refs)  # 503 of one kind: two statements
+        for r, expected in one_at_a_time.items():
+            handle = crypto.unwrap_key_row(provider=provider, ref=r, row=keys[r])
+            assert b"".join(crypto.decrypt_object(handle=handle, store=store)) == expected
+        with pytest.raises(crypto.DataKeyDestroyedError):
+            crypto.unwrap_key_row(provider=provider, ref=refs[1], row=keys[refs[1]])
+        with pytest.raises(crypto.DataKeyNotFoundError):
+            crypto.unwrap_key_row(provider=provider, ref=absent, row=keys.get(absent))
+        for row in (keys.get(moved), keys[refs[0]]):
+            with pytest.raises(crypto.DataKeyNotFoundError):
+                crypto.unwrap_key_row(provider=provider, ref=moved, row=row)
+
+
 def test_rotation_rewraps_without_touching_blobs_then_v1_retires(
     engine: Engine,
     provider: crypto.LocalKeyProvider,

@@ -11,17 +11,24 @@ from sqlalchemy import Connection, insert, text
 from privet.compliance.tables import DataSubjectRequest
 from privet.jobs.tables import TrainingJob
 from privet.ledger.zones import ZONE_LEAVES
+from privet.models.tables import Model, ModelVersion
 from privet.monitoring.tables import PredictionDecision
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 JOB_STATES = ("succeeded", "queued", "running", "failed", "cancelled")
 DSR_TYPES = ("access", "erasure", "objection")
 DSR_STATES = ("completed", "received", "acknowledged", "refused")
+VERSION_STATES = ("retired", "candidate", "approved", "suspended")
 
 
 def _project(i: int) -> str:
     """Nine rows in ten belong to one busy project; the rest spread over 200 others."""
     return "prj_0" if i % 10 else f"prj_{i % 200}"
+
+
+def projects_of(n: int) -> list[str]:
+    """The projects ``n`` rows spread over."""
+    return sorted({_project(i) for i in range(n)})
 
 
 def _pick(values: tuple[str, ...], i: int) -> str:
@@ -84,17 +91,60 @@ def decision_row(i: int, *, project: str | None = None, tag: str = "") -> dict[s
     }
 
 
+def version_row(i: int) -> dict[str, Any]:
+    """A model version; its state is picked apart from its project (``i // 7``), so that
+    the busy project and the rare ones both hold every state."""
+    project = _project(i)
+    return {
+        "id": f"mv_{i:08d}",
+        "model_id": f"mdl_{project}",
+        "project_id": project,
+        "number": i,
+        "state": _pick(VERSION_STATES, i // 7),
+        "job_id": f"job_{i:08d}",
+        "submitted_by": "User:usr_x",
+        "base_model": "tiny",
+        "base_model_sha256": "sha256:x",
+        "label_names": ["a", "b"],
+        "purposes": ["credit-scoring"],
+        "dataset_versions": [],
+        "private": True,
+        "metrics": {},
+        "training": {},
+        "lineage": {},
+        "weights_sha256": "sha256:x",
+        "weights_bytes": 1,
+        "card": "",
+        "blob_key": "k",
+        "data_key_id": "dk_x",
+        "created_at": _at(i),
+    }
+
+
 def insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), 5000):
         conn.execute(insert(table), rows[start : start + 5000])
 
 
 def fill_lists(conn: Connection, n: int) -> None:
-    """``n`` jobs, requests and queue items, skewed the way real lists are: one busy
+    """``n`` jobs, requests, queue items and model versions, skewed the way real lists are: one busy
     project, one common state or type, the others rare."""
     insert_rows(conn, TrainingJob, [job_row(i) for i in range(n)])
     insert_rows(conn, DataSubjectRequest, [dsr_row(i) for i in range(n)])
     insert_rows(conn, PredictionDecision, [decision_row(i) for i in range(n)])
+    models = [
+        {
+            "id": f"mdl_{p}",
+            "project_id": p,
+            "name": "m",
+            "created_at": T0,
+            "created_by": "usr_x",
+            "latest_version": 0,
+        }
+        for p in projects_of(n)
+    ]
+    insert_rows(conn, Model, models)
+    insert_rows(conn, ModelVersion, [version_row(i) for i in range(n)])
 
 
 def fill_ledger_pg(conn: Connection, n: int) -> None:

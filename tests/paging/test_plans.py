@@ -1,8 +1,9 @@
 """Every list that grows with traffic reads a page through an index, for each filter the
 API offers, on PostgreSQL: ``EXPLAIN (FORMAT JSON)`` of the statement the service itself
 builds (``events_statement``, ``jobs_statement``, ``requests_statement``,
-``queue_statement``), first page and a deep page, over tens of thousands of rows that
-were ANALYZEd, so the planner has a real choice between an index and a scan.
+``queue_statement``, ``versions_statement``), first page and a deep page, over tens of
+thousands of rows that were ANALYZEd, so the planner has a real choice between an index
+and a scan.
 
 A plan passes when the filtered table is read through the index expected for the filter
 (never a Seq Scan) and no Sort orders the rows: the index already returns them in the
@@ -29,8 +30,9 @@ from privet.db import create_db_engine
 from privet.jobs.service import JOB_ORDER, jobs_statement
 from privet.ledger.queries import events_statement, list_events
 from privet.ledger.zones import ZONE_LEAVES, window_ranges
+from privet.models.listing import VERSION_ORDER, versions_statement
 from privet.monitoring.service import QUEUE_ORDER, queue_statement
-from tests.paging.rows import T0, fill_ledger_pg, fill_lists
+from tests.paging.rows import T0, fill_ledger_pg, fill_lists, projects_of
 
 pytestmark = pytest.mark.postgres
 
@@ -58,7 +60,7 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def explain(conn: Connection, stmt: Any) -> list[dict[str, Any]]:
-    compiled = stmt.compile(dialect=conn.dialect)
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params)
     return list(_nodes(plan.scalar()[0]["Plan"]))
 
@@ -206,3 +208,42 @@ def test_a_window_page_is_planned_for_its_values(pg: Connection) -> None:
     assert page.items and all(e.event == {} for e in page.items)
     assert custom > 0, "the range reads were never prepared: the test shows nothing"
     assert generic == 0, f"{generic} range reads ran on a generic plan"
+
+
+ALL_PROJECTS = projects_of(N)
+
+
+CREATED, STATE, PROJECT = (
+    "ix_model_versions_created",
+    "ix_model_versions_state_created",
+    "ix_model_versions_project_created",
+)
+
+
+@pytest.mark.parametrize(
+    ("projects", "states", "index"),
+    [
+        # Models as an administrator sees it: every project, newest first
+        (ALL_PROJECTS, (), {CREATED}),
+        # Home's candidates (a rare state), Monitoring's versions in service
+        (ALL_PROJECTS, ("candidate",), {STATE}),
+        (ALL_PROJECTS, ("approved", "suspended"), {CREATED, STATE}),
+        # a member of one project, busy or not
+        (["prj_0"], (), {CREATED, PROJECT}),
+        (["prj_0"], ("candidate",), {STATE, PROJECT}),
+        (["prj_30"], (), {PROJECT}),
+        # a few rare projects: their ~150 versions each found by project, then sorted
+        (["prj_30", "prj_40"], (), {CREATED, PROJECT}),
+    ],
+    ids=["all", "all+candidate", "all+in-service", "busy", "busy+candidate", "rare", "two-rare"],
+)
+@pytest.mark.parametrize("deep", [False, True])
+def test_model_version_pages_use_an_index(
+    pg: Connection, projects: list[str], states: tuple[str, ...], index: set[str], deep: bool
+) -> None:
+    after = _mid(VERSION_ORDER, (MID, "mv_00015000")) if deep else None
+    stmt = versions_statement(project_ids=projects, states=states, after=after, limit=20)
+    assert_indexed(pg, stmt, table="model_versions", index=index)
+    if len(projects) != 2 and not states:  # the index's order: nothing sorted
+        nodes = explain(pg, stmt)
+        assert all(n["Node Type"] != "Sort" for n in nodes), nodes

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from privet.auth.tables import Project
 from privet.compliance.service import get_project_settings, subject_pseudonym
 from privet.crypto.context import ServiceRuntime
-from privet.datasets.rows import iter_version_rows
+from privet.datasets.rows import iter_version_rows, version_keys
 from privet.datasets.tables import Dataset, DatasetVersion, VersionState
 from privet.datasets.usage import usages_of
 from privet.inference.tables import Prediction, PredictionReview
@@ -111,12 +111,16 @@ def discover(session: Session, *, runtime: ServiceRuntime, subject_id: str) -> F
         )
     ).all()
     datasets = {d.id: d for d in session.exec(select(Dataset)).all()}
-    for version in versions:
-        if not (version.declarations or {}).get("subject_id_column"):
-            continue
+    scanned = [v for v in versions if (v.declarations or {}).get("subject_id_column")]
+    keys = version_keys(session, scanned)  # together: no round trip per dataset
+    for version in scanned:
         count = 0
         for _text, _label, subject in iter_version_rows(
-            session, provider=runtime.key_provider, store=runtime.blobs, version=version
+            session,
+            provider=runtime.key_provider,
+            store=runtime.blobs,
+            version=version,
+            keys=keys,
         ):
             if subject == subject_id:
                 count += 1

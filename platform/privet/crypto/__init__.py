@@ -13,6 +13,7 @@ from privet.crypto.datakeys import (
     RewrapReport,
     VersionUsage,
     create_data_key,
+    data_keys_of,
     get_data_key,
     key_status,
     retire,
@@ -20,10 +21,12 @@ from privet.crypto.datakeys import (
     rotate,
     shred,
     unwrap_data_key,
+    unwrap_key_row,
 )
 from privet.crypto.envelope import (
     StoredPart,
     blob_key,
+    decrypt_object,
     erase_object,
     open_object,
     read_object,
@@ -102,6 +105,8 @@ __all__ = [
     "blob_key",
     "check_blob_key",
     "create_data_key",
+    "data_keys_of",
+    "decrypt_object",
     "decrypt_stream",
     "encrypt_stream",
     "ensure_local_master_key",
@@ -120,6 +125,7 @@ __all__ = [
     "shred",
     "unseal",
     "unwrap_data_key",
+    "unwrap_key_row",
     "write_object",
     "write_object_bytes",
 ]

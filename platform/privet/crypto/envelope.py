@@ -106,6 +106,15 @@ def read_object(
     what it received.
     """
     handle = unwrap_data_key(session=session, provider=provider, ref=ref)
+    return decrypt_object(handle=handle, store=store, part=part)
+
+
+def decrypt_object(
+    *, handle: DataKeyHandle, store: BlobStore, part: str = "data"
+) -> Iterator[bytes]:
+    """`read_object` with the object's key already unwrapped (`handle.ref` names the
+    object): for a caller that reads many objects' keys together (`data_keys_of`)."""
+    ref = handle.ref
     blob = store.open(blob_key(ref, part))
     try:
         chunks = decrypt_stream(

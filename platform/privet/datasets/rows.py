@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session
 
 from privet import ledger
-from privet.crypto import BlobStore, KeyProvider, ObjectRef, read_object
+from privet.crypto import (
+    BlobStore,
+    DataKey,
+    KeyProvider,
+    ObjectRef,
+    data_keys_of,
+    decrypt_object,
+    unwrap_data_key,
+    unwrap_key_row,
+)
 from privet.crypto.errors import DataKeyDestroyedError
 from privet.datasets.catalog import get_version_by_id
 from privet.datasets.ingest import decode_rows
@@ -37,11 +46,22 @@ def version_ref(version: DatasetVersion) -> ObjectRef:
     return ObjectRef(OBJECT_KIND, version.id, version.project_id)
 
 
+def version_keys(session: Session, versions: Sequence[DatasetVersion]) -> dict[ObjectRef, DataKey]:
+    """The data-key rows of many versions, read together (``iter_version_rows(keys=)``)."""
+    return data_keys_of(session, refs=[version_ref(v) for v in versions])
+
+
 def iter_version_rows(
-    session: Session, *, provider: KeyProvider, store: BlobStore, version: DatasetVersion
+    session: Session,
+    *,
+    provider: KeyProvider,
+    store: BlobStore,
+    version: DatasetVersion,
+    keys: Mapping[ObjectRef, DataKey] | None = None,
 ) -> Iterator[tuple[str, str | None, str | None]]:
     """(text, label, subject_id) of each row, decrypted in memory, streaming (label None:
-    an unlabelled version).
+    an unlabelled version). ``keys``: the data keys `version_keys` read for a batch of
+    versions (none: this version's is read now).
 
     The content digest is checked at the end: a mismatch raises after the last row, so a
     consumer must treat an exception as the failure of the whole read.
@@ -52,10 +72,13 @@ def iter_version_rows(
             f"{version.shredded_at.isoformat() if version.shredded_at else 'unknown time'}",
             dataset_version_id=version.id,
         )
+    ref = version_ref(version)
     try:
-        chunks = read_object(
-            session=session, provider=provider, store=store, ref=version_ref(version)
-        )
+        if keys is None:
+            handle = unwrap_data_key(session=session, provider=provider, ref=ref)
+        else:
+            handle = unwrap_key_row(provider=provider, ref=ref, row=keys.get(ref))
+        chunks = decrypt_object(handle=handle, store=store)
     except DataKeyDestroyedError as exc:
         raise DatasetVersionShreddedError(exc.detail, dataset_version_id=version.id) from None
     digest = hashlib.sha256()

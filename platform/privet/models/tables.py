@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from privet.kit.types import UTCDateTime
@@ -74,11 +74,17 @@ class ModelVersionBase(SQLModel):
 
 class ModelVersion(ModelVersionBase, table=True):
     __tablename__ = "model_versions"
-    __table_args__ = (UniqueConstraint("model_id", "number", name="uq_model_versions_number"),)
+    __table_args__ = (
+        UniqueConstraint("model_id", "number", name="uq_model_versions_number"),
+        #: the console's version lists, newest first: across projects, in a state, in one (0025)
+        Index("ix_model_versions_created", "created_at", "id"),
+        Index("ix_model_versions_state_created", "state", "created_at", "id"),
+        Index("ix_model_versions_project_created", "project_id", "created_at", "id"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     model_id: str = Field(max_length=40, foreign_key="models.id", index=True)
-    project_id: str = Field(max_length=40, index=True)
+    project_id: str = Field(max_length=40)
     card: str = Field(sa_column=Column(Text, nullable=False))
     blob_key: str = Field(max_length=400)
     data_key_id: str = Field(max_length=40)
