@@ -10,14 +10,19 @@ from typing import Any
 from tests.datasets.conftest import declarations, make_rows, to_csv, upload
 from tests.statements import counted
 
-__all__ = ["counted", "request_access"]
+__all__ = ["carry_out_request", "counted", "request_access"]
 
 
 def request_access(client: Any, admin: Any, subject: str) -> dict[str, Any]:
     """An access request for ``subject``, carried out; its body."""
+    return carry_out_request(client, admin, "access", subject)
+
+
+def carry_out_request(client: Any, admin: Any, kind: str, subject: str) -> dict[str, Any]:
+    """A data-subject request of ``kind`` for ``subject``, carried out (201); its body."""
     made = client.post(
         "/v1/data-subject-requests",
-        json={"type": "access", "subject_id": subject},
+        json={"type": kind, "subject_id": subject},
         headers=admin.headers,
     )
     assert made.status_code == 201, made.text

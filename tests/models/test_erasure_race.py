@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from privet.config import clear_settings_caches
+from tests.compliance.test_discovery_batched import carry_out_request
 from tests.jobs.conftest import ledger_events, submit
 
 SUBJECT = "cust-00003"  # a row of make_rows() in the fixture's dataset version
@@ -26,13 +27,7 @@ def _erase_dataset(client: Any, admin: Any, project: str, dataset_id: str) -> di
 
 
 def _erase_by_request(client: Any, admin: Any) -> dict[str, Any]:
-    response = client.post(
-        "/v1/data-subject-requests",
-        json={"type": "erasure", "subject_id": SUBJECT},
-        headers=admin.headers,
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
+    return carry_out_request(client, admin, "erasure", SUBJECT)
 
 
 def _train(
