@@ -61,17 +61,20 @@ def _sqlite_begin(conn: Any) -> None:
     read_only = bool(conn.get_execution_options().get(READ_ONLY))
     # Setting a flag pragma, even to the value it has, expires every prepared statement of
     # the connection, so each transaction re-prepared all of its statements (a ledger
-    # append batch 79 -> 133 us of CPU, issue 19): set it only when the mode changes,
-    # reading it (which expires nothing) from the connection itself.
-    if _query_only(conn) != read_only:
+    # append batch 79 -> 133 us of CPU, issue 19): set it only when the mode changes.
+    # The mode is remembered beside the connection (the pool's `info`, cleared when the
+    # connection is replaced; only this hook sets the flag on the platform's connections),
+    # not read back with a statement before every BEGIN (issue 23 item 4).
+    info = conn.connection.info
+    if info.get(_QUERY_ONLY, False) != read_only:
         conn.exec_driver_sql(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
+        info[_QUERY_ONLY] = read_only
     conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def _query_only(conn: Any) -> bool:
-    """The SQLite connection's ``query_only`` flag as it is now."""
-    row = conn.connection.driver_connection.execute("PRAGMA query_only").fetchone()
-    return bool(row[0])
+#: Key of a pooled SQLite connection's ``query_only`` flag as last set (a new connection
+#: starts with it off).
+_QUERY_ONLY = "privet_query_only"
 
 
 def create_db_engine(url: str) -> Engine:

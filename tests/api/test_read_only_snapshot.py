@@ -6,6 +6,7 @@ SQLite-only: PostgreSQL reads never queue on a write lock, so there is nothing t
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import event, text
@@ -52,6 +53,27 @@ def test_query_only_is_set_only_when_the_mode_changes(db_url: str) -> None:  # n
         with session_scope(engine) as s:
             s.execute(bump)
     assert pragmas == ["PRAGMA query_only = ON", "PRAGMA query_only = OFF"]
+    engine.dispose()
+
+
+def test_begin_does_not_read_the_flag_back(db_url: str) -> None:  # noqa: F811
+    """The mode last set is remembered beside the pooled connection: no statement per
+    transaction reads it back (issue 23 item 4), and the flag still follows the mode."""
+    engine = create_db_engine(db_url)
+    traced: list[str] = []
+
+    @event.listens_for(engine, "connect")
+    def _trace(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.set_trace_callback(traced.append)
+
+    for _ in range(2):
+        with read_session(engine) as s:
+            s.execute(text("SELECT 1"))
+        with session_scope(engine) as s:
+            s.execute(text("SELECT 1"))
+    assert engine.pool.checkedin() == 1  # type: ignore[attr-defined]  # one connection ran all four
+    pragmas = [t for t in traced if "query_only" in t.lower()]
+    assert pragmas == [f"PRAGMA query_only = {m}" for m in ("ON", "OFF", "ON", "OFF")]
     engine.dispose()
 
 

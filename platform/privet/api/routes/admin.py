@@ -10,9 +10,10 @@ from fastapi import APIRouter
 
 from privet.api.deps import Guard, RuntimeDep, action
 from privet.api.routes.projects import PLATFORM
+from privet.api.routing import OneHopRoute
 from privet.crypto import MasterKeyHealth, master_key_health
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/admin", tags=["admin"])
 
 
 @router.get("/master-key", response_model=MasterKeyHealth)

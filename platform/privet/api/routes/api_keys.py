@@ -12,11 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, status
 
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.routing import OneHopRoute
 from privet.auth import capabilities, service
 from privet.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from privet.kit.errors import NotFoundError
 
-router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/api-keys", tags=["api-keys"])
 
 
 def owner_resource(facts: capabilities.Facts, project_id: str | None) -> Resource:

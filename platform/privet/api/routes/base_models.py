@@ -8,10 +8,11 @@ from fastapi import APIRouter, Request, Response, status
 
 from privet.api.deps import Guard, IdentityDep, Resource, SessionDep, action
 from privet.api.paging import NEXT_LINK, AfterQuery, LimitQuery, link_next
+from privet.api.routing import OneHopRoute
 from privet.basemodels import service
 from privet.basemodels.schemas import BaseModelCreate, BaseModelPublic
 
-router = APIRouter(prefix="/v1/base-models", tags=["base-models"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/base-models", tags=["base-models"])
 
 PLATFORM = Resource(type="Platform", id="privet")
 

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from privet import ledger
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
 from privet.api.paging import NEXT_LINK, AfterQuery, LimitQuery, link_next
+from privet.api.routing import OneHopRoute
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.compliance import flows, service
@@ -47,7 +48,7 @@ from privet.reports.issue import issue_whole, stream_report
 from privet.reports.scope import model_version_project
 from privet.runtime import Runtime
 
-router = APIRouter(tags=["compliance"])
+router = APIRouter(route_class=OneHopRoute, tags=["compliance"])
 
 PLATFORM = Resource(type="Platform", id="privet")
 FormatQ = Annotated[Literal["json", "csv", "html", "pdf"], Query()]

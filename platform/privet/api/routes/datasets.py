@@ -33,6 +33,7 @@ from privet.api.deps import (
     streams_request_body,
     writes_on_safe_method,
 )
+from privet.api.routing import OneHopRoute
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.compliance import remedies
@@ -53,7 +54,9 @@ from privet.kit.errors import ForbiddenError, InvalidInputError
 from privet.policy.request import upload_context
 from privet.runtime import Runtime
 
-router = APIRouter(prefix="/v1/projects/{project_id}/datasets", tags=["datasets"])
+router = APIRouter(
+    route_class=OneHopRoute, prefix="/v1/projects/{project_id}/datasets", tags=["datasets"]
+)
 
 
 def dataset_resource(dataset: Dataset) -> Resource:

@@ -9,10 +9,11 @@ from sqlalchemy import text
 
 from privet import migrate
 from privet.api.deps import RuntimeDep
+from privet.api.routing import OneHopRoute
 from privet.auth.oidc import AuthConfigPublic, sign_in_config
 from privet.kit.errors import ServiceUnavailableError
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=OneHopRoute, tags=["health"])
 
 
 @router.get("/healthz", summary="The process is up")

@@ -34,6 +34,7 @@ from privet.api.deps import (
     row_resource,
 )
 from privet.api.problems import error_problem, problem
+from privet.api.routing import OneHopRoute
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.compliance import service as compliance_service
@@ -59,7 +60,7 @@ from privet.inference.versions import (
 from privet.kit.errors import ForbiddenError
 from privet.policy.request import predict_context
 
-router = APIRouter(prefix="/v1/projects", tags=["inference"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/projects", tags=["inference"])
 
 _service_lock = threading.Lock()
 

@@ -17,6 +17,7 @@ from privet.api.deps import (
     action,
     get_invitation_identity,
 )
+from privet.api.routing import OneHopRoute
 from privet.auth import capabilities, invitations, service
 from privet.auth.schemas import (
     InvitationAccept,
@@ -26,7 +27,7 @@ from privet.auth.schemas import (
     InvitationPublic,
 )
 
-router = APIRouter(tags=["invitations"])
+router = APIRouter(route_class=OneHopRoute, tags=["invitations"])
 
 
 def _project(project_id: str) -> Resource:

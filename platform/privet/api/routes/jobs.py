@@ -20,6 +20,7 @@ from privet.api.deps import (
 )
 from privet.api.paging import NEXT_LINK, AfterQuery, LimitQuery, link_next
 from privet.api.routes.models import version_resource
+from privet.api.routing import OneHopRoute
 from privet.auth import service as auth_service
 from privet.auth.identity import Identity
 from privet.jobs import admission, errortext, history, service
@@ -29,7 +30,11 @@ from privet.jobs.tables import TrainingJob
 from privet.kit.errors import ForbiddenError
 from privet.models.tables import ModelVersion
 
-router = APIRouter(prefix="/v1/projects/{project_id}/training-jobs", tags=["training jobs"])
+router = APIRouter(
+    route_class=OneHopRoute,
+    prefix="/v1/projects/{project_id}/training-jobs",
+    tags=["training jobs"],
+)
 
 
 def job_resource(job: TrainingJob) -> Resource:

@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from privet.api.deps import Guard, IdentityDep, QueryInt, Resource, RuntimeDep, SessionDep, action
+from privet.api.routing import OneHopRoute
 from privet.auth import service as auth_service
 from privet.db import read_session
 from privet.ledger import queries
@@ -23,7 +24,7 @@ from privet.ledger.export import export_bundle
 from privet.ledger.sequencer import integrate_now
 from privet.ledger.verify import LedgerVerifyReport, verify_ledger
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/audit", tags=["audit"])
 
 AUDIT_LOG = Resource(type="AuditLog", id="ledger")
 

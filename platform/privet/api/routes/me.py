@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from privet.api.deps import Guard, IdentityDep, Resource, SessionDep, action
+from privet.api.routing import OneHopRoute
 from privet.auth import capabilities
 from privet.auth.me import MePublic, describe
 from privet.auth.service import get_principal
 
-router = APIRouter(prefix="/v1", tags=["identity"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1", tags=["identity"])
 
 
 @router.get("/me", response_model=MePublic)

@@ -20,6 +20,7 @@ from privet.api.deps import (
     writes_on_safe_method,
 )
 from privet.api.routes.inference import get_inference
+from privet.api.routing import OneHopRoute
 from privet.auth import service as auth_service
 from privet.authorization import principal_ref
 from privet.compliance import remedies
@@ -39,7 +40,7 @@ from privet.monitoring import reference_flow
 from privet.monitoring.schemas import ApprovedVersionPublic
 from privet.monitoring.settings import get_monitoring_settings
 
-router = APIRouter(prefix="/v1/projects/{project_id}", tags=["models"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/projects/{project_id}", tags=["models"])
 
 
 def version_resource(version: ModelVersion) -> Resource:

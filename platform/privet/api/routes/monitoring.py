@@ -34,6 +34,7 @@ from privet.api.deps import (
 from privet.api.paging import AfterQuery, LimitQuery
 from privet.api.problems import error_problem
 from privet.api.routes.inference import get_inference, prediction_resource, version_resource
+from privet.api.routing import OneHopRoute
 from privet.auth import service as auth_service
 from privet.db import read_session
 from privet.inference import records
@@ -53,7 +54,7 @@ from privet.monitoring.schemas import (
 )
 from privet.runtime import Runtime
 
-router = APIRouter(prefix="/v1/projects", tags=["monitoring"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/projects", tags=["monitoring"])
 
 
 def attach_monitoring(app: FastAPI) -> Monitor:

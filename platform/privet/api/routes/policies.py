@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from privet.api.deps import Guard, IdentityDep, Resource, RuntimeDep, SessionDep, action
+from privet.api.routing import OneHopRoute
 from privet.policy import PolicySetInfo, ReloadResult
 
-router = APIRouter(prefix="/v1/policies", tags=["policies"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/policies", tags=["policies"])
 
 PLATFORM = Resource(type="Platform", id="privet")
 

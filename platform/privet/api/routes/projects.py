@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, status
 
 from privet.api.deps import Guard, IdentityDep, Resource, SessionDep, action, project_resource
+from privet.api.routing import OneHopRoute
 from privet.auth import capabilities, service
 from privet.auth.schemas import ProjectCreate, ProjectPublic, RoleBindingCreate, RoleBindingPublic
 
-router = APIRouter(prefix="/v1/projects", tags=["projects"])
+router = APIRouter(route_class=OneHopRoute, prefix="/v1/projects", tags=["projects"])
 
 PLATFORM = Resource(type="Platform", id="privet")
 
