@@ -92,8 +92,8 @@ class RecipeInputs:
     private: bool = True
     accountant: str = accounting.DEFAULT_ACCOUNTANT
     class_balance: str = AUTO
-    """`auto` (AUTO_BALANCE when the classes are imbalanced), `on` (class weights),
-    `logit_adjust` or `none`."""
+    """`auto` (AUTO_BALANCE when the rarest class is under RARE_SHARE of the rows), `on`
+    (class weights), `logit_adjust` or `none`."""
     overrides: Mapping[str, Any] = field(default_factory=dict)
     """TrainingConfig fields the caller set explicitly: they win."""
     validation_rows: int | None = None
