@@ -9,6 +9,14 @@ depend on `rows` (so figures at different sizes are comparable):
   the 20% (1,115 rows, 149 spam) as evaluation.
 - trec: train_5500.label subset (coarse labels); TREC_10 (499) as evaluation.
 - waimai: stratified 80/20 split (seed 0); 20% (2,398 rows) as evaluation.
+- sms_rare: sms with spam downsampled (seed 0) to 3% of the rows in both the training pool
+  (3,862 ham + 119 spam) and the evaluation set (965 ham + 30 spam).
+- sst2_rare: SST-2 with negatives downsampled (seed 0) to 5%: the training pool is train.tsv's
+  37,569 positives + 1,977 negatives; evaluation is dev.tsv + test.tsv (the labelled SST-2
+  test set: dev alone has too few positives to hold 30 negatives at 5%): 1,353 positives +
+  71 negatives.
+
+The rare sets (issue 22) calibrate class balance on a genuinely rare class without TREC.
 
 Data comes from ../shared/data (override: PRIVET_SHARED_DATA). Read each SOURCE.txt there.
 """
@@ -25,7 +33,9 @@ from privet.training.data import LabelledTexts
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("PRIVET_SHARED_DATA", REPO.parent / "shared" / "data"))
-CALIBRATE = ("sst2", "sms")
+CALIBRATE = ("sst2", "sms", "sms_rare", "sst2_rare")
+RARE = {"sms_rare": ("spam", 0.03), "sst2_rare": ("0", 0.05)}
+"""Rare calibration sets: (the rare label, its share of the rows after downsampling)."""
 CONFIRM = ("trec", "waimai")
 
 
@@ -53,6 +63,18 @@ def _stratified(labels: Sequence[str], ids: Sequence[int], rows: int, seed: int)
         out += group[: max(2, round(len(group) * rows / total))]
     rng.shuffle(out)
     return out
+
+
+def downsample(
+    labels: Sequence[str], ids: Sequence[int], rare: str, share: float, seed: int = 0
+) -> list[int]:
+    """`ids` with `rare`'s rows cut (a seeded draw) so they hold `share` of the result;
+    every other row kept, in order."""
+    others = [i for i in ids if labels[i] != rare]
+    pool = [i for i in ids if labels[i] == rare]
+    keep = min(len(pool), round(len(others) * share / (1 - share)))
+    kept = set(random.Random(seed).sample(pool, keep))
+    return [i for i in ids if labels[i] != rare or i in kept]
 
 
 def _split(labels: Sequence[str], test_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -105,8 +127,31 @@ def sms_spam_collection() -> tuple[list[str], list[str]]:
     return texts, labels
 
 
+def _rare(name: str, rows: int, seed: int) -> tuple[LabelledTexts, LabelledTexts]:
+    """A RARE set: its base set with the rare label downsampled in the training pool and the
+    evaluation set alike (seed 0, whatever `seed`: the sets stay fixed)."""
+    rare, share = RARE[name]
+    if name == "sms_rare":
+        texts, labels = sms_spam_collection()
+        pool, test_ids = _split(labels, 0.2, seed=0)
+        eval_texts, eval_labels = texts, labels
+    else:
+        texts, labels = label_first_tsv(SHARED_DATA / "sst2" / "train.tsv")
+        pool = list(range(len(labels)))
+        dev_texts, dev_labels = label_first_tsv(SHARED_DATA / "sst2" / "dev.tsv")
+        test_texts, test_labels = label_first_tsv(SHARED_DATA / "sst2" / "test.tsv")
+        eval_texts, eval_labels = dev_texts + test_texts, dev_labels + test_labels
+        test_ids = list(range(len(eval_labels)))
+    pool = downsample(labels, pool, rare, share)
+    test_ids = downsample(eval_labels, test_ids, rare, share)
+    ids = _stratified(labels, pool, rows, seed)
+    return _pick(texts, labels, ids), _pick(eval_texts, eval_labels, test_ids)
+
+
 def load(name: str, rows: int, seed: int = 0) -> tuple[LabelledTexts, LabelledTexts]:
     """(train subset of `rows`, fixed evaluation set) of a calibration data set."""
+    if name in RARE:
+        return _rare(name, rows, seed)
     if name == "sst2":
         texts, labels = label_first_tsv(SHARED_DATA / "sst2" / "train.tsv")
         dev_texts, dev_labels = label_first_tsv(SHARED_DATA / "sst2" / "dev.tsv")

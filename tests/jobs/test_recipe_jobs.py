@@ -89,7 +89,7 @@ def test_an_imbalanced_version_trains_with_logit_adjustment_and_reports_the_wors
         f"/v1/projects/{project}/training-jobs/{weighted['id']}:cancel", headers=engineer.headers
     )
     assert cancelled.status_code == 200, cancelled.text  # the worker runs the next one
-    auto = _post(client, engineer, project, body).json()  # class_balance auto: none
+    auto = _post(client, engineer, project, body).json()  # rarest ~17 %, not < 10 %: none
     assert auto["params"]["class_balance"] == "none"
     assert auto["recipe"]["choices"]["logit_adjustment"]["value"] == []
     cancelled = client.post(
@@ -158,3 +158,24 @@ def test_augmentation_is_a_recorded_job_field_and_bad_values_are_refused(
         f"/v1/projects/{project}/training-jobs", headers=engineer.headers
     ).json()
     assert jobs_after == jobs_before  # nothing half-written, no ε reserved
+
+
+def test_auto_takes_logit_adjustment_for_a_rare_class_from_the_version_label_counts(
+    client, admin, project, engineer
+) -> None:  # type: ignore[no-untyped-def]
+    """Resolved at admission from the split's label counts alone, with the rule in the reason
+    (the rarest class under 10 % of the training rows; training/README.md)."""
+    rows = make_rows(200, labels=("0",) * 19 + ("1",))
+    decl = declarations(privacy_budget={"epsilon_total": 8.0, "delta": 1e-5})
+    version = upload(client, admin.headers, project, to_csv(rows), decl=decl)
+    assert version.status_code == 201, version.text
+    body = {"dataset_version_id": version.json()["id"], "base_model": TINY, "target_epsilon": 3.0}
+    job = _post(client, engineer, project, body).json()
+    counts = job["recipe"]["inputs"]["label_counts"]
+    total = sum(counts.values())
+    assert counts["1"] / total < 0.1
+    assert job["params"]["class_balance"] == "logit_adjust"
+    choice = job["recipe"]["choices"]["logit_adjustment"]
+    assert choice["source"] == "auto" and "under 10%" in choice["reason"]
+    assert choice["value"] == pytest.approx({k: math.log(c / total) for k, c in counts.items()})
+    assert job["recipe"]["choices"]["class_weights"]["value"] == []

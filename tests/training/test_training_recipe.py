@@ -15,11 +15,14 @@ from privet.training import accounting
 from privet.training.recipe import (
     AUTO,
     CALLER,
+    RARE_SHARE,
     RecipeInputs,
+    auto_balance,
     choose,
     class_weights,
     imbalance_ratio,
     logit_adjustment,
+    rarest_share,
     with_noise,
 )
 
@@ -81,12 +84,13 @@ def test_class_weights_are_at_most_one_and_the_rarest_class_weighs_one(
 
 @settings(max_examples=200, deadline=None)
 @given(label_counts=counts)
-def test_logit_adjustment_is_the_log_prior_and_auto_leaves_imbalanced_classes_unbalanced(
+def test_logit_adjustment_is_the_log_prior_and_auto_takes_it_for_a_rare_class(
     label_counts: dict[str, int],
 ) -> None:
     """offset_c = 1·log(count_c / total) (Menon et al. 2021's tau = 1): ≤ 0, and softmax of
-    the offsets gives back the prior; `auto` balances nothing (chosen on SMS: README), and
-    says why from a class ratio of 3."""
+    the offsets gives back the prior; `auto` takes it exactly when the rarest class holds
+    under 10 % of the rows with a class ratio of at least 3 (chosen on the rare calibration
+    sets: README), and no class weights."""
     offsets = logit_adjustment(label_counts)
     total = sum(label_counts.values())
     for label, count in label_counts.items():
@@ -96,14 +100,48 @@ def test_logit_adjustment_is_the_log_prior_and_auto_leaves_imbalanced_classes_un
     expected = torch.tensor([label_counts[k] / total for k in sorted(offsets)])
     torch.testing.assert_close(prior, expected.float())
     recipe = choose(RecipeInputs(n=total, label_counts=label_counts))
-    imbalanced = imbalance_ratio(label_counts) >= 3.0
-    assert recipe.config.logit_adjustment == ()
+    rare = imbalance_ratio(label_counts) >= 3.0 and min(label_counts.values()) < 0.1 * total
+    assert recipe.config.logit_adjustment == (tuple(sorted(offsets.items())) if rare else ())
     assert recipe.config.class_weights == ()
-    if imbalanced:
-        assert "SMS" in recipe.choices["logit_adjustment"].reason
+    reason = recipe.choices["logit_adjustment"].reason
+    assert ("rare calibration sets" in reason) == rare
     forced = choose(RecipeInputs(n=total, label_counts=label_counts, class_balance="logit_adjust"))
     assert dict(forced.config.logit_adjustment) == offsets
     recipe.config.validate(total)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    label_counts=counts,
+    n=ns,
+    eps=epsilons,
+    strategy=st.sampled_from([AUTO, "full", "head"]),
+    scale=st.integers(1, 50),
+    cut=st.integers(1, 10_000),
+)
+def test_auto_class_balance_depends_on_the_label_counts_alone_and_is_monotone(
+    label_counts: dict[str, int], n: int, eps: float, strategy: str, scale: int, cut: int
+) -> None:
+    """The same counts give the same choice whatever n, ε or strategy; scaling every count
+    keeps it (shares and ratio unchanged); making the rarest class rarer never turns it off."""
+    method, _ = auto_balance(label_counts)
+
+    def chosen(inputs: RecipeInputs) -> str:
+        return "logit_adjust" if choose(inputs).config.logit_adjustment else "none"
+
+    other = RecipeInputs(n=n, label_counts=label_counts, target_epsilon=eps, strategy=strategy)
+    assert chosen(other) == method
+    assert chosen(RecipeInputs(n=n, label_counts=label_counts)) == method
+    scaled = {k: v * scale for k, v in label_counts.items()}
+    assert auto_balance(scaled)[0] == method
+    rarest = min(label_counts, key=lambda k: (label_counts[k], k))
+    rarer = {**label_counts, rarest: max(1, label_counts[rarest] - cut)}
+    assert rarest_share(rarer) <= rarest_share(label_counts)
+    if method == "logit_adjust":
+        assert auto_balance(rarer)[0] == "logit_adjust"
+        assert rarest_share(label_counts) < RARE_SHARE
+    # non-private jobs: no balancing by auto (the rule was calibrated on DP runs)
+    assert chosen(RecipeInputs(n=n, label_counts=label_counts, private=False)) == "none"
 
 
 def test_the_logit_adjusted_loss_is_the_formula() -> None:
@@ -198,7 +236,8 @@ def test_caller_fields_win_and_are_recorded_as_the_callers() -> None:
     assert recipe.choices["logical_batch_size"].source == AUTO
     record = recipe.to_dict()
     assert record["choices"]["epochs"] == {"value": 2, "source": CALLER, "reason": CALLER}
-    assert record["choices"]["logit_adjustment"]["value"] == []  # auto: none (README)
+    offsets = record["choices"]["logit_adjustment"]["value"]  # fraud 5 % < 10 %: README
+    assert offsets == pytest.approx({"fraud": math.log(0.05), "ok": math.log(0.95)})
     assert record["choices"]["class_weights"]["value"] == []
     assert record["inputs"]["label_counts"] == {"fraud": 100, "ok": 1900}
     assert "Mehta" in choose(replace(inputs, n=200)).choices["strategy"].reason

@@ -68,8 +68,8 @@ class TrainingJobCreate(StrictSchema):
         default="auto",
         description="Class balance from the version's label counts: logit_adjust (the loss "
         "sees logits + log prior, Menon et al. 2021), on (per-class weights <= 1 on the "
-        "clipped gradients), none, or auto (none: chosen on the calibration set SMS; "
-        "training/README.md).",
+        "clipped gradients), none, or auto (logit_adjust when the rarest class holds under "
+        "10% of the training rows, else none; training/README.md).",
     )
     selection: Literal["auto", "on", "none"] = Field(
         default="auto",
