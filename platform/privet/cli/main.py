@@ -59,6 +59,11 @@ app.command("logout")(signin.logout)
 app.command("whoami")(signin.whoami)
 console = Console()
 
+# How long an idle keep-alive connection stays open. uvicorn's 5 s default closes it while a
+# client or load balancer (whose idle timeouts are typically 60 s) may be sending its next
+# request on it: that request is reset unanswered. Outlive them instead.
+KEEP_ALIVE_S = 75
+
 
 @app.callback()
 def main(
@@ -198,6 +203,7 @@ def serve(
             # Workers import torch before answering; on a busy small machine that can take
             # far longer than uvicorn's 5 s default, which would kill them in a loop.
             timeout_worker_healthcheck=120,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
     finally:
         if local_worker is not None:
