@@ -96,16 +96,21 @@ def test_two_processes_starting_at_once_bootstrap_one_admin(tmp_path) -> None:  
 def test_an_idle_keep_alive_connection_outlives_uvicorns_default(server) -> None:  # type: ignore[no-untyped-def]
     """A client (or load balancer) that sends its next request on a connection idle for
     longer than uvicorn's 5 s default is answered, not reset (privet.cli.main.KEEP_ALIVE_S)."""
-    import socket
+    import http.client
     import time
     from urllib.parse import urlsplit
 
     where = urlsplit(server.url)
-    request = f"GET /healthz HTTP/1.1\r\nHost: {where.hostname}\r\n\r\n".encode()
-    with socket.create_connection((where.hostname, where.port), timeout=30) as conn:
-        for attempt in range(2):
-            conn.sendall(request)
-            answer = conn.recv(65536)
-            assert answer.startswith(b"HTTP/1.1 200"), (attempt, answer[:80])
-            if attempt == 0:
-                time.sleep(7)  # past uvicorn's 5 s default keep-alive timeout
+    conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
+    try:
+        conn.request("GET", "/healthz")
+        first = conn.getresponse()
+        assert first.status == 200 and first.read() == b'{"status":"ok"}'
+        socket_used = conn.sock
+        time.sleep(7)  # past uvicorn's 5 s default keep-alive timeout
+        conn.request("GET", "/healthz")  # on the same socket: a closed one is not reopened
+        second = conn.getresponse()
+        assert conn.sock is socket_used
+        assert second.status == 200 and second.read() == b'{"status":"ok"}'
+    finally:
+        conn.close()
